@@ -1,0 +1,56 @@
+"""rung: MLOps one rung at a time.
+
+``import rung`` is cheap: the public names below load their modules on first use, so that
+``rung --help`` and scripts that only need one piece do not pay for pandas, scikit-learn or
+SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Workspace": "rung.workspace",
+    "step": "rung.pipelines.steps",
+    "pipeline": "rung.pipelines.steps",
+    "Step": "rung.pipelines.steps",
+    "Pipeline": "rung.pipelines.steps",
+    "dataset": "rung.pipelines.runner",
+    "log_metric": "rung.pipelines.tracking",
+    "log_metrics": "rung.pipelines.tracking",
+    "log_params": "rung.pipelines.tracking",
+    "RungError": "rung.core.errors",
+}
+
+__all__ = [
+    "Pipeline",
+    "RungError",
+    "Step",
+    "Workspace",
+    "dataset",
+    "log_metric",
+    "log_metrics",
+    "log_params",
+    "pipeline",
+    "step",
+]
+
+if TYPE_CHECKING:
+    from rung.core.errors import RungError
+    from rung.pipelines.runner import dataset
+    from rung.pipelines.steps import Pipeline, Step, pipeline, step
+    from rung.pipelines.tracking import log_metric, log_metrics, log_params
+    from rung.workspace import Workspace
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rung' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

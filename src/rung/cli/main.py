@@ -1,0 +1,429 @@
+"""``rung``: every command opens the workspace, calls one method, renders the result.
+
+Errors that rung raises on purpose print as one line, ``error: <what> — <fix>``, and exit
+non-zero; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from rung.cli import render
+
+if TYPE_CHECKING:
+    from rung.workspace import Workspace
+
+app = typer.Typer(
+    help="rung — MLOps one rung at a time: versioned data, cached pipelines, runs and lineage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+data_app = typer.Typer(help="Versioned datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _ws() -> Workspace:
+    from rung.workspace import Workspace
+
+    return Workspace.open()
+
+
+# -- workspace ---------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder of the workspace.")] = Path("."),
+) -> None:
+    """Create a workspace: rung.toml plus .rung/ (SQLite metadata, local artifacts)."""
+    from rung.workspace import Workspace
+
+    with Workspace.init(path) as ws:
+        render.out.print(f"Initialised rung workspace in {ws.root}")
+        render.out.print(f"  metadata:  {ws.config.store_url}")
+        render.out.print(f"  artifacts: {ws.config.artifact_root}")
+
+
+# -- data --------------------------------------------------------------------------------
+
+
+@data_app.command("add")
+def data_add(
+    path: Annotated[Path, typer.Argument(help="A file or a folder.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Dataset name.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Version a file or folder (CSV and Parquet also get a schema and statistics)."""
+    with _ws() as ws:
+        before = {v.hash for v in ws.data.list(name)}
+        version = ws.data.add(path, name=name)
+        if as_json:
+            render.print_json({**version.to_dict(), "new": version.hash not in before})
+            return
+        if version.hash in before:
+            render.out.print(
+                f"{version.ref} unchanged (same content as before) {version.hash[:12]}"
+            )
+        else:
+            render.out.print(
+                f"Added {version.ref}: {version.format}, {version.files} file(s),"
+                f" {render.size(version.size)}"
+                + (f", {version.rows} rows" if version.rows is not None else "")
+                + f"  {version.hash[:12]}"
+            )
+
+
+@data_app.command("list")
+def data_list(
+    name: Annotated[str | None, typer.Argument(help="Only this dataset.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List dataset versions."""
+    with _ws() as ws:
+        versions = ws.data.list(name)
+    if as_json:
+        render.print_json(
+            [
+                {k: v for k, v in d.to_dict().items() if k not in ("schema", "stats")}
+                for d in versions
+            ]
+        )
+        return
+    render.table(
+        None,
+        ["dataset", "format", "files", "rows", "size", "hash", "added"],
+        [
+            [
+                v.ref,
+                v.format,
+                v.files,
+                v.rows,
+                render.size(v.size),
+                v.hash[:12],
+                render.when(v.created_at),
+            ]
+            for v in versions
+        ],
+    )
+
+
+@data_app.command("show")
+def data_show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a dataset version with its schema and statistics."""
+    with _ws() as ws:
+        v = ws.data.get(ref)
+    if as_json:
+        render.print_json(v.to_dict())
+        return
+    render.out.print(f"[bold]{v.ref}[/]  {v.format}, {v.files} file(s), {render.size(v.size)}")
+    render.out.print(f"  hash    {v.hash}")
+    render.out.print(f"  source  {v.source}")
+    render.out.print(f"  added   {render.when(v.created_at)}")
+    if v.rows is not None:
+        render.out.print(f"  rows    {v.rows}")
+    if v.schema and v.stats:
+        rows = []
+        for col, info in v.schema["columns"].items():
+            s = v.stats["columns"].get(col, {})
+            summary = (
+                f"min {_fmt(s.get('min'))} max {_fmt(s.get('max'))} mean {_fmt(s.get('mean'))}"
+                if info["kind"] == "numeric"
+                else f"{s.get('unique', '-')} unique"
+                if "unique" in s
+                else f"{s.get('min', '-')} … {s.get('max', '-')}"
+            )
+            rows.append(
+                [col, info["dtype"], info["kind"], f"{s.get('missing_rate', 0):.1%}", summary]
+            )
+        render.table(None, ["column", "dtype", "kind", "missing", "summary"], rows)
+
+
+@data_app.command("diff")
+def data_diff(
+    a: Annotated[str, typer.Argument(help="NAME@A")],
+    b: Annotated[str, typer.Argument(help="NAME@B")],
+    as_json: JsonOpt = False,
+) -> None:
+    """What changed between two dataset versions: rows, columns, schema, statistics."""
+    with _ws() as ws:
+        d = ws.data.diff(a, b)
+    if as_json:
+        render.print_json(d)
+        return
+    render.out.print(f"[bold]{d['from']} → {d['to']}[/]")
+    if d["same_content"]:
+        render.out.print("  identical content")
+        return
+    if "rows" in d:
+        render.out.print(f"  rows: {d['rows']['from']} → {d['rows']['to']}")
+        for key in ("columns_added", "columns_removed"):
+            if d[key]:
+                render.out.print(f"  {key.replace('_', ' ')}: {', '.join(d[key])}")
+        for col, t in d["types_changed"].items():
+            render.out.print(f"  type of {col}: {t['from']} → {t['to']}")
+        rows = [
+            [col, stat, _fmt(ch["from"]), _fmt(ch["to"])]
+            for col, changes in d["stats_changed"].items()
+            for stat, ch in changes.items()
+        ]
+        if rows:
+            render.table("statistics that changed", ["column", "statistic", "from", "to"], rows)
+    for key in ("files_added", "files_removed", "files_changed"):
+        if d.get(key):
+            render.out.print(f"  {key.replace('_', ' ')} ({len(d[key])}): {', '.join(d[key][:10])}")
+    if "size" in d:
+        render.out.print(
+            f"  size: {render.size(d['size']['from'])} → {render.size(d['size']['to'])}"
+        )
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "-" if v is None else str(v)
+
+
+# -- pipelines and runs ------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    pipeline: Annotated[
+        str, typer.Argument(help="file.py:function, module:function, or a name from rung.toml.")
+    ],
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="key=value (repeatable).")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Execute every step.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a pipeline; unchanged steps come from the cache."""
+    from rung.core.refs import parse_params
+
+    params = parse_params(param or [])
+    live = render.LiveSteps() if not as_json else None
+    with _ws() as ws:
+        try:
+            result = ws.run(pipeline, params, cache=not no_cache, progress=live)
+        finally:
+            if live:
+                live.stop()
+    if as_json:
+        render.print_json(
+            {
+                "run": result.id,
+                "status": result.status,
+                "executed": result.executed,
+                "cached": result.cached,
+                "outputs": result.outputs,
+                "steps": [s.__dict__ for s in result.steps],
+            }
+        )
+        return
+    total = len(result.steps)
+    if total and result.executed == 0:
+        render.out.print(f"run {result.id}: all {total} steps cached — nothing executed")
+    else:
+        render.out.print(f"run {result.id}: {result.executed} executed, {result.cached} cached")
+
+
+@app.command("runs")
+def runs_cmd(
+    limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """List recent runs."""
+    with _ws() as ws:
+        items = ws.runs.list(limit)
+    if as_json:
+        render.print_json([r.to_dict() for r in items])
+        return
+    render.table(
+        None,
+        ["run", "name", "kind", "status", "steps", "cached", "trigger", "started", "took"],
+        [
+            [
+                r.id,
+                r.name,
+                r.kind,
+                r.status,
+                r.steps,
+                r.cached,
+                r.trigger,
+                render.when(r.started_at),
+                render.seconds(r.seconds),
+            ]
+            for r in items
+        ],
+    )
+
+
+@app.command()
+def show(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a run: parameters, metrics, code, environment, steps and errors."""
+    with _ws() as ws:
+        d = ws.runs.get(run_id)
+    if as_json:
+        render.print_json(d)
+        return
+    o = render.out
+    o.print(
+        f"[bold]run {d['id']}[/] {d['name']} ({d['kind']}) — {d['status']}, trigger {d['trigger']}"
+    )
+    if d["target"]:
+        o.print(f"  target    {d['target']}")
+    code = d["code"]
+    dirty = " (dirty)" if code["dirty"] else ""
+    o.print(
+        f"  code      commit {code['commit'] or '-'}{dirty}, source hash {(code['hash'] or '-')[:12]}"
+    )
+    env = d["environment"]
+    if env:
+        pk = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items())
+        o.print(f"  python    {env.get('python')} — {pk}")
+    o.print(
+        f"  started   {render.when(d['started_at'])}, took {render.seconds((d['ended_at'] or d['started_at']) - d['started_at'])}"
+    )
+    if d["reproduces"]:
+        o.print(f"  reproduces run {d['reproduces']}")
+    if d["params"]:
+        o.print("  params    " + ", ".join(f"{k}={v!r}" for k, v in d["params"].items()))
+    if d["metrics"]:
+        render.table(
+            "metrics (last value)",
+            ["metric", "value", "values logged"],
+            [[k, _fmt(v), d["metric_counts"][k]] for k, v in d["metrics"].items()],
+        )
+    if d["steps"]:
+        render.table(
+            "steps",
+            ["step", "status", "cache", "took", "outputs"],
+            [
+                [
+                    s["name"],
+                    s["status"],
+                    "hit" if s["cache_hit"] else "miss",
+                    render.seconds(s["seconds"]),
+                    ", ".join(f"{x['name']} {x['hash'][:12]}" for x in s["outputs"]),
+                ]
+                for s in d["steps"]
+            ],
+        )
+    for s in d["steps"]:
+        if s["traceback"]:
+            o.print(f"\n[red]step {s['name']} failed: {s['error']}[/]")
+            o.print(s["traceback"], markup=False)
+    if d["error"] and not any(s["traceback"] for s in d["steps"]):
+        o.print(f"\n[red]error:[/] {d['error']}", markup=True)
+
+
+@app.command()
+def lineage(
+    what: Annotated[str, typer.Argument(metavar="RUN|ARTIFACT|DATASET@V")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Trace a run or artifact back to datasets and code, or a dataset version forward."""
+    with _ws() as ws:
+        tree = ws.runs.lineage(what)
+    if as_json:
+        render.print_json(tree)
+    else:
+        render.tree(tree)
+
+
+@app.command()
+def reproduce(
+    run_id: Annotated[str, typer.Argument(metavar="RUN")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-execute a run without the cache; report whether outputs and metrics match."""
+    live = render.LiveSteps() if not as_json else None
+    with _ws() as ws:
+        try:
+            report = ws.runs.reproduce(run_id, progress=live)
+        finally:
+            if live:
+                live.stop()
+    if as_json:
+        render.print_json(report)
+    else:
+        render.table(
+            None,
+            ["output", "original", "reproduced", "match"],
+            [
+                [
+                    r["output"],
+                    (r["original"] or "-")[:12],
+                    (r["reproduced"] or "-")[:12],
+                    "yes" if r["match"] else "NO",
+                ]
+                for r in report["outputs"]
+            ],
+        )
+        if report["metrics"]:
+            render.table(
+                None,
+                ["metric", "original", "reproduced", "match"],
+                [
+                    [
+                        r["metric"],
+                        _fmt(r["original"]),
+                        _fmt(r["reproduced"]),
+                        "yes" if r["match"] else "NO",
+                    ]
+                    for r in report["metrics"]
+                ],
+            )
+        verdict = "reproduced exactly" if report["reproduced"] else "did NOT reproduce"
+        render.out.print(
+            f"run {report['reproduction']} re-executed run {report['original']}: {verdict}"
+        )
+    if not report["reproduced"]:
+        raise typer.Exit(1)
+
+
+# -- entry point -------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the app and turn rung's errors into one-line messages."""
+    import click
+
+    from rung.core.errors import RungError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:
+        args.remove("--debug")
+    try:
+        code = app(args=args, prog_name="rung", standalone_mode=False)
+    except RungError as exc:
+        if debug:
+            raise
+        hint = f" — {exc.hint}" if exc.hint else ""
+        render.err.print(f"error: {exc.message}{hint}", markup=False)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        render.err.print("aborted")
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        render.err.print("interrupted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

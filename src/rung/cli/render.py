@@ -1,0 +1,108 @@
+"""Terminal rendering for the CLI: tables, trees, sizes, times, the live run display."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+
+def _width(stream: object) -> int | None:
+    """Terminals report their width; pipes and CI logs get a wide page instead of 80 columns."""
+    isatty = getattr(stream, "isatty", None)
+    if isatty is not None and isatty():
+        return None
+    return int(os.environ.get("COLUMNS", "160"))
+
+
+out = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str, sort_keys=False) + "\n")
+
+
+def size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def when(ts: float | None) -> str:
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+
+
+def seconds(s: float | None) -> str:
+    if s is None:
+        return "-"
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.1f} s"
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
+    for c in columns:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*["-" if v is None else str(v) for v in r])
+    out.print(t)
+
+
+def tree(node: dict[str, Any]) -> None:
+    root = Tree(_label(node))
+    _grow(root, node)
+    out.print(root)
+
+
+def _label(node: dict[str, Any]) -> str:
+    label = str(node.get("label", node.get("name", "?")))
+    step = node.get("step")
+    if step:
+        cached = f", cached from step run {step['cached_from']}" if step.get("cached_from") else ""
+        label += (
+            f"  ← step [bold]{step['name']}[/] (run {step['run_id']}{cached};"
+            f" code {step['code_hash'][:8]}: {', '.join(step['code'])})"
+        )
+        if step.get("params"):
+            label += f" params {json.dumps(step['params'])}"
+    if node.get("type") == "dataset":
+        label = f"[green]{label}[/]"
+    return label
+
+
+def _grow(branch: Tree, node: dict[str, Any]) -> None:
+    for child in node.get("children", []):
+        _grow(branch.add(_label(child)), child)
+
+
+class LiveSteps:
+    """Shows each step as it starts and ends, with a spinner while it runs."""
+
+    def __init__(self) -> None:
+        self._status: Any = None
+
+    def step_started(self, name: str) -> None:
+        self._status = err.status(f"[bold]{name}[/] …")
+        self._status.start()
+
+    def step_finished(self, name: str, outcome: str, secs: float) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        mark = {"executed": "[green]✓[/]", "cached": "[cyan]○[/]", "failed": "[red]✗[/]"}[outcome]
+        err.print(f"  {mark} {name:<28} {outcome:<9} {seconds(secs):>8}")
+
+    def stop(self) -> None:
+        if self._status is not None:
+            self._status.stop()

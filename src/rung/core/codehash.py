@@ -1,0 +1,152 @@
+"""Fingerprints of a step's code, so that the cache knows when code changed.
+
+The rule (documented in docs/pipelines.md):
+
+* the step function's own source counts, parsed to an AST so that comments, blank lines and
+  formatting do not;
+* every function or class of the *user's project* that the step refers to by name — directly,
+  as ``module.helper``, or through another such helper — counts too, transitively;
+* module-level constants of simple types (numbers, strings, tuples of them) that the code
+  refers to count by value;
+* code of installed packages (anything under ``site-packages``, the standard library, rung
+  itself) does not count by source: it is pinned by the package versions each run records.
+
+A project module is any Python file outside the interpreter's installation and outside
+``site-packages``/``dist-packages``.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import marshal
+import sys
+import sysconfig
+import textwrap
+import types
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from rung.core.hashing import hash_json
+
+_SIMPLE = (bool, int, float, str, bytes, type(None))
+
+
+@lru_cache(maxsize=1)
+def _library_roots() -> tuple[str, ...]:
+    paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    paths.add(str(Path(__file__).resolve().parents[1]))  # rung itself
+    return tuple(sorted(str(Path(p).resolve()) for p in paths))
+
+
+@lru_cache(maxsize=4096)
+def _is_project_file(filename: str) -> bool:
+    if not filename or filename.startswith("<"):
+        return False
+    if "site-packages" in filename or "dist-packages" in filename:
+        return False
+    resolved = str(Path(filename).resolve())
+    return not any(resolved.startswith(root) for root in _library_roots())
+
+
+def is_project_object(obj: Any) -> bool:
+    """True for functions, classes and modules defined in the user's project."""
+    if isinstance(obj, types.ModuleType):
+        return _is_project_file(getattr(obj, "__file__", None) or "")
+    if isinstance(obj, types.FunctionType | type):
+        module = sys.modules.get(getattr(obj, "__module__", "") or "")
+        filename = getattr(module, "__file__", None) if module else None
+        if isinstance(obj, types.FunctionType):
+            filename = obj.__code__.co_filename
+        return _is_project_file(filename or "")
+    return False
+
+
+def code_fingerprint(func: Any) -> tuple[str, list[str]]:
+    """Return the hash of ``func``'s code and of the project code it reaches, and their names.
+
+    Names are qualified names without the module, so that a pipeline file imported under a
+    different module name (``rung run file.py:f`` versus ``import file``) hashes the same.
+    """
+    parts: list[tuple[str, str]] = []
+    _visit(_unwrap(func), parts, set())
+    return hash_json(parts), [name for name, _ in parts]
+
+
+def _unwrap(obj: Any) -> Any:
+    return inspect.unwrap(obj) if callable(obj) else obj
+
+
+def _source_digest(obj: Any) -> str:
+    try:
+        source = textwrap.dedent(inspect.getsource(obj))
+        return ast.dump(ast.parse(source))
+    except (OSError, TypeError, SyntaxError):
+        code = getattr(obj, "__code__", None)
+        return marshal.dumps(code).hex() if code is not None else repr(obj)
+
+
+def _visit(obj: Any, parts: list[tuple[str, str]], seen: set[int]) -> None:
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    parts.append((getattr(obj, "__qualname__", repr(obj)), _source_digest(obj)))
+    for ref in _references(obj):
+        if isinstance(ref, tuple) and ref and ref[0] == "const":
+            parts.append((ref[1], repr(ref[2])))
+        elif isinstance(ref, types.FunctionType | type) and is_project_object(ref):
+            _visit(_unwrap(ref), parts, seen)
+
+
+def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _code_objects(const)
+
+
+def _references(obj: Any) -> Iterator[Any]:
+    """Objects that ``obj``'s code names: globals, closure cells, attributes of project modules."""
+    funcs: list[types.FunctionType] = []
+    if isinstance(obj, types.FunctionType):
+        funcs.append(obj)
+    elif isinstance(obj, type):
+        funcs.extend(v for v in vars(obj).values() if isinstance(v, types.FunctionType))
+    for func in funcs:
+        names: set[str] = set()
+        for code in _code_objects(func.__code__):
+            names.update(code.co_names)
+        cells = [c.cell_contents for c in (func.__closure__ or ()) if _cell_filled(c)]
+        globals_ = func.__globals__
+        for i, value in enumerate(cells):
+            if isinstance(value, _SIMPLE) or _is_simple_tuple(value):
+                yield ("const", f"{func.__qualname__}.<closure {i}>", value)
+            else:
+                yield value
+        for n in sorted(names):
+            if n not in globals_:
+                continue
+            value = globals_[n]
+            if isinstance(value, types.ModuleType) and is_project_object(value):
+                for attr in sorted(names):
+                    member = getattr(value, attr, None)
+                    if member is not None:
+                        yield member
+            elif isinstance(value, _SIMPLE) or _is_simple_tuple(value):
+                yield ("const", n, value)
+            else:
+                yield value
+
+
+def _cell_filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:
+        return False
+    return True
+
+
+def _is_simple_tuple(value: Any) -> bool:
+    return isinstance(value, tuple | frozenset) and all(isinstance(v, _SIMPLE) for v in value)

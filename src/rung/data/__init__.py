@@ -1,0 +1,1 @@
+"""Versioned datasets: content-addressed versions with schema, statistics and diffs."""

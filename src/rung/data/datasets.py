@@ -1,0 +1,358 @@
+"""Dataset versions: ``ws.data.add(...)``, ``ws.data.get("NAME@3")``, listing and diffs.
+
+A version points at one artifact: the file itself, Parquet bytes for a DataFrame, or for a
+folder a JSON manifest listing every file's relative path, size and hash (each file is an
+object of its own, so unchanged files are shared between versions). CSV and Parquet versions
+also carry a schema and summary statistics.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+
+from rung.core.errors import InvalidInput, NotFound
+from rung.core.hashing import canonical_json
+from rung.core.refs import check_name, parse_ref
+from rung.data.profile import diff_profiles, profile
+from rung.store.artifacts import ArtifactStore
+from rung.store.metadata import MetadataStore
+from rung.store.records import ensure_artifact, inserted_id
+from rung.store.schema import datasets
+from rung.store.statcache import StatCache
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TABULAR = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+MEDIA = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "tree": "application/json"}
+
+
+@dataclass
+class DatasetVersion:
+    """One immutable version of a named dataset."""
+
+    id: int
+    name: str
+    version: int
+    hash: str
+    format: str  # csv | parquet | file | tree
+    source: str
+    rows: int | None
+    files: int
+    size: int
+    schema: dict[str, Any] | None
+    stats: dict[str, Any] | None
+    created_at: float
+    _artifacts: ArtifactStore | None = field(default=None, repr=False, compare=False)
+    _checkout_root: Path | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def tabular(self) -> bool:
+        return self.format in ("csv", "parquet")
+
+    def load(self) -> Any:
+        """A DataFrame for CSV and Parquet versions, else a local path to a verified copy."""
+        if self.tabular:
+            return self.to_pandas()
+        return self.path()
+
+    def to_pandas(self) -> pd.DataFrame:
+        import pandas as pd
+
+        if not self.tabular:
+            raise InvalidInput(
+                f"dataset {self.ref} is {self.format}, not a table", "use .path() to read its files"
+            )
+        data = io.BytesIO(self._store().get_bytes(self.hash))
+        return pd.read_parquet(data) if self.format == "parquet" else pd.read_csv(data)
+
+    def path(self) -> Path:
+        """A verified read-only copy of the file or folder, checked out under ``.rung/``."""
+        store = self._store()
+        assert self._checkout_root is not None
+        dest = self._checkout_root / self.hash[:16] / Path(self.source).name
+        if dest.exists():
+            return dest
+        tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
+        if self.format == "tree":
+            manifest = json.loads(store.get_bytes(self.hash))
+            for entry in manifest["files"]:
+                target = tmp / entry["path"]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                store.export(entry["hash"], target)
+        else:
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            store.export(self.hash, tmp)
+        os.replace(tmp, dest)
+        return dest
+
+    def _store(self) -> ArtifactStore:
+        if self._artifacts is None:
+            raise InvalidInput(
+                f"dataset {self.ref} is detached from its workspace", "use ws.data.get"
+            )
+        return self._artifacts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "hash": self.hash,
+            "format": self.format,
+            "source": self.source,
+            "rows": self.rows,
+            "files": self.files,
+            "size": self.size,
+            "created_at": self.created_at,
+            "schema": self.schema,
+            "stats": self.stats,
+        }
+
+
+class Datasets:
+    """The dataset registry of one workspace (``ws.data``)."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        artifacts_: ArtifactStore,
+        stat_cache: Callable[[], StatCache],
+        checkout_root: Path,
+    ) -> None:
+        self._store = store
+        self._artifacts = artifacts_
+        self._stat_cache = stat_cache
+        self._checkout_root = checkout_root
+
+    # -- adding ------------------------------------------------------------------------
+
+    def add(self, source: Any, name: str, *, description: str | None = None) -> DatasetVersion:
+        """Version a file, a folder or a DataFrame under ``name``.
+
+        Adding content identical to an existing version of ``name`` is a no-op that returns
+        that version.
+        """
+        check_name(name, "dataset name")
+        if isinstance(source, str | os.PathLike):
+            return self._add_path(Path(source), name)
+        if type(source).__name__ == "DataFrame":
+            return self._add_frame(source, name, description or "<DataFrame>")
+        raise InvalidInput(
+            f"cannot version a {type(source).__name__} as dataset {name!r}",
+            "pass a file or folder path, or a pandas DataFrame",
+        )
+
+    def _add_frame(self, df: pd.DataFrame, name: str, source: str) -> DatasetVersion:
+        buf = io.BytesIO()
+        df.to_parquet(buf, index=False)
+        data = buf.getvalue()
+        digest = self._artifacts.put_bytes(data)
+        schema, stats = profile(df)
+        return self._record(name, digest, "parquet", source, len(df), 1, len(data), schema, stats)
+
+    def _add_path(self, path: Path, name: str) -> DatasetVersion:
+        if not path.exists():
+            raise NotFound(f"no such file or folder: {str(path)!r}", "check the path")
+        if path.is_dir():
+            return self._add_tree(path, name)
+        cache = self._stat_cache()
+        key = str(path.resolve())
+        ((st, digest),) = cache.lookup([key]).values()
+        if digest is None:  # new or changed: copy in while hashing, one read of the file
+            digest = self._artifacts.put_file_hashing(path)
+            cache.store([(key, st, digest)])
+        else:
+            self._artifacts.put_file(path, digest)
+        fmt = TABULAR.get(path.suffix.lower(), "file")
+        schema = stats = None
+        rows = None
+        if fmt != "file":
+            import pandas as pd
+
+            df = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+            schema, stats = profile(df)
+            rows = len(df)
+        size = path.stat().st_size
+        return self._record(name, digest, fmt, str(path), rows, 1, size, schema, stats)
+
+    def _add_tree(self, root: Path, name: str) -> DatasetVersion:
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        if not files:
+            raise InvalidInput(f"folder {str(root)!r} holds no files", "add a folder with files")
+        cache = self._stat_cache()
+        known = cache.lookup(str(p.resolve()) for p in files)
+
+        def ingest(p: Path) -> str:
+            _, digest = known[str(p.resolve())]
+            if digest is None:
+                return self._artifacts.put_file_hashing(p)
+            return self._artifacts.put_file(p, digest)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            digests = list(pool.map(ingest, files))
+        cache.store(
+            (str(p.resolve()), known[str(p.resolve())][0], d)
+            for p, d in zip(files, digests, strict=True)
+            if known[str(p.resolve())][1] is None
+        )
+        entries = [
+            {
+                "path": p.relative_to(root).as_posix(),
+                "size": known[str(p.resolve())][0][0],
+                "hash": d,
+            }
+            for p, d in zip(files, digests, strict=True)
+        ]
+        manifest = canonical_json({"files": entries}).encode()
+        digest = self._artifacts.put_bytes(manifest)
+        size = sum(int(known[str(p.resolve())][0][0]) for p in files)
+        return self._record(name, digest, "tree", str(root), None, len(entries), size, None, None)
+
+    def _record(
+        self,
+        name: str,
+        digest: str,
+        fmt: str,
+        source: str,
+        rows: int | None,
+        files: int,
+        size: int,
+        schema: dict[str, Any] | None,
+        stats: dict[str, Any] | None,
+    ) -> DatasetVersion:
+        now = time.time()
+        for _ in range(20):  # another process may take the same version number: retry
+            try:
+                with self._store.write() as conn:
+                    existing = conn.execute(
+                        select(datasets)
+                        .where(datasets.c.name == name, datasets.c.artifact_hash == digest)
+                        .order_by(datasets.c.version.desc())
+                        .limit(1)
+                    ).first()
+                    if existing is not None:
+                        return self._version(existing._mapping)
+                    ensure_artifact(
+                        conn,
+                        digest,
+                        "dataset",
+                        size,
+                        MEDIA.get(fmt, "application/octet-stream"),
+                        None,
+                    )
+                    latest = conn.execute(
+                        select(func.max(datasets.c.version)).where(datasets.c.name == name)
+                    ).scalar()
+                    row = {
+                        "name": name,
+                        "version": (latest or 0) + 1,
+                        "artifact_hash": digest,
+                        "format": fmt,
+                        "source": source,
+                        "rows": rows,
+                        "files": files,
+                        "size": size,
+                        "schema": canonical_json(schema) if schema is not None else None,
+                        "stats": canonical_json(stats) if stats is not None else None,
+                        "created_at": now,
+                    }
+                    new_id = inserted_id(conn.execute(insert(datasets).values(**row)))
+                    return self._version({"id": new_id, **row})
+            except SAIntegrityError:
+                continue
+        raise InvalidInput(f"could not allocate a version of {name!r}", "retry the command")
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get(self, ref: str) -> DatasetVersion:
+        """The version named by ``NAME@VERSION``, or the latest version for a bare ``NAME``."""
+        parsed = parse_ref(ref)
+        query = select(datasets).where(datasets.c.name == parsed.name)
+        if parsed.version is None:
+            query = query.order_by(datasets.c.version.desc()).limit(1)
+        else:
+            query = query.where(datasets.c.version == parsed.version)
+        with self._store.read() as conn:
+            row = conn.execute(query).first()
+            if row is None:
+                latest = conn.execute(
+                    select(func.max(datasets.c.version)).where(datasets.c.name == parsed.name)
+                ).scalar()
+        if row is None:
+            if latest is None:
+                raise NotFound(f"unknown dataset {parsed.name!r}", "see `rung data list`")
+            raise NotFound(
+                f"dataset {parsed.name!r} has no version {parsed.version}",
+                f"its versions are 1 to {latest}",
+            )
+        return self._version(row._mapping)
+
+    def by_id(self, dataset_id: int) -> DatasetVersion:
+        with self._store.read() as conn:
+            row = conn.execute(select(datasets).where(datasets.c.id == dataset_id)).first()
+        if row is None:
+            raise NotFound(f"unknown dataset id {dataset_id}")
+        return self._version(row._mapping)
+
+    def list(self, name: str | None = None) -> list[DatasetVersion]:
+        """Every version (of one name, if given), newest first within a name."""
+        query = select(datasets).order_by(datasets.c.name, datasets.c.version.desc())
+        if name is not None:
+            query = query.where(datasets.c.name == name)
+        with self._store.read() as conn:
+            return [self._version(r._mapping) for r in conn.execute(query)]
+
+    def diff(self, ref_a: str, ref_b: str) -> dict[str, Any]:
+        """Rows, columns, schema and statistics that changed from ``ref_a`` to ``ref_b``."""
+        a, b = self.get(ref_a), self.get(ref_b)
+        result: dict[str, Any] = {"from": a.ref, "to": b.ref, "same_content": a.hash == b.hash}
+        if a.schema is not None and b.schema is not None and a.stats and b.stats:
+            result.update(diff_profiles((a.schema, a.stats), (b.schema, b.stats)))
+        elif a.format == "tree" and b.format == "tree":
+            result.update(self._diff_trees(a, b))
+        else:
+            result["size"] = {"from": a.size, "to": b.size}
+        return result
+
+    def _diff_trees(self, a: DatasetVersion, b: DatasetVersion) -> dict[str, Any]:
+        fa = {e["path"]: e["hash"] for e in json.loads(self._artifacts.get_bytes(a.hash))["files"]}
+        fb = {e["path"]: e["hash"] for e in json.loads(self._artifacts.get_bytes(b.hash))["files"]}
+        return {
+            "files_added": sorted(set(fb) - set(fa)),
+            "files_removed": sorted(set(fa) - set(fb)),
+            "files_changed": sorted(p for p in fa if p in fb and fa[p] != fb[p]),
+        }
+
+    def _version(self, row: Any) -> DatasetVersion:
+        return DatasetVersion(
+            id=row["id"],
+            name=row["name"],
+            version=row["version"],
+            hash=row["artifact_hash"],
+            format=row["format"],
+            source=row["source"],
+            rows=row["rows"],
+            files=row["files"],
+            size=row["size"],
+            schema=json.loads(row["schema"]) if row["schema"] else None,
+            stats=json.loads(row["stats"]) if row["stats"] else None,
+            created_at=row["created_at"],
+            _artifacts=self._artifacts,
+            _checkout_root=self._checkout_root,
+        )

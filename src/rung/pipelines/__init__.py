@@ -1,0 +1,1 @@
+"""Pipelines: steps as plain functions, a content-hash cache, runs, metrics and lineage."""

@@ -1,0 +1,76 @@
+"""Finding a pipeline from text: ``path/to/file.py:function`` or ``package.module:function``.
+
+Runs record this target (relative to the workspace root when it is a file inside it) so that
+``rung reproduce`` can import the same pipeline again.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+
+from rung.core.errors import InvalidInput, NotFound
+from rung.core.hashing import hash_bytes
+from rung.pipelines.steps import Pipeline
+
+
+def load_pipeline(target: str, root: Path) -> Pipeline:
+    """Import the pipeline named by ``target``."""
+    location, sep, attr = target.rpartition(":")
+    if not sep or not location or not attr:
+        raise InvalidInput(
+            f"cannot find pipeline {target!r}",
+            "write path/to/file.py:function or module:function, or name it under"
+            " [pipelines] in rung.toml",
+        )
+    if location.endswith(".py"):
+        path = Path(location)
+        path = path if path.is_absolute() else (root / path if (root / path).exists() else path)
+        if not path.exists():
+            raise NotFound(f"no pipeline file {location!r}", "check the path in the target")
+        module = _import_file(path.resolve())
+    else:
+        try:
+            module = importlib.import_module(location)
+        except ModuleNotFoundError as exc:
+            raise NotFound(
+                f"cannot import module {location!r} ({exc})", "check PYTHONPATH"
+            ) from exc
+    obj = getattr(module, attr, None)
+    if obj is None:
+        raise NotFound(f"{location} has no attribute {attr!r}", "check the function's name")
+    if not isinstance(obj, Pipeline):
+        if callable(obj):
+            return Pipeline(obj)
+        raise InvalidInput(f"{target} is not a function", "decorate it with @rung.pipelines")
+    return obj
+
+
+def _import_file(path: Path) -> object:
+    name = f"rung_pipeline_{hash_bytes(str(path).encode())[:12]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)  # so that the file can import its sibling helpers
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def target_of(pipe: Pipeline, root: Path) -> str | None:
+    """The text that loads ``pipe`` again, or None when it cannot be found from a file."""
+    try:
+        path = Path(inspect.getfile(pipe.func)).resolve()
+    except (TypeError, OSError):
+        return None
+    attr = pipe.func.__name__
+    if path.is_relative_to(root):
+        return f"{path.relative_to(root).as_posix()}:{attr}"
+    return f"{path}:{attr}"

@@ -1,0 +1,552 @@
+"""Executing a pipeline: the cache, the step runs, their inputs and outputs.
+
+A run calls the pipeline function with its parameters while an :class:`Executor` is active.
+Each step call computes a cache key from
+
+* the step's code fingerprint (:mod:`rung.core.codehash`),
+* its parameters (arguments that are plain JSON values), and
+* the content hashes of its inputs (outputs of earlier steps, dataset versions, or other
+  values, which are stored as artifacts first).
+
+A hit records a step run that points at the earlier one and returns its outputs *without
+loading them*, so an unchanged pipeline re-runs in the time it takes to read a few rows. Since
+inputs count by content, a re-executed step that produces identical bytes leaves every step
+downstream cached.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import insert, select, update
+
+from rung.core.codehash import code_fingerprint
+from rung.core.errors import InvalidInput, RungError, StepFailed, UnsupportedType
+from rung.core.hashing import canonical_json, hash_json, is_jsonable
+from rung.pipelines import materialize
+from rung.pipelines.environment import code_version, environment
+from rung.pipelines.steps import Pipeline, Step
+from rung.pipelines.tracking import ActiveRun, activate, deactivate
+from rung.store.records import ensure_artifact, inserted_id
+from rung.store.schema import artifacts, metrics, runs, step_io, step_runs
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rung.data.datasets import Datasets
+    from rung.store.artifacts import ArtifactStore
+    from rung.store.metadata import MetadataStore
+
+
+class Progress(Protocol):
+    """What a display implements to follow a run."""
+
+    def step_started(self, name: str) -> None: ...
+    def step_finished(self, name: str, outcome: str, seconds: float) -> None: ...
+
+
+class _Quiet:
+    def step_started(self, name: str) -> None:
+        pass
+
+    def step_finished(self, name: str, outcome: str, seconds: float) -> None:
+        pass
+
+
+@dataclass
+class Output:
+    """A handle on a stored value: an output of a step, or a dataset version."""
+
+    hash: str
+    kind: str
+    name: str
+    dataset_id: int | None = None
+    _executor: Executor | None = field(default=None, repr=False, compare=False)
+
+    def load(self) -> Any:
+        if self._executor is None:
+            raise InvalidInput(f"output {self.name} is detached from its run", "use ws.artifact()")
+        return self._executor.load(self)
+
+
+@dataclass
+class StepRecord:
+    name: str
+    outcome: str  # executed | cached | failed
+    seconds: float
+
+
+@dataclass
+class RunResult:
+    """What :meth:`Workspace.run` returns."""
+
+    id: int
+    status: str
+    steps: list[StepRecord]
+    outputs: dict[str, str]
+
+    @property
+    def executed(self) -> int:
+        return sum(s.outcome == "executed" for s in self.steps)
+
+    @property
+    def cached(self) -> int:
+        return sum(s.outcome == "cached" for s in self.steps)
+
+
+@dataclass
+class Stores:
+    """The parts of a workspace a run needs (passed in, so this layer never imports it)."""
+
+    metadata: MetadataStore
+    artifacts: ArtifactStore
+    data: Datasets
+    root: Path
+
+
+_current: contextvars.ContextVar[Executor | None] = contextvars.ContextVar(
+    "rung_executor", default=None
+)
+
+
+def current_executor() -> Executor | None:
+    return _current.get()
+
+
+def dataset(ref: str) -> Output:
+    """Inside a pipeline: a handle on dataset version ``ref`` (``NAME`` means the latest)."""
+    executor = current_executor()
+    if executor is None:
+        raise InvalidInput(
+            f"rung.dataset({ref!r}) was called outside a running pipeline",
+            "call it inside a @pipeline function, or use ws.data.get(ref).load()",
+        )
+    return executor.dataset(ref)
+
+
+class Executor:
+    """Runs the steps of one pipeline run."""
+
+    def __init__(self, stores: Stores, run_id: int, use_cache: bool, progress: Progress) -> None:
+        self.stores = stores
+        self.run_id = run_id
+        self.use_cache = use_cache
+        self.progress = progress
+        self.records: list[StepRecord] = []
+        self.code_hashes: dict[str, str] = {}
+        self._fingerprints: dict[int, tuple[str, list[str]]] = {}
+        self._values: dict[str, Any] = {}  # outputs computed in this process, by hash
+
+    # -- inputs --------------------------------------------------------------------------
+
+    def dataset(self, ref: str) -> Output:
+        version = self.stores.data.get(ref)
+        return Output(version.hash, f"dataset:{version.format}", version.ref, version.id, self)
+
+    def load(self, out: Output) -> Any:
+        if out.hash in self._values:
+            return self._values[out.hash]
+        if out.kind.startswith("dataset:"):
+            value = self.stores.data.by_id(out.dataset_id or 0).load()
+        else:
+            value = materialize.load(out.kind, self.stores.artifacts.get_bytes(out.hash))
+        return value
+
+    # -- a step call ----------------------------------------------------------------------
+
+    def call(self, step: Step, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            bound = step.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidInput(f"step {step.name!r} was called wrongly: {exc}") from exc
+        bound.apply_defaults()
+        params: dict[str, Any] = {}
+        inputs: dict[str, Output] = {}
+        for arg, value in bound.arguments.items():
+            if isinstance(value, Output):
+                inputs[arg] = value
+            elif is_jsonable(value):
+                params[arg] = value
+            else:
+                inputs[arg] = self._store_value(value, f"argument {arg!r} of step {step.name!r}")
+        code_hash, code_names = self._fingerprint(step)
+        self.code_hashes[step.name] = code_hash
+        key = hash_json(
+            {
+                "step": step.name,
+                "code": code_hash,
+                "params": params,
+                "inputs": {k: v.hash for k, v in inputs.items()},
+                "outputs": list(step.outputs),
+                "pickle": step.pickle,
+            }
+        )
+        self.progress.step_started(step.name)
+        started = time.perf_counter()
+        outs = None
+        if self.use_cache and step.cache:
+            outs = self._from_cache(step, key, code_hash, code_names, params, inputs)
+        outcome = "cached"
+        if outs is None:
+            outcome = "executed"
+            try:
+                outs = self._execute(step, key, code_hash, code_names, params, inputs)
+            except BaseException:
+                seconds = time.perf_counter() - started
+                self.records.append(StepRecord(step.name, "failed", seconds))
+                self.progress.step_finished(step.name, "failed", seconds)
+                raise
+        seconds = time.perf_counter() - started
+        self.records.append(StepRecord(step.name, outcome, seconds))
+        self.progress.step_finished(step.name, outcome, seconds)
+        return outs[0] if len(step.outputs) == 1 else tuple(outs)
+
+    def _fingerprint(self, step: Step) -> tuple[str, list[str]]:
+        if id(step) not in self._fingerprints:
+            self._fingerprints[id(step)] = code_fingerprint(step.func)
+        return self._fingerprints[id(step)]
+
+    def _store_value(self, value: Any, where: str) -> Output:
+        kind, data = materialize.dump(value, where=where)
+        digest = self.stores.artifacts.put_bytes(data)
+        with self.stores.metadata.write() as conn:
+            ensure_artifact(conn, digest, kind, len(data), materialize.MEDIA_TYPES[kind], None)
+        self._values[digest] = value
+        return Output(digest, kind, where, None, self)
+
+    def _from_cache(
+        self,
+        step: Step,
+        key: str,
+        code_hash: str,
+        code_names: list[str],
+        params: dict[str, Any],
+        inputs: dict[str, Output],
+    ) -> list[Output] | None:
+        now = time.time()
+        with self.stores.metadata.write() as conn:
+            hit = conn.execute(
+                select(step_runs.c.id, step_runs.c.cached_from)
+                .where(step_runs.c.cache_key == key, step_runs.c.status == "succeeded")
+                .order_by(step_runs.c.id.desc())
+                .limit(1)
+            ).first()
+            if hit is None:
+                return None
+            origin = hit.cached_from or hit.id
+            rows = conn.execute(
+                select(step_io.c.name, step_io.c.artifact_hash, artifacts.c.kind)
+                .join(artifacts, artifacts.c.hash == step_io.c.artifact_hash)
+                .where(step_io.c.step_run_id == hit.id, step_io.c.direction == "out")
+            ).all()
+            by_name = {r.name: r for r in rows}
+            if set(by_name) != set(step.outputs) or not all(
+                self.stores.artifacts.exists(r.artifact_hash) for r in rows
+            ):
+                return None  # outputs lost from the store: execute again
+            step_id = inserted_id(
+                conn.execute(
+                    insert(step_runs).values(
+                        run_id=self.run_id,
+                        name=step.name,
+                        status="succeeded",
+                        cache_key=key,
+                        cache_hit=True,
+                        cached_from=origin,
+                        code_hash=code_hash,
+                        code_names=canonical_json(code_names),
+                        params=canonical_json(params),
+                        started_at=now,
+                        ended_at=now,
+                    )
+                )
+            )
+            io_rows = [_io(step_id, "in", k, v) for k, v in inputs.items()] + [
+                {
+                    "step_run_id": step_id,
+                    "direction": "out",
+                    "name": n,
+                    "artifact_hash": by_name[n].artifact_hash,
+                    "dataset_id": None,
+                }
+                for n in step.outputs
+            ]
+            conn.execute(insert(step_io), io_rows)
+            _copy_metrics(conn, origin, self.run_id, step_id)
+        return [
+            Output(by_name[n].artifact_hash, by_name[n].kind, f"{step.name}.{n}", None, self)
+            for n in step.outputs
+        ]
+
+    def _execute(
+        self,
+        step: Step,
+        key: str,
+        code_hash: str,
+        code_names: list[str],
+        params: dict[str, Any],
+        inputs: dict[str, Output],
+    ) -> list[Output]:
+        store = self.stores.metadata
+        with store.write() as conn:
+            step_id = inserted_id(
+                conn.execute(
+                    insert(step_runs).values(
+                        run_id=self.run_id,
+                        name=step.name,
+                        status="running",
+                        cache_key=key,
+                        cache_hit=False,
+                        code_hash=code_hash,
+                        code_names=canonical_json(code_names),
+                        params=canonical_json(params),
+                        started_at=time.time(),
+                    )
+                )
+            )
+        try:
+            values = {k: self.load(v) for k, v in inputs.items()}
+            token = activate(ActiveRun(store, self.run_id, step_id))
+            try:
+                result = step.func(**params, **values)
+            finally:
+                deactivate(token)
+            outputs = self._store_outputs(step, result)
+        except KeyboardInterrupt:
+            self._fail(step_id, "KeyboardInterrupt: interrupted", traceback.format_exc())
+            raise
+        except RungError as exc:
+            self._fail(step_id, str(exc), traceback.format_exc())
+            raise
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            self._fail(step_id, error, traceback.format_exc())
+            raise StepFailed(
+                f"step {step.name!r} failed with {error}",
+                f"see `rung show {self.run_id}` for the traceback; the next run resumes"
+                " from the cached steps",
+            ) from exc
+        with store.write() as conn:
+            for out, size in outputs:
+                ensure_artifact(
+                    conn, out.hash, out.kind, size, materialize.MEDIA_TYPES[out.kind], step_id
+                )
+            conn.execute(
+                insert(step_io),
+                [_io(step_id, "in", k, v) for k, v in inputs.items()]
+                + [
+                    _io(step_id, "out", n, o)
+                    for n, (o, _) in zip(step.outputs, outputs, strict=True)
+                ],
+            )
+            conn.execute(
+                update(step_runs)
+                .where(step_runs.c.id == step_id)
+                .values(status="succeeded", ended_at=time.time())
+            )
+        return [o for o, _ in outputs]
+
+    def _store_outputs(self, step: Step, result: Any) -> list[tuple[Output, int]]:
+        if len(step.outputs) > 1:
+            if not isinstance(result, tuple) or len(result) != len(step.outputs):
+                raise UnsupportedType(
+                    f"step {step.name!r} declares outputs {list(step.outputs)} but returned"
+                    f" {type(result).__name__}",
+                    f"return a tuple of {len(step.outputs)} values",
+                )
+            values = list(result)
+        else:
+            values = [result]
+        stored = []
+        for name, value in zip(step.outputs, values, strict=True):
+            kind, data = materialize.dump(
+                value, allow_pickle=step.pickle, where=f"step {step.name!r}"
+            )
+            digest = self.stores.artifacts.put_bytes(data)
+            self._values[digest] = value
+            stored.append((Output(digest, kind, f"{step.name}.{name}", None, self), len(data)))
+        return stored
+
+    def _fail(self, step_id: int, error: str, tb: str) -> None:
+        with self.stores.metadata.write() as conn:
+            conn.execute(
+                update(step_runs)
+                .where(step_runs.c.id == step_id)
+                .values(status="failed", error=error, traceback=tb, ended_at=time.time())
+            )
+
+
+def _io(step_id: int, direction: str, name: str, out: Output) -> dict[str, Any]:
+    return {
+        "step_run_id": step_id,
+        "direction": direction,
+        "name": name,
+        "artifact_hash": out.hash,
+        "dataset_id": out.dataset_id,
+    }
+
+
+def _copy_metrics(conn: Any, origin_step: int, run_id: int, step_id: int) -> None:
+    """A cached step's run shows the metrics its origin logged."""
+    rows = conn.execute(
+        select(metrics.c.key, metrics.c.value, metrics.c.step, metrics.c.timestamp).where(
+            metrics.c.step_run_id == origin_step
+        )
+    ).all()
+    if rows:
+        conn.execute(
+            insert(metrics),
+            [
+                {
+                    "run_id": run_id,
+                    "step_run_id": step_id,
+                    "key": r.key,
+                    "value": r.value,
+                    "step": r.step,
+                    "timestamp": r.timestamp,
+                }
+                for r in rows
+            ],
+        )
+
+
+# -- a whole run --------------------------------------------------------------------------
+
+
+def resolve_params(pipe: Pipeline, given: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's defaults overridden by ``given``, coerced to the defaults' types."""
+    accepted = pipe.signature.parameters
+    unknown = [k for k in given if k not in accepted]
+    if unknown:
+        names = ", ".join(accepted) or "none"
+        raise InvalidInput(
+            f"pipeline {pipe.name!r} has no parameter {unknown[0]!r}",
+            f"its parameters are: {names}",
+        )
+    params = pipe.defaults()
+    for k, v in given.items():
+        default = params.get(k, inspect.Parameter.empty)
+        params[k] = _coerce(k, v, default)
+    missing = [k for k in accepted if k not in params]
+    if missing:
+        raise InvalidInput(
+            f"pipeline {pipe.name!r} needs parameter {missing[0]!r}", f"pass -p {missing[0]}=VALUE"
+        )
+    return params
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    if default is inspect.Parameter.empty or default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, float) and isinstance(value, int | float):
+        return float(value)
+    elif isinstance(default, int) and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif isinstance(default, str):
+        return value if isinstance(value, str) else str(value)
+    elif isinstance(value, type(default)):
+        return value
+    raise InvalidInput(
+        f"parameter {key}={value!r} should be a {type(default).__name__} like its default {default!r}",
+        f"pass -p {key}=<{type(default).__name__}>",
+    )
+
+
+def run_pipeline(
+    stores: Stores,
+    pipe: Pipeline,
+    params: dict[str, Any] | None = None,
+    *,
+    target: str | None = None,
+    trigger: str = "manual",
+    use_cache: bool = True,
+    progress: Progress | None = None,
+    reproduces: int | None = None,
+) -> RunResult:
+    """Run ``pipe`` and record everything about it; raise :class:`StepFailed` on failure."""
+    resolved = resolve_params(pipe, params or {})
+    commit, dirty = code_version(stores.root)
+    with stores.metadata.write() as conn:
+        run_id = inserted_id(
+            conn.execute(
+                insert(runs).values(
+                    name=pipe.name,
+                    kind="pipeline",
+                    target=target,
+                    status="running",
+                    trigger=trigger,
+                    params=canonical_json(resolved),
+                    code_commit=commit,
+                    code_dirty=dirty,
+                    environment=canonical_json(environment()),
+                    reproduces=reproduces,
+                    started_at=time.time(),
+                )
+            )
+        )
+    executor = Executor(stores, run_id, use_cache, progress or _Quiet())
+    token = _current.set(executor)
+    try:
+        returned = pipe.func(**resolved)
+    except BaseException as exc:
+        _finish(stores, run_id, executor, pipe, "failed", None, _describe(exc))
+        if isinstance(exc, RungError | KeyboardInterrupt):
+            raise
+        raise StepFailed(
+            f"pipeline {pipe.name!r} failed outside its steps with {type(exc).__name__}: {exc}",
+            f"see `rung show {run_id}`",
+        ) from exc
+    finally:
+        _current.reset(token)
+    outputs = _named_outputs(returned)
+    _finish(stores, run_id, executor, pipe, "succeeded", outputs, None)
+    return RunResult(run_id, "succeeded", executor.records, outputs)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, RungError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+
+
+def _named_outputs(returned: Any) -> dict[str, str]:
+    if isinstance(returned, Output):
+        return {returned.name: returned.hash}
+    if isinstance(returned, tuple | list):
+        return {o.name: o.hash for o in returned if isinstance(o, Output)}
+    if isinstance(returned, dict):
+        return {str(k): o.hash for k, o in returned.items() if isinstance(o, Output)}
+    return {}
+
+
+def _finish(
+    stores: Stores,
+    run_id: int,
+    executor: Executor,
+    pipe: Pipeline,
+    status: str,
+    outputs: dict[str, str] | None,
+    error: str | None,
+) -> None:
+    pipe_hash, _ = code_fingerprint(pipe.func)
+    code_hash = hash_json({"pipeline": pipe_hash, "steps": executor.code_hashes})
+    with stores.metadata.write() as conn:
+        conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(
+                status=status,
+                outputs=canonical_json(outputs) if outputs is not None else None,
+                code_hash=code_hash,
+                error=error,
+                ended_at=time.time(),
+            )
+        )

@@ -1,0 +1,187 @@
+"""Metrics and parameters logged from inside steps or tracking runs.
+
+``rung.log_metric`` and ``rung.log_params`` write to the run that is active in the current
+context (a :mod:`contextvars` variable, so threads and async tasks each see their own). Each
+call is one short write transaction, durable when it returns.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, update
+
+from rung.core.errors import InvalidInput
+from rung.core.hashing import canonical_json
+from rung.store.records import inserted_id
+from rung.store.schema import metrics, params, runs
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rung.store.metadata import MetadataStore
+
+
+@dataclass
+class ActiveRun:
+    store: MetadataStore
+    run_id: int
+    step_run_id: int | None = None
+    _steps: dict[str, int] | None = None
+
+    def next_step(self, key: str) -> int:
+        if self._steps is None:
+            self._steps = {}
+        n = self._steps.get(key, -1) + 1
+        self._steps[key] = n
+        return n
+
+
+_active: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar(
+    "rung_active_run", default=None
+)
+
+
+def active() -> ActiveRun:
+    run = _active.get()
+    if run is None:
+        raise InvalidInput(
+            "no active run to log to",
+            "call this inside a @step of a running pipeline or inside `with ws.start_run(...)`",
+        )
+    return run
+
+
+def activate(run: ActiveRun | None) -> contextvars.Token[ActiveRun | None]:
+    return _active.set(run)
+
+
+def deactivate(token: contextvars.Token[ActiveRun | None]) -> None:
+    _active.reset(token)
+
+
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Record one value of metric ``key`` on the active run (``step`` counts up by default)."""
+    run = active()
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"invalid metric name {key!r}", "use a non-empty string")
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"metric {key!r} got {value!r}, which is not a number", "log a float or an int"
+        ) from exc
+    with run.store.write() as conn:
+        conn.execute(
+            insert(metrics).values(
+                run_id=run.run_id,
+                step_run_id=run.step_run_id,
+                key=key,
+                value=number,
+                step=run.next_step(key) if step is None else int(step),
+                timestamp=time.time(),
+            )
+        )
+
+
+def log_metrics(values: dict[str, float], step: int | None = None) -> None:
+    """Record several metrics at once, in one transaction."""
+    run = active()
+    now = time.time()
+    rows = [
+        {
+            "run_id": run.run_id,
+            "step_run_id": run.step_run_id,
+            "key": k,
+            "value": float(v),
+            "step": run.next_step(k) if step is None else int(step),
+            "timestamp": now,
+        }
+        for k, v in values.items()
+    ]
+    if rows:
+        with run.store.write() as conn:
+            conn.execute(insert(metrics), rows)
+
+
+def log_params(values: dict[str, Any]) -> None:
+    """Record parameters on the active run; logging a key again overwrites it."""
+    run = active()
+    rows = [{"run_id": run.run_id, "key": k, "value": canonical_json(v)} for k, v in values.items()]
+    if not rows:
+        return
+    with run.store.write() as conn:
+        keys = [r["key"] for r in rows]
+        conn.execute(params.delete().where(params.c.run_id == run.run_id, params.c.key.in_(keys)))
+        conn.execute(insert(params), rows)
+
+
+class TrackingRun:
+    """A run opened with ``ws.start_run(...)``: log to it directly or through ``rung.log_*``."""
+
+    def __init__(self, active_run: ActiveRun) -> None:
+        self._active = active_run
+        self.id = active_run.run_id
+
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        token = activate(self._active)
+        try:
+            log_metric(key, value, step)
+        finally:
+            deactivate(token)
+
+    def log_params(self, values: dict[str, Any]) -> None:
+        token = activate(self._active)
+        try:
+            log_params(values)
+        finally:
+            deactivate(token)
+
+
+@contextmanager
+def tracking_run(
+    store: MetadataStore, root: Path, name: str, params_: dict[str, Any]
+) -> Iterator[TrackingRun]:
+    """Record a run of kind ``tracking``; it fails if the block raises."""
+    from rung.pipelines.environment import code_version, environment
+
+    commit, dirty = code_version(root)
+    with store.write() as conn:
+        run_id = inserted_id(
+            conn.execute(
+                insert(runs).values(
+                    name=name,
+                    kind="tracking",
+                    status="running",
+                    trigger="manual",
+                    params=canonical_json(params_),
+                    code_commit=commit,
+                    code_dirty=dirty,
+                    environment=canonical_json(environment()),
+                    started_at=time.time(),
+                )
+            )
+        )
+    run = ActiveRun(store, run_id)
+    token = activate(run)
+    status, error = "succeeded", None
+    try:
+        if params_:
+            log_params(params_)
+        yield TrackingRun(run)
+    except BaseException as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        deactivate(token)
+        with store.write() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(status=status, error=error, ended_at=time.time())
+            )

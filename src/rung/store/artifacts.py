@@ -1,0 +1,196 @@
+"""The artifact store: immutable bytes addressed by their blake3 hash, through fsspec.
+
+Layout under the root: ``objects/ab/cdef…`` (the hash split after two characters). A write
+goes to a temporary name in the same folder, is flushed and fsynced, then renamed into place,
+so that a crash mid-write never leaves a visible partial object. Identical content is stored
+once. Every read verifies the bytes against the hash.
+
+The local filesystem takes a direct path (os calls, so the rename is atomic and the fsync is
+real); any other fsspec filesystem writes to a temporary key and moves it into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from blake3 import blake3
+
+from rung.core.errors import IntegrityError
+from rung.core.hashing import hash_bytes, hash_file
+
+_CHUNK = 4 * 1024 * 1024
+
+# A callable that names the artifact for error messages, e.g. with the run that produced it.
+Describe = Callable[[str], str]
+
+
+class ArtifactStore:
+    """Put and get content-addressed bytes under a root URL (a local folder by default)."""
+
+    def __init__(self, root: str, describe: Describe | None = None) -> None:
+        import fsspec
+
+        self.root = root
+        self.fs, self.base = fsspec.core.url_to_fs(root)
+        self.local = getattr(self.fs, "protocol", None) in ("file", ("file", "local"))
+        if self.local:
+            Path(self.base).mkdir(parents=True, exist_ok=True)
+        self._describe = describe or (lambda h: f"artifact {h[:12]}")
+
+    # -- paths -------------------------------------------------------------------------
+
+    def path(self, digest: str) -> str:
+        return f"{self.base}/objects/{digest[:2]}/{digest[2:]}"
+
+    def exists(self, digest: str) -> bool:
+        path = self.path(digest)
+        return os.path.exists(path) if self.local else bool(self.fs.exists(path))
+
+    # -- writes ------------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store ``data`` and return its hash; a no-op if the content is already there."""
+        digest = hash_bytes(data)
+        if not self.exists(digest):
+            if self.local:
+                self._write_local(digest, lambda f: f.write(data))
+            else:
+                self._write_remote(digest, data)
+        return digest
+
+    def put_file(self, src: str | os.PathLike[str], digest: str | None = None) -> str:
+        """Store a file's content and return its hash (pass ``digest`` if already known)."""
+        if digest is None:
+            digest = hash_file(src)
+        if self.exists(digest):
+            return digest
+        if self.local:
+            self._write_local(digest, lambda f: _copy_into(src, f))
+        else:
+            with open(src, "rb") as f:
+                self._write_remote(digest, f.read())
+        return digest
+
+    def put_file_hashing(self, src: str | os.PathLike[str]) -> str:
+        """Copy a file in while hashing it: one read of the source instead of two."""
+        if not self.local:
+            return self.put_file(src)
+        tmp_dir = Path(self.base) / "tmp"
+        tmp_dir.mkdir(exist_ok=True)
+        hasher = blake3(max_threads=blake3.AUTO)
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=".partial-")
+        try:
+            with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
+                while chunk := f.read(_CHUNK):
+                    hasher.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            digest = hasher.hexdigest()
+            final = self.path(digest)
+            if os.path.exists(final):
+                os.unlink(tmp)
+            else:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.replace(tmp, final)
+                _fsync_dir(os.path.dirname(final))
+            return digest
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def _write_local(self, digest: str, write: Callable[[Any], Any]) -> None:
+        final = self.path(digest)
+        folder = os.path.dirname(final)
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".partial-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(folder)
+
+    def _write_remote(self, digest: str, data: bytes) -> None:
+        final = self.path(digest)
+        tmp = f"{self.base}/tmp/{uuid.uuid4().hex}"
+        self.fs.pipe_file(tmp, data)
+        self.fs.mv(tmp, final)
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get_bytes(self, digest: str) -> bytes:
+        """The stored bytes, verified against ``digest``."""
+        path = self.path(digest)
+        try:
+            data = self.fs.cat_file(path) if not self.local else Path(path).read_bytes()
+        except FileNotFoundError as exc:
+            raise self._missing(digest) from exc
+        if hash_bytes(data) != digest:
+            raise self._corrupt(digest)
+        return bytes(data)
+
+    def verify(self, digest: str) -> None:
+        """Raise :class:`IntegrityError` unless the stored object matches ``digest``."""
+        path = self.path(digest)
+        if self.local:
+            if not os.path.exists(path):
+                raise self._missing(digest)
+            if hash_file(path) != digest:
+                raise self._corrupt(digest)
+        else:
+            self.get_bytes(digest)
+
+    def local_path(self, digest: str) -> str:
+        """A verified local file path of the object (local stores only, no copy)."""
+        if not self.local:
+            raise IntegrityError(f"artifact store {self.root} is not local", "use get_bytes")
+        self.verify(digest)
+        return self.path(digest)
+
+    def export(self, digest: str, dest: str | os.PathLike[str]) -> None:
+        """Copy a verified object to ``dest``."""
+        if self.local:
+            shutil.copyfile(self.local_path(digest), dest)
+        else:
+            Path(dest).write_bytes(self.get_bytes(digest))
+
+    def _missing(self, digest: str) -> IntegrityError:
+        return IntegrityError(
+            f"{self._describe(digest)} is missing from the artifact store ({self.path(digest)})",
+            "restore the file from a backup or re-run the step that produced it",
+        )
+
+    def _corrupt(self, digest: str) -> IntegrityError:
+        return IntegrityError(
+            f"{self._describe(digest)} is corrupted: its bytes no longer match hash {digest[:12]}",
+            "restore the file from a backup or re-run the step that produced it",
+        )
+
+
+def _copy_into(src: str | os.PathLike[str], out: Any) -> None:
+    with open(src, "rb") as f:
+        shutil.copyfileobj(f, out, _CHUNK)
+
+
+def _fsync_dir(folder: str) -> None:
+    """Make the rename itself durable."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the metadata store, applied when a workspace opens."""

@@ -1,0 +1,132 @@
+"""Tables of the metadata store (SQLAlchemy Core).
+
+Times are UNIX seconds as floats: portable across SQLite and PostgreSQL and cheap to compare.
+JSON documents are stored as text written by :func:`rung.core.hashing.canonical_json`.
+Every change here needs a migration in ``migrations/versions``; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("hash", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", String(128), nullable=False),
+    Column("producer_step_id", Integer, nullable=True),
+    Column("created_at", Float, nullable=False),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("artifact_hash", String(64), ForeignKey("artifacts.hash"), nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("rows", BigInteger, nullable=True),
+    Column("files", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("schema", Text, nullable=True),
+    Column("stats", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("name", "version", name="uq_datasets_name_version"),
+)
+Index("ix_datasets_artifact", datasets.c.artifact_hash)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # pipeline | tracking
+    Column("target", Text, nullable=True),  # import path of the pipeline function
+    Column("status", String(16), nullable=False),  # running | succeeded | failed
+    Column("trigger", String(32), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("outputs", Text, nullable=True),
+    Column("code_commit", String(64), nullable=True),
+    Column("code_dirty", Boolean, nullable=True),
+    Column("code_hash", String(64), nullable=True),
+    Column("environment", Text, nullable=True),
+    Column("reproduces", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+)
+Index("ix_runs_name", runs.c.name)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # running | succeeded | failed
+    Column("cache_key", String(64), nullable=False),
+    Column("cache_hit", Boolean, nullable=False),
+    Column("cached_from", Integer, nullable=True),  # step run whose outputs were reused
+    Column("code_hash", String(64), nullable=False),
+    Column("code_names", Text, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("traceback", Text, nullable=True),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float, nullable=True),
+)
+Index("ix_step_runs_cache_key", step_runs.c.cache_key)
+Index("ix_step_runs_run", step_runs.c.run_id)
+
+step_io = Table(
+    "step_io",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("step_run_id", Integer, ForeignKey("step_runs.id"), nullable=False),
+    Column("direction", String(3), nullable=False),  # in | out
+    Column("name", String(200), nullable=False),
+    Column("artifact_hash", String(64), nullable=False),
+    Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=True),
+)
+Index("ix_step_io_step", step_io.c.step_run_id)
+Index("ix_step_io_artifact", step_io.c.artifact_hash)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
+    Column("step_run_id", Integer, nullable=True),
+    Column("key", String(250), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", Float, nullable=False),
+)
+Index("ix_metrics_run_key", metrics.c.run_id, metrics.c.key)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1,0 +1,173 @@
+"""The Workspace: the one object that the library, the CLI, the tests and the server drive.
+
+It finds or creates the workspace folder, reads its configuration, opens the stores lazily
+and hands out the features built on them (``ws.data``, ``ws.run``, ``ws.runs``, …). Nothing
+is global: two workspaces in one process do not interfere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rung.config import CONFIG_FILE, STATE_DIR, TEMPLATE, Config, load_config
+from rung.core.errors import WorkspaceNotFound
+
+if TYPE_CHECKING:
+    from rung.data.datasets import Datasets
+    from rung.pipelines.history import Runs
+    from rung.pipelines.runner import Progress, RunResult
+    from rung.pipelines.steps import Pipeline
+    from rung.pipelines.tracking import TrackingRun
+    from rung.store.artifacts import ArtifactStore
+    from rung.store.metadata import MetadataStore
+    from rung.store.statcache import StatCache
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) holding ``rung.toml``."""
+    env = os.environ.get("RUNG_WORKSPACE")
+    here = Path(env) if env else (start or Path.cwd())
+    here = here.resolve()
+    for folder in (here, *here.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise WorkspaceNotFound(
+        f"no rung workspace at or above {str(here)!r}",
+        "run `rung init` to create one, or cd into a workspace",
+    )
+
+
+class Workspace:
+    """A rung workspace: configuration plus stores, and everything that hangs off them."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).resolve()
+        self.config: Config = load_config(self.root)
+
+    # -- construction ------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, path: str | os.PathLike[str] = ".") -> Workspace:
+        """Create a workspace at ``path`` (idempotent) and open it."""
+        root = Path(path)
+        root.mkdir(parents=True, exist_ok=True)
+        config = root / CONFIG_FILE
+        if not config.exists():
+            config.write_text(TEMPLATE)
+        state = root / STATE_DIR
+        state.mkdir(exist_ok=True)
+        (state / ".gitignore").write_text("*\n")
+        ws = cls(root)
+        ws.store  # noqa: B018 - create the database and apply migrations now
+        return ws
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
+        """Open the workspace at ``path``, or the nearest one above the current directory."""
+        return cls(find_root(Path(path) if path is not None else None))
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the stores' connections and files."""
+        if "store" in self.__dict__:
+            self.store.close()
+        if "stat_cache" in self.__dict__:
+            self.stat_cache.close()
+
+    def __repr__(self) -> str:
+        return f"<Workspace {self.root}>"
+
+    # -- stores (opened on first use) -----------------------------------------------------
+
+    @cached_property
+    def store(self) -> MetadataStore:
+        from rung.store.metadata import MetadataStore
+
+        if self.config.store_url.startswith("sqlite:///"):
+            self.config.state_dir.mkdir(exist_ok=True)
+        return MetadataStore(self.config.store_url)
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        from rung.store.artifacts import ArtifactStore
+
+        return ArtifactStore(self.config.artifact_root, describe=self._describe_artifact)
+
+    @cached_property
+    def stat_cache(self) -> StatCache:
+        from rung.store.statcache import StatCache
+
+        return StatCache(self.config.state_dir / "cache" / "stat.sqlite")
+
+    def _describe_artifact(self, digest: str) -> str:
+        return self.runs.describe_artifact(digest)
+
+    # -- features ----------------------------------------------------------------------
+
+    @cached_property
+    def data(self) -> Datasets:
+        """Versioned datasets: ``ws.data.add(...)``, ``ws.data.get("NAME@3")``."""
+        from rung.data.datasets import Datasets
+
+        return Datasets(
+            self.store, self.artifacts, lambda: self.stat_cache, self.config.state_dir / "checkout"
+        )
+
+    @cached_property
+    def runs(self) -> Runs:
+        """Recorded runs: listing, details, lineage and reproduction."""
+        from rung.pipelines.history import Runs
+
+        return Runs(self._stores())
+
+    def _stores(self) -> Any:
+        from rung.pipelines.runner import Stores
+
+        return Stores(self.store, self.artifacts, self.data, self.root)
+
+    def run(
+        self,
+        pipeline: Pipeline | str,
+        params: dict[str, Any] | None = None,
+        *,
+        trigger: str = "manual",
+        cache: bool = True,
+        progress: Progress | None = None,
+    ) -> RunResult:
+        """Run a pipeline (an object or a ``file.py:function`` / configured name)."""
+        from rung.pipelines.loader import load_pipeline, target_of
+        from rung.pipelines.runner import run_pipeline
+
+        target: str | None
+        if isinstance(pipeline, str):
+            target = self.config.pipelines.get(pipeline, pipeline)
+            pipe = load_pipeline(target, self.root)
+        else:
+            pipe, target = pipeline, target_of(pipeline, self.root)
+        return run_pipeline(
+            self._stores(),
+            pipe,
+            params,
+            target=target,
+            trigger=trigger,
+            use_cache=cache,
+            progress=progress,
+        )
+
+    @contextmanager
+    def start_run(self, name: str, params: dict[str, Any] | None = None) -> Iterator[TrackingRun]:
+        """A tracking run outside pipelines, like ``mlflow.start_run``; metrics go to it."""
+        from rung.pipelines.tracking import tracking_run
+
+        with tracking_run(self.store, self.root, name, params or {}) as run:
+            yield run

@@ -1,0 +1,95 @@
+"""Shared fixtures: workspaces on every metadata backend (SQLite always, PostgreSQL when set).
+
+PostgreSQL tests use ``RUNG_TEST_PG_URL`` (CI always sets it and ``RUNG_REQUIRE_PG=1``, which
+turns a missing server into a failure instead of a skip). Each test gets a database of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_URL = os.environ.get("RUNG_TEST_PG_URL")
+REQUIRE_PG = os.environ.get("RUNG_REQUIRE_PG") == "1"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("RUNG_STORE_URL", "RUNG_ARTIFACT_ROOT", "RUNG_WORKSPACE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def _pg_database() -> Iterator[str]:
+    if not PG_URL:
+        if REQUIRE_PG:
+            pytest.fail("RUNG_REQUIRE_PG=1 but RUNG_TEST_PG_URL is not set")
+        pytest.skip("no PostgreSQL: set RUNG_TEST_PG_URL to run the store suite on it")
+    from sqlalchemy import create_engine, text
+
+    name = f"rung_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        if REQUIRE_PG:
+            raise
+        pytest.skip(f"PostgreSQL at RUNG_TEST_PG_URL is not usable: {exc}")
+    base = PG_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A metadata store URL: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'meta.db'}"
+    else:
+        yield from _pg_database()
+
+
+@pytest.fixture
+def ws(store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A workspace on each backend."""
+    from rung import Workspace
+
+    monkeypatch.setenv("RUNG_STORE_URL", store_url)
+    root = tmp_path / "ws"
+    with Workspace.init(root) as workspace:
+        yield workspace
+
+
+@pytest.fixture
+def sqlite_ws(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A workspace with the zero-configuration defaults."""
+    from rung import Workspace
+
+    with Workspace.init(tmp_path / "ws") as workspace:
+        yield workspace
+
+
+RUNG = str(Path(sys.executable).with_name("rung"))
+
+
+def rung_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``rung`` executable."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.setdefault("COLUMNS", "200")
+    return subprocess.run(
+        [RUNG, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
+    )

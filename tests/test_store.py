@@ -1,0 +1,174 @@
+"""The metadata store suite, run on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from rung.core.errors import StoreUnavailable
+from rung.store.metadata import HEAD_REVISION, MetadataStore
+from rung.store.schema import datasets, metadata, metrics, runs
+
+WRITERS = 4
+PER_WRITER = 60
+
+
+def test_migrations_reach_head_and_match_the_schema(store_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.config import Config
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    store = MetadataStore(store_url)
+    try:
+        cfg = Config()
+        cfg.set_main_option("script_location", "rung.store:migrations")
+        assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
+        assert store.current_revision() == HEAD_REVISION
+        with store.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        assert diff == []
+    finally:
+        store.close()
+
+
+def test_reopening_is_idempotent_and_close_is_final(store_url: str) -> None:
+    MetadataStore(store_url).close()
+    store = MetadataStore(store_url)
+    store.close()
+    store.close()
+    with pytest.raises(StoreUnavailable, match="closed"), store.read():
+        pass
+
+
+def _open_and_write(url: str, writer: int, barrier: mp.synchronize.Barrier, out: mp.Queue) -> None:
+    """One writer process: open the (possibly fresh) store, write runs, metrics and versions."""
+    import time
+
+    from sqlalchemy import insert
+
+    from rung.data.datasets import Datasets  # noqa: F401 - imports as a real process would
+
+    try:
+        barrier.wait(timeout=60)
+        store = MetadataStore(url)
+        for i in range(PER_WRITER):
+            with store.write() as conn:
+                run_id = conn.execute(
+                    insert(runs).values(
+                        name=f"w{writer}",
+                        kind="tracking",
+                        status="running",
+                        trigger="manual",
+                        params="{}",
+                        started_at=time.time(),
+                    )
+                ).inserted_primary_key[0]
+            with store.write() as conn:
+                conn.execute(
+                    insert(metrics).values(
+                        run_id=run_id, key="m", value=float(i), step=i, timestamp=time.time()
+                    )
+                )
+        store.close()
+        out.put(("ok", writer))
+    except BaseException as exc:  # report, so the parent fails with the reason
+        out.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def test_concurrent_writers_on_a_fresh_store_lose_nothing(store_url: str) -> None:
+    """Four processes open the same fresh store at once (migrations race) and write."""
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(WRITERS)
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_open_and_write, args=(store_url, w, barrier, out))
+        for w in range(WRITERS)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=240) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert all(r[0] == "ok" for r in results), results
+    store = MetadataStore(store_url)
+    try:
+        with store.read() as conn:
+            assert (
+                conn.execute(select(func.count()).select_from(runs)).scalar()
+                == WRITERS * PER_WRITER
+            )
+            assert (
+                conn.execute(select(func.count()).select_from(metrics)).scalar()
+                == WRITERS * PER_WRITER
+            )
+            per_writer = dict(
+                conn.execute(select(runs.c.name, func.count()).group_by(runs.c.name)).all()
+            )
+        assert per_writer == {f"w{w}": PER_WRITER for w in range(WRITERS)}
+    finally:
+        store.close()
+
+
+def _add_versions(
+    root: str, url: str, writer: int, barrier: mp.synchronize.Barrier, out: mp.Queue
+) -> None:
+    import os
+
+    import pandas as pd
+
+    os.environ["RUNG_STORE_URL"] = url
+    from rung import Workspace
+
+    try:
+        barrier.wait(timeout=60)
+        with Workspace.open(root) as ws:
+            for i in range(10):
+                ws.data.add(pd.DataFrame({"w": [writer], "i": [i]}), name="shared")
+        out.put(("ok", writer))
+    except BaseException as exc:
+        out.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def test_concurrent_dataset_versions_are_all_kept_and_numbered_once(ws, store_url: str) -> None:  # type: ignore[no-untyped-def]
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(WRITERS)
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_add_versions, args=(str(ws.root), store_url, w, barrier, out))
+        for w in range(WRITERS)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=240) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert all(r[0] == "ok" for r in results), results
+    with ws.store.read() as conn:
+        versions = sorted(
+            conn.execute(select(datasets.c.version).where(datasets.c.name == "shared")).scalars()
+        )
+    assert versions == list(range(1, WRITERS * 10 + 1))
+
+
+def test_unreachable_postgres_names_the_url_and_the_fix() -> None:
+    url = "postgresql+psycopg://someone:secret@127.0.0.1:1/nodb"
+    with pytest.raises(StoreUnavailable) as info:
+        MetadataStore(url)
+    message = str(info.value)
+    assert "127.0.0.1:1/nodb" in message
+    assert "secret" not in message
+    assert "RUNG_STORE_URL" in message
+
+
+def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
+    store = MetadataStore(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with store.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 30000
+    finally:
+        store.close()
