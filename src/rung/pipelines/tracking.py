@@ -42,6 +42,8 @@ class ActiveRun:
         return n
 
 
+_INSERT_METRIC = insert(metrics)  # built once: the statement cache does the rest
+
 _active: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar(
     "rung_active_run", default=None
 )
@@ -76,17 +78,16 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
         raise InvalidInput(
             f"metric {key!r} got {value!r}, which is not a number", "log a float or an int"
         ) from exc
+    row = {
+        "run_id": run.run_id,
+        "step_run_id": run.step_run_id,
+        "key": key,
+        "value": number,
+        "step": run.next_step(key) if step is None else int(step),
+        "timestamp": time.time(),
+    }
     with run.store.write() as conn:
-        conn.execute(
-            insert(metrics).values(
-                run_id=run.run_id,
-                step_run_id=run.step_run_id,
-                key=key,
-                value=number,
-                step=run.next_step(key) if step is None else int(step),
-                timestamp=time.time(),
-            )
-        )
+        conn.execute(_INSERT_METRIC, row)
 
 
 def log_metrics(values: dict[str, float], step: int | None = None) -> None:
