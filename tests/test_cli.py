@@ -153,3 +153,11 @@ def test_an_unreachable_postgres_url(project: Path) -> None:
 def test_debug_shows_the_traceback(project: Path) -> None:
     result = rung_cli("--debug", "show", "42", cwd=project)
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_usage_mistakes_are_one_line_without_traceback(project: Path) -> None:
+    for args in (("bogus",), ("show",), ("data", "add", "d.csv")):
+        result = rung_cli(*args, cwd=project)
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr
+        assert "Error:" in result.stderr

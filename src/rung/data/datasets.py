@@ -192,36 +192,42 @@ class Datasets:
         return self._record(name, digest, fmt, str(path), rows, 1, size, schema, stats)
 
     def _add_tree(self, root: Path, name: str) -> DatasetVersion:
-        files = sorted(p for p in root.rglob("*") if p.is_file())
+        base = str(root.resolve())
+        files: list[tuple[str, str]] = []  # (relative posix path, absolute path)
+        for folder, subdirs, names in os.walk(base):
+            subdirs.sort()
+            for n in names:
+                full = os.path.join(folder, n)
+                files.append((os.path.relpath(full, base).replace(os.sep, "/"), full))
         if not files:
             raise InvalidInput(f"folder {str(root)!r} holds no files", "add a folder with files")
+        files.sort()
         cache = self._stat_cache()
-        known = cache.lookup(str(p.resolve()) for p in files)
+        known = cache.lookup(full for _, full in files)
+        digests: dict[str, str] = {}
+        todo: list[str] = []
+        for _, full in files:
+            cached = known[full][1]
+            if cached is not None and self._artifacts.exists(cached):
+                digests[full] = cached
+            else:
+                todo.append(full)
 
-        def ingest(p: Path) -> str:
-            _, digest = known[str(p.resolve())]
-            if digest is None:
-                return self._artifacts.put_file_hashing(p)
-            return self._artifacts.put_file(p, digest)
+        def ingest(full: str) -> str:
+            cached = known[full][1]
+            if cached is None:  # new or changed: copy in while hashing
+                return self._artifacts.put_file_hashing(full)
+            return self._artifacts.put_file(full, cached)
 
         with ThreadPoolExecutor(max_workers=8) as pool:
-            digests = list(pool.map(ingest, files))
-        cache.store(
-            (str(p.resolve()), known[str(p.resolve())][0], d)
-            for p, d in zip(files, digests, strict=True)
-            if known[str(p.resolve())][1] is None
-        )
+            digests.update(zip(todo, pool.map(ingest, todo), strict=True))
+        cache.store((full, known[full][0], digests[full]) for full in todo)
         entries = [
-            {
-                "path": p.relative_to(root).as_posix(),
-                "size": known[str(p.resolve())][0][0],
-                "hash": d,
-            }
-            for p, d in zip(files, digests, strict=True)
+            {"path": rel, "size": known[full][0][0], "hash": digests[full]} for rel, full in files
         ]
         manifest = canonical_json({"files": entries}).encode()
         digest = self._artifacts.put_bytes(manifest)
-        size = sum(int(known[str(p.resolve())][0][0]) for p in files)
+        size = sum(int(known[full][0][0]) for _, full in files)
         return self._record(name, digest, "tree", str(root), None, len(entries), size, None, None)
 
     def _record(

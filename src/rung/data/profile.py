@@ -68,9 +68,9 @@ def profile(df: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
                     p75=_num(q[2]),
                 )
         elif kind == "datetime":
-            values = pd.to_datetime(col.dropna(), format="ISO8601")
-            if len(values):
-                entry.update(min=str(values.min()), max=str(values.max()))
+            stamps = pd.to_datetime(col.dropna(), format="ISO8601")
+            if len(stamps):
+                entry.update(min=str(stamps.min()), max=str(stamps.max()))
         else:
             counts = col.astype("string").value_counts(dropna=True)
             entry["unique"] = int(counts.size)
