@@ -97,3 +97,53 @@ def test_other_fsspec_filesystems_work_too() -> None:
     store.fs.pipe_file(store.path(digest), b"tampered!!!!")
     with pytest.raises(IntegrityError, match="corrupted"):
         store.get_bytes(digest)
+
+
+WRITER = """
+import os, sys
+from rung.store.artifacts import ArtifactStore
+store = ArtifactStore(sys.argv[1])
+src = os.path.join(sys.argv[1], "..", "big.bin")
+with open(src, "wb") as f:
+    f.write(os.urandom(64 * 1024 * 1024))
+print("ready", flush=True)
+while True:
+    store.put_bytes(os.urandom(32 * 1024 * 1024))
+    with open(src, "r+b") as f:
+        f.write(os.urandom(16))
+    store.put_file(src)
+"""
+
+
+def test_sigkill_mid_write_leaves_only_complete_objects(tmp_path: Path) -> None:
+    """A real crash: kill -9 a process that keeps writing large objects, then check them all."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from rung.core.hashing import hash_file
+
+    root = tmp_path / "store"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(root)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    deadline = time.monotonic() + 60
+
+    def whole() -> list[Path]:
+        return [p for p in objects(root) if not p.name.startswith(".partial-")]
+
+    while time.monotonic() < deadline:  # wait until objects exist and another write is in flight
+        if len(whole()) >= 2 and any(root.rglob(".partial-*")):
+            break
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    store = ArtifactStore(str(root))
+    complete = whole()
+    assert complete, "the writer never finished an object"
+    for path in complete:
+        digest = path.parent.name + path.name
+        assert hash_file(path) == digest  # every visible object is whole
+        assert store.get_bytes(digest)

@@ -222,3 +222,53 @@ def test_a_corrupted_cached_output_is_reported_with_its_producer(ws) -> None:  #
         IntegrityError, match=rf"output 'output' of step 'make' in run {result.id}.*corrupted"
     ):
         ws.run(three, {"noise": 5})  # rounded must load make's output
+
+
+PROJECT_PIPE = """
+import rung
+from helpers import scale
+
+@rung.step
+def make():
+    return [1.0, 2.0, 3.0]
+
+@rung.step
+def scaled(values):
+    return [scale(v) for v in values]
+
+@rung.pipeline
+def pipe():
+    return scaled(make())
+"""
+HELPERS = """
+def scale(v):
+    return v * 2
+
+def unrelated(v):
+    return v + 1
+"""
+
+
+def test_editing_a_project_helper_reruns_the_step_that_calls_it(ws) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    (ws.root / "pipe.py").write_text(PROJECT_PIPE)
+    (ws.root / "helpers.py").write_text(HELPERS)
+
+    def run_fresh():  # type: ignore[no-untyped-def]
+        for name in [m for m in sys.modules if m == "helpers" or m.startswith("rung_pipeline_")]:
+            del sys.modules[name]  # as a new `rung run` process would import them
+        return ws.run("pipe.py:pipe")
+
+    try:
+        assert run_fresh().executed == 2
+        assert run_fresh().executed == 0
+        (ws.root / "helpers.py").write_text(HELPERS.replace("v + 1", "v + 100"))
+        assert run_fresh().executed == 0  # an unrelated function changed
+        (ws.root / "helpers.py").write_text(HELPERS.replace("v * 2", "v * 3"))
+        result = run_fresh()
+        assert [s.outcome for s in result.steps] == ["cached", "executed"]
+        assert ws.runs.get(result.id)["steps"][1]["code"] == ["scaled", "scale"]
+    finally:
+        sys.path[:] = [p for p in sys.path if p != str(ws.root)]
+        sys.modules.pop("helpers", None)

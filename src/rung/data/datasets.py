@@ -214,13 +214,11 @@ class Datasets:
                 todo.append(full)
 
         def ingest(full: str) -> str:
-            cached = known[full][1]
-            if cached is None:  # new or changed: copy in while hashing
-                return self._artifacts.put_file_hashing(full)
-            return self._artifacts.put_file(full, cached)
+            return self._artifacts.put_file_hashing(full, sync_dir=False)
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             digests.update(zip(todo, pool.map(ingest, todo), strict=True))
+        self._artifacts.sync_dirs(digests[full] for full in todo)
         cache.store((full, known[full][0], digests[full]) for full in todo)
         entries = [
             {"path": rel, "size": known[full][0][0], "hash": digests[full]} for rel, full in files
