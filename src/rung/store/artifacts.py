@@ -34,12 +34,16 @@ class ArtifactStore:
     """Put and get content-addressed bytes under a root URL (a local folder by default)."""
 
     def __init__(self, root: str, describe: Describe | None = None) -> None:
-        import fsspec
-
         self.root = root
-        self.fs, self.base = fsspec.core.url_to_fs(root)
-        self.local = getattr(self.fs, "protocol", None) in ("file", ("file", "local"))
-        if self.local:
+        self.fs: Any = None
+        if "://" in root and not root.startswith(("file://", "local://")):
+            import fsspec
+
+            self.fs, self.base = fsspec.core.url_to_fs(root)
+            self.local = False
+        else:  # a plain folder: os calls only, and no fsspec import on the hot path
+            self.base = os.path.abspath(root.split("://", 1)[-1])
+            self.local = True
             Path(self.base).mkdir(parents=True, exist_ok=True)
         self._describe = describe or (lambda h: f"artifact {h[:12]}")
 
