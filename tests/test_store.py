@@ -6,11 +6,10 @@ import multiprocessing as mp
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
 from rung.core.errors import StoreUnavailable
 from rung.store.metadata import HEAD_REVISION, MetadataStore
-from rung.store.schema import datasets, metadata, metrics, runs
+from rung.store.schema import metadata
 
 WRITERS = 4
 PER_WRITER = 60
@@ -28,8 +27,10 @@ def test_migrations_reach_head_and_match_the_schema(store_url: str) -> None:
         cfg.set_main_option("script_location", "rung.store:migrations")
         assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
         assert store.current_revision() == HEAD_REVISION
-        with store.engine.connect() as conn:
+        engine = store.sqlalchemy_engine()
+        with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        engine.dispose()
         assert diff == []
     finally:
         store.close()
@@ -48,30 +49,35 @@ def _open_and_write(url: str, writer: int, barrier: mp.synchronize.Barrier, out:
     """One writer process: open the (possibly fresh) store, write runs, metrics and versions."""
     import time
 
-    from sqlalchemy import insert
-
     from rung.data.datasets import Datasets  # noqa: F401 - imports as a real process would
 
     try:
         barrier.wait(timeout=60)
         store = MetadataStore(url)
         for i in range(PER_WRITER):
-            with store.write() as conn:
-                run_id = conn.execute(
-                    insert(runs).values(
-                        name=f"w{writer}",
-                        kind="tracking",
-                        status="running",
-                        trigger="manual",
-                        params="{}",
-                        started_at=time.time(),
-                    )
-                ).inserted_primary_key[0]
-            with store.write() as conn:
-                conn.execute(
-                    insert(metrics).values(
-                        run_id=run_id, key="m", value=float(i), step=i, timestamp=time.time()
-                    )
+            with store.write() as tx:
+                run_id = tx.insert(
+                    "runs",
+                    {
+                        "name": f"w{writer}",
+                        "kind": "tracking",
+                        "status": "running",
+                        "trigger": "manual",
+                        "params": "{}",
+                        "started_at": time.time(),
+                    },
+                )
+            with store.write() as tx:
+                tx.insert(
+                    "metrics",
+                    {
+                        "run_id": run_id,
+                        "key": "m",
+                        "value": float(i),
+                        "step": i,
+                        "timestamp": time.time(),
+                    },
+                    returning=None,
                 )
         store.close()
         out.put(("ok", writer))
@@ -96,18 +102,13 @@ def test_concurrent_writers_on_a_fresh_store_lose_nothing(store_url: str) -> Non
     assert all(r[0] == "ok" for r in results), results
     store = MetadataStore(store_url)
     try:
-        with store.read() as conn:
-            assert (
-                conn.execute(select(func.count()).select_from(runs)).scalar()
-                == WRITERS * PER_WRITER
-            )
-            assert (
-                conn.execute(select(func.count()).select_from(metrics)).scalar()
-                == WRITERS * PER_WRITER
-            )
-            per_writer = dict(
-                conn.execute(select(runs.c.name, func.count()).group_by(runs.c.name)).all()
-            )
+        with store.read() as tx:
+            assert tx.scalar("SELECT COUNT(*) FROM runs") == WRITERS * PER_WRITER
+            assert tx.scalar("SELECT COUNT(*) FROM metrics") == WRITERS * PER_WRITER
+            per_writer = {
+                r["name"]: r["n"]
+                for r in tx.all("SELECT name, COUNT(*) AS n FROM runs GROUP BY name")
+            }
         assert per_writer == {f"w{w}": PER_WRITER for w in range(WRITERS)}
     finally:
         store.close()
@@ -147,9 +148,9 @@ def test_concurrent_dataset_versions_are_all_kept_and_numbered_once(ws, store_ur
     for p in procs:
         p.join(timeout=60)
     assert all(r[0] == "ok" for r in results), results
-    with ws.store.read() as conn:
+    with ws.store.read() as tx:
         versions = sorted(
-            conn.execute(select(datasets.c.version).where(datasets.c.name == "shared")).scalars()
+            r["version"] for r in tx.all("SELECT version FROM datasets WHERE name = 'shared'")
         )
     assert versions == list(range(1, WRITERS * 10 + 1))
 
@@ -167,8 +168,8 @@ def test_unreachable_postgres_names_the_url_and_the_fix() -> None:
 def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
     store = MetadataStore(f"sqlite:///{tmp_path / 'x.db'}")
     try:
-        with store.read() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 30000
+        with store.read() as tx:
+            assert tx.scalar("PRAGMA journal_mode") == "wal"
+            assert tx.scalar("PRAGMA busy_timeout") >= 30000
     finally:
         store.close()

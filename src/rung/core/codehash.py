@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import inspect
 import marshal
+import os
 import sys
 import sysconfig
 import textwrap
@@ -80,12 +81,61 @@ def _unwrap(obj: Any) -> Any:
 
 
 def _source_digest(obj: Any) -> str:
+    node = _definition_node(obj)
+    if node is not None:
+        return ast.dump(node)
     try:
         source = textwrap.dedent(inspect.getsource(obj))
-        return ast.dump(ast.parse(source))
-    except (OSError, TypeError, SyntaxError):
+        return ast.dump(ast.parse(source).body[0])
+    except (OSError, TypeError, SyntaxError, IndexError):
         code = getattr(obj, "__code__", None)
         return marshal.dumps(code).hex() if code is not None else repr(obj)
+
+
+def _definition_node(obj: Any) -> ast.AST | None:
+    """The function's or class's node in its module's AST (parsed once per file version).
+
+    Faster than ``inspect.getsource``, which tokenizes the file for every function.
+    """
+    try:
+        filename = inspect.getsourcefile(obj)
+    except TypeError:
+        return None
+    if not filename:
+        return None
+    tree = _module_ast(filename)
+    if tree is None:
+        return None
+    code = getattr(obj, "__code__", None)
+    name = getattr(obj, "__name__", None)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        if node.name != name:
+            continue
+        if code is None:  # a class: match by name (the first definition wins, as in inspect)
+            return node
+        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        if first <= code.co_firstlineno <= node.lineno:
+            return node
+    return None
+
+
+def _module_ast(filename: str) -> ast.Module | None:
+    try:
+        st = os.stat(filename)
+    except OSError:
+        return None
+    return _parse(filename, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=256)
+def _parse(filename: str, _mtime: int, _size: int) -> ast.Module | None:
+    try:
+        with open(filename, "rb") as f:
+            return ast.parse(f.read(), filename)
+    except (OSError, SyntaxError, ValueError):
+        return None
 
 
 def _visit(obj: Any, parts: list[tuple[str, str]], seen: set[int]) -> None:

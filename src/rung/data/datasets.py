@@ -18,17 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
-from sqlalchemy.exc import IntegrityError as SAIntegrityError
-
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.hashing import canonical_json
 from rung.core.refs import check_name, parse_ref
 from rung.data.profile import diff_profiles, profile
 from rung.store.artifacts import ArtifactStore
-from rung.store.metadata import MetadataStore
-from rung.store.records import ensure_artifact, inserted_id
-from rung.store.schema import datasets
+from rung.store.metadata import Conflict, MetadataStore
+from rung.store.records import ensure_artifact
 from rung.store.statcache import StatCache
 
 if TYPE_CHECKING:
@@ -243,26 +239,19 @@ class Datasets:
         now = time.time()
         for _ in range(20):  # another process may take the same version number: retry
             try:
-                with self._store.write() as conn:
-                    existing = conn.execute(
-                        select(datasets)
-                        .where(datasets.c.name == name, datasets.c.artifact_hash == digest)
-                        .order_by(datasets.c.version.desc())
-                        .limit(1)
-                    ).first()
-                    if existing is not None:
-                        return self._version(existing._mapping)
-                    ensure_artifact(
-                        conn,
-                        digest,
-                        "dataset",
-                        size,
-                        MEDIA.get(fmt, "application/octet-stream"),
-                        None,
+                with self._store.write() as tx:
+                    existing = tx.one(
+                        "SELECT * FROM datasets WHERE name = :name AND artifact_hash = :h"
+                        " ORDER BY version DESC LIMIT 1",
+                        {"name": name, "h": digest},
                     )
-                    latest = conn.execute(
-                        select(func.max(datasets.c.version)).where(datasets.c.name == name)
-                    ).scalar()
+                    if existing is not None:
+                        return self._version(existing)
+                    media = MEDIA.get(fmt, "application/octet-stream")
+                    ensure_artifact(tx, digest, "dataset", size, media, None)
+                    latest = tx.scalar(
+                        "SELECT MAX(version) FROM datasets WHERE name = :name", {"name": name}
+                    )
                     row = {
                         "name": name,
                         "version": (latest or 0) + 1,
@@ -276,9 +265,9 @@ class Datasets:
                         "stats": canonical_json(stats) if stats is not None else None,
                         "created_at": now,
                     }
-                    new_id = inserted_id(conn.execute(insert(datasets).values(**row)))
+                    new_id = tx.insert("datasets", row)
                     return self._version({"id": new_id, **row})
-            except SAIntegrityError:
+            except Conflict:
                 continue
         raise InvalidInput(f"could not allocate a version of {name!r}", "retry the command")
 
@@ -287,17 +276,17 @@ class Datasets:
     def get(self, ref: str) -> DatasetVersion:
         """The version named by ``NAME@VERSION``, or the latest version for a bare ``NAME``."""
         parsed = parse_ref(ref)
-        query = select(datasets).where(datasets.c.name == parsed.name)
-        if parsed.version is None:
-            query = query.order_by(datasets.c.version.desc()).limit(1)
-        else:
-            query = query.where(datasets.c.version == parsed.version)
-        with self._store.read() as conn:
-            row = conn.execute(query).first()
+        args = {"name": parsed.name, "v": parsed.version}
+        with self._store.read() as tx:
+            if parsed.version is None:
+                row = tx.one(
+                    "SELECT * FROM datasets WHERE name = :name ORDER BY version DESC LIMIT 1", args
+                )
+            else:
+                row = tx.one("SELECT * FROM datasets WHERE name = :name AND version = :v", args)
+            latest = None
             if row is None:
-                latest = conn.execute(
-                    select(func.max(datasets.c.version)).where(datasets.c.name == parsed.name)
-                ).scalar()
+                latest = tx.scalar("SELECT MAX(version) FROM datasets WHERE name = :name", args)
         if row is None:
             if latest is None:
                 raise NotFound(f"unknown dataset {parsed.name!r}", "see `rung data list`")
@@ -305,22 +294,23 @@ class Datasets:
                 f"dataset {parsed.name!r} has no version {parsed.version}",
                 f"its versions are 1 to {latest}",
             )
-        return self._version(row._mapping)
+        return self._version(row)
 
     def by_id(self, dataset_id: int) -> DatasetVersion:
-        with self._store.read() as conn:
-            row = conn.execute(select(datasets).where(datasets.c.id == dataset_id)).first()
+        with self._store.read() as tx:
+            row = tx.one("SELECT * FROM datasets WHERE id = :id", {"id": dataset_id})
         if row is None:
             raise NotFound(f"unknown dataset id {dataset_id}")
-        return self._version(row._mapping)
+        return self._version(row)
 
     def list(self, name: str | None = None) -> list[DatasetVersion]:
         """Every version (of one name, if given), newest first within a name."""
-        query = select(datasets).order_by(datasets.c.name, datasets.c.version.desc())
-        if name is not None:
-            query = query.where(datasets.c.name == name)
-        with self._store.read() as conn:
-            return [self._version(r._mapping) for r in conn.execute(query)]
+        where = "WHERE name = :name " if name is not None else ""
+        with self._store.read() as tx:
+            rows = tx.all(
+                f"SELECT * FROM datasets {where}ORDER BY name, version DESC", {"name": name}
+            )
+        return [self._version(r) for r in rows]
 
     def diff(self, ref_a: str, ref_b: str) -> dict[str, Any]:
         """Rows, columns, schema and statistics that changed from ``ref_a`` to ``ref_b``."""

@@ -7,12 +7,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.refs import parse_ref
 from rung.pipelines.runner import Progress, RunResult, Stores, run_pipeline
-from rung.store.schema import artifacts, datasets, metrics, params, runs, step_io, step_runs
+from rung.store.metadata import Tx
 
 _MAX_DEPTH = 50
 
@@ -46,29 +44,34 @@ class Runs:
     # -- listing and details -------------------------------------------------------------
 
     def list(self, limit: int = 50, name: str | None = None) -> builtins.list[RunSummary]:
-        steps_q = select(step_runs.c.run_id, step_runs.c.cache_hit)
-        query = select(runs).order_by(runs.c.id.desc()).limit(limit)
-        if name:
-            query = query.where(runs.c.name == name)
-        with self._s.metadata.read() as conn:
-            rows = conn.execute(query).all()
-            ids = [r.id for r in rows]
-            tally: dict[int, builtins.list[int]] = {i: [0, 0] for i in ids}
-            if ids:
-                for run_id, hit in conn.execute(steps_q.where(step_runs.c.run_id.in_(ids))):
-                    tally[run_id][0] += 1
-                    tally[run_id][1] += int(bool(hit))
+        where = "WHERE name = :name " if name else ""
+        with self._s.metadata.read() as tx:
+            rows = tx.all(
+                f"SELECT * FROM runs {where}ORDER BY id DESC LIMIT :limit",
+                {"name": name, "limit": limit},
+            )
+            tally: dict[int, builtins.list[int]] = {r["id"]: [0, 0] for r in rows}
+            if rows:
+                counts = tx.all(
+                    "SELECT run_id, COUNT(*) AS steps,"
+                    " SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END) AS cached"
+                    " FROM step_runs WHERE run_id >= :lo AND run_id <= :hi GROUP BY run_id",
+                    {"lo": min(tally), "hi": max(tally)},
+                )
+                for c in counts:
+                    if c["run_id"] in tally:
+                        tally[c["run_id"]] = [int(c["steps"]), int(c["cached"] or 0)]
         return [
             RunSummary(
-                r.id,
-                r.name,
-                r.kind,
-                r.status,
-                r.trigger,
-                r.started_at,
-                r.ended_at,
-                tally[r.id][0],
-                tally[r.id][1],
+                r["id"],
+                r["name"],
+                r["kind"],
+                r["status"],
+                r["trigger"],
+                r["started_at"],
+                r["ended_at"],
+                tally[r["id"]][0],
+                tally[r["id"]][1],
             )
             for r in rows
         ]
@@ -76,90 +79,98 @@ class Runs:
     def get(self, run_id: int | str) -> dict[str, Any]:
         """Everything recorded about one run."""
         rid = self._run_id(run_id)
-        with self._s.metadata.read() as conn:
-            row = conn.execute(select(runs).where(runs.c.id == rid)).first()
+        with self._s.metadata.read() as tx:
+            row = tx.one("SELECT * FROM runs WHERE id = :id", {"id": rid})
             if row is None:
-                last = conn.execute(select(func.max(runs.c.id))).scalar()
+                last = tx.scalar("SELECT MAX(id) FROM runs")
                 hint = (
                     f"run ids go from 1 to {last}" if last else "no runs yet: `rung run PIPELINE`"
                 )
                 raise NotFound(f"unknown run {run_id!r}", hint)
-            steps = conn.execute(
-                select(step_runs).where(step_runs.c.run_id == rid).order_by(step_runs.c.id)
-            ).all()
-            io = conn.execute(
-                select(
-                    step_io, artifacts.c.kind, artifacts.c.size, datasets.c.name, datasets.c.version
-                )
-                .join(artifacts, artifacts.c.hash == step_io.c.artifact_hash, isouter=True)
-                .join(datasets, datasets.c.id == step_io.c.dataset_id, isouter=True)
-                .where(step_io.c.step_run_id.in_([s.id for s in steps]))
-                .order_by(step_io.c.id)
-            ).all()
-            metric_rows = conn.execute(
-                select(metrics.c.key, metrics.c.value, metrics.c.step, metrics.c.step_run_id)
-                .where(metrics.c.run_id == rid)
-                .order_by(metrics.c.id)
-            ).all()
-            param_rows = conn.execute(select(params).where(params.c.run_id == rid)).all()
-        io_by_step: dict[int, dict[str, list[dict[str, Any]]]] = {}
+            steps = tx.all("SELECT * FROM step_runs WHERE run_id = :id ORDER BY id", {"id": rid})
+            io = tx.all(
+                "SELECT step_io.*, artifacts.kind, artifacts.size, datasets.name AS dataset_name,"
+                " datasets.version AS dataset_version FROM step_io"
+                " JOIN step_runs ON step_runs.id = step_io.step_run_id"
+                " LEFT JOIN artifacts ON artifacts.hash = step_io.artifact_hash"
+                " LEFT JOIN datasets ON datasets.id = step_io.dataset_id"
+                " WHERE step_runs.run_id = :id ORDER BY step_io.id",
+                {"id": rid},
+            )
+            metric_rows = tx.all(
+                "SELECT key, value, step FROM metrics WHERE run_id = :id ORDER BY id", {"id": rid}
+            )
+            param_rows = tx.all("SELECT key, value FROM params WHERE run_id = :id", {"id": rid})
+        io_by_step: dict[int, dict[str, builtins.list[dict[str, Any]]]] = {}
         for r in io:
-            entry = {"name": r.name, "hash": r.artifact_hash, "kind": r.kind, "size": r.size}
-            if r.dataset_id is not None:
-                entry["dataset"] = f"{r.name_1}@{r.version}"
-            io_by_step.setdefault(r.step_run_id, {"in": [], "out": []})[r.direction].append(entry)
+            entry = {
+                "name": r["name"],
+                "hash": r["artifact_hash"],
+                "kind": r["kind"],
+                "size": r["size"],
+            }
+            if r["dataset_id"] is not None:
+                entry["dataset"] = f"{r['dataset_name']}@{r['dataset_version']}"
+            io_by_step.setdefault(r["step_run_id"], {"in": [], "out": []})[r["direction"]].append(
+                entry
+            )
         latest: dict[str, float] = {}
         history: dict[str, int] = {}
         for m in metric_rows:
-            latest[m.key] = m.value
-            history[m.key] = history.get(m.key, 0) + 1
-        logged = {p.key: json.loads(p.value) for p in param_rows}
+            latest[m["key"]] = m["value"]
+            history[m["key"]] = history.get(m["key"], 0) + 1
+        logged = {p["key"]: json.loads(p["value"]) for p in param_rows}
         return {
-            "id": row.id,
-            "name": row.name,
-            "kind": row.kind,
-            "target": row.target,
-            "status": row.status,
-            "trigger": row.trigger,
-            "params": {**json.loads(row.params), **logged},
-            "outputs": json.loads(row.outputs) if row.outputs else {},
-            "code": {"commit": row.code_commit, "dirty": row.code_dirty, "hash": row.code_hash},
-            "environment": json.loads(row.environment) if row.environment else {},
-            "reproduces": row.reproduces,
-            "error": row.error,
-            "started_at": row.started_at,
-            "ended_at": row.ended_at,
+            "id": row["id"],
+            "name": row["name"],
+            "kind": row["kind"],
+            "target": row["target"],
+            "status": row["status"],
+            "trigger": row["trigger"],
+            "params": {**json.loads(row["params"]), **logged},
+            "outputs": json.loads(row["outputs"]) if row["outputs"] else {},
+            "code": {
+                "commit": row["code_commit"],
+                "dirty": None if row["code_dirty"] is None else bool(row["code_dirty"]),
+                "hash": row["code_hash"],
+            },
+            "environment": json.loads(row["environment"]) if row["environment"] else {},
+            "reproduces": row["reproduces"],
+            "error": row["error"],
+            "started_at": row["started_at"],
+            "ended_at": row["ended_at"],
             "metrics": latest,
             "metric_counts": history,
             "steps": [
                 {
-                    "id": s.id,
-                    "name": s.name,
-                    "status": s.status,
-                    "cache_hit": bool(s.cache_hit),
-                    "cached_from": s.cached_from,
-                    "cache_key": s.cache_key,
-                    "code_hash": s.code_hash,
-                    "code": json.loads(s.code_names),
-                    "params": json.loads(s.params),
-                    "inputs": io_by_step.get(s.id, {}).get("in", []),
-                    "outputs": io_by_step.get(s.id, {}).get("out", []),
-                    "error": s.error,
-                    "traceback": s.traceback,
-                    "seconds": None if s.ended_at is None else s.ended_at - s.started_at,
+                    "id": st["id"],
+                    "name": st["name"],
+                    "status": st["status"],
+                    "cache_hit": bool(st["cache_hit"]),
+                    "cached_from": st["cached_from"],
+                    "cache_key": st["cache_key"],
+                    "code_hash": st["code_hash"],
+                    "code": json.loads(st["code_names"]),
+                    "params": json.loads(st["params"]),
+                    "inputs": io_by_step.get(st["id"], {}).get("in", []),
+                    "outputs": io_by_step.get(st["id"], {}).get("out", []),
+                    "error": st["error"],
+                    "traceback": st["traceback"],
+                    "seconds": None
+                    if st["ended_at"] is None
+                    else st["ended_at"] - st["started_at"],
                 }
-                for s in steps
+                for st in steps
             ],
         }
 
     def metric_history(self, run_id: int, key: str) -> builtins.list[tuple[int, float]]:
-        with self._s.metadata.read() as conn:
-            rows = conn.execute(
-                select(metrics.c.step, metrics.c.value)
-                .where(metrics.c.run_id == run_id, metrics.c.key == key)
-                .order_by(metrics.c.id)
-            ).all()
-        return [(r.step, r.value) for r in rows]
+        with self._s.metadata.read() as tx:
+            rows = tx.all(
+                "SELECT step, value FROM metrics WHERE run_id = :id AND key = :key ORDER BY id",
+                {"id": run_id, "key": key},
+            )
+        return [(r["step"], r["value"]) for r in rows]
 
     def _run_id(self, run_id: int | str) -> int:
         text = str(run_id).lstrip("#")
@@ -170,28 +181,28 @@ class Runs:
     def describe_artifact(self, digest: str) -> str:
         """'artifact <hash> (output X of step Y in run Z)' for error messages."""
         try:
-            with self._s.metadata.read() as conn:
-                row = conn.execute(
-                    select(step_io.c.name, step_runs.c.name.label("step"), step_runs.c.run_id)
-                    .join(step_runs, step_runs.c.id == step_io.c.step_run_id)
-                    .where(step_io.c.artifact_hash == digest, step_io.c.direction == "out")
-                    .order_by(step_io.c.id)
-                    .limit(1)
-                ).first()
-                ds = conn.execute(
-                    select(datasets.c.name, datasets.c.version)
-                    .where(datasets.c.artifact_hash == digest)
-                    .limit(1)
-                ).first()
+            with self._s.metadata.read() as tx:
+                row = tx.one(
+                    "SELECT step_io.name, step_runs.name AS step, step_runs.run_id FROM step_io"
+                    " JOIN step_runs ON step_runs.id = step_io.step_run_id"
+                    " WHERE step_io.artifact_hash = :h AND step_io.direction = 'out'"
+                    " ORDER BY step_io.id LIMIT 1",
+                    {"h": digest},
+                )
+                ds = tx.one(
+                    "SELECT name, version FROM datasets WHERE artifact_hash = :h"
+                    " ORDER BY version LIMIT 1",
+                    {"h": digest},
+                )
         except Exception:  # describing must never hide the real error
             return f"artifact {digest[:12]}"
         if row is not None:
             return (
-                f"artifact {digest[:12]} (output {row.name!r} of step {row.step!r}"
-                f" in run {row.run_id})"
+                f"artifact {digest[:12]} (output {row['name']!r} of step {row['step']!r}"
+                f" in run {row['run_id']})"
             )
         if ds is not None:
-            return f"artifact {digest[:12]} (dataset {ds.name}@{ds.version})"
+            return f"artifact {digest[:12]} (dataset {ds['name']}@{ds['version']})"
         return f"artifact {digest[:12]}"
 
     # -- lineage ---------------------------------------------------------------------------
@@ -207,14 +218,14 @@ class Runs:
 
     def _backward_run(self, run_id: int) -> dict[str, Any]:
         detail = self.get(run_id)
-        with self._s.metadata.read() as conn:
+        with self._s.metadata.read() as tx:
             children = [
-                self._producer_tree(conn, name, digest, run_id, 0)
+                self._producer_tree(tx, name, digest, run_id, 0)
                 for name, digest in detail["outputs"].items()
             ]
             if not children:  # no declared outputs: every step's outputs
                 children = [
-                    self._producer_tree(conn, o["name"], o["hash"], run_id, 0)
+                    self._producer_tree(tx, o["name"], o["hash"], run_id, 0)
                     for s in detail["steps"]
                     for o in s["outputs"]
                 ]
@@ -232,82 +243,87 @@ class Runs:
                 f"{prefix!r} is not a run id, an artifact hash or DATASET@VERSION",
                 "pass a run id (see `rung runs`), 6+ hex digits of a hash, or a dataset like sp500@1",
             )
-        with self._s.metadata.read() as conn:
-            rows = conn.execute(
-                select(artifacts.c.hash).where(artifacts.c.hash.like(prefix.lower() + "%")).limit(2)
-            ).all()
+        with self._s.metadata.read() as tx:
+            rows = tx.all(
+                "SELECT hash FROM artifacts WHERE hash LIKE :p LIMIT 2", {"p": prefix.lower() + "%"}
+            )
             if not rows:
                 raise NotFound(
                     f"no artifact with hash {prefix!r}", "see `rung show RUN` for hashes"
                 )
             if len(rows) > 1:
                 raise InvalidInput(f"hash prefix {prefix!r} is ambiguous", "give more digits")
-            return self._producer_tree(conn, "artifact", rows[0].hash, None, 0)
+            return self._producer_tree(tx, "artifact", rows[0]["hash"], None, 0)
 
     def _producer_tree(
-        self, conn: Any, name: str, digest: str, run_id: int | None, depth: int
+        self, tx: Tx, name: str, digest: str, run_id: int | None, depth: int
     ) -> dict[str, Any]:
         node: dict[str, Any] = {"type": "artifact", "name": name, "hash": digest}
-        ds = conn.execute(
-            select(datasets.c.name, datasets.c.version, datasets.c.id)
-            .where(datasets.c.artifact_hash == digest)
-            .order_by(datasets.c.version)
-        ).first()
-        query = (
-            select(step_runs)
-            .join(step_io, step_io.c.step_run_id == step_runs.c.id)
-            .where(step_io.c.artifact_hash == digest, step_io.c.direction == "out")
-            .order_by(step_runs.c.id.desc())
-            .limit(1)
+        ds = tx.one(
+            "SELECT name, version FROM datasets WHERE artifact_hash = :h ORDER BY version LIMIT 1",
+            {"h": digest},
         )
-        step = conn.execute(query.where(step_runs.c.run_id == run_id)).first() if run_id else None
-        step = step or conn.execute(query).first()
+        query = (
+            "SELECT step_runs.* FROM step_runs JOIN step_io ON step_io.step_run_id = step_runs.id"
+            " WHERE step_io.artifact_hash = :h AND step_io.direction = 'out'{extra}"
+            " ORDER BY step_runs.id DESC LIMIT 1"
+        )
+        step = None
+        if run_id:
+            step = tx.one(
+                query.format(extra=" AND step_runs.run_id = :run"), {"h": digest, "run": run_id}
+            )
+        step = step or tx.one(query.format(extra=""), {"h": digest})
         if step is None or depth > _MAX_DEPTH:
             if ds is not None:
-                node.update(type="dataset", label=f"dataset {ds.name}@{ds.version}")
+                node.update(type="dataset", label=f"dataset {ds['name']}@{ds['version']}")
             else:
                 node["label"] = f"{name} {digest[:12]}"
             return node
-        origin = step.cached_from or step.id
+        origin = step["cached_from"] or step["id"]
         node["label"] = f"{name} {digest[:12]}"
         node["step"] = {
-            "id": step.id,
-            "name": step.name,
-            "run_id": step.run_id,
-            "cached_from": step.cached_from,
-            "code_hash": step.code_hash,
-            "code": json.loads(step.code_names),
-            "params": json.loads(step.params),
+            "id": step["id"],
+            "name": step["name"],
+            "run_id": step["run_id"],
+            "cached_from": step["cached_from"],
+            "code_hash": step["code_hash"],
+            "code": json.loads(step["code_names"]),
+            "params": json.loads(step["params"]),
         }
-        inputs = conn.execute(
-            select(step_io.c.name, step_io.c.artifact_hash, step_io.c.dataset_id)
-            .where(step_io.c.step_run_id == origin, step_io.c.direction == "in")
-            .order_by(step_io.c.id)
-        ).all()
+        inputs = tx.all(
+            "SELECT step_io.name, step_io.artifact_hash, datasets.name AS dataset_name,"
+            " datasets.version AS dataset_version, step_io.dataset_id FROM step_io"
+            " LEFT JOIN datasets ON datasets.id = step_io.dataset_id"
+            " WHERE step_io.step_run_id = :id AND step_io.direction = 'in' ORDER BY step_io.id",
+            {"id": origin},
+        )
         children = []
         for inp in inputs:
-            if inp.dataset_id is not None:
-                d = conn.execute(select(datasets).where(datasets.c.id == inp.dataset_id)).first()
+            if inp["dataset_id"] is not None:
+                ref = f"{inp['dataset_name']}@{inp['dataset_version']}"
                 children.append(
                     {
                         "type": "dataset",
-                        "name": inp.name,
-                        "hash": inp.artifact_hash,
-                        "label": f"dataset {d.name}@{d.version}",
-                        "dataset": f"{d.name}@{d.version}",
+                        "name": inp["name"],
+                        "hash": inp["artifact_hash"],
+                        "label": f"dataset {ref}",
+                        "dataset": ref,
                     }
                 )
             else:
                 children.append(
-                    self._producer_tree(conn, inp.name, inp.artifact_hash, step.run_id, depth + 1)
+                    self._producer_tree(
+                        tx, inp["name"], inp["artifact_hash"], step["run_id"], depth + 1
+                    )
                 )
         node["children"] = children
         return node
 
     def _forward(self, ref: str) -> dict[str, Any]:
         version = self._s.data.get(str(parse_ref(ref)))
-        with self._s.metadata.read() as conn:
-            children = self._consumers(conn, version.hash, version.id, set(), 0)
+        with self._s.metadata.read() as tx:
+            children = self._consumers(tx, version.hash, set(), 0)
         return {
             "type": "dataset",
             "label": f"dataset {version.ref} {version.hash[:12]}",
@@ -316,44 +332,41 @@ class Runs:
         }
 
     def _consumers(
-        self, conn: Any, digest: str, dataset_id: int | None, seen: set[str], depth: int
+        self, tx: Tx, digest: str, seen: set[str], depth: int
     ) -> builtins.list[dict[str, Any]]:
         if digest in seen or depth > _MAX_DEPTH:
             return []
         seen.add(digest)
-        cond = step_io.c.artifact_hash == digest
-        rows = conn.execute(
-            select(step_runs.c.id, step_runs.c.name, step_runs.c.run_id, step_runs.c.cache_hit)
-            .join(step_io, step_io.c.step_run_id == step_runs.c.id)
-            .where(cond, step_io.c.direction == "in", step_runs.c.status == "succeeded")
-            .order_by(step_runs.c.id)
-        ).all()
-        nodes = []
-        by_step: dict[str, list[int]] = {}
+        rows = tx.all(
+            "SELECT step_runs.id, step_runs.name, step_runs.run_id FROM step_runs"
+            " JOIN step_io ON step_io.step_run_id = step_runs.id"
+            " WHERE step_io.artifact_hash = :h AND step_io.direction = 'in'"
+            " AND step_runs.status = 'succeeded' ORDER BY step_runs.id",
+            {"h": digest},
+        )
+        by_step: dict[str, builtins.list[int]] = {}
         origins: dict[str, int] = {}
         for r in rows:
-            by_step.setdefault(r.name, []).append(r.run_id)
-            origins.setdefault(r.name, r.id)
+            by_step.setdefault(r["name"], []).append(r["run_id"])
+            origins.setdefault(r["name"], r["id"])
+        nodes = []
         for name, run_ids in by_step.items():
-            sid = origins[name]
-            outs = conn.execute(
-                select(step_io.c.name, step_io.c.artifact_hash).where(
-                    step_io.c.step_run_id == sid, step_io.c.direction == "out"
-                )
-            ).all()
+            outs = tx.all(
+                "SELECT name, artifact_hash FROM step_io WHERE step_run_id = :id AND direction = 'out'",
+                {"id": origins[name]},
+            )
+            runs_ = sorted(set(run_ids))
             nodes.append(
                 {
                     "type": "step",
-                    "label": f"step {name} (runs {', '.join(map(str, sorted(set(run_ids))))})",
-                    "runs": sorted(set(run_ids)),
+                    "label": f"step {name} (runs {', '.join(map(str, runs_))})",
+                    "runs": runs_,
                     "children": [
                         {
                             "type": "artifact",
-                            "label": f"{o.name} {o.artifact_hash[:12]}",
-                            "hash": o.artifact_hash,
-                            "children": self._consumers(
-                                conn, o.artifact_hash, None, seen, depth + 1
-                            ),
+                            "label": f"{o['name']} {o['artifact_hash'][:12]}",
+                            "hash": o["artifact_hash"],
+                            "children": self._consumers(tx, o["artifact_hash"], seen, depth + 1),
                         }
                         for o in outs
                     ],

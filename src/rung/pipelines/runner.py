@@ -23,8 +23,6 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import insert, select, update
-
 from rung.core.codehash import code_fingerprint
 from rung.core.errors import InvalidInput, RungError, StepFailed, UnsupportedType
 from rung.core.hashing import canonical_json, hash_json, is_jsonable
@@ -32,15 +30,14 @@ from rung.pipelines import materialize
 from rung.pipelines.environment import code_version, environment
 from rung.pipelines.steps import Pipeline, Step
 from rung.pipelines.tracking import ActiveRun, activate, deactivate
-from rung.store.records import ensure_artifact, inserted_id
-from rung.store.schema import artifacts, metrics, runs, step_io, step_runs
+from rung.store.records import ensure_artifact
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from rung.data.datasets import Datasets
     from rung.store.artifacts import ArtifactStore
-    from rung.store.metadata import MetadataStore
+    from rung.store.metadata import MetadataStore, Tx
 
 
 class Progress(Protocol):
@@ -214,8 +211,8 @@ class Executor:
     def _store_value(self, value: Any, where: str) -> Output:
         kind, data = materialize.dump(value, where=where)
         digest = self.stores.artifacts.put_bytes(data)
-        with self.stores.metadata.write() as conn:
-            ensure_artifact(conn, digest, kind, len(data), materialize.MEDIA_TYPES[kind], None)
+        with self.stores.metadata.write() as tx:
+            ensure_artifact(tx, digest, kind, len(data), materialize.MEDIA_TYPES[kind], None)
         self._values[digest] = value
         return Output(digest, kind, where, None, self)
 
@@ -229,59 +226,55 @@ class Executor:
         inputs: dict[str, Output],
     ) -> list[Output] | None:
         now = time.time()
-        with self.stores.metadata.write() as conn:
-            hit = conn.execute(
-                select(step_runs.c.id, step_runs.c.cached_from)
-                .where(step_runs.c.cache_key == key, step_runs.c.status == "succeeded")
-                .order_by(step_runs.c.id.desc())
-                .limit(1)
-            ).first()
+        with self.stores.metadata.write() as tx:
+            hit = tx.one(
+                "SELECT id, cached_from FROM step_runs WHERE cache_key = :key"
+                " AND status = 'succeeded' ORDER BY id DESC LIMIT 1",
+                {"key": key},
+            )
             if hit is None:
                 return None
-            origin = hit.cached_from or hit.id
-            rows = conn.execute(
-                select(step_io.c.name, step_io.c.artifact_hash, artifacts.c.kind)
-                .join(artifacts, artifacts.c.hash == step_io.c.artifact_hash)
-                .where(step_io.c.step_run_id == hit.id, step_io.c.direction == "out")
-            ).all()
-            by_name = {r.name: r for r in rows}
+            origin = hit["cached_from"] or hit["id"]
+            rows = tx.all(
+                "SELECT step_io.name, step_io.artifact_hash, artifacts.kind FROM step_io"
+                " JOIN artifacts ON artifacts.hash = step_io.artifact_hash"
+                " WHERE step_io.step_run_id = :id AND step_io.direction = 'out'",
+                {"id": hit["id"]},
+            )
+            by_name = {r["name"]: r for r in rows}
             if set(by_name) != set(step.outputs) or not all(
-                self.stores.artifacts.exists(r.artifact_hash) for r in rows
+                self.stores.artifacts.exists(r["artifact_hash"]) for r in rows
             ):
                 return None  # outputs lost from the store: execute again
-            step_id = inserted_id(
-                conn.execute(
-                    insert(step_runs).values(
-                        run_id=self.run_id,
-                        name=step.name,
-                        status="succeeded",
-                        cache_key=key,
-                        cache_hit=True,
-                        cached_from=origin,
-                        code_hash=code_hash,
-                        code_names=canonical_json(code_names),
-                        params=canonical_json(params),
-                        started_at=now,
-                        ended_at=now,
-                    )
-                )
-            )
-            io_rows = [_io(step_id, "in", k, v) for k, v in inputs.items()] + [
+            step_id = tx.insert(
+                "step_runs",
                 {
-                    "step_run_id": step_id,
-                    "direction": "out",
-                    "name": n,
-                    "artifact_hash": by_name[n].artifact_hash,
-                    "dataset_id": None,
-                }
+                    "run_id": self.run_id,
+                    "name": step.name,
+                    "status": "succeeded",
+                    "cache_key": key,
+                    "cache_hit": True,
+                    "cached_from": origin,
+                    "code_hash": code_hash,
+                    "code_names": canonical_json(code_names),
+                    "params": canonical_json(params),
+                    "started_at": now,
+                    "ended_at": now,
+                },
+            )
+            outs = [
+                Output(
+                    by_name[n]["artifact_hash"], by_name[n]["kind"], f"{step.name}.{n}", None, self
+                )
                 for n in step.outputs
             ]
-            conn.execute(insert(step_io), io_rows)
-            _copy_metrics(conn, origin, self.run_id, step_id)
-        return [
-            Output(by_name[n].artifact_hash, by_name[n].kind, f"{step.name}.{n}", None, self)
-            for n in step.outputs
-        ]
+            tx.insert_many(
+                "step_io",
+                [_io(step_id, "in", k, v) for k, v in inputs.items()]
+                + [_io(step_id, "out", n, o) for n, o in zip(step.outputs, outs, strict=True)],
+            )
+            _copy_metrics(tx, origin, self.run_id, step_id)
+        return outs
 
     def _execute(
         self,
@@ -293,21 +286,20 @@ class Executor:
         inputs: dict[str, Output],
     ) -> list[Output]:
         store = self.stores.metadata
-        with store.write() as conn:
-            step_id = inserted_id(
-                conn.execute(
-                    insert(step_runs).values(
-                        run_id=self.run_id,
-                        name=step.name,
-                        status="running",
-                        cache_key=key,
-                        cache_hit=False,
-                        code_hash=code_hash,
-                        code_names=canonical_json(code_names),
-                        params=canonical_json(params),
-                        started_at=time.time(),
-                    )
-                )
+        with store.write() as tx:
+            step_id = tx.insert(
+                "step_runs",
+                {
+                    "run_id": self.run_id,
+                    "name": step.name,
+                    "status": "running",
+                    "cache_key": key,
+                    "cache_hit": False,
+                    "code_hash": code_hash,
+                    "code_names": canonical_json(code_names),
+                    "params": canonical_json(params),
+                    "started_at": time.time(),
+                },
             )
         try:
             values = {k: self.load(v) for k, v in inputs.items()}
@@ -331,23 +323,21 @@ class Executor:
                 f"see `rung show {self.run_id}` for the traceback; the next run resumes"
                 " from the cached steps",
             ) from exc
-        with store.write() as conn:
+        with store.write() as tx:
             for out, size in outputs:
-                ensure_artifact(
-                    conn, out.hash, out.kind, size, materialize.MEDIA_TYPES[out.kind], step_id
-                )
-            conn.execute(
-                insert(step_io),
+                media = materialize.MEDIA_TYPES[out.kind]
+                ensure_artifact(tx, out.hash, out.kind, size, media, step_id)
+            tx.insert_many(
+                "step_io",
                 [_io(step_id, "in", k, v) for k, v in inputs.items()]
                 + [
                     _io(step_id, "out", n, o)
                     for n, (o, _) in zip(step.outputs, outputs, strict=True)
                 ],
             )
-            conn.execute(
-                update(step_runs)
-                .where(step_runs.c.id == step_id)
-                .values(status="succeeded", ended_at=time.time())
+            tx.execute(
+                "UPDATE step_runs SET status = 'succeeded', ended_at = :t WHERE id = :id",
+                {"t": time.time(), "id": step_id},
             )
         return [o for o, _ in outputs]
 
@@ -373,11 +363,11 @@ class Executor:
         return stored
 
     def _fail(self, step_id: int, error: str, tb: str) -> None:
-        with self.stores.metadata.write() as conn:
-            conn.execute(
-                update(step_runs)
-                .where(step_runs.c.id == step_id)
-                .values(status="failed", error=error, traceback=tb, ended_at=time.time())
+        with self.stores.metadata.write() as tx:
+            tx.execute(
+                "UPDATE step_runs SET status = 'failed', error = :error, traceback = :tb,"
+                " ended_at = :t WHERE id = :id",
+                {"error": error, "tb": tb, "t": time.time(), "id": step_id},
             )
 
 
@@ -391,28 +381,14 @@ def _io(step_id: int, direction: str, name: str, out: Output) -> dict[str, Any]:
     }
 
 
-def _copy_metrics(conn: Any, origin_step: int, run_id: int, step_id: int) -> None:
+def _copy_metrics(tx: Tx, origin_step: int, run_id: int, step_id: int) -> None:
     """A cached step's run shows the metrics its origin logged."""
-    rows = conn.execute(
-        select(metrics.c.key, metrics.c.value, metrics.c.step, metrics.c.timestamp).where(
-            metrics.c.step_run_id == origin_step
-        )
-    ).all()
-    if rows:
-        conn.execute(
-            insert(metrics),
-            [
-                {
-                    "run_id": run_id,
-                    "step_run_id": step_id,
-                    "key": r.key,
-                    "value": r.value,
-                    "step": r.step,
-                    "timestamp": r.timestamp,
-                }
-                for r in rows
-            ],
-        )
+    tx.execute(
+        "INSERT INTO metrics (run_id, step_run_id, key, value, step, timestamp)"
+        " SELECT :run_id, :step_id, key, value, step, timestamp FROM metrics"
+        " WHERE step_run_id = :origin ORDER BY id",
+        {"run_id": run_id, "step_id": step_id, "origin": origin_step},
+    )
 
 
 # -- a whole run --------------------------------------------------------------------------
@@ -474,23 +450,22 @@ def run_pipeline(
     """Run ``pipe`` and record everything about it; raise :class:`StepFailed` on failure."""
     resolved = resolve_params(pipe, params or {})
     commit, dirty = code_version(stores.root)
-    with stores.metadata.write() as conn:
-        run_id = inserted_id(
-            conn.execute(
-                insert(runs).values(
-                    name=pipe.name,
-                    kind="pipeline",
-                    target=target,
-                    status="running",
-                    trigger=trigger,
-                    params=canonical_json(resolved),
-                    code_commit=commit,
-                    code_dirty=dirty,
-                    environment=canonical_json(environment()),
-                    reproduces=reproduces,
-                    started_at=time.time(),
-                )
-            )
+    with stores.metadata.write() as tx:
+        run_id = tx.insert(
+            "runs",
+            {
+                "name": pipe.name,
+                "kind": "pipeline",
+                "target": target,
+                "status": "running",
+                "trigger": trigger,
+                "params": canonical_json(resolved),
+                "code_commit": commit,
+                "code_dirty": dirty,
+                "environment": canonical_json(environment()),
+                "reproduces": reproduces,
+                "started_at": time.time(),
+            },
         )
     executor = Executor(stores, run_id, use_cache, progress or _Quiet())
     token = _current.set(executor)
@@ -538,15 +513,16 @@ def _finish(
 ) -> None:
     pipe_hash, _ = code_fingerprint(pipe.func)
     code_hash = hash_json({"pipeline": pipe_hash, "steps": executor.code_hashes})
-    with stores.metadata.write() as conn:
-        conn.execute(
-            update(runs)
-            .where(runs.c.id == run_id)
-            .values(
-                status=status,
-                outputs=canonical_json(outputs) if outputs is not None else None,
-                code_hash=code_hash,
-                error=error,
-                ended_at=time.time(),
-            )
+    with stores.metadata.write() as tx:
+        tx.execute(
+            "UPDATE runs SET status = :status, outputs = :outputs, code_hash = :code_hash,"
+            " error = :error, ended_at = :ended WHERE id = :id",
+            {
+                "status": status,
+                "outputs": canonical_json(outputs) if outputs is not None else None,
+                "code_hash": code_hash,
+                "error": error,
+                "ended": time.time(),
+                "id": run_id,
+            },
         )

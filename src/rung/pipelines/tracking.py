@@ -14,12 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, update
-
 from rung.core.errors import InvalidInput
 from rung.core.hashing import canonical_json
-from rung.store.records import inserted_id
-from rung.store.schema import metrics, params, runs
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,8 +37,6 @@ class ActiveRun:
         self._steps[key] = n
         return n
 
-
-_INSERT_METRIC = insert(metrics)  # built once: the statement cache does the rest
 
 _active: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar(
     "rung_active_run", default=None
@@ -86,8 +80,8 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
         "step": run.next_step(key) if step is None else int(step),
         "timestamp": time.time(),
     }
-    with run.store.write() as conn:
-        conn.execute(_INSERT_METRIC, row)
+    with run.store.write() as tx:
+        tx.insert("metrics", row, returning=None)
 
 
 def log_metrics(values: dict[str, float], step: int | None = None) -> None:
@@ -106,8 +100,8 @@ def log_metrics(values: dict[str, float], step: int | None = None) -> None:
         for k, v in values.items()
     ]
     if rows:
-        with run.store.write() as conn:
-            conn.execute(insert(metrics), rows)
+        with run.store.write() as tx:
+            tx.insert_many("metrics", rows)
 
 
 def log_params(values: dict[str, Any]) -> None:
@@ -116,10 +110,10 @@ def log_params(values: dict[str, Any]) -> None:
     rows = [{"run_id": run.run_id, "key": k, "value": canonical_json(v)} for k, v in values.items()]
     if not rows:
         return
-    with run.store.write() as conn:
-        keys = [r["key"] for r in rows]
-        conn.execute(params.delete().where(params.c.run_id == run.run_id, params.c.key.in_(keys)))
-        conn.execute(insert(params), rows)
+    with run.store.write() as tx:
+        for r in rows:
+            tx.execute("DELETE FROM params WHERE run_id = :run_id AND key = :key", r)
+        tx.insert_many("params", rows)
 
 
 class TrackingRun:
@@ -152,21 +146,20 @@ def tracking_run(
     from rung.pipelines.environment import code_version, environment
 
     commit, dirty = code_version(root)
-    with store.write() as conn:
-        run_id = inserted_id(
-            conn.execute(
-                insert(runs).values(
-                    name=name,
-                    kind="tracking",
-                    status="running",
-                    trigger="manual",
-                    params=canonical_json(params_),
-                    code_commit=commit,
-                    code_dirty=dirty,
-                    environment=canonical_json(environment()),
-                    started_at=time.time(),
-                )
-            )
+    with store.write() as tx:
+        run_id = tx.insert(
+            "runs",
+            {
+                "name": name,
+                "kind": "tracking",
+                "status": "running",
+                "trigger": "manual",
+                "params": canonical_json(params_),
+                "code_commit": commit,
+                "code_dirty": dirty,
+                "environment": canonical_json(environment()),
+                "started_at": time.time(),
+            },
         )
     run = ActiveRun(store, run_id)
     token = activate(run)
@@ -180,9 +173,8 @@ def tracking_run(
         raise
     finally:
         deactivate(token)
-        with store.write() as conn:
-            conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(status=status, error=error, ended_at=time.time())
+        with store.write() as tx:
+            tx.execute(
+                "UPDATE runs SET status = :status, error = :error, ended_at = :ended WHERE id = :id",
+                {"status": status, "error": error, "ended": time.time(), "id": run_id},
             )

@@ -1,0 +1,1 @@
+"""Validation: evaluate models and applications on many datasets at once, against criteria."""

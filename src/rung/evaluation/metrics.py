@@ -1,0 +1,214 @@
+"""Built-in metrics and user-defined ones.
+
+A metric is a function ``f(y_true, y_pred, proba, classes) -> value`` where ``proba`` is the
+matrix of class probabilities (or None) and ``classes`` the model's class labels. A value is a
+number, or anything else (a string such as the most frequent error class), which Table 2
+shows as ``-`` in its aggregate rows. A function may also return a dict of several named
+values (per-class metrics do).
+
+Classification: accuracy, precision/recall/F1 per class (``precision_<class>``) and averaged
+(``_macro``, ``_weighted``), ROC AUC, log loss, the confusion matrix (kept apart from the
+table), and ``top_error`` (the most frequent (true → predicted) confusion).
+Regression: MAE, RMSE, R², MAPE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rung.core.errors import InvalidInput
+
+MetricFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None", Sequence[Any]], Any]
+
+# Metrics where a lower value is better; everything else counts higher as better.
+LOWER_IS_BETTER = {"log_loss", "mae", "rmse", "mape"}
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    fn: MetricFn
+    task: str  # classification | regression | any
+
+
+def _label(c: Any) -> str:
+    return str(c).replace(" ", "_")
+
+
+def _per_class(kind: str) -> MetricFn:
+    def fn(
+        y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]
+    ) -> dict[str, float]:
+        from sklearn.metrics import precision_recall_fscore_support
+
+        labels = list(classes) if len(classes) else sorted(set(y) | set(p))
+        prec, rec, f1, _ = precision_recall_fscore_support(y, p, labels=labels, zero_division=0)
+        values = {"precision": prec, "recall": rec, "f1": f1}[kind]
+        out = {f"{kind}_{_label(c)}": float(v) for c, v in zip(labels, values, strict=True)}
+        for avg in ("macro", "weighted"):
+            a = precision_recall_fscore_support(y, p, labels=labels, average=avg, zero_division=0)
+            out[f"{kind}_{avg}"] = float(a[("precision", "recall", "f1").index(kind)])
+        return out
+
+    return fn
+
+
+def _accuracy(
+    y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]
+) -> float:
+    return float(np.mean(y == p)) if len(y) else float("nan")
+
+
+def _roc_auc(y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]) -> Any:
+    from sklearn.metrics import roc_auc_score
+
+    if proba is None or len(set(y)) < 2:
+        return None  # not defined: no probabilities, or one class only
+    if proba.shape[1] == 2:
+        return float(roc_auc_score(y == classes[1], proba[:, 1]))
+    return float(roc_auc_score(y, proba, multi_class="ovr", labels=list(classes)))
+
+
+def _log_loss(
+    y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]
+) -> Any:
+    from sklearn.metrics import log_loss
+
+    if proba is None:
+        return None
+    return float(log_loss(y, proba, labels=list(classes)))
+
+
+def _top_error(
+    y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]
+) -> str:
+    wrong = y != p
+    if not wrong.any():
+        return "none"
+    pairs, counts = np.unique(
+        np.stack([y[wrong].astype(str), p[wrong].astype(str)]), axis=1, return_counts=True
+    )
+    i = int(np.argmax(counts))
+    return f"{pairs[0][i]}→{pairs[1][i]}"
+
+
+def _mae(y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]) -> float:
+    return float(np.mean(np.abs(y.astype(float) - p.astype(float))))
+
+
+def _rmse(y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]) -> float:
+    return float(np.sqrt(np.mean((y.astype(float) - p.astype(float)) ** 2)))
+
+
+def _r2(y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]) -> Any:
+    from sklearn.metrics import r2_score
+
+    return float(r2_score(y, p)) if len(y) > 1 else None
+
+
+def _mape(y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]) -> Any:
+    yf = y.astype(float)
+    nz = yf != 0
+    if not nz.any():
+        return None
+    return float(np.mean(np.abs((yf[nz] - p.astype(float)[nz]) / yf[nz])))
+
+
+BUILTIN: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("accuracy", _accuracy, "classification"),
+        Metric("precision", _per_class("precision"), "classification"),
+        Metric("recall", _per_class("recall"), "classification"),
+        Metric("f1", _per_class("f1"), "classification"),
+        Metric("roc_auc", _roc_auc, "classification"),
+        Metric("log_loss", _log_loss, "classification"),
+        Metric("top_error", _top_error, "classification"),
+        Metric("mae", _mae, "regression"),
+        Metric("rmse", _rmse, "regression"),
+        Metric("r2", _r2, "regression"),
+        Metric("mape", _mape, "regression"),
+    )
+}
+DEFAULTS = {
+    "classification": ["accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "top_error"],
+    "regression": ["mae", "rmse", "r2", "mape"],
+}
+
+
+def resolve(
+    names: Sequence[str] | None, task: str, custom: dict[str, MetricFn] | None = None
+) -> list[tuple[str, MetricFn]]:
+    """The metric functions to compute, by name; unknown names are an error listing the known."""
+    custom = custom or {}
+    chosen = list(names) if names else DEFAULTS[task] + list(custom)
+    out: list[tuple[str, MetricFn]] = []
+    for name in chosen:
+        if name in custom:
+            out.append((name, custom[name]))
+        elif name in BUILTIN:
+            out.append((name, BUILTIN[name].fn))
+        else:
+            known = ", ".join(sorted([*BUILTIN, *custom]))
+            raise InvalidInput(f"unknown metric {name!r}", f"known metrics: {known}")
+    return out
+
+
+def compute(
+    fns: Sequence[tuple[str, MetricFn]],
+    y: np.ndarray,
+    p: np.ndarray,
+    proba: np.ndarray | None,
+    classes: Sequence[Any],
+) -> dict[str, Any]:
+    """Every metric's value(s), flattened to one dict."""
+    values: dict[str, Any] = {}
+    for name, fn in fns:
+        value = fn(y, p, proba, classes)
+        if isinstance(value, dict):
+            values.update(value)
+        elif isinstance(value, np.generic):
+            values[name] = value.item()
+        else:
+            values[name] = value
+    return values
+
+
+def higher_is_better(name: str) -> bool:
+    return name not in LOWER_IS_BETTER
+
+
+def confusion(y: np.ndarray, p: np.ndarray, classes: Sequence[Any]) -> dict[str, Any]:
+    from sklearn.metrics import confusion_matrix
+
+    labels = list(classes)
+    matrix = confusion_matrix(y, p, labels=labels)
+    return {"labels": [str(c) for c in labels], "matrix": matrix.tolist()}
+
+
+def calibration(
+    y: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any], bins: int = 10
+) -> dict[str, Any] | None:
+    """Reliability curve for binary models: mean predicted probability vs observed rate."""
+    if proba is None or proba.shape[1] != 2:
+        return None
+    positive = classes[1]
+    score = proba[:, 1]
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(score, edges) - 1, 0, bins - 1)
+    points = []
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            points.append(
+                {
+                    "predicted": float(score[mask].mean()),
+                    "observed": float(np.mean(y[mask] == positive)),
+                    "count": int(mask.sum()),
+                }
+            )
+    return {"positive": str(positive), "points": points}
