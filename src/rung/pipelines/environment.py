@@ -17,8 +17,11 @@ KEY_PACKAGES = ("rung", "numpy", "pandas", "pyarrow", "scikit-learn", "skops", "
 def code_version(root: Path) -> tuple[str | None, bool | None]:
     """``(commit, dirty)`` of the git repository holding ``root``, or ``(None, None)``.
 
-    Dirty means tracked files differ from the commit; untracked files do not count.
+    Dirty means tracked files differ from the commit; untracked files do not count. Outside
+    any repository no git process is started at all.
     """
+    if not _inside_git(root) and "GIT_DIR" not in os.environ:
+        return None, None
     try:
         status = subprocess.run(  # one call gives both: "# branch.oid <sha>" and changed files
             [
@@ -46,6 +49,11 @@ def code_version(root: Path) -> tuple[str | None, bool | None]:
         elif not line.startswith("#"):
             dirty = True
     return commit, dirty
+
+
+def _inside_git(root: Path) -> bool:
+    here = root.resolve()
+    return any((folder / ".git").exists() for folder in (here, *here.parents))
 
 
 @lru_cache(maxsize=1)
