@@ -35,6 +35,11 @@ root = ""
 
 [pipelines]
 # Short names for `rung run NAME`: name = "path/to/file.py:function"
+
+[eval]
+# The label column of evaluation datasets, and the acceptance criteria agreed in the scope.
+# label = "down"
+# criteria = ["precision_down >= 0.75 on every dataset", "f1_macro drop <= 0.01 vs baseline"]
 """
 
 

@@ -19,6 +19,7 @@ from rung.core.errors import WorkspaceNotFound
 
 if TYPE_CHECKING:
     from rung.data.datasets import Datasets
+    from rung.evaluation.evaluator import Evaluation, Evaluator
     from rung.pipelines.history import Runs
     from rung.pipelines.runner import Progress, RunResult
     from rung.pipelines.steps import Pipeline
@@ -163,6 +164,17 @@ class Workspace:
             use_cache=cache,
             progress=progress,
         )
+
+    @cached_property
+    def evals(self) -> Evaluator:
+        """Recorded evaluations: ``ws.evals.list()``, ``ws.evals.get(ID)``."""
+        from rung.evaluation.evaluator import Evaluator
+
+        return Evaluator(self._stores(), self.config.raw.get("eval", {}))
+
+    def evaluate(self, model: str, on: list[str] | tuple[str, ...], **options: Any) -> Evaluation:
+        """Evaluate a model on several dataset versions at once; see :class:`Evaluator`."""
+        return self.evals.evaluate(model, on, **options)
 
     @contextmanager
     def start_run(self, name: str, params: dict[str, Any] | None = None) -> Iterator[TrackingRun]:

@@ -245,6 +245,7 @@ def _check(
     moved = -delta if c.change == "drop" else delta
     amount = moved / abs(float(before)) if c.relative and before else moved
     passed = _OPS[c.op](amount, c.bound)
+    amount += 0.0  # no "-0" in messages
     shown = f"{amount:.2%}" if c.relative else f"{amount:.4g}"
     text = (
         f"{c.metric} {c.change} of {shown} at {where} ({before:.4g} → {value:.4g})"

@@ -23,6 +23,10 @@ class RungError(Exception):
     def __str__(self) -> str:
         return f"{self.message}: {self.hint}" if self.hint else self.message
 
+    def __reduce__(self) -> tuple[type[RungError], tuple[str, str | None]]:
+        # keep the hint when the error crosses a process boundary (evaluation workers)
+        return (type(self), (self.message, self.hint))
+
 
 class WorkspaceNotFound(RungError):
     status = 404

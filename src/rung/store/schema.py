@@ -130,3 +130,19 @@ params = Table(
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+evaluations = Table(
+    "evaluations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", Text, nullable=False),  # what the user named: a run, an artifact, a version
+    Column("model_hash", String(64), nullable=False),
+    Column("baseline", Text, nullable=True),
+    Column("baseline_hash", String(64), nullable=True),
+    Column("label", String(250), nullable=True),
+    Column("datasets", Text, nullable=False),  # JSON list of {"ref", "hash"}
+    Column("result", Text, nullable=False),  # JSON: table, aggregates, slices, charts, deltas
+    Column("verdict", String(16), nullable=True),  # passed | failed | None (no criteria)
+    Column("created_at", Float, nullable=False),
+)
+Index("ix_evaluations_model_hash", evaluations.c.model_hash)

@@ -1,0 +1,389 @@
+"""``ws.evaluate(...)`` and ``rung eval``: one model, many dataset versions, one verdict.
+
+The parent resolves and verifies everything first (model, baseline, dataset versions,
+criteria), then scores the datasets in parallel worker processes, builds Table 2 (one row per
+dataset, then Total, Mean and Std), judges the acceptance criteria and records the
+evaluation with the exact versions it used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rung.core.aggregate import AGGREGATES, aggregate_rows, is_number
+from rung.core.criteria import Verdict, judge, parse_criteria
+from rung.core.errors import InvalidInput, NotFound
+from rung.core.hashing import canonical_json
+from rung.evaluation import worker
+from rung.evaluation.metrics import MetricFn, higher_is_better
+
+if TYPE_CHECKING:
+    from rung.pipelines.runner import Stores
+
+MODEL_KINDS = ("skops", "pickle")
+
+
+@dataclass
+class ModelRef:
+    """A model artifact, named the way the user named it."""
+
+    name: str
+    hash: str
+    kind: str
+
+
+@dataclass
+class Evaluation:
+    """The result: Table 2, slices, charts data, deltas against a baseline, the verdict."""
+
+    id: int
+    model: str
+    model_hash: str
+    baseline: str | None
+    label: str
+    datasets: list[dict[str, str]]
+    columns: list[str]
+    rows: dict[str, dict[str, Any]]
+    aggregates: dict[str, dict[str, Any]]
+    details: dict[str, dict[str, Any]]  # per dataset: slices, confusion, calibration, deltas
+    verdict: dict[str, Any]
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def status(self) -> str | None:
+        return self.verdict.get("status")
+
+    def table(self) -> list[tuple[str, dict[str, Any]]]:
+        """Rows of Table 2 in order: every dataset, then Total, Mean, Std."""
+        order = [d["ref"] for d in self.datasets if d["ref"] in self.rows]
+        return [(d, self.rows[d]) for d in order] + [(a, self.aggregates[a]) for a in AGGREGATES]
+
+    def worst_slices(self, metric: str | None = None, limit: int = 5) -> list[dict[str, Any]]:
+        """The slices with the worst value of ``metric`` (default: the first criterion's)."""
+        metric = metric or self.primary_metric()
+        found = []
+        for dataset, detail in self.details.items():
+            for column, by_value in detail.get("slices", {}).items():
+                for value, metrics in by_value.items():
+                    v = metrics.get(metric)
+                    if is_number(v):
+                        found.append(
+                            {
+                                "dataset": dataset,
+                                "slice": f"{column}={value}",
+                                "examples": metrics["examples"],
+                                "metric": metric,
+                                "value": v,
+                            }
+                        )
+        found.sort(key=lambda r: r["value"], reverse=not higher_is_better(metric))
+        return found[:limit]
+
+    def primary_metric(self) -> str:
+        checks = self.verdict.get("checks") or []
+        if checks:
+            first = parse_criteria([checks[0]["criterion"]])[0]
+            return first.metric
+        for name in ("accuracy", "r2"):
+            if name in self.columns:
+                return name
+        return self.columns[1] if len(self.columns) > 1 else "examples"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "model": self.model,
+            "model_hash": self.model_hash,
+            "baseline": self.baseline,
+            "label": self.label,
+            "datasets": self.datasets,
+            "columns": self.columns,
+            "rows": self.rows,
+            "aggregates": self.aggregates,
+            "details": self.details,
+            "verdict": self.verdict,
+            "created_at": self.created_at,
+        }
+
+
+class Evaluator:
+    """Evaluations of one workspace (``ws.evaluate``, ``ws.evals``)."""
+
+    def __init__(self, stores: Stores, config: dict[str, Any]) -> None:
+        self._s = stores
+        self._config = config
+
+    # -- resolving what the user named ---------------------------------------------------
+
+    def resolve_model(self, ref: str) -> ModelRef:
+        """A run id (its one model output), ``RUN:STEP.OUTPUT``, or an artifact hash prefix."""
+        text = str(ref).strip()
+        run_part, sep, output = text.partition(":")
+        if run_part.isdigit():
+            detail = self._s_runs().get(int(run_part))
+            candidates = [
+                (f"{s['name']}.{o['name']}", o)
+                for s in detail["steps"]
+                for o in s["outputs"]
+                if o["kind"] in MODEL_KINDS
+            ]
+            if sep:
+                candidates = [c for c in candidates if c[0] == output]
+            names = sorted({c[0] for c in candidates})
+            if not candidates:
+                raise NotFound(
+                    f"run {run_part} has no model output{' ' + repr(output) if sep else ''}",
+                    "pass a run whose steps return a scikit-learn model, or RUN:STEP.OUTPUT",
+                )
+            if len(names) > 1:
+                raise InvalidInput(
+                    f"run {run_part} has several model outputs: {', '.join(names)}",
+                    f"pick one, e.g. {run_part}:{names[0]}",
+                )
+            _, out = candidates[-1]
+            return ModelRef(text, out["hash"], out["kind"])
+        if len(text) >= 6 and all(c in "0123456789abcdef" for c in text.lower()):
+            with self._s.metadata.read() as tx:
+                rows = tx.all(
+                    "SELECT hash, kind FROM artifacts WHERE hash LIKE :p LIMIT 2",
+                    {"p": text.lower() + "%"},
+                )
+            if len(rows) == 1 and rows[0]["kind"] in MODEL_KINDS:
+                return ModelRef(text, rows[0]["hash"], rows[0]["kind"])
+            if len(rows) > 1:
+                raise InvalidInput(f"hash prefix {text!r} is ambiguous", "give more digits")
+            if rows:
+                raise InvalidInput(
+                    f"artifact {text} is a {rows[0]['kind']}, not a model",
+                    "pass a model artifact, or a run id",
+                )
+        raise NotFound(
+            f"no model {text!r}",
+            "pass a run id (see `rung runs`), RUN:STEP.OUTPUT, or a model artifact's hash",
+        )
+
+    def _s_runs(self) -> Any:
+        from rung.pipelines.history import Runs
+
+        return Runs(self._s)
+
+    # -- evaluating ------------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        model: str,
+        on: Sequence[str],
+        *,
+        label: str | None = None,
+        metrics: Sequence[str] | None = None,
+        custom_metrics: dict[str, MetricFn] | None = None,
+        slices: Sequence[str] | dict[str, str | Callable[[Any], Any]] | None = None,
+        baseline: str | None = None,
+        criteria: Sequence[str] | None = None,
+        workers: int | None = None,
+    ) -> Evaluation:
+        if not on:
+            raise InvalidInput("no dataset to evaluate on", "pass --on NAME@VERSION (repeatable)")
+        cfg = self._config
+        label = label or cfg.get("label")
+        if not label:
+            raise InvalidInput(
+                "no label column given",
+                "pass --label COLUMN or set label under [eval] in rung.toml",
+            )
+        crit_texts = list(criteria) if criteria is not None else list(cfg.get("criteria", []))
+        parsed = parse_criteria(crit_texts)
+        if metrics:
+            from rung.evaluation.metrics import resolve
+
+            resolve(metrics, "classification", custom_metrics)  # unknown names fail here, once
+        chosen = self.resolve_model(model)
+        base = self.resolve_model(baseline) if baseline else None
+        model_path = self._s.artifacts.local_path(chosen.hash)  # verifies the hash
+        base_path = self._s.artifacts.local_path(base.hash) if base else None
+        slice_map = _slice_map(slices)
+        versions = [self._s.data.get(ref) for ref in on]
+        for v in versions:
+            if not v.tabular:
+                raise InvalidInput(
+                    f"dataset {v.ref} is {v.format}, not a table",
+                    "evaluate on CSV or Parquet versions",
+                )
+        tasks = [
+            worker.Task(
+                dataset=v.ref,
+                data_path=self._s.artifacts.local_path(v.hash),
+                data_format=v.format,
+                model_path=model_path,
+                model_kind=chosen.kind,
+                label=label,
+                metric_names=list(metrics) if metrics else None,
+                custom=dict(custom_metrics or {}),
+                slices=slice_map,
+                baseline_path=base_path,
+                baseline_kind=base.kind if base else None,
+            )
+            for v in versions
+        ]
+        results = _run_all(tasks, workers)
+        return self._record(chosen, base, label, versions, results, parsed, crit_texts)
+
+    def _record(
+        self,
+        chosen: ModelRef,
+        base: ModelRef | None,
+        label: str,
+        versions: Sequence[Any],
+        results: Sequence[dict[str, Any]],
+        parsed: Any,
+        crit_texts: Sequence[str],
+    ) -> Evaluation:
+        rows: dict[str, dict[str, Any]] = {}
+        details: dict[str, dict[str, Any]] = {}
+        columns: list[str] = ["examples"]
+        for r in results:
+            rows[r["dataset"]] = {"examples": r["examples"], **r["metrics"]}
+            for k in r["metrics"]:
+                if k not in columns:
+                    columns.append(k)
+            details[r["dataset"]] = {
+                k: r[k]
+                for k in ("slices", "confusion", "calibration", "deltas", "baseline_metrics")
+                if k in r
+            }
+        aggregates = aggregate_rows(rows, columns)
+        results_for_judge = {
+            "datasets": rows,
+            "mean": aggregates["Mean"],
+            "slices": {d: det.get("slices", {}) for d, det in details.items()},
+        }
+        baseline_for_judge = None
+        if base is not None:
+            base_rows = {d: det.get("baseline_metrics", {}) for d, det in details.items()}
+            base_cols = sorted({k for r in base_rows.values() for k in r})
+            baseline_for_judge = {
+                "datasets": base_rows,
+                "mean": aggregate_rows(base_rows, base_cols)["Mean"],
+            }
+        verdict: Verdict = judge(parsed, results_for_judge, baseline_for_judge)
+        verdict_dict = {**verdict.to_dict(), "criteria": list(crit_texts)}
+        datasets = [{"ref": v.ref, "hash": v.hash} for v in versions]
+        now = time.time()
+        payload = {
+            "columns": columns,
+            "rows": rows,
+            "aggregates": aggregates,
+            "details": details,
+            "verdict": verdict_dict,
+        }
+        with self._s.metadata.write() as tx:
+            eval_id = tx.insert(
+                "evaluations",
+                {
+                    "model": chosen.name,
+                    "model_hash": chosen.hash,
+                    "baseline": base.name if base else None,
+                    "baseline_hash": base.hash if base else None,
+                    "label": label,
+                    "datasets": canonical_json(datasets),
+                    "result": canonical_json(payload),
+                    "verdict": verdict.status,
+                    "created_at": now,
+                },
+            )
+        return Evaluation(
+            eval_id,
+            chosen.name,
+            chosen.hash,
+            base.name if base else None,
+            label,
+            datasets,
+            columns,
+            rows,
+            aggregates,
+            details,
+            verdict_dict,
+            now,
+        )
+
+    # -- history ---------------------------------------------------------------------------
+
+    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self._s.metadata.read() as tx:
+            rows = tx.all(
+                "SELECT id, model, model_hash, baseline, label, datasets, verdict, created_at"
+                " FROM evaluations ORDER BY id DESC LIMIT :n",
+                {"n": limit},
+            )
+        for r in rows:
+            r["datasets"] = [d["ref"] for d in json.loads(r["datasets"])]
+        return rows
+
+    def get(self, eval_id: int | str) -> Evaluation:
+        text = str(eval_id)
+        if not text.isdigit():
+            raise InvalidInput(
+                f"invalid evaluation id {eval_id!r}", "ids are numbers: see `rung evals`"
+            )
+        with self._s.metadata.read() as tx:
+            row = tx.one("SELECT * FROM evaluations WHERE id = :id", {"id": int(text)})
+            last = tx.scalar("SELECT MAX(id) FROM evaluations") if row is None else None
+        if row is None:
+            hint = (
+                f"ids go from 1 to {last}"
+                if last
+                else "no evaluations yet: `rung eval MODEL --on DATASET`"
+            )
+            raise NotFound(f"unknown evaluation {eval_id!r}", hint)
+        p = json.loads(row["result"])
+        return Evaluation(
+            row["id"],
+            row["model"],
+            row["model_hash"],
+            row["baseline"],
+            row["label"] or "",
+            json.loads(row["datasets"]),
+            p["columns"],
+            p["rows"],
+            p["aggregates"],
+            p["details"],
+            p["verdict"],
+            row["created_at"],
+        )
+
+
+def _slice_map(
+    slices: Sequence[str] | dict[str, str | Callable[[Any], Any]] | None,
+) -> dict[str, str | Callable[[Any], Any]]:
+    if not slices:
+        return {}
+    if isinstance(slices, dict):
+        return dict(slices)
+    return {s: s for s in slices}
+
+
+def _run_all(tasks: Sequence[worker.Task], workers: int | None) -> list[dict[str, Any]]:
+    """Score every dataset, in parallel processes when there are several and they pickle."""
+    count = min(len(tasks), workers or os.cpu_count() or 1)
+    if count <= 1 or not _picklable(tasks):
+        return [worker.run(t) for t in tasks]
+    import multiprocessing as mp
+
+    context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+        return list(pool.map(worker.run, tasks))
+
+
+def _picklable(tasks: Sequence[worker.Task]) -> bool:
+    try:
+        pickle.dumps(list(tasks))
+    except Exception:  # lambdas and local functions: evaluate in this process instead
+        return False
+    return True

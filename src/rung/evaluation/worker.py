@@ -1,0 +1,175 @@
+"""Scoring one dataset: what each worker process does.
+
+A task carries only paths and names, so it pickles cheaply: the model file (verified by the
+parent before the pool starts), the dataset file, the label column, the metric names and the
+slice columns. The worker loads both, predicts in chunks (a failing chunk is reported with
+its row range), and returns metrics, slices, the confusion matrix, a calibration curve and,
+with a baseline, paired bootstrap deltas on the very same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rung.core.errors import InvalidInput, RungError
+from rung.evaluation import metrics as m
+
+CHUNK = 50_000
+MAX_SLICE_VALUES = 50
+
+
+@dataclass
+class Task:
+    dataset: str  # the reference shown to users, e.g. "djia@1"
+    data_path: str
+    data_format: str  # csv | parquet
+    model_path: str
+    model_kind: str
+    label: str
+    metric_names: Sequence[str] | None
+    custom: dict[str, m.MetricFn] = field(default_factory=dict)
+    slices: dict[str, str | Callable[[Any], Any]] = field(default_factory=dict)
+    baseline_path: str | None = None
+    baseline_kind: str | None = None
+
+
+def load_model(path: str, kind: str) -> Any:
+    from rung.pipelines import materialize
+
+    with open(path, "rb") as f:
+        return materialize.load(kind, f.read())
+
+
+def run(task: Task) -> dict[str, Any]:
+    """Score one dataset; raise :class:`RungError` with the dataset named on bad input."""
+    import pandas as pd
+
+    frame = (
+        pd.read_parquet(task.data_path)
+        if task.data_format == "parquet"
+        else pd.read_csv(task.data_path)
+    )
+    if frame.empty:
+        raise InvalidInput(f"dataset {task.dataset} is empty", "evaluate on a dataset with rows")
+    if task.label not in frame.columns:
+        cols = ", ".join(map(str, frame.columns[:20]))
+        raise InvalidInput(
+            f"dataset {task.dataset} has no label column {task.label!r}",
+            f"pass --label with one of its columns: {cols}",
+        )
+    model = load_model(task.model_path, task.model_kind)
+    y = frame[task.label].to_numpy()
+    features = _features(model, frame, task)
+    classes = _classes(model, y, task)
+    pred, proba = predict(model, features, task.dataset)
+    fns = m.resolve(
+        task.metric_names, "classification" if len(classes) else "regression", task.custom
+    )
+    values = m.compute(fns, y, pred, proba, classes)
+    out: dict[str, Any] = {
+        "dataset": task.dataset,
+        "examples": len(frame),
+        "metrics": values,
+        "slices": _slices(frame, task, fns, y, pred, proba, classes),
+    }
+    if len(classes):
+        out["confusion"] = m.confusion(y, pred, classes)
+        out["calibration"] = m.calibration(y, proba, classes)
+    if task.baseline_path and task.baseline_kind:
+        from rung.evaluation.bootstrap import paired_deltas
+
+        base = load_model(task.baseline_path, task.baseline_kind)
+        base_pred, base_proba = predict(base, _features(base, frame, task), task.dataset)
+        numeric = [k for k, v in values.items() if isinstance(v, int | float)]
+        out["baseline_metrics"] = m.compute(fns, y, base_pred, base_proba, classes)
+        out["deltas"] = paired_deltas(y, pred, base_pred, proba, base_proba, classes, fns, numeric)
+    return out
+
+
+def _features(model: Any, frame: Any, task: Task) -> Any:
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        missing = [str(n) for n in names if n not in frame.columns]
+        if missing:
+            raise InvalidInput(
+                f"dataset {task.dataset} lacks the model's feature column(s) {missing[:5]}",
+                "evaluate on data with the columns the model was trained on",
+            )
+        return frame[list(names)]
+    dropped = {task.label, *[v for v in task.slices.values() if isinstance(v, str)]}
+    return frame[[c for c in frame.columns if c not in dropped]]
+
+
+def _classes(model: Any, y: np.ndarray, task: Task) -> list[Any]:
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return []
+    known = list(classes)
+    unknown = sorted({str(v) for v in np.unique(y) if v not in set(known)})
+    if unknown:
+        raise InvalidInput(
+            f"label column {task.label!r} of dataset {task.dataset} holds {unknown[:5]},"
+            f" which the model does not know (its classes: {[str(c) for c in known]})",
+            "check the label column and its type: the labels must be the model's classes",
+        )
+    return known
+
+
+def predict(model: Any, features: Any, dataset: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Predictions (and probabilities when the model has them), chunk by chunk."""
+    preds, probas = [], []
+    has_proba = hasattr(model, "predict_proba")
+    for start in range(0, len(features), CHUNK):
+        chunk = features.iloc[start : start + CHUNK]
+        try:
+            preds.append(np.asarray(model.predict(chunk)))
+            if has_proba:
+                probas.append(np.asarray(model.predict_proba(chunk)))
+        except RungError:
+            raise
+        except Exception as exc:
+            end = min(start + CHUNK, len(features))
+            raise RungError(
+                f"the model raised {type(exc).__name__}: {exc} on dataset {dataset},"
+                f" rows {start} to {end - 1}",
+                "check those rows for values the model cannot take",
+            ) from exc
+    proba = np.concatenate(probas) if probas else None
+    return np.concatenate(preds), proba
+
+
+def _slices(
+    frame: Any,
+    task: Task,
+    fns: Sequence[tuple[str, m.MetricFn]],
+    y: np.ndarray,
+    pred: np.ndarray,
+    proba: np.ndarray | None,
+    classes: Sequence[Any],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    result: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, spec in task.slices.items():
+        if isinstance(spec, str):
+            if spec not in frame.columns:
+                raise InvalidInput(
+                    f"dataset {task.dataset} has no column {spec!r} to slice by",
+                    "slice by one of its columns, or pass a function",
+                )
+            keys = frame[spec].to_numpy()
+        else:
+            keys = np.asarray(spec(frame))
+        values, counts = np.unique(keys.astype(str), return_counts=True)
+        order = np.argsort(-counts)[:MAX_SLICE_VALUES]
+        per: dict[str, dict[str, Any]] = {}
+        for i in order:
+            mask = keys.astype(str) == values[i]
+            sub = m.compute(
+                fns, y[mask], pred[mask], None if proba is None else proba[mask], classes
+            )
+            per[str(values[i])] = {"examples": int(mask.sum()), **sub}
+        result[name] = per
+    return result
