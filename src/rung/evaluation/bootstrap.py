@@ -35,6 +35,7 @@ def paired_deltas(
     n = len(y)
     idx = rng.integers(0, n, size=(ROUNDS, n))
     fast = _fast_metrics(y, pred_new, pred_old, classes, idx)
+    fast.update(_probability_metrics(y, proba_new, proba_old, classes, idx))
     base_new = compute(fns, y, pred_new, proba_new, classes)
     base_old = compute(fns, y, pred_old, proba_old, classes)
     out: dict[str, dict[str, Any]] = {}
@@ -86,6 +87,43 @@ def _fast_metrics(
     stats_n = _confusion_stats(yi, np.array([code.get(v, -1) for v in pn]), idx, k, labels)
     stats_o = _confusion_stats(yi, np.array([code.get(v, -1) for v in po]), idx, k, labels)
     return {name: stats_n[name] - stats_o[name] for name in stats_n}
+
+
+def _probability_metrics(
+    y: np.ndarray,
+    qn: np.ndarray | None,
+    qo: np.ndarray | None,
+    classes: Sequence[Any],
+    idx: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Log loss (any number of classes) and binary ROC AUC, vectorised over the rounds."""
+    if qn is None or qo is None or not len(classes):
+        return {}
+    code = {c: i for i, c in enumerate(classes)}
+    yi = np.array([code[v] for v in y])
+    eps = np.finfo(float).eps
+    rows = np.arange(len(y))
+    loss_n = -np.log(np.clip(qn[rows, yi], eps, 1))
+    loss_o = -np.log(np.clip(qo[rows, yi], eps, 1))
+    out = {"log_loss": loss_n[idx].mean(axis=1) - loss_o[idx].mean(axis=1)}
+    if len(classes) == 2:
+        auc_n, auc_o = _auc(yi == 1, qn[:, 1], idx), _auc(yi == 1, qo[:, 1], idx)
+        ok = ~(np.isnan(auc_n) | np.isnan(auc_o))
+        out["roc_auc"] = (auc_n - auc_o)[ok]
+    return out
+
+
+def _auc(positive: np.ndarray, score: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """ROC AUC per round by the Mann–Whitney statistic (ties count half, as in sklearn)."""
+    from scipy.stats import rankdata
+
+    pos = positive[idx]
+    ranks = rankdata(score[idx], axis=1)
+    n_pos = pos.sum(axis=1)
+    n_neg = idx.shape[1] - n_pos
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = ((ranks * pos).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
 
 
 def _confusion_stats(
