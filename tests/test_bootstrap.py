@@ -29,7 +29,7 @@ def test_vectorised_metrics_match_sklearn(n: int, seed: int) -> None:
         rows = idx[k]
         yy = y[rows]
 
-        def diff(fn, a, b):  # type: ignore[no-untyped-def]
+        def diff(fn, a, b, yy=yy, rows=rows):  # type: ignore[no-untyped-def]
             return fn(yy, a[rows]) - fn(yy, b[rows])
 
         assert np.isclose(
