@@ -18,6 +18,7 @@ _EXPORTS = {
     "Step": "rung.pipelines.steps",
     "Pipeline": "rung.pipelines.steps",
     "dataset": "rung.pipelines.runner",
+    "check_schema": "rung.pipelines.runner",
     "log_metric": "rung.pipelines.tracking",
     "log_metrics": "rung.pipelines.tracking",
     "log_params": "rung.pipelines.tracking",
@@ -29,6 +30,7 @@ __all__ = [
     "RungError",
     "Step",
     "Workspace",
+    "check_schema",
     "dataset",
     "log_metric",
     "log_metrics",
@@ -39,7 +41,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from rung.core.errors import RungError
-    from rung.pipelines.runner import dataset
+    from rung.pipelines.runner import check_schema, dataset
     from rung.pipelines.steps import Pipeline, Step, pipeline, step
     from rung.pipelines.tracking import log_metric, log_metrics, log_params
     from rung.workspace import Workspace

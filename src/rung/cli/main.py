@@ -188,6 +188,84 @@ def data_diff(
         )
 
 
+@data_app.command("schema")
+def data_schema(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION of a CSV or Parquet version.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the schema as JSON.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Infer a schema: columns, types, ranges, categories, missing rates."""
+    import json
+
+    with _ws() as ws:
+        schema = ws.data.schema(ref)
+    if output is not None:
+        output.write_text(json.dumps(schema, indent=2) + "\n")
+        render.err.print(f"wrote {output}")
+    if as_json:
+        render.print_json(schema)
+        return
+    if output is not None:
+        return
+    rows = []
+    for col, spec in schema["columns"].items():
+        if "categories" in spec:
+            cats = list(spec["categories"])
+            detail = f"{len(cats)} categories: {', '.join(cats[:6])}{' …' if len(cats) > 6 else ''}"
+        elif "min" in spec:
+            detail = f"{_fmt(spec['min'])} … {_fmt(spec['max'])}"
+        else:
+            detail = "-"
+        rows.append(
+            [
+                col,
+                spec["kind"],
+                spec["dtype"],
+                "yes" if spec["nullable"] else "no",
+                f"{spec['missing_rate']:.1%}",
+                detail,
+            ]
+        )
+    render.table(
+        f"schema of {schema['source']} ({schema['rows']} rows)",
+        ["column", "kind", "dtype", "nulls", "missing", "range / categories"],
+        rows,
+    )
+
+
+@data_app.command("validate")
+def data_validate(
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION to check.")],
+    schema: Annotated[
+        Path | None, typer.Option("--schema", help="Schema JSON (default: the previous version's).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Report anomalies: schema skew (exit 1) and value skew (reported)."""
+    with _ws() as ws:
+        report = ws.data.validate(ref, schema)
+    if as_json:
+        render.print_json(report.to_dict())
+    else:
+        render.out.print(f"[bold]{report.source}[/] against schema of {report.schema_source}")
+        if report.ok:
+            render.out.print("  no anomalies")
+        for title, items in (
+            ("schema skew", report.schema_skew),
+            ("value skew", report.value_skew),
+        ):
+            if items:
+                render.table(
+                    title,
+                    ["column", "anomaly", "detail"],
+                    [[a.column, a.problem, a.detail] for a in items],
+                )
+    if report.schema_skew:
+        raise typer.Exit(1)
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"

@@ -324,6 +324,30 @@ class Datasets:
             result["size"] = {"from": a.size, "to": b.size}
         return result
 
+    def schema(self, ref: str) -> dict[str, Any]:
+        """The schema inferred from a tabular version (see :mod:`rung.data.validation`)."""
+        from rung.data.validation import infer_schema
+
+        version = self.get(ref)
+        return infer_schema(version.to_pandas(), version.ref)
+
+    def validate(self, ref: str, schema: dict[str, Any] | str | Path | None = None) -> Any:
+        """Anomalies of a version against ``schema`` (a dict or JSON file), or by default
+        against the schema of the previous version of the same dataset."""
+        from rung.data.validation import load_schema, validate
+
+        version = self.get(ref)
+        if schema is None:
+            if version.version == 1:
+                raise InvalidInput(
+                    f"{version.ref} is the first version: there is no schema to validate it against",
+                    "pass --schema FILE (from `rung data schema`) or validate a later version",
+                )
+            reference = self.schema(f"{version.name}@{version.version - 1}")
+        else:
+            reference = load_schema(schema)
+        return validate(version.to_pandas(), reference, version.ref)
+
     def _diff_trees(self, a: DatasetVersion, b: DatasetVersion) -> dict[str, Any]:
         fa = {e["path"]: e["hash"] for e in json.loads(self._artifacts.get_bytes(a.hash))["files"]}
         fb = {e["path"]: e["hash"] for e in json.loads(self._artifacts.get_bytes(b.hash))["files"]}

@@ -126,6 +126,20 @@ def dataset(ref: str) -> Output:
     return executor.dataset(ref)
 
 
+def check_schema(data: Any, schema: Any, source: str = "data") -> Any:
+    """Stop the run when ``data`` has schema skew against ``schema``.
+
+    ``schema`` is a dict, a JSON file from ``rung data schema``, or inside a running pipeline a
+    dataset version such as ``"sp500@1"`` whose inferred schema is used.
+    """
+    from rung.data.validation import check_schema as check
+
+    executor = current_executor()
+    if isinstance(schema, str) and "@" in schema and not schema.endswith(".json") and executor:
+        schema = executor.stores.data.schema(schema)
+    return check(data, schema, source)
+
+
 class Executor:
     """Runs the steps of one pipeline run."""
 
@@ -306,6 +320,8 @@ class Executor:
             token = activate(ActiveRun(store, self.run_id, step_id))
             try:
                 result = step.func(**params, **values)
+            except RungError as exc:  # e.g. check_schema: say which step stopped the run
+                raise type(exc)(f"step {step.name!r} stopped: {exc.message}", exc.hint) from exc
             finally:
                 deactivate(token)
             outputs = self._store_outputs(step, result)
