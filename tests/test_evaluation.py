@@ -233,3 +233,80 @@ def test_cli_eval_gates_on_the_verdict(trained) -> None:  # type: ignore[no-unty
     )
     assert malformed.returncode == 1
     assert malformed.stderr.strip().startswith("error: malformed criterion 'precision >= high'")
+
+
+APP_TRAIN = textwrap.dedent(
+    """
+    import rung
+    from sklearn.linear_model import LogisticRegression
+
+    @rung.step(outputs=("language", "intent"))
+    def fit_both(frame):
+        lang = LogisticRegression().fit(frame[["a", "b"]], frame["lang"])
+        intent = LogisticRegression().fit(frame[["b"]], frame["intent"])
+        return lang, intent
+
+    @rung.pipeline
+    def train():
+        return fit_both(rung.dataset("chat"))
+    """
+)
+
+
+def chat(n: int, seed: int) -> pd.DataFrame:
+    r = np.random.default_rng(seed)
+    a, b = r.normal(0, 1, n), r.normal(0, 1, n)
+    lang = np.where(a + r.normal(0, 0.3, n) > 0, "pt", "en")
+    intent = np.where(b + r.normal(0, 0.3, n) > 0, "buy", "sell")
+    return pd.DataFrame(
+        {
+            "a": a,
+            "b": b,
+            "lang": lang,
+            "intent": intent,
+            "response": [f"{i}-{g}" for i, g in zip(intent, lang, strict=True)],
+        }
+    )
+
+
+def entities(frame):  # type: ignore[no-untyped-def]
+    return np.where(frame["a"].abs() > 1, "big", "small")
+
+
+def respond(frame):  # type: ignore[no-untyped-def]
+    return (frame["intent"] + "-" + frame["language"]).to_numpy()
+
+
+def test_an_application_of_four_components_is_evaluated_end_to_end(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    import rung
+
+    ws = sqlite_ws
+    (ws.root / "chat_train.py").write_text(APP_TRAIN)
+    ws.data.add(chat(800, 1), name="chat")
+    ws.data.add(chat(150, 2), name="clientA")
+    ws.data.add(chat(250, 3).drop(columns=["intent"]), name="clientB")  # no intent labels here
+    run_id = ws.run("chat_train.py:train").id
+    app = rung.Application(
+        "assistant",
+        [
+            rung.Component("language", f"{run_id}:fit_both.language", label="lang"),
+            rung.Component("intent", f"{run_id}:fit_both.intent", label="intent"),
+            rung.Component("entities", entities),
+            rung.Component("response", respond),
+        ],
+    )
+    ev = ws.evaluate(
+        app,
+        ["clientA@1", "clientB@1"],
+        label="response",
+        criteria=["accuracy >= 0.5 on every dataset"],
+    )
+    assert ev.model == "assistant" and ev.status == "passed"
+    a, b = ev.rows["clientA@1"], ev.rows["clientB@1"]
+    assert 0.5 < a["accuracy"] <= 1 and 0.5 < b["accuracy"] <= 1
+    assert a["language.accuracy"] > 0.8 and a["intent.accuracy"] > 0.8
+    assert "intent.accuracy" not in b  # no labels for that component on clientB
+    assert ev.aggregates["Mean"]["intent.accuracy"] == "-"  # missing on one dataset
+    assert "precision_buy-pt" in ev.columns  # the application's own classes
+    with pytest.raises(InvalidInput, match="baseline is compared with a single model"):
+        ws.evaluate(app, ["clientA@1"], label="response", baseline=str(run_id))

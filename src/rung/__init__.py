@@ -23,9 +23,13 @@ _EXPORTS = {
     "log_metrics": "rung.pipelines.tracking",
     "log_params": "rung.pipelines.tracking",
     "RungError": "rung.core.errors",
+    "Application": "rung.evaluation.application",
+    "Component": "rung.evaluation.application",
 }
 
 __all__ = [
+    "Application",
+    "Component",
     "Pipeline",
     "RungError",
     "Step",
@@ -41,6 +45,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from rung.core.errors import RungError
+    from rung.evaluation.application import Application, Component
     from rung.pipelines.runner import check_schema, dataset
     from rung.pipelines.steps import Pipeline, Step, pipeline, step
     from rung.pipelines.tracking import log_metric, log_metrics, log_params

@@ -176,9 +176,31 @@ class Evaluator:
 
     # -- evaluating ------------------------------------------------------------------------
 
+    def _resolve_application(self, app: Any) -> tuple[ModelRef, list[Any]]:
+        from rung.core.codehash import code_fingerprint
+        from rung.core.hashing import hash_json
+        from rung.evaluation.application import Step
+
+        steps, parts = [], []
+        for c in app.components:
+            if isinstance(c.model, str):
+                ref = self.resolve_model(c.model)
+                path = self._s.artifacts.local_path(ref.hash)
+                steps.append(Step(c.name, path, ref.kind, None, c.inputs, c.label))
+                parts.append([c.name, ref.hash])
+            elif callable(c.model):
+                steps.append(Step(c.name, None, None, c.model, c.inputs, c.label))
+                parts.append([c.name, code_fingerprint(c.model)[0]])
+            else:
+                raise InvalidInput(
+                    f"component {c.name!r} is a {type(c.model).__name__}",
+                    "give a model reference (run id, RUN:STEP.OUTPUT, hash) or a function",
+                )
+        return ModelRef(app.name, hash_json(parts), "application"), steps
+
     def evaluate(
         self,
-        model: str,
+        model: Any,
         on: Sequence[str],
         *,
         label: str | None = None,
@@ -204,9 +226,30 @@ class Evaluator:
             from rung.evaluation.metrics import resolve
 
             resolve(metrics, "classification", custom_metrics)  # unknown names fail here, once
-        chosen = self.resolve_model(model)
+        from rung.evaluation.application import Application
+
+        if isinstance(model, str) and ":" in model and not model.partition(":")[0].isdigit():
+            from rung.pipelines.loader import load_object
+
+            model = load_object(model, self._s.root)
+            if not isinstance(model, Application):
+                raise InvalidInput(
+                    f"{type(model).__name__} is not a model or an Application",
+                    "name an Application",
+                )
+        app_steps = None
+        if isinstance(model, Application):
+            if baseline:
+                raise InvalidInput(
+                    "a baseline is compared with a single model",
+                    "evaluate the application without --baseline",
+                )
+            chosen, app_steps = self._resolve_application(model)
+            model_path = ""
+        else:
+            chosen = self.resolve_model(model)
+            model_path = self._s.artifacts.local_path(chosen.hash)  # verifies the hash
         base = self.resolve_model(baseline) if baseline else None
-        model_path = self._s.artifacts.local_path(chosen.hash)  # verifies the hash
         base_path = self._s.artifacts.local_path(base.hash) if base else None
         slice_map = _slice_map(slices)
         versions = [self._s.data.get(ref) for ref in on]
@@ -229,6 +272,7 @@ class Evaluator:
                 slices=slice_map,
                 baseline_path=base_path,
                 baseline_kind=base.kind if base else None,
+                application=app_steps,
             )
             for v in versions
         ]

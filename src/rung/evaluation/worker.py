@@ -35,6 +35,7 @@ class Task:
     slices: dict[str, str | Callable[[Any], Any]] = field(default_factory=dict)
     baseline_path: str | None = None
     baseline_kind: str | None = None
+    application: Sequence[Any] | None = None  # application.Step list, instead of one model
 
 
 def load_model(path: str, kind: str) -> Any:
@@ -61,15 +62,17 @@ def run(task: Task) -> dict[str, Any]:
             f"dataset {task.dataset} has no label column {task.label!r}",
             f"pass --label with one of its columns: {cols}",
         )
-    model = load_model(task.model_path, task.model_kind)
     y = frame[task.label].to_numpy()
-    features = _features(model, frame, task)
-    classes = _classes(model, y, task)
-    pred, proba = predict(model, features, task.dataset)
-    fns = m.resolve(
-        task.metric_names, "classification" if len(classes) else "regression", task.custom
-    )
-    values = m.compute(fns, y, pred, proba, classes)
+    if task.application:
+        pred, proba, classes, values, fns = _run_application(task, frame, y)
+    else:
+        model = load_model(task.model_path, task.model_kind)
+        features = _features(model, frame, task)
+        classes = _classes(model, y, task)
+        pred, proba = predict(model, features, task.dataset)
+        task_kind = "classification" if len(classes) else "regression"
+        fns = m.resolve(task.metric_names, task_kind, task.custom)
+        values = m.compute(fns, y, pred, proba, classes)
     out: dict[str, Any] = {
         "dataset": task.dataset,
         "examples": len(frame),
@@ -88,6 +91,42 @@ def run(task: Task) -> dict[str, Any]:
         out["baseline_metrics"] = m.compute(fns, y, base_pred, base_proba, classes)
         out["deltas"] = paired_deltas(y, pred, base_pred, proba, base_proba, classes, fns, numeric)
     return out
+
+
+def _run_application(
+    task: Task, frame: Any, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None, list[Any], dict[str, Any], list[tuple[str, m.MetricFn]]]:
+    """Run the components in order; metrics of the whole, then of each labelled component."""
+    from rung.evaluation.application import Chain
+
+    assert task.application is not None
+    chain = Chain(task.application)
+    out, probas = chain.run(frame, task.dataset)
+    last = task.application[-1]
+    pred = out[last.name].to_numpy()
+    classes = _classes(chain, y, task) if hasattr(chain, "classes_") else _infer_classes(y, pred)
+    fns = m.resolve(
+        task.metric_names, "classification" if len(classes) else "regression", task.custom
+    )
+    values = m.compute(fns, y, pred, probas.get(last.name), classes)
+    for step in task.application:
+        if step.label and step.label in frame.columns and step is not last:
+            model = chain.models.get(step.name)
+            yc = frame[step.label].to_numpy()
+            pc = out[step.name].to_numpy()
+            own_classes = getattr(model, "classes_", None)
+            cc = list(own_classes) if own_classes is not None else _infer_classes(yc, pc)
+            cfns = m.resolve(None, "classification" if len(cc) else "regression")
+            own = m.compute(cfns, yc, pc, probas.get(step.name), cc)
+            values.update({f"{step.name}.{k}": v for k, v in own.items()})
+    return pred, probas.get(last.name), classes, values, list(fns)
+
+
+def _infer_classes(y: np.ndarray, pred: np.ndarray) -> list[Any]:
+    """Labels that are not floats are classes: the sorted union of truth and predictions."""
+    if y.dtype.kind == "f":
+        return []
+    return sorted(set(y.tolist()) | set(pred.tolist()), key=str)
 
 
 def _features(model: Any, frame: Any, task: Task) -> Any:

@@ -19,6 +19,16 @@ from rung.pipelines.steps import Pipeline
 
 def load_pipeline(target: str, root: Path) -> Pipeline:
     """Import the pipeline named by ``target``."""
+    obj = load_object(target, root)
+    if not isinstance(obj, Pipeline):
+        if callable(obj):
+            return Pipeline(obj)
+        raise InvalidInput(f"{target} is not a function", "decorate it with @rung.pipeline")
+    return obj
+
+
+def load_object(target: str, root: Path) -> object:
+    """Import whatever ``path/to/file.py:name`` or ``module:name`` names."""
     location, sep, attr = target.rpartition(":")
     if not sep or not location or not attr:
         raise InvalidInput(
@@ -41,11 +51,7 @@ def load_pipeline(target: str, root: Path) -> Pipeline:
             ) from exc
     obj = getattr(module, attr, None)
     if obj is None:
-        raise NotFound(f"{location} has no attribute {attr!r}", "check the function's name")
-    if not isinstance(obj, Pipeline):
-        if callable(obj):
-            return Pipeline(obj)
-        raise InvalidInput(f"{target} is not a function", "decorate it with @rung.pipelines")
+        raise NotFound(f"{location} has no attribute {attr!r}", "check the name after ':'")
     return obj
 
 
