@@ -26,19 +26,19 @@ demo: $(VENV)/.installed-base
 	$(PY) examples/market_trend/demo.py
 
 test: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check src tests examples
+	$(VENV)/bin/ruff check src tests examples benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -n 2 --dist loadgroup
 
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check src tests examples
+	$(VENV)/bin/ruff check src tests examples benchmarks
 	$(VENV)/bin/ruff format --check src tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 bench: $(VENV)/.installed-dev
-	$(PY) benchmarks/run.py
+	bash benchmarks/run.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

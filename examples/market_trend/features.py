@@ -4,8 +4,11 @@ Plain functions on DataFrames, so that they can be tested and read without rung.
 ``pipeline.py`` call them; rung fingerprints them with the steps, so editing one re-executes
 exactly the steps that use it.
 
-Everything a row knows about date ``t`` comes from closes and volumes up to and including
-``t``; only its label looks ``horizon`` trading days ahead.
+Everything a row knows about date ``t`` comes from closes up to and including ``t``; only its
+label looks ``horizon`` trading days ahead. The features use closes only, and only in relative
+terms (returns, volatilities, distances), so that the same model applies to any index: the
+S&P 500 it is trained on and the other indices it is evaluated on (``eval_sets.py``), whatever
+their level and whether or not they publish volumes.
 """
 
 from __future__ import annotations
@@ -16,15 +19,18 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-NOT_FEATURES = ("date", "label_date", "down")
+NOT_FEATURES = ("date", "year", "label_date", "trend")
+DOWN, UP = "down", "up"  # the label's values, hence the model's classes
 
 
 def build_windows(prices: pd.DataFrame, window: int, horizon: int) -> pd.DataFrame:
     """One row per trading day ``t``: features of the last ``window`` days, and the label.
 
-    ``down`` is 1 when the close ``horizon`` trading days after ``t`` is below the close of
-    ``t``; ``label_date`` is that later day, the first moment the label is known. Days without
-    a full window behind them or a label ahead of them are dropped.
+    ``prices`` has the columns ``Date`` and ``Close``, one row per trading day. ``trend`` is
+    "down" when the close ``horizon`` trading days after ``t`` is below the close of ``t``,
+    else "up"; ``label_date`` is that later day, the first moment the label is known. ``year``
+    is the year of ``t``, to slice evaluations by. Days without a full window behind them or a
+    label ahead of them are dropped.
     """
     if window < 5 or horizon < 1:
         raise ValueError(
@@ -44,13 +50,14 @@ def build_windows(prices: pd.DataFrame, window: int, horizon: int) -> pd.DataFra
         "ma_distance": log_close - np.log(prices["Close"].rolling(window).mean()),
         "drawdown": log_close - log_close.rolling(window).max(),
         "up_fraction": (ret > 0).astype(float).rolling(window).mean(),
-        "volume_ratio": np.log(prices["Volume"] / prices["Volume"].rolling(window).mean()),
     }
     # the window's daily returns in units of its own volatility, most recent first
     for lag in range(window):
         features[f"z_{lag}"] = ret.shift(lag) / vol
-    frame = pd.DataFrame({"date": date, "label_date": date.shift(-horizon), **features})
-    frame["down"] = (log_close.shift(-horizon) < log_close).astype("int64")
+    frame = pd.DataFrame(
+        {"date": date, "year": date.dt.year, "label_date": date.shift(-horizon), **features}
+    )
+    frame["trend"] = np.where(log_close.shift(-horizon) < log_close, DOWN, UP)
     frame = frame.iloc[window : len(frame) - horizon]  # a full window behind, a label ahead
     frame = frame.replace([np.inf, -np.inf], np.nan).dropna()
     return frame.reset_index(drop=True)

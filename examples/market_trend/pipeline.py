@@ -22,7 +22,7 @@ from rung import pipeline, step
 
 @step
 def make_windows(prices: pd.DataFrame, window: int = 20, horizon: int = 20) -> pd.DataFrame:
-    """Daily rows of window features and the label "down in `horizon` trading days"."""
+    """Daily rows of window features and the label `trend`: "down" or "up" in `horizon` days."""
     return features.build_windows(prices, window, horizon)
 
 
@@ -38,30 +38,35 @@ def split(
 def train_model(train: pd.DataFrame, C: float = 1.0):  # -> sklearn Pipeline
     """Fit the classifier on the training period."""
     model = features.make_model(C)
-    model.fit(train[features.feature_columns(train)], train["down"])
+    model.fit(train[features.feature_columns(train)], train["trend"])
     rung.log_metric("n_train", len(train))
-    rung.log_metric("train_base_rate_down", float(train["down"].mean()))
+    rung.log_metric("train_base_rate_down", float((train["trend"] == features.DOWN).mean()))
     return model
 
 
 @step
 def evaluate(model, test: pd.DataFrame, min_precision_down: float = 0.75) -> dict:
-    """Score the test period with the default decision rule and check the business criterion."""
-    y = test["down"].to_numpy()
+    """Score the test period with the default decision rule and check the business criterion.
+
+    ``rung eval`` does the same on several datasets at once (see ``eval_sets.py``); this step
+    keeps the test period's figures in the run itself, and breaks them down by year.
+    """
+    down = features.DOWN
+    y = test["trend"].to_numpy()
     pred = model.predict(test[features.feature_columns(test)])
     metrics = {
-        "precision_down": float(precision_score(y, pred, pos_label=1, zero_division=0)),
-        "recall_down": float(recall_score(y, pred, pos_label=1, zero_division=0)),
+        "precision_down": float(precision_score(y, pred, pos_label=down, zero_division=0)),
+        "recall_down": float(recall_score(y, pred, pos_label=down, zero_division=0)),
         "accuracy": float(accuracy_score(y, pred)),
-        "base_rate_down": float(y.mean()),  # precision of warning on every day
-        "warning_rate": float(pred.mean()),
+        "base_rate_down": float((y == down).mean()),  # precision of warning on every day
+        "warning_rate": float((pred == down).mean()),
         "n_test": len(y),
-        "support_down": int(y.sum()),
-        "n_warnings": int(pred.sum()),
+        "support_down": int((y == down).sum()),
+        "n_warnings": int((pred == down).sum()),
     }
     for key, value in metrics.items():
         rung.log_metric(key, value)
-    daily = pd.DataFrame({"year": test["date"].dt.year, "down": y, "warn": pred})
+    daily = pd.DataFrame({"year": test["year"], "down": y == down, "warn": pred == down})
     return {
         **metrics,
         "test_period": [str(test["date"].min().date()), str(test["date"].max().date())],
@@ -75,8 +80,8 @@ def evaluate(model, test: pd.DataFrame, min_precision_down: float = 0.75) -> dic
 
 
 def _year_summary(g: pd.DataFrame) -> dict:
-    warned = g["warn"] == 1
-    right = int((g["down"][warned] == 1).sum())
+    warned = g["warn"]
+    right = int((g["down"] & warned).sum())
     return {
         "days": len(g),
         "base_rate_down": round(float(g["down"].mean()), 4),

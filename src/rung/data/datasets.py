@@ -13,7 +13,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -209,12 +208,7 @@ class Datasets:
             else:
                 todo.append(full)
 
-        def ingest(full: str) -> str:
-            return self._artifacts.put_file_hashing(full, sync_dir=False)
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            digests.update(zip(todo, pool.map(ingest, todo), strict=True))
-        self._artifacts.sync_dirs(digests[full] for full in todo)
+        digests.update(zip(todo, self._artifacts.put_files(todo), strict=True))
         cache.store((full, known[full][0], digests[full]) for full in todo)
         entries = [
             {"path": rel, "size": known[full][0][0], "hash": digests[full]} for rel, full in files

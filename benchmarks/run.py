@@ -1,0 +1,901 @@
+#!/usr/bin/env python
+"""rung against its peers (DVC, ZenML, MLflow), side by side in one run.
+
+Run it with rung's own venv python (``make bench``, ``bash benchmarks/run.sh`` or
+``.venv/bin/python benchmarks/run.py``). Peers run from ``benchmarks/.venv-peers`` (created by
+``setup_peers.sh``, called from here when needed) through subprocesses.
+
+    python benchmarks/run.py                 # everything, 5 repetitions, full sizes
+    python benchmarks/run.py --quick         # smoke test: small sizes, 3 repetitions
+    python benchmarks/run.py --only b        # a | b | c | cli (repeatable, or a,b)
+
+Comparisons (see benchmarks/README.md):
+  a    versioning 1 GiB as one file and as 10,000 files of 100 KiB: `dvc add` vs `rung data add`
+  b    no-op re-run of a 3-step pipeline: `dvc repro`, cached ZenML run, `rung run`
+  c    tracking: 10,000 x log_metric; 500 runs x (5 params + 5 metrics): MLflow+SQLite vs rung
+  cli  `rung --help` wall time; `import rung` must not import pandas/sklearn/sqlalchemy/fastapi
+
+Prints a table per comparison, a Markdown summary, and writes benchmarks/results/latest.json
+(and latest.md). Exit status: 0 when every measurement ran (goals met or not), 1 when a
+measurement failed, 2 on bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SCRIPTS = HERE / "scripts"
+RESULTS = HERE / "results"
+
+GiB = 1024**3
+MB = 1e6  # throughput is reported in decimal MB/s
+
+TELEMETRY_OFF = {
+    "DVC_NO_ANALYTICS": "1",
+    "ZENML_ANALYTICS_OPT_IN": "false",
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
+}
+
+HEAVY = ("pandas", "sklearn", "sqlalchemy", "fastapi")
+
+
+# -- small helpers ------------------------------------------------------------------------
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def summary(xs: list[float]) -> dict[str, Any]:
+    return {
+        "n": len(xs),
+        "median": median(xs),
+        "min": min(xs),
+        "max": max(xs),
+        "samples": xs,
+    }
+
+
+class Failed(RuntimeError):
+    pass
+
+
+class Env:
+    """Where the tools live and the environment their processes get."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.rung_python = Path(args.rung_python or sys.executable)
+        rung_cli = self.rung_python.parent / "rung"
+        self.rung = [str(rung_cli)] if rung_cli.exists() else None
+        self.peers_venv = Path(args.peers_venv)
+        self.peer_bin = self.peers_venv / "bin"
+        self.peer_python = str(self.peer_bin / "python")
+        self.tmp = Path(args.tmp)
+        self.work = self.tmp / "work"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("RUNG_")}
+        self.env.update(TELEMETRY_OFF)
+        # DVC keeps its stat-cache database outside the repo: keep it in our temp dir
+        self.env["DVC_SITE_CACHE_DIR"] = str(self.work / "dvc-site-cache")
+        self.env.setdefault("GIT_AUTHOR_NAME", "bench")
+        self.env.setdefault("GIT_AUTHOR_EMAIL", "bench@example.invalid")
+        self.env.setdefault("GIT_COMMITTER_NAME", "bench")
+        self.env.setdefault("GIT_COMMITTER_EMAIL", "bench@example.invalid")
+        self.env["PYTHONUNBUFFERED"] = "1"
+
+    def peer(self, tool: str) -> str:
+        return str(self.peer_bin / tool)
+
+    def fresh_dir(self, name: str) -> Path:
+        d = self.work / name
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+        return d
+
+
+def run_cmd(
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    timeout: float,
+    check: bool = True,
+) -> tuple[float, str]:
+    """Run ``cmd`` to completion; return (wall seconds, stdout+stderr)."""
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise Failed(f"timed out after {timeout:.0f} s: {' '.join(cmd)}") from exc
+    elapsed = time.perf_counter() - t0
+    out = proc.stdout.decode("utf-8", "replace")
+    if check and proc.returncode != 0:
+        tail = "\n".join(out.strip().splitlines()[-15:])
+        raise Failed(f"exit {proc.returncode}: {' '.join(cmd)} (in {cwd})\n{tail}")
+    return elapsed, out
+
+
+def tree_stats(path: Path) -> dict[str, int]:
+    """Files, bytes and hard-linked files under ``path`` (to see how a tool stored data)."""
+    files = size = linked = 0
+    if not path.exists():
+        return {"files": 0, "bytes": 0, "hardlinked_files": 0}
+    for dirpath, _dirs, names in os.walk(path):
+        for n in names:
+            st = os.lstat(os.path.join(dirpath, n))
+            files += 1
+            size += st.st_size
+            linked += st.st_nlink > 1
+    return {"files": files, "bytes": size, "hardlinked_files": linked}
+
+
+# -- table printing -----------------------------------------------------------------------
+
+
+def fmt_s(x: float | None) -> str:
+    if x is None:
+        return "—"
+    if x >= 100:
+        return f"{x:.0f} s"
+    if x >= 1:
+        return f"{x:.2f} s"
+    if x >= 0.01:
+        return f"{x * 1000:.0f} ms"
+    return f"{x * 1000:.2f} ms"
+
+
+def fmt_ms(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.3f} ms" if x < 1 else f"{x:.1f} ms"
+
+
+def fmt_ratio(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.1f}×" if x < 100 else f"{x:.0f}×"
+
+
+def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    log("")
+    log(title)
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    log(line)
+    log("-" * len(line))
+    for r in rows:
+        log("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+# -- (a) data versioning --------------------------------------------------------------------
+
+
+def make_data(env: Env, quick: bool, one_bytes: int, many_n: int, many_size: int) -> dict[str, Any]:
+    """Random bytes generated once under the temp dir (reused while the spec is unchanged)."""
+    base = env.tmp / "data"
+    spec = f"one={one_bytes}-many={many_n}x{many_size}-v1"
+    marker = base / ".complete"
+    one = base / "one"
+    many = base / "many"
+    if not (marker.exists() and marker.read_text() == spec):
+        if base.exists():
+            shutil.rmtree(base)
+        one.mkdir(parents=True)
+        many.mkdir(parents=True)
+        log(f"  generating test data in {base} ({spec}) …")
+        t0 = time.perf_counter()
+        rng = random.Random(20240601)
+        chunk = 64 * 1024 * 1024
+        with open(one / "blob.bin", "wb") as f:
+            left = one_bytes
+            while left:
+                n = min(chunk, left)
+                f.write(rng.randbytes(n))
+                left -= n
+        per_dir = 100
+        for i in range(many_n):
+            d = many / f"d{i // per_dir:03d}"
+            if i % per_dir == 0:
+                d.mkdir()
+            (d / f"f{i:05d}.bin").write_bytes(rng.randbytes(many_size))
+        os.sync()
+        marker.write_text(spec)
+        log(f"  generated in {time.perf_counter() - t0:.1f} s")
+    return {
+        "one_file": {"path": one, "bytes": one_bytes, "files": 1},
+        "many_files": {"path": many, "bytes": many_n * many_size, "files": many_n},
+    }
+
+
+def copy_data(src: Path, dst: Path) -> None:
+    if src.is_dir() and src.name == "one":  # one file: copy just the file as ``data.bin``
+        shutil.copyfile(src / "blob.bin", dst)
+    else:
+        shutil.copytree(src, dst)
+    os.sync()  # no dirty pages left to be written back while a tool is being timed
+
+
+def bench_a(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    quick = args.quick
+    one_bytes = 64 * 1024 * 1024 if quick else GiB
+    many_n = 500 if quick else 10_000
+    many_size = 100 * 1024
+    reps = args.reps
+    shapes = make_data(env, quick, one_bytes, many_n, many_size)
+    timeout = 1800
+    result: dict[str, Any] = {"reps": reps, "shapes": {}}
+
+    for shape, info in shapes.items():
+        log(f"  {shape}: {info['files']} file(s), {info['bytes'] / MB:.0f} MB, {reps} reps")
+        samples: dict[str, dict[str, list[float]]] = {
+            t: {"add": [], "readd": []} for t in ("dvc", "rung")
+        }
+        stored: dict[str, Any] = {}
+        target = "data.bin" if shape == "one_file" else "data"
+        for rep in range(reps):
+            order = ("dvc", "rung") if rep % 2 == 0 else ("rung", "dvc")
+            for tool in order:
+                d = env.fresh_dir(f"a-{tool}-{shape}-{rep}")
+                if tool == "dvc":
+                    run_cmd(["git", "init", "-q"], d, env.env, 60)
+                    run_cmd([env.peer("dvc"), "init", "-q"], d, env.env, 120)
+                    cmd = [env.peer("dvc"), "add", "-q", target]
+                else:
+                    run_cmd([*env.rung, "init", "."], d, env.env, 120)
+                    cmd = [*env.rung, "data", "add", target, "--name", "bench"]
+                copy_data(info["path"], d / target)
+                t_add, out = run_cmd(cmd, d, env.env, timeout)
+                t_readd, out2 = run_cmd(cmd, d, env.env, timeout)
+                samples[tool]["add"].append(t_add)
+                samples[tool]["readd"].append(t_readd)
+                if rep == 0:
+                    store = d / ".dvc" / "cache" if tool == "dvc" else d / ".rung"
+                    stored[tool] = {"store": str(store.relative_to(d)), **tree_stats(store)}
+                    if tool == "dvc" and not (d / f"{target}.dvc").exists():
+                        raise Failed(f"dvc add left no {target}.dvc")
+                    if tool == "rung":
+                        stored[tool]["output_first"] = out.strip()[-300:]
+                        stored[tool]["output_readd"] = out2.strip()[-300:]
+                log(
+                    f"    rep {rep + 1}/{reps} {tool:4s}: add {t_add:7.2f} s"
+                    f" ({info['bytes'] / MB / t_add:6.0f} MB/s), re-add {t_readd:6.2f} s"
+                )
+                shutil.rmtree(d)
+        res: dict[str, Any] = {"bytes": info["bytes"], "files": info["files"], "stored": stored}
+        for tool in ("dvc", "rung"):
+            add = summary(samples[tool]["add"])
+            add["mb_per_s"] = info["bytes"] / MB / add["median"]
+            res[tool] = {"add": add, "readd": summary(samples[tool]["readd"])}
+        res["throughput_ratio"] = res["rung"]["add"]["mb_per_s"] / res["dvc"]["add"]["mb_per_s"]
+        res["readd_speedup"] = res["dvc"]["readd"]["median"] / res["rung"]["readd"]["median"]
+        res["goal"] = "rung ≥ 3× DVC's throughput"
+        res["goal_met"] = res["throughput_ratio"] >= 3
+        result["shapes"][shape] = res
+    return result
+
+
+def rows_a(r: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    label = {"one_file": "1 file", "many_files": "many files"}
+    for shape, s in r["shapes"].items():
+        what = (
+            f"{s['bytes'] / MB:,.0f} MB as one file"
+            if s["files"] == 1
+            else f"{s['bytes'] / MB:,.0f} MB as {s['files']:,} files"
+        )
+        d, g = s["dvc"], s["rung"]
+        rows.append(
+            [
+                f"add, {what}",
+                f"{d['add']['mb_per_s']:.0f} MB/s ({fmt_s(d['add']['median'])})",
+                f"{g['add']['mb_per_s']:.0f} MB/s ({fmt_s(g['add']['median'])})",
+                fmt_ratio(s["throughput_ratio"]),
+                "≥3×",
+                "yes" if s["goal_met"] else "NO",
+            ]
+        )
+        rows.append(
+            [
+                f"re-add unchanged, {label[shape]}",
+                fmt_s(d["readd"]["median"]),
+                fmt_s(g["readd"]["median"]),
+                fmt_ratio(s["readd_speedup"]),
+                "(secondary)",
+                "",
+            ]
+        )
+    return rows
+
+
+HEADER_A = ["measure", "dvc add", "rung data add", "rung vs dvc", "goal", "met"]
+
+
+# -- (b) no-op pipeline re-run ---------------------------------------------------------------
+
+
+def write_csv(path: Path, rows: int = 1000) -> None:
+    rng = random.Random(7)
+    with open(path, "w") as f:
+        f.write("a,b,c,y\n")
+        for _ in range(rows):
+            f.write(",".join(f"{rng.random():.6f}" for _ in range(4)) + "\n")
+
+
+def bench_b(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    reps = args.reps
+    timeout = 600
+    setups: dict[str, dict[str, Any]] = {}
+
+    # DVC: a git + dvc repo with 3 stages, one python script each (code declared as a dep)
+    d = env.fresh_dir("b-dvc")
+    write_csv(d / "data.csv")
+    shutil.copy(SCRIPTS / "dvc_stages.py", d)
+    tmpl = (SCRIPTS / "dvc_pipeline.yaml.tmpl").read_text()
+    (d / "dvc.yaml").write_text(tmpl.replace("{python}", env.peer_python))
+    run_cmd(["git", "init", "-q"], d, env.env, 60)
+    run_cmd([env.peer("dvc"), "init", "-q"], d, env.env, 120)
+    t_first, out = run_cmd([env.peer("dvc"), "repro"], d, env.env, timeout)
+    if not (d / "model.json").exists():
+        raise Failed("dvc repro produced no model.json:\n" + out[-800:])
+    setups["dvc"] = {
+        "cmd": [env.peer("dvc"), "repro"],
+        "cwd": d,
+        "first_s": t_first,
+        "cached": lambda o: "Running stage" not in o and "up to date" in o,
+    }
+
+    # ZenML: `zenml init` repo, default local stack; global config kept inside the folder
+    d = env.fresh_dir("b-zenml")
+    write_csv(d / "data.csv")
+    shutil.copy(SCRIPTS / "pipeline_zenml.py", d)
+    zenv = dict(env.env)
+    zenv["ZENML_CONFIG_PATH"] = str(d / ".zenml-global")
+    zenv["ZENML_LOGGING_COLORS_DISABLED"] = "true"
+    run_cmd([env.peer("zenml"), "init"], d, zenv, 300)
+    t_first, out = run_cmd([env.peer_python, "pipeline_zenml.py"], d, zenv, timeout)
+    setups["zenml"] = {
+        "cmd": [env.peer_python, "pipeline_zenml.py"],
+        "cwd": d,
+        "env": zenv,
+        "first_s": t_first,
+        "cached": lambda o: (
+            "All steps of the pipeline run were cached" in o
+            or o.count("Using cached version of step") >= 3
+        ),
+    }
+
+    # rung: `rung init` workspace; the pipeline file sits in it, run from within it
+    d = env.fresh_dir("b-rung")
+    write_csv(d / "data.csv")
+    shutil.copy(SCRIPTS / "pipeline_rung.py", d)
+    run_cmd([*env.rung, "init", "."], d, env.env, 120)
+    t_first, out = run_cmd([*env.rung, "run", "pipeline_rung.py:pipe"], d, env.env, timeout)
+    setups["rung"] = {
+        "cmd": [*env.rung, "run", "pipeline_rung.py:pipe"],
+        "cwd": d,
+        "first_s": t_first,
+        "cached": lambda o: (
+            bool(re.search(r"all 3 steps cached|nothing executed|3 cached", o))
+            or len(re.findall(r"\bcached\b", o)) >= 3
+        ),
+    }
+    for tool, s in setups.items():
+        log(f"  warm first run: {tool:5s} {s['first_s']:6.2f} s")
+
+    samples: dict[str, list[float]] = {t: [] for t in setups}
+    notes: dict[str, str] = {}
+    tools = list(setups)
+    for rep in range(reps):
+        order = tools[rep % len(tools) :] + tools[: rep % len(tools)]
+        for tool in order:
+            s = setups[tool]
+            t, out = run_cmd(s["cmd"], s["cwd"], s.get("env", env.env), timeout)
+            samples[tool].append(t)
+            if not s["cached"](out):
+                notes[tool] = "output did not show all steps cached: " + out.strip()[-400:]
+        times = ", ".join(f"{t} {samples[t][-1]:.2f} s" for t in tools)
+        log(f"    rep {rep + 1}/{reps}: {times}")
+    res: dict[str, Any] = {"reps": reps}
+    for tool in tools:
+        res[tool] = {**summary(samples[tool]), "first_run_s": setups[tool]["first_s"]}
+    res["speedup_vs_dvc"] = res["dvc"]["median"] / res["rung"]["median"]
+    res["speedup_vs_zenml"] = res["zenml"]["median"] / res["rung"]["median"]
+    res["goal_dvc"] = "rung ≥ 5× faster than dvc repro"
+    res["goal_zenml"] = "rung ≥ 20× faster than a cached ZenML run"
+    res["goal_dvc_met"] = res["speedup_vs_dvc"] >= 5
+    res["goal_zenml_met"] = res["speedup_vs_zenml"] >= 20
+    if notes:
+        res["warnings"] = notes
+        for tool, n in notes.items():
+            log(f"  WARNING {tool}: {n}")
+    return res
+
+
+def rows_b(r: dict[str, Any]) -> list[list[str]]:
+    g = r["rung"]["median"]
+    return [
+        [
+            "no-op re-run, 3 steps",
+            "dvc repro",
+            fmt_s(r["dvc"]["median"]),
+            fmt_s(g),
+            fmt_ratio(r["speedup_vs_dvc"]),
+            "≥5×",
+            "yes" if r["goal_dvc_met"] else "NO",
+        ],
+        [
+            "no-op re-run, 3 steps",
+            "ZenML cached run",
+            fmt_s(r["zenml"]["median"]),
+            fmt_s(g),
+            fmt_ratio(r["speedup_vs_zenml"]),
+            "≥20×",
+            "yes" if r["goal_zenml_met"] else "NO",
+        ],
+    ]
+
+
+HEADER_B = ["measure", "peer", "peer time", "rung run", "rung faster by", "goal", "met"]
+
+
+# -- (c) tracking ------------------------------------------------------------------------------
+
+
+def bench_c(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    reps = args.reps
+    if args.quick:
+        rung_n, rung_runs, ml_n, ml_runs = 1000, 50, 200, 20
+    else:
+        rung_n, rung_runs = 10_000, 500
+        ml_n, ml_runs = (10_000, 500) if args.mlflow_full else (1000, 100)
+    wd_m = env.fresh_dir("c-mlflow")
+    wd_r = env.fresh_dir("c-rung")
+    log(f"  mlflow: {ml_n} log_metric calls, {ml_runs} runs, {reps} reps (fresh SQLite each)")
+    _, out_m = run_cmd(
+        [
+            env.peer_python,
+            str(SCRIPTS / "tracking_mlflow.py"),
+            "--workdir",
+            str(wd_m),
+            "--metrics",
+            str(ml_n),
+            "--runs",
+            str(ml_runs),
+            "--reps",
+            str(reps),
+        ],
+        wd_m,
+        env.env,
+        3600,
+    )
+    log(
+        f"  rung:   {rung_n} log_metric calls, {rung_runs} runs, {reps} reps (fresh workspace each)"
+    )
+    _, out_r = run_cmd(
+        [
+            str(env.rung_python),
+            str(SCRIPTS / "tracking_rung.py"),
+            "--workdir",
+            str(wd_r),
+            "--metrics",
+            str(rung_n),
+            "--runs",
+            str(rung_runs),
+            "--reps",
+            str(reps),
+        ],
+        wd_r,
+        env.env,
+        1800,
+    )
+    m = json.loads(out_m.strip().splitlines()[-1])
+    g = json.loads(out_r.strip().splitlines()[-1])
+    res: dict[str, Any] = {"reps": reps}
+    for name, raw in (("mlflow", m), ("rung", g)):
+        met = summary(raw["metrics_s"])
+        rns = summary(raw["runs_s"])
+        res[name] = {
+            "version": raw["version"],
+            "import_s": raw["import_s"],
+            "metrics_calls": raw["metrics_n"],
+            "metrics_s": met,
+            "per_metric_ms": met["median"] / raw["metrics_n"] * 1000,
+            "runs_n": raw["runs_n"],
+            "runs_s": rns,
+            "per_run_ms": rns["median"] / raw["runs_n"] * 1000,
+        }
+        # totals for the stated workload (10,000 calls; 500 runs), measured or extrapolated
+        res[name]["total_10k_metrics_s"] = res[name]["per_metric_ms"] * 10_000 / 1000
+        res[name]["total_500_runs_s"] = res[name]["per_run_ms"] * 500 / 1000
+        res[name]["extrapolated"] = raw["metrics_n"] != 10_000 or raw["runs_n"] != 500
+        log(
+            f"    {name:6s}: {res[name]['per_metric_ms']:.3f} ms/log_metric,"
+            f" {res[name]['per_run_ms']:.2f} ms/run (import {raw['import_s']:.2f} s)"
+        )
+    res["metric_speedup"] = res["mlflow"]["per_metric_ms"] / res["rung"]["per_metric_ms"]
+    res["runs_speedup"] = res["mlflow"]["per_run_ms"] / res["rung"]["per_run_ms"]
+    res["goal"] = "rung ≥ 20× faster than MLflow (SQLite)"
+    res["metric_goal_met"] = res["metric_speedup"] >= 20
+    res["runs_goal_met"] = res["runs_speedup"] >= 20
+    return res
+
+
+def rows_c(r: dict[str, Any]) -> list[list[str]]:
+    m, g = r["mlflow"], r["rung"]
+
+    def tot(x: dict[str, Any], key: str, n_key: str, n: int) -> str:
+        s = fmt_s(x[key])
+        return s if x[n_key] == n else f"≈{s} (extrapolated from {x[n_key]:,})"
+
+    return [
+        [
+            "log_metric, per call",
+            fmt_ms(m["per_metric_ms"]),
+            fmt_ms(g["per_metric_ms"]),
+            fmt_ratio(r["metric_speedup"]),
+            "≥20×",
+            "yes" if r["metric_goal_met"] else "NO",
+        ],
+        [
+            "10,000 log_metric calls, total",
+            tot(m, "total_10k_metrics_s", "metrics_calls", 10_000),
+            tot(g, "total_10k_metrics_s", "metrics_calls", 10_000),
+            "",
+            "",
+            "",
+        ],
+        [
+            "run with 5 params + 5 metrics, per run",
+            fmt_ms(m["per_run_ms"]),
+            fmt_ms(g["per_run_ms"]),
+            fmt_ratio(r["runs_speedup"]),
+            "≥20×",
+            "yes" if r["runs_goal_met"] else "NO",
+        ],
+        [
+            "500 such runs, total",
+            tot(m, "total_500_runs_s", "runs_n", 500),
+            tot(g, "total_500_runs_s", "runs_n", 500),
+            "",
+            "",
+            "",
+        ],
+    ]
+
+
+HEADER_C = ["measure", "MLflow (SQLite)", "rung", "rung faster by", "goal", "met"]
+
+
+# -- cli ------------------------------------------------------------------------------------------
+
+
+def bench_cli(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    reps = 5 if args.quick else max(10, args.reps)
+    peer_reps = 3 if args.quick else 5
+    cwd = env.fresh_dir("cli")
+    res: dict[str, Any] = {}
+
+    def timed(cmd: list[str], n: int) -> dict[str, Any]:
+        run_cmd(cmd, cwd, env.env, 120)  # warm the page cache and bytecode
+        return summary([run_cmd(cmd, cwd, env.env, 120)[0] for _ in range(n)])
+
+    res["rung_help"] = timed([*env.rung, "--help"], reps)
+    res["rung_help"]["goal"] = "< 0.3 s"
+    res["rung_help"]["goal_met"] = res["rung_help"]["median"] < 0.3
+    log(f"  rung --help: median {fmt_s(res['rung_help']['median'])} of {reps}")
+
+    code = f"import rung, sys; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    _, out = run_cmd([str(env.rung_python), "-c", code], cwd, env.env, 60)
+    found = out.strip().splitlines()[-1]
+    res["import_rung_heavy_modules"] = found
+    res["import_rung_ok"] = found == "[]"
+    code_cli = f"import rung.cli.main, sys; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    _, out = run_cmd([str(env.rung_python), "-c", code_cli], cwd, env.env, 60)
+    res["import_rung_cli_heavy_modules"] = out.strip().splitlines()[-1]
+    res["import_rung_s"] = timed([str(env.rung_python), "-c", "import rung"], reps)
+    log(
+        f"  import rung pulls in: {found}; rung.cli.main pulls in:"
+        f" {res['import_rung_cli_heavy_modules']}"
+    )
+
+    peers = {}
+    for tool in ("dvc", "zenml", "mlflow"):
+        try:
+            peers[tool] = timed([env.peer(tool), "--help"], peer_reps)
+            log(f"  {tool} --help: median {fmt_s(peers[tool]['median'])} of {peer_reps}")
+        except Failed as exc:
+            peers[tool] = {"error": str(exc)}
+    res["peers_help"] = peers
+    return res
+
+
+def rows_cli(r: dict[str, Any]) -> list[list[str]]:
+    rows = [
+        [
+            "rung --help, wall",
+            fmt_s(r["rung_help"]["median"]),
+            "< 0.3 s",
+            "yes" if r["rung_help"]["goal_met"] else "NO",
+        ],
+        [
+            "heavy modules after `import rung`",
+            r["import_rung_heavy_modules"],
+            "[]",
+            "yes" if r["import_rung_ok"] else "NO",
+        ],
+        ["python -c 'import rung', wall", fmt_s(r["import_rung_s"]["median"]), "", ""],
+    ]
+    for tool, s in r["peers_help"].items():
+        rows.append(
+            [
+                f"{tool} --help, wall (context)",
+                fmt_s(s["median"]) if "median" in s else "error",
+                "",
+                "",
+            ]
+        )
+    return rows
+
+
+HEADER_CLI = ["measure", "value", "goal", "met"]
+
+
+# -- orchestration -------------------------------------------------------------------------------
+
+BENCHES = {
+    "a": ("(a) Data versioning: dvc add vs rung data add", bench_a, rows_a, HEADER_A),
+    "b": (
+        "(b) No-op re-run of a 3-step pipeline (whole processes, wall clock)",
+        bench_b,
+        rows_b,
+        HEADER_B,
+    ),
+    "c": (
+        "(c) Tracking: MLflow + SQLite vs rung (in process, after import)",
+        bench_c,
+        rows_c,
+        HEADER_C,
+    ),
+    "cli": ("CLI start-up and import weight", bench_cli, rows_cli, HEADER_CLI),
+}
+
+
+def versions(env: Env) -> dict[str, str]:
+    out: dict[str, str] = {}
+
+    def ask(python: str, names: tuple[str, ...]) -> None:
+        code = (
+            "import importlib.metadata as m\n"
+            f"for n in {names!r}:\n"
+            "    try: print(n, m.version(n))\n"
+            "    except Exception: print(n, '-')"
+        )
+        with contextlib.suppress(Failed):
+            _, o = run_cmd([python, "-c", code], HERE, env.env, 60)
+            out.update(line.split(" ", 1) for line in o.strip().splitlines() if " " in line)
+
+    ask(env.peer_python, ("dvc", "zenml", "mlflow"))
+    ask(str(env.rung_python), ("rung",))
+    return out
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = ""
+    with contextlib.suppress(Exception):
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "loadavg_at_start": os.getloadavg(),
+        "rung_commit": commit,
+    }
+
+
+def ensure_peers(env: Env, args: argparse.Namespace) -> None:
+    if args.no_setup:
+        if not Path(env.peer_python).exists():
+            raise SystemExit(f"no peers venv at {env.peers_venv}: run benchmarks/setup_peers.sh")
+        return
+    penv = dict(env.env)
+    penv["PEERS_VENV"] = str(env.peers_venv)
+    r = subprocess.run(["bash", str(HERE / "setup_peers.sh")], env=penv, timeout=1800)
+    if r.returncode != 0:
+        raise SystemExit("setup_peers.sh failed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, 3 reps: a smoke test")
+    ap.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="a, b, c or cli; repeat or comma-separate (default: all)",
+    )
+    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 5, quick 3)")
+    ap.add_argument(
+        "--mlflow-full",
+        action="store_true",
+        help="time MLflow on the full 10,000 calls / 500 runs (minutes)",
+    )
+    ap.add_argument(
+        "--tmp",
+        default=os.environ.get("RUNG_BENCH_TMP", "/tmp/rung-bench"),
+        help="scratch folder for data and workspaces (default /tmp/rung-bench)",
+    )
+    ap.add_argument("--peers-venv", default=os.environ.get("PEERS_VENV", str(HERE / ".venv-peers")))
+    ap.add_argument(
+        "--rung-python",
+        default=os.environ.get("RUNG_PYTHON"),
+        help="python of rung's venv (default: the one running this script)",
+    )
+    ap.add_argument("--no-setup", action="store_true", help="do not run setup_peers.sh")
+    ap.add_argument("--keep", action="store_true", help="keep the scratch workspaces")
+    ap.add_argument("--out", default=str(RESULTS / "latest.json"))
+    args = ap.parse_args(argv)
+
+    only = [x.strip() for item in args.only for x in item.split(",") if x.strip()]
+    bad = [x for x in only if x not in BENCHES]
+    if bad:
+        ap.error(f"unknown --only {bad}; choose from {list(BENCHES)}")
+    selected = only or list(BENCHES)
+    if args.reps is None:
+        args.reps = 3 if args.quick else 5
+    if args.reps < 1:
+        ap.error("--reps must be ≥ 1")
+
+    env = Env(args)
+    if env.rung is None:
+        log(f"no `rung` command next to {env.rung_python}: run this with rung's venv python")
+        return 2
+    try:
+        run_cmd([str(env.rung_python), "-c", "import rung"], HERE, env.env, 60)
+    except Failed as exc:
+        log(f"`import rung` fails with {env.rung_python}: {exc}")
+        return 2
+    ensure_peers(env, args)
+    env.work.mkdir(parents=True, exist_ok=True)
+
+    report: dict[str, Any] = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "options": {
+            "quick": args.quick,
+            "reps": args.reps,
+            "only": selected,
+            "mlflow_full": args.mlflow_full,
+        },
+        "machine": machine(),
+        "versions": versions(env),
+        "results": {},
+        "errors": {},
+    }
+    log(
+        f"rung {report['versions'].get('rung', '?')} vs dvc {report['versions'].get('dvc', '?')},"
+        f" zenml {report['versions'].get('zenml', '?')}, mlflow"
+        f" {report['versions'].get('mlflow', '?')};"
+        f" {report['machine']['cores']} cores; {'quick' if args.quick else 'full'} run,"
+        f" {args.reps} reps"
+    )
+
+    load1 = os.getloadavg()[0]
+    if load1 > 0.5:
+        log(
+            f"note: load average is {load1:.1f} on {os.cpu_count()} cores: other work is running,"
+            " figures will be noisier (ratios within one run stay comparable)"
+        )
+    t_all = time.perf_counter()
+    for key in selected:
+        title, fn, rows_fn, header = BENCHES[key]
+        log(f"\n== {title}")
+        t0 = time.perf_counter()
+        try:
+            res = fn(env, args)
+            res["elapsed_s"] = time.perf_counter() - t0
+            res["loadavg_after"] = os.getloadavg()
+            report["results"][key] = res
+            print_table(title, header, rows_fn(res))
+        except Exception as exc:  # one failing comparison does not stop the others
+            report["errors"][key] = f"{type(exc).__name__}: {exc}"
+            log(f"  FAILED: {type(exc).__name__}: {exc}")
+            if not isinstance(exc, Failed):
+                traceback.print_exc()
+    report["elapsed_s"] = time.perf_counter() - t_all
+
+    md = markdown(report)
+    log("\n" + md)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    out.with_suffix(".md").write_text(md + "\n")
+    log(f"\nwrote {out} and {out.with_suffix('.md')} ({report['elapsed_s']:.0f} s in all)")
+    if not args.keep and env.work.exists():
+        shutil.rmtree(env.work, ignore_errors=True)
+    return 1 if report["errors"] else 0
+
+
+def markdown(report: dict[str, Any]) -> str:
+    v, mach = report["versions"], report["machine"]
+    lines = [
+        "## rung vs peers — " + report["started"],
+        "",
+        f"rung {v.get('rung', '?')} ({mach.get('rung_commit') or 'uncommitted'}),"
+        f" DVC {v.get('dvc', '?')}, ZenML {v.get('zenml', '?')}, MLflow {v.get('mlflow', '?')};"
+        f" {mach['cores']} cores ({mach['cpu']}), Python {mach['python']}."
+        f" Medians of {report['options']['reps']} repetitions"
+        + (" (quick run: small sizes)." if report["options"]["quick"] else ".")
+        + f" Load average at start: {mach['loadavg_at_start'][0]:.1f}.",
+    ]
+    for key, res in report["results"].items():
+        title, _fn, rows_fn, header = BENCHES[key]
+        lines += ["", f"### {title}", "", md_table(header, rows_fn(res))]
+        if key == "c":
+            m = res["mlflow"]
+            if m["extrapolated"]:
+                lines += [
+                    "",
+                    f"MLflow was timed on {m['metrics_calls']:,} log_metric calls and"
+                    f" {m['runs_n']:,} runs per repetition; its totals for 10,000 calls"
+                    " and 500 runs are extrapolated from the per-call and per-run"
+                    " medians. rung was timed on"
+                    f" {res['rung']['metrics_calls']:,} calls and"
+                    f" {res['rung']['runs_n']:,} runs.",
+                ]
+        if res.get("warnings"):
+            lines += ["", "Warnings: " + "; ".join(f"{k}: {w}" for k, w in res["warnings"].items())]
+    for key, err in report["errors"].items():
+        lines += ["", f"### {BENCHES[key][0]}", "", f"**failed**: `{err.splitlines()[0]}`"]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

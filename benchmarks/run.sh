@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# `make bench`: rung against DVC, ZenML and MLflow, side by side. Arguments go to run.py
+# (--quick, --only a|b|c|cli, --reps N, --mlflow-full, ...).
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(dirname "$here")"
+py="${RUNG_PYTHON:-$root/.venv/bin/python}"
+if [[ ! -x "$py" ]]; then
+    echo "rung's venv python not found at $py (set RUNG_PYTHON)" >&2
+    exit 2
+fi
+export DVC_NO_ANALYTICS=1 ZENML_ANALYTICS_OPT_IN=false DO_NOT_TRACK=1
+bash "$here/setup_peers.sh"
+exec "$py" "$here/run.py" --no-setup "$@"
