@@ -70,3 +70,42 @@ def test_identical_models_show_no_difference_and_a_better_one_shows() -> None:
     assert better["reading"] == "better" and better["low"] > 0
     worse = paired_deltas(y, bad, good, None, None, CLASSES, fns, ["accuracy"])["accuracy"]
     assert worse["reading"] == "worse" and worse["high"] < 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 200), st.integers(0, 2**31), st.integers(2, 4))
+def test_per_class_metrics_match_sklearn(n: int, seed: int, k: int) -> None:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from rung.evaluation.metrics import compute
+
+    r = np.random.default_rng(seed)
+    labels = [f"c{i}" for i in range(k)]
+    y = r.choice(labels, n)
+    p = r.choice(labels[:-1] if k > 2 else labels, n)  # a class may never be predicted
+    ours = compute(resolve(["precision", "recall", "f1"], "classification"), y, p, None, labels)
+    for avg in (None, "macro", "weighted"):
+        ref = precision_recall_fscore_support(y, p, labels=labels, average=avg, zero_division=0)
+        for kind, values in zip(("precision", "recall", "f1"), ref[:3], strict=True):
+            if avg is None:
+                for c, v in zip(labels, values, strict=True):
+                    assert np.isclose(ours[f"{kind}_{c}"], v)
+            else:
+                assert np.isclose(ours[f"{kind}_{avg}"], values)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 300), st.integers(0, 2**31))
+def test_probability_metrics_match_sklearn(n: int, seed: int) -> None:
+    from rung.evaluation.metrics import compute
+
+    r = np.random.default_rng(seed)
+    y = np.where(r.random(n) > 0.5, "up", "down")
+    p = np.round(r.random(n), 2)
+    q = np.c_[1 - p, p]
+    ours = compute(resolve(["roc_auc", "log_loss"], "classification"), y, y, q, CLASSES)
+    assert np.isclose(ours["log_loss"], log_loss(y, q, labels=CLASSES))
+    if len(set(y)) == 2:
+        assert np.isclose(ours["roc_auc"], roc_auc_score(y == "up", p))
+    else:
+        assert ours["roc_auc"] is None

@@ -420,9 +420,27 @@ def _run_all(tasks: Sequence[worker.Task], workers: int | None) -> list[dict[str
         return [worker.run(t) for t in tasks]
     import multiprocessing as mp
 
-    context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    fork = "fork" in mp.get_all_start_methods()
+    if fork:
+        _warm_up(tasks[0])  # forked workers inherit the imports instead of paying them each
+    context = mp.get_context("fork" if fork else "spawn")
     with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
         return list(pool.map(worker.run, tasks))
+
+
+def _warm_up(task: worker.Task) -> None:
+    """Import what scoring needs, by loading the model(s) once in the parent."""
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    import rung.evaluation.metrics  # noqa: F401
+
+    if task.model_kind in ("skops", "pickle"):
+        worker.load_model(task.model_path, task.model_kind)
+    for step in task.application or []:
+        if step.model_path and step.model_kind:
+            worker.load_model(step.model_path, step.model_kind)
+    from sklearn import metrics  # noqa: F401
 
 
 def _picklable(tasks: Sequence[worker.Task]) -> bool:
