@@ -311,9 +311,9 @@ def run(
         return
     total = len(result.steps)
     if total and result.executed == 0:
-        render.out.print(f"run {result.id}: all {total} steps cached — nothing executed")
+        render.line(f"run {result.id}: all {total} steps cached — nothing executed")
     else:
-        render.out.print(f"run {result.id}: {result.executed} executed, {result.cached} cached")
+        render.line(f"run {result.id}: {result.executed} executed, {result.cached} cached")
 
 
 @app.command("runs")
@@ -652,7 +652,7 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         hint = f" — {exc.hint}" if exc.hint else ""
-        render.err.print(f"error: {exc.message}{hint}", markup=False)
+        render.line(f"error: {exc.message}{hint}", sys.stderr)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         render.err.print("aborted")

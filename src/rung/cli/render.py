@@ -1,4 +1,8 @@
-"""Terminal rendering for the CLI: tables, trees, sizes, times, the live run display."""
+"""Terminal rendering for the CLI: tables, trees, sizes, times, the live run display.
+
+rich loads on first use (``out``, ``err``, tables, trees): a cached ``rung run`` in a script
+or CI, which only prints plain lines, never pays for it.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,14 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.tree import Tree
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.tree import Tree
+
+    out: Console
+    err: Console
 
 
 def _width(stream: object) -> int | None:
@@ -21,8 +28,21 @@ def _width(stream: object) -> int | None:
     return int(os.environ.get("COLUMNS", "160"))
 
 
-out = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
-err = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
+def __getattr__(name: str) -> Any:
+    if name not in ("out", "err"):
+        raise AttributeError(name)
+    from rich.console import Console
+
+    stream = sys.stderr if name == "err" else sys.stdout
+    console = Console(stderr=name == "err", highlight=False, soft_wrap=True, width=_width(stream))
+    globals()[name] = console
+    return console
+
+
+def line(text: str, stream: Any = None) -> None:
+    """A plain line, without rich."""
+    (stream or sys.stdout).write(text + "\n")
+    (stream or sys.stdout).flush()
 
 
 def print_json(value: Any) -> None:
@@ -51,6 +71,8 @@ def seconds(s: float | None) -> str:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.table import Table
+
     t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     for c in columns:
         t.add_column(c)
@@ -60,6 +82,8 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
 
 
 def tree(node: dict[str, Any]) -> None:
+    from rich.tree import Tree
+
     root = Tree(_label(node))
     _grow(root, node)
     out.print(root)
@@ -86,22 +110,33 @@ def _grow(branch: Tree, node: dict[str, Any]) -> None:
         _grow(branch.add(_label(child)), child)
 
 
+def _console(name: str) -> Console:
+    console: Console = __getattr__(name) if name not in globals() else globals()[name]
+    return console
+
+
 class LiveSteps:
-    """Shows each step as it starts and ends, with a spinner while it runs."""
+    """Shows each step as it starts and ends: a spinner on a terminal, plain lines otherwise."""
 
     def __init__(self) -> None:
         self._status: Any = None
+        self._tty = sys.stderr.isatty()
 
     def step_started(self, name: str) -> None:
-        self._status = err.status(f"[bold]{name}[/] …")
-        self._status.start()
+        if self._tty:
+            self._status = _console("err").status(f"[bold]{name}[/] …")
+            self._status.start()
 
     def step_finished(self, name: str, outcome: str, secs: float) -> None:
         if self._status is not None:
             self._status.stop()
             self._status = None
+        if not self._tty:
+            mark = {"executed": "✓", "cached": "○", "failed": "✗"}[outcome]
+            line(f"  {mark} {name:<28} {outcome:<9} {seconds(secs):>8}", sys.stderr)
+            return
         mark = {"executed": "[green]✓[/]", "cached": "[cyan]○[/]", "failed": "[red]✗[/]"}[outcome]
-        err.print(f"  {mark} {name:<28} {outcome:<9} {seconds(secs):>8}")
+        _console("err").print(f"  {mark} {name:<28} {outcome:<9} {seconds(secs):>8}")
 
     def stop(self) -> None:
         if self._status is not None:
