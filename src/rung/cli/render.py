@@ -78,7 +78,7 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
         t.add_column(c)
     for r in rows:
         t.add_row(*["-" if v is None else str(v) for v in r])
-    out.print(t)
+    _console("out").print(t)
 
 
 def tree(node: dict[str, Any]) -> None:
@@ -86,7 +86,7 @@ def tree(node: dict[str, Any]) -> None:
 
     root = Tree(_label(node))
     _grow(root, node)
-    out.print(root)
+    _console("out").print(root)
 
 
 def _label(node: dict[str, Any]) -> str:
