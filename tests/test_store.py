@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,21 +86,23 @@ def _open_and_write(url: str, writer: int, barrier: mp.synchronize.Barrier, out:
         out.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def test_concurrent_writers_on_a_fresh_store_lose_nothing(store_url: str) -> None:
-    """Four processes open the same fresh store at once (migrations race) and write."""
+def in_parallel(target: Any, *args: Any) -> None:
+    """Start WRITERS processes together (a barrier), each ``target(*args, n, barrier, queue)``."""
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(WRITERS)
     out = ctx.Queue()
-    procs = [
-        ctx.Process(target=_open_and_write, args=(store_url, w, barrier, out))
-        for w in range(WRITERS)
-    ]
+    procs = [ctx.Process(target=target, args=(*args, w, barrier, out)) for w in range(WRITERS)]
     for p in procs:
         p.start()
     results = [out.get(timeout=240) for _ in procs]
     for p in procs:
         p.join(timeout=60)
     assert all(r[0] == "ok" for r in results), results
+
+
+def test_concurrent_writers_on_a_fresh_store_lose_nothing(store_url: str) -> None:
+    """Four processes open the same fresh store at once (migrations race) and write."""
+    in_parallel(_open_and_write, store_url)
     store = MetadataStore(store_url)
     try:
         with store.read() as tx:
@@ -135,19 +138,7 @@ def _add_versions(
 
 
 def test_concurrent_dataset_versions_are_all_kept_and_numbered_once(ws, store_url: str) -> None:  # type: ignore[no-untyped-def]
-    ctx = mp.get_context("spawn")
-    barrier = ctx.Barrier(WRITERS)
-    out = ctx.Queue()
-    procs = [
-        ctx.Process(target=_add_versions, args=(str(ws.root), store_url, w, barrier, out))
-        for w in range(WRITERS)
-    ]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=240) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    assert all(r[0] == "ok" for r in results), results
+    in_parallel(_add_versions, str(ws.root), store_url)
     with ws.store.read() as tx:
         versions = sorted(
             r["version"] for r in tx.all("SELECT version FROM datasets WHERE name = 'shared'")

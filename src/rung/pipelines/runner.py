@@ -197,16 +197,17 @@ class Executor:
                 "pickle": step.pickle,
             }
         )
+        call = _Call(step, key, code_hash, code_names, params, inputs)
         self.progress.step_started(step.name)
         started = time.perf_counter()
         outs = None
         if self.use_cache and step.cache:
-            outs = self._from_cache(step, key, code_hash, code_names, params, inputs)
+            outs = self._from_cache(call)
         outcome = "cached"
         if outs is None:
             outcome = "executed"
             try:
-                outs = self._execute(step, key, code_hash, code_names, params, inputs)
+                outs = self._execute(call)
             except BaseException:
                 seconds = time.perf_counter() - started
                 self.records.append(StepRecord(step.name, "failed", seconds))
@@ -230,15 +231,8 @@ class Executor:
         self._values[digest] = value
         return Output(digest, kind, where, None, self)
 
-    def _from_cache(
-        self,
-        step: Step,
-        key: str,
-        code_hash: str,
-        code_names: list[str],
-        params: dict[str, Any],
-        inputs: dict[str, Output],
-    ) -> list[Output] | None:
+    def _from_cache(self, call: _Call) -> list[Output] | None:
+        step, key, inputs = call.step, call.key, call.inputs
         now = time.time()
         with self.stores.metadata.write() as tx:
             hit = tx.one(
@@ -262,19 +256,14 @@ class Executor:
                 return None  # outputs lost from the store: execute again
             step_id = tx.insert(
                 "step_runs",
-                {
-                    "run_id": self.run_id,
-                    "name": step.name,
-                    "status": "succeeded",
-                    "cache_key": key,
-                    "cache_hit": True,
-                    "cached_from": origin,
-                    "code_hash": code_hash,
-                    "code_names": canonical_json(code_names),
-                    "params": canonical_json(params),
-                    "started_at": now,
-                    "ended_at": now,
-                },
+                call.row(
+                    self.run_id,
+                    status="succeeded",
+                    cache_hit=True,
+                    cached_from=origin,
+                    started_at=now,
+                    ended_at=now,
+                ),
             )
             outs = [
                 Output(
@@ -290,30 +279,13 @@ class Executor:
             _copy_metrics(tx, origin, self.run_id, step_id)
         return outs
 
-    def _execute(
-        self,
-        step: Step,
-        key: str,
-        code_hash: str,
-        code_names: list[str],
-        params: dict[str, Any],
-        inputs: dict[str, Output],
-    ) -> list[Output]:
+    def _execute(self, call: _Call) -> list[Output]:
+        step, params, inputs = call.step, call.params, call.inputs
         store = self.stores.metadata
         with store.write() as tx:
             step_id = tx.insert(
                 "step_runs",
-                {
-                    "run_id": self.run_id,
-                    "name": step.name,
-                    "status": "running",
-                    "cache_key": key,
-                    "cache_hit": False,
-                    "code_hash": code_hash,
-                    "code_names": canonical_json(code_names),
-                    "params": canonical_json(params),
-                    "started_at": time.time(),
-                },
+                call.row(self.run_id, status="running", cache_hit=False, started_at=time.time()),
             )
         try:
             values = {k: self.load(v) for k, v in inputs.items()}
@@ -385,6 +357,29 @@ class Executor:
                 " ended_at = :t WHERE id = :id",
                 {"error": error, "tb": tb, "t": time.time(), "id": step_id},
             )
+
+
+@dataclass
+class _Call:
+    """One call of a step: what its cache key covers, and its step_runs row."""
+
+    step: Step
+    key: str
+    code_hash: str
+    code_names: list[str]
+    params: dict[str, Any]
+    inputs: dict[str, Output]
+
+    def row(self, run_id: int, **fields: Any) -> dict[str, Any]:
+        return {
+            "run_id": run_id,
+            "name": self.step.name,
+            "cache_key": self.key,
+            "code_hash": self.code_hash,
+            "code_names": canonical_json(self.code_names),
+            "params": canonical_json(self.params),
+            **fields,
+        }
 
 
 def _io(step_id: int, direction: str, name: str, out: Output) -> dict[str, Any]:
