@@ -161,3 +161,8 @@ def test_usage_mistakes_are_one_line_without_traceback(project: Path) -> None:
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr
         assert "Error:" in result.stderr
+
+
+def test_version(tmp_path: Path) -> None:
+    result = rung_cli("--version", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith("rung ")

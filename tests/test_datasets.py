@@ -105,3 +105,23 @@ def test_unknown_names_and_versions_say_what_exists(ws) -> None:  # type: ignore
         ws.data.add(pd.DataFrame({"a": [1]}), name="bad name")
     with pytest.raises(NotFound, match="no such file"):
         ws.data.add("/no/such/file.csv", name="x")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("ragged.csv", b"a,b\n1,2\n1,2,3\n"),
+        ("empty.csv", b""),
+        ("binary.csv", b"\x89PNG\r\n\x1a\n\x00\xff"),
+        ("bad.parquet", b"not parquet"),
+    ],
+)
+def test_a_table_that_does_not_parse_is_refused_and_nothing_is_stored(
+    sqlite_ws, tmp_path: Path, name: str, content: bytes
+) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InvalidInput, match=rf"cannot read .*{name}.* as (CSV|PARQUET)"):
+        sqlite_ws.data.add(path, name="bad")
+    assert sqlite_ws.data.list() == []
+    assert not list((sqlite_ws.root / ".rung" / "artifacts").rglob("objects/*/*"))

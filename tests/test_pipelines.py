@@ -272,3 +272,23 @@ def test_editing_a_project_helper_reruns_the_step_that_calls_it(ws) -> None:  # 
     finally:
         sys.path[:] = [p for p in sys.path if p != str(ws.root)]
         sys.modules.pop("helpers", None)
+
+
+def test_forward_lineage_keeps_every_branch(ws) -> None:  # type: ignore[no-untyped-def]
+    ws.data.add(pd.DataFrame({"x": [1.0, 2.0, 3.0]}), name="base")
+
+    @pipeline
+    def branches(k: int = 2):  # type: ignore[no-untyped-def]
+        return scale_by(rung.dataset("base"), k=k)
+
+    ws.run(branches)
+    ws.run(branches, {"k": 3})
+    tree = ws.runs.lineage("base@1")
+    steps = [c for c in tree["children"] if c["label"].startswith("step scale_by")]
+    assert len(steps) == 2  # one branch per distinct output
+    assert sorted(s["runs"][0] for s in steps) == sorted(r.id for r in ws.runs.list())
+
+
+@step
+def scale_by(frame: pd.DataFrame, k: int = 2):  # type: ignore[no-untyped-def]
+    return frame * k

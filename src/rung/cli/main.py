@@ -18,13 +18,35 @@ if TYPE_CHECKING:
     from rung.workspace import Workspace
 
 app = typer.Typer(
-    help="rung — MLOps one rung at a time: versioned data, cached pipelines, runs and lineage.",
+    help="rung — MLOps one rung at a time: versioned data, cached pipelines, validation, lineage.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 data_app = typer.Typer(help="Versioned datasets.", no_args_is_help=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from rung import __version__
+
+        render.line(f"rung {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")
+    ] = False,
+) -> None:
+    """rung — MLOps one rung at a time: versioned data, cached pipelines, validation, lineage."""
+
+
 app.add_typer(data_app, name="data")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -514,7 +536,8 @@ def eval_cmd(
 ) -> None:
     """Evaluate a model on several dataset versions at once: Table 2 and a verdict.
 
-    `rung eval show ID` shows a recorded evaluation. Exits 1 when the verdict is failed.
+    Exits 1 when the verdict is failed, so CI can gate on it. `rung eval show ID` renders a
+    recorded evaluation again (exit 0).
     """
     from rung.core.errors import InvalidInput
 
@@ -540,7 +563,7 @@ def eval_cmd(
                 criteria=criterion,
             )
     _render_eval(ev, fmt, output, column)
-    if ev.status == "failed":
+    if ev.status == "failed" and model != "show":  # a new verdict gates; re-rendering does not
         raise typer.Exit(1)
 
 
@@ -644,8 +667,8 @@ def main(argv: list[str] | None = None) -> None:
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
-    if debug:
-        args.remove("--debug")
+    if debug:  # accepted anywhere on the line, handed to the app as its global option
+        args = ["--debug", *[a for a in args if a != "--debug"]]
     try:
         code = app(args=args, prog_name="rung", standalone_mode=False)
     except RungError as exc:

@@ -93,7 +93,9 @@ def _label(node: dict[str, Any]) -> str:
     label = str(node.get("label", node.get("name", "?")))
     step = node.get("step")
     if step:
-        cached = f", cached from step run {step['cached_from']}" if step.get("cached_from") else ""
+        cached = (
+            f", cached from run {step['cached_from_run']}" if step.get("cached_from_run") else ""
+        )
         label += (
             f"  ← step [bold]{step['name']}[/] (run {step['run_id']}{cached};"
             f" code {step['code_hash'][:8]}: {', '.join(step['code'])})"

@@ -166,6 +166,13 @@ class Datasets:
             raise NotFound(f"no such file or folder: {str(path)!r}", "check the path")
         if path.is_dir():
             return self._add_tree(path, name)
+        fmt = TABULAR.get(path.suffix.lower(), "file")
+        schema = stats = None
+        rows = None
+        if fmt != "file":  # read it first: a file that does not parse is refused, not stored
+            df = _read_table(path, fmt)
+            schema, stats = profile(df)
+            rows = len(df)
         cache = self._stat_cache()
         key = str(path.resolve())
         ((st, digest),) = cache.lookup([key]).values()
@@ -174,15 +181,6 @@ class Datasets:
             cache.store([(key, st, digest)])
         else:
             self._artifacts.put_file(path, digest)
-        fmt = TABULAR.get(path.suffix.lower(), "file")
-        schema = stats = None
-        rows = None
-        if fmt != "file":
-            import pandas as pd
-
-            df = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
-            schema, stats = profile(df)
-            rows = len(df)
         size = path.stat().st_size
         return self._record(name, digest, fmt, str(path), rows, 1, size, schema, stats)
 
@@ -368,3 +366,16 @@ class Datasets:
             _artifacts=self._artifacts,
             _checkout_root=self._checkout_root,
         )
+
+
+def _read_table(path: Path, fmt: str) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+    except (ValueError, OSError) as exc:  # ParserError, EmptyDataError, UnicodeDecodeError, Arrow
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InvalidInput(
+            f"cannot read {str(path)!r} as {fmt.upper()}: {reason}",
+            "fix the file, or rename it to another extension to version it as a plain file",
+        ) from exc

@@ -181,14 +181,30 @@ def resolve(
     chosen = list(names) if names else DEFAULTS[task] + list(custom)
     out: list[tuple[str, MetricFn]] = []
     for name in chosen:
+        base = name.split("_", 1)[0]
         if name in custom:
             out.append((name, custom[name]))
         elif name in BUILTIN:
             out.append((name, BUILTIN[name].fn))
+        elif base in ("precision", "recall", "f1") and "_" in name:
+            out.append((name, _only(name, BUILTIN[base].fn)))  # e.g. precision_down, f1_macro
         else:
             known = ", ".join(sorted([*BUILTIN, *custom]))
-            raise InvalidInput(f"unknown metric {name!r}", f"known metrics: {known}")
+            raise InvalidInput(
+                f"unknown metric {name!r}",
+                f"known metrics: {known}, and per class or average: precision_<class>,"
+                " recall_macro, f1_weighted, …",
+            )
     return out
+
+
+def _only(name: str, fn: MetricFn) -> MetricFn:
+    """One value out of a per-class metric (None when that class does not exist)."""
+
+    def pick(y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]) -> Any:
+        return fn(y, p, proba, classes).get(name)
+
+    return pick
 
 
 def compute(

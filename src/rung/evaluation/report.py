@@ -30,7 +30,17 @@ MAX_COLUMNS = 9
 def columns(ev: Evaluation, wanted: Sequence[str] | None = None) -> list[str]:
     """``examples``, the criteria's metrics, then the usual headline metrics present."""
     if wanted:
-        return ["examples", *[c for c in wanted if c in ev.columns and c != "examples"]]
+        unknown = [c for c in wanted if c not in ev.columns]
+        if unknown:
+            from rung.core.errors import InvalidInput
+
+            raise InvalidInput(
+                f"evaluation {ev.id} has no column {unknown[0]!r}",
+                f"its columns are: {', '.join(ev.columns)}",
+            )
+        return ["examples", *[c for c in wanted if c != "examples"]]
+    if len(ev.columns) <= MAX_COLUMNS:
+        return list(ev.columns)  # few metrics (chosen with --metric): show them all
     chosen = ["examples"]
     for check in ev.verdict.get("checks", []):
         metric = _metric_of(check["criterion"])

@@ -282,11 +282,15 @@ class Runs:
             return node
         origin = step["cached_from"] or step["id"]
         node["label"] = f"{name} {digest[:12]}"
+        cached_run = None
+        if step["cached_from"]:
+            cached_run = tx.scalar("SELECT run_id FROM step_runs WHERE id = :id", {"id": origin})
         node["step"] = {
             "id": step["id"],
             "name": step["name"],
             "run_id": step["run_id"],
             "cached_from": step["cached_from"],
+            "cached_from_run": cached_run,
             "code_hash": step["code_hash"],
             "code": json.loads(step["code_names"]),
             "params": json.loads(step["params"]),
@@ -344,17 +348,19 @@ class Runs:
             " AND step_runs.status = 'succeeded' ORDER BY step_runs.id",
             {"h": digest},
         )
-        by_step: dict[str, builtins.list[int]] = {}
-        origins: dict[str, int] = {}
+        # one node per step and distinct outputs: the same step run with other parameters
+        # (or other code) is another branch of what was derived from this input
+        groups: dict[tuple[str, tuple[tuple[str, str], ...]], builtins.list[int]] = {}
         for r in rows:
-            by_step.setdefault(r["name"], []).append(r["run_id"])
-            origins.setdefault(r["name"], r["id"])
-        nodes = []
-        for name, run_ids in by_step.items():
             outs = tx.all(
-                "SELECT name, artifact_hash FROM step_io WHERE step_run_id = :id AND direction = 'out'",
-                {"id": origins[name]},
+                "SELECT name, artifact_hash FROM step_io WHERE step_run_id = :id"
+                " AND direction = 'out' ORDER BY name",
+                {"id": r["id"]},
             )
+            key = (r["name"], tuple((o["name"], o["artifact_hash"]) for o in outs))
+            groups.setdefault(key, []).append(r["run_id"])
+        nodes = []
+        for (name, outs_key), run_ids in groups.items():
             runs_ = sorted(set(run_ids))
             nodes.append(
                 {
@@ -364,11 +370,11 @@ class Runs:
                     "children": [
                         {
                             "type": "artifact",
-                            "label": f"{o['name']} {o['artifact_hash'][:12]}",
-                            "hash": o["artifact_hash"],
-                            "children": self._consumers(tx, o["artifact_hash"], seen, depth + 1),
+                            "label": f"{out_name} {digest_[:12]}",
+                            "hash": digest_,
+                            "children": self._consumers(tx, digest_, seen, depth + 1),
                         }
-                        for o in outs
+                        for out_name, digest_ in outs_key
                     ],
                 }
             )
