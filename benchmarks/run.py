@@ -7,12 +7,13 @@ Run it with rung's own venv python (``make bench``, ``bash benchmarks/run.sh`` o
 
     python benchmarks/run.py                 # everything, 5 repetitions, full sizes
     python benchmarks/run.py --quick         # smoke test: small sizes, 3 repetitions
-    python benchmarks/run.py --only b        # a | b | c | cli (repeatable, or a,b)
+    python benchmarks/run.py --only b        # a | b | c | d | cli (repeatable, or a,b)
 
 Comparisons (see benchmarks/README.md):
   a    versioning 1 GiB as one file and as 10,000 files of 100 KiB: `dvc add` vs `rung data add`
   b    no-op re-run of a 3-step pipeline: `dvc repro`, cached ZenML run, `rung run`
   c    tracking: 10,000 x log_metric; 500 runs x (5 params + 5 metrics): MLflow+SQLite vs rung
+  d    one model on 4 datasets of 20,000 rows: `rung eval` (one call) vs 4 x mlflow.models.evaluate
   cli  `rung --help` wall time; `import rung` must not import pandas/sklearn/sqlalchemy/fastapi
 
 Prints a table per comparison, a Markdown summary, and writes benchmarks/results/latest.json
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -600,6 +602,376 @@ def rows_c(r: dict[str, Any]) -> list[list[str]]:
 HEADER_C = ["measure", "MLflow (SQLite)", "rung", "rung faster by", "goal", "met"]
 
 
+# -- (d) evaluation on 4 datasets --------------------------------------------------------------
+
+EVAL_SETS = ("d1", "d2", "d3", "d4")
+EVAL_LABEL = "y"
+# rung metric -> MLflow default-evaluator metric (binary, positive label 1): compared per dataset
+EVAL_SAME = {
+    "accuracy": "accuracy_score",
+    "precision_1": "precision_score",
+    "recall_1": "recall_score",
+    "f1_1": "f1_score",
+    "roc_auc": "roc_auc",
+    "log_loss": "log_loss",
+}
+
+
+def json_in(out: str) -> Any:
+    """The JSON object a script or `--format json` printed (other lines are logs)."""
+    lines = out.splitlines()
+    dec = json.JSONDecoder()
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith("{"):
+            with contextlib.suppress(json.JSONDecodeError):
+                return dec.raw_decode("\n".join(lines[i:]))[0]
+    raise Failed("no JSON object in the output:\n" + out.strip()[-800:])
+
+
+def make_eval_data(env: Env, rows: int) -> tuple[Path, dict[str, Any]]:
+    """The training set and d1..d4 as Parquet, generated once (kept while the spec holds)."""
+    script = SCRIPTS / "eval_data.py"
+    base = env.tmp / "eval-data"
+    spec = f"rows={rows}-{hashlib.sha256(script.read_bytes()).hexdigest()[:12]}"
+    marker = base / ".complete"
+    if not (marker.exists() and marker.read_text() == spec):
+        if base.exists():
+            shutil.rmtree(base)
+        base.mkdir(parents=True)
+        log(f"  generating the training set and {len(EVAL_SETS)} datasets in {base} ({spec}) …")
+        _, out = run_cmd(
+            [str(env.rung_python), str(script), "--out", str(base), "--rows", str(rows)],
+            base,
+            env.env,
+            600,
+        )
+        (base / "info.json").write_text(json.dumps(json_in(out), indent=2))
+        marker.write_text(spec)
+    return base, json.loads((base / "info.json").read_text())
+
+
+def rung_produced(ev: dict[str, Any]) -> dict[str, Any]:
+    """What one rung evaluation (``Evaluation.to_dict()``) holds."""
+    details = ev["details"].values()
+    return {
+        "evaluation_id": ev["id"],
+        "table_rows": [d["ref"] for d in ev["datasets"]] + list(ev["aggregates"]),
+        "metric_columns": [c for c in ev["columns"] if c != "examples"],
+        "confusion_matrices": sum(1 for d in details if d.get("confusion")),
+        "calibration_curves": sum(1 for d in details if d.get("calibration")),
+        "verdict": ev["verdict"].get("status"),
+        "recorded": True,
+    }
+
+
+def mlflow_produced(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "calls": len(calls),
+        "runs": len({c["run_id"] for c in calls}),
+        "metrics_per_call": [len(c["metrics"]) for c in calls],
+        "artifacts_per_call": [len(c["artifacts"]) for c in calls],
+        "metric_names": sorted(calls[0]["metrics"]) if calls else [],
+        "artifact_names": calls[0]["artifacts"] if calls else [],
+        "aggregate_rows": 0,  # each call stands alone: no Total / Mean / Std across datasets
+    }
+
+
+def agreement(rung_ev: dict[str, Any], calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """Both tools scored the same model on the same rows: their shared metrics must agree."""
+    by_set = {c["dataset"]: c["metrics"] for c in calls}
+    diffs: dict[str, float] = {}
+    for s in EVAL_SETS:
+        row = rung_ev["rows"].get(f"{s}@1", {})
+        for ours, theirs in EVAL_SAME.items():
+            if isinstance(row.get(ours), int | float) and theirs in by_set.get(s, {}):
+                d = abs(float(row[ours]) - by_set[s][theirs])
+                diffs[ours] = max(diffs.get(ours, 0.0), d)
+    compared = len(diffs) == len(EVAL_SAME)
+    worst = max(diffs.values(), default=float("nan"))
+    return {"max_abs_diff": diffs, "compared_all": compared, "agree": compared and worst < 1e-6}
+
+
+def bench_d(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    reps = args.reps
+    rows = 5000 if args.quick else 20_000
+    data, info = make_eval_data(env, rows)
+    parquet = {name: str(data / f"{name}.parquet") for name in ("train", *EVAL_SETS)}
+    on = [f"{s}@1" for s in EVAL_SETS]
+    res: dict[str, Any] = {"reps": reps, "rows_per_dataset": rows, "datasets": info}
+    notes: dict[str, str] = {}
+
+    # rung: a workspace with the 5 tables as dataset versions, and a pipeline run fitting the model
+    wr = env.fresh_dir("d-rung")
+    run_cmd([*env.rung, "init", "."], wr, env.env, 120)
+    for name, path in parquet.items():
+        run_cmd([*env.rung, "data", "add", path, "--name", name], wr, env.env, 300)
+    shutil.copy(SCRIPTS / "eval_train_rung.py", wr)
+    t_train, out = run_cmd(
+        [*env.rung, "run", "eval_train_rung.py:train", "--json"], wr, env.env, 600
+    )
+    run = json_in(out)
+    run_id = str(run["run"])
+    # the very same estimator for MLflow: exported from the run's artifact, logged once
+    wm = env.fresh_dir("d-mlflow")
+    pkl = wm / "model.pkl"
+    _, out = run_cmd(
+        [
+            str(env.rung_python),
+            str(SCRIPTS / "eval_rung.py"),
+            "export",
+            "--workspace",
+            str(wr),
+            "--run",
+            run_id,
+            "--out",
+            str(pkl),
+        ],
+        wr,
+        env.env,
+        300,
+    )
+    exported = json_in(out)
+    store = wm / "store"
+    _, out = run_cmd(
+        [
+            env.peer_python,
+            str(SCRIPTS / "eval_mlflow.py"),
+            "setup",
+            "--store",
+            str(store),
+            "--model",
+            str(pkl),
+        ],
+        wm,
+        env.env,
+        900,
+    )
+    logged = json_in(out)
+    res["setup"] = {
+        "model": exported["model"],
+        "rung_run": run_id,
+        "rung_run_s": t_train,
+        "rung_model_hash": exported["hash"],
+        "mlflow_model_uri": logged["model_uri"],
+        "mlflow_log_model_s": logged["log_model_s"],
+    }
+    log(
+        f"  model {exported['model']}: rung run {run_id} ({t_train:.1f} s, artifact"
+        f" {exported['hash'][:12]}), logged to MLflow in {logged['log_model_s']:.1f} s"
+        f" ({logged['model_uri']})"
+    )
+
+    def mlflow_cmd(mode: str) -> list[str]:
+        return [
+            env.peer_python,
+            str(SCRIPTS / "eval_mlflow.py"),
+            mode,
+            "--store",
+            str(store),
+            "--model-uri",
+            logged["model_uri"],
+            "--label",
+            EVAL_LABEL,
+            *[x for s in EVAL_SETS for x in ("--data", parquet[s])],
+        ]
+
+    # whole processes, wall clock, tools alternating
+    cmds = {
+        "rung": (
+            [
+                *env.rung,
+                "eval",
+                run_id,
+                *[x for ref in on for x in ("--on", ref)],
+                "--label",
+                EVAL_LABEL,
+                "--format",
+                "json",
+            ],
+            wr,
+        ),
+        "mlflow": (mlflow_cmd("once"), wm),
+    }
+    log(f"  whole processes: {len(EVAL_SETS)} datasets x {rows:,} rows, {reps} reps")
+    whole: dict[str, list[float]] = {"rung": [], "mlflow": []}
+    cold_calls: list[float] = []
+    last: dict[str, Any] = {}
+    for rep in range(reps):
+        order = ("rung", "mlflow") if rep % 2 == 0 else ("mlflow", "rung")
+        for tool in order:
+            cmd, cwd = cmds[tool]
+            t, out = run_cmd(cmd, cwd, env.env, 1200)
+            whole[tool].append(t)
+            last[tool] = json_in(out)
+            if tool == "mlflow":
+                cold_calls.append(last[tool]["calls_s"])
+        log(
+            f"    rep {rep + 1}/{reps}: rung eval {whole['rung'][-1]:.2f} s,"
+            f" mlflow {whole['mlflow'][-1]:.2f} s"
+        )
+    res["whole"] = {
+        "rung": summary(whole["rung"]),
+        "mlflow": {**summary(whole["mlflow"]), "import_s": last["mlflow"]["import_s"]},
+        "mlflow_calls_in_fresh_process": summary(cold_calls),
+    }
+    res["whole"]["speedup"] = res["whole"]["mlflow"]["median"] / res["whole"]["rung"]["median"]
+
+    # in process, after import and a warm-up call on one dataset
+    log(f"  in process (after import and one warm-up call): {reps} reps each")
+    _, out = run_cmd(
+        [
+            str(env.rung_python),
+            str(SCRIPTS / "eval_rung.py"),
+            "time",
+            "--workspace",
+            str(wr),
+            "--run",
+            run_id,
+            *[x for ref in on for x in ("--on", ref)],
+            "--label",
+            EVAL_LABEL,
+            "--reps",
+            str(reps),
+        ],
+        wr,
+        env.env,
+        1200,
+    )
+    ir = json_in(out)
+    _, out = run_cmd(
+        [*mlflow_cmd("time"), "--reps", str(reps)],
+        wm,
+        env.env,
+        3600,
+    )
+    im = json_in(out)
+    per_call = [s for rnd in im["per_call_s"] for s in rnd]
+    res["inproc"] = {
+        "rung": {
+            **summary(ir["samples"]),
+            "warmup_s": ir["warmup_s"],
+            "heavy_modules_in_parent": ir["heavy_modules_in_parent"],
+        },
+        "mlflow": {
+            **summary(im["samples"]),
+            "warmup_s": im["warmup_s"],
+            "per_call": summary(per_call),
+        },
+    }
+    res["inproc"]["speedup"] = res["inproc"]["mlflow"]["median"] / res["inproc"]["rung"]["median"]
+    res["inproc"]["rung"]["per_dataset_s"] = res["inproc"]["rung"]["median"] / len(EVAL_SETS)
+    log(
+        f"    rung ws.evaluate {fmt_s(res['inproc']['rung']['median'])},"
+        f" mlflow 4 x evaluate {fmt_s(res['inproc']['mlflow']['median'])}"
+    )
+
+    # what each produced, and whether they agree
+    res["produced"] = {
+        "rung_cli": rung_produced(last["rung"]),
+        "rung_library": rung_produced(ir["evaluation"]),
+        "mlflow": mlflow_produced(last["mlflow"]["calls"]),
+    }
+    res["agreement"] = agreement(last["rung"], last["mlflow"]["calls"])
+    res["versions"] = {"rung": ir["version"], "mlflow": im["version"]}
+    if not res["agreement"]["agree"]:
+        notes["agreement"] = f"rung and MLflow metrics differ: {res['agreement']['max_abs_diff']}"
+    p = res["produced"]["rung_cli"]
+    if len(p["table_rows"]) != len(EVAL_SETS) + 3 or p["confusion_matrices"] != len(EVAL_SETS):
+        notes["rung"] = f"unexpected rung output: {p}"
+    if notes:
+        res["warnings"] = notes
+        for k, n in notes.items():
+            log(f"  WARNING {k}: {n}")
+    return res
+
+
+def produced_text(r: dict[str, Any]) -> tuple[str, str]:
+    g, m = r["produced"]["rung_cli"], r["produced"]["mlflow"]
+    n_sets = len(g["table_rows"]) - 3
+    rung_txt = (
+        f"1 recorded evaluation: Table 2 ({n_sets} rows + Total/Mean/Std)"
+        f" × {len(g['metric_columns'])} metrics, {g['confusion_matrices']} confusion matrices,"
+        f" {g['calibration_curves']} calibration curves"
+    )
+    mets = sorted(set(m["metrics_per_call"]))
+    arts = sorted(set(m["artifacts_per_call"]))
+    ml_txt = (
+        f"{m['runs']} separate runs, each {'/'.join(map(str, mets))} metrics"
+        f" + {'/'.join(map(str, arts))} plot artifacts; no cross-dataset rows"
+    )
+    return ml_txt, rung_txt
+
+
+def rows_d(r: dict[str, Any]) -> list[list[str]]:
+    n = len(EVAL_SETS)
+    w, i = r["whole"], r["inproc"]
+    ml_txt, rung_txt = produced_text(r)
+    a = r["agreement"]
+    worst = max(a["max_abs_diff"].values(), default=float("nan"))
+    return [
+        [
+            f"{n} datasets × {r['rows_per_dataset']:,} rows, whole process (wall)",
+            fmt_s(w["mlflow"]["median"]),
+            fmt_s(w["rung"]["median"]),
+            fmt_ratio(w["speedup"]),
+        ],
+        [
+            f"{n} datasets, in process (after import, warm)",
+            fmt_s(i["mlflow"]["median"]),
+            fmt_s(i["rung"]["median"]),
+            fmt_ratio(i["speedup"]),
+        ],
+        [
+            "per dataset, in process",
+            fmt_s(i["mlflow"]["per_call"]["median"]),
+            fmt_s(i["rung"]["per_dataset_s"]),
+            "",
+        ],
+        ["what it produced", ml_txt, rung_txt, ""],
+        [
+            f"shared metrics agree ({len(a['max_abs_diff'])}: accuracy … log_loss)",
+            "",
+            f"{'yes' if a['agree'] else 'NO'} (largest difference {worst:.1e})",
+            "",
+        ],
+    ]
+
+
+def d_notes(r: dict[str, Any]) -> str:
+    """The paragraph under table (d): what was run, and what each tool produced."""
+    s, w, i = r["setup"], r["whole"], r["inproc"]
+    m, g = r["produced"]["mlflow"], r["produced"]["rung_cli"]
+    shifts = ", ".join(f"{k} {v['shift']}" for k, v in r["datasets"].items() if k != "train")
+    return (
+        f"One model, `{s['model']}` fitted by rung run {s['rung_run']} (a one-step pipeline"
+        f" on the training set), evaluated on {len(EVAL_SETS)} Parquet datasets of"
+        f" {r['rows_per_dataset']:,} rows × 20 features (shifts: {shifts}). rung: one"
+        f" `rung eval {s['rung_run']} --on d1@1 … --on d4@1 --label y --format json`"
+        f" process; in process, `ws.evaluate(...)` on all {len(EVAL_SETS)} (rung scores the"
+        " datasets in parallel worker processes). MLflow: the same estimator, logged once"
+        f" with `mlflow.sklearn.log_model` ({s['mlflow_log_model_s']:.1f} s, untimed), then"
+        f" one `mlflow.models.evaluate(model_uri, data=df, targets='y',"
+        " model_type='classifier', evaluators=['default'])` per dataset (Parquet read"
+        " included), one process, SQLite tracking store. Whole-process times include"
+        f" interpreter start and imports (`import mlflow` {w['mlflow']['import_s']:.1f} s);"
+        " in-process times follow one warm-up call on one dataset. In a fresh process MLflow's"
+        f" 4 calls took {fmt_s(w['mlflow_calls_in_fresh_process']['median'])} after import"
+        f" (first-call imports included). MLflow produced {m['runs']} runs with"
+        f" {', '.join(m['metric_names'])} and the plots {', '.join(m['artifact_names'])}"
+        " (defaults kept; SHAP explanations skipped: `shap` is not installed). rung"
+        f" produced evaluation #{g['evaluation_id']} with Table 2 ({', '.join(g['table_rows'])})"
+        f" over {', '.join(g['metric_columns'])}, plus per-dataset confusion matrices and"
+        " calibration curves. The metrics both compute (accuracy, precision, recall and F1 of"
+        " class 1, ROC AUC, log loss) "
+        + ("agree to 1e-6 on every dataset." if r["agreement"]["agree"] else "DO NOT agree.")
+        + " First call in a fresh process (one dataset, lazy imports): rung"
+        f" {fmt_s(i['rung']['warmup_s'])}, MLflow {fmt_s(i['mlflow']['warmup_s'])}."
+    )
+
+
+HEADER_D = ["measure", "mlflow.models.evaluate × 4", "rung eval (one call)", "rung faster by"]
+
+
 # -- cli ------------------------------------------------------------------------------------------
 
 
@@ -690,6 +1062,12 @@ BENCHES = {
         rows_c,
         HEADER_C,
     ),
+    "d": (
+        "(d) Evaluation on 4 datasets: mlflow.models.evaluate vs rung eval",
+        bench_d,
+        rows_d,
+        HEADER_D,
+    ),
     "cli": ("CLI start-up and import weight", bench_cli, rows_cli, HEADER_CLI),
 }
 
@@ -760,7 +1138,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         default=[],
-        help="a, b, c or cli; repeat or comma-separate (default: all)",
+        help="a, b, c, d or cli; repeat or comma-separate (default: all)",
     )
     ap.add_argument("--reps", type=int, default=None, help="repetitions (default 5, quick 3)")
     ap.add_argument(
@@ -890,6 +1268,8 @@ def markdown(report: dict[str, Any]) -> str:
                     f" {res['rung']['metrics_calls']:,} calls and"
                     f" {res['rung']['runs_n']:,} runs.",
                 ]
+        if key == "d":
+            lines += ["", d_notes(res)]
         if res.get("warnings"):
             lines += ["", "Warnings: " + "; ".join(f"{k}: {w}" for k, w in res["warnings"].items())]
     for key, err in report["errors"].items():
