@@ -157,9 +157,17 @@ class ArtifactStore:
             pending.append((tmp, final))
             return digest
 
+        def stage_all(chunk: Sequence[str]) -> list[str]:
+            return [stage(p) for p in chunk]
+
         try:
+            # one task per thread, not per file: futures cost more than small files do
+            chunks = [paths[i::threads] for i in range(threads)]
             with ThreadPoolExecutor(max_workers=threads) as pool:
-                digests = list(pool.map(stage, paths))
+                done = list(pool.map(stage_all, chunks))
+            digests = [""] * len(paths)
+            for i, chunk_digests in enumerate(done):
+                digests[i::threads] = chunk_digests
             if pending:
                 os.sync()  # every staged byte is on disk before any name points at it
                 for tmp, final in pending:
