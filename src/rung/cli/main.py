@@ -4,8 +4,6 @@ Errors that rung raises on purpose print as one line, ``error: <what> — <fix>`
 non-zero; ``--debug`` shows the traceback instead.
 """
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -52,7 +50,7 @@ app.add_typer(data_app, name="data")
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
-def _ws() -> Workspace:
+def _ws() -> "Workspace":
     from rung.workspace import Workspace
 
     return Workspace.open()
