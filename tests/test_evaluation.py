@@ -321,3 +321,25 @@ def test_metric_names_as_the_table_shows_them(trained) -> None:  # type: ignore[
     assert report.columns(ev) == ["examples", "precision_down", "f1_macro"]
     with pytest.raises(InvalidInput, match="has no column 'nosuch'"):
         report.columns(ev, ["nosuch"])
+
+
+def test_everything_works_with_a_remote_artifact_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fsspec's memory:// stands in for object storage: data, pipelines and evaluation."""
+    import uuid
+
+    from rung import Workspace
+
+    monkeypatch.setenv("RUNG_ARTIFACT_ROOT", f"memory://rung-{uuid.uuid4().hex}")
+    with Workspace.init(tmp_path / "remote") as ws:
+        (ws.root / "train.py").write_text(TRAIN)
+        ws.data.add(make(300, 0, 1), name="train")
+        ws.data.add(make(100, 0, 2), name="set0")
+        run_id = ws.run("train.py:train").id
+        assert ws.run("train.py:train").executed == 0
+        ev = ws.evaluate(str(run_id), ["set0@1"], label="y", criteria=["accuracy >= 0.5"])
+        assert ev.status == "passed"
+        assert not (
+            ws.root / ".rung" / "artifacts"
+        ).exists()  # nothing stored locally but the cache

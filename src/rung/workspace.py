@@ -102,7 +102,11 @@ class Workspace:
     def artifacts(self) -> ArtifactStore:
         from rung.store.artifacts import ArtifactStore
 
-        return ArtifactStore(self.config.artifact_root, describe=self._describe_artifact)
+        return ArtifactStore(
+            self.config.artifact_root,
+            describe=self._describe_artifact,
+            cache_dir=str(self.config.state_dir / "cache" / "objects"),
+        )
 
     @cached_property
     def stat_cache(self) -> StatCache:

@@ -33,8 +33,11 @@ Describe = Callable[[str], str]
 class ArtifactStore:
     """Put and get content-addressed bytes under a root URL (a local folder by default)."""
 
-    def __init__(self, root: str, describe: Describe | None = None) -> None:
+    def __init__(
+        self, root: str, describe: Describe | None = None, cache_dir: str | None = None
+    ) -> None:
         self.root = root
+        self._cache_dir = cache_dir  # where remote objects are copied to be read by path
         self.fs: Any = None
         self._folders: set[str] = set()  # object folders known to exist
         if "://" in root and not root.startswith(("file://", "local://")):
@@ -246,11 +249,25 @@ class ArtifactStore:
             self.get_bytes(digest)
 
     def local_path(self, digest: str) -> str:
-        """A verified local file path of the object (local stores only, no copy)."""
-        if not self.local:
-            raise IntegrityError(f"artifact store {self.root} is not local", "use get_bytes")
-        self.verify(digest)
-        return self.path(digest)
+        """A verified local file path of the object: the object itself for a local store,
+        a verified copy in the local cache folder for a remote one."""
+        if self.local:
+            self.verify(digest)
+            return self.path(digest)
+        if self._cache_dir is None:
+            raise IntegrityError(
+                f"artifact store {self.root} is remote and no local cache folder is set",
+                "open the store through a Workspace, or pass cache_dir=",
+            )
+        cached = os.path.join(self._cache_dir, digest[:2], digest[2:])
+        if not (os.path.exists(cached) and hash_file(cached) == digest):
+            data = self.get_bytes(digest)  # verified
+            os.makedirs(os.path.dirname(cached), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(cached), prefix=".partial-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, cached)
+        return cached
 
     def export(self, digest: str, dest: str | os.PathLike[str]) -> None:
         """Copy a verified object to ``dest``."""
