@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rung.pipelines.runner import Progress, RunResult
     from rung.pipelines.steps import Pipeline
     from rung.pipelines.tracking import TrackingRun
+    from rung.registry.models import Registry
     from rung.store.artifacts import ArtifactStore
     from rung.store.metadata import MetadataStore
     from rung.store.statcache import StatCache
@@ -168,6 +169,13 @@ class Workspace:
             use_cache=cache,
             progress=progress,
         )
+
+    @cached_property
+    def models(self) -> Registry:
+        """The model registry: ``ws.models.register(...)``, ``promote``, ``rollback``, ``history``."""
+        from rung.registry.models import Registry
+
+        return Registry(self._stores())
 
     @cached_property
     def evals(self) -> Evaluator:

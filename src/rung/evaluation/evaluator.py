@@ -23,20 +23,10 @@ from rung.core.errors import InvalidInput, NotFound
 from rung.core.hashing import canonical_json
 from rung.evaluation import worker
 from rung.evaluation.metrics import MetricFn, higher_is_better
+from rung.registry.models import ModelRef, resolve_artifact
 
 if TYPE_CHECKING:
     from rung.pipelines.runner import Stores
-
-MODEL_KINDS = ("skops", "pickle")
-
-
-@dataclass
-class ModelRef:
-    """A model artifact, named the way the user named it."""
-
-    name: str
-    hash: str
-    kind: str
 
 
 @dataclass
@@ -123,56 +113,15 @@ class Evaluator:
     # -- resolving what the user named ---------------------------------------------------
 
     def resolve_model(self, ref: str) -> ModelRef:
-        """A run id (its one model output), ``RUN:STEP.OUTPUT``, or an artifact hash prefix."""
+        """A registered ``NAME@VERSION``/``NAME@ALIAS``, a run id, ``RUN:STEP.OUTPUT`` or a hash."""
         text = str(ref).strip()
-        run_part, sep, output = text.partition(":")
-        if run_part.isdigit():
-            detail = self._s_runs().get(int(run_part))
-            candidates = [
-                (f"{s['name']}.{o['name']}", o)
-                for s in detail["steps"]
-                for o in s["outputs"]
-                if o["kind"] in MODEL_KINDS
-            ]
-            if sep:
-                candidates = [c for c in candidates if c[0] == output]
-            names = sorted({c[0] for c in candidates})
-            if not candidates:
-                raise NotFound(
-                    f"run {run_part} has no model output{' ' + repr(output) if sep else ''}",
-                    "pass a run whose steps return a scikit-learn model, or RUN:STEP.OUTPUT",
-                )
-            if len(names) > 1:
-                raise InvalidInput(
-                    f"run {run_part} has several model outputs: {', '.join(names)}",
-                    f"pick one, e.g. {run_part}:{names[0]}",
-                )
-            _, out = candidates[-1]
-            return ModelRef(text, out["hash"], out["kind"])
-        if len(text) >= 6 and all(c in "0123456789abcdef" for c in text.lower()):
-            with self._s.metadata.read() as tx:
-                rows = tx.all(
-                    "SELECT hash, kind FROM artifacts WHERE hash LIKE :p LIMIT 2",
-                    {"p": text.lower() + "%"},
-                )
-            if len(rows) == 1 and rows[0]["kind"] in MODEL_KINDS:
-                return ModelRef(text, rows[0]["hash"], rows[0]["kind"])
-            if len(rows) > 1:
-                raise InvalidInput(f"hash prefix {text!r} is ambiguous", "give more digits")
-            if rows:
-                raise InvalidInput(
-                    f"artifact {text} is a {rows[0]['kind']}, not a model",
-                    "pass a model artifact, or a run id",
-                )
-        raise NotFound(
-            f"no model {text!r}",
-            "pass a run id (see `rung runs`), RUN:STEP.OUTPUT, or a model artifact's hash",
-        )
+        name, at, _ = text.partition("@")
+        if at and name and not name.isdigit():
+            from rung.registry.models import Registry
 
-    def _s_runs(self) -> Any:
-        from rung.pipelines.history import Runs
-
-        return Runs(self._s)
+            version = Registry(self._s).get(text)
+            return ModelRef(text, version.hash, version.kind, version.run_id)
+        return resolve_artifact(self._s, text)
 
     # -- evaluating ------------------------------------------------------------------------
 

@@ -146,3 +146,46 @@ evaluations = Table(
     Column("created_at", Float, nullable=False),
 )
 Index("ix_evaluations_model_hash", evaluations.c.model_hash)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("artifact_hash", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),  # skops | pickle
+    Column("source", Text, nullable=False),  # what was registered: run id, RUN:STEP.OUTPUT, hash
+    Column("run_id", Integer, nullable=True),
+    Column("datasets", Text, nullable=False),  # JSON list of dataset versions it was trained on
+    Column("metrics", Text, nullable=False),  # JSON: the source run's metrics
+    Column("signature", Text, nullable=True),  # JSON: features, types, categories
+    Column("allow_pickle", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("name", "version", name="uq_model_versions_name_version"),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("alias", String(100), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=False),
+    Column("action", String(16), nullable=False),  # promote | force | rollback
+    Column("who", String(200), nullable=False),
+    Column("why", Text, nullable=True),
+    Column("evaluation_id", Integer, nullable=True),
+    Column("at", Float, nullable=False),
+)
+Index("ix_alias_events_name", alias_events.c.name)

@@ -1,0 +1,1 @@
+"""The model registry: named model versions, movable aliases and their audit trail."""

@@ -1,0 +1,468 @@
+"""``ws.models``: register model artifacts as named versions, and move aliases between them.
+
+A version records where the model came from (the run, the step output), the dataset versions
+it was trained on (from lineage), the run's metrics and an input signature inferred from the
+data the training step received: feature names, kinds, dtypes and allowed categories.
+
+Aliases (``champion``, ``challenger``, any name) point at versions. ``promote`` refuses a
+version whose latest evaluation failed its acceptance criteria, or that has none, unless
+forced with a reason; every move — promote, forced promote, rollback — is an event with who,
+when, why and the evaluation that justified it. A move is one transaction: SQLite's
+``BEGIN IMMEDIATE`` and a PostgreSQL transaction-level advisory lock per alias serialise two
+racing promotions, so the trail never loses a step.
+"""
+
+from __future__ import annotations
+
+import builtins
+import getpass
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from rung.core.errors import InvalidInput, NotFound, RungError
+from rung.core.hashing import canonical_json
+from rung.core.refs import check_name
+from rung.store.metadata import Conflict, Tx
+
+if TYPE_CHECKING:
+    from rung.pipelines.runner import Stores
+
+MODEL_KINDS = ("skops", "pickle")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+
+
+@dataclass
+class ModelRef:
+    """A model artifact, named the way the user named it."""
+
+    name: str
+    hash: str
+    kind: str
+    run_id: int | None = None
+
+
+@dataclass
+class ModelVersion:
+    name: str
+    version: int
+    hash: str
+    kind: str
+    source: str
+    run_id: int | None
+    datasets: list[str]
+    metrics: dict[str, Any]
+    signature: dict[str, Any] | None
+    allow_pickle: bool
+    created_at: float
+    aliases: list[str]
+    verdict: str | None = None
+    evaluation_id: int | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ref": self.ref}
+
+
+class RefusedPromotion(RungError):
+    status = 409
+
+
+def resolve_artifact(stores: Stores, ref: str) -> ModelRef:
+    """A run id (its one model output), ``RUN:STEP.OUTPUT``, or a model artifact hash prefix."""
+    from rung.pipelines.history import Runs
+
+    text = str(ref).strip()
+    run_part, sep, output = text.partition(":")
+    if run_part.isdigit():
+        detail = Runs(stores).get(int(run_part))
+        candidates = [
+            (f"{s['name']}.{o['name']}", o)
+            for s in detail["steps"]
+            for o in s["outputs"]
+            if o["kind"] in MODEL_KINDS
+        ]
+        if sep:
+            candidates = [c for c in candidates if c[0] == output]
+        names = sorted({c[0] for c in candidates})
+        if not candidates:
+            raise NotFound(
+                f"run {run_part} has no model output{' ' + repr(output) if sep else ''}",
+                "pass a run whose steps return a scikit-learn model, or RUN:STEP.OUTPUT",
+            )
+        if len(names) > 1:
+            raise InvalidInput(
+                f"run {run_part} has several model outputs: {', '.join(names)}",
+                f"pick one, e.g. {run_part}:{names[0]}",
+            )
+        _, out = candidates[-1]
+        return ModelRef(text, out["hash"], out["kind"], int(run_part))
+    if len(text) >= 6 and all(c in "0123456789abcdef" for c in text.lower()):
+        with stores.metadata.read() as tx:
+            rows = tx.all(
+                "SELECT hash, kind FROM artifacts WHERE hash LIKE :p LIMIT 2",
+                {"p": text.lower() + "%"},
+            )
+        if len(rows) == 1 and rows[0]["kind"] in MODEL_KINDS:
+            return ModelRef(text, rows[0]["hash"], rows[0]["kind"])
+        if len(rows) > 1:
+            raise InvalidInput(f"hash prefix {text!r} is ambiguous", "give more digits")
+        if rows:
+            raise InvalidInput(
+                f"artifact {text} is a {rows[0]['kind']}, not a model",
+                "pass a model artifact, or a run id",
+            )
+    raise NotFound(
+        f"no model {text!r}",
+        "pass a registered NAME@VERSION or NAME@ALIAS, a run id (see `rung runs`),"
+        " RUN:STEP.OUTPUT, or a model artifact's hash",
+    )
+
+
+class Registry:
+    """Registered models of one workspace (``ws.models``)."""
+
+    def __init__(self, stores: Stores) -> None:
+        self._s = stores
+
+    # -- registering ---------------------------------------------------------------------
+
+    def register(self, source: str, name: str) -> ModelVersion:
+        """Register a model artifact (run id, RUN:STEP.OUTPUT or hash) as the next version."""
+        check_name(name, "model name")
+        ref = resolve_artifact(self._s, source)
+        datasets, metrics, signature = self._provenance(ref)
+        for _ in range(20):
+            try:
+                number = self._insert_version(name, ref, datasets, metrics, signature)
+            except Conflict:  # another process took that number first
+                continue
+            return self.get(f"{name}@{number}")
+        raise InvalidInput(f"could not allocate a version of {name!r}", "retry the command")
+
+    def _insert_version(
+        self,
+        name: str,
+        ref: ModelRef,
+        datasets: list[str],
+        metrics: dict[str, Any],
+        signature: dict[str, Any] | None,
+    ) -> int:
+        """The new version's number, or the existing one when the same bytes are registered."""
+        with self._s.metadata.write() as tx:
+            same = tx.one(
+                "SELECT version FROM model_versions WHERE name = :n AND artifact_hash = :h"
+                " ORDER BY version DESC LIMIT 1",
+                {"n": name, "h": ref.hash},
+            )
+            if same is not None:
+                return int(same["version"])
+            latest = tx.scalar(
+                "SELECT MAX(version) FROM model_versions WHERE name = :n", {"n": name}
+            )
+            number = int(latest or 0) + 1
+            tx.insert(
+                "model_versions",
+                {
+                    "name": name,
+                    "version": number,
+                    "artifact_hash": ref.hash,
+                    "kind": ref.kind,
+                    "source": ref.name,
+                    "run_id": ref.run_id,
+                    "datasets": canonical_json(datasets),
+                    "metrics": canonical_json(metrics),
+                    "signature": canonical_json(signature) if signature else None,
+                    "allow_pickle": ref.kind == "pickle",
+                    "created_at": time.time(),
+                },
+            )
+            return number
+
+    def _provenance(self, ref: ModelRef) -> tuple[list[str], dict[str, Any], dict[str, Any] | None]:
+        from rung.pipelines.history import Runs
+
+        runs = Runs(self._s)
+        tree = runs.lineage(ref.hash)
+        datasets = sorted(_datasets_in(tree))
+        metrics: dict[str, Any] = {}
+        run_id = ref.run_id or (tree.get("step") or {}).get("run_id")
+        if run_id:
+            metrics = runs.get(run_id)["metrics"]
+        return datasets, metrics, self._signature(ref, tree)
+
+    def _signature(self, ref: ModelRef, tree: dict[str, Any]) -> dict[str, Any] | None:
+        """Feature names, kinds and categories, from the data the training step received."""
+        from rung.pipelines import materialize
+
+        model = materialize.load(ref.kind, self._s.artifacts.get_bytes(ref.hash))
+        names = getattr(model, "feature_names_in_", None)
+        if names is None:
+            return None
+        features = [str(n) for n in names]
+        frame = self._training_frame(tree, features)
+        signature: dict[str, Any] = {"features": features, "columns": {}}
+        if frame is not None:
+            from rung.data.validation import infer_schema
+
+            cols = infer_schema(frame[features])["columns"]
+            for name, spec in cols.items():
+                entry = {"kind": spec["kind"], "dtype": spec["dtype"], "nullable": spec["nullable"]}
+                if "categories" in spec:
+                    entry["categories"] = sorted(spec["categories"])
+                signature["columns"][name] = entry
+        classes = getattr(model, "classes_", None)
+        if classes is not None:
+            signature["classes"] = [c.item() if hasattr(c, "item") else c for c in classes]
+        return signature
+
+    def _training_frame(self, tree: dict[str, Any], features: list[str]) -> Any:
+        from rung.pipelines import materialize
+
+        for child in tree.get("children", []):
+            kind, digest = child.get("type"), child.get("hash")
+            try:
+                if kind == "dataset" and child.get("dataset"):
+                    frame = self._s.data.get(child["dataset"]).load()
+                elif digest:
+                    with self._s.metadata.read() as tx:
+                        art = tx.one("SELECT kind FROM artifacts WHERE hash = :h", {"h": digest})
+                    if not art or art["kind"] != "parquet":
+                        continue
+                    frame = materialize.load("parquet", self._s.artifacts.get_bytes(digest))
+                else:
+                    continue
+            except RungError:
+                continue
+            if hasattr(frame, "columns") and all(f in frame.columns for f in features):
+                return frame
+        return None
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, ref: str) -> ModelVersion:
+        """``NAME`` (latest), ``NAME@VERSION`` or ``NAME@ALIAS``."""
+        name, _, which = ref.partition("@")
+        check_name(name, "model name")
+        with self._s.metadata.read() as tx:
+            if not which:
+                row = tx.one(
+                    "SELECT * FROM model_versions WHERE name = :n ORDER BY version DESC LIMIT 1",
+                    {"n": name},
+                )
+            elif which.isdigit():
+                row = tx.one(
+                    "SELECT * FROM model_versions WHERE name = :n AND version = :v",
+                    {"n": name, "v": int(which)},
+                )
+            else:
+                alias = tx.one(
+                    "SELECT version FROM aliases WHERE name = :n AND alias = :a",
+                    {"n": name, "a": which},
+                )
+                row = (
+                    None
+                    if alias is None
+                    else tx.one(
+                        "SELECT * FROM model_versions WHERE name = :n AND version = :v",
+                        {"n": name, "v": alias["version"]},
+                    )
+                )
+            if row is None:
+                known = tx.scalar(
+                    "SELECT MAX(version) FROM model_versions WHERE name = :n", {"n": name}
+                )
+                if known is None:
+                    raise NotFound(f"unknown model {name!r}", "see `rung model list`")
+                if which and not which.isdigit():
+                    raise NotFound(
+                        f"model {name!r} has no alias {which!r}",
+                        f"promote one: rung model promote {name} VERSION --alias {which}",
+                    )
+                raise NotFound(
+                    f"model {name!r} has no version {which}", f"its versions are 1 to {known}"
+                )
+            return self._version(tx, row)
+
+    def list(self) -> list[ModelVersion]:
+        with self._s.metadata.read() as tx:
+            rows = tx.all("SELECT * FROM model_versions ORDER BY name, version DESC")
+            return [self._version(tx, r) for r in rows]
+
+    def _version(self, tx: Tx, row: dict[str, Any]) -> ModelVersion:
+        aliases = [
+            a["alias"]
+            for a in tx.all(
+                "SELECT alias FROM aliases WHERE name = :n AND version = :v ORDER BY alias",
+                {"n": row["name"], "v": row["version"]},
+            )
+        ]
+        ev = _latest_evaluation(tx, row["artifact_hash"])
+        return ModelVersion(
+            name=row["name"],
+            version=row["version"],
+            hash=row["artifact_hash"],
+            kind=row["kind"],
+            source=row["source"],
+            run_id=row["run_id"],
+            datasets=json.loads(row["datasets"]),
+            metrics=json.loads(row["metrics"]),
+            signature=json.loads(row["signature"]) if row["signature"] else None,
+            allow_pickle=bool(row["allow_pickle"]),
+            created_at=row["created_at"],
+            aliases=aliases,
+            verdict=ev["verdict"] if ev else None,
+            evaluation_id=ev["id"] if ev else None,
+        )
+
+    # -- aliases -------------------------------------------------------------------------
+
+    def promote(
+        self,
+        name: str,
+        version: int,
+        alias: str = "champion",
+        *,
+        force: bool = False,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Point ``alias`` at ``version`` if its latest evaluation passed (or ``force``)."""
+        _check_alias(alias)
+        target = self.get(f"{name}@{version}")
+        if force and not (reason and reason.strip()):
+            raise InvalidInput(
+                "--force needs a reason", 'add --reason "why this version ships anyway"'
+            )
+        if not force and target.verdict != "passed":
+            why = (
+                "it has no evaluation"
+                if target.verdict is None and target.evaluation_id is None
+                else f"its latest evaluation ({target.evaluation_id}) has verdict {target.verdict or 'none (no criteria)'}"
+            )
+            raise RefusedPromotion(
+                f"refusing to promote {target.ref} to {alias!r}: {why}",
+                f"evaluate it with `rung eval {target.ref} --on ...` against the criteria,"
+                ' or override with --force --reason "..."',
+            )
+        action = "force" if force and target.verdict != "passed" else "promote"
+        return self._move(name, alias, target.version, action, reason, target.evaluation_id)
+
+    def rollback(
+        self, name: str, alias: str = "champion", reason: str | None = None
+    ) -> dict[str, Any]:
+        """Move ``alias`` back to the version it pointed at before its last move."""
+        _check_alias(alias)
+        with self._s.metadata.read() as tx:
+            last = tx.one(
+                "SELECT from_version, to_version FROM alias_events WHERE name = :n AND alias = :a"
+                " ORDER BY id DESC LIMIT 1",
+                {"n": name, "a": alias},
+            )
+        if last is None:
+            raise NotFound(
+                f"model {name!r} has no alias {alias!r} to roll back", "see `rung model history`"
+            )
+        if last["from_version"] is None:
+            raise InvalidInput(
+                f"{name}@{alias} has no previous version (it was first set to {last['to_version']})",
+                "promote another version instead",
+            )
+        return self._move(name, alias, last["from_version"], "rollback", reason, None)
+
+    def _move(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        action: str,
+        reason: str | None,
+        evaluation_id: int | None,
+    ) -> dict[str, Any]:
+        now = time.time()
+        with self._s.metadata.write() as tx:
+            if self._s.metadata.dialect == "postgresql":  # serialise moves of this alias
+                tx.execute("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": f"{name}@{alias}"})
+            current = tx.one(
+                "SELECT version FROM aliases WHERE name = :n AND alias = :a",
+                {"n": name, "a": alias},
+            )
+            if current is None:
+                tx.insert(
+                    "aliases",
+                    {"name": name, "alias": alias, "version": version, "updated_at": now},
+                    returning=None,
+                )
+            else:
+                tx.execute(
+                    "UPDATE aliases SET version = :v, updated_at = :t WHERE name = :n AND alias = :a",
+                    {"v": version, "t": now, "n": name, "a": alias},
+                )
+            event = {
+                "name": name,
+                "alias": alias,
+                "from_version": current["version"] if current else None,
+                "to_version": version,
+                "action": action,
+                "who": _who(),
+                "why": reason,
+                "evaluation_id": evaluation_id,
+                "at": now,
+            }
+            event["id"] = tx.insert("alias_events", event)
+        return event
+
+    def history(self, name: str) -> builtins.list[dict[str, Any]]:
+        with self._s.metadata.read() as tx:
+            rows = tx.all("SELECT * FROM alias_events WHERE name = :n ORDER BY id", {"n": name})
+            if (
+                not rows
+                and tx.scalar(
+                    "SELECT MAX(version) FROM model_versions WHERE name = :n", {"n": name}
+                )
+                is None
+            ):
+                raise NotFound(f"unknown model {name!r}", "see `rung model list`")
+        return rows
+
+
+def _latest_evaluation(tx: Tx, digest: str) -> dict[str, Any] | None:
+    return tx.one(
+        "SELECT id, verdict FROM evaluations WHERE model_hash = :h ORDER BY id DESC LIMIT 1",
+        {"h": digest},
+    )
+
+
+def _datasets_in(node: dict[str, Any]) -> set[str]:
+    found = {node["dataset"]} if node.get("dataset") else set()
+    if (
+        node.get("type") == "dataset"
+        and not node.get("dataset")
+        and node.get("label", "").startswith("dataset ")
+    ):
+        found.add(node["label"].split()[1])
+    for child in node.get("children", []):
+        found |= _datasets_in(child)
+    return found
+
+
+def _check_alias(alias: str) -> None:
+    if not _ALIAS.match(alias) or alias.isdigit():
+        raise InvalidInput(
+            f"invalid alias {alias!r}", "use a name such as champion, challenger or production"
+        )
+
+
+def _who() -> str:
+    user = os.environ.get("RUNG_USER")
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
