@@ -187,3 +187,28 @@ def test_invalid_alias(registry_ws, tmp_path: Path) -> None:  # type: ignore[no-
     ws.models.register(str(first), "trend")
     with pytest.raises(InvalidInput, match="invalid alias '1x'"):
         ws.models.promote("trend", 1, "1x", force=True, reason="x")
+
+
+def test_a_pipeline_registers_its_model(registry_ws) -> None:  # type: ignore[no-untyped-def]
+    import rung
+
+    ws, _, _ = registry_ws
+    (ws.root / "reg.py").write_text(
+        TRAIN.replace(
+            '    return fit(rung.dataset("train"), C=C)',
+            '    model = fit(rung.dataset("train"), C=C)\n'
+            '    rung.register_model(model, "trend")\n'
+            "    return model",
+        )
+    )
+    assert "register_model" in (ws.root / "reg.py").read_text()
+    run = ws.run("reg.py:train", {"C": 0.5})
+    v = ws.models.get("trend")
+    assert (
+        v.run_id == run.id
+        and v.datasets == ["train@1"]
+        and v.signature["features"] == ["a", "color"]
+    )
+    assert v.source == f"{run.id}:fit.output"
+    with pytest.raises(InvalidInput, match="outside a running pipeline"):
+        rung.register_model(object(), "trend")

@@ -19,6 +19,7 @@ _EXPORTS = {
     "Pipeline": "rung.pipelines.steps",
     "dataset": "rung.pipelines.runner",
     "check_schema": "rung.pipelines.runner",
+    "register_model": "rung.registry.models",
     "log_metric": "rung.pipelines.tracking",
     "log_metrics": "rung.pipelines.tracking",
     "log_params": "rung.pipelines.tracking",
@@ -40,6 +41,7 @@ __all__ = [
     "log_metrics",
     "log_params",
     "pipeline",
+    "register_model",
     "step",
 ]
 
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
     from rung.pipelines.runner import check_schema, dataset
     from rung.pipelines.steps import Pipeline, Step, pipeline, step
     from rung.pipelines.tracking import log_metric, log_metrics, log_params
+    from rung.registry.models import register_model
     from rung.workspace import Workspace
 
 

@@ -466,3 +466,30 @@ def _who() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def register_model(output: Any, name: str) -> ModelVersion:
+    """Inside a pipeline: register a step's model output as the next version of ``name``.
+
+    ``model = train(...); rung.register_model(model, "trend")`` — the version's source is the
+    current run and step output, so its lineage and signature come along.
+    """
+    from rung.pipelines.runner import Output, current_executor
+
+    executor = current_executor()
+    if executor is None:
+        raise InvalidInput(
+            "rung.register_model(...) was called outside a running pipeline",
+            "call it in a @pipeline function, or use ws.models.register(RUN, name)",
+        )
+    if not isinstance(output, Output) or output.kind not in MODEL_KINDS:
+        raise InvalidInput(
+            f"rung.register_model needs a step's model output, got {type(output).__name__}",
+            "pass what a step returning a scikit-learn model returned",
+        )
+    registry = Registry(executor.stores)
+    ref = ModelRef(f"{executor.run_id}:{output.name}", output.hash, output.kind, executor.run_id)
+    check_name(name, "model name")
+    datasets, metrics, signature = registry._provenance(ref)
+    number = registry._insert_version(name, ref, datasets, metrics, signature)
+    return registry.get(f"{name}@{number}")
