@@ -807,6 +807,45 @@ def model_history(name: Annotated[str, typer.Argument()], as_json: JsonOpt = Fal
     )
 
 
+# -- serving -----------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    ref: Annotated[
+        str, typer.Argument(metavar="NAME@ALIAS", help="Model alias (or version) to serve.")
+    ],
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers")] = 1,
+    poll: Annotated[
+        float, typer.Option("--poll", help="Seconds between checks of the alias.")
+    ] = 1.0,
+) -> None:
+    """Serve a model alias over HTTP: /predict, Open Inference Protocol v2, /metrics."""
+    import os
+
+    try:
+        import uvicorn
+    except ModuleNotFoundError as exc:
+        from rung.core.errors import RungError
+
+        raise RungError("serving needs FastAPI and uvicorn", "pip install 'rung[serve]'") from exc
+    with _ws() as ws:
+        version = ws.models.get(ref)  # fail here, in one line, if the alias does not exist
+        root = str(ws.root)
+    os.environ.update(RUNG_SERVE_ROOT=root, RUNG_SERVE_REF=ref, RUNG_SERVE_POLL=str(poll))
+    render.line(f"serving {ref} (version {version.version}) on http://{host}:{port}", sys.stderr)
+    uvicorn.run(
+        "rung.cli.serve_app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
 # -- entry point -------------------------------------------------------------------------
 
 

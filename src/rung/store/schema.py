@@ -189,3 +189,18 @@ alias_events = Table(
     Column("at", Float, nullable=False),
 )
 Index("ix_alias_events_name", alias_events.c.name)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("inputs", Text, nullable=False),  # JSON records
+    Column("outputs", Text, nullable=False),  # JSON: predictions (and probabilities)
+    Column("latency_ms", Float, nullable=False),
+    Column("at", Float, nullable=False),
+)
+Index("ix_predictions_request", predictions.c.request_id)

@@ -1,0 +1,189 @@
+"""The serving service on a real socket: predictions, OIP v2, errors, metrics, the log, swaps."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import textwrap
+import threading
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import RUNG
+
+TRAIN = textwrap.dedent(
+    """
+    import rung
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    @rung.step
+    def fit(frame, C: float = 1.0):
+        prep = make_column_transformer((OneHotEncoder(), ["color"]), remainder="passthrough")
+        return make_pipeline(prep, LogisticRegression(C=C)).fit(frame[["a", "color"]], frame["y"])
+
+    @rung.pipeline
+    def train(C: float = 1.0):
+        return fit(rung.dataset("train"), C=C)
+    """
+)
+
+
+def frame(n: int, seed: int) -> pd.DataFrame:
+    r = np.random.default_rng(seed)
+    a = r.normal(0, 1, n)
+    color = r.choice(["red", "blue"], n)
+    y = np.where(a + (color == "red") > 0.5, "yes", "no")
+    return pd.DataFrame({"a": a, "color": color, "y": y})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(sqlite_ws):  # type: ignore[no-untyped-def]
+    ws = sqlite_ws
+    (ws.root / "train.py").write_text(TRAIN)
+    ws.data.add(frame(300, 1), name="train")
+    for c in (1.0, 0.001):
+        run = ws.run("train.py:train", {"C": c})
+        ws.models.register(str(run.id), "trend")
+    ws.models.promote("trend", 1, force=True, reason="test")
+    port = free_port()
+    proc = subprocess.Popen(
+        [RUNG, "serve", "trend@champion", "--port", str(port), "--poll", "0.2"],
+        cwd=ws.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        raise AssertionError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
+    yield ws, url, proc
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def logged(ws: Any) -> int:
+    with ws.store.read() as tx:
+        return int(tx.scalar("SELECT COUNT(*) FROM predictions"))
+
+
+def test_predict_in_both_forms_with_probabilities(served) -> None:  # type: ignore[no-untyped-def]
+    ws, url, _ = served
+    one = httpx.post(f"{url}/predict", json={"a": 2.0, "color": "red"}).json()
+    assert one["model"] == "trend" and one["version"] == 1 and one["predictions"] == ["yes"]
+    assert set(one["probabilities"][0]) == {"no", "yes"} and one["request_id"]
+    batch = httpx.post(
+        f"{url}/predict", json={"columns": {"a": [2.0, -2.0], "color": ["red", "blue"]}}
+    ).json()
+    assert batch["predictions"] == ["yes", "no"]
+    assert logged(ws) == 2
+
+
+def test_bad_input_is_422_with_the_field_and_never_500(served) -> None:  # type: ignore[no-untyped-def]
+    _, url, _ = served
+    bad = httpx.post(f"{url}/predict", json={"records": [{"a": "x", "color": "green"}]})
+    assert bad.status_code == 422
+    body = bad.json()["error"]
+    assert body["type"] == "PayloadError" and [f["loc"] for f in body["fields"]] == [
+        ["records", 0, "a"],
+        ["records", 0, "color"],
+    ]
+    for payload in (b"not json", b"[]", b'{"records": 3}', b"{}"):
+        r = httpx.post(
+            f"{url}/predict", content=payload, headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 422, (payload, r.text)
+        assert set(r.json()["error"]) == {"type", "message", "hint", "fields"}
+    big = httpx.post(f"{url}/predict", content=b"x" * (9 * 1024 * 1024))
+    assert big.status_code == 413 and big.json()["error"]["type"] == "_TooLarge"
+
+
+def test_open_inference_protocol_v2_and_metrics(served) -> None:  # type: ignore[no-untyped-def]
+    _, url, _ = served
+    assert httpx.get(f"{url}/v2/health/live").json() == {"live": True}
+    meta = httpx.get(f"{url}/v2/models/trend").json()
+    assert [i["name"] for i in meta["inputs"]] == ["a", "color"]
+    assert httpx.get(f"{url}/v2/models/other").status_code == 404
+    infer = httpx.post(
+        f"{url}/v2/models/trend/infer",
+        json={
+            "inputs": [
+                {"name": "a", "shape": [2], "datatype": "FP64", "data": [2.0, -2.0]},
+                {"name": "color", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]},
+            ]
+        },
+    ).json()
+    assert infer["model_name"] == "trend" and infer["outputs"][0]["data"] == ["yes", "no"]
+    assert infer["outputs"][1]["shape"] == [2, 2]
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'rung_model_version{model="trend"} 1.0' in metrics
+    assert "rung_request_seconds_bucket" in metrics and "rung_rows_predicted_total 2.0" in metrics
+
+
+def test_the_service_follows_its_alias_under_load_without_a_failed_request(served) -> None:  # type: ignore[no-untyped-def]
+    ws, url, _ = served
+    seen: list[int] = []
+    failures: list[Any] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client() as client:
+            while not stop.is_set():
+                r = client.post(f"{url}/predict", json={"a": 0.3, "color": "red"})
+                if r.status_code != 200:
+                    failures.append(r.status_code)
+                else:
+                    seen.append(r.json()["version"])
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    ws.models.promote("trend", 2, force=True, reason="swap test")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not seen or seen[-1] != 2):
+        time.sleep(0.1)
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert failures == []
+    assert 1 in seen and 2 in seen
+    assert seen.index(2) > 0 and 1 not in seen[len(seen) - 5 :]  # swapped once, for good
+    assert logged(ws) == len(seen)  # every 2xx response is in the log, nothing else
+
+
+def test_a_sigkill_loses_no_answered_prediction(served) -> None:  # type: ignore[no-untyped-def]
+    ws, url, proc = served
+    answered = 0
+    with httpx.Client() as client:
+        for _ in range(60):
+            if client.post(f"{url}/predict", json={"a": 1.0, "color": "blue"}).status_code == 200:
+                answered += 1
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert logged(ws) == answered
