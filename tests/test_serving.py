@@ -9,6 +9,7 @@ import subprocess
 import textwrap
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -187,3 +188,74 @@ def test_a_sigkill_loses_no_answered_prediction(served) -> None:  # type: ignore
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert logged(ws) == answered
+
+
+def test_feedback_and_the_client(served) -> None:  # type: ignore[no-untyped-def]
+    import rung
+    from rung.serving.client import ServiceError
+
+    ws, url, _ = served
+    with rung.Client(url) as client:
+        assert client.ready()
+        one = client.predict({"a": 2.0, "color": "red"})
+        batch = client.predict(pd.DataFrame({"a": [1.0, -1.0], "color": ["red", "blue"]}))
+        assert batch["predictions"] == ["yes", "no"]
+        assert client.feedback(one["request_id"], label="yes") == {"accepted": 1}
+        assert client.feedback(batch["request_id"], labels=["yes", "yes"]) == {"accepted": 2}
+        with pytest.raises(ServiceError, match="no prediction with request id 'nope'") as info:
+            client.feedback("nope", label="yes")
+        assert info.value.status == 404
+        with pytest.raises(ServiceError, match="predicted 1 row"):
+            client.feedback(one["request_id"], labels=["yes", "no"])
+        with pytest.raises(ServiceError, match="unknown category 'green'") as bad:
+            client.predict({"a": 1.0, "color": "green"})
+        assert bad.value.status == 422
+    r = httpx.post(f"{url}/feedback", json={"feedback": [{"label": 1}]})
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["loc"] == [
+        "feedback",
+        0,
+        "request_id",
+    ]
+    with ws.store.read() as tx:
+        assert tx.scalar("SELECT COUNT(*) FROM feedback") == 3
+    with pytest.raises(ServiceError, match="cannot reach the service"):
+        rung.Client("http://127.0.0.1:9").predict({"a": 1.0, "color": "red"})
+
+
+def test_batch_scoring_with_rung_predict(sqlite_ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import rung_cli
+
+    ws = sqlite_ws
+    (ws.root / "train.py").write_text(TRAIN)
+    ws.data.add(frame(300, 1), name="train")
+    ws.models.register(str(ws.run("train.py:train").id), "trend")
+    ws.models.promote("trend", 1, force=True, reason="test")
+    source = tmp_path / "in.parquet"
+    frame(250, 5).drop(columns=["y"]).to_parquet(source)
+    out = tmp_path / "out.csv"
+    done = rung_cli(
+        "predict",
+        "trend@champion",
+        "-i",
+        str(source),
+        "-o",
+        str(out),
+        "--chunk",
+        "100",
+        cwd=ws.root,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "scored 250 rows with trend@1" in done.stdout and "3 chunk(s) logged" in done.stdout
+    scored = pd.read_csv(out)
+    assert len(scored) == 250 and {"prediction", "proba_yes", "proba_no"} <= set(scored.columns)
+    with ws.store.read() as tx:
+        assert tx.scalar("SELECT SUM(rows) FROM predictions") == 250
+    bad = rung_cli(
+        "predict", "trend@champion", "-i", str(tmp_path / "nope.csv"), "-o", str(out), cwd=ws.root
+    )
+    assert bad.returncode == 1 and "no input file" in bad.stderr
+    frame(5, 6).drop(columns=["color"]).to_csv(tmp_path / "short.csv", index=False)
+    short = rung_cli(
+        "predict", "trend@1", "-i", str(tmp_path / "short.csv"), "-o", str(out), cwd=ws.root
+    )
+    assert short.returncode == 1 and "lacks the model's feature column(s) ['color']" in short.stderr

@@ -26,10 +26,12 @@ _EXPORTS = {
     "RungError": "rung.core.errors",
     "Application": "rung.evaluation.application",
     "Component": "rung.evaluation.application",
+    "Client": "rung.serving.client",
 }
 
 __all__ = [
     "Application",
+    "Client",
     "Component",
     "Pipeline",
     "RungError",
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from rung.pipelines.steps import Pipeline, Step, pipeline, step
     from rung.pipelines.tracking import log_metric, log_metrics, log_params
     from rung.registry.models import register_model
+    from rung.serving.client import Client
     from rung.workspace import Workspace
 
 

@@ -846,6 +846,40 @@ def serve(
     )
 
 
+@app.command()
+def predict(
+    ref: Annotated[str, typer.Argument(metavar="NAME@ALIAS", help="Model alias or version.")],
+    input_file: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet to score.")],
+    output_file: Annotated[Path, typer.Option("--output", "-o", help="CSV or Parquet to write.")],
+    chunk: Annotated[int, typer.Option("--chunk", help="Rows per chunk.")] = 50_000,
+) -> None:
+    """Score a file in chunks with a registered version; logged like the service."""
+    from rung.serving.batch import score_file
+
+    bar: Any = None
+    if sys.stderr.isatty():
+        from rich.progress import Progress
+
+        bar = Progress(console=render.err)
+        bar.start()
+        task = bar.add_task("scoring", total=None)
+
+    def step(done: int, total: int) -> None:
+        if bar is not None:
+            bar.update(task, completed=done, total=total)
+
+    try:
+        with _ws() as ws:
+            summary = score_file(ws, ref, input_file, output_file, chunk, step)
+    finally:
+        if bar is not None:
+            bar.stop()
+    render.line(
+        f"scored {summary['rows']} rows with {summary['model']} → {summary['output']}"
+        f" ({len(summary['request_ids'])} chunk(s) logged)"
+    )
+
+
 # -- entry point -------------------------------------------------------------------------
 
 

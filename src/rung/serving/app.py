@@ -234,6 +234,14 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         held, out, request_id = await _answer(request, await _body(request))
         return {"model": held.name, "version": held.version, "request_id": request_id, **out}
 
+    @app.post("/feedback")
+    async def feedback(request: Request) -> dict[str, Any]:
+        """Ground truth for earlier predictions, keyed by request id (single or batched)."""
+        from rung.serving.feedback import record
+
+        accepted = await run_in_threadpool(record, service.ws.store, await _body(request))
+        return {"accepted": accepted}
+
     @app.get("/v2/health/live")
     async def live() -> dict[str, Any]:
         return {"live": True}

@@ -204,3 +204,14 @@ predictions = Table(
     Column("at", Float, nullable=False),
 )
 Index("ix_predictions_request", predictions.c.request_id)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(64), nullable=False),
+    Column("row", Integer, nullable=False),
+    Column("label", Text, nullable=False),  # JSON value: the ground truth for that row
+    Column("at", Float, nullable=False),
+)
+Index("ix_feedback_request", feedback.c.request_id)

@@ -1,0 +1,82 @@
+"""``rung.Client``: what an application uses to call the service, without importing the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rung.core.errors import RungError
+
+
+class ServiceError(RungError):
+    """The service answered with an error; ``status`` and ``body`` say which."""
+
+    def __init__(
+        self, message: str, hint: str | None = None, status: int = 500, body: Any = None
+    ) -> None:
+        super().__init__(message, hint)
+        self.status = status
+        self.body = body
+
+
+class Client:
+    """A small httpx client for a ``rung serve`` service."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        import httpx
+
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def predict(self, rows: Any) -> dict[str, Any]:
+        """One record (dict), several (list of dicts) or a DataFrame; returns the answer."""
+        if hasattr(rows, "to_dict"):
+            body: Any = {"records": rows.to_dict("records")}
+        elif isinstance(rows, list):
+            body = {"records": rows}
+        else:
+            body = rows
+        return self._post("/predict", body)
+
+    def feedback(
+        self, request_id: str, label: Any = None, labels: list[Any] | None = None
+    ) -> dict[str, Any]:
+        body = {
+            "request_id": request_id,
+            **({"labels": labels} if labels is not None else {"label": label}),
+        }
+        return self._post("/feedback", body)
+
+    def ready(self) -> bool:
+        try:
+            return self._http.get("/v2/health/ready").status_code == 200
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _post(self, path: str, body: Any) -> dict[str, Any]:
+        import httpx
+
+        try:
+            r = self._http.post(path, json=body)
+        except httpx.HTTPError as exc:
+            raise ServiceError(
+                f"cannot reach the service at {self.url} ({exc})", "is `rung serve` running?"
+            ) from exc
+        if r.status_code >= 400:
+            try:
+                err = r.json()["error"]
+                raise ServiceError(err["message"], err.get("hint"), r.status_code, r.json())
+            except (ValueError, KeyError, TypeError):
+                raise ServiceError(
+                    f"the service answered {r.status_code}: {r.text[:200]}", None, r.status_code
+                ) from None
+        result: dict[str, Any] = r.json()
+        return result
