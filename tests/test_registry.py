@@ -5,45 +5,15 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
-import textwrap
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from conftest import rung_cli
+from model_project import TRAIN, frame
 from rung.core.errors import InvalidInput, NotFound
 from rung.registry.models import RefusedPromotion
-
-TRAIN = textwrap.dedent(
-    """
-    import rung
-    from sklearn.compose import make_column_transformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder
-
-    @rung.step
-    def fit(frame, C: float = 1.0):
-        rung.log_metric("rows", len(frame))
-        prep = make_column_transformer((OneHotEncoder(), ["color"]), remainder="passthrough")
-        return make_pipeline(prep, LogisticRegression(C=C)).fit(frame[["a", "color"]], frame["y"])
-
-    @rung.pipeline
-    def train(C: float = 1.0):
-        return fit(rung.dataset("train"), C=C)
-    """
-)
-
-
-def frame(n: int, seed: int) -> pd.DataFrame:
-    r = np.random.default_rng(seed)
-    a = r.normal(0, 1, n)
-    color = r.choice(["red", "blue"], n)
-    y = np.where(a + (color == "red") + r.normal(0, 0.5, n) > 0.5, "yes", "no")
-    return pd.DataFrame({"a": a, "color": color, "y": y})
 
 
 @pytest.fixture

@@ -6,45 +6,17 @@ import os
 import signal
 import socket
 import subprocess
-import textwrap
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import RUNG
-
-TRAIN = textwrap.dedent(
-    """
-    import rung
-    from sklearn.compose import make_column_transformer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder
-
-    @rung.step
-    def fit(frame, C: float = 1.0):
-        prep = make_column_transformer((OneHotEncoder(), ["color"]), remainder="passthrough")
-        return make_pipeline(prep, LogisticRegression(C=C)).fit(frame[["a", "color"]], frame["y"])
-
-    @rung.pipeline
-    def train(C: float = 1.0):
-        return fit(rung.dataset("train"), C=C)
-    """
-)
-
-
-def frame(n: int, seed: int) -> pd.DataFrame:
-    r = np.random.default_rng(seed)
-    a = r.normal(0, 1, n)
-    color = r.choice(["red", "blue"], n)
-    y = np.where(a + (color == "red") > 0.5, "yes", "no")
-    return pd.DataFrame({"a": a, "color": color, "y": y})
+from model_project import TRAIN, frame
 
 
 def free_port() -> int:
