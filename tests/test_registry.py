@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from conftest import rung_cli
@@ -182,3 +184,38 @@ def test_a_pipeline_registers_its_model(registry_ws) -> None:  # type: ignore[no
     assert v.source == f"{run.id}:fit.output"
     with pytest.raises(InvalidInput, match="outside a running pipeline"):
         rung.register_model(object(), "trend")
+
+
+PICKLED = textwrap.dedent(
+    """
+    import rung
+
+    class Threshold:
+        feature_names_in_ = ["a"]
+
+        def predict(self, frame):
+            return ["yes" if v > 0 else "no" for v in frame["a"]]
+
+    @rung.step(pickle=True)
+    def rule():
+        return Threshold()
+
+    @rung.pipeline
+    def make():
+        return rule()
+    """
+)
+
+
+def test_a_pickled_model_needs_an_explicit_recorded_opt_in(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    ws = sqlite_ws
+    (ws.root / "rule.py").write_text(PICKLED)
+    run = ws.run("rule.py:make").id
+    with pytest.raises(InvalidInput, match=r"stored with pickle.*--allow-pickle"):
+        ws.models.register(str(run), "rule")
+    version = ws.models.register(str(run), "rule", allow_pickle=True)
+    assert version.allow_pickle and version.kind == "pickle"
+    loaded_version, model = ws.models.load("rule@1")
+    assert loaded_version.version == 1 and list(
+        model.predict(pd.DataFrame({"a": [1.0, -1.0]}))
+    ) == ["yes", "no"]

@@ -667,11 +667,14 @@ def model_register(
         str, typer.Argument(metavar="RUN_OR_ARTIFACT", help="Run id, RUN:STEP.OUTPUT or hash.")
     ],
     name: Annotated[str, typer.Option("--name", "-n", help="Model name.")],
+    allow_pickle: Annotated[
+        bool, typer.Option("--allow-pickle", help="Opt in for a model stored with pickle.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a model artifact as the next version of NAME."""
     with _ws() as ws:
-        v = ws.models.register(source, name)
+        v = ws.models.register(source, name, allow_pickle=allow_pickle)
     if as_json:
         render.print_json(v.to_dict())
         return

@@ -133,14 +133,19 @@ class Registry:
 
     # -- registering ---------------------------------------------------------------------
 
-    def register(self, source: str, name: str) -> ModelVersion:
-        """Register a model artifact (run id, RUN:STEP.OUTPUT or hash) as the next version."""
+    def register(self, source: str, name: str, *, allow_pickle: bool = False) -> ModelVersion:
+        """Register a model artifact (run id, RUN:STEP.OUTPUT or hash) as the next version.
+
+        A model stored with pickle needs ``allow_pickle=True``: loading it can run code, so the
+        opt-in is explicit and recorded on the version.
+        """
         check_name(name, "model name")
         ref = resolve_artifact(self._s, source)
+        _check_pickle(ref, allow_pickle)
         datasets, metrics, signature = self._provenance(ref)
         for _ in range(20):
             try:
-                number = self._insert_version(name, ref, datasets, metrics, signature)
+                number = self._insert_version(name, ref, datasets, metrics, signature, allow_pickle)
             except Conflict:  # another process took that number first
                 continue
             return self.get(f"{name}@{number}")
@@ -153,6 +158,7 @@ class Registry:
         datasets: list[str],
         metrics: dict[str, Any],
         signature: dict[str, Any] | None,
+        allow_pickle: bool = False,
     ) -> int:
         """The new version's number, or the existing one when the same bytes are registered."""
         with self._s.metadata.write() as tx:
@@ -179,7 +185,7 @@ class Registry:
                     "datasets": canonical_json(datasets),
                     "metrics": canonical_json(metrics),
                     "signature": canonical_json(signature) if signature else None,
-                    "allow_pickle": ref.kind == "pickle",
+                    "allow_pickle": allow_pickle and ref.kind == "pickle",
                     "created_at": time.time(),
                 },
             )
@@ -245,6 +251,18 @@ class Registry:
         return None
 
     # -- reading -------------------------------------------------------------------------
+
+    def load(self, ref: str) -> tuple[ModelVersion, Any]:
+        """The version and its model, from hash-verified bytes; pickle only if opted in."""
+        from rung.pipelines import materialize
+
+        version = self.get(ref)
+        if version.kind == "pickle" and not version.allow_pickle:
+            raise InvalidInput(
+                f"{version.ref} is stored with pickle and was not registered with --allow-pickle",
+                "register it again with --allow-pickle if you trust its source",
+            )
+        return version, materialize.load(version.kind, self._s.artifacts.get_bytes(version.hash))
 
     def get(self, ref: str) -> ModelVersion:
         """``NAME`` (latest), ``NAME@VERSION`` or ``NAME@ALIAS``."""
@@ -451,6 +469,14 @@ def _datasets_in(node: dict[str, Any]) -> set[str]:
     return found
 
 
+def _check_pickle(ref: ModelRef, allow_pickle: bool) -> None:
+    if ref.kind == "pickle" and not allow_pickle:
+        raise InvalidInput(
+            f"model {ref.name} is stored with pickle, which can run arbitrary code when loaded",
+            "register it with --allow-pickle (allow_pickle=True) if you trust its source",
+        )
+
+
 def _check_alias(alias: str) -> None:
     if not _ALIAS.match(alias) or alias.isdigit():
         raise InvalidInput(
@@ -468,7 +494,7 @@ def _who() -> str:
         return "unknown"
 
 
-def register_model(output: Any, name: str) -> ModelVersion:
+def register_model(output: Any, name: str, *, allow_pickle: bool = False) -> ModelVersion:
     """Inside a pipeline: register a step's model output as the next version of ``name``.
 
     ``model = train(...); rung.register_model(model, "trend")`` — the version's source is the
@@ -490,6 +516,7 @@ def register_model(output: Any, name: str) -> ModelVersion:
     registry = Registry(executor.stores)
     ref = ModelRef(f"{executor.run_id}:{output.name}", output.hash, output.kind, executor.run_id)
     check_name(name, "model name")
+    _check_pickle(ref, allow_pickle)
     datasets, metrics, signature = registry._provenance(ref)
-    number = registry._insert_version(name, ref, datasets, metrics, signature)
+    number = registry._insert_version(name, ref, datasets, metrics, signature, allow_pickle)
     return registry.get(f"{name}@{number}")

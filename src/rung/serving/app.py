@@ -86,14 +86,11 @@ class Service:
         self.log.close()
 
     def _load(self, version: int) -> Loaded:
-        from rung.pipelines import materialize
-
-        v = self.ws.models.get(f"{self.name}@{version}")
+        v, model = self.ws.models.load(f"{self.name}@{version}")  # verified bytes, safe formats
         if v.signature is None:
             raise InvalidInput(
                 f"{v.ref} has no input signature", "register a model fitted on a DataFrame"
             )
-        model = materialize.load(v.kind, self.ws.artifacts.get_bytes(v.hash))  # verified bytes
         loaded = Loaded(v.name, v.version, model, v.signature)
         _warm(loaded)
         return loaded

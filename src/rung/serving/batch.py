@@ -41,17 +41,14 @@ def score_file(
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Predict every row of ``input_path`` into ``output_path``; returns a summary."""
-    from rung.pipelines import materialize
-
     out = Path(output_path)
     if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise InvalidInput(f"cannot write {str(out)!r}", "give a .csv or .parquet output file")
-    version = ws.models.get(ref)
+    version, model = ws.models.load(ref)  # verified bytes; pickle only if opted in
     if version.signature is None:
         raise InvalidInput(
             f"{version.ref} has no input signature", "register a model fitted on a DataFrame"
         )
-    model = materialize.load(version.kind, ws.artifacts.get_bytes(version.hash))
     frame = _read(Path(input_path))
     features = version.signature["features"]
     missing = [f for f in features if f not in frame.columns]
