@@ -22,8 +22,8 @@ from rung.core.hashing import canonical_json
 from rung.core.refs import check_name, parse_ref
 from rung.data.profile import diff_profiles, profile
 from rung.store.artifacts import ArtifactStore
-from rung.store.metadata import Conflict, MetadataStore
-from rung.store.records import ensure_artifact
+from rung.store.metadata import MetadataStore
+from rung.store.records import allocate, ensure_artifact
 from rung.store.statcache import StatCache
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ class Datasets:
         schema = stats = None
         rows = None
         if fmt != "file":  # read it first: a file that does not parse is refused, not stored
-            df = _read_table(path, fmt)
+            df = read_table(path, fmt)
             schema, stats = profile(df)
             rows = len(df)
         cache = self._stat_cache()
@@ -229,39 +229,38 @@ class Datasets:
         stats: dict[str, Any] | None,
     ) -> DatasetVersion:
         now = time.time()
-        for _ in range(20):  # another process may take the same version number: retry
-            try:
-                with self._store.write() as tx:
-                    existing = tx.one(
-                        "SELECT * FROM datasets WHERE name = :name AND artifact_hash = :h"
-                        " ORDER BY version DESC LIMIT 1",
-                        {"name": name, "h": digest},
-                    )
-                    if existing is not None:
-                        return self._version(existing)
-                    media = MEDIA.get(fmt, "application/octet-stream")
-                    ensure_artifact(tx, digest, "dataset", size, media, None)
-                    latest = tx.scalar(
-                        "SELECT MAX(version) FROM datasets WHERE name = :name", {"name": name}
-                    )
-                    row = {
-                        "name": name,
-                        "version": (latest or 0) + 1,
-                        "artifact_hash": digest,
-                        "format": fmt,
-                        "source": source,
-                        "rows": rows,
-                        "files": files,
-                        "size": size,
-                        "schema": canonical_json(schema) if schema is not None else None,
-                        "stats": canonical_json(stats) if stats is not None else None,
-                        "created_at": now,
-                    }
-                    new_id = tx.insert("datasets", row)
-                    return self._version({"id": new_id, **row})
-            except Conflict:
-                continue
-        raise InvalidInput(f"could not allocate a version of {name!r}", "retry the command")
+
+        def write() -> DatasetVersion:
+            with self._store.write() as tx:
+                existing = tx.one(
+                    "SELECT * FROM datasets WHERE name = :name AND artifact_hash = :h"
+                    " ORDER BY version DESC LIMIT 1",
+                    {"name": name, "h": digest},
+                )
+                if existing is not None:
+                    return self._version(existing)
+                media = MEDIA.get(fmt, "application/octet-stream")
+                ensure_artifact(tx, digest, "dataset", size, media, None)
+                latest = tx.scalar(
+                    "SELECT MAX(version) FROM datasets WHERE name = :name", {"name": name}
+                )
+                row = {
+                    "name": name,
+                    "version": (latest or 0) + 1,
+                    "artifact_hash": digest,
+                    "format": fmt,
+                    "source": source,
+                    "rows": rows,
+                    "files": files,
+                    "size": size,
+                    "schema": canonical_json(schema) if schema is not None else None,
+                    "stats": canonical_json(stats) if stats is not None else None,
+                    "created_at": now,
+                }
+                new_id = tx.insert("datasets", row)
+                return self._version({"id": new_id, **row})
+
+        return allocate(write, f"a version of {name!r}")
 
     # -- reading -----------------------------------------------------------------------
 
@@ -368,14 +367,16 @@ class Datasets:
         )
 
 
-def _read_table(path: Path, fmt: str) -> pd.DataFrame:
+def read_table(
+    path: Path,
+    fmt: str,
+    hint: str = "fix the file, or rename it to another extension to version it as a plain file",
+) -> pd.DataFrame:
+    """A CSV or Parquet file as a DataFrame; a file that does not parse is one clear error."""
     import pandas as pd
 
     try:
         return pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
     except (ValueError, OSError) as exc:  # ParserError, EmptyDataError, UnicodeDecodeError, Arrow
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InvalidInput(
-            f"cannot read {str(path)!r} as {fmt.upper()}: {reason}",
-            "fix the file, or rename it to another extension to version it as a plain file",
-        ) from exc
+        raise InvalidInput(f"cannot read {str(path)!r} as {fmt.upper()}: {reason}", hint) from exc

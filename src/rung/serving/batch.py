@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rung.core.errors import InvalidInput, NotFound
+from rung.data.datasets import TABULAR, read_table
 from rung.serving.log import PredictionLog
 from rung.serving.payload import validate
 
@@ -17,19 +18,12 @@ CHUNK = 50_000
 
 
 def _read(path: Path) -> Any:
-    import pandas as pd
-
     if not path.exists():
         raise NotFound(f"no input file {str(path)!r}", "check the path")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except (ValueError, OSError) as exc:
-        raise InvalidInput(f"cannot read {str(path)!r}: {exc}", "fix the file") from exc
-    raise InvalidInput(f"cannot score {str(path)!r}", "give a .csv or .parquet file")
+    fmt = TABULAR.get(path.suffix.lower())
+    if fmt is None:
+        raise InvalidInput(f"cannot score {str(path)!r}", "give a .csv or .parquet file")
+    return read_table(path, fmt, "fix the file")
 
 
 def score_file(
