@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from rung.evaluation.metrics import MetricFn, compute, higher_is_better
+from rung.evaluation.metrics import MetricFn, class_codes, class_label, compute, higher_is_better
 
 ROUNDS = 1000
 SLOW_ROUNDS = 200
@@ -81,11 +81,10 @@ def _fast_metrics(
             "rmse": np.sqrt((err_n**2).mean(axis=1)) - np.sqrt((err_o**2).mean(axis=1)),
         }
     labels = list(classes)
-    code = {c: i for i, c in enumerate(labels)}
     k = len(labels)
-    yi = np.array([code.get(v, -1) for v in y])
-    stats_n = _confusion_stats(yi, np.array([code.get(v, -1) for v in pn]), idx, k, labels)
-    stats_o = _confusion_stats(yi, np.array([code.get(v, -1) for v in po]), idx, k, labels)
+    yi = class_codes(y, labels)
+    stats_n = _confusion_stats(yi, class_codes(pn, labels), idx, k, labels)
+    stats_o = _confusion_stats(yi, class_codes(po, labels), idx, k, labels)
     return {name: stats_n[name] - stats_o[name] for name in stats_n}
 
 
@@ -99,8 +98,9 @@ def _probability_metrics(
     """Log loss (any number of classes) and binary ROC AUC, vectorised over the rounds."""
     if qn is None or qo is None or not len(classes):
         return {}
-    code = {c: i for i, c in enumerate(classes)}
-    yi = np.array([code[v] for v in y])
+    yi = class_codes(y, classes)
+    if (yi < 0).any():  # a label outside the model's classes: no probability to score
+        return {}
     eps = np.finfo(float).eps
     rows = np.arange(len(y))
     loss_n = -np.log(np.clip(qn[rows, yi], eps, 1))
@@ -148,7 +148,7 @@ def _confusion_stats(
     out = {"accuracy": tp.sum(axis=1) / n}
     for name, values in (("precision", precision), ("recall", recall), ("f1", f1)):
         for j, c in enumerate(labels):
-            out[f"{name}_{str(c).replace(' ', '_')}"] = values[:, j]
+            out[f"{name}_{class_label(c)}"] = values[:, j]
         out[f"{name}_macro"] = values.mean(axis=1)
         out[f"{name}_weighted"] = (values * weights).sum(axis=1)
     return out

@@ -35,11 +35,11 @@ class Metric:
     task: str  # classification | regression | any
 
 
-def _label(c: Any) -> str:
+def class_label(c: Any) -> str:
     return str(c).replace(" ", "_")
 
 
-def _codes(values: np.ndarray, labels: Sequence[Any]) -> np.ndarray:
+def class_codes(values: np.ndarray, labels: Sequence[Any]) -> np.ndarray:
     """Each value's index in ``labels`` (-1 when absent), vectorised through pandas."""
     import pandas as pd
 
@@ -60,7 +60,7 @@ def _per_class(kind: str) -> MetricFn:
             list(classes) if len(classes) else sorted(set(y.tolist()) | set(p.tolist()), key=str)
         )
         k = len(labels)
-        yi, pi = _codes(y, labels), _codes(p, labels)
+        yi, pi = class_codes(y, labels), class_codes(p, labels)
         tp = np.bincount(yi[(yi == pi) & (yi >= 0)], minlength=k)[:k].astype(float)
         predicted = np.bincount(pi[pi >= 0], minlength=k)[:k].astype(float)
         actual = np.bincount(yi[yi >= 0], minlength=k)[:k].astype(float)
@@ -71,7 +71,7 @@ def _per_class(kind: str) -> MetricFn:
                 precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0
             )
         values = {"precision": precision, "recall": recall, "f1": f1}[kind]
-        out = {f"{kind}_{_label(c)}": float(v) for c, v in zip(labels, values, strict=True)}
+        out = {f"{kind}_{class_label(c)}": float(v) for c, v in zip(labels, values, strict=True)}
         out[f"{kind}_macro"] = float(values.mean()) if k else 0.0
         out[f"{kind}_weighted"] = (
             float((values * actual).sum() / actual.sum()) if actual.sum() else 0.0
@@ -108,7 +108,7 @@ def _log_loss(
 ) -> Any:
     if proba is None:
         return None
-    codes = _codes(y, classes)
+    codes = class_codes(y, classes)
     if (codes < 0).any():
         return None
     eps = np.finfo(proba.dtype if proba.dtype.kind == "f" else float).eps
