@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from rung.core.errors import InvalidInput, NotFound, RungError
 from rung.core.hashing import canonical_json
 from rung.core.refs import check_name
-from rung.store.metadata import Conflict, Tx
+from rung.store.metadata import Tx
+from rung.store.records import allocate
 
 if TYPE_CHECKING:
     from rung.pipelines.runner import Stores
@@ -143,13 +144,11 @@ class Registry:
         ref = resolve_artifact(self._s, source)
         _check_pickle(ref, allow_pickle)
         datasets, metrics, signature = self._provenance(ref)
-        for _ in range(20):
-            try:
-                number = self._insert_version(name, ref, datasets, metrics, signature, allow_pickle)
-            except Conflict:  # another process took that number first
-                continue
-            return self.get(f"{name}@{number}")
-        raise InvalidInput(f"could not allocate a version of {name!r}", "retry the command")
+        number = allocate(
+            lambda: self._insert_version(name, ref, datasets, metrics, signature, allow_pickle),
+            f"a version of {name!r}",
+        )
+        return self.get(f"{name}@{number}")
 
     def _insert_version(
         self,
@@ -518,5 +517,8 @@ def register_model(output: Any, name: str, *, allow_pickle: bool = False) -> Mod
     check_name(name, "model name")
     _check_pickle(ref, allow_pickle)
     datasets, metrics, signature = registry._provenance(ref)
-    number = registry._insert_version(name, ref, datasets, metrics, signature, allow_pickle)
+    number = allocate(
+        lambda: registry._insert_version(name, ref, datasets, metrics, signature, allow_pickle),
+        f"a version of {name!r}",
+    )
     return registry.get(f"{name}@{number}")

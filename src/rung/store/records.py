@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
-from rung.store.metadata import Tx
+from rung.core.errors import InvalidInput
+from rung.store.metadata import Conflict, Tx
+
+T = TypeVar("T")
 
 
 def ensure_artifact(
@@ -29,3 +34,17 @@ def ensure_artifact(
             },
             returning=None,
         )
+
+
+def allocate(write: Callable[[], T], what: str) -> T:
+    """Run a write transaction that takes the next number of a sequence (a version).
+
+    Another process may take the same number first: its unique constraint refuses ours, and
+    the transaction is simply tried again with the next number.
+    """
+    for _ in range(20):
+        try:
+            return write()
+        except Conflict:
+            continue
+    raise InvalidInput(f"could not allocate {what}", "retry the command")
