@@ -7,13 +7,14 @@ Run it with rung's own venv python (``make bench``, ``bash benchmarks/run.sh`` o
 
     python benchmarks/run.py                 # everything, 5 repetitions, full sizes
     python benchmarks/run.py --quick         # smoke test: small sizes, 3 repetitions
-    python benchmarks/run.py --only b        # a | b | c | d | cli (repeatable, or a,b)
+    python benchmarks/run.py --only b        # a | b | c | d | e | cli (repeatable, or a,b)
 
 Comparisons (see benchmarks/README.md):
   a    versioning 1 GiB as one file and as 10,000 files of 100 KiB: `dvc add` vs `rung data add`
   b    no-op re-run of a 3-step pipeline: `dvc repro`, cached ZenML run, `rung run`
   c    tracking: 10,000 x log_metric; 500 runs x (5 params + 5 metrics): MLflow+SQLite vs rung
   d    one model on 4 datasets of 20,000 rows: `rung eval` (one call) vs 4 x mlflow.models.evaluate
+  e    serving one scikit-learn model: `rung serve` vs `mlflow models serve` (serve_bench.py)
   cli  `rung --help` wall time; `import rung` must not import pandas/sklearn/sqlalchemy/fastapi
 
 Prints a table per comparison, a Markdown summary, and writes benchmarks/results/latest.json
@@ -39,6 +40,8 @@ import time
 import traceback
 from pathlib import Path
 from typing import Any
+
+import serve_bench
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -973,6 +976,13 @@ def d_notes(r: dict[str, Any]) -> str:
 HEADER_D = ["measure", "mlflow.models.evaluate × 4", "rung eval (one call)", "rung faster by"]
 
 
+# -- (e) serving: rung serve vs mlflow models serve (benchmarks/serve_bench.py) -----------------
+
+
+def bench_e(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    return serve_bench.bench_e(env, args, run_cmd=run_cmd, error=Failed)
+
+
 # -- cli ------------------------------------------------------------------------------------------
 
 
@@ -1069,6 +1079,12 @@ BENCHES = {
         rows_d,
         HEADER_D,
     ),
+    "e": (
+        "(e) Serving one scikit-learn model: mlflow models serve vs rung serve",
+        bench_e,
+        serve_bench.rows_e,
+        serve_bench.HEADER_E,
+    ),
     "cli": ("CLI start-up and import weight", bench_cli, rows_cli, HEADER_CLI),
 }
 
@@ -1139,9 +1155,11 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         default=[],
-        help="a, b, c, d or cli; repeat or comma-separate (default: all)",
+        help="a, b, c, d, e or cli; repeat or comma-separate (default: all)",
     )
-    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 5, quick 3)")
+    ap.add_argument(
+        "--reps", type=int, default=None, help="repetitions (default 5, quick 3; (e): 3)"
+    )
     ap.add_argument(
         "--mlflow-full",
         action="store_true",
@@ -1158,6 +1176,18 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("RUNG_PYTHON"),
         help="python of rung's venv (default: the one running this script)",
     )
+    ap.add_argument(
+        "--mlflow-stack",
+        choices=("fast", "default"),
+        default="fast",
+        help="(e) MLflow's uvicorn on httptools+uvloop (fast, default) or h11+asyncio",
+    )
+    ap.add_argument(
+        "--serve-workers",
+        type=int,
+        default=2,
+        help="(e): uvicorn workers for both `rung serve` and `mlflow models serve` (default 2)",
+    )
     ap.add_argument("--no-setup", action="store_true", help="do not run setup_peers.sh")
     ap.add_argument("--keep", action="store_true", help="keep the scratch workspaces")
     ap.add_argument("--out", default=str(RESULTS / "latest.json"))
@@ -1168,10 +1198,13 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"unknown --only {bad}; choose from {list(BENCHES)}")
     selected = only or list(BENCHES)
+    args.reps_given = args.reps is not None  # (e) defaults to 3 repetitions, not 5
     if args.reps is None:
-        args.reps = 3 if args.quick else 5
+        args.reps = 3 if args.quick or selected == ["e"] else 5
     if args.reps < 1:
         ap.error("--reps must be ≥ 1")
+    if args.serve_workers < 1:
+        ap.error("--serve-workers must be ≥ 1")
 
     env = Env(args)
     if env.rung is None:
@@ -1192,6 +1225,7 @@ def main(argv: list[str] | None = None) -> int:
             "reps": args.reps,
             "only": selected,
             "mlflow_full": args.mlflow_full,
+            "serve_workers": args.serve_workers,
         },
         "machine": machine(),
         "versions": versions(env),
@@ -1223,6 +1257,8 @@ def main(argv: list[str] | None = None) -> int:
             res["loadavg_after"] = os.getloadavg()
             report["results"][key] = res
             print_table(title, header, rows_fn(res))
+            if key == "e":
+                log("\n" + serve_bench.e_notes(res))
         except Exception as exc:  # one failing comparison does not stop the others
             report["errors"][key] = f"{type(exc).__name__}: {exc}"
             log(f"  FAILED: {type(exc).__name__}: {exc}")
@@ -1271,6 +1307,8 @@ def markdown(report: dict[str, Any]) -> str:
                 ]
         if key == "d":
             lines += ["", d_notes(res)]
+        if key == "e":
+            lines += ["", serve_bench.e_notes(res)]
         if res.get("warnings"):
             lines += ["", "Warnings: " + "; ".join(f"{k}: {w}" for k, w in res["warnings"].items())]
     for key, err in report["errors"].items():

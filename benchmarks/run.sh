@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: rung against DVC, ZenML and MLflow, side by side. Arguments go to run.py
-# (--quick, --only a|b|c|d|cli, --reps N, --mlflow-full, ...).
+# (--quick, --only a|b|c|d|e|cli, --reps N, --mlflow-full, --serve-workers N, ...).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"

@@ -6,7 +6,9 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -189,3 +191,95 @@ def test_index_prices_drop_the_filled_holidays(example: SimpleNamespace) -> None
     assert not djia["Close"].eq(djia["Close"].shift()).any()
     assert "1987-10-19" in set(djia["Date"])  # the crash is there
     assert "1980-12-25" not in set(djia["Date"])  # Christmas, a weekday filled with a repeat
+
+
+def test_the_application_computes_the_training_features(
+    tmp_path: Path, example: SimpleNamespace
+) -> None:
+    """app.py asks about the latest days, whose labels are unknown, with the training code."""
+    features = example.pipeline.features
+    prices = pd.read_csv(example.data.write_prices(tmp_path / "prices.csv"))
+    windows = features.build_windows(prices, 20, 20)
+    latest = features.latest_features(prices, 20)
+    cols = features.feature_columns(windows)
+    assert list(latest.columns) == cols
+    assert latest.index[-1] == pd.Timestamp("2018-12-07")  # the last day, no label yet
+    assert len(latest) == len(windows) + 20
+    labelled = windows.set_index("date")[cols]
+    pd.testing.assert_frame_equal(latest.loc[labelled.index], labelled, check_names=False)
+
+
+def test_the_application_never_imports_the_model() -> None:
+    """The decoupling: the purchase check imports rung's client, not scikit-learn or skops."""
+    code = (
+        "import sys, app; "
+        "heavy = [m for m in ('sklearn', 'skops', 'rung.registry', 'rung.serving.app') "
+        "if m in sys.modules]; "
+        "print(heavy)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=EXAMPLE, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_application_calls_the_served_model(
+    example: SimpleNamespace, trained: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """app.py through rung.Client against `rung serve`, on a real socket, one day and a replay."""
+    ws = trained.ws
+    version = ws.models.register(str(trained.first.id), "market-trend")
+    ws.models.promote("market-trend", version.version, "shadow", force=True, reason="test")
+    url, server = _serve(ws.root, "market-trend@shadow")
+    try:
+        app = _import_app()
+        argv = ["--service", url, "--prices", str(trained.csv), "--json"]
+        assert app.main([*argv, "check", "2008-09-13"]) == 0  # a Saturday: Friday's prices
+        one = json.loads(capsys.readouterr().out)
+        assert one["day"] == "2008-09-12" and one["version"] == version.version
+        assert 0.0 <= one["p_down"] <= 1.0 and one["warn"] == (one["p_down"] > 0.5)
+        assert app.main([*argv, "replay", "2008-10-01", "2008-10-31"]) == 0
+        month = json.loads(capsys.readouterr().out)
+        assert month["days"] == month["answered"] == 23 and month["failed"] == 0
+        assert month["versions"] == [
+            {"version": 1, "first": "2008-10-01", "last": "2008-10-31", "requests": 23}
+        ]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    with ws.store.read() as tx:  # every answered check is in the prediction log
+        assert tx.scalar("SELECT COUNT(*) FROM predictions") == 24
+    assert app.main([*argv, "check", "2008-09-12"]) == 1  # the service is gone: an error
+    assert "cannot reach the service" in capsys.readouterr().err
+
+
+def _import_app() -> ModuleType:
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        return _import("app")
+    finally:
+        sys.path.remove(str(EXAMPLE))
+
+
+def _serve(root: Path, ref: str) -> tuple[str, subprocess.Popen[str]]:
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rung_exe = Path(sys.executable).with_name("rung")
+    server = subprocess.Popen(
+        [str(rung_exe), "serve", ref, "--port", str(port)], cwd=root, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                return url, server
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    server.kill()
+    raise AssertionError("rung serve did not start")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rung.serving.payload import PayloadError, validate
@@ -94,3 +94,45 @@ def test_valid_batches_round_trip_in_both_forms(rows: list[tuple[float, str]]) -
 def test_no_value_of_a_wrong_type_gets_through(value: Any) -> None:
     with pytest.raises(PayloadError):
         validate({"a": value, "color": "red"}, SIGNATURE)
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["red", "blue", "green", "", "1"]),
+    st.lists(st.integers(), max_size=2),
+)
+_specs = st.sampled_from(
+    [
+        {"kind": "numeric", "nullable": True},
+        {"kind": "numeric", "nullable": False},
+        {"kind": "categorical", "categories": ["blue", "red"], "dtype": "object"},
+        {"kind": "categorical", "nullable": False, "dtype": "object"},
+        {"kind": "boolean"},
+        {"kind": "datetime"},
+        {},
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(spec=_specs, column=st.lists(_values, min_size=1, max_size=8))
+def test_the_bulk_check_never_accepts_what_the_value_check_refuses(
+    spec: dict[str, Any], column: list[Any]
+) -> None:
+    """The fast path (whole columns, numpy) agrees with the value-by-value check."""
+    from rung.serving.payload import _check_value, _column_ok
+
+    if _column_ok(column, spec):
+        assert all(_check_value(v, spec) is None for v in column)
+    signature = {"features": ["f"], "columns": {"f": spec}}
+    try:
+        frame = validate({"columns": {"f": column}}, signature)
+    except PayloadError as exc:
+        assert exc.errors and all(e.loc[:2] == ["columns", "f"] for e in exc.errors)
+        assert any(_check_value(v, spec) is not None for v in column)
+    else:
+        assert len(frame) == len(column)
+        assert all(_check_value(v, spec) is None for v in column)

@@ -34,10 +34,18 @@ def served(sqlite_ws):  # type: ignore[no-untyped-def]
         run = ws.run("train.py:train", {"C": c})
         ws.models.register(str(run.id), "trend")
     ws.models.promote("trend", 1, force=True, reason="test")
+    proc, url = start_server(ws.root, "trend@champion", "--poll", "0.2")
+    yield ws, url, proc
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def start_server(root: Path, ref: str, *options: str) -> tuple[subprocess.Popen[str], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [RUNG, "serve", "trend@champion", "--port", str(port), "--poll", "0.2"],
-        cwd=ws.root,
+        [RUNG, "serve", ref, "--port", str(port), *options],
+        cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -47,16 +55,11 @@ def served(sqlite_ws):  # type: ignore[no-untyped-def]
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                break
+                return proc, url
         except httpx.HTTPError:
             time.sleep(0.1)
-    else:
-        proc.kill()
-        raise AssertionError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
-    yield ws, url, proc
-    if proc.poll() is None:
-        proc.terminate()
-        proc.wait(timeout=30)
+    proc.kill()
+    raise AssertionError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
 
 
 def logged(ws: Any) -> int:
@@ -92,7 +95,38 @@ def test_bad_input_is_422_with_the_field_and_never_500(served) -> None:  # type:
         assert r.status_code == 422, (payload, r.text)
         assert set(r.json()["error"]) == {"type", "message", "hint", "fields"}
     big = httpx.post(f"{url}/predict", content=b"x" * (9 * 1024 * 1024))
-    assert big.status_code == 413 and big.json()["error"]["type"] == "_TooLarge"
+    assert big.status_code == 413 and big.json()["error"]["type"] == "PayloadTooLarge"
+    odd: list[bytes] = [
+        b'{"a": 1e999, "color": "red"}',  # parses to infinity
+        b'{"a": NaN, "color": "red"}',  # the training data had no nulls
+        b'{"a": true, "color": "red"}',
+        b'{"a": "1.5", "color": "red"}',
+        b'{"a": 1, "color": 7}',  # a number where a category is expected, and unknown
+        b'{"a": 1, "color": ["red"]}',
+        b'{"a": {"x": 1}, "color": null}',
+        b'{"records": [null]}',
+        b'{"records": [{}], "columns": {}}',
+        b'{"columns": {"a": [1, 2], "color": ["red"]}}',
+        b'{"columns": {"a": 1}}',
+        b'{"records": []}',
+        b'"just a string"',
+        b'{"\ud800": 1}',
+        b"\xff\xfe",
+    ]
+    for payload in odd:
+        r = httpx.post(f"{url}/predict", content=payload)
+        assert r.status_code == 422, (payload, r.status_code, r.text)
+        assert set(r.json()["error"]) == {"type", "message", "hint", "fields"}, payload
+    extra = httpx.post(f"{url}/predict", json={"a": 1, "color": "red", "unused": "x"})
+    assert extra.status_code == 200  # extra fields are ignored, as most serving APIs do
+    for method, path, status in (("GET", "/nowhere", 404), ("GET", "/predict", 405)):
+        r = httpx.request(method, f"{url}{path}")
+        assert r.status_code == status
+        assert set(r.json()["error"]) == {"type", "message", "hint", "fields"}
+    for path in ("/v2/models/x/y/z", "/a/b"):
+        httpx.get(f"{url}{path}")
+    labels = httpx.get(f"{url}/metrics").text
+    assert "/v2/models/x" not in labels and "/a/b" not in labels  # bounded label values
 
 
 def test_open_inference_protocol_v2_and_metrics(served) -> None:  # type: ignore[no-untyped-def]
@@ -115,6 +149,27 @@ def test_open_inference_protocol_v2_and_metrics(served) -> None:  # type: ignore
     metrics = httpx.get(f"{url}/metrics").text
     assert 'rung_model_version{model="trend"} 1.0' in metrics
     assert "rung_request_seconds_bucket" in metrics and "rung_rows_predicted_total 2.0" in metrics
+
+
+def test_openapi_documents_predict_from_the_signature(served) -> None:  # type: ignore[no-untyped-def]
+    _, url, _ = served
+    doc = httpx.get(f"{url}/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+    record = schemas["Record"]
+    assert record["required"] == ["a", "color"]
+    assert record["properties"]["a"]["type"] == "number"
+    assert record["properties"]["color"]["enum"] == ["blue", "red"]
+    assert (
+        schemas["Columns"]["properties"]["columns"]["properties"]["a"]["items"]["type"] == "number"
+    )
+    assert schemas["Prediction"]["properties"]["predictions"]["items"]["enum"] == ["no", "yes"]
+    body = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert len(body["schema"]["oneOf"]) == 3
+    example = body["example"]  # the documented example is itself a valid request
+    answer = httpx.post(f"{url}/predict", json=example)
+    assert answer.status_code == 200, answer.text
+    assert doc["info"]["version"] == "trend version 1"
+    assert "swagger-ui" in httpx.get(f"{url}/docs").text
 
 
 def test_the_service_follows_its_alias_under_load_without_a_failed_request(served) -> None:  # type: ignore[no-untyped-def]
@@ -148,6 +203,7 @@ def test_the_service_follows_its_alias_under_load_without_a_failed_request(serve
     assert 1 in seen and 2 in seen
     assert seen.index(2) > 0 and 1 not in seen[len(seen) - 5 :]  # swapped once, for good
     assert logged(ws) == len(seen)  # every 2xx response is in the log, nothing else
+    assert httpx.get(f"{url}/openapi.json").json()["info"]["version"] == "trend version 2"
 
 
 def test_a_sigkill_loses_no_answered_prediction(served) -> None:  # type: ignore[no-untyped-def]
@@ -160,6 +216,65 @@ def test_a_sigkill_loses_no_answered_prediction(served) -> None:  # type: ignore
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert logged(ws) == answered
+
+
+def test_overlapping_requests_are_batched_and_each_gets_its_own_rows(served) -> None:  # type: ignore[no-untyped-def]
+    _, url, _ = served
+    rows = [{"a": round(-3 + 0.05 * i, 2), "color": "red" if i % 3 else "blue"} for i in range(120)]
+    with httpx.Client() as client:  # one at a time: the reference answers
+        alone = [client.post(f"{url}/predict", json=row).json() for row in rows]
+
+    def calls() -> float:
+        text = httpx.get(f"{url}/metrics").text
+        return float(
+            next(
+                ln.split()[1]
+                for ln in text.splitlines()
+                if ln.startswith("rung_model_calls_total ")
+            )
+        )
+
+    before = calls()
+    together: list[Any] = [None] * len(rows)
+
+    def send(k: int) -> None:
+        with httpx.Client() as client:
+            for i in range(k, len(rows), 16):
+                records = [rows[i]] if i % 2 else [rows[i], rows[i]]  # batches of 1 and 2 rows
+                together[i] = client.post(f"{url}/predict", json={"records": records}).json()
+
+    threads = [threading.Thread(target=send, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for i, (one, both) in enumerate(zip(alone, together, strict=True)):
+        n = 1 if i % 2 else 2
+        assert both["predictions"] == one["predictions"] * n, i
+        # a batch may sum in another order: the same probabilities to the last bits or so
+        for got, want in zip(both["probabilities"], one["probabilities"] * n, strict=True):
+            assert got == pytest.approx(want, rel=1e-12, abs=1e-15), i
+    assert calls() - before < len(rows)  # some requests shared a call to the model
+
+
+def test_several_workers_share_one_metrics_page_and_one_log(served) -> None:  # type: ignore[no-untyped-def]
+    ws, _, first = served
+    first.terminate()
+    first.wait(timeout=30)
+    before = logged(ws)
+    proc, url = start_server(ws.root, "trend@champion", "--workers", "2")
+    try:
+        for _ in range(40):  # a connection each: the workers share the listening socket
+            r = httpx.post(f"{url}/predict", json={"a": 0.1, "color": "red"})
+            assert r.status_code == 200
+        metrics = httpx.get(f"{url}/metrics").text
+        assert "rung_rows_predicted_total 40.0" in metrics  # summed over the workers
+        assert metrics.count("rung_model_version{") >= 1 and 'pid="' in metrics
+        assert logged(ws) - before == 40
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
 
 
 def test_feedback_and_the_client(served) -> None:  # type: ignore[no-untyped-def]

@@ -13,11 +13,13 @@ their level and whether or not they publish volumes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 NOT_FEATURES = ("date", "year", "label_date", "trend")
 DOWN, UP = "down", "up"  # the label's values, hence the model's classes
@@ -39,6 +41,37 @@ def build_windows(prices: pd.DataFrame, window: int, horizon: int) -> pd.DataFra
     prices = prices.sort_values("Date").reset_index(drop=True)
     date = pd.to_datetime(prices["Date"])
     log_close = np.log(prices["Close"].astype(float))
+    frame = pd.DataFrame(
+        {
+            "date": date,
+            "year": date.dt.year,
+            "label_date": date.shift(-horizon),
+            **_features(prices, window),
+        }
+    )
+    frame["trend"] = np.where(log_close.shift(-horizon) < log_close, DOWN, UP)
+    frame = frame.iloc[window : len(frame) - horizon]  # a full window behind, a label ahead
+    frame = frame.replace([np.inf, -np.inf], np.nan).dropna()
+    return frame.reset_index(drop=True)
+
+
+def latest_features(prices: pd.DataFrame, window: int) -> pd.DataFrame:
+    """The features of every trading day with a full window behind it, labels or not.
+
+    What an application computes to ask the model about today: the same code as the training
+    rows (so serving cannot drift from training), indexed by date, without the label and
+    hence without dropping the last ``horizon`` days.
+    """
+    prices = prices.sort_values("Date").reset_index(drop=True)
+    frame = pd.DataFrame(_features(prices, window))
+    frame.index = pd.DatetimeIndex(pd.to_datetime(prices["Date"]), name="date")
+    frame = frame.iloc[window:].replace([np.inf, -np.inf], np.nan).dropna()
+    return frame
+
+
+def _features(prices: pd.DataFrame, window: int) -> dict[str, pd.Series]:
+    """The features of each day from the closes up to and including it, by name."""
+    log_close = np.log(prices["Close"].astype(float))
     ret = log_close.diff()
     vol = ret.rolling(window).std()
     features = {
@@ -54,13 +87,7 @@ def build_windows(prices: pd.DataFrame, window: int, horizon: int) -> pd.DataFra
     # the window's daily returns in units of its own volatility, most recent first
     for lag in range(window):
         features[f"z_{lag}"] = ret.shift(lag) / vol
-    frame = pd.DataFrame(
-        {"date": date, "year": date.dt.year, "label_date": date.shift(-horizon), **features}
-    )
-    frame["trend"] = np.where(log_close.shift(-horizon) < log_close, DOWN, UP)
-    frame = frame.iloc[window : len(frame) - horizon]  # a full window behind, a label ahead
-    frame = frame.replace([np.inf, -np.inf], np.nan).dropna()
-    return frame.reset_index(drop=True)
+    return features
 
 
 def split_by_date(windows: pd.DataFrame, test_start: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -89,5 +116,9 @@ def make_model(C: float) -> Pipeline:
     validation period carved out of the training data, that is it almost never warned. That
     check used no test-period data, and the decision threshold stays at the default 0.5.
     """
+    from sklearn.linear_model import LogisticRegression  # here: the application imports this
+    from sklearn.pipeline import Pipeline  # file for its features, never scikit-learn
+    from sklearn.preprocessing import StandardScaler
+
     logreg = LogisticRegression(C=C, class_weight="balanced", max_iter=1000)
     return Pipeline([("scale", StandardScaler()), ("logreg", logreg)])

@@ -820,13 +820,15 @@ def serve(
     ],
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port")] = 8000,
-    workers: Annotated[int, typer.Option("--workers")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     poll: Annotated[
-        float, typer.Option("--poll", help="Seconds between checks of the alias.")
+        float, typer.Option("--poll", min=0.05, help="Seconds between checks of the alias.")
     ] = 1.0,
 ) -> None:
     """Serve a model alias over HTTP: /predict, Open Inference Protocol v2, /metrics."""
     import os
+    import shutil
+    import tempfile
 
     try:
         import uvicorn
@@ -838,15 +840,23 @@ def serve(
         version = ws.models.get(ref)  # fail here, in one line, if the alias does not exist
         root = str(ws.root)
     os.environ.update(RUNG_SERVE_ROOT=root, RUNG_SERVE_REF=ref, RUNG_SERVE_POLL=str(poll))
+    shared = None
+    if workers > 1:  # one /metrics for all workers: prometheus-client's multiprocess mode
+        shared = tempfile.mkdtemp(prefix="rung-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
     render.line(f"serving {ref} (version {version.version}) on http://{host}:{port}", sys.stderr)
-    uvicorn.run(
-        "rung.cli.serve_app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-    )
+    try:
+        uvicorn.run(
+            "rung.cli.serve_app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    finally:
+        if shared:
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 @app.command()

@@ -19,33 +19,29 @@ before its response is sent (:mod:`rung.serving.log`).
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rung.core.errors import InvalidInput, RungError
+from rung.serving.batching import Batcher
 from rung.serving.log import PredictionLog
-from rung.serving.payload import PayloadError, validate
+from rung.serving.payload import PayloadError, check
+from rung.serving.predictor import Loaded, compute, ready
 
 MAX_BODY = 8 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """One version, ready to predict; swapped as a whole."""
-
-    name: str
-    version: int
-    model: Any
-    signature: dict[str, Any]
+_PATHS = frozenset(
+    ("/predict", "/feedback", "/metrics", "/v2/health/live", "/v2/health/ready", "/openapi.json")
+)
 
 
 def error_body(exc: RungError) -> dict[str, Any]:
@@ -75,6 +71,8 @@ class Service:
         self._follower = threading.Thread(
             target=self._follow, name="rung-alias-follower", daemon=True
         )
+        self.batcher = Batcher(self.predict)
+        self.active = 0  # prediction requests being served (on the event loop: no lock)
         self.metrics = _Metrics()
         self.metrics.version.labels(self.name).set(self.current.version)
 
@@ -83,6 +81,7 @@ class Service:
 
     def stop(self) -> None:
         self._stop.set()
+        self.batcher.close()
         self.log.close()
 
     def _load(self, version: int) -> Loaded:
@@ -91,9 +90,7 @@ class Service:
             raise InvalidInput(
                 f"{v.ref} has no input signature", "register a model fitted on a DataFrame"
             )
-        loaded = Loaded(v.name, v.version, model, v.signature)
-        _warm(loaded)
-        return loaded
+        return ready(v.name, v.version, model, v.signature)
 
     def _follow(self) -> None:
         while not self._stop.wait(self.poll_seconds):
@@ -106,17 +103,13 @@ class Service:
             except Exception:  # keep serving the current version; try again next poll
                 continue
 
-    def predict(self, frame: Any) -> tuple[Loaded, dict[str, Any]]:
-        held = self.current  # one read: this request is answered by exactly this version
-        pred = held.model.predict(frame)
-        out: dict[str, Any] = {"predictions": _plain(pred)}
-        if hasattr(held.model, "predict_proba"):
-            proba = held.model.predict_proba(frame)
-            classes = [str(c) for c in held.model.classes_]
-            out["probabilities"] = [
-                dict(zip(classes, map(float, row), strict=True)) for row in proba
-            ]
-        return held, out
+    def predict(self, columns: dict[str, list[Any]]) -> tuple[Loaded, dict[str, Any]]:
+        """The rows of one request, or of a batch of them (see :mod:`rung.serving.batching`)."""
+        import pandas as pd
+
+        held = self.current  # one read: these rows are answered by exactly this version
+        self.metrics.calls.inc()
+        return held, compute(held, pd.DataFrame(columns))
 
 
 class _Metrics:
@@ -132,25 +125,28 @@ class _Metrics:
             "rung_errors_total", "Error responses", ["path", "type"], registry=self.registry
         )
         self.rows = Counter("rung_rows_predicted_total", "Rows predicted", registry=self.registry)
+        self.calls = Counter(
+            "rung_model_calls_total",
+            "Calls to the model: fewer than requests when overlapping requests are batched",
+            registry=self.registry,
+        )
         self.version = Gauge(
-            "rung_model_version", "Model version being served", ["model"], registry=self.registry
+            "rung_model_version",
+            "Model version being served",
+            ["model"],
+            registry=self.registry,
+            multiprocess_mode="liveall",  # with several workers: each worker's version
         )
 
+    def exposition(self) -> bytes:
+        """The Prometheus text: this process's metrics, or every worker's when several serve."""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return bytes(generate_latest(self.registry))
+        from prometheus_client import multiprocess
 
-def _plain(values: Any) -> list[Any]:
-    return [v.item() if hasattr(v, "item") else v for v in values]
-
-
-def _warm(loaded: Loaded) -> None:
-    """One prediction on a plausible row, so the first real request pays no lazy setup."""
-    import pandas as pd
-
-    row: dict[str, Any] = {}
-    for name in loaded.signature.get("features", []):
-        spec = loaded.signature.get("columns", {}).get(name, {})
-        cats = spec.get("categories")
-        row[name] = cats[0] if cats else 0.0
-    loaded.model.predict(pd.DataFrame([row]))
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged)
+        return bytes(generate_latest(merged))
 
 
 def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX_BODY) -> FastAPI:
@@ -164,6 +160,10 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         service.start()
         yield
         service.stop()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())
 
     app = FastAPI(
         title=f"rung: {ref}",
@@ -171,35 +171,70 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         lifespan=lifespan,
     )
     app.state.service = service
+    documented: dict[int, dict[str, Any]] = {}
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document with /predict described by the served version's signature."""
+        from fastapi.openapi.utils import get_openapi
+
+        from rung.serving.openapi import document
+
+        held = service.current
+        if held.version not in documented:
+            base = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            documented.clear()
+            documented[held.version] = document(base, held.signature, held.name, held.version)
+        return documented[held.version]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(RungError)
     async def _rung_error(request: Request, exc: RungError) -> JSONResponse:
-        service.metrics.errors.labels(request.url.path, type(exc).__name__).inc()
+        service.metrics.errors.labels(_path_label(request.url.path), type(exc).__name__).inc()
         return JSONResponse(error_body(exc), status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Unknown routes (404) and methods (405) in the one error shape too."""
+        hint = "see /docs for the routes" if exc.status_code in (404, 405) else None
+        body = error_body(RungError(f"{request.method} {request.url.path}: {exc.detail}", hint))
+        body["error"]["type"] = {404: "NotFound", 405: "MethodNotAllowed"}.get(
+            exc.status_code, "HTTPError"
+        )
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        """A bug (a 500) still answers with the canonical body; the traceback goes to the log."""
+        service.metrics.errors.labels(_path_label(request.url.path), type(exc).__name__).inc()
+        body = error_body(RungError(f"internal error: {type(exc).__name__}: {exc}", None))
+        return JSONResponse(body, status_code=500)
 
     async def _body(request: Request) -> Any:
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > max_body:
-            raise _TooLarge(
+            raise PayloadTooLarge(
                 f"the body has {length} bytes, over the limit of {max_body}", "send smaller batches"
             )
         raw = await request.body()
         if len(raw) > max_body:
-            raise _TooLarge(
+            raise PayloadTooLarge(
                 f"the body has {len(raw)} bytes, over the limit of {max_body}",
                 "send smaller batches",
             )
         try:
-            return json.loads(raw)
-        except ValueError as exc:
+            return orjson.loads(raw)
+        except ValueError as exc:  # orjson.JSONDecodeError, invalid UTF-8 included
             raise PayloadError(
                 f"the body is not JSON ({exc})", 'send {"records": [{...}]}'
             ) from exc
 
     async def _answer(request: Request, body: Any) -> tuple[Loaded, dict[str, Any], str]:
         started = time.perf_counter()
-        frame = validate(body, service.current.signature)
-        held, out = await run_in_threadpool(service.predict, frame)
+        columns, rows = check(body, service.current.signature)
+        held, out = await service.batcher.predict(columns, rows, alone=service.active == 1)
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         latency = (time.perf_counter() - started) * 1000
         done = service.log.submit(
@@ -207,29 +242,28 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
                 "request_id": request_id,
                 "model": held.name,
                 "version": held.version,
-                "rows": len(frame),
-                "inputs": frame.to_dict("records"),
+                "rows": rows,
+                "inputs": columns,
                 "outputs": out,
                 "latency_ms": latency,
             }
         )
         await asyncio.wrap_future(done)  # durable before we answer
-        service.metrics.rows.inc(len(frame))
+        service.metrics.rows.inc(rows)
         return held, out, request_id
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response: Response = await call_next(request)
-        service.metrics.requests.labels(request.url.path, str(response.status_code)).inc()
-        service.metrics.latency.labels(request.url.path).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(_Measure, metrics=service.metrics)
 
     @app.post("/predict")
-    async def predict(request: Request) -> dict[str, Any]:
+    async def predict(request: Request) -> Response:
         """Predict one row or a batch (records or columns form)."""
-        held, out, request_id = await _answer(request, await _body(request))
-        return {"model": held.name, "version": held.version, "request_id": request_id, **out}
+        service.active += 1
+        try:
+            held, out, request_id = await _answer(request, await _body(request))
+        finally:
+            service.active -= 1
+        # encoded here: FastAPI would otherwise walk every value of a large batch
+        return _json({"model": held.name, "version": held.version, "request_id": request_id, **out})
 
     @app.post("/feedback")
     async def feedback(request: Request) -> dict[str, Any]:
@@ -268,7 +302,7 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         return {"name": name, "ready": True}
 
     @app.post("/v2/models/{name}/infer")
-    async def infer(name: str, request: Request) -> dict[str, Any]:
+    async def infer(name: str, request: Request) -> Response:
         _named(name)
         body = await _body(request)
         inputs = body.get("inputs") if isinstance(body, dict) else None
@@ -280,7 +314,11 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
                 "see the Open Inference Protocol v2",
             )
         columns = {i["name"]: i["data"] for i in inputs}
-        held, out, request_id = await _answer(request, {"columns": columns})
+        service.active += 1
+        try:
+            held, out, request_id = await _answer(request, {"columns": columns})
+        finally:
+            service.active -= 1
         preds = out["predictions"]
         outputs = [
             {"name": "predict", "shape": [len(preds)], "datatype": _pred_type(preds), "data": preds}
@@ -296,18 +334,18 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
                     "data": flat,
                 }
             )
-        return {
-            "model_name": held.name,
-            "model_version": str(held.version),
-            "id": request_id,
-            "outputs": outputs,
-        }
+        return _json(
+            {
+                "model_name": held.name,
+                "model_version": str(held.version),
+                "id": request_id,
+                "outputs": outputs,
+            }
+        )
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(
-            generate_latest(service.metrics.registry), media_type="text/plain; version=0.0.4"
-        )
+        return Response(service.metrics.exposition(), media_type="text/plain; version=0.0.4")
 
     def _named(name: str) -> Loaded:
         held = service.current
@@ -323,8 +361,58 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
     return app
 
 
-class _TooLarge(RungError):
+class _Measure:
+    """Request count and latency per route, as a plain ASGI middleware (Starlette's
+    ``@app.middleware("http")`` costs a task and a stream per request)."""
+
+    def __init__(self, app: Any, metrics: _Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            path = _path_label(scope["path"])
+            self.metrics.requests.labels(path, str(status)).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+
+
+def _path_label(path: str) -> str:
+    """A bounded set of label values: the routes, never what a client typed."""
+    if path in _PATHS:
+        return path
+    if path.startswith("/v2/models/"):
+        tail = path.rstrip("/").split("/")[4:]
+        if not tail:
+            return "/v2/models/{name}"
+        if tail == ["ready"] or tail == ["infer"]:
+            return "/v2/models/{name}/" + tail[0]
+    return "other"
+
+
+class PayloadTooLarge(RungError):
+    """The body is over the service's size limit (HTTP 413)."""
+
     status = 413
+
+
+def _json(content: Any) -> Response:
+    return Response(
+        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
+    )
 
 
 def _datatype(spec: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from rung.core.errors import InvalidInput, NotFound
 from rung.data.datasets import TABULAR, read_table
 from rung.serving.log import PredictionLog
 from rung.serving.payload import validate
+from rung.serving.predictor import split
 
 CHUNK = 50_000
 
@@ -51,6 +52,7 @@ def score_file(
             f"{str(input_path)!r} lacks the model's feature column(s) {missing[:5]}",
             f"the model reads: {', '.join(features)}",
         )
+    head, final = split(model)
     log = PredictionLog(ws.store)
     batch_id = uuid.uuid4().hex[:12]
     pieces, pending, request_ids = [], [], []
@@ -60,11 +62,12 @@ def score_file(
             part = frame.iloc[start : start + chunk]
             x = validate({"columns": {f: part[f].tolist() for f in features}}, version.signature)
             scored = part.copy()
-            scored["prediction"] = model.predict(x)
+            xt = x if head is None else head.transform(x)  # transformers once for both calls
+            scored["prediction"] = final.predict(xt)
             outputs: dict[str, Any] = {"predictions": scored["prediction"].tolist()}
-            if hasattr(model, "predict_proba"):
-                proba = model.predict_proba(x)
-                for j, c in enumerate(model.classes_):
+            if hasattr(final, "predict_proba"):
+                proba = final.predict_proba(xt)
+                for j, c in enumerate(final.classes_):
                     scored[f"proba_{c}"] = proba[:, j]
             request_id = f"batch-{batch_id}-{k}"
             request_ids.append(request_id)

@@ -1,0 +1,170 @@
+"""The service's OpenAPI document, generated from the served version's input signature.
+
+FastAPI documents a route from its Python types; ``/predict`` takes whatever the signature of
+the version being served says, and that changes when the alias moves. So the request and
+response schemas are built here from the signature — one property per feature, its JSON type,
+the categories as an ``enum``, ``nullable`` where the training data had nulls, the classes of
+the predictions — and the document is rebuilt whenever the served version changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_JSON_TYPES = {"numeric": "number", "boolean": "boolean", "categorical": "string"}
+
+
+def feature_schema(spec: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema of one feature's value."""
+    kind = spec.get("kind", "")
+    schema: dict[str, Any]
+    if kind == "datetime":
+        schema = {"type": "string", "format": "date-time"}
+    elif kind == "categorical" and spec.get("categories") is not None:
+        schema = {"type": "string", "enum": [str(c) for c in spec["categories"]]}
+    elif kind in _JSON_TYPES:
+        schema = {"type": _JSON_TYPES[kind]}
+    else:
+        schema = {}
+    if spec.get("dtype"):
+        schema["description"] = f"{kind or 'any'} ({spec['dtype']} in the training data)"
+    if spec.get("nullable"):
+        schema["nullable"] = True
+    return schema
+
+
+def record_schema(signature: dict[str, Any]) -> dict[str, Any]:
+    """One row: every feature of the signature, all required."""
+    columns = signature.get("columns") or {}
+    features = signature.get("features") or []
+    return {
+        "type": "object",
+        "title": "Record",
+        "properties": {f: feature_schema(columns.get(f, {})) for f in features},
+        "required": list(features),
+    }
+
+
+def components(signature: dict[str, Any], name: str) -> dict[str, Any]:
+    """The schemas of ``/predict``'s request and response for this signature."""
+    record = record_schema(signature)
+    columns = {
+        "type": "object",
+        "title": "Columns",
+        "properties": {f: {"type": "array", "items": s} for f, s in record["properties"].items()},
+        "required": record["required"],
+    }
+    classes = signature.get("classes")
+    prediction: dict[str, Any] = (
+        {"enum": classes} if classes else {"description": "the model's prediction"}
+    )
+    response: dict[str, Any] = {
+        "type": "object",
+        "title": "Prediction",
+        "properties": {
+            "model": {"type": "string", "example": name},
+            "version": {"type": "integer", "description": "the version that answered"},
+            "request_id": {"type": "string", "description": "key for POST /feedback"},
+            "predictions": {"type": "array", "items": prediction},
+        },
+        "required": ["model", "version", "request_id", "predictions"],
+    }
+    if classes:
+        response["properties"]["probabilities"] = {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {str(c): {"type": "number"} for c in classes},
+            },
+        }
+    return {
+        "Record": record,
+        "Records": {
+            "type": "object",
+            "title": "Records",
+            "properties": {
+                "records": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}}
+            },
+            "required": ["records"],
+        },
+        "Columns": {
+            "type": "object",
+            "title": "ColumnsBody",
+            "properties": {"columns": columns},
+            "required": ["columns"],
+        },
+        "Prediction": response,
+        "Error": {
+            "type": "object",
+            "title": "Error",
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "message": {"type": "string"},
+                        "hint": {"type": "string", "nullable": True},
+                        "fields": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "loc": {"type": "array", "items": {}},
+                                    "msg": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                }
+            },
+        },
+    }
+
+
+def document(
+    base: dict[str, Any], signature: dict[str, Any], name: str, version: int
+) -> dict[str, Any]:
+    """``base`` (FastAPI's own document) with ``/predict`` described by the signature."""
+    doc = dict(base)
+    doc["info"] = {**doc.get("info", {}), "version": f"{name} version {version}"}
+    schemas = {
+        **doc.get("components", {}).get("schemas", {}),
+        **components(signature, name),
+    }
+    doc["components"] = {**doc.get("components", {}), "schemas": schemas}
+    ref = "#/components/schemas/"
+    error = {"application/json": {"schema": {"$ref": ref + "Error"}}}
+    example = {f: _example(s) for f, s in schemas["Record"]["properties"].items()}
+    predict = doc.setdefault("paths", {}).setdefault("/predict", {}).setdefault("post", {})
+    predict["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": ref + "Records"},
+                        {"$ref": ref + "Columns"},
+                        {"$ref": ref + "Record"},
+                    ]
+                },
+                "example": {"records": [example]},
+            }
+        },
+    }
+    predict["responses"] = {
+        "200": {
+            "description": "predictions from the version named in the answer",
+            "content": {"application/json": {"schema": {"$ref": ref + "Prediction"}}},
+        },
+        "413": {"description": "the body is over the size limit", "content": error},
+        "422": {"description": "the input does not match the signature", "content": error},
+    }
+    return doc
+
+
+def _example(schema: dict[str, Any]) -> Any:
+    if "enum" in schema:
+        return schema["enum"][0]
+    if schema.get("format") == "date-time":
+        return "2024-01-01T00:00:00"
+    return {"number": 0.0, "boolean": False, "string": "text"}.get(schema.get("type", ""))
