@@ -84,6 +84,37 @@ def sqlite_ws(tmp_path: Path):  # type: ignore[no-untyped-def]
 RUNG = str(Path(sys.executable).with_name("rung"))
 
 
+def start_server(
+    root: Path, ref: str, *options: str, timeout: float = 120
+) -> tuple[subprocess.Popen[str], str]:
+    """`rung serve REF` on a free port of 127.0.0.1, once it answers /v2/health/ready."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [RUNG, "serve", ref, "--port", str(port), *options],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"rung serve did not start: {proc.stderr.read() if proc.stderr else ''}")
+
+
 def rung_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

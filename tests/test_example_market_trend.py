@@ -8,7 +8,6 @@ import io
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -17,6 +16,7 @@ import pandas as pd
 import pytest
 
 import rung
+from conftest import start_server
 
 pytest.importorskip("sklearn")
 pytest.importorskip("skops")
@@ -230,7 +230,7 @@ def test_the_application_calls_the_served_model(
     ws = trained.ws
     version = ws.models.register(str(trained.first.id), "market-trend")
     ws.models.promote("market-trend", version.version, "shadow", force=True, reason="test")
-    url, server = _serve(ws.root, "market-trend@shadow")
+    server, url = start_server(ws.root, "market-trend@shadow")
     try:
         app = _import_app()
         argv = ["--service", url, "--prices", str(trained.csv), "--json"]
@@ -259,27 +259,3 @@ def _import_app() -> ModuleType:
         return _import("app")
     finally:
         sys.path.remove(str(EXAMPLE))
-
-
-def _serve(root: Path, ref: str) -> tuple[str, subprocess.Popen[str]]:
-    import socket
-
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    rung_exe = Path(sys.executable).with_name("rung")
-    server = subprocess.Popen(
-        [str(rung_exe), "serve", ref, "--port", str(port)], cwd=root, text=True
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                return url, server
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    server.kill()
-    raise AssertionError("rung serve did not start")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,14 +13,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from conftest import RUNG
+from conftest import start_server
 from model_project import TRAIN, frame
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -39,27 +31,6 @@ def served(sqlite_ws):  # type: ignore[no-untyped-def]
     if proc.poll() is None:
         proc.terminate()
         proc.wait(timeout=30)
-
-
-def start_server(root: Path, ref: str, *options: str) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [RUNG, "serve", ref, "--port", str(port), *options],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"server did not start: {proc.stderr.read() if proc.stderr else ''}")
 
 
 def logged(ws: Any) -> int:
