@@ -1,0 +1,300 @@
+"""Data drift from counts: bounded memory whatever the number of rows.
+
+The reference (a model's training data) is summarised once per feature: a numeric feature
+into ~100 bins cut at its quantiles, a categorical one into its categories plus "other".
+Every window of served inputs is reduced to counts over the same bins, chunk by chunk
+(:class:`NumericWindow`, :class:`CategoricalWindow`), so a window of millions of rows never
+has to be in memory. The statistics then come from two count vectors:
+
+* numeric: Kolmogorov–Smirnov distance (largest gap between the two CDFs at the bin edges)
+  with its asymptotic p-value; PSI over the reference's deciles; Wasserstein-1 distance with
+  each bin's mass at the mean of its values (bins keep their sums), normalised by the
+  reference's standard deviation (as Evidently does);
+* categorical: chi-squared against the reference's shares, with its p-value, and the
+  Jensen–Shannon distance (natural log, as ``scipy.spatial.distance.jensenshannon``).
+
+**Verdicts rest on effect sizes, not p-values.** On a large window a p-value flags shifts
+too small to matter (alert fatigue); so by default a numeric feature drifts when its
+normalised Wasserstein distance reaches 0.1 and a categorical one when its Jensen–Shannon
+distance reaches 0.1 — Evidently's defaults for large data — and the p-values are reported
+as information. The statistic and threshold are configurable per feature.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+DEFAULTS = {"numeric": ("wasserstein", 0.1), "categorical": ("jensenshannon", 0.1)}
+# how each statistic is judged: "at_least" = drift when stat >= threshold; "below" for p-values
+_DIRECTION = {
+    "wasserstein": "at_least",
+    "psi": "at_least",
+    "ks": "at_least",
+    "jensenshannon": "at_least",
+    "ks_pvalue": "below",
+    "chi2_pvalue": "below",
+}
+OTHER = "<other>"
+_EPS = 1e-4  # share given to an empty bin in PSI
+
+
+# -- references -------------------------------------------------------------------------
+
+
+@dataclass
+class NumericReference:
+    """A numeric feature of the reference: bin edges at its quantiles and counts per bin."""
+
+    edges: list[float]  # interior cut points, increasing; bins = len(edges) + 1
+    counts: list[int]
+    sums: list[float]  # of the values in each bin: their mean places the bin's mass
+    n: int
+    std: float
+    low: float
+    high: float
+    nulls: int = 0
+
+    @classmethod
+    def of(cls, values: Any, bins: int = 100) -> NumericReference:
+        x = _finite(values)
+        if x.size == 0:
+            raise ValueError("a numeric reference needs at least one finite value")
+        qs = np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1])
+        edges = np.unique(qs)
+        index = np.searchsorted(edges, x, side="right")
+        counts = np.bincount(index, minlength=edges.size + 1)
+        sums = np.bincount(index, weights=x, minlength=edges.size + 1)
+        return cls(
+            edges=edges.tolist(),
+            counts=counts.tolist(),
+            sums=sums.tolist(),
+            n=int(x.size),
+            std=float(np.std(x)),
+            low=float(x.min()),
+            high=float(x.max()),
+            nulls=int(np.size(values) - x.size),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "numeric", **self.__dict__}
+
+
+@dataclass
+class CategoricalReference:
+    """A categorical feature of the reference: counts per category, then "other"."""
+
+    categories: list[str]
+    counts: list[int]  # one per category, then one for values the reference never had (0)
+    n: int
+    nulls: int = 0
+
+    @classmethod
+    def of(cls, values: Any) -> CategoricalReference:
+        text = [str(v) for v in values if v is not None and not _is_nan(v)]
+        cats, counts = np.unique(np.asarray(text, dtype=object), return_counts=True)
+        return cls(
+            categories=[str(c) for c in cats],
+            counts=[*map(int, counts), 0],
+            n=len(text),
+            nulls=len(values) - len(text),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "categorical", **self.__dict__}
+
+
+def reference_from_dict(d: dict[str, Any]) -> NumericReference | CategoricalReference:
+    fields = {k: v for k, v in d.items() if k != "kind"}
+    if d.get("kind") == "numeric":
+        return NumericReference(**fields)
+    return CategoricalReference(**fields)
+
+
+# -- windows: counts accumulated chunk by chunk -------------------------------------------
+
+
+@dataclass
+class NumericWindow:
+    """Served values of one numeric feature, reduced to counts over the reference's bins."""
+
+    ref: NumericReference
+    counts: np.ndarray = field(init=False)
+    sums: np.ndarray = field(init=False)
+    n: int = 0
+    nulls: int = 0
+    low: float = math.inf
+    high: float = -math.inf
+
+    def __post_init__(self) -> None:
+        self.counts = np.zeros(len(self.ref.edges) + 1, dtype=np.int64)
+        self.sums = np.zeros(len(self.ref.edges) + 1)
+
+    def add(self, values: Any) -> None:
+        x = _finite(values)
+        self.nulls += int(np.size(values) - x.size)
+        if x.size:
+            edges = np.asarray(self.ref.edges)
+            index = np.searchsorted(edges, x, side="right")
+            self.counts += np.bincount(index, minlength=edges.size + 1)
+            self.sums += np.bincount(index, weights=x, minlength=edges.size + 1)
+            self.n += int(x.size)
+            self.low, self.high = min(self.low, float(x.min())), max(self.high, float(x.max()))
+
+
+@dataclass
+class CategoricalWindow:
+    """Served values of one categorical feature, counted per reference category."""
+
+    ref: CategoricalReference
+    counts: np.ndarray = field(init=False)
+    n: int = 0
+    nulls: int = 0
+    unseen: dict[str, int] = field(default_factory=dict)  # values the reference never had
+
+    def __post_init__(self) -> None:
+        self.counts = np.zeros(len(self.ref.categories) + 1, dtype=np.int64)
+        self._index = {c: i for i, c in enumerate(self.ref.categories)}
+
+    def add(self, values: Any) -> None:
+        other = len(self.ref.categories)
+        for v in values:
+            if v is None or _is_nan(v):
+                self.nulls += 1
+                continue
+            key = str(v)
+            i = self._index.get(key, other)
+            self.counts[i] += 1
+            self.n += 1
+            if i == other and len(self.unseen) < 20:
+                self.unseen[key] = self.unseen.get(key, 0) + 1
+
+
+# -- statistics ---------------------------------------------------------------------------
+
+
+def numeric_stats(window: NumericWindow) -> dict[str, float | None]:
+    """KS distance and p-value, PSI, Wasserstein-1 (raw and normalised) of a window."""
+    ref = window.ref
+    r = np.asarray(ref.counts, dtype=float)
+    c = window.counts.astype(float)
+    if window.n == 0:
+        return {k: None for k in ("ks", "ks_pvalue", "psi", "wasserstein", "wasserstein_raw")}
+    fr, fc = np.cumsum(r) / r.sum(), np.cumsum(c) / c.sum()
+    ks = float(np.max(np.abs(fr[:-1] - fc[:-1]))) if fr.size > 1 else 0.0
+    w1 = _wasserstein(
+        np.asarray(ref.sums) / np.maximum(r, 1),
+        r / r.sum(),
+        window.sums / np.maximum(c, 1),
+        c / c.sum(),
+    )
+    return {
+        "ks": ks,
+        "ks_pvalue": _ks_pvalue(ks, ref.n, window.n),
+        "psi": _psi(r, c),
+        "wasserstein": w1 / ref.std if ref.std > 0 else (0.0 if w1 == 0 else math.inf),
+        "wasserstein_raw": w1,
+    }
+
+
+def categorical_stats(window: CategoricalWindow) -> dict[str, float | None]:
+    """Chi-squared statistic and p-value, and the Jensen–Shannon distance of a window."""
+    r = np.asarray(window.ref.counts, dtype=float)
+    c = window.counts.astype(float)
+    if window.n == 0:
+        return {"chi2": None, "chi2_pvalue": None, "jensenshannon": None}
+    p, q = r / r.sum(), c / c.sum()
+    m = (p + q) / 2
+    js = math.sqrt(max(0.0, (_kl(p, m) + _kl(q, m)) / 2))
+    expected = p * c.sum()
+    seen = expected > 0
+    chi2 = float(np.sum((c[seen] - expected[seen]) ** 2 / expected[seen]))
+    if np.any(c[~seen] > 0):  # values the reference never had: infinitely unlikely under it
+        chi2 = math.inf
+    dof = int(seen.sum()) - 1
+    return {"chi2": chi2, "chi2_pvalue": _chi2_pvalue(chi2, dof), "jensenshannon": js}
+
+
+def judge(
+    kind: str,
+    stats: dict[str, float | None],
+    statistic: str | None = None,
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    """The verdict of one feature: which statistic decided, against which threshold."""
+    default_stat, default_threshold = DEFAULTS[kind]
+    statistic = statistic or default_stat
+    threshold = default_threshold if threshold is None else threshold
+    if statistic not in stats:
+        raise ValueError(
+            f"no statistic {statistic!r} for a {kind} feature; choose from {sorted(stats)}"
+        )
+    value = stats[statistic]
+    if value is None:
+        drift = None
+    elif _DIRECTION[statistic] == "below":
+        drift = value < threshold
+    else:
+        drift = value >= threshold
+    return {"statistic": statistic, "value": value, "threshold": threshold, "drift": drift}
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _finite(values: Any) -> np.ndarray:
+    x = np.asarray(values, dtype=float).ravel()
+    return x[np.isfinite(x)]
+
+
+def _is_nan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def _wasserstein(a: np.ndarray, p: np.ndarray, b: np.ndarray, q: np.ndarray) -> float:
+    """Wasserstein-1 between two discrete distributions: atoms ``a`` with weights ``p`` and
+    ``b`` with ``q`` (each bin's mass at the mean of its values: within a bin the two
+    distributions are alike, across bins — the tails above all — the means carry the shift)."""
+    xs = np.concatenate((a, b))
+    w = np.concatenate((p, -q))
+    order = np.argsort(xs, kind="stable")
+    xs, gap = xs[order], np.cumsum(w[order])  # F_p - F_q just right of each atom
+    return float(np.sum(np.abs(gap[:-1]) * np.diff(xs)))
+
+
+def _psi(r: np.ndarray, c: np.ndarray, groups: int = 10) -> float:
+    """PSI over the reference's deciles (the usual 10 bins), from the fine bins' counts."""
+    share_before = np.concatenate(([0.0], np.cumsum(r)[:-1])) / r.sum()
+    group = np.minimum((share_before * groups + 1e-9).astype(int), groups - 1)
+    rg = np.bincount(group, weights=r, minlength=groups) / r.sum()
+    cg = np.bincount(group, weights=c, minlength=groups) / c.sum()
+    rg, cg = np.maximum(rg, _EPS), np.maximum(cg, _EPS)
+    return float(np.sum((cg - rg) * np.log(cg / rg)))
+
+
+def _kl(p: np.ndarray, q: np.ndarray) -> float:
+    nz = p > 0
+    return float(np.sum(p[nz] * np.log(p[nz] / q[nz])))
+
+
+def _ks_pvalue(d: float, n: int, m: int) -> float | None:
+    try:
+        from scipy.stats import kstwobign
+    except ModuleNotFoundError:
+        return None
+    return float(kstwobign.sf(d * math.sqrt(n * m / (n + m))))
+
+
+def _chi2_pvalue(stat: float, dof: int) -> float | None:
+    if math.isinf(stat):  # a value the reference never had
+        return 0.0
+    if dof < 1:
+        return None
+    try:
+        from scipy.stats import chi2
+    except ModuleNotFoundError:
+        return None
+    return float(chi2.sf(stat, dof))

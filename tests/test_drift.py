@@ -1,0 +1,146 @@
+"""Drift statistics from counts agree with the exact ones and stream in chunks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rung.core.drift import (
+    CategoricalReference,
+    CategoricalWindow,
+    NumericReference,
+    NumericWindow,
+    categorical_stats,
+    judge,
+    numeric_stats,
+    reference_from_dict,
+)
+
+scipy_stats = pytest.importorskip("scipy.stats")
+
+
+def _window(ref: NumericReference, values: np.ndarray, chunks: int = 1) -> NumericWindow:
+    w = NumericWindow(ref)
+    for part in np.array_split(values, chunks):
+        w.add(part)
+    return w
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    shift=st.floats(-2, 2),
+    scale=st.floats(0.3, 3),
+    n=st.integers(200, 5000),
+    chunks=st.integers(1, 9),
+    heavy=st.booleans(),
+)
+def test_numeric_statistics_match_the_exact_ones(
+    seed: int, shift: float, scale: float, n: int, chunks: int, heavy: bool
+) -> None:
+    rng = np.random.default_rng(seed)
+    draw = rng.lognormal if heavy else rng.normal
+    ref = draw(0, 1, n)
+    cur = draw(shift, scale, n + 17)
+    reference = NumericReference.of(ref)
+    stats = numeric_stats(_window(reference, cur, chunks))
+    exact_w = scipy_stats.wasserstein_distance(ref, cur) / np.std(ref)
+    assert stats["wasserstein"] == pytest.approx(exact_w, rel=0.05, abs=0.02)
+    exact_ks = scipy_stats.ks_2samp(ref, cur).statistic
+    assert stats["ks"] <= exact_ks + 1e-12  # the gap at the bin edges: never more
+    assert stats["ks"] >= exact_ks - 0.03  # and at most a bin's share less
+    assert stats["psi"] >= 0
+    # chunks change nothing: the window is counts
+    once = numeric_stats(_window(reference, cur, 1))
+    assert once == pytest.approx(stats)
+
+
+def test_the_reference_against_itself_shows_no_drift() -> None:
+    x = np.random.default_rng(1).normal(5, 2, 10_000)
+    reference = NumericReference.of(x)
+    stats = numeric_stats(_window(reference, x))
+    assert stats["ks"] == 0 and stats["wasserstein"] == pytest.approx(0, abs=1e-12)
+    assert stats["psi"] == pytest.approx(0, abs=1e-12)
+    assert judge("numeric", stats)["drift"] is False
+
+
+def test_a_shift_drifts_by_effect_size_and_a_tiny_one_does_not() -> None:
+    rng = np.random.default_rng(2)
+    ref = rng.normal(0, 1, 200_000)
+    reference = NumericReference.of(ref)
+    tiny = numeric_stats(_window(reference, rng.normal(0.03, 1, 200_000)))
+    assert tiny["ks_pvalue"] is not None and tiny["ks_pvalue"] < 1e-6  # "significant" ...
+    assert judge("numeric", tiny)["drift"] is False  # ... but too small to matter
+    assert judge("numeric", tiny, "ks_pvalue", 0.05)["drift"] is True  # if one insists
+    big = numeric_stats(_window(reference, rng.normal(0.5, 1, 50_000)))
+    verdict = judge("numeric", big)
+    assert verdict == {
+        "statistic": "wasserstein",
+        "value": big["wasserstein"],
+        "threshold": 0.1,
+        "drift": True,
+    }
+    assert judge("numeric", big, "psi", 0.2)["drift"] is (big["psi"] >= 0.2)
+    with pytest.raises(ValueError, match="no statistic 'jensenshannon' for a numeric"):
+        judge("numeric", big, "jensenshannon")
+
+
+def test_nulls_and_infinities_are_counted_apart() -> None:
+    reference = NumericReference.of([1.0, 2.0, float("nan"), 3.0, None])
+    assert (reference.n, reference.nulls) == (3, 2)
+    w = NumericWindow(reference)
+    w.add([1.0, float("inf"), None, 2.5])
+    assert (w.n, w.nulls) == (2, 2)
+    empty = NumericWindow(reference)
+    assert numeric_stats(empty)["wasserstein"] is None
+    assert judge("numeric", numeric_stats(empty))["drift"] is None
+    with pytest.raises(ValueError, match="at least one finite value"):
+        NumericReference.of([float("nan")])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ref=st.lists(st.sampled_from("abcde"), min_size=1, max_size=300),
+    cur=st.lists(st.sampled_from("abcde"), min_size=1, max_size=300),
+)
+def test_categorical_statistics_match_scipy(ref: list[str], cur: list[str]) -> None:
+    from scipy.spatial.distance import jensenshannon
+
+    reference = CategoricalReference.of(ref)
+    w = CategoricalWindow(reference)
+    w.add(cur[: len(cur) // 2])
+    w.add(cur[len(cur) // 2 :])
+    stats = categorical_stats(w)
+    cats = reference.categories
+    p = np.array([ref.count(c) for c in cats] + [0]) / len(ref)
+    q = np.array([cur.count(c) for c in cats] + [len([v for v in cur if v not in cats])]) / len(cur)
+    assert stats["jensenshannon"] == pytest.approx(float(jensenshannon(p, q)), abs=1e-9)
+    if q[-1] > 0:  # a value the reference never had
+        assert stats["chi2"] == math.inf and stats["chi2_pvalue"] == 0.0
+        assert set(w.unseen) == {v for v in cur if v not in cats}
+    elif len(cats) > 1:
+        observed = np.array([cur.count(c) for c in cats])
+        expected = p[:-1] * len(cur)
+        exact = scipy_stats.chisquare(observed, expected)
+        assert stats["chi2"] == pytest.approx(exact.statistic)
+        assert stats["chi2_pvalue"] == pytest.approx(exact.pvalue)
+
+
+def test_categorical_shift_and_the_reference_round_trip() -> None:
+    rng = np.random.default_rng(3)
+    cats = list("abcdefghij")
+    ref = rng.choice(cats, 50_000).tolist()
+    reference = CategoricalReference.of([*ref, None])
+    assert reference.nulls == 1 and reference.categories == cats
+    same = CategoricalWindow(reference)
+    same.add(ref)
+    assert categorical_stats(same)["jensenshannon"] == 0
+    moved = CategoricalWindow(reference)
+    moved.add(rng.choice(cats, 50_000, p=[0.3] + [0.7 / 9] * 9).tolist())
+    assert judge("categorical", categorical_stats(moved))["drift"] is True
+    for r in (reference, NumericReference.of(rng.normal(0, 1, 100))):
+        assert reference_from_dict(r.to_dict()) == r
