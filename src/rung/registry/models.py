@@ -249,6 +249,20 @@ class Registry:
                 return frame
         return None
 
+    def training_frame(self, version: ModelVersion) -> Any:
+        """The DataFrame ``version`` was fitted on (its features at least), from the lineage:
+        the reference a monitor compares served inputs with."""
+        from rung.pipelines.history import Runs
+
+        features = (version.signature or {}).get("features") or []
+        frame = self._training_frame(Runs(self._s).lineage(version.hash), features)
+        if frame is None:
+            raise NotFound(
+                f"no training data with the features of {version.ref} in its lineage",
+                "give a reference dataset explicitly",
+            )
+        return frame
+
     # -- reading -------------------------------------------------------------------------
 
     def load(self, ref: str) -> tuple[ModelVersion, Any]:

@@ -1,0 +1,137 @@
+"""Data drift of a served model: its training data against the inputs in the prediction log.
+
+The reference is the training frame of the version (found through the registry's lineage),
+summarised per feature by :mod:`rung.core.drift`. The window is read from the ``predictions``
+table in chunks of rows, keyset-paginated by id, and only counts are kept, so a window of
+millions of logged rows is read in bounded memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+try:
+    from orjson import loads as _loads
+except ModuleNotFoundError:  # without the serve extra (`rung predict` logs too)
+    from json import loads as _loads  # type: ignore[assignment]
+
+from rung.core.drift import (
+    CategoricalReference,
+    CategoricalWindow,
+    NumericReference,
+    NumericWindow,
+    categorical_stats,
+    judge,
+    numeric_stats,
+)
+from rung.core.errors import InvalidInput, NotFound
+from rung.registry.models import ModelVersion, Registry
+from rung.store.metadata import MetadataStore
+
+Reference = dict[str, NumericReference | CategoricalReference]
+
+
+def version_reference(registry: Registry, version: ModelVersion) -> Reference:
+    """The reference of a registered version: the frame it was trained on."""
+    if version.signature is None:
+        raise InvalidInput(
+            f"{version.ref} has no input signature", "register a model fitted on a DataFrame"
+        )
+    return build_reference(registry.training_frame(version), version.signature)
+
+
+def build_reference(frame: Any, signature: dict[str, Any]) -> Reference:
+    """One summary per feature of the signature: numeric by quantile bins, else categories."""
+    missing = [f for f in signature.get("features", []) if f not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"the reference lacks the model's feature(s) {missing[:5]}",
+            "use the dataset the model was trained on, or one with the same columns",
+        )
+    out: Reference = {}
+    for name in signature.get("features", []):
+        kind = signature.get("columns", {}).get(name, {}).get("kind")
+        if kind == "numeric":
+            out[name] = NumericReference.of(
+                frame[name].to_numpy(dtype=float, na_value=float("nan"))
+            )
+        elif kind in ("categorical", "boolean"):
+            out[name] = CategoricalReference.of(frame[name].tolist())
+    return out
+
+
+def logged_inputs(
+    store: MetadataStore,
+    model: str,
+    versions: list[int] | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    chunk: int = 2000,
+) -> Iterator[dict[str, list[Any]]]:
+    """The logged inputs of ``model`` as columns, ``chunk`` log records at a time."""
+    where = ["model = :m", "id > :last"]
+    params: dict[str, Any] = {"m": model, "n": chunk}
+    if versions:
+        where.append("version IN (" + ", ".join(f":v{i}" for i in range(len(versions))) + ")")
+        params.update({f"v{i}": v for i, v in enumerate(versions)})
+    if since is not None:
+        where.append("at >= :since")
+        params["since"] = since
+    if until is not None:
+        where.append("at < :until")
+        params["until"] = until
+    sql = f"SELECT id, inputs FROM predictions WHERE {' AND '.join(where)} ORDER BY id LIMIT :n"
+    last = 0
+    while True:
+        with store.read() as tx:
+            rows = tx.all(sql, {**params, "last": last})
+        if not rows:
+            return
+        columns: dict[str, list[Any]] = {}
+        for row in rows:
+            for name, values in _loads(row["inputs"]).items():
+                columns.setdefault(name, []).extend(values)
+        yield columns
+        last = rows[-1]["id"]
+
+
+def data_drift(
+    reference: Reference,
+    chunks: Iterator[dict[str, list[Any]]],
+    thresholds: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Per feature: rows, nulls, every statistic, and the verdict (statistic, threshold)."""
+    windows: dict[str, NumericWindow | CategoricalWindow] = {
+        name: NumericWindow(ref) if isinstance(ref, NumericReference) else CategoricalWindow(ref)
+        for name, ref in reference.items()
+    }
+    for columns in chunks:
+        for name, window in windows.items():
+            if name in columns:
+                window.add(columns[name])
+    rows = max((w.n + w.nulls for w in windows.values()), default=0)
+    if rows == 0:
+        raise NotFound(
+            "no logged predictions in this window", "serve the model and send requests first"
+        )
+    features: dict[str, Any] = {}
+    for name, window in windows.items():
+        kind = "numeric" if isinstance(window, NumericWindow) else "categorical"
+        stats = (
+            numeric_stats(window)
+            if isinstance(window, NumericWindow)
+            else categorical_stats(window)
+        )
+        chosen = (thresholds or {}).get(name, {})
+        features[name] = {
+            "kind": kind,
+            "rows": window.n,
+            "nulls": window.nulls,
+            "stats": stats,
+            "verdict": judge(kind, stats, chosen.get("statistic"), chosen.get("threshold")),
+        }
+        if isinstance(window, CategoricalWindow) and window.unseen:
+            features[name]["unseen"] = window.unseen
+    drifted = [n for n, f in features.items() if f["verdict"]["drift"]]
+    return {"rows": rows, "features": features, "drifted": drifted}

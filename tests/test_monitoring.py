@@ -1,0 +1,95 @@
+"""Data drift of a served model: its training data against the prediction log, streamed."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from model_project import TRAIN, frame
+from rung.core.errors import InvalidInput, NotFound
+from rung.monitoring.drift import build_reference, data_drift, logged_inputs, version_reference
+from rung.serving.log import PredictionLog
+
+pytest.importorskip("sklearn")
+
+
+def _log(ws: Any, rows: Any, requests: int) -> None:
+    log = PredictionLog(ws.store)
+    try:
+        done = []
+        for idx in np.array_split(np.arange(len(rows)), requests):
+            part = rows.iloc[idx]
+            columns = {"a": part["a"].tolist(), "color": part["color"].tolist()}
+            done.append(
+                log.submit(
+                    {
+                        "request_id": f"r{time.time_ns()}",
+                        "model": "trend",
+                        "version": 1,
+                        "rows": len(part),
+                        "inputs": columns,
+                        "outputs": {"predictions": ["yes"] * len(part)},
+                        "latency_ms": 1.0,
+                    }
+                )
+            )
+        for d in done:
+            d.result()
+    finally:
+        log.close()
+
+
+def test_drift_against_the_training_data_streams_from_the_log(ws) -> None:  # type: ignore[no-untyped-def]
+    (ws.root / "train.py").write_text(TRAIN)
+    ws.data.add(frame(2000, 1), name="train")
+    run = ws.run("train.py:train", {})
+    version = ws.models.register(str(run.id), "trend")
+    reference = version_reference(ws.models, version)
+    assert set(reference) == {"a", "color"} and reference["a"].n == 2000
+
+    with pytest.raises(NotFound, match="no logged predictions"):
+        data_drift(reference, logged_inputs(ws.store, "trend"))
+
+    _log(ws, frame(1500, 2), requests=40)  # the same world
+    calm = data_drift(reference, logged_inputs(ws.store, "trend", chunk=7))
+    assert calm["rows"] == 1500 and calm["drifted"] == []
+    whole = data_drift(reference, logged_inputs(ws.store, "trend", chunk=1000))
+    for name, feature in calm["features"].items():  # chunks change sums' order, nothing more
+        assert feature["stats"] == pytest.approx(whole["features"][name]["stats"], rel=1e-9)
+        assert feature["verdict"]["drift"] == whole["features"][name]["verdict"]["drift"]
+    a = calm["features"]["a"]
+    assert a["verdict"]["statistic"] == "wasserstein" and a["verdict"]["threshold"] == 0.1
+    assert a["stats"]["ks_pvalue"] is not None
+
+    since = time.time()
+    moved = frame(1500, 3)
+    moved["a"] = moved["a"] + 1.0
+    moved["color"] = "red"
+    _log(ws, moved, requests=30)
+    shifted = data_drift(reference, logged_inputs(ws.store, "trend", since=since, chunk=11))
+    assert shifted["rows"] == 1500
+    assert shifted["drifted"] == ["a", "color"]
+    assert shifted["features"]["a"]["stats"]["wasserstein"] == pytest.approx(
+        1.0 / np.std(frame(2000, 1)["a"]), rel=0.1
+    )
+    loose = data_drift(
+        reference,
+        logged_inputs(ws.store, "trend", since=since),
+        {"a": {"statistic": "wasserstein", "threshold": 5.0}},
+    )
+    assert loose["drifted"] == ["color"]  # a threshold per feature
+    assert data_drift(reference, logged_inputs(ws.store, "trend", versions=[1]))["rows"] == 3000
+    with pytest.raises(NotFound):
+        data_drift(reference, logged_inputs(ws.store, "trend", versions=[2]))
+
+
+def test_a_reference_without_the_models_features_is_refused() -> None:
+    signature = {
+        "features": ["a", "color"],
+        "columns": {"a": {"kind": "numeric"}, "color": {"kind": "categorical"}},
+    }
+    with pytest.raises(InvalidInput, match=r"lacks the model's feature\(s\) \['color'\]"):
+        build_reference(frame(10, 1)[["a"]], signature)
