@@ -93,3 +93,39 @@ def test_a_reference_without_the_models_features_is_refused() -> None:
     }
     with pytest.raises(InvalidInput, match=r"lacks the model's feature\(s\) \['color'\]"):
         build_reference(frame(10, 1)[["a"]], signature)
+
+
+def test_rung_monitor_through_the_cli(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from conftest import rung_cli
+
+    ws = sqlite_ws
+    (ws.root / "train.py").write_text(TRAIN)
+    ws.data.add(frame(2000, 1), name="train")
+    version = ws.models.register(str(ws.run("train.py:train", {}).id), "trend")
+    ws.models.promote("trend", version.version, force=True, reason="test")
+
+    empty = rung_cli("monitor", "trend@champion", cwd=ws.root)
+    assert empty.returncode == 1 and "no logged predictions" in empty.stderr
+    assert len(empty.stderr.strip().splitlines()) == 1
+
+    _log(ws, frame(1500, 2), requests=15)
+    moved = frame(1000, 3)
+    moved["a"] = moved["a"] + 1.0
+    moved["color"] = "red"
+    _log(ws, moved, requests=10)  # the newest 1000 rows: shifted
+
+    latest = rung_cli("monitor", "trend@champion", "--window", "1000", cwd=ws.root)
+    assert latest.returncode == 0, latest.stderr
+    assert "(1000 rows)" in latest.stdout and "2 of 2 features drifted: a, color" in latest.stdout
+    report = json.loads(
+        rung_cli("monitor", "trend@1", "--window", "1d", "--json", cwd=ws.root).stdout
+    )
+    assert report["rows"] == 2500 and report["model"] == "trend@1"
+    older = rung_cli("monitor", "trend@champion", "--window", "100", cwd=ws.root)
+    assert "(100 rows)" in older.stdout  # the newest request of 100 rows
+
+    bad = rung_cli("monitor", "trend@champion", "--window", "1x", cwd=ws.root)
+    assert bad.returncode == 1 and "cannot read the window '1x'" in bad.stderr
+    assert "30m, 12h, 1d, 2w" in bad.stderr

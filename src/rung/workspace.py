@@ -188,6 +188,26 @@ class Workspace:
         """Evaluate a model on several dataset versions at once; see :class:`Evaluator`."""
         return self.evals.evaluate(model, on, **options)
 
+    def drift(self, ref: str, window: str = "1000") -> dict[str, Any]:
+        """Data drift of the inputs ``ref`` (NAME@ALIAS or NAME@VERSION) served in the latest
+        ``window`` (``1000`` predicted rows, or a period such as ``1d``) against the training
+        data of that version; see :mod:`rung.monitoring.drift`."""
+        from rung.monitoring.drift import (
+            data_drift,
+            logged_inputs,
+            parse_window,
+            version_reference,
+            window_start,
+        )
+
+        kind, size = parse_window(window)
+        version = self.models.get(ref)
+        reference = version_reference(self.models, version)
+        start = window_start(self.store, version.name, kind, size)
+        thresholds = self.config.raw.get("monitor", {}).get("features", {})
+        report = data_drift(reference, logged_inputs(self.store, version.name, **start), thresholds)
+        return {"model": version.ref, "window": window, **start, **report}
+
     @contextmanager
     def start_run(self, name: str, params: dict[str, Any] | None = None) -> Iterator[TrackingRun]:
         """A tracking run outside pipelines, like ``mlflow.start_run``; metrics go to it."""

@@ -783,6 +783,53 @@ def model_rollback(
     )
 
 
+@app.command()
+def monitor(
+    ref: Annotated[str, typer.Argument(metavar="NAME@ALIAS", help="Model alias or version.")],
+    window: Annotated[
+        str, typer.Option("--window", help="Latest N predicted rows (1000) or a period (1d).")
+    ] = "1000",
+    as_json: JsonOpt = False,
+) -> None:
+    """Data drift of the served inputs against the version's training data."""
+    with _ws() as ws:
+        report = ws.drift(ref, window)
+    if as_json:
+        render.print_json(report)
+        return
+    rows = []
+    for name, f in report["features"].items():
+        v, st = f["verdict"], f["stats"]
+        pvalue = st.get("ks_pvalue", st.get("chi2_pvalue"))
+        rows.append(
+            [
+                name,
+                f["kind"],
+                f["rows"],
+                v["statistic"],
+                _num(v["value"]),
+                _num(v["threshold"]),
+                "DRIFT" if v["drift"] else "-" if v["drift"] is None else "ok",
+                _num(pvalue),
+            ]
+        )
+    render.table(
+        f"data drift of {report['model']}, window {report['window']} ({report['rows']} rows)",
+        ["feature", "kind", "rows", "statistic", "value", "threshold", "verdict", "p-value"],
+        rows,
+    )
+    drifted = report["drifted"]
+    render.line(
+        f"{len(drifted)} of {len(report['features'])} features drifted"
+        + (f": {', '.join(drifted)}" if drifted else "")
+        + " (verdicts by effect size; p-values for information)"
+    )
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
 @model_app.command("history")
 def model_history(name: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
     """The audit trail of alias moves: what, who, when, why, which evaluation."""

@@ -46,7 +46,14 @@ def line(text: str, stream: Any = None) -> None:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, indent=2, default=str, sort_keys=False) + "\n")
+    """Strict JSON: a non-finite float (an infinite chi-squared, say) becomes a string."""
+    try:
+        text = json.dumps(value, indent=2, default=str, allow_nan=False)
+    except ValueError:
+        from rung.core.hashing import canonical_json
+
+        text = json.dumps(json.loads(canonical_json(value)), indent=2, default=str)
+    sys.stdout.write(text + "\n")
 
 
 def size(n: int | None) -> str:

@@ -61,6 +61,39 @@ def build_reference(frame: Any, signature: dict[str, Any]) -> Reference:
     return out
 
 
+def parse_window(text: str) -> tuple[str, float]:
+    """``1000`` (the latest 1000 predicted rows) or ``30m``/``12h``/``1d``/``2w`` (a period
+    ending now): ``("rows", 1000)`` or ``("seconds", 43200.0)``."""
+    spec = str(text).strip().lower().removesuffix(" predictions")
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    if spec.isdigit() and int(spec) > 0:
+        return "rows", float(spec)
+    if len(spec) > 1 and spec[-1] in units and spec[:-1].replace(".", "", 1).isdigit():
+        seconds = float(spec[:-1]) * units[spec[-1]]
+        if seconds > 0:
+            return "seconds", seconds
+    raise InvalidInput(
+        f"cannot read the window {text!r}",
+        "give a number of predictions (1000) or a period (30m, 12h, 1d, 2w)",
+    )
+
+
+def window_start(store: MetadataStore, model: str, kind: str, size: float) -> dict[str, Any]:
+    """Where a window ending now starts: ``{"since": time}`` or ``{"after_id": id}``."""
+    import time
+
+    if kind == "seconds":
+        return {"since": time.time() - size}
+    with store.read() as tx:  # the newest records holding at least `size` rows
+        first = tx.scalar(
+            "SELECT MIN(id) FROM (SELECT id, SUM(rows) OVER (ORDER BY id DESC) AS newer"
+            " FROM predictions WHERE model = :m) t WHERE newer <= :n"
+            " OR id = (SELECT MAX(id) FROM predictions WHERE model = :m)",
+            {"m": model, "n": size},
+        )
+    return {"after_id": (int(first) - 1) if first is not None else 0}
+
+
 def logged_inputs(
     store: MetadataStore,
     model: str,
@@ -68,6 +101,7 @@ def logged_inputs(
     since: float | None = None,
     until: float | None = None,
     chunk: int = 2000,
+    after_id: int = 0,
 ) -> Iterator[dict[str, list[Any]]]:
     """The logged inputs of ``model`` as columns, ``chunk`` log records at a time."""
     where = ["model = :m", "id > :last"]
@@ -82,7 +116,7 @@ def logged_inputs(
         where.append("at < :until")
         params["until"] = until
     sql = f"SELECT id, inputs FROM predictions WHERE {' AND '.join(where)} ORDER BY id LIMIT :n"
-    last = 0
+    last = after_id
     while True:
         with store.read() as tx:
             rows = tx.all(sql, {**params, "last": last})

@@ -204,6 +204,7 @@ predictions = Table(
     Column("at", Float, nullable=False),
 )
 Index("ix_predictions_request", predictions.c.request_id)
+Index("ix_predictions_model_at", predictions.c.model, predictions.c.at)  # monitor windows
 
 feedback = Table(
     "feedback",
