@@ -16,17 +16,19 @@ from rung.serving.log import PredictionLog
 pytest.importorskip("sklearn")
 
 
-def _log(ws: Any, rows: Any, requests: int) -> None:
+def _log(ws: Any, rows: Any, requests: int) -> list[str]:
     log = PredictionLog(ws.store)
+    ids: list[str] = []
     try:
         done = []
         for idx in np.array_split(np.arange(len(rows)), requests):
             part = rows.iloc[idx]
             columns = {"a": part["a"].tolist(), "color": part["color"].tolist()}
+            ids.append(f"r{len(ids)}-{time.time_ns()}")
             done.append(
                 log.submit(
                     {
-                        "request_id": f"r{time.time_ns()}",
+                        "request_id": ids[-1],
                         "model": "trend",
                         "version": 1,
                         "rows": len(part),
@@ -40,6 +42,7 @@ def _log(ws: Any, rows: Any, requests: int) -> None:
             d.result()
     finally:
         log.close()
+    return ids
 
 
 def test_drift_against_the_training_data_streams_from_the_log(ws) -> None:  # type: ignore[no-untyped-def]
@@ -114,17 +117,35 @@ def test_rung_monitor_through_the_cli(sqlite_ws) -> None:  # type: ignore[no-unt
     moved = frame(1000, 3)
     moved["a"] = moved["a"] + 1.0
     moved["color"] = "red"
-    _log(ws, moved, requests=10)  # the newest 1000 rows: shifted
+    ids = _log(ws, moved, requests=10)  # the newest 1000 rows: shifted
+
+    from rung.serving.feedback import record
+
+    # ground truth for half of them so far: 300 right ("yes" was predicted), 200 wrong
+    record(ws.store, {"feedback": [{"request_id": i, "labels": ["yes"] * 100} for i in ids[:3]]})
+    record(ws.store, {"feedback": [{"request_id": i, "labels": ["no"] * 100} for i in ids[3:5]]})
 
     latest = rung_cli("monitor", "trend@champion", "--window", "1000", cwd=ws.root)
     assert latest.returncode == 0, latest.stderr
     assert "(1000 rows)" in latest.stdout and "2 of 2 features drifted: a, color" in latest.stdout
+    assert (
+        "live performance: accuracy 0.6 on 500 labelled rows of 1000 (500 labels not back yet)"
+        in latest.stdout
+    )
     report = json.loads(
         rung_cli("monitor", "trend@1", "--window", "1d", "--json", cwd=ws.root).stdout
     )
     assert report["rows"] == 2500 and report["model"] == "trend@1"
+    assert report["performance"] == {
+        "rows": 2500,
+        "labelled": 500,
+        "missing": 2000,
+        "accuracy": 0.6,
+        "mae": None,
+    }
     older = rung_cli("monitor", "trend@champion", "--window", "100", cwd=ws.root)
-    assert "(100 rows)" in older.stdout  # the newest request of 100 rows
+    assert "(100 rows)" in older.stdout  # the newest request of 100 rows, not labelled yet
+    assert "no labels back yet for the 100 rows" in older.stdout
 
     bad = rung_cli("monitor", "trend@champion", "--window", "1x", cwd=ws.root)
     assert bad.returncode == 1 and "cannot read the window '1x'" in bad.stderr

@@ -191,7 +191,8 @@ class Workspace:
     def drift(self, ref: str, window: str = "1000") -> dict[str, Any]:
         """Data drift of the inputs ``ref`` (NAME@ALIAS or NAME@VERSION) served in the latest
         ``window`` (``1000`` predicted rows, or a period such as ``1d``) against the training
-        data of that version; see :mod:`rung.monitoring.drift`."""
+        data of that version, and the live performance on the labels that came back; see
+        :mod:`rung.monitoring.drift` and :mod:`rung.monitoring.performance`."""
         from rung.monitoring.drift import (
             data_drift,
             logged_inputs,
@@ -199,6 +200,7 @@ class Workspace:
             version_reference,
             window_start,
         )
+        from rung.monitoring.performance import live_performance
 
         kind, size = parse_window(window)
         version = self.models.get(ref)
@@ -206,7 +208,14 @@ class Workspace:
         start = window_start(self.store, version.name, kind, size)
         thresholds = self.config.raw.get("monitor", {}).get("features", {})
         report = data_drift(reference, logged_inputs(self.store, version.name, **start), thresholds)
-        return {"model": version.ref, "window": window, **start, **report}
+        performance = live_performance(self.store, version.name, **start)
+        return {
+            "model": version.ref,
+            "window": window,
+            **start,
+            **report,
+            "performance": performance,
+        }
 
     @contextmanager
     def start_run(self, name: str, params: dict[str, Any] | None = None) -> Iterator[TrackingRun]:

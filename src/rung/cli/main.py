@@ -791,7 +791,7 @@ def monitor(
     ] = "1000",
     as_json: JsonOpt = False,
 ) -> None:
-    """Data drift of the served inputs against the version's training data."""
+    """Data drift of the served inputs against the training data, and live performance."""
     with _ws() as ws:
         report = ws.drift(ref, window)
     if as_json:
@@ -824,6 +824,17 @@ def monitor(
         + (f": {', '.join(drifted)}" if drifted else "")
         + " (verdicts by effect size; p-values for information)"
     )
+    perf = report["performance"]
+    if perf["labelled"]:
+        mae = f", MAE {perf['mae']:.4g}" if perf["mae"] is not None else ""
+        render.line(
+            f"live performance: accuracy {perf['accuracy']:.4g}{mae} on {perf['labelled']}"
+            f" labelled rows of {perf['rows']} ({perf['missing']} labels not back yet)"
+        )
+    else:
+        render.line(
+            f"live performance: no labels back yet for the {perf['rows']} rows (POST /feedback)"
+        )
 
 
 def _num(x: float | None) -> str:
