@@ -94,16 +94,18 @@ def window_start(store: MetadataStore, model: str, kind: str, size: float) -> di
     return {"after_id": (int(first) - 1) if first is not None else 0}
 
 
-def logged_inputs(
+def log_records(
     store: MetadataStore,
     model: str,
+    fields: str,
     versions: list[int] | None = None,
     since: float | None = None,
     until: float | None = None,
     chunk: int = 2000,
     after_id: int = 0,
-) -> Iterator[dict[str, list[Any]]]:
-    """The logged inputs of ``model`` as columns, ``chunk`` log records at a time."""
+) -> Iterator[list[dict[str, Any]]]:
+    """``fields`` of the log records of ``model`` in a window, ``chunk`` records at a time,
+    paginated by id (the one reader of the prediction log: drift and live performance)."""
     where = ["model = :m", "id > :last"]
     params: dict[str, Any] = {"m": model, "n": chunk}
     if versions:
@@ -115,19 +117,28 @@ def logged_inputs(
     if until is not None:
         where.append("at < :until")
         params["until"] = until
-    sql = f"SELECT id, inputs FROM predictions WHERE {' AND '.join(where)} ORDER BY id LIMIT :n"
+    sql = f"SELECT id, {fields} FROM predictions WHERE {' AND '.join(where)} ORDER BY id LIMIT :n"
     last = after_id
     while True:
         with store.read() as tx:
             rows = tx.all(sql, {**params, "last": last})
         if not rows:
             return
+        yield rows
+        last = rows[-1]["id"]
+
+
+def logged_inputs(
+    store: MetadataStore, model: str, **window: Any
+) -> Iterator[dict[str, list[Any]]]:
+    """The logged inputs of ``model`` as columns, a chunk of log records at a time;
+    ``window`` as for :func:`log_records`."""
+    for rows in log_records(store, model, "inputs", **window):
         columns: dict[str, list[Any]] = {}
         for row in rows:
             for name, values in _loads(row["inputs"]).items():
                 columns.setdefault(name, []).extend(values)
         yield columns
-        last = rows[-1]["id"]
 
 
 def data_drift(

@@ -11,31 +11,20 @@ import json
 import math
 from typing import Any
 
+from rung.monitoring.drift import log_records
 from rung.store.metadata import MetadataStore
 
 
-def live_performance(
-    store: MetadataStore,
-    model: str,
-    since: float | None = None,
-    after_id: int = 0,
-    chunk: int = 500,
-) -> dict[str, Any]:
+def live_performance(store: MetadataStore, model: str, **window: Any) -> dict[str, Any]:
     """Rows predicted in the window, rows labelled, rows still waiting, accuracy (exact
-    match) and, when predictions and labels are numbers, the mean absolute error."""
-    where = "model = :m AND id > :last" + (" AND at >= :since" if since is not None else "")
-    sql = f"SELECT id, request_id, outputs FROM predictions WHERE {where} ORDER BY id LIMIT :n"
-    params: dict[str, Any] = {"m": model, "n": chunk, "since": since}
+    match) and, when predictions and labels are numbers, the mean absolute error.
+    ``window`` as for :func:`rung.monitoring.drift.log_records`."""
     predicted = labelled = correct = 0
     abs_error, numeric = 0.0, True
-    last = after_id
-    while True:
+    for records in log_records(store, model, "request_id, outputs", chunk=500, **window):
+        ids = [r["request_id"] for r in records]
+        marks = ", ".join(f":r{i}" for i in range(len(ids)))
         with store.read() as tx:
-            records = tx.all(sql, {**params, "last": last})
-            if not records:
-                break
-            ids = [r["request_id"] for r in records]
-            marks = ", ".join(f":r{i}" for i in range(len(ids)))
             feedback = tx.all(
                 f"SELECT request_id, row, label FROM feedback WHERE request_id IN ({marks})"
                 " ORDER BY id",
@@ -56,7 +45,6 @@ def live_performance(
                     abs_error += abs(float(pred) - float(label))
                 else:
                     numeric = False
-        last = records[-1]["id"]
     return {
         "rows": predicted,
         "labelled": labelled,

@@ -141,7 +141,10 @@ class Registry:
         opt-in is explicit and recorded on the version.
         """
         check_name(name, "model name")
-        ref = resolve_artifact(self._s, source)
+        return self._register(resolve_artifact(self._s, source), name, allow_pickle)
+
+    def _register(self, ref: ModelRef, name: str, allow_pickle: bool) -> ModelVersion:
+        """The next version of ``name`` for the model artifact ``ref``, with its provenance."""
         _check_pickle(ref, allow_pickle)
         datasets, metrics, signature = self._provenance(ref)
         number = allocate(
@@ -529,10 +532,4 @@ def register_model(output: Any, name: str, *, allow_pickle: bool = False) -> Mod
     registry = Registry(executor.stores)
     ref = ModelRef(f"{executor.run_id}:{output.name}", output.hash, output.kind, executor.run_id)
     check_name(name, "model name")
-    _check_pickle(ref, allow_pickle)
-    datasets, metrics, signature = registry._provenance(ref)
-    number = allocate(
-        lambda: registry._insert_version(name, ref, datasets, metrics, signature, allow_pickle),
-        f"a version of {name!r}",
-    )
-    return registry.get(f"{name}@{number}")
+    return registry._register(ref, name, allow_pickle)

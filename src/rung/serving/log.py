@@ -17,6 +17,11 @@ from concurrent.futures import Future
 from typing import Any
 
 from rung.core.hashing import canonical_json
+
+try:  # checked once, not per record: this runs for every prediction served
+    import orjson
+except ModuleNotFoundError:  # `rung predict` without the serve extra
+    orjson = None  # type: ignore[assignment]
 from rung.store.metadata import MetadataStore
 
 BATCH = 512
@@ -82,13 +87,8 @@ def _json(value: Any) -> str:
     """Plain JSON, fast (orjson when installed: NaN becomes null); what plain JSON cannot hold
     goes the canonical way."""
     try:
-        import orjson
-    except ModuleNotFoundError:  # `rung predict` without the serve extra
-        try:
-            return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
-        except (TypeError, ValueError):
-            return canonical_json(value)
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    except TypeError:
+        if orjson is not None:
+            return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError):
         return canonical_json(value)
