@@ -144,3 +144,17 @@ def test_categorical_shift_and_the_reference_round_trip() -> None:
     assert judge("categorical", categorical_stats(moved))["drift"] is True
     for r in (reference, NumericReference.of(rng.normal(0, 1, 100))):
         assert reference_from_dict(r.to_dict()) == r
+
+
+def test_categorical_counts_agree_for_lists_and_pandas_series() -> None:
+    import pandas as pd
+
+    values = ["a", "b", None, "a", float("nan"), "z", "b", "a"]
+    ref = CategoricalReference.of(["a", "b", "b", None])
+    assert (ref.categories, ref.counts, ref.n, ref.nulls) == (["a", "b"], [1, 2, 0], 3, 1)
+    assert CategoricalReference.of(pd.Series(["a", "b", "b", None])) == ref
+    by_list, by_series = CategoricalWindow(ref), CategoricalWindow(ref)
+    by_list.add(values)
+    by_series.add(pd.Series(values))
+    for w in (by_list, by_series):
+        assert (w.counts.tolist(), w.n, w.nulls, w.unseen) == ([3, 2, 1], 6, 2, {"z": 1})

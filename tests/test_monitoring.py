@@ -150,3 +150,28 @@ def test_rung_monitor_through_the_cli(sqlite_ws) -> None:  # type: ignore[no-unt
     bad = rung_cli("monitor", "trend@champion", "--window", "1x", cwd=ws.root)
     assert bad.returncode == 1 and "cannot read the window '1x'" in bad.stderr
     assert "30m, 12h, 1d, 2w" in bad.stderr
+
+
+def test_compare_frames_flags_the_shifted_columns_only() -> None:
+    import pandas as pd
+
+    from rung.monitoring.drift import compare_frames
+
+    rng = np.random.default_rng(3)
+
+    def make(n: int, shift: bool) -> pd.DataFrame:
+        data: dict[str, Any] = {
+            f"x{i}": rng.normal(0, 1, n) + (0.5 * shift * (i < 2)) for i in range(4)
+        }
+        weights = [0.1] * 10 if not shift else [0.3] + [0.7 / 9] * 9
+        data["color"] = rng.choice([f"c{k}" for k in range(10)], size=n, p=weights).tolist()
+        data["color"][:5] = [None] * 5
+        return pd.DataFrame(data)
+
+    report = compare_frames(make(20_000, False), make(20_000, True))
+    assert report["drifted"] == ["x0", "x1", "color"]
+    assert report["features"]["color"]["kind"] == "categorical"
+    assert report["features"]["color"]["nulls"] == 5
+    assert report["features"]["x2"]["verdict"]["drift"] is False
+    with pytest.raises(InvalidInput, match="lacks column"):
+        compare_frames(make(100, False), make(100, False).drop(columns=["x3"]))
