@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -151,6 +153,30 @@ def test_rung_monitor_through_the_cli(sqlite_ws) -> None:  # type: ignore[no-unt
     assert bad.returncode == 1 and "cannot read the window '1x'" in bad.stderr
     assert "30m, 12h, 1d, 2w" in bad.stderr
 
+    # predictions: the log says "yes" to every row; on its training data the model said
+    # "no" to some of them, so the outputs drifted too
+    assert "(predictions)" in latest.stdout and "ALERT prediction_drift" in latest.stdout
+    assert "ALERT data_drift: trend@champion: 2 of 2 features drifted" in latest.stdout
+    # every request took 1 ms: the histogram's bucket (0.89, 1] ms, read at its middle
+    assert "health: 10 requests, 0 failed (0.0%), latency p50 0.9441 ms" in latest.stdout
+    # every check was stored (the --json one and the 100-row one too): a time series
+    series = rung_cli("monitor", "show", "trend", "--json", cwd=ws.root)
+    windows = json.loads(series.stdout)
+    assert [w["window"] for w in windows] == ["1000", "1d", "100"]
+    assert [w["rows"] for w in windows] == [1000, 2500, 100]
+    assert [len(w["drifted"]) for w in windows] == [2, 2, 2]
+    record(ws.store, {"feedback": [{"request_id": ids[5], "labels": ["yes"] * 100}]})
+    windows = json.loads(rung_cli("monitor", "show", "trend", "--json", cwd=ws.root).stdout)
+    assert windows[0]["performance"]["labelled"] == 600  # labels that came back later count
+    shown = rung_cli("monitor", "show", "trend", cwd=ws.root)
+    assert shown.returncode == 0 and "3 windows" in shown.stdout
+    alerts = json.loads(rung_cli("monitor", "alerts", "trend", "--json", cwd=ws.root).stdout)
+    assert {a["kind"] for a in alerts} == {"data_drift", "prediction_drift"}
+    assert all(a["delivery"] is None for a in alerts)  # no webhook configured
+    dry = rung_cli("monitor", "trend@champion", "--no-save", cwd=ws.root)
+    assert dry.returncode == 0 and "stored as window" not in dry.stdout
+    assert len(json.loads(rung_cli("monitor", "show", "trend", "--json", cwd=ws.root).stdout)) == 3
+
 
 def test_compare_frames_flags_the_shifted_columns_only() -> None:
     import pandas as pd
@@ -175,3 +201,108 @@ def test_compare_frames_flags_the_shifted_columns_only() -> None:
     assert report["features"]["x2"]["verdict"]["drift"] is False
     with pytest.raises(InvalidInput, match="lacks column"):
         compare_frames(make(100, False), make(100, False).drop(columns=["x3"]))
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+    delay = 0.0
+
+    def do_POST(self) -> None:
+        import json
+
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        time.sleep(self.delay)
+        type(self).received.append(body)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _hook_server(delay: float) -> tuple[http.server.ThreadingHTTPServer, str]:
+    handler = type("Hook", (_Hook,), {"received": [], "delay": delay})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/alerts"
+
+
+def test_alerts_go_to_the_webhook_and_failures_say_why(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import socket
+
+    from conftest import rung_cli
+
+    ws = sqlite_ws
+    (ws.root / "train.py").write_text(TRAIN)
+    ws.data.add(frame(2000, 1), name="train")
+    ws.models.register(str(ws.run("train.py:train", {}).id), "trend")
+    moved = frame(500, 3)
+    moved["a"] = moved["a"] + 1.0
+    _log(ws, moved, requests=5)
+    config = (ws.root / "rung.toml").read_text()
+
+    def configure(url: str, timeout: float = 5) -> None:
+        (ws.root / "rung.toml").write_text(
+            config + f'\n[monitor]\nwebhook = "{url}"\nwebhook_timeout = {timeout}\n'
+        )
+
+    good, url = _hook_server(delay=0)
+    try:
+        configure(url)
+        ok = rung_cli("monitor", "trend@1", cwd=ws.root)
+        assert ok.returncode == 0, ok.stderr
+        received = good.RequestHandlerClass.received  # type: ignore[attr-defined]
+        assert {r["kind"] for r in received} == {"data_drift", "prediction_drift"}
+        assert all(r["model"] == "trend@1" and r["window"] == 1 for r in received)
+        assert "a (wasserstein" in next(r for r in received if r["kind"] == "data_drift")["message"]
+    finally:
+        good.shutdown()
+
+    slow, url = _hook_server(delay=3)
+    try:
+        configure(url, timeout=0.5)
+        late = rung_cli("monitor", "trend@1", cwd=ws.root)
+        assert late.returncode == 1
+        assert (
+            f"is logged but not delivered: the webhook {url} timed out after 0.5 s" in late.stderr
+        )
+    finally:
+        slow.shutdown()
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}/alerts"
+    configure(closed)
+    refused = rung_cli("monitor", "trend@1", cwd=ws.root)
+    assert refused.returncode == 1
+    assert f"the webhook {closed} refused the connection" in refused.stderr
+    alerts = json.loads(rung_cli("monitor", "alerts", "trend", "--json", cwd=ws.root).stdout)
+    assert len(alerts) == 6  # every alert logged, delivered or not
+    assert [a["delivery"] for a in alerts][::2] == [
+        f"the webhook {closed} refused the connection",
+        f"the webhook {url} timed out after 0.5 s",
+        "delivered",
+    ]
+
+
+def test_a_reference_dataset_must_match_the_model(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    ws = sqlite_ws
+    (ws.root / "train.py").write_text(TRAIN)
+    ws.data.add(frame(2000, 1), name="train")
+    ws.models.register(str(ws.run("train.py:train", {}).id), "trend")
+    _log(ws, frame(300, 2), requests=3)
+    extra = frame(500, 4).assign(b=1.0)
+    ws.data.add(extra, name="ref")
+    with pytest.raises(InvalidInput, match=r"the reference ref@1 has column\(s\) \['y', 'b'\]"):
+        ws.monitor.check("trend@1", reference="ref@1")
+    ws.data.add(frame(500, 4)[["a", "color"]], name="ref")
+    report = ws.monitor.check("trend@1", reference="ref@2")
+    assert report is not None and report["reference"] == "ref@2" and report["drifted"] == []
+    assert report["prediction"]["verdict"]["drift"] is True  # the log says "yes" to all rows
+    assert ws.monitor.check("trend@1", only_new=True) is None  # nothing new since
+    (ws.root / "rung.toml").write_text("[monitor]\nwindows = 3\n")
+    from rung.workspace import Workspace
+
+    with pytest.raises(InvalidInput, match=r"unknown key\(s\) \['windows'\] in \[monitor\]"):
+        Workspace.open(ws.root).monitor  # noqa: B018

@@ -98,6 +98,22 @@ def test_bad_input_is_422_with_the_field_and_never_500(served) -> None:  # type:
         httpx.get(f"{url}{path}")
     labels = httpx.get(f"{url}/metrics").text
     assert "/v2/models/x" not in labels and "/a/b" not in labels  # bounded label values
+    # every failed prediction is in the log too, with its status and without inputs: the
+    # error rate that `rung monitor` reports comes from the same log as the latencies
+    ws = served[0]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with ws.store.read() as tx:
+            statuses = tx.all(
+                "SELECT status, COUNT(*) AS n FROM predictions GROUP BY status ORDER BY status"
+            )
+        if {s["status"]: s["n"] for s in statuses}.get(422) == 1 + 4 + len(odd):
+            break
+        time.sleep(0.1)
+    assert {s["status"]: s["n"] for s in statuses} == {200: 1, 413: 1, 422: 1 + 4 + len(odd)}
+    with ws.store.read() as tx:
+        failed = tx.one("SELECT rows, inputs FROM predictions WHERE status = 413")
+    assert failed == {"rows": 0, "inputs": "{}"}
 
 
 def test_open_inference_protocol_v2_and_metrics(served) -> None:  # type: ignore[no-untyped-def]

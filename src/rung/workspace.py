@@ -20,6 +20,7 @@ from rung.core.errors import WorkspaceNotFound
 if TYPE_CHECKING:
     from rung.data.datasets import Datasets
     from rung.evaluation.evaluator import Evaluation, Evaluator
+    from rung.monitoring.monitor import Monitor
     from rung.pipelines.history import Runs
     from rung.pipelines.runner import Progress, RunResult
     from rung.pipelines.steps import Pipeline
@@ -188,34 +189,19 @@ class Workspace:
         """Evaluate a model on several dataset versions at once; see :class:`Evaluator`."""
         return self.evals.evaluate(model, on, **options)
 
-    def drift(self, ref: str, window: str = "1000") -> dict[str, Any]:
-        """Data drift of the inputs ``ref`` (NAME@ALIAS or NAME@VERSION) served in the latest
-        ``window`` (``1000`` predicted rows, or a period such as ``1d``) against the training
-        data of that version, and the live performance on the labels that came back; see
-        :mod:`rung.monitoring.drift` and :mod:`rung.monitoring.performance`."""
-        from rung.monitoring.drift import (
-            data_drift,
-            logged_inputs,
-            parse_window,
-            version_reference,
-            window_start,
-        )
-        from rung.monitoring.performance import live_performance
+    @cached_property
+    def monitor(self) -> Monitor:
+        """Monitoring: ``ws.monitor.check("NAME@ALIAS", "1000")`` computes, stores and alerts on
+        one window; ``ws.monitor.windows(NAME)`` is the stored time series. See
+        :mod:`rung.monitoring.monitor`."""
+        from rung.monitoring.monitor import Monitor
 
-        kind, size = parse_window(window)
-        version = self.models.get(ref)
-        reference = version_reference(self.models, version)
-        start = window_start(self.store, version.name, kind, size)
-        thresholds = self.config.raw.get("monitor", {}).get("features", {})
-        report = data_drift(reference, logged_inputs(self.store, version.name, **start), thresholds)
-        performance = live_performance(self.store, version.name, **start)
-        return {
-            "model": version.ref,
-            "window": window,
-            **start,
-            **report,
-            "performance": performance,
-        }
+        return Monitor(
+            self._stores(),
+            self.models,
+            self.config.raw.get("monitor", {}),
+            self.config.raw.get("eval", {}).get("label"),
+        )
 
     @contextmanager
     def start_run(self, name: str, params: dict[str, Any] | None = None) -> Iterator[TrackingRun]:

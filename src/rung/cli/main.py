@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from rung.cli import render
 
@@ -783,20 +785,60 @@ def model_rollback(
     )
 
 
-@app.command()
-def monitor(
+class _DefaultCheck(TyperGroup):
+    """``rung monitor NAME@ALIAS`` runs ``check``; ``rung monitor show NAME`` the series."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["check", *args]
+        return super().parse_args(ctx, args)
+
+
+monitor_app = typer.Typer(
+    cls=_DefaultCheck,
+    help="Monitoring: `rung monitor NAME@ALIAS` checks a window; `show`, `alerts` read back.",
+    no_args_is_help=True,
+)
+app.add_typer(monitor_app, name="monitor")
+
+
+@monitor_app.command("check")
+def monitor_check(
     ref: Annotated[str, typer.Argument(metavar="NAME@ALIAS", help="Model alias or version.")],
     window: Annotated[
-        str, typer.Option("--window", help="Latest N predicted rows (1000) or a period (1d).")
-    ] = "1000",
+        str | None,
+        typer.Option("--window", help="Latest N predicted rows (1000) or a period (1d)."),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", help="A dataset version instead of the training data."),
+    ] = None,
+    save: Annotated[
+        bool, typer.Option("--save/--no-save", help="Store the window and its alerts.")
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Data drift of the served inputs against the training data, and live performance."""
+    """Drift of inputs and predictions, live performance and health of the latest window;
+    stored, and its alerts logged and sent to the webhook. Exit 0 on drift, 1 on errors."""
     with _ws() as ws:
-        report = ws.drift(ref, window)
+        report = ws.monitor.check(ref, window, reference=reference, save=save)
+    assert report is not None
     if as_json:
         render.print_json(report)
-        return
+    else:
+        _print_window(report)
+    failed = [a for a in report["alerts"] if a.get("delivery") not in (None, "delivered")]
+    for alert in failed:
+        render.line(
+            f"error: alert {alert['id']} is logged but not delivered: {alert['delivery']}"
+            " (check webhook in [monitor] of rung.toml)",
+            sys.stderr,
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+def _print_window(report: dict[str, Any]) -> None:
     rows = []
     for name, f in report["features"].items():
         v, st = f["verdict"], f["stats"]
@@ -809,12 +851,29 @@ def monitor(
                 v["statistic"],
                 _num(v["value"]),
                 _num(v["threshold"]),
-                "DRIFT" if v["drift"] else "-" if v["drift"] is None else "ok",
+                _verdict(v["drift"]),
+                _num(pvalue),
+            ]
+        )
+    prediction = report.get("prediction")
+    if prediction:
+        v, st = prediction["verdict"], prediction["stats"]
+        pvalue = st.get("ks_pvalue", st.get("chi2_pvalue"))
+        rows.append(
+            [
+                "(predictions)",
+                prediction["kind"],
+                prediction["rows"],
+                v["statistic"],
+                _num(v["value"]),
+                _num(v["threshold"]),
+                _verdict(v["drift"]),
                 _num(pvalue),
             ]
         )
     render.table(
-        f"data drift of {report['model']}, window {report['window']} ({report['rows']} rows)",
+        f"{report['model']}, window {report['window']} ({report['rows']} rows) against the"
+        f" {report['reference']}",
         ["feature", "kind", "rows", "statistic", "value", "threshold", "verdict", "p-value"],
         rows,
     )
@@ -824,17 +883,121 @@ def monitor(
         + (f": {', '.join(drifted)}" if drifted else "")
         + " (verdicts by effect size; p-values for information)"
     )
-    perf = report["performance"]
-    if perf["labelled"]:
-        mae = f", MAE {perf['mae']:.4g}" if perf["mae"] is not None else ""
+    render.line(_performance_line(report["performance"]))
+    h = report["health"]
+    lat = h["latency_ms"]
+    render.line(
+        f"health: {h['requests']} requests, {h['errors']} failed"
+        f" ({_pct(h['error_rate'])}), latency p50 {_num(lat['p50'])} ms,"
+        f" p95 {_num(lat['p95'])} ms, p99 {_num(lat['p99'])} ms"
+    )
+    for alert in report["alerts"]:
+        render.line(f"ALERT {alert['kind']}: {alert['message']}")
+    if "id" in report:
         render.line(
-            f"live performance: accuracy {perf['accuracy']:.4g}{mae} on {perf['labelled']}"
-            f" labelled rows of {perf['rows']} ({perf['missing']} labels not back yet)"
+            f"stored as window {report['id']} (rung monitor show {report['model'].partition('@')[0]})"
         )
-    else:
-        render.line(
-            f"live performance: no labels back yet for the {perf['rows']} rows (POST /feedback)"
-        )
+
+
+def _performance_line(perf: dict[str, Any]) -> str:
+    if not perf["labelled"]:
+        return f"live performance: no labels back yet for the {perf['rows']} rows (POST /feedback)"
+    mae = f", MAE {perf['mae']:.4g}" if perf["mae"] is not None else ""
+    return (
+        f"live performance: accuracy {perf['accuracy']:.4g}{mae} on {perf['labelled']}"
+        f" labelled rows of {perf['rows']} ({perf['missing']} labels not back yet)"
+    )
+
+
+def _verdict(drift: bool | None) -> str:
+    return "DRIFT" if drift else "-" if drift is None else "ok"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+@monitor_app.command("show")
+def monitor_show(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Registered model name.")],
+    last: Annotated[int, typer.Option("--last", help="How many windows.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """The stored windows as a time series; live performance recomputed with the labels
+    that came back since."""
+    with _ws() as ws:
+        windows = ws.monitor.windows(name, last)
+    if as_json:
+        render.print_json(windows)
+        return
+    render.table(
+        f"monitoring of {name}: {len(windows)} windows",
+        [
+            "window",
+            "when",
+            "served",
+            "rows",
+            "drifted",
+            "predictions",
+            "accuracy",
+            "labelled",
+            "p99 ms",
+            "errors",
+            "alerts",
+        ],
+        [
+            [
+                w["id"],
+                render.when(w["at"]),
+                w["model"],
+                w["rows"],
+                f"{len(w['drifted'])}/{len(w['features'])}",
+                _prediction_cell(w.get("prediction")),
+                _num(w["performance"]["accuracy"]),
+                f"{w['performance']['labelled']}/{w['performance']['rows']}",
+                _num(w["health"]["latency_ms"]["p99"]),
+                _pct(w["health"]["error_rate"]),
+                ", ".join(a["kind"] for a in w["alerts"]) or "-",
+            ]
+            for w in windows
+        ],
+    )
+
+
+def _prediction_cell(prediction: dict[str, Any] | None) -> str:
+    if not prediction:
+        return "-"
+    v = prediction["verdict"]
+    return f"{_verdict(v['drift'])} {_num(v['value'])}"
+
+
+@monitor_app.command("alerts")
+def monitor_alerts(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Registered model name.")],
+    last: Annotated[int, typer.Option("--last", help="How many alerts.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """The alerts raised, newest first, and whether the webhook took them."""
+    with _ws() as ws:
+        alerts = ws.monitor.alerts(name, last)
+    if as_json:
+        render.print_json(alerts)
+        return
+    render.table(
+        f"alerts of {name}",
+        ["alert", "when", "window", "kind", "message", "webhook"],
+        [
+            [
+                a["id"],
+                render.when(a["at"]),
+                a["window_id"],
+                a["kind"],
+                a["message"],
+                a["delivery"] or "-",
+            ]
+            for a in alerts
+        ],
+    )
 
 
 def _num(x: float | None) -> str:

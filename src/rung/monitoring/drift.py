@@ -145,6 +145,7 @@ def log_records(
     until: float | None = None,
     chunk: int = 2000,
     after_id: int = 0,
+    until_id: int | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """``fields`` of the log records of ``model`` in a window, ``chunk`` records at a time,
     paginated by id (the one reader of the prediction log: drift and live performance)."""
@@ -159,6 +160,9 @@ def log_records(
     if until is not None:
         where.append("at < :until")
         params["until"] = until
+    if until_id is not None:
+        where.append("id <= :until_id")
+        params["until_id"] = until_id
     sql = f"SELECT id, {fields} FROM predictions WHERE {' AND '.join(where)} ORDER BY id LIMIT :n"
     last = after_id
     while True:

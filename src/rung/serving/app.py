@@ -23,6 +23,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -231,24 +232,47 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
                 f"the body is not JSON ({exc})", 'send {"records": [{...}]}'
             ) from exc
 
-    async def _answer(request: Request, body: Any) -> tuple[Loaded, dict[str, Any], str]:
+    async def _answer(
+        request: Request, to_body: Callable[[Any], Any]
+    ) -> tuple[Loaded, dict[str, Any], str]:
+        """Check, predict and log one request; a failed one is logged too, with its status
+        and no inputs (the error rate of monitoring comes from the same log). The request
+        counts as load (``service.active``) from its arrival until its record is durable."""
         started = time.perf_counter()
-        columns, rows = check(body, service.current.signature)
-        held, out = await service.batcher.predict(columns, rows, alone=service.active == 1)
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        latency = (time.perf_counter() - started) * 1000
-        done = service.log.submit(
-            {
-                "request_id": request_id,
-                "model": held.name,
-                "version": held.version,
-                "rows": rows,
-                "inputs": columns,
-                "outputs": out,
-                "latency_ms": latency,
-            }
-        )
-        await asyncio.wrap_future(done)  # durable before we answer
+        service.active += 1
+        try:
+            try:
+                columns, rows = check(to_body(await _body(request)), service.current.signature)
+                held, out = await service.batcher.predict(columns, rows, alone=service.active == 1)
+            except Exception as exc:
+                service.log.submit(  # not awaited: an error answer does not wait for the disk
+                    {
+                        "request_id": request_id,
+                        "model": service.current.name,
+                        "version": service.current.version,
+                        "rows": 0,
+                        "inputs": {},
+                        "outputs": {"error": type(exc).__name__},
+                        "latency_ms": (time.perf_counter() - started) * 1000,
+                        "status": exc.status if isinstance(exc, RungError) else 500,
+                    }
+                )
+                raise
+            done = service.log.submit(
+                {
+                    "request_id": request_id,
+                    "model": held.name,
+                    "version": held.version,
+                    "rows": rows,
+                    "inputs": columns,
+                    "outputs": out,
+                    "latency_ms": (time.perf_counter() - started) * 1000,
+                }
+            )
+            await asyncio.wrap_future(done)  # durable before we answer
+        finally:
+            service.active -= 1
         service.metrics.rows.inc(rows)
         return held, out, request_id
 
@@ -257,11 +281,7 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
     @app.post("/predict")
     async def predict(request: Request) -> Response:
         """Predict one row or a batch (records or columns form)."""
-        service.active += 1
-        try:
-            held, out, request_id = await _answer(request, await _body(request))
-        finally:
-            service.active -= 1
+        held, out, request_id = await _answer(request, lambda body: body)
         # encoded here: FastAPI would otherwise walk every value of a large batch
         return _json({"model": held.name, "version": held.version, "request_id": request_id, **out})
 
@@ -304,21 +324,19 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
     @app.post("/v2/models/{name}/infer")
     async def infer(name: str, request: Request) -> Response:
         _named(name)
-        body = await _body(request)
-        inputs = body.get("inputs") if isinstance(body, dict) else None
-        if not isinstance(inputs, list) or not all(
-            isinstance(i, dict) and "name" in i and "data" in i for i in inputs
-        ):
-            raise PayloadError(
-                "'inputs' must be a list of {name, shape, datatype, data}",
-                "see the Open Inference Protocol v2",
-            )
-        columns = {i["name"]: i["data"] for i in inputs}
-        service.active += 1
-        try:
-            held, out, request_id = await _answer(request, {"columns": columns})
-        finally:
-            service.active -= 1
+
+        def columns_of(body: Any) -> dict[str, Any]:
+            inputs = body.get("inputs") if isinstance(body, dict) else None
+            if not isinstance(inputs, list) or not all(
+                isinstance(i, dict) and "name" in i and "data" in i for i in inputs
+            ):
+                raise PayloadError(
+                    "'inputs' must be a list of {name, shape, datatype, data}",
+                    "see the Open Inference Protocol v2",
+                )
+            return {"columns": {i["name"]: i["data"] for i in inputs}}
+
+        held, out, request_id = await _answer(request, columns_of)
         preds = out["predictions"]
         outputs = [
             {"name": "predict", "shape": [len(preds)], "datatype": _pred_type(preds), "data": preds}

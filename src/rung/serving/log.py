@@ -44,6 +44,7 @@ class PredictionLog:
             "inputs": _json(record["inputs"]),
             "outputs": _json(record["outputs"]),
             "at": record.get("at", time.time()),
+            "status": record.get("status", 200),
         }
         self._queue.put((row, done))
         return done

@@ -202,6 +202,8 @@ predictions = Table(
     Column("outputs", Text, nullable=False),  # JSON: predictions (and probabilities)
     Column("latency_ms", Float, nullable=False),
     Column("at", Float, nullable=False),
+    # 200, or the HTTP status of a failed request (logged without inputs: the error rate)
+    Column("status", Integer, nullable=False, server_default="200"),
 )
 Index("ix_predictions_request", predictions.c.request_id)
 Index("ix_predictions_model_at", predictions.c.model, predictions.c.at)  # monitor windows
@@ -216,3 +218,70 @@ feedback = Table(
     Column("at", Float, nullable=False),
 )
 Index("ix_feedback_request", feedback.c.request_id)
+
+monitor_windows = Table(  # one computed monitoring window: drift, performance, health
+    "monitor_windows",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("ref", String(200), nullable=False),  # NAME@ALIAS or NAME@VERSION monitored
+    Column("window", String(50), nullable=False),  # as given: "1000", "1d"
+    Column("first_id", Integer, nullable=False),  # range of prediction-log ids it covers
+    Column("last_id", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("drifted", Integer, nullable=False),  # number of drifted features
+    Column("report", Text, nullable=False),  # JSON
+    Column("at", Float, nullable=False),
+)
+Index("ix_monitor_windows_model", monitor_windows.c.model, monitor_windows.c.id)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("window_id", Integer, nullable=True),
+    Column("kind", String(40), nullable=False),  # data_drift | prediction_drift | ...
+    Column("message", Text, nullable=False),
+    Column("details", Text, nullable=False),  # JSON
+    Column("delivery", Text, nullable=True),  # webhook outcome: "delivered" or the error
+    Column("at", Float, nullable=False),
+)
+Index("ix_alerts_model", alerts.c.model, alerts.c.id)
+
+automation_jobs = Table(  # one fired trigger: run, challenger, evaluation, decision
+    "automation_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(200), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("trigger", String(100), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("state", String(20), nullable=False),  # fired | trained | evaluated | done | failed
+    Column("run_id", Integer, nullable=True),
+    Column("challenger", Integer, nullable=True),  # model version
+    Column("champion", Integer, nullable=True),
+    Column("evaluation_id", Integer, nullable=True),
+    Column("decision", String(20), nullable=True),  # promote | reject | await | approved
+    Column("evidence", Text, nullable=True),  # JSON
+    Column("error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+Index("ix_automation_jobs_model", automation_jobs.c.model, automation_jobs.c.id)
+
+automation_state = Table(  # what each trigger saw last (JSON), keyed by model/trigger
+    "automation_state",
+    metadata,
+    Column("key", String(300), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+leases = Table(  # a lock with an expiry: one tick at a time, and a crashed one times out
+    "leases",
+    metadata,
+    Column("name", String(300), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)

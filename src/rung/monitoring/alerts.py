@@ -1,0 +1,148 @@
+"""Alerts: the breaches of one monitoring window, logged and optionally POSTed to a webhook.
+
+The rules come from ``[monitor.alerts]`` in ``rung.toml``; each is off when absent, except
+data drift (one drifted feature) and prediction drift, which are on by default::
+
+    [monitor.alerts]
+    drifted_features = 1     # alert when at least this many features drift (0: never)
+    prediction_drift = true  # alert when the outputs' distribution drifts
+    min_accuracy = 0.55      # live accuracy below this, on at least min_labelled labels
+    min_labelled = 30
+    max_error_rate = 0.05    # failed requests / requests
+    max_p99_ms = 500         # 99th percentile latency of answered requests
+
+A webhook gets each alert as one JSON document. Delivery never loses the alert: it is stored
+first, and the delivery's outcome ("delivered" or the error) is stored with it.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from typing import Any
+
+from rung.core.errors import InvalidInput
+from rung.core.hashing import canonical_json
+
+RULES = {
+    "drifted_features": (int, 1),
+    "prediction_drift": (bool, True),
+    "min_accuracy": (float, None),
+    "min_labelled": (int, 30),
+    "max_error_rate": (float, None),
+    "max_p99_ms": (float, None),
+}
+
+
+def rules_of(config: dict[str, Any]) -> dict[str, Any]:
+    """The alert rules of ``[monitor.alerts]``, defaults filled in; unknown keys refused."""
+    given = dict(config.get("alerts", {}))
+    unknown = sorted(set(given) - set(RULES))
+    if unknown:
+        raise InvalidInput(
+            f"unknown key(s) {unknown} in [monitor.alerts] of rung.toml",
+            f"use {sorted(RULES)}",
+        )
+    rules: dict[str, Any] = {}
+    for key, (kind, default) in RULES.items():
+        value = given.get(key, default)
+        if value is not None and (
+            isinstance(value, bool) != (kind is bool) or not isinstance(value, int | float)
+        ):
+            raise InvalidInput(
+                f"[monitor.alerts] {key} = {value!r} is not a {kind.__name__}",
+                f"write e.g. {key} = {default if default is not None else 0.5}",
+            )
+        rules[key] = value
+    return rules
+
+
+def breaches(report: dict[str, Any], rules: dict[str, Any]) -> list[dict[str, Any]]:
+    """The alerts one window raises: ``{kind, message, details}`` each."""
+    model, out = report["model"], []
+    drifted = report["drifted"]
+    if rules["drifted_features"] and len(drifted) >= rules["drifted_features"]:
+        shown = {n: report["features"][n]["verdict"] for n in drifted}
+        values = ", ".join(f"{n} ({v['statistic']} {v['value']:.3g})" for n, v in shown.items())
+        out.append(
+            {
+                "kind": "data_drift",
+                "message": f"{model}: {len(drifted)} of {len(report['features'])} features"
+                f" drifted: {values}",
+                "details": shown,
+            }
+        )
+    prediction = report.get("prediction")
+    if rules["prediction_drift"] and prediction and prediction["verdict"]["drift"]:
+        v = prediction["verdict"]
+        out.append(
+            {
+                "kind": "prediction_drift",
+                "message": f"{model}: the predictions drifted ({v['statistic']} {v['value']:.3g}"
+                f" >= {v['threshold']})",
+                "details": v,
+            }
+        )
+    perf = report["performance"]
+    bound = rules["min_accuracy"]
+    if (
+        bound is not None
+        and perf["accuracy"] is not None
+        and perf["labelled"] >= rules["min_labelled"]
+        and perf["accuracy"] < bound
+    ):
+        out.append(
+            {
+                "kind": "performance",
+                "message": f"{model}: live accuracy {perf['accuracy']:.3f} < {bound} on"
+                f" {perf['labelled']} labelled rows",
+                "details": perf,
+            }
+        )
+    health = report["health"]
+    bound = rules["max_error_rate"]
+    if bound is not None and health["error_rate"] is not None and health["error_rate"] > bound:
+        out.append(
+            {
+                "kind": "errors",
+                "message": f"{model}: {health['errors']} of {health['requests']} requests failed"
+                f" ({health['error_rate']:.1%} > {bound:.1%})",
+                "details": health,
+            }
+        )
+    bound = rules["max_p99_ms"]
+    p99 = health["latency_ms"]["p99"]
+    if bound is not None and p99 is not None and p99 > bound:
+        out.append(
+            {
+                "kind": "latency",
+                "message": f"{model}: p99 latency {p99:.0f} ms > {bound:.0f} ms",
+                "details": health,
+            }
+        )
+    return out
+
+
+def deliver(url: str, alert: dict[str, Any], timeout: float) -> str | None:
+    """POST one alert as JSON; None when the webhook took it, else a one-line error."""
+    body = canonical_json(alert).encode()  # strict JSON: an infinite statistic as a string
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            answer.read()
+    except urllib.error.HTTPError as exc:
+        return f"the webhook {url} answered {exc.code} {exc.reason}"
+    except TimeoutError:
+        return f"the webhook {url} timed out after {timeout:g} s"
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, TimeoutError):
+            return f"the webhook {url} timed out after {timeout:g} s"
+        if isinstance(reason, ConnectionRefusedError):
+            return f"the webhook {url} refused the connection"
+        return f"the webhook {url} could not be reached ({reason})"
+    except (ValueError, OSError) as exc:
+        return f"the webhook {url} could not be reached ({exc})"
+    return None

@@ -1,0 +1,182 @@
+"""The monitor of a workspace: compute a window, store it, raise its alerts, list the series.
+
+``rung monitor NAME@ALIAS`` and ``ws.monitor.check(...)`` compute one window
+(:mod:`rung.monitoring.window`), store it in ``monitor_windows`` with the alerts it raised
+(:mod:`rung.monitoring.alerts`), then deliver those alerts to the webhook, if one is set.
+``rung monitor show NAME`` reads the stored windows back as a time series; the live
+performance of each is recomputed then, since labels keep arriving after a window is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rung.core.errors import InvalidInput, NotFound
+from rung.core.hashing import canonical_json
+from rung.monitoring.alerts import breaches, deliver, rules_of
+from rung.monitoring.drift import parse_window, window_start
+from rung.monitoring.performance import live_performance
+from rung.monitoring.window import References, compute_window, references
+from rung.pipelines.runner import Stores
+from rung.registry.models import ModelVersion, Registry
+
+_KEYS = {"window", "reference", "webhook", "webhook_timeout", "alerts", "features", "prediction"}
+
+
+class Monitor:
+    """Monitoring of one workspace (``ws.monitor``), configured by ``[monitor]``."""
+
+    def __init__(
+        self, stores: Stores, registry: Registry, config: dict[str, Any], label: str | None
+    ):
+        unknown = sorted(set(config) - _KEYS)
+        if unknown:
+            raise InvalidInput(
+                f"unknown key(s) {unknown} in [monitor] of rung.toml", f"use {sorted(_KEYS)}"
+            )
+        self._s = stores
+        self._registry = registry
+        self._config = config
+        self._label = label
+        self.rules = rules_of(config)
+        self._refs: dict[tuple[str, str | None], References] = {}
+
+    def references(self, version: ModelVersion, reference: str | None = None) -> References:
+        """The version's references: its training data, or the dataset ``reference``."""
+        reference = reference or self._config.get("reference") or None
+        key = (version.hash, reference)
+        if key not in self._refs:
+            if reference:
+                frame = self._s.data.get(reference).load()
+                refs = references(self._registry, version, frame, reference, self._label)
+            else:
+                refs = references(self._registry, version)
+            self._refs[key] = refs
+        return self._refs[key]
+
+    def check(
+        self,
+        ref: str,
+        window: str | None = None,
+        *,
+        reference: str | None = None,
+        save: bool = True,
+        only_new: bool = False,
+    ) -> dict[str, Any] | None:
+        """One window of ``ref`` (NAME@ALIAS or NAME@VERSION): stored, alerts raised and
+        delivered. ``only_new``: None when nothing was logged since the last stored window."""
+        window = str(window or self._config.get("window", "1000"))
+        kind, size = parse_window(window)
+        version = self._registry.get(ref)
+        store = self._s.metadata
+        if only_new:
+            with store.read() as tx:
+                seen = tx.scalar(
+                    "SELECT MAX(last_id) FROM monitor_windows WHERE model = :m", {"m": version.name}
+                )
+                newest = tx.scalar(
+                    "SELECT MAX(id) FROM predictions WHERE model = :m", {"m": version.name}
+                )
+            if newest is None or (seen is not None and newest <= seen):
+                return None
+        refs = self.references(version, reference)
+        start = window_start(store, version.name, kind, size)
+        report = {
+            "model": version.ref,
+            "ref": ref,
+            "window": window,
+            "at": time.time(),
+            **compute_window(
+                store,
+                version.name,
+                refs,
+                self._config.get("features", {}),
+                self._config.get("prediction", {}),
+                **start,
+            ),
+        }
+        report["alerts"] = breaches({**report, "model": ref}, self.rules)
+        if save:
+            self._save(version.name, report)
+        return report
+
+    def _save(self, model: str, report: dict[str, Any]) -> None:
+        with self._s.metadata.write() as tx:
+            report["id"] = tx.insert(
+                "monitor_windows",
+                {
+                    "model": model,
+                    "ref": report["ref"],
+                    "window": report["window"],
+                    "first_id": report["first_id"],
+                    "last_id": report["last_id"],
+                    "rows": report["rows"],
+                    "drifted": len(report["drifted"]),
+                    "report": canonical_json(report),
+                    "at": report["at"],
+                },
+            )
+            for alert in report["alerts"]:
+                alert["id"] = tx.insert(
+                    "alerts",
+                    {
+                        "model": model,
+                        "window_id": report["id"],
+                        "kind": alert["kind"],
+                        "message": alert["message"],
+                        "details": canonical_json(alert["details"]),
+                        "at": report["at"],
+                    },
+                )
+        url = self._config.get("webhook")
+        for alert in report["alerts"] if url else []:
+            timeout = float(self._config.get("webhook_timeout", 5))
+            error = deliver(
+                str(url), {**alert, "model": report["ref"], "window": report["id"]}, timeout
+            )
+            alert["delivery"] = error or "delivered"
+            with self._s.metadata.write() as tx:
+                tx.execute(
+                    "UPDATE alerts SET delivery = :d WHERE id = :id",
+                    {"d": alert["delivery"], "id": alert["id"]},
+                )
+
+    def windows(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The stored windows of model ``name``, oldest first, their live performance
+        recomputed with the labels that have come back since."""
+        with self._s.metadata.read() as tx:
+            rows = tx.all(
+                "SELECT * FROM (SELECT * FROM monitor_windows WHERE model = :m"
+                " ORDER BY id DESC LIMIT :n) t ORDER BY id",
+                {"m": name, "n": limit},
+            )
+            if (
+                not rows
+                and tx.scalar(
+                    "SELECT MAX(version) FROM model_versions WHERE name = :m", {"m": name}
+                )
+                is None
+            ):
+                raise NotFound(f"unknown model {name!r}", "see `rung model list`")
+        out = []
+        for row in rows:
+            report = json.loads(row["report"])
+            report["id"] = row["id"]
+            report["performance"] = live_performance(
+                self._s.metadata,
+                name,
+                after_id=row["first_id"] - 1,
+                until_id=row["last_id"],
+            )
+            out.append(report)
+        return out
+
+    def alerts(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
+        with self._s.metadata.read() as tx:
+            return tx.all(
+                "SELECT id, window_id, kind, message, delivery, at FROM alerts WHERE model = :m"
+                " ORDER BY id DESC LIMIT :n",
+                {"m": name, "n": limit},
+            )

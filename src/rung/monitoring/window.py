@@ -1,0 +1,211 @@
+"""One monitoring window of a served model, computed in one pass over the prediction log.
+
+A window is a range of the prediction log (the newest N predicted rows, or a period ending
+now). One reader walks it in chunks of records and feeds four accumulators, each in bounded
+memory:
+
+* data drift — each feature's values counted over its reference bins (:mod:`rung.core.drift`);
+* prediction drift — the model's outputs against its outputs on the reference data;
+* live performance — predictions joined with the labels that came back (``POST /feedback``)
+  by request id and row, with how many are still missing;
+* service health — requests, failed requests (the service logs those too, with their
+  status) and latency percentiles from a fixed logarithmic histogram.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+try:
+    from orjson import loads as _loads
+except ModuleNotFoundError:  # without the serve extra (`rung predict` logs too)
+    from json import loads as _loads  # type: ignore[assignment]
+
+from rung.core.drift import (
+    CategoricalReference,
+    CategoricalWindow,
+    NumericReference,
+    NumericWindow,
+    categorical_stats,
+    judge,
+    numeric_stats,
+)
+from rung.core.errors import InvalidInput, NotFound
+from rung.monitoring.drift import Reference, build_reference, log_records
+from rung.monitoring.performance import Performance
+from rung.registry.models import ModelVersion, Registry
+from rung.store.metadata import MetadataStore
+
+# latency histogram: 20 buckets per decade from 10 µs to 1000 s
+_EDGES = np.logspace(-2, 6, 161)
+
+
+@dataclass
+class References:
+    """What a window is compared with: the inputs and the model's outputs on them."""
+
+    inputs: Reference
+    predictions: NumericReference | CategoricalReference | None
+    source: str  # "training data of NAME@V" or a dataset version
+
+
+def references(
+    registry: Registry,
+    version: ModelVersion,
+    frame: Any = None,
+    source: str | None = None,
+    label: str | None = None,
+) -> References:
+    """References of ``version``: by default its training frame (from the lineage), else
+    ``frame`` (a reference dataset ``source``, which must hold the model's features and no
+    column the model does not know, bar its ``label``)."""
+    signature = version.signature
+    if signature is None:
+        raise InvalidInput(
+            f"{version.ref} has no input signature", "register a model fitted on a DataFrame"
+        )
+    features = list(signature.get("features", []))
+    if frame is None:
+        frame = registry.training_frame(version)
+        source = f"training data of {version.ref}"
+    else:
+        unknown = [c for c in frame.columns if c not in features and c != label]
+        if unknown:
+            raise InvalidInput(
+                f"the reference {source} has column(s) {unknown[:5]} that {version.ref} does"
+                " not have",
+                f"use a reference with the model's features {features[:8]} (and its label)",
+            )
+    inputs = build_reference(frame, signature)
+    return References(
+        inputs, _prediction_reference(registry, version, frame[features]), str(source)
+    )
+
+
+def _prediction_reference(
+    registry: Registry, version: ModelVersion, frame: Any
+) -> NumericReference | CategoricalReference | None:
+    """The model's predictions on the reference inputs, summarised like a feature."""
+    try:
+        _, model = registry.load(version.ref)
+        predicted = model.predict(frame)
+    except Exception:  # a model that cannot score its reference here: no prediction drift
+        return None
+    values = np.asarray(predicted)
+    if values.dtype.kind in "fiu" and len(np.unique(values)) > 20:
+        return NumericReference.of(values.astype(float))
+    return CategoricalReference.of(values.tolist())
+
+
+@dataclass
+class _Health:
+    requests: int = 0
+    errors: int = 0
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(_EDGES.size + 1, dtype=np.int64))
+
+    def add(self, status: list[int], latency: list[float]) -> None:
+        ok = [ms for s, ms in zip(status, latency, strict=True) if s < 400]
+        self.requests += len(status)
+        self.errors += len(status) - len(ok)
+        if ok:
+            self.counts += np.bincount(
+                np.searchsorted(_EDGES, np.asarray(ok, dtype=float)), minlength=_EDGES.size + 1
+            )
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": self.errors / self.requests if self.requests else None,
+            "latency_ms": {f"p{q}": self._quantile(q / 100) for q in (50, 95, 99)},
+        }
+
+    def _quantile(self, q: float) -> float | None:
+        total = int(self.counts.sum())
+        if total == 0:
+            return None
+        i = int(np.searchsorted(np.cumsum(self.counts), q * total))
+        low = _EDGES[i - 1] if i > 0 else 0.0
+        high = _EDGES[i] if i < _EDGES.size else _EDGES[-1]
+        return float(math.sqrt(max(low, 1e-3) * high))  # the bucket's geometric middle (±6 %)
+
+
+def compute_window(
+    store: MetadataStore,
+    model: str,
+    refs: References,
+    thresholds: dict[str, dict[str, Any]] | None = None,
+    prediction_threshold: dict[str, Any] | None = None,
+    **window: Any,
+) -> dict[str, Any]:
+    """Data drift, prediction drift, live performance and health of one window of ``model``'s
+    log; ``window`` as for :func:`rung.monitoring.drift.log_records` (``after_id``, ``since``,
+    ``until_id``...)."""
+    features: dict[str, NumericWindow | CategoricalWindow] = {
+        name: NumericWindow(ref) if isinstance(ref, NumericReference) else CategoricalWindow(ref)
+        for name, ref in refs.inputs.items()
+    }
+    pred_ref = refs.predictions
+    predicted: NumericWindow | CategoricalWindow | None = None
+    if isinstance(pred_ref, NumericReference):
+        predicted = NumericWindow(pred_ref)
+    elif isinstance(pred_ref, CategoricalReference):
+        predicted = CategoricalWindow(pred_ref)
+    health, performance = _Health(), Performance()
+    first_id = last_id = None
+    fields = "request_id, version, inputs, outputs, status, latency_ms"
+    for records in log_records(store, model, fields, chunk=1000, **window):
+        first_id = records[0]["id"] if first_id is None else first_id
+        last_id = records[-1]["id"]
+        outputs = [_loads(r["outputs"]) if r["status"] < 400 else None for r in records]
+        columns: dict[str, list[Any]] = {}
+        for r in records:
+            if r["status"] < 400:
+                for name, values in _loads(r["inputs"]).items():
+                    columns.setdefault(name, []).extend(values)
+        for name, acc in features.items():
+            if name in columns:
+                acc.add(columns[name])
+        if predicted is not None:
+            predicted.add([p for out in outputs if out for p in out.get("predictions", [])])
+        health.add([r["status"] for r in records], [r["latency_ms"] for r in records])
+        performance.add(store, records, outputs)
+    if first_id is None or last_id is None:
+        raise NotFound(
+            f"no logged predictions of {model!r} in this window",
+            "serve the model and send it requests first (or widen --window)",
+        )
+    drift: dict[str, Any] = {}
+    for name, acc in features.items():
+        drift[name] = _feature(acc, (thresholds or {}).get(name, {}))
+    prediction = _feature(predicted, prediction_threshold or {}) if predicted else None
+    return {
+        "first_id": first_id,
+        "last_id": last_id,
+        "rows": performance.rows,
+        "reference": refs.source,
+        "features": drift,
+        "drifted": [n for n, f in drift.items() if f["verdict"]["drift"]],
+        "prediction": prediction,
+        "performance": performance.report(),
+        "health": health.report(),
+    }
+
+
+def _feature(acc: NumericWindow | CategoricalWindow, chosen: dict[str, Any]) -> dict[str, Any]:
+    kind = "numeric" if isinstance(acc, NumericWindow) else "categorical"
+    stats = numeric_stats(acc) if isinstance(acc, NumericWindow) else categorical_stats(acc)
+    out = {
+        "kind": kind,
+        "rows": acc.n,
+        "nulls": acc.nulls,
+        "stats": stats,
+        "verdict": judge(kind, stats, chosen.get("statistic"), chosen.get("threshold")),
+    }
+    if isinstance(acc, CategoricalWindow) and acc.unseen:
+        out["unseen"] = acc.unseen
+    return out
