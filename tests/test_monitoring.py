@@ -127,7 +127,9 @@ def test_rung_monitor_through_the_cli(sqlite_ws) -> None:  # type: ignore[no-unt
     record(ws.store, {"feedback": [{"request_id": i, "labels": ["yes"] * 100} for i in ids[:3]]})
     record(ws.store, {"feedback": [{"request_id": i, "labels": ["no"] * 100} for i in ids[3:5]]})
 
-    latest = rung_cli("monitor", "trend@champion", "--window", "1000", cwd=ws.root)
+    latest = rung_cli(
+        "monitor", "trend@champion", "--window", "1000", cwd=ws.root, env={"COLUMNS": "200"}
+    )
     assert latest.returncode == 0, latest.stderr
     assert "(1000 rows)" in latest.stdout and "2 of 2 features drifted: a, color" in latest.stdout
     assert (

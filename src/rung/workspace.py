@@ -18,6 +18,7 @@ from rung.config import CONFIG_FILE, STATE_DIR, TEMPLATE, Config, load_config
 from rung.core.errors import WorkspaceNotFound
 
 if TYPE_CHECKING:
+    from rung.automation.loop import Automation
     from rung.data.datasets import Datasets
     from rung.evaluation.evaluator import Evaluation, Evaluator
     from rung.monitoring.monitor import Monitor
@@ -201,6 +202,24 @@ class Workspace:
             self.models,
             self.config.raw.get("monitor", {}),
             self.config.raw.get("eval", {}).get("label"),
+        )
+
+    @cached_property
+    def automation(self) -> Automation:
+        """The continuous-training loop of ``[automate]``: ``ws.automation.tick()``,
+        ``history()``, ``approve(NAME, VERSION)``. See :mod:`rung.automation.loop`."""
+        from rung.automation.loop import Automation
+
+        eval_config = self.config.raw.get("eval", {})
+        return Automation(
+            self._stores(),
+            self.config.raw.get("automate", {}),
+            self.models,
+            self.evals,
+            self.monitor,
+            self.run,
+            eval_config.get("label"),
+            list(eval_config.get("criteria", [])),
         )
 
     @contextmanager

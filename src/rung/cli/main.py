@@ -4,7 +4,9 @@ Errors that rung raises on purpose print as one line, ``error: <what> — <fix>`
 non-zero; ``--debug`` shows the traceback instead.
 """
 
+import contextlib
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -1002,6 +1004,146 @@ def monitor_alerts(
 
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.4g}"
+
+
+automate_app = typer.Typer(
+    help="Continuous training: triggers, retrain, judge against the champion, promote.",
+    no_args_is_help=True,
+)
+app.add_typer(automate_app, name="automate")
+
+
+@automate_app.command("tick")
+def automate_tick(as_json: JsonOpt = False) -> None:
+    """Check every trigger once; carry a fired one (or an unfinished job) through run,
+    evaluation, decision and promotion. Safe from cron: idempotent, one tick at a time.
+    Exit 1 when the job failed (no alias moved)."""
+    with _ws() as ws:
+        outcome = ws.automation.tick()
+    _print_tick(outcome, as_json)
+    if outcome["status"] == "failed":
+        raise typer.Exit(1)
+
+
+def _print_tick(outcome: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        render.print_json(outcome)
+        return
+    status, job = outcome["status"], outcome.get("job")
+    for fired in outcome.get("fired", []):
+        render.line(f"fired: {fired['trigger']}: {fired['reason']}")
+    if status == "busy":
+        render.line(outcome["message"])
+    elif status == "idle":
+        render.line("no trigger fired")
+    elif job is not None:
+        render.line(_job_line(job, resumed=bool(outcome.get("resumed"))))
+
+
+def _job_line(job: dict[str, Any], resumed: bool = False) -> str:
+    head = f"job {job['id']}{' (resumed)' if resumed else ''}: "
+    if job["state"] == "skipped":
+        return head + f"skipped: {job['reason']}"
+    if job["state"] == "failed":
+        return head + f"FAILED: {job['error']} — the alias was not moved"
+    evidence = job.get("evidence") or {}
+    what = {
+        "promote": f"PROMOTED version {job['challenger']} to {job['alias']}",
+        "approved": f"version {job['challenger']} approved and promoted to {job['alias']}",
+        "await": f"version {job['challenger']} passed; waiting for `rung model approve"
+        f" {job['model']} {job['challenger']}`",
+        "reject": f"REJECTED version {job['challenger']}",
+    }.get(job["decision"] or "", job["state"])
+    why = "; ".join(evidence.get("reasons", [])) or (
+        f"evaluation {job['evaluation_id']} passed" if job["evaluation_id"] else ""
+    )
+    return head + f"run {job['run_id']}, {what}" + (f": {why}" if why else "")
+
+
+@automate_app.command("run")
+def automate_run(
+    interval: Annotated[
+        float | None, typer.Option("--interval", help="Seconds between ticks (default 60).")
+    ] = None,
+    ticks: Annotated[
+        int | None, typer.Option("--ticks", help="Stop after this many ticks.")
+    ] = None,
+) -> None:
+    """Tick on an interval until stopped (Ctrl-C or SIGTERM end it between ticks)."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with _ws() as ws:
+        every = float(interval or ws.config.raw.get("automate", {}).get("interval", 60))
+        render.line(f"automate: ticking every {every:g} s (Ctrl-C to stop)", sys.stderr)
+        with contextlib.suppress(KeyboardInterrupt):
+            ws.automation.run(
+                every,
+                stop,
+                ticks,
+                lambda o: render.line(
+                    f"[{render.when(time.time())}] "
+                    + (
+                        o["message"]
+                        if o["status"] in ("error", "busy")
+                        else _job_line(o["job"], bool(o.get("resumed")))
+                        if o.get("job")
+                        else "no trigger fired"
+                    )
+                ),
+            )
+
+
+@automate_app.command("history")
+def automate_history(
+    last: Annotated[int, typer.Option("--last", help="How many jobs.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """What fired, what ran, what was decided, and why."""
+    with _ws() as ws:
+        jobs = ws.automation.history(last)
+    if as_json:
+        render.print_json(jobs)
+        return
+    render.table(
+        "continuous training",
+        ["job", "when", "trigger", "run", "champion", "challenger", "eval", "decision"],
+        [
+            [
+                j["id"],
+                render.when(j["created_at"]),
+                j["trigger"],
+                j["run_id"],
+                j["champion"],
+                j["challenger"],
+                j["evaluation_id"],
+                j["decision"] or j["state"],
+            ]
+            for j in jobs
+        ],
+    )
+    for j in jobs:
+        render.line(f"job {j['id']} fired: {j['reason']}")
+        why = j["error"] or "; ".join((j["evidence"] or {}).get("reasons", []))
+        if j["state"] == "failed":
+            render.line(f"  failed: {why}; no alias moved")
+        elif j["evidence"]:
+            render.line(
+                f"  {j['decision']}: {why or 'the criteria passed, nothing significantly worse'}"
+            )
+
+
+@model_app.command("approve")
+def model_approve(
+    name: Annotated[str, typer.Argument()],
+    version: Annotated[int, typer.Argument()],
+) -> None:
+    """Promote a challenger that the manual policy left waiting for approval."""
+    with _ws() as ws:
+        job = ws.automation.approve(name, version)
+    render.line(_job_line(job))
 
 
 @model_app.command("history")

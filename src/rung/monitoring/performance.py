@@ -76,3 +76,55 @@ def live_performance(store: MetadataStore, model: str, **window: Any) -> dict[st
 
 def _number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def labelled_rows(
+    store: MetadataStore,
+    model: str,
+    limit: int,
+    label: str = "label",
+    versions: list[int] | None = None,
+) -> Any:
+    """The newest ``limit`` served rows of ``model`` whose label came back, as a DataFrame:
+    the inputs as served, the ``label``, and the ``prediction`` that was answered — fresh
+    labelled data to judge a challenger on, and the live metric of a performance trigger."""
+    import pandas as pd
+
+    where = "p.model = :m AND p.status < 400"
+    params: dict[str, Any] = {"m": model}
+    if versions:
+        where += " AND p.version IN (" + ", ".join(f":v{i}" for i in range(len(versions))) + ")"
+        params.update({f"v{i}": v for i, v in enumerate(versions)})
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, int]] = set()
+    before = None
+    while len(rows) < limit:
+        page = "" if before is None else " AND f.id < :before"
+        with store.read() as tx:
+            found = tx.all(
+                "SELECT f.id, f.request_id, f.row, f.label, p.inputs, p.outputs, p.version"
+                " FROM feedback f JOIN predictions p ON p.request_id = f.request_id"
+                f" WHERE {where}{page} ORDER BY f.id DESC LIMIT 500",
+                {**params, "before": before},
+            )
+        if not found:
+            break
+        before = found[-1]["id"]
+        for f in found:  # newest label first: a row labelled twice keeps its latest label
+            key = (f["request_id"], f["row"])
+            if key in seen:
+                continue
+            seen.add(key)
+            inputs, outputs = json.loads(f["inputs"]), json.loads(f["outputs"])
+            row = f["row"]
+            predictions = outputs.get("predictions", [])
+            if row >= len(predictions):
+                continue  # feedback for a row the request did not have
+            record = {name: values[row] for name, values in inputs.items()}
+            record[label] = json.loads(f["label"])
+            record["prediction"] = predictions[row]
+            record["version"] = f["version"]
+            rows.append(record)
+            if len(rows) == limit:
+                break
+    return pd.DataFrame(rows[::-1])  # oldest first, as served

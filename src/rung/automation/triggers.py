@@ -1,0 +1,135 @@
+"""Triggers of the continuous-training loop, declared in ``rung.toml``::
+
+    [[automate.triggers]]
+    kind = "schedule"          # a cron expression, in UTC
+    cron = "0 3 * * 1"
+
+    [[automate.triggers]]
+    kind = "dataset"           # a new version of a named dataset
+    dataset = "sp500"
+
+    [[automate.triggers]]
+    kind = "drift"             # a drift alert on a new monitoring window
+    window = "500"             # default: [monitor] window
+    min_features = 1           # drifted features that count as an alert
+    predictions = false        # also fire when the predictions drift
+
+    [[automate.triggers]]
+    kind = "performance"       # live accuracy (or MAE) of the champion past a bound
+    metric = "accuracy"        # accuracy (fires below) or mae (fires above)
+    below = 0.55
+    labelled = 100             # on its newest N labelled rows
+
+Each trigger is checked once per tick and keeps what it saw (its state) in the metadata
+store: the last cron time checked, the dataset version it fired for, how many ticks in a row
+its condition held (the debounce). Parsing checks everything up front, so a bad cron
+expression or an unknown kind is one clear error before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rung.core.errors import InvalidInput
+
+KINDS = {
+    "schedule": {"cron"},
+    "dataset": {"dataset"},
+    "drift": {"window", "min_features", "predictions"},
+    "performance": {"metric", "below", "above", "labelled"},
+}
+
+
+@dataclass(frozen=True)
+class Trigger:
+    name: str
+    kind: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_triggers(raw: Any) -> list[Trigger]:
+    """``[[automate.triggers]]`` as Trigger objects, or one error naming the bad entry."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InvalidInput(
+            "automate.triggers must be a list of tables", "write [[automate.triggers]] entries"
+        )
+    out: list[Trigger] = []
+    for i, entry in enumerate(raw):
+        where = f"automate.triggers[{i}]"
+        if not isinstance(entry, dict) or entry.get("kind") not in KINDS:
+            kind = entry.get("kind") if isinstance(entry, dict) else entry
+            raise InvalidInput(f"{where} has kind {kind!r}", f"use one of {sorted(KINDS)}")
+        kind = entry["kind"]
+        options = {k: v for k, v in entry.items() if k not in ("kind", "name")}
+        unknown = sorted(set(options) - KINDS[kind])
+        if unknown:
+            raise InvalidInput(
+                f"{where} ({kind}) has unknown key(s) {unknown}", f"use {sorted(KINDS[kind])}"
+            )
+        if kind == "schedule":
+            check_cron(options.get("cron"), where)
+        elif kind == "dataset" and not isinstance(options.get("dataset"), str):
+            raise InvalidInput(f'{where} needs dataset = "NAME"', 'e.g. dataset = "sp500"')
+        elif kind == "performance":
+            metric = options.setdefault("metric", "accuracy")
+            bound_key = {"accuracy": "below", "mae": "above"}.get(metric)
+            if bound_key is None or not isinstance(options.get(bound_key), int | float):
+                raise InvalidInput(
+                    f'{where} needs metric = "accuracy" with below = N, or "mae" with'
+                    f" above = N (got metric {metric!r})",
+                    'e.g. metric = "accuracy"\nbelow = 0.55',
+                )
+        name = str(
+            entry.get("name")
+            or (kind if sum(e.get("kind") == kind for e in raw) == 1 else f"{kind}{i}")
+        )
+        out.append(Trigger(name, kind, options))
+    return out
+
+
+def check_cron(expr: Any, where: str = "cron") -> None:
+    """Refuse an expression cronsim cannot read, naming it."""
+    from cronsim import CronSim, CronSimError
+
+    if not isinstance(expr, str):
+        raise InvalidInput(
+            f'{where} needs cron = "..."', 'e.g. cron = "0 3 * * 1" (Mondays, 03:00 UTC)'
+        )
+    try:
+        CronSim(expr, datetime.now(UTC))
+    except CronSimError as exc:
+        raise InvalidInput(
+            f"cannot read the cron expression {expr!r} in {where} ({exc})",
+            'five fields: minute hour day month weekday, e.g. "0 3 * * 1"',
+        ) from exc
+
+
+def cron_due(expr: str, since: float, now: float) -> float | None:
+    """The latest time ``expr`` matched in (since, now], or None."""
+    from cronsim import CronSim
+
+    due = None
+    for moment in CronSim(expr, datetime.fromtimestamp(since, UTC)):
+        t = moment.timestamp()
+        if t > now:
+            break
+        due = t
+    return due
+
+
+def parse_duration(text: Any, where: str) -> float:
+    """``90`` (seconds), ``30m``, ``6h``, ``1d``: seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    spec = str(text).strip().lower()
+    try:
+        unit = units[spec[-1]] if spec and spec[-1] in units else 1
+        value = float(spec[:-1] if unit != 1 or spec.endswith("s") else spec) * unit
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise InvalidInput(f"cannot read the duration {text!r} of {where}", "e.g. 90, 30m, 6h, 1d")
+    return value
