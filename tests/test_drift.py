@@ -159,3 +159,21 @@ def test_categorical_counts_agree_for_lists_and_pandas_series() -> None:
     by_series.add(pd.Series(values))
     for w in (by_list, by_series):
         assert (w.counts.tolist(), w.n, w.nulls, w.unseen) == ([3, 2, 1], 6, 2, {"z": 1})
+
+
+def test_small_windows_are_judged_by_tests_large_ones_by_effect_size() -> None:
+    rng = np.random.default_rng(5)
+    reference = NumericReference.of(rng.normal(0, 1, 20_000))
+    small = _window(reference, rng.normal(0, 1, 100))  # the same world, 100 rows
+    stats = numeric_stats(small)
+    assert stats["wasserstein"] is not None and stats["wasserstein"] > 0.05  # mostly noise
+    verdict = judge("numeric", stats, rows=small.n)
+    assert (verdict["statistic"], verdict["threshold"], verdict["drift"]) == (
+        "ks_pvalue",
+        0.05,
+        False,
+    )
+    large = judge("numeric", stats, rows=5000)
+    assert (large["statistic"], large["threshold"]) == ("wasserstein", 0.1)
+    chosen = judge("numeric", stats, "psi", rows=100)  # a configured statistic wins
+    assert (chosen["statistic"], chosen["threshold"]) == ("psi", 0.2)

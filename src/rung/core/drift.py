@@ -30,6 +30,12 @@ from typing import Any
 import numpy as np
 
 DEFAULTS = {"numeric": ("wasserstein", 0.1), "categorical": ("jensenshannon", 0.1)}
+# under LARGE rows an effect size cannot be told from sampling noise (the Wasserstein distance
+# of 100 draws from their own distribution is ~0.1 sd): there the tests decide, at 5 %
+SMALL_DEFAULTS = {"numeric": ("ks_pvalue", 0.05), "categorical": ("chi2_pvalue", 0.05)}
+LARGE = 1000
+_THRESHOLD = {"wasserstein": 0.1, "jensenshannon": 0.1, "psi": 0.2, "ks": 0.1}
+_THRESHOLD.update(ks_pvalue=0.05, chi2_pvalue=0.05)
 # how each statistic is judged: "at_least" = drift when stat >= threshold; "below" for p-values
 _DIRECTION = {
     "wasserstein": "at_least",
@@ -232,11 +238,16 @@ def judge(
     stats: dict[str, float | None],
     statistic: str | None = None,
     threshold: float | None = None,
+    rows: int | None = None,
 ) -> dict[str, Any]:
-    """The verdict of one feature: which statistic decided, against which threshold."""
-    default_stat, default_threshold = DEFAULTS[kind]
-    statistic = statistic or default_stat
-    threshold = default_threshold if threshold is None else threshold
+    """The verdict of one feature: which statistic decided, against which threshold.
+
+    By default an effect size decides; on a window of fewer than ``LARGE`` rows (``rows``),
+    a test's p-value does, as Evidently's presets do, since effect sizes of small samples
+    are mostly noise. A configured statistic always wins."""
+    defaults = SMALL_DEFAULTS if rows is not None and rows < LARGE else DEFAULTS
+    statistic = statistic or defaults[kind][0]
+    threshold = _THRESHOLD.get(statistic, 0.1) if threshold is None else threshold
     if statistic not in stats:
         raise ValueError(
             f"no statistic {statistic!r} for a {kind} feature; choose from {sorted(stats)}"

@@ -220,7 +220,9 @@ def data_drift(
             "rows": window.n,
             "nulls": window.nulls,
             "stats": stats,
-            "verdict": judge(kind, stats, chosen.get("statistic"), chosen.get("threshold")),
+            "verdict": judge(
+                kind, stats, chosen.get("statistic"), chosen.get("threshold"), window.n
+            ),
         }
         if isinstance(window, CategoricalWindow) and window.unseen:
             features[name]["unseen"] = window.unseen

@@ -204,7 +204,7 @@ def _feature(acc: NumericWindow | CategoricalWindow, chosen: dict[str, Any]) -> 
         "rows": acc.n,
         "nulls": acc.nulls,
         "stats": stats,
-        "verdict": judge(kind, stats, chosen.get("statistic"), chosen.get("threshold")),
+        "verdict": judge(kind, stats, chosen.get("statistic"), chosen.get("threshold"), acc.n),
     }
     if isinstance(acc, CategoricalWindow) and acc.unseen:
         out["unseen"] = acc.unseen
