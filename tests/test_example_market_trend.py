@@ -182,6 +182,12 @@ def test_features_use_only_the_past(tmp_path: Path, example: SimpleNamespace) ->
     train, test = features.split_by_date(full, "2007-01-01")
     assert train["label_date"].max() < pd.Timestamp("2007-01-01") <= test["date"].min()
     assert len(train) + len(test) == len(full) - 20  # the horizon's rows straddling the cut
+    # what the continuous-training loop retrains with: all but the last 63 labelled days
+    train, test = features.split_by_date(full, "last:63")
+    assert len(test) == 63 and test["date"].max() == full["date"].max()
+    assert train["label_date"].max() < test["date"].min()
+    with pytest.raises(ValueError, match="needs 0 < N"):
+        features.split_by_date(full, f"last:{len(full)}")
 
 
 def test_index_prices_drop_the_filled_holidays(example: SimpleNamespace) -> None:

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 WS = HERE / ".demo-ws"
@@ -49,14 +50,21 @@ criteria = ["precision_down >= 0.75 on every dataset"]
 """
 
 
-def sh(*args: str, capture: bool = False, show: bool = True, ok: tuple[int, ...] = (0,)) -> str:
+def sh(
+    *args: str,
+    capture: bool = False,
+    show: bool = True,
+    echo: bool = True,
+    ok: tuple[int, ...] = (0,),
+) -> str:
     """Echo and run a command in the workspace; stop the demo if it fails.
 
     ``ok`` lists the exit codes that are results rather than failures.
     """
     exe, *rest = args
     shown = "rung" if exe == str(RUNG) else "python" if exe == sys.executable else exe
-    print(f"\n$ {shlex.join([shown, *rest])}", flush=True)
+    if echo:
+        print(f"\n$ {shlex.join([shown, *rest])}", flush=True)
     env = {k: v for k, v in os.environ.items() if k != "RUNG_WORKSPACE"}
     if capture or not sys.stdout.isatty():
         # rung writes to a pipe here, where rich would assume 80 columns and crop the lineage
@@ -151,6 +159,7 @@ def main() -> None:
     print("(the demo reads this JSON; in short:)")
     passed = summarize(json.loads(shown))
     serve_and_swap(first, passed)
+    continuous_training()
 
 
 def summarize(ev: dict) -> bool:
@@ -351,6 +360,147 @@ def wait_for_version(url: str, version: int) -> None:
             return
         time.sleep(0.1)
     sys.exit(f"demo failed: the service did not move to version {version}")
+
+
+# -- continuous training ----------------------------------------------------------------------
+
+CT_CONFIG = """
+[monitor]
+window = "63"             # the newest 63 predicted rows: about three months of trading days
+
+[automate]
+model = "market-trend"
+alias = "shadow"          # the alias the loop moves; the service follows it
+pipeline = "../pipeline.py:train"
+params = { test_start = "last:63" }   # every label known so far, bar the last 63 days
+fresh = 63                # judge on the newest 63 served days whose labels came back
+criteria = ["accuracy drop <= 0.02 vs baseline on every dataset"]
+policy = "auto"           # promote when the criteria pass and nothing is significantly worse
+debounce = 2              # a condition must hold on two ticks in a row
+
+[[automate.triggers]]
+kind = "drift"            # a quarter of the 28 features drifted (KS test, 63-row window)
+min_features = 7
+
+[[automate.triggers]]
+kind = "performance"      # the served version was right on fewer than half of its last
+metric = "accuracy"       # 63 labelled days
+below = 0.5
+labelled = 63
+"""
+
+
+def continuous_training() -> None:
+    """Replay 2007-2009 month by month through the service; labels come back once known, the
+    data team adds each month's prices, and `rung automate tick` runs at every month's end."""
+    import pandas as pd
+
+    sys.path.insert(0, str(HERE))
+    import app
+    import features
+
+    import rung
+
+    print(
+        "\n# Continuous training: 2007-2009 replayed month by month. After each month the"
+        " platform sends the labels that became known (a day's trend is known 20 trading"
+        " days later), the data team versions the month's prices, and cron runs"
+        " `rung automate tick`."
+    )
+    with (WS / "rung.toml").open("a") as config:
+        config.write(CT_CONFIG)
+    print(CT_CONFIG)
+    prices = pd.read_csv(WS / "prices.csv", parse_dates=["Date"])
+    rows = app.feature_rows(WS / "prices.csv")
+    truth = features.build_windows(prices, 20, 20).set_index("date")[["trend", "label_date"]]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    print(f"$ rung serve {MODEL}@shadow --port {port} --poll 0.5   (in the background)")
+    print("At the end of every month: `rung automate tick` (as cron would run it).")
+    server = subprocess.Popen(
+        [str(RUNG), "serve", f"{MODEL}@shadow", "--port", str(port), "--poll", "0.5"], cwd=WS
+    )
+    served: list[dict] = []  # one per purchase check: day, request id, version, warning
+    waiting: list[dict] = []  # checks whose label is not known yet
+    failed = 0
+    try:
+        wait_ready(url, server)
+        with rung.Client(url) as client, rung.Workspace.open(WS) as ws:
+            for month in pd.period_range("2007-01", "2009-12", freq="M"):
+                days = rows.loc[str(month)].index
+                for day in days:
+                    try:
+                        answer = app.check(client, rows, day)
+                    except rung.RungError:
+                        failed += 1
+                        continue
+                    served.append(answer)
+                    waiting.append(answer)
+                month_end = days[-1]
+                known = [
+                    a
+                    for a in waiting
+                    if truth.at[pd.Timestamp(a["day"]), "label_date"] <= month_end
+                ]
+                if known:
+                    client.feedback_many(
+                        [
+                            {
+                                "request_id": a["request_id"],
+                                "label": truth.at[pd.Timestamp(a["day"]), "trend"],
+                            }
+                            for a in known
+                        ]
+                    )
+                waiting = [a for a in waiting if a not in known]
+                ws.data.add(prices[prices["Date"] <= month_end], name="sp500")
+                versions = sorted({a["version"] for a in served if a["day"].startswith(str(month))})
+                tick = sh(
+                    str(RUNG), "automate", "tick", capture=True, show=False, echo=False, ok=(0, 1)
+                )
+                print(
+                    f"{month}: {len(days)} checks answered by version"
+                    f" {', '.join(map(str, versions))}; {len(known)} labels came back;"
+                    f" tick: {'no trigger fired' if 'no trigger fired' in tick else ''}",
+                    flush=True,
+                )
+                if "no trigger fired" not in tick:
+                    for out in tick.strip().splitlines():
+                        print(f"    {out}", flush=True)
+                    promoted = re.search(r"PROMOTED version (\d+)", tick)
+                    if promoted:
+                        wait_for_version(url, int(promoted.group(1)))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    if failed:
+        sys.exit(f"demo failed: {failed} purchase checks failed during the replay")
+    summarize_ct(served, truth)
+    sh(str(RUNG), "automate", "history")
+    sh(str(RUNG), "monitor", "show", MODEL, "--last", "12")
+    sh(str(RUNG), "monitor", "report", MODEL, "-o", "monitoring.html")
+    print(f"HTML monitoring report: {WS / 'monitoring.html'}")
+
+
+def summarize_ct(served: list[dict], truth: Any) -> None:
+    """Per served version: the days it answered, its accuracy and warnings against the truth."""
+    import pandas as pd
+
+    print(f"\n{len(served)} purchase checks over 2007-2009, none failed. By version:")
+    for version in sorted({a["version"] for a in served}):
+        mine = [a for a in served if a["version"] == version]
+        labels = [truth.at[pd.Timestamp(a["day"]), "trend"] for a in mine]
+        right = sum(
+            (a["warn"] and t == "down") or (not a["warn"] and t == "up")
+            for a, t in zip(mine, labels, strict=True)
+        )
+        warned = [t for a, t in zip(mine, labels, strict=True) if a["warn"]]
+        precision = sum(t == "down" for t in warned) / len(warned) if warned else float("nan")
+        print(
+            f"  version {version}: {mine[0]['day']} to {mine[-1]['day']}, {len(mine)} days,"
+            f" accuracy {right / len(mine):.3f}, {len(warned)} warnings,"
+            f" precision_down {precision:.3f} (the business criterion asks >= 0.75)"
+        )
 
 
 if __name__ == "__main__":

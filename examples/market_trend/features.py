@@ -93,10 +93,18 @@ def _features(prices: pd.DataFrame, window: int) -> dict[str, pd.Series]:
 def split_by_date(windows: pd.DataFrame, test_start: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train on rows whose label was known before ``test_start``; test on rows from it on.
 
-    Rows dated before ``test_start`` whose label falls on or after it are dropped: their
-    labels are made of test-period prices.
+    ``test_start`` is a date, or ``last:N`` for "the last N labelled trading days" (what the
+    continuous-training loop retrains with: every label known up to then, bar a recent
+    test period). Rows dated before ``test_start`` whose label falls on or after it are
+    dropped: their labels are made of test-period prices.
     """
-    start = pd.Timestamp(test_start)
+    if str(test_start).startswith("last:"):
+        n = int(str(test_start).removeprefix("last:"))
+        if not 0 < n < len(windows):
+            raise ValueError(f"test_start={test_start} needs 0 < N < {len(windows)} rows")
+        start = pd.Timestamp(windows["date"].sort_values().iloc[-n])
+    else:
+        start = pd.Timestamp(test_start)
     train = windows[windows["label_date"] < start].reset_index(drop=True)
     test = windows[windows["date"] >= start].reset_index(drop=True)
     if train.empty or test.empty:

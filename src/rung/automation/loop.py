@@ -332,8 +332,21 @@ class Automation:
             reasons += [f"criterion not met: {r}" for r in verdict.get("reasons", [])]
         reasons += [f"significantly worse: {w}" for w in worse]
         decision = "reject" if reasons else "promote" if self.policy == "auto" else "await"
+        from rung.core.criteria import parse_criteria
+
+        shown = {c.metric for c in parse_criteria(self.criteria)} | {"accuracy"}
+        compared = {
+            dataset: {
+                m: {"challenger": row.get(m), "serving": base.get(m)}
+                for m in sorted(shown)
+                if m in row
+                for base in [ev.details.get(dataset, {}).get("baseline_metrics") or {}]
+            }
+            for dataset, row in ev.rows.items()
+        }
         evidence = {
             "evaluation": ev.id,
+            "compared": compared,
             "datasets": [d["ref"] for d in ev.datasets],
             "verdict": verdict.get("status"),
             "checks": verdict.get("checks", []),
@@ -389,20 +402,15 @@ class Automation:
 
     # -- reading -------------------------------------------------------------------------
 
-    def history(self, limit: int = 50) -> list[dict[str, Any]]:
+    def history(self, limit: int = 50, model: str | None = None) -> list[dict[str, Any]]:
+        """Jobs of ``model`` (default: the configured one; every model's without one)."""
+        model = model or self.model
+        where, params = ("WHERE model = :m", {"m": model}) if model else ("", {})
         with self._s.metadata.read() as tx:
-            rows = (
-                tx.all(
-                    "SELECT * FROM (SELECT * FROM automation_jobs WHERE model = :m"
-                    " ORDER BY id DESC LIMIT :n) t ORDER BY id",
-                    {"m": self.model or "", "n": limit},
-                )
-                if self.model
-                else tx.all(
-                    "SELECT * FROM (SELECT * FROM automation_jobs ORDER BY id DESC LIMIT :n) t"
-                    " ORDER BY id",
-                    {"n": limit},
-                )
+            rows = tx.all(
+                f"SELECT * FROM (SELECT * FROM automation_jobs {where}"
+                " ORDER BY id DESC LIMIT :n) t ORDER BY id",
+                {**params, "n": limit},
             )
         for r in rows:
             r["evidence"] = json.loads(r["evidence"]) if r["evidence"] else None

@@ -798,7 +798,8 @@ class _DefaultCheck(TyperGroup):
 
 monitor_app = typer.Typer(
     cls=_DefaultCheck,
-    help="Monitoring: `rung monitor NAME@ALIAS` checks a window; `show`, `alerts` read back.",
+    help="Monitoring: `rung monitor NAME@ALIAS` checks a window; `show`, `alerts`, `report`"
+    " read back.",
     no_args_is_help=True,
 )
 app.add_typer(monitor_app, name="monitor")
@@ -1002,6 +1003,28 @@ def monitor_alerts(
     )
 
 
+@monitor_app.command("report")
+def monitor_report(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Registered model name.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "monitoring.html"
+    ),
+    last: Annotated[
+        int, typer.Option("--last", help="How many windows (and automation jobs).")
+    ] = 50,
+) -> None:
+    """An HTML page: drift and live performance over time, the automation's decisions
+    marked on both, and the tables of windows and decisions. Prints the file's path."""
+    from rung.monitoring.report import monitoring_html
+
+    with _ws() as ws:
+        windows = ws.monitor.windows(name, last)  # NotFound for an unknown model
+        jobs = ws.automation.history(last, model=name)
+        alerts = ws.monitor.alerts(name, 10 * last)
+    output.write_text(monitoring_html(name, windows, jobs, alerts), encoding="utf-8")
+    render.line(str(output))
+
+
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.4g}"
 
@@ -1046,7 +1069,6 @@ def _job_line(job: dict[str, Any], resumed: bool = False) -> str:
         return head + f"skipped: {job['reason']}"
     if job["state"] == "failed":
         return head + f"FAILED: {job['error']} — the alias was not moved"
-    evidence = job.get("evidence") or {}
     what = {
         "promote": f"PROMOTED version {job['challenger']} to {job['alias']}",
         "approved": f"version {job['challenger']} approved and promoted to {job['alias']}",
@@ -1054,10 +1076,31 @@ def _job_line(job: dict[str, Any], resumed: bool = False) -> str:
         f" {job['model']} {job['challenger']}`",
         "reject": f"REJECTED version {job['challenger']}",
     }.get(job["decision"] or "", job["state"])
-    why = "; ".join(evidence.get("reasons", [])) or (
-        f"evaluation {job['evaluation_id']} passed" if job["evaluation_id"] else ""
-    )
-    return head + f"run {job['run_id']}, {what}" + (f": {why}" if why else "")
+    return head + f"run {job['run_id']}, {what}: {_why(job)}"
+
+
+def _why(job: dict[str, Any]) -> str:
+    """The decision's reasons in a line: failed criteria in full, significant drops counted."""
+    evidence = job.get("evidence") or {}
+    reasons = evidence.get("reasons", [])
+    worse = [
+        r.removeprefix("significantly worse: ") for r in reasons if r.startswith("significantly")
+    ]
+    parts = [r for r in reasons if not r.startswith("significantly")]
+    if worse:
+        parts.append(
+            f"significantly worse on {len(worse)} metric(s): {'; '.join(worse[:2])}"
+            + ("; ..." if len(worse) > 2 else "")
+        )
+    if not parts:
+        parts.append(f"evaluation {job['evaluation_id']} passed, nothing significantly worse")
+    for dataset, metrics in (evidence.get("compared") or {}).items():
+        m = metrics.get("accuracy")
+        if m and m.get("serving") is not None:
+            parts.append(
+                f"accuracy {m['challenger']:.3f} vs {m['serving']:.3f} served, on {dataset}"
+            )
+    return "; ".join(parts)
 
 
 @automate_app.command("run")

@@ -13,6 +13,7 @@ import json
 import time
 from typing import Any
 
+from rung.core.drift import reference_from_dict
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.hashing import canonical_json
 from rung.monitoring.alerts import breaches, deliver, rules_of
@@ -21,6 +22,7 @@ from rung.monitoring.performance import live_performance
 from rung.monitoring.window import References, compute_window, references
 from rung.pipelines.runner import Stores
 from rung.registry.models import ModelVersion, Registry
+from rung.store.metadata import Conflict
 
 _KEYS = {"window", "reference", "webhook", "webhook_timeout", "alerts", "features", "prediction"}
 
@@ -41,20 +43,38 @@ class Monitor:
         self._config = config
         self._label = label
         self.rules = rules_of(config)
-        self._refs: dict[tuple[str, str | None], References] = {}
+        self._refs: dict[str, References] = {}
 
     def references(self, version: ModelVersion, reference: str | None = None) -> References:
-        """The version's references: its training data, or the dataset ``reference``."""
+        """The version's references: its training data, or the dataset ``reference``.
+
+        Summarised once and kept in the metadata store (a few KB per feature), so that a
+        tick every minute neither reloads the training data nor the model."""
         reference = reference or self._config.get("reference") or None
-        key = (version.hash, reference)
-        if key not in self._refs:
+        key = f"{version.hash}:{reference or 'training'}"
+        if key in self._refs:
+            return self._refs[key]
+        with self._s.metadata.read() as tx:
+            stored = tx.scalar("SELECT value FROM monitor_references WHERE key = :k", {"k": key})
+        if stored is not None:
+            refs = _refs_from(json.loads(stored))
+        else:
             if reference:
                 frame = self._s.data.get(reference).load()
                 refs = references(self._registry, version, frame, reference, self._label)
             else:
                 refs = references(self._registry, version)
-            self._refs[key] = refs
-        return self._refs[key]
+            try:
+                with self._s.metadata.write() as tx:
+                    tx.insert(
+                        "monitor_references",
+                        {"key": key, "value": canonical_json(_refs_to(refs)), "at": time.time()},
+                        returning=None,
+                    )
+            except Conflict:  # another process summarised it at the same time: the same
+                pass
+        self._refs[key] = refs
+        return refs
 
     def check(
         self,
@@ -180,3 +200,19 @@ class Monitor:
                 " ORDER BY id DESC LIMIT :n",
                 {"m": name, "n": limit},
             )
+
+
+def _refs_to(refs: References) -> dict[str, Any]:
+    return {
+        "inputs": {name: ref.to_dict() for name, ref in refs.inputs.items()},
+        "predictions": refs.predictions.to_dict() if refs.predictions else None,
+        "source": refs.source,
+    }
+
+
+def _refs_from(d: dict[str, Any]) -> References:
+    return References(
+        {name: reference_from_dict(ref) for name, ref in d["inputs"].items()},
+        reference_from_dict(d["predictions"]) if d["predictions"] else None,
+        d["source"],
+    )

@@ -46,6 +46,10 @@ class Client:
         }
         return self._post("/feedback", body)
 
+    def feedback_many(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """Labels for many requests in one call: ``[{"request_id", "label" or "labels"}]``."""
+        return self._post("/feedback", {"feedback": items})
+
     def ready(self) -> bool:
         try:
             return self._http.get("/v2/health/ready").status_code == 200

@@ -235,6 +235,14 @@ monitor_windows = Table(  # one computed monitoring window: drift, performance, 
 )
 Index("ix_monitor_windows_model", monitor_windows.c.model, monitor_windows.c.id)
 
+monitor_references = Table(  # a version's drift references, summarised once (JSON)
+    "monitor_references",
+    metadata,
+    Column("key", String(300), primary_key=True),  # model hash and reference dataset
+    Column("value", Text, nullable=False),
+    Column("at", Float, nullable=False),
+)
+
 alerts = Table(
     "alerts",
     metadata,

@@ -1,4 +1,4 @@
-"""Monitoring windows, alerts, the continuous-training loop's jobs and state, and leases.
+"""Monitoring windows and their references, alerts, the continuous-training loop's jobs and state, and leases.
 
 The prediction log gains a status: failed requests are logged too (no inputs), so that the
 error rate of a window comes from the same log as its latency.
@@ -33,6 +33,12 @@ def upgrade() -> None:
         sa.Column("at", sa.Float, nullable=False),
     )
     op.create_index("ix_monitor_windows_model", "monitor_windows", ["model", "id"])
+    op.create_table(
+        "monitor_references",
+        sa.Column("key", sa.String(300), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.Column("at", sa.Float, nullable=False),
+    )
     op.create_table(
         "alerts",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -83,6 +89,7 @@ def downgrade() -> None:
     op.drop_table("automation_state")
     op.drop_table("automation_jobs")
     op.drop_table("alerts")
+    op.drop_table("monitor_references")
     op.drop_table("monitor_windows")
     with op.batch_alter_table("predictions") as batch:
         batch.drop_column("status")
