@@ -327,3 +327,22 @@ def test_automate_run_loops_until_its_ticks_are_done(sqlite_ws) -> None:  # type
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 3 and "PROMOTED version 2 to champion" in lines[0]
     assert lines[1].endswith("no trigger fired") and lines[2].endswith("no trigger fired")
+
+
+def test_a_schedule_trigger_fires_once_per_due_time(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    extra = '\n[[automate.triggers]]\nkind = "schedule"\ncron = "0 0 1 1 *"\n'
+    w = setup(sqlite_ws, extra=extra)
+    assert w.automation.tick()["status"] == "idle"  # the first tick only notes the time
+    with w.store.write() as tx:  # as if that tick had run over a year ago: New Year was due
+        tx.execute(
+            "UPDATE automation_state SET value = :v WHERE key = 'trend/schedule'",
+            {"v": json.dumps({"checked": time.time() - 370 * 86400, "streak": 0})},
+        )
+    outcome = w.automation.tick()
+    assert outcome["fired"][0]["trigger"] == "schedule"
+    assert "schedule '0 0 1 1 *' was due at" in outcome["fired"][0]["reason"]
+    job = outcome["job"]
+    # the same data again: the run reproduces the serving model, which is not promoted twice
+    assert job["decision"] == "reject" and job["challenger"] == job["champion"] == 1
+    assert "the run produced the serving version 1 again" in job["evidence"]["reasons"]
+    assert w.automation.tick()["status"] == "idle"  # not due again before next New Year

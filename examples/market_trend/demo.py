@@ -368,6 +368,9 @@ CT_CONFIG = """
 [monitor]
 window = "63"             # the newest 63 predicted rows: about three months of trading days
 
+[monitor.alerts]
+drifted_features = 7      # a quarter of the 28 features (fewer drift nearly every month)
+
 [automate]
 model = "market-trend"
 alias = "shadow"          # the alias the loop moves; the service follows it
@@ -461,7 +464,7 @@ def continuous_training() -> None:
                 print(
                     f"{month}: {len(days)} checks answered by version"
                     f" {', '.join(map(str, versions))}; {len(known)} labels came back;"
-                    f" tick: {'no trigger fired' if 'no trigger fired' in tick else ''}",
+                    f" tick: {'no trigger fired' if 'no trigger fired' in tick else 'a trigger fired'}",
                     flush=True,
                 )
                 if "no trigger fired" not in tick:

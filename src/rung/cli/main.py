@@ -1169,13 +1169,10 @@ def automate_history(
     )
     for j in jobs:
         render.line(f"job {j['id']} fired: {j['reason']}")
-        why = j["error"] or "; ".join((j["evidence"] or {}).get("reasons", []))
         if j["state"] == "failed":
-            render.line(f"  failed: {why}; no alias moved")
+            render.line(f"  failed: {j['error']}; no alias moved")
         elif j["evidence"]:
-            render.line(
-                f"  {j['decision']}: {why or 'the criteria passed, nothing significantly worse'}"
-            )
+            render.line(f"  {j['decision']}: {_why(j)}")
 
 
 @model_app.command("approve")

@@ -40,6 +40,8 @@ from rung.monitoring.performance import Performance
 from rung.registry.models import ModelVersion, Registry
 from rung.store.metadata import MetadataStore
 
+CHUNK = 200  # log records read at a time
+FLUSH_ROWS = 20_000  # input rows held before they are counted
 # latency histogram: 20 buckets per decade from 10 µs to 1000 s
 _EDGES = np.logspace(-2, 6, 161)
 
@@ -157,19 +159,22 @@ def compute_window(
         predicted = CategoricalWindow(pred_ref)
     health, performance = _Health(), Performance()
     first_id = last_id = None
-    fields = "request_id, version, inputs, outputs, status, latency_ms"
-    for records in log_records(store, model, fields, chunk=1000, **window):
+    fields = "request_id, version, rows, inputs, outputs, status, latency_ms"
+    for records in log_records(store, model, fields, chunk=CHUNK, **window):
         first_id = records[0]["id"] if first_id is None else first_id
         last_id = records[-1]["id"]
         outputs = [_loads(r["outputs"]) if r["status"] < 400 else None for r in records]
         columns: dict[str, list[Any]] = {}
+        held = 0
         for r in records:
             if r["status"] < 400:
                 for name, values in _loads(r["inputs"]).items():
                     columns.setdefault(name, []).extend(values)
-        for name, acc in features.items():
-            if name in columns:
-                acc.add(columns[name])
+                held += r["rows"]
+            if held >= FLUSH_ROWS:  # large requests: count what we hold before reading on
+                _count(features, columns)
+                columns, held = {}, 0
+        _count(features, columns)
         if predicted is not None:
             predicted.add([p for out in outputs if out for p in out.get("predictions", [])])
         health.add([r["status"] for r in records], [r["latency_ms"] for r in records])
@@ -194,6 +199,14 @@ def compute_window(
         "performance": performance.report(),
         "health": health.report(),
     }
+
+
+def _count(
+    features: dict[str, NumericWindow | CategoricalWindow], columns: dict[str, list[Any]]
+) -> None:
+    for name, acc in features.items():
+        if name in columns:
+            acc.add(columns[name])
 
 
 def _feature(acc: NumericWindow | CategoricalWindow, chosen: dict[str, Any]) -> dict[str, Any]:
