@@ -346,3 +346,20 @@ def test_a_schedule_trigger_fires_once_per_due_time(sqlite_ws) -> None:  # type:
     assert job["decision"] == "reject" and job["challenger"] == job["champion"] == 1
     assert "the run produced the serving version 1 again" in job["evidence"]["reasons"]
     assert w.automation.tick()["status"] == "idle"  # not due again before next New Year
+
+
+def test_automate_run_stops_on_sigterm_between_ticks(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    w = setup(sqlite_ws)
+    proc = subprocess.Popen(
+        [RUNG, "automate", "run", "--interval", "0.2"],
+        cwd=w.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # one tick done: the loop is running
+    assert first.strip().endswith("no trigger fired"), first
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert "ticking every 0.2 s" in proc.stderr.read()  # type: ignore[union-attr]
