@@ -40,7 +40,7 @@ from rung.evaluation.evaluator import Evaluator
 from rung.monitoring.monitor import Monitor
 from rung.monitoring.performance import labelled_rows
 from rung.pipelines.runner import Stores
-from rung.registry.models import Registry
+from rung.registry.models import Registry, current_user
 
 _KEYS = {
     "model",
@@ -389,13 +389,11 @@ class Automation:
                 ' = "manual" waits',
             )
         job = self.job(row["id"])
-        from rung.registry.models import _who
-
         self._registry.promote(
             name,
             version,
             job["alias"],
-            reason=f"approved by {_who()} (automate job {job['id']}, evaluation"
+            reason=f"approved by {current_user()} (automate job {job['id']}, evaluation"
             f" {job['evaluation_id']} passed)",
         )
         return self._update(job, decision="approved")

@@ -443,7 +443,7 @@ class Registry:
                 "from_version": current["version"] if current else None,
                 "to_version": version,
                 "action": action,
-                "who": _who(),
+                "who": current_user(),
                 "why": reason,
                 "evaluation_id": evaluation_id,
                 "at": now,
@@ -500,7 +500,7 @@ def _check_alias(alias: str) -> None:
         )
 
 
-def _who() -> str:
+def current_user() -> str:
     user = os.environ.get("RUNG_USER")
     if user:
         return user
