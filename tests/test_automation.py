@@ -363,3 +363,21 @@ def test_automate_run_stops_on_sigterm_between_ticks(sqlite_ws) -> None:  # type
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     assert "ticking every 0.2 s" in proc.stderr.read()  # type: ignore[union-attr]
+
+
+def test_debounce_needs_the_condition_on_consecutive_new_windows(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    extra = '\n[[automate.triggers]]\nkind = "drift"\nwindow = "300"\n'
+    w = setup(sqlite_ws, extra=extra, more="debounce = 2\n")
+    moved = frame(300, 3)
+    moved["a"] += 1.5
+    _log(w, moved, version=1)
+    assert w.automation.tick()["status"] == "idle"  # drifted once: streak 1 of 2
+    assert w.automation.tick()["status"] == "idle"  # nothing new logged: streak kept, no fire
+    with w.store.read() as tx:
+        state = json.loads(
+            tx.scalar("SELECT value FROM automation_state WHERE key = 'trend/drift'")
+        )
+    assert state["streak"] == 1
+    _log(w, moved, version=1)
+    outcome = w.automation.tick()  # drifted again on a new window: fires
+    assert outcome["fired"][0]["trigger"] == "drift" and outcome["job"] is not None

@@ -58,6 +58,7 @@ _KEYS = {
     "triggers",
 }
 FINAL = ("done", "failed", "skipped")
+_UNSEEN = object()
 
 
 class Automation:
@@ -148,7 +149,9 @@ class Automation:
         for trigger in self.triggers:
             state = self._state(trigger)
             reason = self._condition(trigger, state)
-            if reason is None:
+            if reason is _UNSEEN:
+                pass  # nothing new to judge (no new window, too few labels): streak kept
+            elif reason is None:
                 state["streak"] = 0
             else:
                 state["streak"] = state.get("streak", 0) + 1
@@ -159,7 +162,9 @@ class Automation:
             self._save_state(trigger, state)
         return fired
 
-    def _condition(self, trigger: Trigger, state: dict[str, Any]) -> str | None:
+    def _condition(self, trigger: Trigger, state: dict[str, Any]) -> Any:
+        """The reason a trigger fires now, None when it does not, or ``_UNSEEN`` when there
+        was nothing new to judge (which neither breaks nor extends a debounce streak)."""
         now = time.time()
         o = trigger.options
         if trigger.kind == "schedule":
@@ -186,7 +191,7 @@ class Automation:
                 f"{self.model}@{self.alias}", o.get("window"), only_new=True
             )
             if report is None:
-                return None
+                return _UNSEEN
             drifted = report["drifted"]
             enough = len(drifted) >= int(o.get("min_features", 1))
             pred = report.get("prediction") or {}
@@ -201,12 +206,17 @@ class Automation:
                 parts.append("the predictions drifted")
             return f"monitoring window {report['id']}: " + " and ".join(parts)
         if trigger.kind == "performance":
+            with self._s.metadata.read() as tx:
+                newest = tx.scalar("SELECT MAX(id) FROM feedback")
+            if newest is None or newest == state.get("feedback_seen"):
+                return _UNSEEN  # no label came back since the last tick
+            state["feedback_seen"] = newest
             n = int(o.get("labelled", 100))
             frame = labelled_rows(
                 self._s.metadata, self.model, n, "__label", versions=[champion.version]
             )
             if len(frame) < n:
-                return None
+                return _UNSEEN
             if o["metric"] == "accuracy":
                 value = float((frame["prediction"] == frame["__label"]).mean())
                 if value >= float(o["below"]):
