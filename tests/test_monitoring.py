@@ -261,7 +261,12 @@ def test_alerts_go_to_the_webhook_and_failures_say_why(sqlite_ws) -> None:  # ty
     finally:
         good.shutdown()
 
+    again = rung_cli("monitor", "trend@1", cwd=ws.root)  # nothing new: stored once
+    assert again.returncode == 0 and "the same rows as window 1: not stored again" in again.stdout
+    assert len(received) == 2  # and no alert sent twice
+
     slow, url = _hook_server(delay=3)
+    _log(ws, moved, requests=5)  # new predictions: a new window
     try:
         configure(url, timeout=0.5)
         late = rung_cli("monitor", "trend@1", cwd=ws.root)
@@ -276,6 +281,7 @@ def test_alerts_go_to_the_webhook_and_failures_say_why(sqlite_ws) -> None:  # ty
         s.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{s.getsockname()[1]}/alerts"
     configure(closed)
+    _log(ws, moved, requests=5)
     refused = rung_cli("monitor", "trend@1", cwd=ws.root)
     assert refused.returncode == 1
     assert f"the webhook {closed} refused the connection" in refused.stderr

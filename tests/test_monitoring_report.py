@@ -164,7 +164,7 @@ def test_the_report_shows_windows_and_the_decision_between_them(sqlite_ws) -> No
 
     out = rung_cli("monitor", "report", "trend", "-o", "report.html", cwd=ws.root)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "report.html"
+    assert out.stdout.strip() == "wrote report.html"
     text = (ws.root / "report.html").read_text(encoding="utf-8")
     page = Page(text)
     assert len(_pngs(page)) == 2
@@ -190,7 +190,7 @@ def test_the_report_shows_windows_and_the_decision_between_them(sqlite_ws) -> No
 
     # the defaults: monitoring.html in the working folder; --last limits the windows
     short = rung_cli("monitor", "report", "trend", "--last", "2", cwd=ws.root)
-    assert short.returncode == 0 and short.stdout.strip() == "monitoring.html"
+    assert short.returncode == 0 and short.stdout.strip() == "wrote monitoring.html"
     assert len(Page((ws.root / "monitoring.html").read_text()).rows("windows")) == 2
 
 

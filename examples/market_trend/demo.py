@@ -364,6 +364,7 @@ def wait_for_version(url: str, version: int) -> None:
 
 # -- continuous training ----------------------------------------------------------------------
 
+FIRST_TICK = "2007-04"  # from here the newest 63 logged rows are all from this replay
 CT_CONFIG = """
 [monitor]
 window = "63"             # the newest 63 predicted rows: about three months of trading days
@@ -419,7 +420,10 @@ def continuous_training() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     print(f"$ rung serve {MODEL}@shadow --port {port} --poll 0.5   (in the background)")
-    print("At the end of every month: `rung automate tick` (as cron would run it).")
+    print(
+        f"At the end of every month from {FIRST_TICK}: `rung automate tick` (as cron would run"
+        " it); before, the monitoring window of 63 rows would still reach into the 2008 replay."
+    )
     server = subprocess.Popen(
         [str(RUNG), "serve", f"{MODEL}@shadow", "--port", str(port), "--poll", "0.5"], cwd=WS
     )
@@ -458,6 +462,14 @@ def continuous_training() -> None:
                 waiting = [a for a in waiting if a not in known]
                 ws.data.add(prices[prices["Date"] <= month_end], name="sp500")
                 versions = sorted({a["version"] for a in served if a["day"].startswith(str(month))})
+                if str(month) < FIRST_TICK:
+                    print(
+                        f"{month}: {len(days)} checks answered by version"
+                        f" {', '.join(map(str, versions))}; {len(known)} labels came back;"
+                        " no tick yet (the log's newest 63 rows still hold the 2008 replay above)",
+                        flush=True,
+                    )
+                    continue
                 tick = sh(
                     str(RUNG), "automate", "tick", capture=True, show=False, echo=False, ok=(0, 1)
                 )
@@ -482,7 +494,10 @@ def continuous_training() -> None:
     sh(str(RUNG), "automate", "history")
     sh(str(RUNG), "monitor", "show", MODEL, "--last", "12")
     sh(str(RUNG), "monitor", "report", MODEL, "-o", "monitoring.html")
-    print(f"HTML monitoring report: {WS / 'monitoring.html'}")
+    print(
+        f"HTML monitoring report: {WS / 'monitoring.html'} (its time axis is the replay's"
+        " wall-clock time: one monitoring window per replayed month from 2007-04)"
+    )
 
 
 def summarize_ct(served: list[dict], truth: Any) -> None:

@@ -884,7 +884,11 @@ def _print_window(report: dict[str, Any]) -> None:
     render.line(
         f"{len(drifted)} of {len(report['features'])} features drifted"
         + (f": {', '.join(drifted)}" if drifted else "")
-        + " (verdicts by effect size; p-values for information)"
+        + (
+            " (fewer than 1000 rows: the KS/chi-squared p-value decides, below 0.05)"
+            if report["rows"] < 1000
+            else " (verdicts by effect size; p-values for information)"
+        )
     )
     render.line(_performance_line(report["performance"]))
     h = report["health"]
@@ -896,6 +900,11 @@ def _print_window(report: dict[str, Any]) -> None:
     )
     for alert in report["alerts"]:
         render.line(f"ALERT {alert['kind']}: {alert['message']}")
+    if "same_as" in report:
+        render.line(
+            f"the same rows as window {report['same_as']}: not stored again, its alerts were"
+            " raised then"
+        )
     if "id" in report:
         render.line(
             f"stored as window {report['id']} (rung monitor show {report['model'].partition('@')[0]})"
@@ -1022,7 +1031,7 @@ def monitor_report(
         jobs = ws.automation.history(last, model=name)
         alerts = ws.monitor.alerts(name, 10 * last)
     output.write_text(monitoring_html(name, windows, jobs, alerts), encoding="utf-8")
-    render.line(str(output))
+    render.line(f"wrote {output}")
 
 
 def _num(x: float | None) -> str:
@@ -1094,6 +1103,9 @@ def _why(job: dict[str, Any]) -> str:
         )
     if not parts:
         parts.append(f"evaluation {job['evaluation_id']} passed, nothing significantly worse")
+        better = evidence.get("better", [])
+        if better:
+            parts.append(f"significantly better: {'; '.join(better[:2])}")
     for dataset, metrics in (evidence.get("compared") or {}).items():
         m = metrics.get("accuracy")
         if m and m.get("serving") is not None:

@@ -68,7 +68,7 @@ def size(n: int | None) -> str:
 
 
 def when(ts: float | None) -> str:
-    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(ts))
 
 
 def seconds(s: float | None) -> str:

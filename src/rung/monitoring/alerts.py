@@ -79,7 +79,7 @@ def breaches(report: dict[str, Any], rules: dict[str, Any]) -> list[dict[str, An
             {
                 "kind": "prediction_drift",
                 "message": f"{model}: the predictions drifted ({v['statistic']} {v['value']:.3g}"
-                f" >= {v['threshold']})",
+                f" {'<' if v['statistic'].endswith('pvalue') else '>='} {v['threshold']})",
                 "details": v,
             }
         )

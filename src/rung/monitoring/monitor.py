@@ -119,7 +119,17 @@ class Monitor:
         }
         report["alerts"] = breaches({**report, "model": ref}, self.rules)
         if save:
-            self._save(version.name, report)
+            with store.read() as tx:
+                last = tx.one(
+                    "SELECT id, ref, window, first_id, last_id FROM monitor_windows"
+                    " WHERE model = :m ORDER BY id DESC LIMIT 1",
+                    {"m": version.name},
+                )
+            key = (ref, window, report["first_id"], report["last_id"])
+            if last and (last["ref"], last["window"], last["first_id"], last["last_id"]) == key:
+                report["same_as"] = last["id"]  # checked again, nothing new: stored once
+            else:
+                self._save(version.name, report)
         return report
 
     def _save(self, model: str, report: dict[str, Any]) -> None:
@@ -204,7 +214,7 @@ class Monitor:
 
 def _refs_to(refs: References) -> dict[str, Any]:
     return {
-        "inputs": {name: ref.to_dict() for name, ref in refs.inputs.items()},
+        "inputs": [[name, ref.to_dict()] for name, ref in refs.inputs.items()],  # in order
         "predictions": refs.predictions.to_dict() if refs.predictions else None,
         "source": refs.source,
     }
@@ -212,7 +222,7 @@ def _refs_to(refs: References) -> dict[str, Any]:
 
 def _refs_from(d: dict[str, Any]) -> References:
     return References(
-        {name: reference_from_dict(ref) for name, ref in d["inputs"].items()},
+        {name: reference_from_dict(ref) for name, ref in d["inputs"]},
         reference_from_dict(d["predictions"]) if d["predictions"] else None,
         d["source"],
     )

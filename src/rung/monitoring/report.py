@@ -315,31 +315,31 @@ def _mark(
     for k, i in enumerate(starts):
         for ax in axes:
             ax.axvspan(bounds[k], bounds[k + 1], color=_SHADES[k % 2], zorder=0, linewidth=0)
-        axes[0].text(
+        axes[0].text(  # the version alone: a whole NAME@VERSION overlaps its neighbours
             bounds[k],
             1.01,
-            f" {windows[i].get('model', '?')}",
+            f" v{str(windows[i].get('model', '?')).rpartition('@')[2]}",
             transform=axes[0].get_xaxis_transform(),
             fontsize=7,
             color="#555555",
             va="bottom",
         )
     seen: dict[str, Any] = {}
-    for job in jobs:
+    for n, job in enumerate(jobs):
         outcome = _outcome(job)
         colour, style, word = OUTCOMES[outcome]
         x = axis.x(_float(job.get("updated_at")) or 0.0)
         for ax in axes:
             ax.axvline(x, color=colour, linestyle=style, linewidth=1.6, zorder=4)
-        axes[0].text(  # left of its line: the served version's label starts right of it
+        axes[0].text(  # above the versions' row, on two staggered rows: close jobs stay legible
             x,
-            1.01,
-            f"job {job.get('id')} ",
+            1.09 + 0.08 * (n % 2),
+            f"job {job.get('id')}",
             transform=axes[0].get_xaxis_transform(),
             fontsize=7,
             color=colour,
             va="bottom",
-            ha="right",
+            ha="center",
         )
         seen.setdefault(word, Line2D([], [], color=colour, linestyle=style, linewidth=1.6))
     if seen:
