@@ -1,13 +1,14 @@
 #!/usr/bin/env python
-"""rung against its peers (DVC, ZenML, MLflow), side by side in one run.
+"""rung against its peers (DVC, ZenML, MLflow, Evidently), side by side in one run.
 
 Run it with rung's own venv python (``make bench``, ``bash benchmarks/run.sh`` or
 ``.venv/bin/python benchmarks/run.py``). Peers run from ``benchmarks/.venv-peers`` (created by
-``setup_peers.sh``, called from here when needed) through subprocesses.
+``setup_peers.sh``, called from here when needed) through subprocesses; Evidently from
+``benchmarks/.venv-evidently`` (``setup_evidently.sh``).
 
     python benchmarks/run.py                 # everything, 5 repetitions, full sizes
     python benchmarks/run.py --quick         # smoke test: small sizes, 3 repetitions
-    python benchmarks/run.py --only b        # a | b | c | d | e | cli (repeatable, or a,b)
+    python benchmarks/run.py --only b        # a | b | c | d | e | f | cli (repeatable, or a,b)
 
 Comparisons (see benchmarks/README.md):
   a    versioning 1 GiB as one file and as 10,000 files of 100 KiB: `dvc add` vs `rung data add`
@@ -15,6 +16,8 @@ Comparisons (see benchmarks/README.md):
   c    tracking: 10,000 x log_metric; 500 runs x (5 params + 5 metrics): MLflow+SQLite vs rung
   d    one model on 4 datasets of 20,000 rows: `rung eval` (one call) vs 4 x mlflow.models.evaluate
   e    serving one scikit-learn model: `rung serve` vs `mlflow models serve` (serve_bench.py)
+  f    data drift of 2 x 100,000 and 2 x 1,000,000 rows x 25 columns: Evidently's DataDriftPreset
+       vs rung's compare_frames (time, peak memory, flagged columns; scripts/drift_bench.py)
   cli  `rung --help` wall time; `import rung` must not import pandas/sklearn/sqlalchemy/fastapi
 
 Prints a table per comparison, a Markdown summary, and writes benchmarks/results/latest.json
@@ -96,6 +99,8 @@ class Env:
         self.peers_venv = Path(args.peers_venv)
         self.peer_bin = self.peers_venv / "bin"
         self.peer_python = str(self.peer_bin / "python")
+        self.evidently_venv = Path(args.evidently_venv)
+        self.evidently_python = str(self.evidently_venv / "bin" / "python")
         self.tmp = Path(args.tmp)
         self.work = self.tmp / "work"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RUNG_")}
@@ -983,6 +988,310 @@ def bench_e(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     return serve_bench.bench_e(env, args, run_cmd=run_cmd, error=Failed)
 
 
+# -- (f) data drift: rung's compare_frames vs Evidently's DataDriftPreset ------------------------
+
+DRIFT_SCRIPT = SCRIPTS / "drift_bench.py"
+DRIFT_TOOLS = ("rung", "evidently")
+# information only: rung again with scipy.special imported before the baseline. rung imports it
+# lazily, inside compare_frames, for p-values it reports but does not judge by.
+DRIFT_PRELOAD = "scipy.special"
+
+
+def make_drift_data(env: Env, rows: int) -> tuple[Path, dict[str, Any]]:
+    """The reference and current sets of ``rows`` × 25 columns as one .npz, generated once
+    under the temp dir (kept while drift_bench.py is unchanged)."""
+    base = env.tmp / "drift-data"
+    tag = hashlib.sha256(DRIFT_SCRIPT.read_bytes()).hexdigest()[:12]
+    path = base / f"rows-{rows}-{tag}.npz"
+    info = path.with_suffix(".json")
+    if not (path.exists() and info.exists()):
+        base.mkdir(parents=True, exist_ok=True)
+        for old in base.glob(f"rows-{rows}-*"):
+            old.unlink()
+        log(f"  generating 2 x {rows:,} rows x 25 columns into {path} …")
+        t, out = run_cmd(
+            [
+                str(env.rung_python),
+                str(DRIFT_SCRIPT),
+                "gen",
+                "--rows",
+                str(rows),
+                "--out",
+                str(path),
+            ],
+            base,
+            env.env,
+            900,
+        )
+        info.write_text(json.dumps({**json_in(out), "generate_s": t}, indent=2))
+    return path, json.loads(info.read_text())
+
+
+def drift_side(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One tool's repetitions at one size: medians, and what it flagged."""
+    if not runs:
+        return None
+    last = runs[-1]
+    return {
+        "n": len(runs),
+        "version": last["version"],
+        "pandas": last["pandas"],
+        "numpy": last["numpy"],
+        "dtypes": last["dtypes"],
+        "compute_s": summary([r["compute_s"] for r in runs]),
+        "peak_mb": summary([r["peak_mb"] for r in runs]),
+        "peak_source": last["peak_source"],
+        "sampled_peak_mb": summary([r["sampled_peak_mb"] for r in runs]),
+        "baseline_mb": summary([r["baseline_mb"] for r in runs]),
+        "import_s": summary([r["import_s"] for r in runs]),
+        "preload_s": summary([r["preload_s"] for r in runs]),
+        "import_numpy_pandas_s": summary([r["import_numpy_pandas_s"] for r in runs]),
+        "wall_s": summary([r["wall_s"] for r in runs]),
+        "flagged": last["flagged"],
+        "flagged_same_every_run": len({tuple(r["flagged"]) for r in runs}) == 1,
+        "methods": sorted(set(last["method"].values())),
+        "thresholds": sorted(set(last["threshold"].values())),
+        "value": last["value"],
+        "method": last["method"],
+        "checks": [r["checks"] for r in runs],
+        "lazily_imported": last["lazily_imported"],
+    }
+
+
+def bench_f(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    reps = args.reps if args.reps_given else 3
+    sizes = args.drift_rows or ([20_000] if args.quick else [100_000, 1_000_000])
+    if not Path(env.evidently_python).exists():
+        raise Failed(
+            f"no Evidently venv at {env.evidently_venv}: run benchmarks/setup_evidently.sh"
+        )
+    python = {"rung": str(env.rung_python), "evidently": env.evidently_python}
+    res: dict[str, Any] = {
+        "reps": reps,
+        "limit_s": args.drift_limit,
+        "timeout_s": args.drift_timeout,
+        "sizes": {},
+    }
+    notes: dict[str, str] = {}
+    for rows in sizes:
+        data, info = make_drift_data(env, rows)
+        expected = sorted(info["shifted"])
+        runs: dict[str, list[dict[str, Any]]] = {t: [] for t in (*DRIFT_TOOLS, "rung_preloaded")}
+        stopped: dict[str, Any] | None = None
+        load = os.getloadavg()
+        log(
+            f"  {rows:,} rows: {reps} reps, a fresh process per tool and repetition"
+            f" (load average {load[0]:.1f})"
+        )
+        for rep in range(reps):
+            order = DRIFT_TOOLS if rep % 2 == 0 else DRIFT_TOOLS[::-1]
+            done = []
+            for tool in order:
+                if tool == "evidently" and stopped:
+                    continue
+                cmd = [python[tool], str(DRIFT_SCRIPT), "run", "--tool", tool, "--data", str(data)]
+                try:
+                    wall, out = run_cmd(cmd, HERE, env.env, args.drift_timeout)
+                except Failed as exc:
+                    if tool != "evidently" or "timed out" not in str(exc):
+                        raise
+                    stopped = {
+                        "completed_runs": len(runs[tool]),
+                        "stopped_at_s": args.drift_timeout,
+                        "why": f"stopped after {args.drift_timeout:.0f} s (timeout), unfinished",
+                    }
+                    done.append(f"evidently stopped after {args.drift_timeout:.0f} s")
+                    continue
+                r = {**json_in(out), "wall_s": wall}
+                runs[tool].append(r)
+                done.append(
+                    f"{tool} {fmt_s(r['compute_s'])} (peak +{r['peak_mb']:.0f} MB,"
+                    f" flagged {len(r['flagged'])})"
+                )
+                if tool == "evidently" and wall > args.drift_limit:
+                    stopped = {
+                        "completed_runs": len(runs[tool]),
+                        "stopped_at_s": None,
+                        "why": f"one run took {wall:.0f} s (over {args.drift_limit:.0f} s):"
+                        " no further repetitions",
+                    }
+            cmd = [python["rung"], str(DRIFT_SCRIPT), "run", "--tool", "rung", "--data", str(data)]
+            wall, out = run_cmd(
+                [*cmd, "--preload", DRIFT_PRELOAD], HERE, env.env, args.drift_timeout
+            )
+            r = {**json_in(out), "wall_s": wall}
+            runs["rung_preloaded"].append(r)
+            done.append(f"(rung, {DRIFT_PRELOAD} preloaded, {fmt_s(r['compute_s'])})")
+            log(f"    rep {rep + 1}/{reps}: " + ", ".join(done))
+        s: dict[str, Any] = {
+            "rows": rows,
+            "data": info,
+            "expected": expected,
+            "loadavg_before": load,
+            "loadavg_after": os.getloadavg(),
+            "evidently_stopped": stopped,
+        }
+        for tool in runs:
+            s[tool] = drift_side(runs[tool])
+        g, e = s["rung"], s["evidently"]
+        if g is None:
+            raise Failed(f"rung did not run at {rows:,} rows")
+        if e is not None:
+            s["speedup"] = e["compute_s"]["median"] / g["compute_s"]["median"]
+            s["memory_ratio"] = e["peak_mb"]["median"] / max(g["peak_mb"]["median"], 1e-9)
+            s["agree"] = g["flagged"] == e["flagged"]
+            diffs: dict[str, float] = {}
+            for col, value in g["value"].items():
+                kind = "categorical" if col.startswith("cat_") else "numeric"
+                d = abs(value - e["value"][col])
+                diffs[kind] = max(diffs.get(kind, 0.0), d)
+            s["max_abs_statistic_diff"] = diffs
+            s["goal_met"] = (
+                s["speedup"] >= 10
+                and g["peak_mb"]["median"] <= e["peak_mb"]["median"]
+                and s["agree"]
+            )
+        else:  # Evidently never finished (the process was stopped: no ratio to give)
+            s["agree"] = None
+            s["goal_met"] = None
+        for tool in DRIFT_TOOLS:
+            side = s[tool]
+            if side is None:
+                continue
+            if side["flagged"] != expected:
+                notes[f"{tool}@{rows}"] = f"flagged {side['flagged']}, expected {expected}"
+            if not side["flagged_same_every_run"]:
+                notes[f"{tool}@{rows} runs"] = "not the same columns flagged in every run"
+            bad = [c for c in side["checks"] if False in c.values()]
+            if bad:
+                notes[f"{tool}@{rows} checks"] = f"verdict cross-checks failed: {bad[0]}"
+        res["sizes"][str(rows)] = s
+    if notes:
+        res["warnings"] = notes
+        for k, n in notes.items():
+            log(f"  WARNING {k}: {n}")
+    return res
+
+
+def _flagged(side: dict[str, Any] | None) -> str:
+    if side is None:
+        return "—"
+    return ", ".join(side["flagged"]) or "none"
+
+
+def rows_f(r: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for s in r["sizes"].values():
+        g, e = s["rung"], s["evidently"]
+        if e is not None:
+            e_time = fmt_s(e["compute_s"]["median"])
+            if e["n"] < r["reps"]:
+                e_time += f" ({e['n']} run{'s' if e['n'] > 1 else ''})"
+            speed, e_peak = fmt_ratio(s["speedup"]), f"{e['peak_mb']['median']:,.0f} MB"
+            mem = fmt_ratio(s["memory_ratio"])
+            agree = "yes" if s["agree"] else "NO"
+            met = "yes" if s["goal_met"] else "NO"
+        else:
+            e_time = f"stopped at {fmt_s(s['evidently_stopped']['stopped_at_s'])} (process)"
+            speed = e_peak = mem = agree = met = "—"
+        rows.append(
+            [
+                f"{s['rows']:,}",
+                fmt_s(g["compute_s"]["median"]),
+                e_time,
+                speed,
+                f"{g['peak_mb']['median']:,.0f} MB",
+                e_peak,
+                mem,
+                _flagged(g),
+                _flagged(e),
+                agree,
+                met,
+            ]
+        )
+    return rows
+
+
+HEADER_F = [
+    "rows × 25 cols",
+    "rung",
+    "Evidently",
+    "rung faster by",
+    "rung peak",
+    "Evidently peak",
+    "memory Ev/rung",
+    "rung flagged",
+    "Evidently flagged",
+    "agree",
+    "goal met",
+]
+
+
+def f_notes(r: dict[str, Any]) -> str:
+    """The paragraph under table (f): data, method, versions, imports, statistics."""
+    first = next(iter(r["sizes"].values()))
+    g, e = first["rung"], first["evidently"]
+    shifts = "; ".join(f"{k} {v}" for k, v in first["data"]["shifted"].items())
+    lines = [
+        f"Medians of {r['reps']} repetitions, each in a fresh process per tool. Data (seeded"
+        " numpy, `scripts/drift_bench.py`): a reference and a current set of N rows × 25"
+        " columns, 20 numeric (normal, exponential, Student-t, rounded gamma, lognormal,"
+        " uniform) and 5 categorical of 10 string categories with uneven shares; 5 numeric"
+        f" columns shifted in the current set ({shifts}), the other 20 columns drawn from the"
+        " same distribution in both. Time: only the computation, from two DataFrames to a dict"
+        " with a verdict per column — rung `compare_frames(reference, current)`; Evidently"
+        " `Dataset.from_pandas` × 2 with an explicit `DataDefinition` (20 numerical,"
+        " 5 categorical), `Report([DataDriftPreset()]).run(current_data=…,"
+        " reference_data=…)` and `snapshot.dict()`. Peak: the process's peak RSS during the"
+        " computation (VmHWM, reset just before it) minus its RSS just before it (data and"
+        " imports already loaded).",
+    ]
+    if e is not None:
+        lines.append(
+            f"rung {g['version']} (pandas {g['pandas']}, numpy {g['numpy']}) with"
+            f" {', '.join(g['methods'])} at {', '.join(map(str, g['thresholds']))};"
+            f" Evidently {e['version']} (pandas {e['pandas']}, numpy {e['numpy']}) with its"
+            f" defaults: {', '.join(e['methods'])} at {', '.join(map(str, e['thresholds']))}."
+            f" Import (information, after numpy + pandas): rung"
+            f" {fmt_s(g['import_s']['median'])}, Evidently {fmt_s(e['import_s']['median'])}."
+        )
+    for s in r["sizes"].values():
+        g, e = s["rung"], s["evidently"]
+        part = f"{s['rows']:,} rows:"
+        if e is not None:
+            d = s["max_abs_statistic_diff"]
+            part += (
+                f" largest |difference| of the statistics, numeric"
+                f" {d.get('numeric', 0):.4f}, categorical {d.get('categorical', 0):.4f};"
+                f" whole processes (import, data, computation) rung"
+                f" {fmt_s(g['wall_s']['median'])}, Evidently {fmt_s(e['wall_s']['median'])};"
+            )
+        if s["evidently_stopped"]:
+            part += f" Evidently {s['evidently_stopped']['why']};"
+        lazy = [m for m in g["lazily_imported"] if m in ("scipy", "scipy.special", "scipy.stats")]
+        if lazy:
+            part += f" rung imported {' and '.join(lazy)} inside the timed computation"
+            p = s.get("rung_preloaded")
+            if p is not None:
+                part += (
+                    f" (with {DRIFT_PRELOAD} imported beforehand, information only: rung"
+                    f" {fmt_s(p['compute_s']['median'])}, peak +{p['peak_mb']['median']:,.0f} MB;"
+                    f" that import alone took {fmt_s(p['preload_s']['median'])})"
+                )
+            part += ";"
+        part += (
+            f" both flagged the {len(s['expected'])} shifted columns"
+            if s.get("agree") and g["flagged"] == s["expected"]
+            else f" expected {', '.join(s['expected'])}"
+        )
+        part += (
+            f"; load average {s['loadavg_before'][0]:.1f} before,"
+            f" {s['loadavg_after'][0]:.1f} after."
+        )
+        lines.append(part)
+    return " ".join(lines)
+
+
 # -- cli ------------------------------------------------------------------------------------------
 
 
@@ -1085,6 +1394,12 @@ BENCHES = {
         serve_bench.rows_e,
         serve_bench.HEADER_E,
     ),
+    "f": (
+        "(f) Data drift: Evidently's DataDriftPreset vs rung's compare_frames",
+        bench_f,
+        rows_f,
+        HEADER_F,
+    ),
     "cli": ("CLI start-up and import weight", bench_cli, rows_cli, HEADER_CLI),
 }
 
@@ -1105,6 +1420,8 @@ def versions(env: Env) -> dict[str, str]:
 
     ask(env.peer_python, ("dvc", "zenml", "mlflow"))
     ask(str(env.rung_python), ("rung",))
+    if Path(env.evidently_python).exists():
+        ask(env.evidently_python, ("evidently",))
     return out
 
 
@@ -1136,16 +1453,26 @@ def machine() -> dict[str, Any]:
     }
 
 
-def ensure_peers(env: Env, args: argparse.Namespace) -> None:
+def ensure_peers(env: Env, args: argparse.Namespace, selected: list[str]) -> None:
+    need_evidently = "f" in selected
     if args.no_setup:
         if not Path(env.peer_python).exists():
             raise SystemExit(f"no peers venv at {env.peers_venv}: run benchmarks/setup_peers.sh")
+        if need_evidently and not Path(env.evidently_python).exists():
+            raise SystemExit(
+                f"no Evidently venv at {env.evidently_venv}: run benchmarks/setup_evidently.sh"
+            )
         return
     penv = dict(env.env)
     penv["PEERS_VENV"] = str(env.peers_venv)
     r = subprocess.run(["bash", str(HERE / "setup_peers.sh")], env=penv, timeout=1800)
     if r.returncode != 0:
         raise SystemExit("setup_peers.sh failed")
+    if need_evidently:
+        penv["EVIDENTLY_VENV"] = str(env.evidently_venv)
+        r = subprocess.run(["bash", str(HERE / "setup_evidently.sh")], env=penv, timeout=1800)
+        if r.returncode != 0:
+            raise SystemExit("setup_evidently.sh failed")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1155,10 +1482,10 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         default=[],
-        help="a, b, c, d, e or cli; repeat or comma-separate (default: all)",
+        help="a, b, c, d, e, f or cli; repeat or comma-separate (default: all)",
     )
     ap.add_argument(
-        "--reps", type=int, default=None, help="repetitions (default 5, quick 3; (e): 3)"
+        "--reps", type=int, default=None, help="repetitions (default 5, quick 3; (e), (f): 3)"
     )
     ap.add_argument(
         "--mlflow-full",
@@ -1171,6 +1498,29 @@ def main(argv: list[str] | None = None) -> int:
         help="scratch folder for data and workspaces (default /tmp/rung-bench)",
     )
     ap.add_argument("--peers-venv", default=os.environ.get("PEERS_VENV", str(HERE / ".venv-peers")))
+    ap.add_argument(
+        "--evidently-venv",
+        default=os.environ.get("EVIDENTLY_VENV", str(HERE / ".venv-evidently")),
+        help="(f): Evidently's venv (made by setup_evidently.sh)",
+    )
+    ap.add_argument(
+        "--drift-rows",
+        type=lambda t: [int(x.replace("_", "")) for x in t.split(",") if x.strip()],
+        default=None,
+        help="(f): rows per set, comma-separated (default 100000,1000000; quick 20000)",
+    )
+    ap.add_argument(
+        "--drift-limit",
+        type=float,
+        default=300,
+        help="(f): an Evidently run longer than this many seconds ends its repetitions (300)",
+    )
+    ap.add_argument(
+        "--drift-timeout",
+        type=float,
+        default=900,
+        help="(f): stop one measurement process after this many seconds (900)",
+    )
     ap.add_argument(
         "--rung-python",
         default=os.environ.get("RUNG_PYTHON"),
@@ -1198,9 +1548,9 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         ap.error(f"unknown --only {bad}; choose from {list(BENCHES)}")
     selected = only or list(BENCHES)
-    args.reps_given = args.reps is not None  # (e) defaults to 3 repetitions, not 5
+    args.reps_given = args.reps is not None  # (e) and (f) default to 3 repetitions, not 5
     if args.reps is None:
-        args.reps = 3 if args.quick or selected == ["e"] else 5
+        args.reps = 3 if args.quick or set(selected) <= {"e", "f"} else 5
     if args.reps < 1:
         ap.error("--reps must be ≥ 1")
     if args.serve_workers < 1:
@@ -1215,7 +1565,7 @@ def main(argv: list[str] | None = None) -> int:
     except Failed as exc:
         log(f"`import rung` fails with {env.rung_python}: {exc}")
         return 2
-    ensure_peers(env, args)
+    ensure_peers(env, args, selected)
     env.work.mkdir(parents=True, exist_ok=True)
 
     report: dict[str, Any] = {
@@ -1226,6 +1576,7 @@ def main(argv: list[str] | None = None) -> int:
             "only": selected,
             "mlflow_full": args.mlflow_full,
             "serve_workers": args.serve_workers,
+            "drift_rows": args.drift_rows,
         },
         "machine": machine(),
         "versions": versions(env),
@@ -1235,7 +1586,8 @@ def main(argv: list[str] | None = None) -> int:
     log(
         f"rung {report['versions'].get('rung', '?')} vs dvc {report['versions'].get('dvc', '?')},"
         f" zenml {report['versions'].get('zenml', '?')}, mlflow"
-        f" {report['versions'].get('mlflow', '?')};"
+        f" {report['versions'].get('mlflow', '?')}, evidently"
+        f" {report['versions'].get('evidently', '?')};"
         f" {report['machine']['cores']} cores; {'quick' if args.quick else 'full'} run,"
         f" {args.reps} reps"
     )
@@ -1259,6 +1611,8 @@ def main(argv: list[str] | None = None) -> int:
             print_table(title, header, rows_fn(res))
             if key == "e":
                 log("\n" + serve_bench.e_notes(res))
+            if key == "f":
+                log("\n" + f_notes(res))
         except Exception as exc:  # one failing comparison does not stop the others
             report["errors"][key] = f"{type(exc).__name__}: {exc}"
             log(f"  FAILED: {type(exc).__name__}: {exc}")
@@ -1284,7 +1638,8 @@ def markdown(report: dict[str, Any]) -> str:
         "## rung vs peers — " + report["started"],
         "",
         f"rung {v.get('rung', '?')} ({mach.get('rung_commit') or 'uncommitted'}),"
-        f" DVC {v.get('dvc', '?')}, ZenML {v.get('zenml', '?')}, MLflow {v.get('mlflow', '?')};"
+        f" DVC {v.get('dvc', '?')}, ZenML {v.get('zenml', '?')}, MLflow {v.get('mlflow', '?')},"
+        f" Evidently {v.get('evidently', '?')};"
         f" {mach['cores']} cores ({mach['cpu']}), Python {mach['python']}."
         f" Medians of {report['options']['reps']} repetitions"
         + (" (quick run: small sizes)." if report["options"]["quick"] else ".")
@@ -1309,6 +1664,8 @@ def markdown(report: dict[str, Any]) -> str:
             lines += ["", d_notes(res)]
         if key == "e":
             lines += ["", serve_bench.e_notes(res)]
+        if key == "f":
+            lines += ["", f_notes(res)]
         if res.get("warnings"):
             lines += ["", "Warnings: " + "; ".join(f"{k}: {w}" for k, w in res["warnings"].items())]
     for key, err in report["errors"].items():

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: rung against DVC, ZenML and MLflow, side by side. Arguments go to run.py
-# (--quick, --only a|b|c|d|e|cli, --reps N, --mlflow-full, --serve-workers N, ...).
+# `make bench`: rung against DVC, ZenML, MLflow and Evidently, side by side. Arguments go to
+# run.py (--quick, --only a|b|c|d|e|f|cli, --reps N, --mlflow-full, --serve-workers N, ...).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
@@ -11,4 +11,5 @@ if [[ ! -x "$py" ]]; then
 fi
 export DVC_NO_ANALYTICS=1 ZENML_ANALYTICS_OPT_IN=false DO_NOT_TRACK=1
 bash "$here/setup_peers.sh"
+bash "$here/setup_evidently.sh"
 exec "$py" "$here/run.py" --no-setup "$@"

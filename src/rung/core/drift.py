@@ -67,22 +67,19 @@ class NumericReference:
 
     @classmethod
     def of(cls, values: Any, bins: int = 100) -> NumericReference:
-        x = _finite(values)
+        x = np.sort(_finite(values))  # sorted once: quantiles, counts and sums by position
         if x.size == 0:
             raise ValueError("a numeric reference needs at least one finite value")
-        qs = np.quantile(x, np.linspace(0, 1, bins + 1)[1:-1])
-        edges = np.unique(qs)
-        index = np.searchsorted(edges, x, side="right")
-        counts = np.bincount(index, minlength=edges.size + 1)
-        sums = np.bincount(index, weights=x, minlength=edges.size + 1)
+        edges = np.unique(_sorted_quantiles(x, np.linspace(0, 1, bins + 1)[1:-1]))
+        counts, sums = _binned(x, edges)
         return cls(
             edges=edges.tolist(),
             counts=counts.tolist(),
             sums=sums.tolist(),
             n=int(x.size),
             std=float(np.std(x)),
-            low=float(x.min()),
-            high=float(x.max()),
+            low=float(x[0]),
+            high=float(x[-1]),
             nulls=int(np.size(values) - x.size),
         )
 
@@ -147,15 +144,14 @@ class NumericWindow:
         self.sums = np.zeros(len(self.ref.edges) + 1)
 
     def add(self, values: Any) -> None:
-        x = _finite(values)
+        x = np.sort(_finite(values))
         self.nulls += int(np.size(values) - x.size)
         if x.size:
-            edges = np.asarray(self.ref.edges)
-            index = np.searchsorted(edges, x, side="right")
-            self.counts += np.bincount(index, minlength=edges.size + 1)
-            self.sums += np.bincount(index, weights=x, minlength=edges.size + 1)
+            counts, sums = _binned(x, np.asarray(self.ref.edges))
+            self.counts += counts
+            self.sums += sums
             self.n += int(x.size)
-            self.low, self.high = min(self.low, float(x.min())), max(self.high, float(x.max()))
+            self.low, self.high = min(self.low, float(x[0])), max(self.high, float(x[-1]))
 
 
 @dataclass
@@ -270,6 +266,23 @@ def _finite(values: Any) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
+def _sorted_quantiles(x: np.ndarray, qs: np.ndarray) -> np.ndarray:
+    """``np.quantile(x, qs)`` (linear interpolation) of an already sorted ``x``, by position:
+    no partition of the data per call."""
+    pos = qs * (x.size - 1)
+    low = np.floor(pos).astype(np.int64)
+    high = np.minimum(low + 1, x.size - 1)
+    return np.asarray(x[low] + (pos - low) * (x[high] - x[low]))
+
+
+def _binned(x: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and sums of sorted ``x`` per bin, bin ``k`` holding ``edges[k-1] <= v <
+    edges[k]``: two searches per edge instead of one per value."""
+    cut = np.concatenate(([0], np.searchsorted(x, edges, side="left"), [x.size]))
+    total = np.concatenate(([0.0], np.cumsum(x)))
+    return np.diff(cut).astype(np.int64), total[cut[1:]] - total[cut[:-1]]
+
+
 def _count(values: Any) -> list[tuple[Any, int]]:
     """(value, count) pairs of a chunk, nulls included: by hashing (pandas' ``value_counts``
     for a Series, else ``Counter``), so a million values cost milliseconds, not a loop."""
@@ -311,11 +324,11 @@ def _kl(p: np.ndarray, q: np.ndarray) -> float:
 
 
 def _ks_pvalue(d: float, n: int, m: int) -> float | None:
-    try:
-        from scipy.stats import kstwobign
+    try:  # scipy.special: the same function as scipy.stats.kstwobign.sf, a quarter the import
+        from scipy.special import kolmogorov
     except ModuleNotFoundError:
         return None
-    return float(kstwobign.sf(d * math.sqrt(n * m / (n + m))))
+    return float(kolmogorov(d * math.sqrt(n * m / (n + m))))
 
 
 def _chi2_pvalue(stat: float, dof: int) -> float | None:
@@ -323,8 +336,8 @@ def _chi2_pvalue(stat: float, dof: int) -> float | None:
         return 0.0
     if dof < 1:
         return None
-    try:
-        from scipy.stats import chi2
+    try:  # scipy.special.chdtrc is scipy.stats.chi2.sf, without importing scipy.stats
+        from scipy.special import chdtrc
     except ModuleNotFoundError:
         return None
-    return float(chi2.sf(stat, dof))
+    return float(chdtrc(dof, stat))
