@@ -67,7 +67,7 @@ def _ws() -> "Workspace":
 # -- workspace ---------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(short_help="Create a workspace (rung.toml and .rung/).")
 def init(
     path: Annotated[Path, typer.Argument(help="Folder of the workspace.")] = Path("."),
 ) -> None:
@@ -83,7 +83,7 @@ def init(
 # -- data --------------------------------------------------------------------------------
 
 
-@data_app.command("add")
+@data_app.command("add", short_help="Version a file or folder.")
 def data_add(
     path: Annotated[Path, typer.Argument(help="A file or a folder.")],
     name: Annotated[str, typer.Option("--name", "-n", help="Dataset name.")],
@@ -177,7 +177,7 @@ def data_show(
         render.table(None, ["column", "dtype", "kind", "missing", "summary"], rows)
 
 
-@data_app.command("diff")
+@data_app.command("diff", short_help="What changed between two dataset versions.")
 def data_diff(
     a: Annotated[str, typer.Argument(help="NAME@A")],
     b: Annotated[str, typer.Argument(help="NAME@B")],
@@ -216,7 +216,7 @@ def data_diff(
         )
 
 
-@data_app.command("schema")
+@data_app.command("schema", short_help="Infer a dataset version's schema.")
 def data_schema(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION of a CSV or Parquet version.")],
     output: Annotated[
@@ -263,7 +263,7 @@ def data_schema(
     )
 
 
-@data_app.command("validate")
+@data_app.command("validate", short_help="Check a version against a schema.")
 def data_validate(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION to check.")],
     schema: Annotated[
@@ -375,7 +375,7 @@ def runs_cmd(
     )
 
 
-@app.command()
+@app.command(short_help="Show a run: parameters, metrics, code, steps.")
 def show(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
     as_json: JsonOpt = False,
@@ -437,7 +437,7 @@ def show(
         o.print(f"\n[red]error:[/] {d['error']}", markup=True)
 
 
-@app.command()
+@app.command(short_help="Trace a run or artifact back to data and code.")
 def lineage(
     what: Annotated[str, typer.Argument(metavar="RUN|ARTIFACT|DATASET@V")],
     as_json: JsonOpt = False,
@@ -451,7 +451,7 @@ def lineage(
         render.tree(tree)
 
 
-@app.command()
+@app.command(short_help="Re-execute a run without the cache, compare.")
 def reproduce(
     run_id: Annotated[str, typer.Argument(metavar="RUN")],
     as_json: JsonOpt = False,
@@ -505,7 +505,7 @@ def reproduce(
 # -- evaluation --------------------------------------------------------------------------
 
 
-@app.command("eval")
+@app.command("eval", short_help="Evaluate a model on several datasets at once.")
 def eval_cmd(
     model: Annotated[
         str,
@@ -689,7 +689,7 @@ def model_register(
     )
 
 
-@model_app.command("list")
+@model_app.command("list", short_help="List model versions and their aliases.")
 def model_list(as_json: JsonOpt = False) -> None:
     """List registered model versions with their aliases and latest verdict."""
     with _ws() as ws:
@@ -715,7 +715,7 @@ def model_list(as_json: JsonOpt = False) -> None:
     )
 
 
-@model_app.command("show")
+@model_app.command("show", short_help="Show a model version and its provenance.")
 def model_show(
     ref: Annotated[str, typer.Argument(metavar="NAME[@VERSION|@ALIAS]")],
     as_json: JsonOpt = False,
@@ -754,7 +754,7 @@ def model_show(
         render.table("signature", ["feature", "kind", "dtype", "categories"], rows)
 
 
-@model_app.command("promote")
+@model_app.command("promote", short_help="Point an alias at a version (gated).")
 def model_promote(
     name: Annotated[str, typer.Argument()],
     version: Annotated[int, typer.Argument()],
@@ -773,7 +773,7 @@ def model_promote(
     render.line(f"{name}@{alias} → version {event['to_version']}{before} [{event['action']}]")
 
 
-@model_app.command("rollback")
+@model_app.command("rollback", short_help="Move an alias back to its previous version.")
 def model_rollback(
     name: Annotated[str, typer.Argument()],
     alias: Annotated[str, typer.Option("--alias")] = "champion",
@@ -800,12 +800,13 @@ monitor_app = typer.Typer(
     cls=_DefaultCheck,
     help="Monitoring: `rung monitor NAME@ALIAS` checks a window; `show`, `alerts`, `report`"
     " read back.",
+    short_help="Drift, live performance and health of served models.",
     no_args_is_help=True,
 )
 app.add_typer(monitor_app, name="monitor")
 
 
-@monitor_app.command("check")
+@monitor_app.command("check", short_help="Check the latest window of a served model.")
 def monitor_check(
     ref: Annotated[str, typer.Argument(metavar="NAME@ALIAS", help="Model alias or version.")],
     window: Annotated[
@@ -929,7 +930,7 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{x:.1%}"
 
 
-@monitor_app.command("show")
+@monitor_app.command("show", short_help="The stored windows as a time series.")
 def monitor_show(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Registered model name.")],
     last: Annotated[int, typer.Option("--last", help="How many windows.")] = 50,
@@ -983,7 +984,7 @@ def _prediction_cell(prediction: dict[str, Any] | None) -> str:
     return f"{_verdict(v['drift'])} {_num(v['value'])}"
 
 
-@monitor_app.command("alerts")
+@monitor_app.command("alerts", short_help="The alerts raised and their delivery.")
 def monitor_alerts(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Registered model name.")],
     last: Annotated[int, typer.Option("--last", help="How many alerts.")] = 50,
@@ -1012,7 +1013,7 @@ def monitor_alerts(
     )
 
 
-@monitor_app.command("report")
+@monitor_app.command("report", short_help="Write the HTML monitoring report.")
 def monitor_report(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Registered model name.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
@@ -1040,12 +1041,13 @@ def _num(x: float | None) -> str:
 
 automate_app = typer.Typer(
     help="Continuous training: triggers, retrain, judge against the champion, promote.",
+    short_help="Continuous training: triggers, retrain, promote.",
     no_args_is_help=True,
 )
 app.add_typer(automate_app, name="automate")
 
 
-@automate_app.command("tick")
+@automate_app.command("tick", short_help="Check every trigger once; carry a job through.")
 def automate_tick(as_json: JsonOpt = False) -> None:
     """Check every trigger once; carry a fired one (or an unfinished job) through run,
     evaluation, decision and promotion. Safe from cron: idempotent, one tick at a time.
@@ -1115,7 +1117,7 @@ def _why(job: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-@automate_app.command("run")
+@automate_app.command("run", short_help="Tick on an interval until stopped.")
 def automate_run(
     interval: Annotated[
         float | None, typer.Option("--interval", help="Seconds between ticks (default 60).")
@@ -1151,7 +1153,7 @@ def automate_run(
             )
 
 
-@automate_app.command("history")
+@automate_app.command("history", short_help="What fired, ran, was decided, and why.")
 def automate_history(
     last: Annotated[int, typer.Option("--last", help="How many jobs.")] = 50,
     as_json: JsonOpt = False,
@@ -1187,7 +1189,7 @@ def automate_history(
             render.line(f"  {j['decision']}: {_why(j)}")
 
 
-@model_app.command("approve")
+@model_app.command("approve", short_help="Promote a challenger waiting for approval.")
 def model_approve(
     name: Annotated[str, typer.Argument()],
     version: Annotated[int, typer.Argument()],
@@ -1198,7 +1200,7 @@ def model_approve(
     render.line(_job_line(job))
 
 
-@model_app.command("history")
+@model_app.command("history", short_help="The audit trail of alias moves.")
 def model_history(name: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
     """The audit trail of alias moves: what, who, when, why, which evaluation."""
     with _ws() as ws:
@@ -1228,7 +1230,7 @@ def model_history(name: Annotated[str, typer.Argument()], as_json: JsonOpt = Fal
 # -- serving -----------------------------------------------------------------------------
 
 
-@app.command()
+@app.command(short_help="Serve a model alias over HTTP.")
 def serve(
     ref: Annotated[
         str, typer.Argument(metavar="NAME@ALIAS", help="Model alias (or version) to serve.")
@@ -1274,7 +1276,7 @@ def serve(
             shutil.rmtree(shared, ignore_errors=True)
 
 
-@app.command()
+@app.command(short_help="Score a file with a registered version.")
 def predict(
     ref: Annotated[str, typer.Argument(metavar="NAME@ALIAS", help="Model alias or version.")],
     input_file: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet to score.")],
