@@ -300,6 +300,8 @@ def test_configuration_errors_are_one_clear_line(sqlite_ws) -> None:  # type: ig
         out = rung_cli("automate", "tick", cwd=w.root)
         assert out.returncode == 1 and message in out.stderr, (config, out.stderr)
         assert len(out.stderr.strip().splitlines()) == 1
+        looping = rung_cli("automate", "run", "--ticks", "1", cwd=w.root)
+        assert looping.returncode == 1 and "ticking every" not in looping.stderr
 
 
 def test_cron_due_finds_the_latest_match_in_the_interval() -> None:

@@ -99,7 +99,7 @@ class Automation:
 
     def tick(self) -> dict[str, Any]:
         """Check every trigger once and carry a fired one through; idempotent."""
-        self._require()
+        self.require()
         lease = Lease(self._s.metadata, f"automate:{self.model}", self.lease_ttl)
         if not lease.acquire():
             now = lease.holder_now() or {}
@@ -434,7 +434,8 @@ class Automation:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _require(self) -> None:
+    def require(self) -> None:
+        """Refuse to start without a model and triggers to automate."""
         if not self.model:
             raise InvalidInput(
                 "no model to automate", 'set model = "NAME" under [automate] in rung.toml'

@@ -1134,9 +1134,11 @@ def automate_run(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with _ws() as ws:
         every = float(interval or ws.config.raw.get("automate", {}).get("interval", 60))
+        automation = ws.automation  # a bad [automate] section fails here, before the banner
+        automation.require()
         render.line(f"automate: ticking every {every:g} s (Ctrl-C to stop)", sys.stderr)
         with contextlib.suppress(KeyboardInterrupt):
-            ws.automation.run(
+            automation.run(
                 every,
                 stop,
                 ticks,
