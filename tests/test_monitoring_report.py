@@ -323,3 +323,62 @@ def test_awkward_windows_render_without_crashing(offsets: tuple[float, ...]) -> 
 
     empty = Page(monitoring_html("m", [], []))
     assert empty.images == [] and "windows" not in empty.tables
+
+
+def test_the_report_renders_in_a_real_browser(tmp_path: Any) -> None:
+    """Headless Chromium opens the page: both charts decode and the tables lay out."""
+    import os
+    import re
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("RUNG_REQUIRE_BROWSER"):
+            pytest.fail("RUNG_REQUIRE_BROWSER=1 but no chromium on PATH (apt-get install chromium)")
+        pytest.skip("no chromium: apt-get install chromium (CI installs it)")
+    from rung.monitoring.report import monitoring_html
+
+    t0 = 1_800_000_000.0
+    windows = [_window(i, t0 + 3600 * i) for i in range(1, 6)]
+    jobs = [
+        {
+            "id": 1,
+            "state": "done",
+            "decision": "promote",
+            "challenger": 2,
+            "champion": 1,
+            "updated_at": t0 + 3600 * 3 + 60,
+            "trigger": "drift",
+            "reason": "drift",
+        },
+    ]
+    probe = (
+        "<script>window.addEventListener('load', () => {"
+        " const imgs = [...document.images];"
+        " const ok = imgs.filter(i => i.complete && i.naturalWidth > 0).length;"
+        " const rows = document.querySelectorAll('table tr').length;"
+        " document.body.insertAdjacentHTML('beforeend',"
+        " `<p id=probe>images ${ok}/${imgs.length} rows ${rows}</p>`); });</script>"
+    )
+    page = tmp_path / "report.html"
+    page.write_text(monitoring_html("m", windows, jobs).replace("</body>", probe + "</body>"))
+    out = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    found = re.search(r'<p id="probe">images (\d+)/(\d+) rows (\d+)</p>', out.stdout)
+    assert found, (out.returncode, out.stderr[-2000:])
+    ok, total, rows = map(int, found.groups())
+    assert ok == total == 2
+    assert rows >= 5 + 1  # the windows' table at least: a header and one row per window
