@@ -116,6 +116,7 @@ def test_a_failed_run_never_moves_the_alias(sqlite_ws) -> None:  # type: ignore[
     assert "FAILED" in out.stdout and "the alias was not moved" in out.stdout
     job = w.automation.history()[-1]
     assert job["state"] == "failed" and "C" in job["error"] and job["challenger"] is None
+    assert "see `rung show" in job["error"]  # the failed run, with its traceback
     assert w.models.get("trend@champion").version == 1
     assert len(alias_events(w)) == 1
 

@@ -273,8 +273,11 @@ class Automation:
                 job = self._decide(job)
             if job["state"] == "decided":
                 job = self._act(job)
-        except RungError as exc:
-            job = self._update(job, state="failed", error=exc.message)
+        except RungError as exc:  # the hint names the failed run: `rung show RUN`
+            error = exc.message + (f" ({exc.hint})" if exc.hint else "")
+            job = self._update(job, state="failed", error=error)
+        except Exception as exc:  # a bug in a step or a model: the job fails, not every tick
+            job = self._update(job, state="failed", error=f"{type(exc).__name__}: {exc}")
         return job
 
     def _train(self, job: dict[str, Any]) -> dict[str, Any]:
