@@ -310,6 +310,23 @@ def test_a_reference_dataset_must_match_the_model(sqlite_ws) -> None:  # type: i
     assert report["features"]["a"]["verdict"]["drift"] is False  # 300 rows: KS decides
     assert report["prediction"]["verdict"]["drift"] is True  # the log says "yes" to all rows
     assert ws.monitor.check("trend@1", only_new=True) is None  # nothing new since
+    log = PredictionLog(ws.store)  # another version answers 50 rows
+    part = frame(50, 5)
+    log.submit(
+        {
+            "request_id": "v2-0",
+            "model": "trend",
+            "version": 2,
+            "rows": 50,
+            "inputs": {"a": part["a"].tolist(), "color": part["color"].tolist()},
+            "outputs": {"predictions": ["no"] * 50},
+            "latency_ms": 1.0,
+        }
+    ).result()
+    log.close()
+    mixed = ws.monitor.check("trend@1", "1000", save=False)
+    assert mixed is not None and mixed["rows"] == 350  # inputs, performance, health: all
+    assert mixed["prediction"]["rows"] == 300  # prediction drift: version 1's answers only
     (ws.root / "rung.toml").write_text("[monitor]\nwindows = 3\n")
     from rung.workspace import Workspace
 

@@ -114,6 +114,7 @@ class Monitor:
                 refs,
                 self._config.get("features", {}),
                 self._config.get("prediction", {}),
+                version.version,
                 **start,
             ),
         }

@@ -142,11 +142,13 @@ def compute_window(
     refs: References,
     thresholds: dict[str, dict[str, Any]] | None = None,
     prediction_threshold: dict[str, Any] | None = None,
+    version: int | None = None,
     **window: Any,
 ) -> dict[str, Any]:
     """Data drift, prediction drift, live performance and health of one window of ``model``'s
     log; ``window`` as for :func:`rung.monitoring.drift.log_records` (``after_id``, ``since``,
-    ``until_id``...)."""
+    ``until_id``...). Inputs, performance and health cover every request of the window;
+    prediction drift only those answered by ``version``, whose outputs the reference holds."""
     features: dict[str, NumericWindow | CategoricalWindow] = {
         name: NumericWindow(ref) if isinstance(ref, NumericReference) else CategoricalWindow(ref)
         for name, ref in refs.inputs.items()
@@ -176,7 +178,14 @@ def compute_window(
                 columns, held = {}, 0
         _count(features, columns)
         if predicted is not None:
-            predicted.add([p for out in outputs if out for p in out.get("predictions", [])])
+            predicted.add(  # the outputs of the version whose reference this is, only
+                [
+                    p
+                    for r, out in zip(records, outputs, strict=True)
+                    if out and (version is None or r["version"] == version)
+                    for p in out.get("predictions", [])
+                ]
+            )
         health.add([r["status"] for r in records], [r["latency_ms"] for r in records])
         performance.add(store, records, outputs)
     if first_id is None or last_id is None:
