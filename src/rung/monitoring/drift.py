@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 try:
-    from orjson import loads as _loads
+    from orjson import loads as json_loads
 except ModuleNotFoundError:  # without the serve extra (`rung predict` logs too)
-    from json import loads as _loads  # type: ignore[assignment]
+    from json import loads as json_loads  # type: ignore[assignment]
 
 from rung.core.drift import (
     CategoricalReference,
@@ -182,9 +182,41 @@ def logged_inputs(
     for rows in log_records(store, model, "inputs", **window):
         columns: dict[str, list[Any]] = {}
         for row in rows:
-            for name, values in _loads(row["inputs"]).items():
+            for name, values in json_loads(row["inputs"]).items():
                 columns.setdefault(name, []).extend(values)
         yield columns
+
+
+Accumulator = NumericWindow | CategoricalWindow
+
+
+def accumulator(ref: NumericReference | CategoricalReference) -> Accumulator:
+    """The window that counts served values over ``ref``'s bins or categories."""
+    return NumericWindow(ref) if isinstance(ref, NumericReference) else CategoricalWindow(ref)
+
+
+def count_columns(accumulators: dict[str, Accumulator], columns: dict[str, Any]) -> None:
+    """Add a chunk of columns to the accumulators of the features it holds."""
+    for name, acc in accumulators.items():
+        if name in columns:
+            acc.add(columns[name])
+
+
+def feature_report(acc: Accumulator, chosen: dict[str, Any]) -> dict[str, Any]:
+    """Rows, nulls, every statistic, and the verdict (statistic, threshold) of one feature;
+    ``chosen``: its configured ``statistic`` and ``threshold``, if any."""
+    kind = "numeric" if isinstance(acc, NumericWindow) else "categorical"
+    stats = numeric_stats(acc) if isinstance(acc, NumericWindow) else categorical_stats(acc)
+    out = {
+        "kind": kind,
+        "rows": acc.n,
+        "nulls": acc.nulls,
+        "stats": stats,
+        "verdict": judge(kind, stats, chosen.get("statistic"), chosen.get("threshold"), acc.n),
+    }
+    if isinstance(acc, CategoricalWindow) and acc.unseen:
+        out["unseen"] = acc.unseen
+    return out
 
 
 def data_drift(
@@ -193,38 +225,17 @@ def data_drift(
     thresholds: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Per feature: rows, nulls, every statistic, and the verdict (statistic, threshold)."""
-    windows: dict[str, NumericWindow | CategoricalWindow] = {
-        name: NumericWindow(ref) if isinstance(ref, NumericReference) else CategoricalWindow(ref)
-        for name, ref in reference.items()
-    }
+    windows = {name: accumulator(ref) for name, ref in reference.items()}
     for columns in chunks:
-        for name, window in windows.items():
-            if name in columns:
-                window.add(columns[name])
+        count_columns(windows, columns)
     rows = max((w.n + w.nulls for w in windows.values()), default=0)
     if rows == 0:
         raise NotFound(
             "no logged predictions in this window", "serve the model and send requests first"
         )
-    features: dict[str, Any] = {}
-    for name, window in windows.items():
-        kind = "numeric" if isinstance(window, NumericWindow) else "categorical"
-        stats = (
-            numeric_stats(window)
-            if isinstance(window, NumericWindow)
-            else categorical_stats(window)
-        )
-        chosen = (thresholds or {}).get(name, {})
-        features[name] = {
-            "kind": kind,
-            "rows": window.n,
-            "nulls": window.nulls,
-            "stats": stats,
-            "verdict": judge(
-                kind, stats, chosen.get("statistic"), chosen.get("threshold"), window.n
-            ),
-        }
-        if isinstance(window, CategoricalWindow) and window.unseen:
-            features[name]["unseen"] = window.unseen
+    features = {
+        name: feature_report(window, (thresholds or {}).get(name, {}))
+        for name, window in windows.items()
+    }
     drifted = [n for n, f in features.items() if f["verdict"]["drift"]]
     return {"rows": rows, "features": features, "drifted": drifted}

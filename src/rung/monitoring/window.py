@@ -20,22 +20,17 @@ from typing import Any
 
 import numpy as np
 
-try:
-    from orjson import loads as _loads
-except ModuleNotFoundError:  # without the serve extra (`rung predict` logs too)
-    from json import loads as _loads  # type: ignore[assignment]
-
-from rung.core.drift import (
-    CategoricalReference,
-    CategoricalWindow,
-    NumericReference,
-    NumericWindow,
-    categorical_stats,
-    judge,
-    numeric_stats,
-)
+from rung.core.drift import CategoricalReference, NumericReference
 from rung.core.errors import InvalidInput, NotFound
-from rung.monitoring.drift import Reference, build_reference, log_records
+from rung.monitoring.drift import (
+    Reference,
+    accumulator,
+    build_reference,
+    count_columns,
+    feature_report,
+    json_loads,
+    log_records,
+)
 from rung.monitoring.performance import Performance
 from rung.registry.models import ModelVersion, Registry
 from rung.store.metadata import MetadataStore
@@ -149,34 +144,26 @@ def compute_window(
     log; ``window`` as for :func:`rung.monitoring.drift.log_records` (``after_id``, ``since``,
     ``until_id``...). Inputs, performance and health cover every request of the window;
     prediction drift only those answered by ``version``, whose outputs the reference holds."""
-    features: dict[str, NumericWindow | CategoricalWindow] = {
-        name: NumericWindow(ref) if isinstance(ref, NumericReference) else CategoricalWindow(ref)
-        for name, ref in refs.inputs.items()
-    }
-    pred_ref = refs.predictions
-    predicted: NumericWindow | CategoricalWindow | None = None
-    if isinstance(pred_ref, NumericReference):
-        predicted = NumericWindow(pred_ref)
-    elif isinstance(pred_ref, CategoricalReference):
-        predicted = CategoricalWindow(pred_ref)
+    features = {name: accumulator(ref) for name, ref in refs.inputs.items()}
+    predicted = accumulator(refs.predictions) if refs.predictions else None
     health, performance = _Health(), Performance()
     first_id = last_id = None
     fields = "request_id, version, rows, inputs, outputs, status, latency_ms"
     for records in log_records(store, model, fields, chunk=CHUNK, **window):
         first_id = records[0]["id"] if first_id is None else first_id
         last_id = records[-1]["id"]
-        outputs = [_loads(r["outputs"]) if r["status"] < 400 else None for r in records]
+        outputs = [json_loads(r["outputs"]) if r["status"] < 400 else None for r in records]
         columns: dict[str, list[Any]] = {}
         held = 0
         for r in records:
             if r["status"] < 400:
-                for name, values in _loads(r["inputs"]).items():
+                for name, values in json_loads(r["inputs"]).items():
                     columns.setdefault(name, []).extend(values)
                 held += r["rows"]
             if held >= FLUSH_ROWS:  # large requests: count what we hold before reading on
-                _count(features, columns)
+                count_columns(features, columns)
                 columns, held = {}, 0
-        _count(features, columns)
+        count_columns(features, columns)
         if predicted is not None:
             predicted.add(  # the outputs of the version whose reference this is, only
                 [
@@ -195,8 +182,8 @@ def compute_window(
         )
     drift: dict[str, Any] = {}
     for name, acc in features.items():
-        drift[name] = _feature(acc, (thresholds or {}).get(name, {}))
-    prediction = _feature(predicted, prediction_threshold or {}) if predicted else None
+        drift[name] = feature_report(acc, (thresholds or {}).get(name, {}))
+    prediction = feature_report(predicted, prediction_threshold or {}) if predicted else None
     return {
         "first_id": first_id,
         "last_id": last_id,
@@ -208,26 +195,3 @@ def compute_window(
         "performance": performance.report(),
         "health": health.report(),
     }
-
-
-def _count(
-    features: dict[str, NumericWindow | CategoricalWindow], columns: dict[str, list[Any]]
-) -> None:
-    for name, acc in features.items():
-        if name in columns:
-            acc.add(columns[name])
-
-
-def _feature(acc: NumericWindow | CategoricalWindow, chosen: dict[str, Any]) -> dict[str, Any]:
-    kind = "numeric" if isinstance(acc, NumericWindow) else "categorical"
-    stats = numeric_stats(acc) if isinstance(acc, NumericWindow) else categorical_stats(acc)
-    out = {
-        "kind": kind,
-        "rows": acc.n,
-        "nulls": acc.nulls,
-        "stats": stats,
-        "verdict": judge(kind, stats, chosen.get("statistic"), chosen.get("threshold"), acc.n),
-    }
-    if isinstance(acc, CategoricalWindow) and acc.unseen:
-        out["unseen"] = acc.unseen
-    return out
