@@ -842,39 +842,26 @@ def monitor_check(
         raise typer.Exit(1)
 
 
+def _drift_row(name: str, f: dict[str, Any]) -> list[Any]:
+    """One row of the drift table: a feature, or the predictions."""
+    v, st = f["verdict"], f["stats"]
+    pvalue = st.get("ks_pvalue", st.get("chi2_pvalue"))
+    return [
+        name,
+        f["kind"],
+        f["rows"],
+        v["statistic"],
+        _num(v["value"]),
+        _num(v["threshold"]),
+        _verdict(v["drift"]),
+        _num(pvalue),
+    ]
+
+
 def _print_window(report: dict[str, Any]) -> None:
-    rows = []
-    for name, f in report["features"].items():
-        v, st = f["verdict"], f["stats"]
-        pvalue = st.get("ks_pvalue", st.get("chi2_pvalue"))
-        rows.append(
-            [
-                name,
-                f["kind"],
-                f["rows"],
-                v["statistic"],
-                _num(v["value"]),
-                _num(v["threshold"]),
-                _verdict(v["drift"]),
-                _num(pvalue),
-            ]
-        )
-    prediction = report.get("prediction")
-    if prediction:
-        v, st = prediction["verdict"], prediction["stats"]
-        pvalue = st.get("ks_pvalue", st.get("chi2_pvalue"))
-        rows.append(
-            [
-                "(predictions)",
-                prediction["kind"],
-                prediction["rows"],
-                v["statistic"],
-                _num(v["value"]),
-                _num(v["threshold"]),
-                _verdict(v["drift"]),
-                _num(pvalue),
-            ]
-        )
+    rows = [_drift_row(name, f) for name, f in report["features"].items()]
+    if report.get("prediction"):
+        rows.append(_drift_row("(predictions)", report["prediction"]))
     render.table(
         f"{report['model']}, window {report['window']} ({report['rows']} rows) against the"
         f" {report['reference']}",
