@@ -34,6 +34,7 @@ from typing import Any
 
 from rung.automation.lease import Lease
 from rung.automation.triggers import Trigger, cron_due, parse_duration, parse_triggers
+from rung.core.criteria import parse_criteria
 from rung.core.errors import InvalidInput, NotFound, RungError
 from rung.core.hashing import canonical_json
 from rung.evaluation.evaluator import Evaluator
@@ -324,18 +325,17 @@ class Automation:
     def _decide(self, job: dict[str, Any]) -> dict[str, Any]:
         ev = self._evaluator.get(job["evaluation_id"])
         verdict = ev.verdict
-        worse = [
-            f"{metric} on {dataset}: {d['delta']:+.4f} (95% CI {d['low']:+.4f} to {d['high']:+.4f})"
-            for dataset, detail in ev.details.items()
-            for metric, d in (detail.get("deltas") or {}).items()
-            if d.get("reading") == "worse"
-        ]
-        better = [
-            f"{metric} on {dataset}: {d['delta']:+.4f}"
-            for dataset, detail in ev.details.items()
-            for metric, d in (detail.get("deltas") or {}).items()
-            if d.get("reading") == "better"
-        ]
+        worse: list[str] = []  # metrics whose paired 95 % interval is wholly on one side
+        better: list[str] = []
+        for dataset, detail in ev.details.items():
+            for metric, d in (detail.get("deltas") or {}).items():
+                if d.get("reading") == "worse":
+                    worse.append(
+                        f"{metric} on {dataset}: {d['delta']:+.4f}"
+                        f" (95% CI {d['low']:+.4f} to {d['high']:+.4f})"
+                    )
+                elif d.get("reading") == "better":
+                    better.append(f"{metric} on {dataset}: {d['delta']:+.4f}")
         reasons: list[str] = []
         if job["champion"] == job["challenger"]:
             reasons.append(f"the run produced the serving version {job['challenger']} again")
@@ -345,18 +345,13 @@ class Automation:
             reasons += [f"criterion not met: {r}" for r in verdict.get("reasons", [])]
         reasons += [f"significantly worse: {w}" for w in worse]
         decision = "reject" if reasons else "promote" if self.policy == "auto" else "await"
-        from rung.core.criteria import parse_criteria
-
-        shown = {c.metric for c in parse_criteria(self.criteria)} | {"accuracy"}
-        compared = {
-            dataset: {
-                m: {"challenger": row.get(m), "serving": base.get(m)}
-                for m in sorted(shown)
-                if m in row
-                for base in [ev.details.get(dataset, {}).get("baseline_metrics") or {}]
+        shown = sorted({c.metric for c in parse_criteria(self.criteria)} | {"accuracy"})
+        compared: dict[str, dict[str, Any]] = {}  # the gate's metrics, challenger and serving
+        for dataset, row in ev.rows.items():
+            base = ev.details.get(dataset, {}).get("baseline_metrics") or {}
+            compared[dataset] = {
+                m: {"challenger": row[m], "serving": base.get(m)} for m in shown if m in row
             }
-            for dataset, row in ev.rows.items()
-        }
         evidence = {
             "evaluation": ev.id,
             "compared": compared,
@@ -423,17 +418,14 @@ class Automation:
                 " ORDER BY id DESC LIMIT :n) t ORDER BY id",
                 {**params, "n": limit},
             )
-        for r in rows:
-            r["evidence"] = json.loads(r["evidence"]) if r["evidence"] else None
-        return rows
+        return [_with_evidence(r) for r in rows]
 
     def job(self, job_id: int) -> dict[str, Any]:
         with self._s.metadata.read() as tx:
             row = tx.one("SELECT * FROM automation_jobs WHERE id = :id", {"id": job_id})
         if row is None:
             raise NotFound(f"no automation job {job_id}", "see `rung automate history`")
-        row["evidence"] = json.loads(row["evidence"]) if row["evidence"] else None
-        return row
+        return _with_evidence(row)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -499,6 +491,12 @@ class Automation:
 
     def _key(self, trigger: Trigger) -> str:
         return f"{self.model}/{trigger.name}"
+
+
+def _with_evidence(job: dict[str, Any]) -> dict[str, Any]:
+    """A job row with its evidence parsed from JSON."""
+    job["evidence"] = json.loads(job["evidence"]) if job["evidence"] else None
+    return job
 
 
 def _iso(t: float) -> str:
