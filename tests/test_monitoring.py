@@ -12,7 +12,8 @@ import pytest
 
 from model_project import TRAIN, frame
 from rung.core.errors import InvalidInput, NotFound
-from rung.monitoring.drift import build_reference, data_drift, logged_inputs, version_reference
+from rung.monitoring.drift import build_reference, data_drift, logged_inputs
+from rung.monitoring.window import references
 from rung.serving.log import PredictionLog
 
 pytest.importorskip("sklearn")
@@ -52,7 +53,7 @@ def test_drift_against_the_training_data_streams_from_the_log(ws) -> None:  # ty
     ws.data.add(frame(2000, 1), name="train")
     run = ws.run("train.py:train", {})
     version = ws.models.register(str(run.id), "trend")
-    reference = version_reference(ws.models, version)
+    reference = references(ws.models, version).inputs  # the frame it was trained on
     assert set(reference) == {"a", "color"} and reference["a"].n == 2000
 
     with pytest.raises(NotFound, match="no logged predictions"):

@@ -26,19 +26,9 @@ from rung.core.drift import (
     numeric_stats,
 )
 from rung.core.errors import InvalidInput, NotFound
-from rung.registry.models import ModelVersion, Registry
 from rung.store.metadata import MetadataStore
 
 Reference = dict[str, NumericReference | CategoricalReference]
-
-
-def version_reference(registry: Registry, version: ModelVersion) -> Reference:
-    """The reference of a registered version: the frame it was trained on."""
-    if version.signature is None:
-        raise InvalidInput(
-            f"{version.ref} has no input signature", "register a model fitted on a DataFrame"
-        )
-    return build_reference(registry.training_frame(version), version.signature)
 
 
 def build_reference(frame: Any, signature: dict[str, Any]) -> Reference:
