@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 import orjson
@@ -240,36 +241,32 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         counts as load (``service.active``) from its arrival until its record is durable."""
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+
+        def record(held: Loaded, rows: int, inputs: Any, outputs: Any, status: int) -> Future[None]:
+            return service.log.submit(
+                {
+                    "request_id": request_id,
+                    "model": held.name,
+                    "version": held.version,
+                    "rows": rows,
+                    "inputs": inputs,
+                    "outputs": outputs,
+                    "latency_ms": (time.perf_counter() - started) * 1000,
+                    "status": status,
+                }
+            )
+
         service.active += 1
         try:
             try:
                 columns, rows = check(to_body(await _body(request)), service.current.signature)
                 held, out = await service.batcher.predict(columns, rows, alone=service.active == 1)
             except Exception as exc:
-                service.log.submit(  # not awaited: an error answer does not wait for the disk
-                    {
-                        "request_id": request_id,
-                        "model": service.current.name,
-                        "version": service.current.version,
-                        "rows": 0,
-                        "inputs": {},
-                        "outputs": {"error": type(exc).__name__},
-                        "latency_ms": (time.perf_counter() - started) * 1000,
-                        "status": exc.status if isinstance(exc, RungError) else 500,
-                    }
-                )
+                # not awaited: an error answer does not wait for the disk
+                status = exc.status if isinstance(exc, RungError) else 500
+                record(service.current, 0, {}, {"error": type(exc).__name__}, status)
                 raise
-            done = service.log.submit(
-                {
-                    "request_id": request_id,
-                    "model": held.name,
-                    "version": held.version,
-                    "rows": rows,
-                    "inputs": columns,
-                    "outputs": out,
-                    "latency_ms": (time.perf_counter() - started) * 1000,
-                }
-            )
+            done = record(held, rows, columns, out, 200)
             await asyncio.wrap_future(done)  # durable before we answer
         finally:
             service.active -= 1
