@@ -14,14 +14,14 @@ import time
 from typing import Any
 
 from rung.core.drift import reference_from_dict
-from rung.core.errors import InvalidInput, NotFound
+from rung.core.errors import InvalidInput
 from rung.core.hashing import canonical_json
 from rung.monitoring.alerts import breaches, deliver, rules_of
 from rung.monitoring.drift import parse_window, window_start
 from rung.monitoring.performance import live_performance
 from rung.monitoring.window import References, compute_window, references
 from rung.pipelines.runner import Stores
-from rung.registry.models import ModelVersion, Registry
+from rung.registry.models import ModelVersion, Registry, require_model
 from rung.store.metadata import Conflict
 
 _KEYS = {"window", "reference", "webhook", "webhook_timeout", "alerts", "features", "prediction"}
@@ -183,14 +183,8 @@ class Monitor:
                 " ORDER BY id DESC LIMIT :n) t ORDER BY id",
                 {"m": name, "n": limit},
             )
-            if (
-                not rows
-                and tx.scalar(
-                    "SELECT MAX(version) FROM model_versions WHERE name = :m", {"m": name}
-                )
-                is None
-            ):
-                raise NotFound(f"unknown model {name!r}", "see `rung model list`")
+            if not rows:
+                require_model(tx, name)
         out = []
         for row in rows:
             report = json.loads(row["report"])

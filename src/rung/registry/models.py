@@ -454,15 +454,16 @@ class Registry:
     def history(self, name: str) -> builtins.list[dict[str, Any]]:
         with self._s.metadata.read() as tx:
             rows = tx.all("SELECT * FROM alias_events WHERE name = :n ORDER BY id", {"n": name})
-            if (
-                not rows
-                and tx.scalar(
-                    "SELECT MAX(version) FROM model_versions WHERE name = :n", {"n": name}
-                )
-                is None
-            ):
-                raise NotFound(f"unknown model {name!r}", "see `rung model list`")
+            if not rows:
+                require_model(tx, name)
         return rows
+
+
+def require_model(tx: Tx, name: str) -> None:
+    """Raise NotFound unless ``name`` has a registered version (for listings that are empty
+    both for a known model with nothing yet and for a typo)."""
+    if tx.scalar("SELECT MAX(version) FROM model_versions WHERE name = :n", {"n": name}) is None:
+        raise NotFound(f"unknown model {name!r}", "see `rung model list`")
 
 
 def _latest_evaluation(tx: Tx, digest: str) -> dict[str, Any] | None:
