@@ -4,6 +4,9 @@ model reads a numeric and a categorical feature, and data for it."""
 from __future__ import annotations
 
 import textwrap
+import time
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,3 +38,42 @@ def frame(n: int, seed: int) -> pd.DataFrame:
     color = r.choice(["red", "blue"], n)
     y = np.where(a + (color == "red") + r.normal(0, 0.5, n) > 0.5, "yes", "no")
     return pd.DataFrame({"a": a, "color": color, "y": y})
+
+
+def log_served(
+    store: Any, parts: Iterable[pd.DataFrame], version: int = 1, latency_ms: float = 1.0
+) -> list[tuple[str, pd.DataFrame]]:
+    """Log each frame of ``parts`` as one request answered by ``version`` of "trend", through
+    the service's own prediction-log writer, the model saying "yes" to every row; returns
+    each request's id with its rows, once all are durable."""
+    from rung.serving.log import PredictionLog
+
+    log = PredictionLog(store)
+    served: list[tuple[str, pd.DataFrame]] = []
+    try:
+        done = []
+        for part in parts:
+            served.append((f"r{version}-{len(served)}-{time.time_ns()}", part))
+            done.append(
+                log.submit(
+                    {
+                        "request_id": served[-1][0],
+                        "model": "trend",
+                        "version": version,
+                        "rows": len(part),
+                        "inputs": {"a": part["a"].tolist(), "color": part["color"].tolist()},
+                        "outputs": {"predictions": ["yes"] * len(part)},
+                        "latency_ms": latency_ms,
+                    }
+                )
+            )
+        for d in done:
+            d.result()
+    finally:
+        log.close()
+    return served
+
+
+def in_fifties(rows: pd.DataFrame) -> list[pd.DataFrame]:
+    """``rows`` in requests of 50."""
+    return [rows.iloc[i : i + 50] for i in range(0, len(rows), 50)]

@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from conftest import RUNG, rung_cli
-from model_project import TRAIN, frame
+from model_project import TRAIN, frame, in_fifties, log_served
 from rung.core.errors import InvalidInput, NotFound
-from rung.serving.log import PredictionLog
 
 pytest.importorskip("sklearn")
 
@@ -215,28 +214,7 @@ def test_a_tick_killed_mid_run_is_resumed_by_the_next(ws, tmp_path: Path) -> Non
 
 
 def _log(ws: Any, rows: Any, version: int, labels: list[str] | None = None) -> None:
-    log = PredictionLog(ws.store)
-    try:
-        done = []
-        for i in range(0, len(rows), 50):
-            part = rows.iloc[i : i + 50]
-            done.append(
-                log.submit(
-                    {
-                        "request_id": f"q{version}-{i}-{time.time_ns()}",
-                        "model": "trend",
-                        "version": version,
-                        "rows": len(part),
-                        "inputs": {"a": part["a"].tolist(), "color": part["color"].tolist()},
-                        "outputs": {"predictions": ["yes"] * len(part)},
-                        "latency_ms": 2.0,
-                    }
-                )
-            )
-        for d in done:
-            d.result()
-    finally:
-        log.close()
+    log_served(ws.store, in_fifties(rows), version, latency_ms=2.0)
     if labels is not None:
         from rung.serving.feedback import record
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from model_project import TRAIN, frame
+from model_project import TRAIN, frame, log_served
 from rung.core.errors import InvalidInput, NotFound
 from rung.monitoring.drift import build_reference, data_drift, logged_inputs
 from rung.monitoring.window import references
@@ -20,32 +20,8 @@ pytest.importorskip("sklearn")
 
 
 def _log(ws: Any, rows: Any, requests: int) -> list[str]:
-    log = PredictionLog(ws.store)
-    ids: list[str] = []
-    try:
-        done = []
-        for idx in np.array_split(np.arange(len(rows)), requests):
-            part = rows.iloc[idx]
-            columns = {"a": part["a"].tolist(), "color": part["color"].tolist()}
-            ids.append(f"r{len(ids)}-{time.time_ns()}")
-            done.append(
-                log.submit(
-                    {
-                        "request_id": ids[-1],
-                        "model": "trend",
-                        "version": 1,
-                        "rows": len(part),
-                        "inputs": columns,
-                        "outputs": {"predictions": ["yes"] * len(part)},
-                        "latency_ms": 1.0,
-                    }
-                )
-            )
-        for d in done:
-            d.result()
-    finally:
-        log.close()
-    return ids
+    parts = [rows.iloc[idx] for idx in np.array_split(np.arange(len(rows)), requests)]
+    return [request_id for request_id, _ in log_served(ws.store, parts)]
 
 
 def test_drift_against_the_training_data_streams_from_the_log(ws) -> None:  # type: ignore[no-untyped-def]

@@ -7,15 +7,13 @@ from __future__ import annotations
 import base64
 import io
 import math
-import time
 from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 
 from conftest import rung_cli
-from model_project import TRAIN, frame
-from rung.serving.log import PredictionLog
+from model_project import TRAIN, frame, in_fifties, log_served
 
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
@@ -100,32 +98,9 @@ def _log(ws: Any, rows: Any, version: int, labelled: int = 0) -> None:
     ``labelled`` requests come back. The model is logged as saying "yes" to every row."""
     from rung.serving.feedback import record
 
-    log = PredictionLog(ws.store)
-    ids = []
-    try:
-        done = []
-        for i in range(0, len(rows), 50):
-            part = rows.iloc[i : i + 50]
-            ids.append((f"q{version}-{i}-{time.time_ns()}", part))
-            done.append(
-                log.submit(
-                    {
-                        "request_id": ids[-1][0],
-                        "model": "trend",
-                        "version": version,
-                        "rows": len(part),
-                        "inputs": {"a": part["a"].tolist(), "color": part["color"].tolist()},
-                        "outputs": {"predictions": ["yes"] * len(part)},
-                        "latency_ms": 3.0,
-                    }
-                )
-            )
-        for d in done:
-            d.result()
-    finally:
-        log.close()
+    served = log_served(ws.store, in_fifties(rows), version, latency_ms=3.0)
     if labelled:
-        feedback = [{"request_id": r, "labels": p["y"].tolist()} for r, p in ids[:labelled]]
+        feedback = [{"request_id": r, "labels": p["y"].tolist()} for r, p in served[:labelled]]
         record(ws.store, {"feedback": feedback})
 
 
