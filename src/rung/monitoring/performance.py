@@ -97,16 +97,27 @@ def labelled_rows(
         params.update({f"v{i}": v for i, v in enumerate(versions)})
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, int]] = set()
+    served: dict[int, tuple[dict[str, list[Any]], list[Any]]] = {}  # log id: inputs, answers
     before = None
     while len(rows) < limit:
         page = "" if before is None else " AND f.id < :before"
         with store.read() as tx:
             found = tx.all(
-                "SELECT f.id, f.request_id, f.row, f.label, p.inputs, p.outputs, p.version"
+                "SELECT f.id, f.request_id, f.row, f.label, p.id AS pid, p.version"
                 " FROM feedback f JOIN predictions p ON p.request_id = f.request_id"
                 f" WHERE {where}{page} ORDER BY f.id DESC LIMIT 500",
                 {**params, "before": before},
             )
+            # each labelled request's record read and parsed once, however many rows it has
+            wanted = sorted({f["pid"] for f in found} - set(served))
+            if wanted:
+                marks = ", ".join(f":p{i}" for i in range(len(wanted)))
+                for r in tx.all(
+                    f"SELECT id, inputs, outputs FROM predictions WHERE id IN ({marks})",
+                    {f"p{i}": pid for i, pid in enumerate(wanted)},
+                ):
+                    outputs = json.loads(r["outputs"])
+                    served[r["id"]] = (json.loads(r["inputs"]), outputs.get("predictions", []))
         if not found:
             break
         before = found[-1]["id"]
@@ -115,9 +126,8 @@ def labelled_rows(
             if key in seen:
                 continue
             seen.add(key)
-            inputs, outputs = json.loads(f["inputs"]), json.loads(f["outputs"])
+            inputs, predictions = served[f["pid"]]
             row = f["row"]
-            predictions = outputs.get("predictions", [])
             if row >= len(predictions):
                 continue  # feedback for a row the request did not have
             record = {name: values[row] for name, values in inputs.items()}
