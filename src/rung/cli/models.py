@@ -1,0 +1,172 @@
+"""``rung model``: the registry's versions, aliases and promotions."""
+
+from typing import Annotated
+
+import typer
+
+from rung.cli import render
+from rung.cli.app import JsonOpt, _fmt, _ws, model_app
+from rung.cli.automate import _job_line
+
+
+@model_app.command("register")
+def model_register(
+    source: Annotated[
+        str, typer.Argument(metavar="RUN_OR_ARTIFACT", help="Run id, RUN:STEP.OUTPUT or hash.")
+    ],
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name.")],
+    allow_pickle: Annotated[
+        bool, typer.Option("--allow-pickle", help="Opt in for a model stored with pickle.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a model artifact as the next version of NAME."""
+    with _ws() as ws:
+        v = ws.models.register(source, name, allow_pickle=allow_pickle)
+    if as_json:
+        render.print_json(v.to_dict())
+        return
+    feats = len((v.signature or {}).get("features", []))
+    render.line(
+        f"Registered {v.ref} from {v.source} ({v.hash[:12]}), trained on "
+        f"{', '.join(v.datasets) or 'no recorded dataset'}, signature of {feats} feature(s)"
+    )
+
+
+@model_app.command("list", short_help="List model versions and their aliases.")
+def model_list(as_json: JsonOpt = False) -> None:
+    """List registered model versions with their aliases and latest verdict."""
+    with _ws() as ws:
+        versions = ws.models.list()
+    if as_json:
+        render.print_json([v.to_dict() for v in versions])
+        return
+    render.table(
+        None,
+        ["model", "aliases", "verdict", "source", "datasets", "hash", "registered"],
+        [
+            [
+                v.ref,
+                ", ".join(v.aliases),
+                v.verdict or "-",
+                v.source,
+                ", ".join(v.datasets),
+                v.hash[:12],
+                render.when(v.created_at),
+            ]
+            for v in versions
+        ],
+    )
+
+
+@model_app.command("show", short_help="Show a model version and its provenance.")
+def model_show(
+    ref: Annotated[str, typer.Argument(metavar="NAME[@VERSION|@ALIAS]")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a model version: source, datasets, metrics, signature, aliases, verdict."""
+    with _ws() as ws:
+        v = ws.models.get(ref)
+    if as_json:
+        render.print_json(v.to_dict())
+        return
+    o = render.out
+    o.print(
+        f"[bold]{v.ref}[/] {v.kind} {v.hash[:12]}"
+        + (f"  aliases: {', '.join(v.aliases)}" if v.aliases else "")
+    )
+    o.print(f"  source    {v.source}" + (f" (run {v.run_id})" if v.run_id else ""))
+    o.print(f"  datasets  {', '.join(v.datasets) or '-'}")
+    o.print(
+        f"  verdict   {v.verdict or 'none'}"
+        + (f" (evaluation {v.evaluation_id})" if v.evaluation_id else "")
+    )
+    if v.metrics:
+        o.print("  metrics   " + ", ".join(f"{k}={_fmt(x)}" for k, x in v.metrics.items()))
+    sig = v.signature or {}
+    rows = [
+        [
+            f,
+            c.get("kind", "-"),
+            c.get("dtype", "-"),
+            ", ".join(map(str, c.get("categories", [])[:8])) or "-",
+        ]
+        for f in sig.get("features", [])
+        for c in [sig.get("columns", {}).get(f, {})]
+    ]
+    if rows:
+        render.table("signature", ["feature", "kind", "dtype", "categories"], rows)
+
+
+@model_app.command("promote", short_help="Point an alias at a version (gated).")
+def model_promote(
+    name: Annotated[str, typer.Argument()],
+    version: Annotated[int, typer.Argument()],
+    alias: Annotated[str, typer.Option("--alias", help="Alias to move.")] = "champion",
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote despite a failed or missing verdict.")
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (required with --force).")
+    ] = None,
+) -> None:
+    """Point ALIAS at VERSION; refused unless its latest evaluation passed."""
+    with _ws() as ws:
+        event = ws.models.promote(name, version, alias, force=force, reason=reason)
+    before = f" (was {event['from_version']})" if event["from_version"] else ""
+    render.line(f"{name}@{alias} → version {event['to_version']}{before} [{event['action']}]")
+
+
+@model_app.command("rollback", short_help="Move an alias back to its previous version.")
+def model_rollback(
+    name: Annotated[str, typer.Argument()],
+    alias: Annotated[str, typer.Option("--alias")] = "champion",
+    reason: Annotated[str | None, typer.Option("--reason")] = None,
+) -> None:
+    """Move ALIAS back to the version it pointed at before its last move."""
+    with _ws() as ws:
+        event = ws.models.rollback(name, alias, reason)
+    render.line(
+        f"{name}@{alias} → version {event['to_version']} (was {event['from_version']}) [rollback]"
+    )
+
+
+@model_app.command("approve", short_help="Promote a challenger waiting for approval.")
+def model_approve(
+    name: Annotated[str, typer.Argument()],
+    version: Annotated[int, typer.Argument()],
+) -> None:
+    """Promote a challenger that the manual policy left waiting for approval."""
+    with _ws() as ws:
+        job = ws.automation.approve(name, version)
+    render.line(_job_line(job))
+
+
+@model_app.command("history", short_help="The audit trail of alias moves.")
+def model_history(name: Annotated[str, typer.Argument()], as_json: JsonOpt = False) -> None:
+    """The audit trail of alias moves: what, who, when, why, which evaluation."""
+    with _ws() as ws:
+        events = ws.models.history(name)
+    if as_json:
+        render.print_json(events)
+        return
+    render.table(
+        f"history of {name}",
+        ["when", "alias", "from", "to", "action", "who", "why", "evaluation"],
+        [
+            [
+                render.when(e["at"]),
+                e["alias"],
+                e["from_version"],
+                e["to_version"],
+                e["action"],
+                e["who"],
+                e["why"],
+                e["evaluation_id"],
+            ]
+            for e in events
+        ],
+    )
+
+
+# -- serving -----------------------------------------------------------------------------

@@ -1,0 +1,247 @@
+"""``rung monitor``: drift, live performance and health of served models."""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from rung.cli import render
+from rung.cli.app import JsonOpt, _num, _ws, app
+
+
+class _DefaultCheck(TyperGroup):
+    """``rung monitor NAME@ALIAS`` runs ``check``; ``rung monitor show NAME`` the series."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["check", *args]
+        return super().parse_args(ctx, args)
+
+
+monitor_app = typer.Typer(
+    cls=_DefaultCheck,
+    help="Monitoring: `rung monitor NAME@ALIAS` checks a window; `show`, `alerts`, `report`"
+    " read back.",
+    short_help="Drift, live performance and health of served models.",
+    no_args_is_help=True,
+)
+app.add_typer(monitor_app, name="monitor")
+
+
+@monitor_app.command("check", short_help="Check the latest window of a served model.")
+def monitor_check(
+    ref: Annotated[str, typer.Argument(metavar="NAME@ALIAS", help="Model alias or version.")],
+    window: Annotated[
+        str | None,
+        typer.Option("--window", help="Latest N predicted rows (1000) or a period (1d)."),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", help="A dataset version instead of the training data."),
+    ] = None,
+    save: Annotated[
+        bool, typer.Option("--save/--no-save", help="Store the window and its alerts.")
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Drift of inputs and predictions, live performance and health of the latest window;
+    stored, and its alerts logged and sent to the webhook. Exit 0 on drift, 1 on errors."""
+    with _ws() as ws:
+        report = ws.monitor.check(ref, window, reference=reference, save=save)
+    assert report is not None
+    if as_json:
+        render.print_json(report)
+    else:
+        _print_window(report)
+    failed = [a for a in report["alerts"] if a.get("delivery") not in (None, "delivered")]
+    for alert in failed:
+        render.line(
+            f"error: alert {alert['id']} is logged but not delivered: {alert['delivery']}"
+            " (check webhook in [monitor] of rung.toml)",
+            sys.stderr,
+        )
+    if failed:
+        raise typer.Exit(1)
+
+
+def _drift_row(name: str, f: dict[str, Any]) -> list[Any]:
+    """One row of the drift table: a feature, or the predictions."""
+    v, st = f["verdict"], f["stats"]
+    pvalue = st.get("ks_pvalue", st.get("chi2_pvalue"))
+    return [
+        name,
+        f["kind"],
+        f["rows"],
+        v["statistic"],
+        _num(v["value"]),
+        _num(v["threshold"]),
+        _verdict(v["drift"]),
+        _num(pvalue),
+    ]
+
+
+def _print_window(report: dict[str, Any]) -> None:
+    rows = [_drift_row(name, f) for name, f in report["features"].items()]
+    if report.get("prediction"):
+        rows.append(_drift_row("(predictions)", report["prediction"]))
+    render.table(
+        f"{report['model']}, window {report['window']} ({report['rows']} rows) against the"
+        f" {report['reference']}",
+        ["feature", "kind", "rows", "statistic", "value", "threshold", "verdict", "p-value"],
+        rows,
+    )
+    drifted = report["drifted"]
+    render.line(
+        f"{len(drifted)} of {len(report['features'])} features drifted"
+        + (f": {', '.join(drifted)}" if drifted else "")
+        + (
+            " (fewer than 1000 rows: the KS/chi-squared p-value decides, below 0.05)"
+            if report["rows"] < 1000
+            else " (verdicts by effect size; p-values for information)"
+        )
+    )
+    render.line(_performance_line(report["performance"]))
+    h = report["health"]
+    lat = h["latency_ms"]
+    render.line(
+        f"health: {h['requests']} requests, {h['errors']} failed"
+        f" ({_pct(h['error_rate'])}), latency p50 {_num(lat['p50'])} ms,"
+        f" p95 {_num(lat['p95'])} ms, p99 {_num(lat['p99'])} ms"
+    )
+    for alert in report["alerts"]:
+        render.line(f"ALERT {alert['kind']}: {alert['message']}")
+    if "same_as" in report:
+        render.line(
+            f"the same rows as window {report['same_as']}: not stored again, its alerts were"
+            " raised then"
+        )
+    if "id" in report:
+        render.line(
+            f"stored as window {report['id']} (rung monitor show {report['model'].partition('@')[0]})"
+        )
+
+
+def _performance_line(perf: dict[str, Any]) -> str:
+    if not perf["labelled"]:
+        return f"live performance: no labels back yet for the {perf['rows']} rows (POST /feedback)"
+    mae = f", MAE {perf['mae']:.4g}" if perf["mae"] is not None else ""
+    return (
+        f"live performance: accuracy {perf['accuracy']:.4g}{mae} on {perf['labelled']}"
+        f" labelled rows of {perf['rows']} ({perf['missing']} labels not back yet)"
+    )
+
+
+def _verdict(drift: bool | None) -> str:
+    return "DRIFT" if drift else "-" if drift is None else "ok"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+@monitor_app.command("show", short_help="The stored windows as a time series.")
+def monitor_show(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Registered model name.")],
+    last: Annotated[int, typer.Option("--last", help="How many windows.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """The stored windows as a time series; live performance recomputed with the labels
+    that came back since."""
+    with _ws() as ws:
+        windows = ws.monitor.windows(name, last)
+    if as_json:
+        render.print_json(windows)
+        return
+    render.table(
+        f"monitoring of {name}: {len(windows)} windows",
+        [
+            "window",
+            "when",
+            "served",
+            "rows",
+            "drifted",
+            "predictions",
+            "accuracy",
+            "labelled",
+            "p99 ms",
+            "errors",
+            "alerts",
+        ],
+        [
+            [
+                w["id"],
+                render.when(w["at"]),
+                w["model"],
+                w["rows"],
+                f"{len(w['drifted'])}/{len(w['features'])}",
+                _prediction_cell(w.get("prediction")),
+                _num(w["performance"]["accuracy"]),
+                f"{w['performance']['labelled']}/{w['performance']['rows']}",
+                _num(w["health"]["latency_ms"]["p99"]),
+                _pct(w["health"]["error_rate"]),
+                ", ".join(a["kind"] for a in w["alerts"]) or "-",
+            ]
+            for w in windows
+        ],
+    )
+
+
+def _prediction_cell(prediction: dict[str, Any] | None) -> str:
+    if not prediction:
+        return "-"
+    v = prediction["verdict"]
+    return f"{_verdict(v['drift'])} {_num(v['value'])}"
+
+
+@monitor_app.command("alerts", short_help="The alerts raised and their delivery.")
+def monitor_alerts(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Registered model name.")],
+    last: Annotated[int, typer.Option("--last", help="How many alerts.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """The alerts raised, newest first, and whether the webhook took them."""
+    with _ws() as ws:
+        alerts = ws.monitor.alerts(name, last)
+    if as_json:
+        render.print_json(alerts)
+        return
+    render.table(
+        f"alerts of {name}",
+        ["alert", "when", "window", "kind", "message", "webhook"],
+        [
+            [
+                a["id"],
+                render.when(a["at"]),
+                a["window_id"],
+                a["kind"],
+                a["message"],
+                a["delivery"] or "-",
+            ]
+            for a in alerts
+        ],
+    )
+
+
+@monitor_app.command("report", short_help="Write the HTML monitoring report.")
+def monitor_report(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Registered model name.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path(
+        "monitoring.html"
+    ),
+    last: Annotated[
+        int, typer.Option("--last", help="How many windows (and automation jobs).")
+    ] = 50,
+) -> None:
+    """An HTML page: drift and live performance over time, the automation's decisions
+    marked on both, and the tables of windows and decisions. Prints the file's path."""
+    from rung.monitoring.report import monitoring_html
+
+    with _ws() as ws:
+        windows = ws.monitor.windows(name, last)  # NotFound for an unknown model
+        jobs = ws.automation.history(last, model=name)
+        alerts = ws.monitor.alerts(name, 10 * last)
+    output.write_text(monitoring_html(name, windows, jobs, alerts), encoding="utf-8")
+    render.line(f"wrote {output}")

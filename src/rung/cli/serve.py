@@ -1,0 +1,93 @@
+"""``rung serve`` and ``rung predict``: online and batch scoring."""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rung.cli import render
+from rung.cli.app import _ws, app
+
+
+@app.command(short_help="Serve a model alias over HTTP.")
+def serve(
+    ref: Annotated[
+        str, typer.Argument(metavar="NAME@ALIAS", help="Model alias (or version) to serve.")
+    ],
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    poll: Annotated[
+        float, typer.Option("--poll", min=0.05, help="Seconds between checks of the alias.")
+    ] = 1.0,
+) -> None:
+    """Serve a model alias over HTTP: /predict, Open Inference Protocol v2, /metrics."""
+    import os
+    import shutil
+    import tempfile
+
+    try:
+        import uvicorn
+    except ModuleNotFoundError as exc:
+        from rung.core.errors import RungError
+
+        raise RungError("serving needs FastAPI and uvicorn", "pip install 'rung[serve]'") from exc
+    with _ws() as ws:
+        version = ws.models.get(ref)  # fail here, in one line, if the alias does not exist
+        root = str(ws.root)
+    os.environ.update(RUNG_SERVE_ROOT=root, RUNG_SERVE_REF=ref, RUNG_SERVE_POLL=str(poll))
+    shared = None
+    if workers > 1:  # one /metrics for all workers: prometheus-client's multiprocess mode
+        shared = tempfile.mkdtemp(prefix="rung-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
+    render.line(f"serving {ref} (version {version.version}) on http://{host}:{port}", sys.stderr)
+    try:
+        uvicorn.run(
+            "rung.cli.serve_app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+        )
+    finally:
+        if shared:
+            shutil.rmtree(shared, ignore_errors=True)
+
+
+@app.command(short_help="Score a file with a registered version.")
+def predict(
+    ref: Annotated[str, typer.Argument(metavar="NAME@ALIAS", help="Model alias or version.")],
+    input_file: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet to score.")],
+    output_file: Annotated[Path, typer.Option("--output", "-o", help="CSV or Parquet to write.")],
+    chunk: Annotated[int, typer.Option("--chunk", help="Rows per chunk.")] = 50_000,
+) -> None:
+    """Score a file in chunks with a registered version; logged like the service."""
+    from rung.serving.batch import score_file
+
+    bar: Any = None
+    if sys.stderr.isatty():
+        from rich.progress import Progress
+
+        bar = Progress(console=render.err)
+        bar.start()
+        task = bar.add_task("scoring", total=None)
+
+    def step(done: int, total: int) -> None:
+        if bar is not None:
+            bar.update(task, completed=done, total=total)
+
+    try:
+        with _ws() as ws:
+            summary = score_file(ws, ref, input_file, output_file, chunk, step)
+    finally:
+        if bar is not None:
+            bar.stop()
+    render.line(
+        f"scored {summary['rows']} rows with {summary['model']} → {summary['output']}"
+        f" ({len(summary['request_ids'])} chunk(s) logged)"
+    )
+
+
+# -- entry point -------------------------------------------------------------------------
