@@ -9,6 +9,7 @@ from typing import Any
 
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.refs import parse_ref
+from rung.pipelines.liveness import reap, reap_steps
 from rung.pipelines.runner import Progress, RunResult, Stores, run_pipeline
 from rung.store.metadata import Tx
 
@@ -61,6 +62,7 @@ class Runs:
                 for c in counts:
                     if c["run_id"] in tally:
                         tally[c["run_id"]] = [int(c["steps"]), int(c["cached"] or 0)]
+        reap(self._s.metadata, rows)  # a `running` run whose process is gone is dead
         return [
             RunSummary(
                 r["id"],
@@ -101,6 +103,9 @@ class Runs:
                 "SELECT key, value, step FROM metrics WHERE run_id = :id ORDER BY id", {"id": rid}
             )
             param_rows = tx.all("SELECT key, value FROM params WHERE run_id = :id", {"id": rid})
+        reap(self._s.metadata, [row])
+        if row["status"] != "running":  # its steps cannot be running either
+            reap_steps(self._s.metadata, rid, steps, row["ended_at"] or row["started_at"])
         io_by_step: dict[int, dict[str, builtins.list[dict[str, Any]]]] = {}
         for r in io:
             entry = {
@@ -139,6 +144,11 @@ class Runs:
             "error": row["error"],
             "started_at": row["started_at"],
             "ended_at": row["ended_at"],
+            "process": {
+                "host": row.get("host"),
+                "pid": row.get("pid"),
+                "heartbeat_at": row.get("heartbeat_at"),
+            },
             "metrics": latest,
             "metric_counts": history,
             "steps": [

@@ -28,6 +28,7 @@ from rung.core.errors import InvalidInput, RungError, StepFailed, UnsupportedTyp
 from rung.core.hashing import canonical_json, hash_json, is_jsonable
 from rung.pipelines import materialize
 from rung.pipelines.environment import code_version, environment
+from rung.pipelines.liveness import Heartbeat, process_identity
 from rung.pipelines.steps import Pipeline, Step
 from rung.pipelines.tracking import ActiveRun, activate, deactivate
 from rung.store.records import ensure_artifact
@@ -461,10 +462,13 @@ def run_pipeline(
     """Run ``pipe`` and record everything about it; raise :class:`StepFailed` on failure."""
     resolved = resolve_params(pipe, params or {})
     commit, dirty = code_version(stores.root)
+    now = time.time()
     with stores.metadata.write() as tx:
         run_id = tx.insert(
             "runs",
             {
+                **process_identity(),
+                "heartbeat_at": now,
                 "name": pipe.name,
                 "kind": "pipeline",
                 "target": target,
@@ -475,25 +479,26 @@ def run_pipeline(
                 "code_dirty": dirty,
                 "environment": canonical_json(environment()),
                 "reproduces": reproduces,
-                "started_at": time.time(),
+                "started_at": now,
             },
         )
     executor = Executor(stores, run_id, use_cache, progress or _Quiet())
-    token = _current.set(executor)
-    try:
-        returned = pipe.func(**resolved)
-    except BaseException as exc:
-        _finish(stores, run_id, executor, pipe, "failed", None, _describe(exc))
-        if isinstance(exc, RungError | KeyboardInterrupt):
-            raise
-        raise StepFailed(
-            f"pipeline {pipe.name!r} failed outside its steps with {type(exc).__name__}: {exc}",
-            f"see `rung show {run_id}`",
-        ) from exc
-    finally:
-        _current.reset(token)
-    outputs = _named_outputs(returned)
-    _finish(stores, run_id, executor, pipe, "succeeded", outputs, None)
+    with Heartbeat(stores.metadata, run_id):
+        token = _current.set(executor)
+        try:
+            returned = pipe.func(**resolved)
+        except BaseException as exc:
+            _finish(stores, run_id, executor, pipe, "failed", None, _describe(exc))
+            if isinstance(exc, RungError | KeyboardInterrupt):
+                raise
+            raise StepFailed(
+                f"pipeline {pipe.name!r} failed outside its steps with {type(exc).__name__}: {exc}",
+                f"see `rung show {run_id}`",
+            ) from exc
+        finally:
+            _current.reset(token)
+        outputs = _named_outputs(returned)
+        _finish(stores, run_id, executor, pipe, "succeeded", outputs, None)
     return RunResult(run_id, "succeeded", executor.records, outputs)
 
 

@@ -144,12 +144,16 @@ def tracking_run(
 ) -> Iterator[TrackingRun]:
     """Record a run of kind ``tracking``; it fails if the block raises."""
     from rung.pipelines.environment import code_version, environment
+    from rung.pipelines.liveness import Heartbeat, process_identity
 
     commit, dirty = code_version(root)
+    now = time.time()
     with store.write() as tx:
         run_id = tx.insert(
             "runs",
             {
+                **process_identity(),
+                "heartbeat_at": now,
                 "name": name,
                 "kind": "tracking",
                 "status": "running",
@@ -158,23 +162,25 @@ def tracking_run(
                 "code_commit": commit,
                 "code_dirty": dirty,
                 "environment": canonical_json(environment()),
-                "started_at": time.time(),
+                "started_at": now,
             },
         )
     run = ActiveRun(store, run_id)
     token = activate(run)
     status, error = "succeeded", None
-    try:
-        if params_:
-            log_params(params_)
-        yield TrackingRun(run)
-    except BaseException as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        deactivate(token)
-        with store.write() as tx:
-            tx.execute(
-                "UPDATE runs SET status = :status, error = :error, ended_at = :ended WHERE id = :id",
-                {"status": status, "error": error, "ended": time.time(), "id": run_id},
-            )
+    with Heartbeat(store, run_id):
+        try:
+            if params_:
+                log_params(params_)
+            yield TrackingRun(run)
+        except BaseException as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            deactivate(token)
+            with store.write() as tx:
+                tx.execute(
+                    "UPDATE runs SET status = :status, error = :error, ended_at = :ended"
+                    " WHERE id = :id",
+                    {"status": status, "error": error, "ended": time.time(), "id": run_id},
+                )

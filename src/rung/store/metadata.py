@@ -28,7 +28,7 @@ from typing import Any
 
 from rung.core.errors import StoreUnavailable
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0010"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 0x72756E67  # "rung"
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")

@@ -61,7 +61,7 @@ runs = Table(
     Column("name", String(200), nullable=False),
     Column("kind", String(16), nullable=False),  # pipeline | tracking
     Column("target", Text, nullable=True),  # import path of the pipeline function
-    Column("status", String(16), nullable=False),  # running | succeeded | failed
+    Column("status", String(16), nullable=False),  # running | succeeded | failed | dead
     Column("trigger", String(32), nullable=False),
     Column("params", Text, nullable=False),
     Column("outputs", Text, nullable=True),
@@ -73,6 +73,11 @@ runs = Table(
     Column("error", Text, nullable=True),
     Column("started_at", Float, nullable=False),
     Column("ended_at", Float, nullable=True),
+    # the process that runs it, and its heartbeat (rung.pipelines.liveness)
+    Column("host", String(255), nullable=True),
+    Column("pid", Integer, nullable=True),
+    Column("pid_start", String(64), nullable=True),  # start time: a reused pid is another process
+    Column("heartbeat_at", Float, nullable=True),
 )
 Index("ix_runs_name", runs.c.name)
 
@@ -82,7 +87,7 @@ step_runs = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
     Column("name", String(200), nullable=False),
-    Column("status", String(16), nullable=False),  # running | succeeded | failed
+    Column("status", String(16), nullable=False),  # running | succeeded | failed | dead
     Column("cache_key", String(64), nullable=False),
     Column("cache_hit", Boolean, nullable=False),
     Column("cached_from", Integer, nullable=True),  # step run whose outputs were reused
