@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rung.pipelines.tracking import TrackingRun
     from rung.registry.models import Registry
     from rung.store.artifacts import ArtifactStore
+    from rung.store.maintenance import GcReport, ProgressFn, VerifyReport
     from rung.store.metadata import MetadataStore
     from rung.store.statcache import StatCache
 
@@ -220,6 +221,28 @@ class Workspace:
             self.run,
             eval_config.get("label"),
             list(eval_config.get("criteria", [])),
+        )
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def verify(self, progress: ProgressFn | None = None) -> VerifyReport:
+        """Re-hash every stored object and check the metadata database; the report lists each
+        missing or corrupt object with what refers to it. See :mod:`rung.store.maintenance`."""
+        from rung.store.maintenance import verify
+
+        return verify(self.store, self.artifacts, progress)
+
+    def gc(self, *, dry_run: bool = False, grace: float | None = None) -> GcReport:
+        """Sweep unreferenced objects and stale ``.partial-*`` files older than ``grace``
+        seconds (default one day); safe while other processes write. See
+        :mod:`rung.store.maintenance`."""
+        from rung.store.maintenance import DEFAULT_GRACE, gc
+
+        return gc(
+            self.store,
+            self.artifacts,
+            dry_run=dry_run,
+            grace=DEFAULT_GRACE if grace is None else grace,
         )
 
     @contextmanager

@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rung.automation.lease import Lease
 from rung.automation.triggers import Trigger, cron_due, parse_duration, parse_triggers
 from rung.core.criteria import parse_criteria
 from rung.core.errors import InvalidInput, NotFound, RungError
@@ -42,6 +41,7 @@ from rung.monitoring.monitor import Monitor
 from rung.monitoring.performance import labelled_rows
 from rung.pipelines.runner import Stores
 from rung.registry.models import Registry, current_user
+from rung.store.lease import Lease
 
 _KEYS = {
     "model",

@@ -12,7 +12,16 @@ from rung.cli import render
 from rung.cli.app import app
 
 # One module per rung, imported in the order `rung --help` lists their commands.
-for _module in ("data", "runs", "evaluate", "models", "monitor", "automate", "serve"):
+for _module in (
+    "data",
+    "runs",
+    "evaluate",
+    "models",
+    "monitor",
+    "automate",
+    "serve",
+    "maintenance",
+):
     importlib.import_module(f"rung.cli.{_module}")
 
 
