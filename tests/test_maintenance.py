@@ -232,3 +232,26 @@ def test_gc_is_safe_while_other_processes_add_data_and_run_pipelines(ws, tmp_pat
     ws.gc()
     assert not any(os.path.exists(ws.artifacts.path(d)) for d in garbage)
     assert ws.verify().ok
+
+
+def test_verify_reads_a_remote_store_and_gc_refuses_it(store_url, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """fsspec's memory:// stands in for object storage."""
+    import uuid
+
+    from rung import Workspace
+    from rung.core.errors import InvalidInput
+
+    monkeypatch.setenv("RUNG_STORE_URL", store_url)
+    monkeypatch.setenv("RUNG_ARTIFACT_ROOT", f"memory://rung-{uuid.uuid4().hex}")
+    with Workspace.init(tmp_path / "remote") as ws:
+        kept = ws.data.add(frame(50, 1), name="train")
+        broken = ws.data.add(frame(60, 2), name="holdout")
+        assert ws.verify().ok
+        ws.artifacts.fs.pipe_file(ws.artifacts.path(broken.hash), b"not the bytes")
+        problems = ws.verify().problems
+        assert [(p.kind, p.hash, p.referrers) for p in problems] == [
+            ("corrupt", broken.hash, ["dataset holdout@1"])
+        ]
+        assert kept.hash not in {p.hash for p in problems}
+        with pytest.raises(InvalidInput, match="local artifact stores only"):
+            ws.gc()
