@@ -113,6 +113,65 @@ def test_a_reference_without_an_artifact_row_is_a_database_problem(project) -> N
     assert ("missing", "f" * 64) in kinds  # and no object
 
 
+def test_a_schema_behind_the_head_migration_is_a_database_problem(ws) -> None:  # type: ignore[no-untyped-def]
+    from rung.store.metadata import HEAD_REVISION
+
+    with ws.store.write() as tx:
+        tx.execute("UPDATE alembic_version SET version_num = '0003'")
+    try:
+        messages = [p.message for p in ws.verify().problems]
+    finally:
+        with ws.store.write() as tx:
+            tx.execute("UPDATE alembic_version SET version_num = :v", {"v": HEAD_REVISION})
+    assert messages == [
+        f"the metadata schema is at revision 0003, this rung expects {HEAD_REVISION}"
+    ]
+
+
+def test_a_damaged_sqlite_page_is_reported_not_a_traceback(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    ws = sqlite_ws
+    kept = ws.data.add(frame(50, 1), name="train")
+    with ws.start_run("many") as run:
+        pass
+    rows = [
+        {
+            "run_id": run.id,
+            "step_run_id": None,
+            "key": f"metric {i % 40}",
+            "value": float(i),
+            "step": i,
+            "timestamp": 0.0,
+        }
+        for i in range(4000)
+    ]
+    with ws.store.write() as tx:
+        tx.insert_many("metrics", rows)
+    path = str(ws.config.state_dir / "rung.db")
+    with ws.store.write() as tx:
+        pages = [
+            r["pageno"]
+            for r in tx.all(
+                "SELECT pageno FROM dbstat WHERE name = 'ix_metrics_run_key' AND pagetype = 'leaf'"
+            )
+        ]
+        size = tx.scalar("PRAGMA page_size")
+    ws.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    assert len(pages) > 2
+    with open(path, "r+b") as f:
+        f.seek((pages[len(pages) // 2] - 1) * size + 200)
+        f.write(b"\xff" * 64)
+    done = rung_cli("verify", "--json", cwd=ws.root)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    body = json.loads(done.stdout)
+    assert any(p["kind"] == "database" for p in body["problems"])
+    assert kept.hash not in {p["hash"] for p in body["problems"]}
+
+
 def _age(ws, seconds: float) -> None:  # type: ignore[no-untyped-def]
     then = time.time() - seconds
     for folder, _, names in os.walk(Path(ws.artifacts.base) / "objects"):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -42,7 +43,7 @@ from rung.core.hashing import hash_bytes, hash_file
 from rung.store.artifacts import ArtifactStore
 from rung.store.lease import Lease
 from rung.store.metadata import HEAD_REVISION, MetadataStore
-from rung.store.references import collect, is_digest
+from rung.store.references import References, collect, is_digest
 
 DEFAULT_GRACE = 86400.0  # one day
 # (bytes done, bytes in all) while objects are hashed
@@ -161,7 +162,17 @@ def verify(
     started = time.perf_counter()
     problems = _check_database(store)
     database = "ok" if not problems else "problems"
-    refs = collect(store, artifacts)
+    try:
+        refs = collect(store, artifacts)
+    except sqlite3.DatabaseError as exc:  # a damaged table: check the objects all the same
+        problems.append(
+            Problem(
+                "database",
+                f"cannot read what refers to the artifacts ({exc}); objects checked without"
+                " their referrers",
+            )
+        )
+        refs = References()
     for label, reason in refs.unreadable.items():
         problems.append(
             Problem(
@@ -234,6 +245,15 @@ def _check_database(store: MetadataStore) -> list[Problem]:
                 f"the metadata schema is at revision {revision}, this rung expects {HEAD_REVISION}",
             )
         )
+    try:
+        problems += _check_tables(store)
+    except sqlite3.DatabaseError as exc:  # "database disk image is malformed"
+        problems.append(Problem("database", f"{store.dialect} integrity check failed: {exc}"))
+    return problems
+
+
+def _check_tables(store: MetadataStore) -> list[Problem]:
+    problems = []
     with store.read() as tx:
         if store.dialect == "sqlite":
             rows = tx.all("PRAGMA integrity_check")
