@@ -181,3 +181,19 @@ def _a_free_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
     return proc.pid
+
+
+def test_heartbeat_and_lease_threads_leave_no_connection_behind(ws) -> None:  # type: ignore[no-untyped-def]
+    """A long-lived process (``rung automate run``) starts a heartbeat per run and a lease
+    renewer per tick: each thread closes its connection when it ends."""
+    from rung.store.lease import Lease
+
+    run_id = _tracked_run(ws)
+    held = len(ws.store._all)
+    for _ in range(10):
+        with liveness.Heartbeat(ws.store, run_id, interval=0.001):
+            time.sleep(0.02)
+        with Lease(ws.store, "probe", ttl=0.003):
+            time.sleep(0.02)
+        _tracked_run(ws)
+    assert len(ws.store._all) == held

@@ -163,12 +163,15 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._beat, daemon=True, name="rung-heartbeat")
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.interval):
-            with contextlib.suppress(Exception), self.store.write() as tx:
-                tx.execute(
-                    "UPDATE runs SET heartbeat_at = :t WHERE id = :id",
-                    {"t": time.time(), "id": self.run_id},
-                )
+        try:
+            while not self._stop.wait(self.interval):
+                with contextlib.suppress(Exception), self.store.write() as tx:
+                    tx.execute(
+                        "UPDATE runs SET heartbeat_at = :t WHERE id = :id",
+                        {"t": time.time(), "id": self.run_id},
+                    )
+        finally:
+            self.store.close_thread()
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()

@@ -64,12 +64,15 @@ class Lease:
             return tx.one("SELECT holder, expires_at FROM leases WHERE name = :n", {"n": self.name})
 
     def _renew(self) -> None:
-        while not self._stop.wait(self.ttl / 3):
-            with self.store.write() as tx:
-                tx.execute(
-                    "UPDATE leases SET expires_at = :e WHERE name = :n AND holder = :h",
-                    {"e": time.time() + self.ttl, "n": self.name, "h": self.holder},
-                )
+        try:
+            while not self._stop.wait(self.ttl / 3):
+                with self.store.write() as tx:
+                    tx.execute(
+                        "UPDATE leases SET expires_at = :e WHERE name = :n AND holder = :h",
+                        {"e": time.time() + self.ttl, "n": self.name, "h": self.holder},
+                    )
+        finally:
+            self.store.close_thread()  # one renewer per tick: no connection left per tick
 
     def release(self) -> None:
         self._stop.set()

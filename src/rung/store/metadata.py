@@ -141,6 +141,21 @@ class MetadataStore:
                 self._all.append(conn)
         return conn
 
+    def close_thread(self) -> None:
+        """Close the calling thread's connection: a worker thread calls it before it ends,
+        or each thread started per run or per tick would keep a connection open."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        try:
+            conn.close()
+        except Exception:  # closing is best effort
+            return
+
     def _open(self) -> Any:
         if self.dialect == "sqlite":
             path = _sqlite_path(self.url) or ":memory:"
