@@ -314,3 +314,43 @@ def test_verify_reads_a_remote_store_and_gc_refuses_it(store_url, tmp_path, monk
         assert kept.hash not in {p.hash for p in problems}
         with pytest.raises(InvalidInput, match="local artifact stores only"):
             ws.gc()
+
+
+def test_gc_reclaims_what_killed_data_adds_leave(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """SIGKILL `rung data add` as soon as it has written into the store: the orphans and
+    .partial files it leaves are what gc frees; afterwards the store verifies clean."""
+    import signal
+
+    objects = Path(ws.artifacts.base)
+    killed = 0
+    for attempt in range(6):
+        folder = tmp_path / f"big{attempt}"
+        folder.mkdir()
+        for i in range(400):
+            (folder / f"{i}.bin").write_bytes(os.urandom(20_000) + bytes([attempt]))
+        before = set(objects.rglob("*"))
+        proc = subprocess.Popen([RUNG, "data", "add", str(folder), "--name", "big"], cwd=ws.root)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if any(p.is_file() for p in set(objects.rglob("*")) - before):
+                proc.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.002)
+        proc.wait(timeout=60)
+        killed += proc.returncode == -signal.SIGKILL
+        if killed >= 3:
+            break
+    assert killed >= 3
+    recorded = json.loads(rung_cli("data", "list", "--json", cwd=ws.root).stdout)
+    leftovers = [p for p in objects.rglob("*") if p.is_file()]
+    assert leftovers  # killed mid-write: objects nothing refers to, or .partial files
+
+    done = rung_cli("gc", "--grace", "0", "--json", cwd=ws.root)
+    assert done.returncode == 0, done.stderr
+    freed = json.loads(done.stdout)
+    assert freed["objects"] + freed["partials"] > 0
+    assert not [p for p in objects.rglob(".partial-*")]
+    assert rung_cli("verify", cwd=ws.root).returncode == 0
+    assert json.loads(rung_cli("data", "list", "--json", cwd=ws.root).stdout) == recorded
+    again = ws.gc(grace=0)
+    assert (again.objects, again.partials) == (0, 0)
