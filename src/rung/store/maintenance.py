@@ -297,7 +297,6 @@ def gc(
     *,
     dry_run: bool = False,
     grace: float = DEFAULT_GRACE,
-    partials: Callable[[ArtifactStore, float], list[tuple[str, int]]] = stale_partials,
 ) -> GcReport:
     """Sweep the objects nothing refers to and the stale ``.partial-*`` files, both older than
     ``grace`` seconds; with ``dry_run`` only count them. See the module's docstring.
@@ -348,11 +347,7 @@ def gc(
                 swept_bytes += size
             else:
                 young += 1
-        stale = partials(artifacts, cutoff)
-        if not dry_run:
-            for path, _ in stale:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)
+        stale = _sweep_partials(artifacts, grace, cutoff, dry_run)
         return GcReport(
             dry_run=dry_run,
             grace_seconds=grace,
@@ -366,6 +361,23 @@ def gc(
         )
     finally:
         lease.release()
+
+
+def _sweep_partials(
+    artifacts: ArtifactStore, grace: float, cutoff: float, dry_run: bool
+) -> list[tuple[str, int]]:
+    """(path, size) of the stale partials swept (or that would be). The artifact store's own
+    ``sweep_partials`` decides when it has one (it also knows the owners of partials);
+    :func:`stale_partials` by age otherwise."""
+    own = getattr(artifacts, "sweep_partials", None)
+    if callable(own):
+        return [(x.path, x.size) for x in own(grace, dry_run=dry_run)]
+    stale = stale_partials(artifacts, cutoff)
+    if not dry_run:
+        for path, _ in stale:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+    return stale
 
 
 def _sweep(path: str, cutoff: float) -> bool:
