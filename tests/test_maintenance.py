@@ -64,8 +64,10 @@ def _damage(path: str, how: str) -> None:
 
 def test_a_clean_store_verifies(project) -> None:  # type: ignore[no-untyped-def]
     ws, _ = project
-    report = ws.verify()
+    seen: list[tuple[int, int]] = []
+    report = ws.verify(progress=lambda done, total: seen.append((done, total)))
     assert report.ok, report.problems
+    assert len(seen) == report.objects and seen[-1] == (report.bytes, report.bytes)
     assert (report.objects, report.referenced) == (7, 7)  # 2 tables, a manifest, 3 files, a model
     done = rung_cli("verify", cwd=ws.root)
     assert done.returncode == 0, done.stderr

@@ -98,13 +98,22 @@ class GcReport:
 # -- the store's files ----------------------------------------------------------------------
 
 
-def _objects(artifacts: ArtifactStore) -> Iterator[tuple[str, str, os.stat_result | None]]:
-    """(digest, path, stat) of every object; stat is None for a remote store."""
+@dataclass(frozen=True)
+class _Object:
+    digest: str
+    path: str
+    size: int
+    mtime: float | None  # None for a remote store
+
+
+def _objects(artifacts: ArtifactStore) -> Iterator[_Object]:
+    """Every object file of the store (names that are not a hash are skipped)."""
     if not artifacts.local:
-        for path in artifacts.fs.find(f"{artifacts.base}/objects"):
-            head, name = path.rsplit("/", 2)[-2:]
+        found = artifacts.fs.find(f"{artifacts.base}/objects", detail=True)
+        for path, info in found.items():
+            head, name = str(path).rsplit("/", 2)[-2:]
             if is_digest(head + name):
-                yield head + name, path, None
+                yield _Object(head + name, str(path), int(info.get("size") or 0), None)
         return
     root = os.path.join(artifacts.base, "objects")
     with contextlib.suppress(FileNotFoundError), os.scandir(root) as folders:
@@ -116,7 +125,8 @@ def _objects(artifacts: ArtifactStore) -> Iterator[tuple[str, str, os.stat_resul
                     digest = folder.name + e.name
                     if is_digest(digest) and e.is_file(follow_symlinks=False):
                         with contextlib.suppress(FileNotFoundError):
-                            yield digest, e.path, e.stat(follow_symlinks=False)
+                            st = e.stat(follow_symlinks=False)
+                            yield _Object(digest, e.path, st.st_size, st.st_mtime)
 
 
 def stale_partials(artifacts: ArtifactStore, older_than: float) -> list[tuple[str, int]]:
@@ -182,37 +192,39 @@ def verify(
             )
         )
     listed = list(_objects(artifacts))
-    on_disk = {d for d, _, _ in listed}
-    total = sum(st.st_size for _, _, st in listed if st is not None)
+    on_disk = {o.digest for o in listed}
+    total = sum(o.size for o in listed)
     done = 0
 
-    def check(item: tuple[str, str, os.stat_result | None]) -> tuple[str, str, int, str | None]:
-        digest, path, st = item
+    def check(o: _Object) -> tuple[_Object, str | None]:
         try:
-            actual = hash_file(path) if artifacts.local else hash_bytes(artifacts.fs.cat_file(path))
+            if artifacts.local:
+                actual = hash_file(o.path)
+            else:
+                actual = hash_bytes(artifacts.fs.cat_file(o.path))
         except FileNotFoundError:
-            return digest, path, 0, "missing"
+            return o, "missing"
         except OSError as exc:
-            return digest, path, 0, f"unreadable ({exc.strerror or exc})"
-        return digest, path, st.st_size if st else 0, None if actual == digest else "corrupt"
+            return o, f"unreadable ({exc.strerror or exc})"
+        return o, None if actual == o.digest else "corrupt"
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
         # the biggest first: they hash on all cores, the small ones fill the pool after
-        order = sorted(listed, key=lambda x: -(x[2].st_size if x[2] else 0))
-        for digest, path, size, fault in pool.map(check, order):
-            done += size
+        order = sorted(listed, key=lambda o: -o.size)
+        for o, fault in pool.map(check, order):
+            done += o.size
             if progress:
                 progress(done, total)
             if fault is not None:
                 problems.append(
                     Problem(
                         "corrupt" if fault == "corrupt" else "missing",
-                        f"object {digest[:12]} is {fault}: its bytes no longer match its hash"
+                        f"object {o.digest[:12]} is {fault}: its bytes no longer match its hash"
                         if fault == "corrupt"
-                        else f"object {digest[:12]} is {fault}",
-                        digest,
-                        path,
-                        refs.describe(digest) or ["nothing (an orphan: `rung gc` removes it)"],
+                        else f"object {o.digest[:12]} is {fault}",
+                        o.digest,
+                        o.path,
+                        refs.describe(o.digest) or ["nothing (an orphan: `rung gc` removes it)"],
                     )
                 )
     for digest in sorted(set(refs.by_hash) - on_disk):
@@ -323,10 +335,9 @@ def gc(
         cutoff = time.time() - grace
         candidates: list[tuple[str, str, int]] = []
         young = 0
-        for digest, path, st in _objects(artifacts):  # listed before the references are read
-            assert st is not None
-            if st.st_mtime < cutoff:
-                candidates.append((digest, path, st.st_size))
+        for o in _objects(artifacts):  # listed before the references are read
+            if o.mtime is not None and o.mtime < cutoff:
+                candidates.append((o.digest, o.path, o.size))
             else:
                 young += 1
         refs = collect(store, artifacts)
