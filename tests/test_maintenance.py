@@ -356,3 +356,27 @@ def test_gc_reclaims_what_killed_data_adds_leave(ws, tmp_path: Path) -> None:  #
     assert json.loads(rung_cli("data", "list", "--json", cwd=ws.root).stdout) == recorded
     again = ws.gc(grace=0)
     assert (again.objects, again.partials) == (0, 0)
+
+
+def test_an_applications_evaluation_refers_to_no_object_of_its_own(ws) -> None:  # type: ignore[no-untyped-def]
+    """An Application's recorded model hash is a hash of its components, not a stored object:
+    verify does not report it missing."""
+    import rung
+    from test_evaluation import APP_TRAIN, chat, entities, respond
+
+    (ws.root / "chat_train.py").write_text(APP_TRAIN)
+    ws.data.add(chat(300, 1), name="chat")
+    ws.data.add(chat(100, 2), name="clientA")
+    run_id = ws.run("chat_train.py:train").id
+    app = rung.Application(
+        "assistant",
+        [
+            rung.Component("language", f"{run_id}:fit_both.language", label="lang"),
+            rung.Component("intent", f"{run_id}:fit_both.intent", label="intent"),
+            rung.Component("entities", entities),
+            rung.Component("response", respond),
+        ],
+    )
+    ws.evaluate(app, ["clientA@1"], label="response")
+    report = ws.verify()
+    assert report.ok, report.problems

@@ -10,7 +10,8 @@ Every column of :mod:`rung.store.schema` that holds an artifact hash is read her
 ``step_io.artifact_hash``   a step run's inputs and outputs
 ``runs.outputs``            a run's declared outputs (JSON ``{name: hash}``)
 ``model_versions``          a registered model version's artifact
-``evaluations``             the evaluated model, its baseline, its datasets (JSON)
+``evaluations``             the evaluated model and its baseline (when they are recorded
+                            artifacts: an application's hash is not), its datasets (JSON)
 ``monitor_references``      drift references, keyed ``"<model hash>:<reference>"``
 ==========================  ============================================================
 
@@ -79,7 +80,13 @@ def collect(store: MetadataStore, artifacts: ArtifactStore) -> References:
                     refs.add(digest, f"run {r['id']} output {name}")
         for r in tx.all("SELECT name, version, artifact_hash FROM model_versions"):
             refs.add(r["artifact_hash"], f"model {r['name']}@{r['version']}")
-        for r in tx.all("SELECT id, model, model_hash, baseline_hash, datasets FROM evaluations"):
+        # an application's model_hash is a hash of its components, not an object: only the
+        # hashes of recorded artifacts are references
+        for r in tx.all(
+            "SELECT e.id, e.model, e.datasets, m.hash AS model_hash, b.hash AS baseline_hash"
+            " FROM evaluations e LEFT JOIN artifacts m ON m.hash = e.model_hash"
+            " LEFT JOIN artifacts b ON b.hash = e.baseline_hash"
+        ):
             refs.add(r["model_hash"], f"evaluation {r['id']} model {r['model']}")
             refs.add(r["baseline_hash"], f"evaluation {r['id']} baseline")
             inputs = _json(r["datasets"])
