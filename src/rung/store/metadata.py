@@ -87,6 +87,37 @@ class Tx:
             return None
         return self.scalar(sql, values)
 
+    def insert_if_absent(self, table: str, values: Mapping[str, Any], key: Sequence[str]) -> bool:
+        """Insert one row unless a row with the same ``key`` columns exists; True if inserted.
+
+        ``INSERT … ON CONFLICT (key) DO NOTHING`` — the same SQL on SQLite (3.24+) and
+        PostgreSQL. Unlike a ``SELECT`` then ``INSERT``, it cannot fail when another
+        transaction inserts the same key at the same moment: on PostgreSQL it waits for that
+        transaction and then does nothing (a unique violation would abort the whole
+        transaction there).
+        """
+        cols = list(values)
+        self.execute(
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+            f" ON CONFLICT ({', '.join(key)}) DO NOTHING",
+            values,
+        )
+        return bool(self._cur.rowcount == 1)
+
+    def upsert(self, table: str, values: Mapping[str, Any], key: Sequence[str]) -> None:
+        """Insert one row, or update the row with the same ``key`` columns to ``values``.
+
+        ``INSERT … ON CONFLICT (key) DO UPDATE``: atomic on both backends, where a ``DELETE``
+        then ``INSERT`` fails when two transactions do it at once on PostgreSQL.
+        """
+        cols = list(values)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key)
+        self.execute(
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+            f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
+            values,
+        )
+
     def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
