@@ -21,7 +21,7 @@ from conftest import RUNG, rung_cli
 from rung.core.errors import SourceChanged
 from rung.core.hashing import hash_file
 from rung.store.artifacts import ArtifactStore
-from rung.store.partials import GRACE_SECONDS, owned_name, stale_reason
+from rung.store.partials import _HOST, GRACE_SECONDS, owned_name, stale_reason
 from rung.store.statcache import file_stat
 
 # Appends 64 KiB chunks to a file (mode "append"; back to its first size once it has grown
@@ -217,8 +217,8 @@ def test_killed_data_adds_leave_partials_that_the_next_write_sweeps(
 
 
 def test_only_stale_partials_are_swept(tmp_path: Path) -> None:
-    """Owner alive and recent: kept. Owner dead, or older than the grace period whoever owns
-    it (another host, the owner-less names of older rung): swept, and reported."""
+    """A live owner on this host: kept, however old. Owner dead or its pid reused: swept.
+    Another host's or owner-less names: swept once older than the grace period."""
     store = ArtifactStore(str(tmp_path))
     tmp_dir = tmp_path / "tmp"
     tmp_dir.mkdir()
@@ -226,26 +226,30 @@ def test_only_stale_partials_are_swept(tmp_path: Path) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
     try:
+        now = int(time.time())
         mine = owned_name(".partial")
-        live = mine.replace(f"-{os.getpid()}-", f"-{sleeper.pid}-")
-        gone = mine.replace(f"-{os.getpid()}-", f"-{dead.pid}-")
+        live = f".partial-{_HOST}-{sleeper.pid}-{now}-aaaa"
+        gone = f".partial-{_HOST}-{dead.pid}-{now}-bbbb"
+        reused = f".partial-{_HOST}-{sleeper.pid}-{now - 3600}-cccc"  # made before it started
         other_host = ".partial-elsewhere.example-1-1700000000-abcdef"
         legacy = ".partial-k2j3h4"
-        for n in (mine, live, gone, other_host, legacy):
+        for n in (mine, live, gone, other_host, legacy, reused):
             (tmp_dir / n).write_bytes(b"x" * 10)
         old = time.time() - GRACE_SECONDS - 60
-        os.utime(tmp_dir / legacy, (old, old))
+        for n in (legacy, mine, live):  # old, but a live owner's are never stale
+            os.utime(tmp_dir / n, (old, old))
         (tmp_path / "objects" / "ab").mkdir(parents=True)
         (tmp_path / "objects" / "ab" / legacy).write_bytes(b"y" * 7)
         os.utime(tmp_path / "objects" / "ab" / legacy, (old, old))
 
         would = store.sweep_partials(dry_run=True)
-        assert {Path(p.path).name for p in would} == {gone, legacy}
+        assert {Path(p.path).name for p in would} == {gone, legacy, reused}
         assert all((tmp_dir / n).exists() for n in (mine, live, gone, other_host, legacy))
         swept = store.sweep_partials()
         assert sorted((Path(p.path).name, p.size, p.reason) for p in swept) == sorted(
             [
                 (gone, 10, "owner dead"),
+                (reused, 10, "owner dead"),
                 (legacy, 10, "older than the grace period"),
                 (legacy, 7, "older than the grace period"),
             ]
@@ -254,6 +258,39 @@ def test_only_stale_partials_are_swept(tmp_path: Path) -> None:
         # a shorter grace period (rung gc's) takes the other host's too, never a live owner's
         os.utime(tmp_dir / other_host, (time.time() - 120, time.time() - 120))
         assert [Path(p.path).name for p in store.sweep_partials(grace=60)] == [other_host]
+        assert store.sweep_partials(grace=0) == []
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+PUTTER = r"""
+import os, sys
+from rung.store.artifacts import ArtifactStore
+store = ArtifactStore(sys.argv[1])
+for i in range(150):
+    data = os.urandom(50_000 if i % 10 else 9 * 1024 * 1024)  # both write paths
+    digest = store.put_bytes(data)
+    assert store.get_bytes(digest) == data
+print("ok")
+"""
+
+
+def test_sweeping_while_other_processes_write_never_breaks_a_write(tmp_path: Path) -> None:
+    """A sweeper with no grace period at all, in a loop, beside three writers: every write
+    succeeds (a live owner's partial is never stale) and nothing is left over."""
+    store = ArtifactStore(str(tmp_path))
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", PUTTER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    swept = 0
+    while any(w.poll() is None for w in writers):
+        swept += len(store.sweep_partials(grace=0))
+    for w in writers:
+        out, _ = w.communicate()
+        assert w.returncode == 0 and out.strip() == "ok"
+    assert swept == 0
+    assert list((tmp_path / "tmp").glob(".partial-*")) == []

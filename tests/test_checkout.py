@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rung.data.checkout import STAMP_NS
+from rung.store.partials import _HOST
 
 # Opens the workspace and checks out REF at the same instant as its siblings; prints the
 # path and every file's relative path and size.
@@ -148,12 +149,9 @@ def test_a_killed_checkout_leaves_a_temporary_folder_that_the_next_build_sweeps(
     parent = Path(sqlite_ws.root) / ".rung" / "checkout" / version.hash[:16]
     dead = subprocess.Popen(["true"])
     dead.wait()
-    orphan = parent / f".tmp-vm-{dead.pid}-1700000000-abc"
+    orphan = parent / f".tmp-{_HOST}-{dead.pid}-{int(time.time())}-abc"
     (orphan / "sub").mkdir(parents=True)
     (orphan / "sub" / "half.bin").write_bytes(b"half")
     os.chmod(orphan / "sub", 0o555)
-    import rung.store.partials as partials
-
-    orphan.rename(parent / orphan.name.replace("-vm-", f"-{partials._HOST}-"))
     version.path()
     assert leftovers(sqlite_ws) == []

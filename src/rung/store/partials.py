@@ -8,14 +8,12 @@ pid and the time it was created::
 
 A leftover is **stale**, and safe to delete while other processes write, when
 
-* its owner ran on this host and is no longer alive (``kill(pid, 0)`` fails, or the process is
-  a zombie), or
-* it is older than the grace period (its modification time; a live writer keeps touching its
-  file), whoever owns it — the only rule for files written on another host of a shared store,
-  and for the owner-less ``.partial-*`` names of rung before 0.x.
-
-A pid reused by an unrelated process keeps a leftover until the grace period ends: the rule
-errs on the side of never deleting a live write.
+* its owner ran on this host and is no longer alive: ``kill(pid, 0)`` fails, the process is a
+  zombie, or the pid now belongs to a process started after the name was made (pid reuse,
+  from ``/proc``). A live owner's file is never stale, whatever the grace period; or
+* it was written on another host (a shared store) or has no owner in its name (the
+  ``.partial-*`` names of older rung), and it is older than the grace period (its
+  modification time; a live writer keeps touching its file).
 """
 
 from __future__ import annotations
@@ -51,14 +49,16 @@ def stale_reason(name: str, mtime: float, grace: float, now: float | None = None
     in use."""
     now = time.time() if now is None else now
     match = _OWNED.match(name)
-    if match is not None and match["host"] == _HOST and not _alive(int(match["pid"])):
-        return "owner dead"
+    if match is not None and match["host"] == _HOST:  # ours to judge exactly, any grace
+        return None if _alive(int(match["pid"]), int(match["t"])) else "owner dead"
     if now - mtime > grace:
         return "older than the grace period"
     return None
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, created: int) -> bool:
+    """Whether the process that created a name at ``created`` (unix seconds) still runs: its
+    pid exists, is not a zombie, and was not reused by a process started after the name."""
     if pid == os.getpid():
         return True
     try:
@@ -66,12 +66,27 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's live process
-        return True
-    try:  # a killed child its parent has not waited for yet is a zombie: dead
+        pass
+    try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
+            fields = f.read().rsplit(b")", 1)[1].split()
+        if fields[0] == b"Z":  # a killed child its parent has not waited for yet
+            return False
+        started = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return started <= created + 2  # a later start: the pid was reused, the owner is gone
+    except (OSError, IndexError, ValueError):
+        return True  # no /proc: trust the pid
+
+
+_BOOT: list[float] = []
+
+
+def _boot_time() -> float:
+    if not _BOOT:
+        with open("/proc/stat", "rb") as f:
+            btime = next(line for line in f if line.startswith(b"btime "))
+        _BOOT.append(float(btime.split()[1]))
+    return _BOOT[0]
 
 
 def sweep(
