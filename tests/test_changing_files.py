@@ -294,3 +294,15 @@ def test_sweeping_while_other_processes_write_never_breaks_a_write(tmp_path: Pat
         assert w.returncode == 0 and out.strip() == "ok"
     assert swept == 0
     assert list((tmp_path / "tmp").glob(".partial-*")) == []
+
+
+def test_a_remote_store_refuses_a_changed_file_too(tmp_path: Path) -> None:
+    store = ArtifactStore("memory://rung-test-changing")
+    src = tmp_path / "f.bin"
+    src.write_bytes(b"first")
+    before = file_stat(str(src))
+    src.write_bytes(b"first and more")
+    with pytest.raises(SourceChanged, match="went from 5 to 14 bytes"):
+        store.put_source(src, before)
+    stored = store.put_source(src)
+    assert stored.size == 14 and store.get_bytes(stored.digest) == b"first and more"
