@@ -131,3 +131,29 @@ def test_identical_content_added_at_once_is_one_version(ws, tmp_path: Path) -> N
     same_name = run_together(6, "dataset", url, root, str(data), "same", env=env)
     assert {r["ref"] for r in same_name} == {"same@1"}
     assert [v.ref for v in ws.data.list("same")] == ["same@1"]
+
+
+def test_identical_frames_added_by_threads_at_once_are_one_version(ws) -> None:  # type: ignore[no-untyped-def]
+    """The same race, many rounds: on PostgreSQL a second version of identical content
+    appeared when another transaction committed between the 'same content?' check and the
+    'next number' query (fixed by a per-name lock)."""
+    import pandas as pd
+
+    def add(frame: pd.DataFrame, barrier: threading.Barrier, refs: list[str]) -> None:
+        try:
+            barrier.wait()
+            refs.append(ws.data.add(frame, "same").ref)
+        except BaseException as exc:  # collected: a thread's failure fails the test
+            refs.append(repr(exc))
+
+    for round_ in range(6):
+        frame = pd.DataFrame({"a": [round_, 1, 2]})
+        barrier = threading.Barrier(6)
+        refs: list[str] = []
+        threads = [threading.Thread(target=add, args=(frame, barrier, refs)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert set(refs) == {f"same@{round_ + 1}"}
+    assert [v.version for v in ws.data.list("same")] == [6, 5, 4, 3, 2, 1]

@@ -249,6 +249,7 @@ class Datasets:
 
         def write() -> DatasetVersion:
             with self._store.write() as tx:
+                tx.lock(f"dataset:{name}")  # same content added at once: one version
                 existing = tx.one(
                     "SELECT * FROM datasets WHERE name = :name AND artifact_hash = :h"
                     " ORDER BY version DESC LIMIT 1",

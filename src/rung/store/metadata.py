@@ -95,6 +95,18 @@ class Tx:
             return None
         return self.scalar(sql, values)
 
+    def lock(self, key: str) -> None:
+        """Serialise the transactions that lock ``key`` until this one ends.
+
+        For a read-then-write on a name (the next version number of a dataset or model, after
+        checking that the same content is not already a version): on PostgreSQL, where each
+        statement sees the commits made before it started, two transactions could otherwise
+        both find nothing and both insert. A transaction-scoped advisory lock there; a no-op
+        on SQLite, whose write transactions already run one at a time (``BEGIN IMMEDIATE``).
+        """
+        if self._pg:
+            self.execute("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": key})
+
     def insert_if_absent(self, table: str, values: Mapping[str, Any], key: Sequence[str]) -> bool:
         """Insert one row unless a row with the same ``key`` columns exists; True if inserted.
 
