@@ -157,3 +157,28 @@ def test_identical_frames_added_by_threads_at_once_are_one_version(ws) -> None: 
             t.join()
         assert set(refs) == {f"same@{round_ + 1}"}
     assert [v.version for v in ws.data.list("same")] == [6, 5, 4, 3, 2, 1]
+
+
+def test_the_same_model_registered_by_threads_at_once_is_one_version(ws) -> None:  # type: ignore[no-untyped-def]
+    from model_project import TRAIN, frame
+
+    (ws.root / "train.py").write_text(TRAIN)
+    ws.data.add(frame(200, 1), name="train")
+    for round_, c in enumerate((1.0, 0.01)):
+        run = ws.run("train.py:train", {"C": c}).id
+        barrier = threading.Barrier(6)
+        refs: list[str] = []
+
+        def register(barrier: threading.Barrier, refs: list[str], run: int) -> None:
+            try:
+                barrier.wait()
+                refs.append(ws.models.register(str(run), "trend").ref)
+            except BaseException as exc:  # collected: a thread's failure fails the test
+                refs.append(repr(exc))
+
+        threads = [threading.Thread(target=register, args=(barrier, refs, run)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert set(refs) == {f"trend@{round_ + 1}"}
