@@ -8,7 +8,7 @@ Run it with rung's own venv python (``make bench``, ``bash benchmarks/run.sh`` o
 
     python benchmarks/run.py                 # everything, 5 repetitions, full sizes
     python benchmarks/run.py --quick         # smoke test: small sizes, 3 repetitions
-    python benchmarks/run.py --only b        # a | b | c | d | e | f | cli (repeatable, or a,b)
+    python benchmarks/run.py --only b        # a | b | c | d | e | f | cli | sync (or a,b)
 
 Comparisons (see benchmarks/README.md):
   a    versioning 1 GiB as one file and as 10,000 files of 100 KiB: `dvc add` vs `rung data add`
@@ -1366,6 +1366,50 @@ def rows_cli(r: dict[str, Any]) -> list[list[str]]:
 HEADER_CLI = ["measure", "value", "goal", "met"]
 
 
+# -- (sync) the cost of durable SQLite commits ------------------------------------------------
+
+SYNC_PATHS = {
+    "prediction_one": "prediction logged, 1 client (1 commit each)",
+    "prediction_8": "prediction logged, 8 clients (group commit)",
+    "alias_move": "alias move (promote --force)",
+    "data_add": "data add of a small CSV",
+    "log_metric": "log_metric in a run (control: durable=False)",
+}
+
+
+def bench_sync(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    """rung's own write paths with SQLite synchronous = NORMAL and = FULL, alternating."""
+    reps = 3 if args.quick else args.reps
+    cwd = env.fresh_dir("sync")
+    cmd = [str(env.rung_python), str(SCRIPTS / "sync_rung.py"), str(cwd), str(reps)]
+    _, out = run_cmd([*cmd, "--quick"] if args.quick else cmd, cwd, env.env, 1800)
+    res: dict[str, Any] = json_in(out)
+    res["reps"] = reps
+    for key, r in res.items():
+        if isinstance(r, dict):
+            log(
+                f"  {key}: NORMAL {fmt_ms(r['normal_s'] * 1e3)}, FULL {fmt_ms(r['full_s'] * 1e3)},"
+                f" FULL/NORMAL {r['ratio']:.2f}"
+            )
+    return res
+
+
+def rows_sync(r: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            SYNC_PATHS[key],
+            fmt_ms(r[key]["normal_s"] * 1e3),
+            fmt_ms(r[key]["full_s"] * 1e3),
+            f"{r[key]['ratio']:.2f}",
+        ]
+        for key in SYNC_PATHS
+        if key in r
+    ]
+
+
+HEADER_SYNC = ["write path (per operation)", "NORMAL", "FULL (shipped)", "FULL / NORMAL"]
+
+
 # -- orchestration -------------------------------------------------------------------------------
 
 BENCHES = {
@@ -1401,6 +1445,12 @@ BENCHES = {
         HEADER_F,
     ),
     "cli": ("CLI start-up and import weight", bench_cli, rows_cli, HEADER_CLI),
+    "sync": (
+        "(sync) Durable SQLite commits: synchronous = NORMAL vs FULL",
+        bench_sync,
+        rows_sync,
+        HEADER_SYNC,
+    ),
 }
 
 
@@ -1418,7 +1468,8 @@ def versions(env: Env) -> dict[str, str]:
             _, o = run_cmd([python, "-c", code], HERE, env.env, 60)
             out.update(line.split(" ", 1) for line in o.strip().splitlines() if " " in line)
 
-    ask(env.peer_python, ("dvc", "zenml", "mlflow"))
+    if Path(env.peer_python).exists():
+        ask(env.peer_python, ("dvc", "zenml", "mlflow"))
     ask(str(env.rung_python), ("rung",))
     if Path(env.evidently_python).exists():
         ask(env.evidently_python, ("evidently",))
@@ -1454,6 +1505,8 @@ def machine() -> dict[str, Any]:
 
 
 def ensure_peers(env: Env, args: argparse.Namespace, selected: list[str]) -> None:
+    if set(selected) <= {"sync"}:
+        return  # rung alone: no peer venv needed
     need_evidently = "f" in selected
     if args.no_setup:
         if not Path(env.peer_python).exists():

@@ -482,11 +482,10 @@ class Automation:
     def _save_state(self, trigger: Trigger, state: dict[str, Any]) -> None:
         key, now = self._key(trigger), time.time()
         with self._s.metadata.write() as tx:
-            tx.execute("DELETE FROM automation_state WHERE key = :k", {"k": key})
-            tx.insert(
+            tx.upsert(
                 "automation_state",
                 {"key": key, "value": canonical_json(state), "updated_at": now},
-                returning=None,
+                key=("key",),
             )
 
     def _key(self, trigger: Trigger) -> str:

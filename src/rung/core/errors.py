@@ -62,3 +62,9 @@ class StoreUnavailable(RungError):
 
 class StepFailed(RungError):
     """A pipeline step raised; the run records the error and its traceback."""
+
+
+class SourceChanged(RungError):
+    """A file changed while rung was reading it (``data add`` of a file still being written)."""
+
+    status = 409

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rung.core.errors import InvalidInput, NotFound
+from rung.core.errors import InvalidInput, NotFound, SourceChanged
 from rung.core.hashing import canonical_json
 from rung.core.refs import check_name, parse_ref
 from rung.data.profile import diff_profiles, profile
 from rung.store.artifacts import ArtifactStore
 from rung.store.metadata import MetadataStore
 from rung.store.records import allocate, ensure_artifact
-from rung.store.statcache import StatCache
+from rung.store.statcache import StatCache, file_stat
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,6 +51,7 @@ class DatasetVersion:
     created_at: float
     _artifacts: ArtifactStore | None = field(default=None, repr=False, compare=False)
     _checkout_root: Path | None = field(default=None, repr=False, compare=False)
+    _expected: dict[str, tuple[str, int]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def ref(self) -> str:
@@ -77,24 +78,28 @@ class DatasetVersion:
         return pd.read_parquet(data) if self.format == "parquet" else pd.read_csv(data)
 
     def path(self) -> Path:
-        """A verified read-only copy of the file or folder, checked out under ``.rung/``."""
+        """A verified read-only copy of the file or folder, checked out under ``.rung/``.
+
+        Shared by every process of the workspace, built atomically, read-only, and
+        re-checked (one ``stat`` per file) on every call: a modified copy is rebuilt. See
+        :mod:`rung.data.checkout`. Raises :class:`IntegrityError` if a stored object is
+        missing or corrupt.
+        """
+        from rung.data.checkout import checkout
+
         store = self._store()
         assert self._checkout_root is not None
         dest = self._checkout_root / self.hash[:16] / Path(self.source).name
-        if dest.exists():
-            return dest
-        tmp = dest.with_name(dest.name + f".tmp{os.getpid()}")
-        if self.format == "tree":
-            manifest = json.loads(store.get_bytes(self.hash))
-            for entry in manifest["files"]:
-                target = tmp / entry["path"]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                store.export(entry["hash"], target)
-        else:
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            store.export(self.hash, tmp)
-        os.replace(tmp, dest)
-        return dest
+        if self._expected is None:
+            if self.format == "tree":
+                manifest = json.loads(store.get_bytes(self.hash))
+                self._expected = {
+                    e["path"]: (e["hash"], store.size(e["hash"], e["size"]))
+                    for e in manifest["files"]
+                }
+            else:
+                self._expected = {"": (self.hash, store.size(self.hash, self.size))}
+        return checkout(store, dest, self._expected)
 
     def _store(self) -> ArtifactStore:
         if self._artifacts is None:
@@ -167,6 +172,9 @@ class Datasets:
         if path.is_dir():
             return self._add_tree(path, name)
         fmt = TABULAR.get(path.suffix.lower(), "file")
+        # The first look at the file: the parse, the hash and the size all answer for the bytes
+        # it had then, and the add is refused if it changes before the copy is done.
+        before = file_stat(str(path))
         schema = stats = None
         rows = None
         if fmt != "file":  # read it first: a file that does not parse is refused, not stored
@@ -176,12 +184,12 @@ class Datasets:
         cache = self._stat_cache()
         key = str(path.resolve())
         ((st, digest),) = cache.lookup([key]).values()
-        if digest is None:  # new or changed: copy in while hashing, one read of the file
-            digest = self._artifacts.put_file_hashing(path)
-            cache.store([(key, st, digest)])
-        else:
-            self._artifacts.put_file(path, digest)
-        size = path.stat().st_size
+        if digest is not None and st == before and self._artifacts.exists(digest):
+            size = before[0]  # unchanged since it was hashed: one stat, no read
+        else:  # new or changed: copy in while hashing, one read of the file
+            stored = self._artifacts.put_source(path, before)
+            digest, size = stored.digest, stored.size
+            cache.store([(key, before, digest)])
         return self._record(name, digest, fmt, str(path), rows, 1, size, schema, stats)
 
     def _add_tree(self, root: Path, name: str) -> DatasetVersion:
@@ -196,24 +204,33 @@ class Datasets:
             raise InvalidInput(f"folder {str(root)!r} holds no files", "add a folder with files")
         files.sort()
         cache = self._stat_cache()
-        known = cache.lookup(full for _, full in files)
+        try:
+            known = cache.lookup(full for _, full in files)
+        except FileNotFoundError as exc:
+            raise SourceChanged(
+                f"{exc.filename!r} was deleted while folder {str(root)!r} was being added;"
+                " nothing was recorded",
+                "add it again once no process is writing to it",
+            ) from exc
         digests: dict[str, str] = {}
+        sizes: dict[str, int] = {}  # of the bytes hashed (the stat's size for a cache hit)
         todo: list[str] = []
         for _, full in files:
             cached = known[full][1]
             if cached is not None and self._artifacts.exists(cached):
-                digests[full] = cached
+                digests[full], sizes[full] = cached, known[full][0][0]
             else:
                 todo.append(full)
 
-        digests.update(zip(todo, self._artifacts.put_files(todo), strict=True))
+        for full, stored in zip(
+            todo, self._artifacts.put_files(todo, [known[f][0] for f in todo]), strict=True
+        ):
+            digests[full], sizes[full] = stored.digest, stored.size
         cache.store((full, known[full][0], digests[full]) for full in todo)
-        entries = [
-            {"path": rel, "size": known[full][0][0], "hash": digests[full]} for rel, full in files
-        ]
+        entries = [{"path": rel, "size": sizes[full], "hash": digests[full]} for rel, full in files]
         manifest = canonical_json({"files": entries}).encode()
         digest = self._artifacts.put_bytes(manifest)
-        size = sum(int(known[full][0][0]) for _, full in files)
+        size = sum(sizes.values())
         return self._record(name, digest, "tree", str(root), None, len(entries), size, None, None)
 
     def _record(
@@ -232,6 +249,7 @@ class Datasets:
 
         def write() -> DatasetVersion:
             with self._store.write() as tx:
+                tx.lock(f"dataset:{name}")  # same content added at once: one version
                 existing = tx.one(
                     "SELECT * FROM datasets WHERE name = :name AND artifact_hash = :h"
                     " ORDER BY version DESC LIMIT 1",

@@ -22,7 +22,6 @@ from rung.monitoring.performance import live_performance
 from rung.monitoring.window import References, compute_window, references
 from rung.pipelines.runner import Stores
 from rung.registry.models import ModelVersion, Registry, require_model
-from rung.store.metadata import Conflict
 
 _KEYS = {"window", "reference", "webhook", "webhook_timeout", "alerts", "features", "prediction"}
 
@@ -64,15 +63,12 @@ class Monitor:
                 refs = references(self._registry, version, frame, reference, self._label)
             else:
                 refs = references(self._registry, version)
-            try:
-                with self._s.metadata.write() as tx:
-                    tx.insert(
-                        "monitor_references",
-                        {"key": key, "value": canonical_json(_refs_to(refs)), "at": time.time()},
-                        returning=None,
-                    )
-            except Conflict:  # another process summarised it at the same time: the same
-                pass
+            with self._s.metadata.write() as tx:  # a summary of the same key is the same
+                tx.insert_if_absent(
+                    "monitor_references",
+                    {"key": key, "value": canonical_json(_refs_to(refs)), "at": time.time()},
+                    key=("key",),
+                )
         self._refs[key] = refs
         return refs
 

@@ -312,22 +312,26 @@ class Executor:
                 f"see `rung show {self.run_id}` for the traceback; the next run resumes"
                 " from the cached steps",
             ) from exc
-        with store.write() as tx:
-            for out, size in outputs:
-                media = materialize.MEDIA_TYPES[out.kind]
-                ensure_artifact(tx, out.hash, out.kind, size, media, step_id)
-            tx.insert_many(
-                "step_io",
-                [_io(step_id, "in", k, v) for k, v in inputs.items()]
-                + [
-                    _io(step_id, "out", n, o)
-                    for n, (o, _) in zip(step.outputs, outputs, strict=True)
-                ],
-            )
-            tx.execute(
-                "UPDATE step_runs SET status = 'succeeded', ended_at = :t WHERE id = :id",
-                {"t": time.time(), "id": step_id},
-            )
+        try:  # a failure to record the outputs fails the step: it never stays 'running'
+            with store.write() as tx:
+                for out, size in outputs:
+                    media = materialize.MEDIA_TYPES[out.kind]
+                    ensure_artifact(tx, out.hash, out.kind, size, media, step_id)
+                tx.insert_many(
+                    "step_io",
+                    [_io(step_id, "in", k, v) for k, v in inputs.items()]
+                    + [
+                        _io(step_id, "out", n, o)
+                        for n, (o, _) in zip(step.outputs, outputs, strict=True)
+                    ],
+                )
+                tx.execute(
+                    "UPDATE step_runs SET status = 'succeeded', ended_at = :t WHERE id = :id",
+                    {"t": time.time(), "id": step_id},
+                )
+        except BaseException as exc:
+            self._fail(step_id, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+            raise
         return [o for o, _ in outputs]
 
     def _store_outputs(self, step: Step, result: Any) -> list[tuple[Output, int]]:

@@ -80,7 +80,7 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
         "step": run.next_step(key) if step is None else int(step),
         "timestamp": time.time(),
     }
-    with run.store.write() as tx:
+    with run.store.write(durable=False) as tx:  # durable with the run's next commit
         tx.insert("metrics", row, returning=None)
 
 
@@ -100,7 +100,7 @@ def log_metrics(values: dict[str, float], step: int | None = None) -> None:
         for k, v in values.items()
     ]
     if rows:
-        with run.store.write() as tx:
+        with run.store.write(durable=False) as tx:  # durable with the run's next commit
             tx.insert_many("metrics", rows)
 
 

@@ -164,6 +164,7 @@ class Registry:
     ) -> int:
         """The new version's number, or the existing one when the same bytes are registered."""
         with self._s.metadata.write() as tx:
+            tx.lock(f"model:{name}")  # the same model registered at once: one version
             same = tx.one(
                 "SELECT version FROM model_versions WHERE name = :n AND artifact_hash = :h"
                 " ORDER BY version DESC LIMIT 1",

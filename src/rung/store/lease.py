@@ -3,8 +3,8 @@ crashed holder cannot keep — it expires unless renewed.
 
 Taken with one conditional ``UPDATE`` (or the first ``INSERT``) in a write transaction:
 SQLite serialises writers at ``BEGIN IMMEDIATE``; on PostgreSQL a second ``UPDATE`` of the
-same row waits for the first to commit and then re-checks its condition, and a second first
-``INSERT`` fails on the primary key. A holder renews from a thread while it works.
+same row waits for the first to commit and then re-checks its condition, and of two first
+``INSERT … ON CONFLICT DO NOTHING`` one inserts and the other does nothing. A holder renews from a thread while it works.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 import uuid
 from types import TracebackType
 
-from rung.store.metadata import Conflict, MetadataStore
+from rung.store.metadata import MetadataStore
 
 
 def holder_id() -> str:
@@ -35,25 +35,21 @@ class Lease:
 
     def acquire(self) -> bool:
         now = time.time()
-        try:
-            with self.store.write() as tx:
-                tx.execute(
-                    "UPDATE leases SET holder = :h, expires_at = :e"
-                    " WHERE name = :n AND (expires_at < :now OR holder = :h)",
-                    {"h": self.holder, "e": now + self.ttl, "n": self.name, "now": now},
+        with self.store.write() as tx:
+            tx.execute(
+                "UPDATE leases SET holder = :h, expires_at = :e"
+                " WHERE name = :n AND (expires_at < :now OR holder = :h)",
+                {"h": self.holder, "e": now + self.ttl, "n": self.name, "now": now},
+            )
+            row = tx.one("SELECT holder FROM leases WHERE name = :n", {"n": self.name})
+            if row is None:  # the first lease: another process may insert it now too
+                self.held = tx.insert_if_absent(
+                    "leases",
+                    {"name": self.name, "holder": self.holder, "expires_at": now + self.ttl},
+                    key=("name",),
                 )
-                row = tx.one("SELECT holder FROM leases WHERE name = :n", {"n": self.name})
-                if row is None:
-                    tx.insert(
-                        "leases",
-                        {"name": self.name, "holder": self.holder, "expires_at": now + self.ttl},
-                        returning=None,
-                    )
-                    self.held = True
-                else:
-                    self.held = row["holder"] == self.holder
-        except Conflict:  # another process inserted the first lease at the same moment
-            self.held = False
+            else:
+                self.held = row["holder"] == self.holder
         if self.held:
             self._renewer = threading.Thread(target=self._renew, daemon=True, name="rung-lease")
             self._renewer.start()

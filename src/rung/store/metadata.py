@@ -9,7 +9,12 @@ needs, so it is imported only when migrations must run. The SQL is written once,
 
 SQLite runs in WAL mode with a busy timeout; writes open with ``BEGIN IMMEDIATE`` so that
 concurrent writers queue for the lock instead of failing halfway through, and every
-transaction is short. PostgreSQL uses its own MVCC. Migrations run when the store opens,
+transaction is short. Writes run with ``synchronous = FULL`` (:data:`SQLITE_SYNCHRONOUS`):
+each commit fsyncs the write-ahead log before it returns, so a committed prediction, alias
+move or dataset version survives a power loss (with ``NORMAL`` the last commits before the
+loss can be rolled back). Only writes marked ``durable=False`` (metrics logged during a run)
+skip the fsync. The cost is one fsync per commit, measured by ``make bench`` (``--only sync``,
+``benchmarks/scripts/sync_rung.py``). PostgreSQL uses its own MVCC. Migrations run when the store opens,
 under a lock (a file lock for SQLite, an advisory lock for PostgreSQL), so several processes
 opening a fresh store at once do not race.
 """
@@ -29,6 +34,9 @@ from typing import Any
 from rung.core.errors import StoreUnavailable
 
 HEAD_REVISION = "0010"
+# Every commit is durable once it returns, power loss included: the WAL is fsynced at each
+# commit. "NORMAL" only fsyncs at checkpoints (the benchmark flips this to compare).
+SQLITE_SYNCHRONOUS = "FULL"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 0x72756E67  # "rung"
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -87,6 +95,49 @@ class Tx:
             return None
         return self.scalar(sql, values)
 
+    def lock(self, key: str) -> None:
+        """Serialise the transactions that lock ``key`` until this one ends.
+
+        For a read-then-write on a name (the next version number of a dataset or model, after
+        checking that the same content is not already a version): on PostgreSQL, where each
+        statement sees the commits made before it started, two transactions could otherwise
+        both find nothing and both insert. A transaction-scoped advisory lock there; a no-op
+        on SQLite, whose write transactions already run one at a time (``BEGIN IMMEDIATE``).
+        """
+        if self._pg:
+            self.execute("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": key})
+
+    def insert_if_absent(self, table: str, values: Mapping[str, Any], key: Sequence[str]) -> bool:
+        """Insert one row unless a row with the same ``key`` columns exists; True if inserted.
+
+        ``INSERT … ON CONFLICT (key) DO NOTHING`` — the same SQL on SQLite (3.24+) and
+        PostgreSQL. Unlike a ``SELECT`` then ``INSERT``, it cannot fail when another
+        transaction inserts the same key at the same moment: on PostgreSQL it waits for that
+        transaction and then does nothing (a unique violation would abort the whole
+        transaction there).
+        """
+        cols = list(values)
+        self.execute(
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+            f" ON CONFLICT ({', '.join(key)}) DO NOTHING",
+            values,
+        )
+        return bool(self._cur.rowcount == 1)
+
+    def upsert(self, table: str, values: Mapping[str, Any], key: Sequence[str]) -> None:
+        """Insert one row, or update the row with the same ``key`` columns to ``values``.
+
+        ``INSERT … ON CONFLICT (key) DO UPDATE``: atomic on both backends, where a ``DELETE``
+        then ``INSERT`` fails when two transactions do it at once on PostgreSQL.
+        """
+        cols = list(values)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key)
+        self.execute(
+            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+            f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
+            values,
+        )
+
     def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
@@ -105,6 +156,12 @@ def _raise_conflict(exc: Exception) -> None:
         raise Conflict(str(exc)) from exc
     if name == "UniqueViolation":
         raise Conflict(str(exc)) from exc
+
+
+class _SqliteConnection(sqlite3.Connection):
+    """A connection that remembers its ``synchronous`` setting (to set it only on change)."""
+
+    rung_sync = ""
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
@@ -159,11 +216,18 @@ class MetadataStore:
     def _open(self) -> Any:
         if self.dialect == "sqlite":
             path = _sqlite_path(self.url) or ":memory:"
-            conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                path,
+                timeout=60,
+                isolation_level=None,
+                check_same_thread=False,
+                factory=_SqliteConnection,
+            )
             conn.row_factory = _dict_row
             conn.execute("PRAGMA busy_timeout = 60000")
             _set_wal(conn)
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA synchronous = {SQLITE_SYNCHRONOUS}")
+            conn.rung_sync = SQLITE_SYNCHRONOUS
             conn.execute("PRAGMA foreign_keys = ON")
             return conn
         try:
@@ -195,15 +259,27 @@ class MetadataStore:
             yield tx
 
     @contextmanager
-    def write(self) -> Iterator[Tx]:
-        """A short write transaction; on SQLite it takes the write lock at BEGIN."""
-        with self._transaction(write=True) as tx:
+    def write(self, *, durable: bool = True) -> Iterator[Tx]:
+        """A short write transaction; on SQLite it takes the write lock at BEGIN.
+
+        Its commit is durable once ``write`` returns, power loss included. ``durable=False``
+        (metrics logged during a run, one commit per call) lets SQLite skip the fsync: such
+        a commit becomes durable with the next durable one — at the latest when the run
+        ends. PostgreSQL commits are durable as the server is configured
+        (``synchronous_commit``, on by default).
+        """
+        with self._transaction(write=True, durable=durable) as tx:
             yield tx
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Tx]:
+    def _transaction(self, write: bool, durable: bool = True) -> Iterator[Tx]:
         conn = self._connection()
         if self.dialect == "sqlite":
+            if write:  # per transaction: the WAL fsync at commit, or none
+                sync = SQLITE_SYNCHRONOUS if durable else "NORMAL"
+                if getattr(conn, "rung_sync", None) != sync:
+                    conn.execute(f"PRAGMA synchronous = {sync}")
+                    conn.rung_sync = sync
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield Tx(conn.cursor(), "sqlite")

@@ -20,20 +20,23 @@ def ensure_artifact(
     media_type: str,
     producer_step_id: int | None,
 ) -> None:
-    """Insert the artifact's row unless it exists: the first producer is the one recorded."""
-    if tx.one("SELECT hash FROM artifacts WHERE hash = :h", {"h": digest}) is None:
-        tx.insert(
-            "artifacts",
-            {
-                "hash": digest,
-                "kind": kind,
-                "size": size,
-                "media_type": media_type,
-                "producer_step_id": producer_step_id,
-                "created_at": time.time(),
-            },
-            returning=None,
-        )
+    """Insert the artifact's row unless it exists: the first producer is the one recorded.
+
+    Idempotent under concurrency on both backends (``INSERT … ON CONFLICT DO NOTHING``):
+    processes recording the same artifact at the same moment all succeed.
+    """
+    tx.insert_if_absent(
+        "artifacts",
+        {
+            "hash": digest,
+            "kind": kind,
+            "size": size,
+            "media_type": media_type,
+            "producer_step_id": producer_step_id,
+            "created_at": time.time(),
+        },
+        key=("hash",),
+    )
 
 
 def allocate(write: Callable[[], T], what: str) -> T:
