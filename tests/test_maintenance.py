@@ -255,7 +255,7 @@ def test_gc_is_safe_while_other_processes_add_data_and_run_pipelines(ws, tmp_pat
     reuse.mkdir()
     for i in range(150):
         (reuse / f"{i}.txt").write_text(f"row {i}\n")
-    reused = ws.artifacts.put_files([str(p) for p in sorted(reuse.iterdir())])
+    reused = [s.digest for s in ws.artifacts.put_files([str(p) for p in sorted(reuse.iterdir())])]
     garbage = [ws.artifacts.put_bytes(f"garbage {i}".encode()) for i in range(60)]
     single = tmp_path / "single.csv"
     single.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(500)))
