@@ -16,7 +16,12 @@ def model_register(
     ],
     name: Annotated[str, typer.Option("--name", "-n", help="Model name.")],
     allow_pickle: Annotated[
-        bool, typer.Option("--allow-pickle", help="Opt in for a model stored with pickle.")
+        bool,
+        typer.Option(
+            "--allow-pickle",
+            help="Opt in to a model that can run code when loaded (pickle, or skops types"
+            " outside rung's trusted list); recorded on the version.",
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:

@@ -62,3 +62,9 @@ class StoreUnavailable(RungError):
 
 class StepFailed(RungError):
     """A pipeline step raised; the run records the error and its traceback."""
+
+
+class Untrusted(RungError):
+    """A stored object could run code when loaded, and its loading was not opted in to."""
+
+    status = 403
