@@ -93,15 +93,36 @@ def load(kind: str, data: bytes, *, allow_pickle: bool = False, what: str = "art
     if kind == "skops":
         return _load_skops(data, allow_pickle, what)
     if kind == "pickle":
-        if not allow_pickle:
-            raise Untrusted(
-                f"{what} is stored with pickle, which runs code when loaded, and was not opted in",
-                f"load it only if you trust its source: opt in with {OPT_IN}",
-            )
+        check(kind, data, allow_pickle=allow_pickle, what=what)
         import pickle
 
-        return pickle.loads(data)  # the opt-in recorded for this object allows it
+        try:
+            return pickle.loads(data)  # the opt-in recorded for this object allows it
+        except (ImportError, AttributeError) as exc:
+            raise IntegrityError(
+                f"{what} could not be unpickled ({type(exc).__name__}: {exc})",
+                "make the module that defines its classes importable (PYTHONPATH)",
+            ) from exc
     raise IntegrityError(f"unknown artifact kind {kind!r}", "upgrade rung")
+
+
+def check(kind: str, data: bytes, *, allow_pickle: bool = False, what: str = "artifact") -> None:
+    """Raise what :func:`load` would raise for an untrusted object, without loading it (so a
+    service can refuse at start-up, in one line, before its workers start)."""
+    if kind == "pickle" and not allow_pickle:
+        raise Untrusted(
+            f"{what} is stored with pickle, which runs code when loaded, and was not opted in",
+            f"load it only if you trust its source: opt in with {OPT_IN}",
+        )
+    if kind == "skops" and not allow_pickle:
+        refused = untrusted_types(data, what)
+        if refused:
+            more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+            raise Untrusted(
+                f"{what} names types rung does not trust, which could run code when loaded:"
+                f" {', '.join(refused[:5])}{more}",
+                f"load it only if you trust its source: opt in with {OPT_IN}",
+            )
 
 
 def untrusted_types(data: bytes, what: str = "artifact") -> list[str]:
@@ -124,15 +145,7 @@ def untrusted_types(data: bytes, what: str = "artifact") -> list[str]:
 def _load_skops(data: bytes, allow_pickle: bool, what: str) -> Any:
     import skops.io as sio
 
-    refused = untrusted_types(data, what)
-    if refused and not allow_pickle:
-        shown = ", ".join(refused[:5]) + (
-            f" and {len(refused) - 5} more" if len(refused) > 5 else ""
-        )
-        raise Untrusted(
-            f"{what} names types rung does not trust, which could run code when loaded: {shown}",
-            f"load it only if you trust its source: opt in with {OPT_IN}",
-        )
+    check("skops", data, allow_pickle=allow_pickle, what=what)
     try:
         return sio.loads(data, trusted=sio.get_untrusted_types(data=data))
     except Exception as exc:

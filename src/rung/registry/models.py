@@ -292,6 +292,20 @@ class Registry:
         )
         return version, model
 
+    def check_loadable(self, ref: str) -> ModelVersion:
+        """The version, once its recorded opt-in is known to cover what loading it needs
+        (:func:`rung.pipelines.materialize.check`); does not build the model."""
+        from rung.pipelines import materialize
+
+        version = self.get(ref)
+        materialize.check(
+            version.kind,
+            self._s.artifacts.get_bytes(version.hash),
+            allow_pickle=version.allow_pickle,
+            what=f"model {version.ref}",
+        )
+        return version
+
     def get(self, ref: str) -> ModelVersion:
         """``NAME`` (latest), ``NAME@VERSION`` or ``NAME@ALIAS``."""
         name, _, which = ref.partition("@")
