@@ -607,3 +607,46 @@ def test_nothing_of_the_never_trusted_modules_is_in_the_trusted_list() -> None:
         assert never_trusted(f"{module}.anything") and not never_trusted(f"{module}x.y")
     assert "numpy.load" not in names and "numpy.savetxt" not in names
     assert "sklearn.tree._tree.Tree" in names and "numpy.dtype" in names
+
+
+EVIL_TRAIN = """
+import rung
+
+
+class Model:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):  # unpickling this model writes the marker
+        return (exec, (f"open({{self.marker!r}}, 'w').write('ran')",))
+
+
+@rung.step(pickle=True)
+def fit(frame, C: float = 1.0):
+    return Model({marker!r})
+
+
+@rung.pipeline
+def train(C: float = 1.0):
+    return fit(rung.dataset("train"), C=C)
+"""
+
+
+def test_the_automation_loop_refuses_a_pickled_challenger(ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from conftest import rung_cli
+    from model_project import frame
+    from test_automation import setup
+
+    w = setup(ws)
+    scene = Scene(tmp_path / "scene").prepare()
+    (w.root / "train.py").write_text(EVIL_TRAIN.format(marker=str(scene.marker)))
+    w.data.add(frame(3000, 5), name="train")
+    tick = rung_cli("automate", "tick", cwd=w.root)  # a fresh process imports the new train.py
+    assert tick.returncode == 1 and "Traceback" not in tick.stderr + tick.stdout
+    job = w.automation.history()[-1]
+    assert job["state"] == "failed" and job["challenger"] is None
+    assert "stored with pickle" in job["error"] and OPT_IN in job["error"]
+    assert not scene.ran(wait=0.3)
+    assert w.models.get("trend@champion").version == 1
+    with w.store.read() as tx:
+        assert tx.scalar("SELECT COUNT(*) FROM model_versions") == 1
