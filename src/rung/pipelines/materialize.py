@@ -145,14 +145,18 @@ def untrusted_types(data: bytes, what: str = "artifact") -> list[str]:
 def _load_skops(data: bytes, allow_pickle: bool, what: str) -> Any:
     import skops.io as sio
 
+    from rung.pipelines.trusted import check_contents
+
     check("skops", data, allow_pickle=allow_pickle, what=what)
     try:
-        return sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+        model = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
     except Exception as exc:
         raise IntegrityError(
             f"{what} could not be loaded from its skops file ({type(exc).__name__}: {exc})",
             "check that scikit-learn's version matches the one that stored it",
         ) from exc
+    check_contents(model, what)  # indices scikit-learn's compiled code trusts blindly
+    return model
 
 
 def _unsupported(what: str, where: str) -> UnsupportedType:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import inspect
 from types import ModuleType
+from typing import Any
 
 NEVER_TRUSTED = (
     "builtins",
@@ -190,3 +191,153 @@ def _classes_of(module: ModuleType) -> list[str]:
         for n, c in vars(module).items()
         if isinstance(c, type) and c.__module__ == module.__name__
     ]
+
+
+# -- the contents of trusted types ---------------------------------------------------------
+#
+# Trusting a type lets skops build it and set its attributes; scikit-learn then indexes some
+# of those arrays in compiled code without bounds checks. A decision tree whose node names
+# feature 100000 of a 3-feature model reads far outside the input when it predicts (a
+# segmentation fault, or worse). These checks run on every loaded model, before anyone uses it.
+
+
+def check_contents(model: object, what: str) -> None:
+    """Raise :class:`~rung.core.errors.IntegrityError` if a decision tree, histogram-boosting
+    predictor or neighbour search tree in ``model`` holds an index outside its own arrays or
+    its estimator's input (each checked once, vectorised; shapes as scikit-learn builds them).
+    """
+    import numpy as np
+
+    seen: set[int] = set()
+    stack: list[tuple[Any, int | None]] = [(model, None)]
+    while stack:
+        obj, n_features = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, list | tuple):
+            stack.extend((o, n_features) for o in obj)
+            continue
+        if isinstance(obj, dict):
+            stack.extend((o, n_features) for o in obj.values())
+            continue
+        module = type(obj).__module__ or ""
+        if not module.startswith("sklearn"):
+            if isinstance(obj, np.ndarray) and obj.dtype.hasobject:
+                stack.extend((o, n_features) for o in obj.ravel().tolist())
+            continue
+        name = type(obj).__name__
+        if module == "sklearn.tree._tree" and name == "Tree":
+            _check_tree(obj, n_features, what)
+        elif name == "TreePredictor":
+            _check_predictor(obj, n_features, what)
+        elif name in ("KDTree", "BallTree"):
+            _check_binary_tree(obj, what)
+        attrs = getattr(obj, "__dict__", None)
+        if not isinstance(attrs, dict):
+            continue
+        raw = attrs.get("n_features_in_")
+        own = int(raw) if isinstance(raw, int | np.integer) and not isinstance(raw, bool) else None
+        # the input width this object's tree-like children are fed unchecked: its own, or
+        # (for the trees of a forest or a gradient-boosting model) the ensemble's
+        width = own if own is not None else n_features
+        for key, value in attrs.items():
+            if key == "tree_":
+                stack.append((value, width))
+            elif key in ("estimators_", "_predictors") and "estimators_features_" not in attrs:
+                stack.append((value, width))  # forests and boosting: fed the ensemble's X
+            else:
+                stack.append((value, None))
+
+
+def _bad(what: str, detail: str) -> Exception:
+    from rung.core.errors import IntegrityError
+
+    return IntegrityError(
+        f"{what} is malformed: {detail}",
+        "it was not written by scikit-learn as is; do not load it, store the model again",
+    )
+
+
+def _check_children(left: Any, right: Any, leaf: Any, count: int, what: str, kind: str) -> None:
+    import numpy as np
+
+    idx = np.arange(count)
+    left_a, right_a, leaf_a = np.asarray(left), np.asarray(right), np.asarray(leaf, dtype=bool)
+    inner = ~leaf_a
+    bad = inner & ((left_a <= idx) | (left_a >= count) | (right_a <= idx) | (right_a >= count))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise _bad(
+            what,
+            f"{kind} node {i} points to children {int(left_a[i])}, {int(right_a[i])} outside"
+            f" nodes {i + 1}..{count - 1}",
+        )
+
+
+def _check_features(feature: Any, inner: Any, n_features: int | None, what: str, kind: str) -> None:
+    import numpy as np
+
+    if n_features is None:
+        return
+    f, mask = np.asarray(feature), np.asarray(inner, dtype=bool)
+    bad = mask & ((f < 0) | (f >= n_features))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise _bad(what, f"{kind} node {i} splits on feature {int(f[i])} of {n_features}")
+
+
+def _check_tree(tree: Any, n_features: int | None, what: str) -> None:
+    import numpy as np
+
+    t = tree
+    count = int(t.node_count)
+    left = np.asarray(t.children_left)
+    right = np.asarray(t.children_right)
+    if len(left) != count or len(right) != count or len(t.value) != count:
+        raise _bad(what, f"a decision tree of {count} nodes holds arrays of other lengths")
+    leaf = (left == -1) & (right == -1)
+    _check_children(left, right, leaf, count, what, "a decision tree's")
+    own = int(t.n_features)
+    if n_features is not None and own != n_features:
+        raise _bad(what, f"a decision tree of {own} features sits in a model of {n_features}")
+    _check_features(t.feature, ~leaf, own, what, "a decision tree's")
+
+
+def _check_predictor(predictor: Any, n_features: int | None, what: str) -> None:
+    import numpy as np
+
+    nodes = getattr(predictor, "nodes", None)
+    if nodes is None or not hasattr(nodes, "dtype") or nodes.dtype.names is None:
+        raise _bad(what, "a histogram-boosting predictor has no node array")
+    count = len(nodes)
+    leaf = nodes["is_leaf"].astype(bool)
+    _check_children(nodes["left"], nodes["right"], leaf, count, what, "a boosting tree's")
+    _check_features(nodes["feature_idx"], ~leaf, n_features, what, "a boosting tree's")
+    categorical = ~leaf & nodes["is_categorical"].astype(bool)
+    if categorical.any():
+        sizes = [
+            len(np.asarray(getattr(predictor, k)))
+            for k in ("raw_left_cat_bitsets", "binned_left_cat_bitsets")
+        ]
+        idx = nodes["bitset_idx"][categorical]
+        if (idx < 0).any() or (idx >= min(sizes)).any():
+            raise _bad(what, "a boosting tree's categorical split points outside its bitsets")
+
+
+def _check_binary_tree(tree: Any, what: str) -> None:
+    import numpy as np
+
+    data = np.asarray(tree.data)
+    idx = np.asarray(tree.idx_array)
+    nodes = np.asarray(tree.node_data)
+    bounds = np.asarray(tree.node_bounds)
+    n = len(data)
+    if len(idx) != n or (len(idx) and (idx.min() < 0 or idx.max() >= n)):
+        raise _bad(what, f"a neighbour search tree indexes outside its {n} points")
+    if len(nodes) and nodes.dtype.names:
+        start, end = nodes["idx_start"], nodes["idx_end"]
+        if (start < 0).any() or (end < start).any() or (end > n).any():
+            raise _bad(what, f"a neighbour search tree's node ranges exceed its {n} points")
+    if bounds.ndim != 3 or bounds.shape[1] != len(nodes) or bounds.shape[2] != data.shape[1]:
+        raise _bad(what, "a neighbour search tree's bounds do not match its nodes and points")
