@@ -488,7 +488,10 @@ def test_the_opt_in_given_and_recorded_loads_pickle_everywhere(
     _cli_refused(rung_cli("model", "register", run, "--name", "rule", cwd=ws.root), "pickle", "")
     reg = rung_cli("model", "register", run, "--name", "rule", "--allow-pickle", cwd=ws.root)
     assert reg.returncode == 0, reg.stderr
-    assert ws.models.get("rule@1").allow_pickle  # recorded on the version
+    assert ws.models.get("rule@1").allow_pickle  # recorded on the version, and shown
+    assert (
+        "registered with --allow-pickle" in rung_cli("model", "show", "rule@1", cwd=ws.root).stdout
+    )
     again = rung_cli("eval", "rule@1", "--on", "d@1", "--label", "y", cwd=ws.root)
     assert again.returncode == 0, again.stderr  # the version's recorded opt-in is enough
     rows = tmp_path / "rows.csv"

@@ -82,6 +82,8 @@ def model_show(
     )
     o.print(f"  source    {v.source}" + (f" (run {v.run_id})" if v.run_id else ""))
     o.print(f"  datasets  {', '.join(v.datasets) or '-'}")
+    if v.allow_pickle:
+        o.print("  loading   may run code: registered with --allow-pickle")
     o.print(
         f"  verdict   {v.verdict or 'none'}"
         + (f" (evaluation {v.evaluation_id})" if v.evaluation_id else "")
