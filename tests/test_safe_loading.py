@@ -740,3 +740,21 @@ def test_such_a_tree_would_crash_the_process_that_predicts_with_it() -> None:
 
     done = subprocess.run([sys.executable, "-c", CRASH], capture_output=True, timeout=120)
     assert done.returncode != 0  # scikit-learn reads outside the input: why the check exists
+
+
+def test_a_vectorizer_that_opens_the_files_its_input_names_needs_the_opt_in(
+    tmp_path: Path,
+) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    docs = [tmp_path / f"d{i}.txt" for i in range(3)]
+    for i, doc in enumerate(docs):
+        doc.write_text(f"alpha beta {i}")
+    model = TfidfVectorizer(input="filename").fit([str(d) for d in docs])
+    kind, data = materialize.dump(model)
+    with pytest.raises(Untrusted, match=r"TfidfVectorizer\(input='filename'\).*--allow-pickle"):
+        materialize.load(kind, data)
+    loaded = materialize.load(kind, data, allow_pickle=True)
+    assert loaded.transform([str(docs[0])]).shape[0] == 1
+    content = TfidfVectorizer().fit(["alpha beta", "beta gamma"])  # the default: text itself
+    assert materialize.load(*materialize.dump(content)).transform(["alpha"]).shape == (1, 3)

@@ -155,7 +155,7 @@ def _load_skops(data: bytes, allow_pickle: bool, what: str) -> Any:
             f"{what} could not be loaded from its skops file ({type(exc).__name__}: {exc})",
             "check that scikit-learn's version matches the one that stored it",
         ) from exc
-    check_contents(model, what)  # indices scikit-learn's compiled code trusts blindly
+    check_contents(model, what, allow_io=allow_pickle)  # what sklearn's code trusts blindly
     return model
 
 

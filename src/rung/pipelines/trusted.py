@@ -201,10 +201,14 @@ def _classes_of(module: ModuleType) -> list[str]:
 # segmentation fault, or worse). These checks run on every loaded model, before anyone uses it.
 
 
-def check_contents(model: object, what: str) -> None:
+def check_contents(model: object, what: str, allow_io: bool = False) -> None:
     """Raise :class:`~rung.core.errors.IntegrityError` if a decision tree, histogram-boosting
     predictor or neighbour search tree in ``model`` holds an index outside its own arrays or
     its estimator's input (each checked once, vectorised; shapes as scikit-learn builds them).
+
+    Unless ``allow_io`` (the opt-in), also raise :class:`~rung.core.errors.Untrusted` for a
+    text vectorizer with ``input="filename"``, which opens every path its input names: served,
+    it would read the files that requests name.
     """
     import numpy as np
 
@@ -227,6 +231,18 @@ def check_contents(model: object, what: str) -> None:
                 stack.extend((o, n_features) for o in obj.ravel().tolist())
             continue
         name = type(obj).__name__
+        if (
+            not allow_io
+            and module.startswith("sklearn.feature_extraction")
+            and getattr(obj, "input", None) == "filename"
+        ):
+            from rung.core.errors import Untrusted
+
+            raise Untrusted(
+                f"{what} holds a {name}(input='filename'), which opens the files its input names",
+                "load it only if you trust its source and its callers: opt in with"
+                " --allow-pickle (allow_pickle=True)",
+            )
         if module == "sklearn.tree._tree" and name == "Tree":
             _check_tree(obj, n_features, what)
         elif name == "TreePredictor":
