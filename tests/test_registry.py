@@ -14,7 +14,7 @@ import pytest
 
 from conftest import rung_cli
 from model_project import TRAIN, frame
-from rung.core.errors import InvalidInput, NotFound
+from rung.core.errors import InvalidInput, NotFound, Untrusted
 from rung.registry.models import RefusedPromotion
 
 
@@ -211,7 +211,7 @@ def test_a_pickled_model_needs_an_explicit_recorded_opt_in(sqlite_ws) -> None:  
     ws = sqlite_ws
     (ws.root / "rule.py").write_text(PICKLED)
     run = ws.run("rule.py:make").id
-    with pytest.raises(InvalidInput, match=r"stored with pickle.*--allow-pickle"):
+    with pytest.raises(Untrusted, match=r"stored with pickle.*--allow-pickle"):
         ws.models.register(str(run), "rule")
     version = ws.models.register(str(run), "rule", allow_pickle=True)
     assert version.allow_pickle and version.kind == "pickle"

@@ -44,6 +44,14 @@ def eval_cmd(
     column: Annotated[
         list[str] | None, typer.Option("--column", help="Metric columns to show.")
     ] = None,
+    allow_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--allow-pickle",
+            help="Opt in to load a run's or hash's model that can run code (pickle, or skops"
+            " types outside rung's trusted list); recorded on the evaluation.",
+        ),
+    ] = False,
 ) -> None:
     """Evaluate a model on several dataset versions at once: Table 2 and a verdict.
 
@@ -72,6 +80,7 @@ def eval_cmd(
                 slices=slice_,
                 baseline=baseline,
                 criteria=criterion,
+                allow_pickle=allow_pickle,
             )
     _render_eval(ev, fmt, output, column)
     if ev.status == "failed" and model != "show":  # a new verdict gates; re-rendering does not

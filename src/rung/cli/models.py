@@ -16,7 +16,12 @@ def model_register(
     ],
     name: Annotated[str, typer.Option("--name", "-n", help="Model name.")],
     allow_pickle: Annotated[
-        bool, typer.Option("--allow-pickle", help="Opt in for a model stored with pickle.")
+        bool,
+        typer.Option(
+            "--allow-pickle",
+            help="Opt in to a model that can run code when loaded (pickle, or skops types"
+            " outside rung's trusted list); recorded on the version.",
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -77,6 +82,8 @@ def model_show(
     )
     o.print(f"  source    {v.source}" + (f" (run {v.run_id})" if v.run_id else ""))
     o.print(f"  datasets  {', '.join(v.datasets) or '-'}")
+    if v.allow_pickle:
+        o.print("  loading   may run code: registered with --allow-pickle")
     o.print(
         f"  verdict   {v.verdict or 'none'}"
         + (f" (evaluation {v.evaluation_id})" if v.evaluation_id else "")

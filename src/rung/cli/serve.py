@@ -34,7 +34,8 @@ def serve(
 
         raise RungError("serving needs FastAPI and uvicorn", "pip install 'rung[serve]'") from exc
     with _ws() as ws:
-        version = ws.models.get(ref)  # fail here, in one line, if the alias does not exist
+        # fail here, in one line, if the alias does not exist or its model is not trusted
+        version = ws.models.check_loadable(ref)
         root = str(ws.root)
     os.environ.update(RUNG_SERVE_ROOT=root, RUNG_SERVE_REF=ref, RUNG_SERVE_POLL=str(poll))
     shared = None

@@ -8,10 +8,18 @@ from typing import Any
 
 def app_from_env() -> Any:
     """``RUNG_SERVE_ROOT``, ``RUNG_SERVE_REF`` and ``RUNG_SERVE_POLL`` say what to serve."""
+    import sys
+
+    from rung.core.errors import RungError
     from rung.serving.app import create_app
     from rung.workspace import Workspace
 
-    ws = Workspace.open(os.environ["RUNG_SERVE_ROOT"])
-    return create_app(
-        ws, os.environ["RUNG_SERVE_REF"], float(os.environ.get("RUNG_SERVE_POLL", "1.0"))
-    )
+    try:
+        ws = Workspace.open(os.environ["RUNG_SERVE_ROOT"])
+        return create_app(
+            ws, os.environ["RUNG_SERVE_REF"], float(os.environ.get("RUNG_SERVE_POLL", "1.0"))
+        )
+    except RungError as exc:  # e.g. the version changed to an untrusted model since the check
+        hint = f" — {exc.hint}" if exc.hint else ""
+        sys.stderr.write(f"error: {exc.message}{hint}\n")
+        raise SystemExit(exc.exit_code) from None

@@ -68,3 +68,9 @@ class SourceChanged(RungError):
     """A file changed while rung was reading it (``data add`` of a file still being written)."""
 
     status = 409
+
+
+class Untrusted(RungError):
+    """A stored object could run code when loaded, and its loading was not opted in to."""
+
+    status = 403

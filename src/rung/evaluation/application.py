@@ -69,6 +69,7 @@ class Step:
     function: Function | None
     inputs: Sequence[str] | None
     label: str | None
+    allow_pickle: bool = False  # the opt-in recorded for its model
 
 
 class Chain:
@@ -79,7 +80,7 @@ class Chain:
 
         self.steps = steps
         self.models = {
-            s.name: load_model(s.model_path, s.model_kind)
+            s.name: load_model(s.model_path, s.model_kind, s.allow_pickle)
             for s in steps
             if s.model_path and s.model_kind
         }

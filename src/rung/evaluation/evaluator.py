@@ -112,20 +112,26 @@ class Evaluator:
 
     # -- resolving what the user named ---------------------------------------------------
 
-    def resolve_model(self, ref: str) -> ModelRef:
-        """A registered ``NAME@VERSION``/``NAME@ALIAS``, a run id, ``RUN:STEP.OUTPUT`` or a hash."""
+    def resolve_model(self, ref: str, allow_pickle: bool = False) -> ModelRef:
+        """A registered ``NAME@VERSION``/``NAME@ALIAS``, a run id, ``RUN:STEP.OUTPUT`` or a hash.
+
+        The opt-in to load it even if that can run code: the one recorded on a registered
+        version, else ``allow_pickle`` (what the user gave to this evaluation).
+        """
         text = str(ref).strip()
         name, at, _ = text.partition("@")
         if at and name and not name.isdigit():
             from rung.registry.models import Registry
 
             version = Registry(self._s).get(text)
-            return ModelRef(text, version.hash, version.kind, version.run_id)
-        return resolve_artifact(self._s, text)
+            return ModelRef(text, version.hash, version.kind, version.run_id, version.allow_pickle)
+        found = resolve_artifact(self._s, text)
+        found.allow_pickle = allow_pickle
+        return found
 
     # -- evaluating ------------------------------------------------------------------------
 
-    def _resolve_application(self, app: Any) -> tuple[ModelRef, list[Any]]:
+    def _resolve_application(self, app: Any, allow_pickle: bool) -> tuple[ModelRef, list[Any]]:
         from rung.core.codehash import code_fingerprint
         from rung.core.hashing import hash_json
         from rung.evaluation.application import Step
@@ -133,9 +139,11 @@ class Evaluator:
         steps, parts = [], []
         for c in app.components:
             if isinstance(c.model, str):
-                ref = self.resolve_model(c.model)
+                ref = self.resolve_model(c.model, allow_pickle)
                 path = self._s.artifacts.local_path(ref.hash)
-                steps.append(Step(c.name, path, ref.kind, None, c.inputs, c.label))
+                steps.append(
+                    Step(c.name, path, ref.kind, None, c.inputs, c.label, ref.allow_pickle)
+                )
                 parts.append([c.name, ref.hash])
             elif callable(c.model):
                 steps.append(Step(c.name, None, None, c.model, c.inputs, c.label))
@@ -159,7 +167,16 @@ class Evaluator:
         baseline: str | None = None,
         criteria: Sequence[str] | None = None,
         workers: int | None = None,
+        allow_pickle: bool = False,
     ) -> Evaluation:
+        """Score ``model`` on the dataset versions ``on`` and record the evaluation.
+
+        ``allow_pickle`` opts in to loading a model (or baseline) given as a run, output or
+        hash that can run code when loaded (pickle, or skops types outside rung's trusted
+        list); a registered version uses the opt-in recorded at its registration. Without
+        it such a model is refused with :class:`~rung.core.errors.Untrusted`; with it, the
+        evaluation records ``allow_pickle``.
+        """
         if not on:
             raise InvalidInput("no dataset to evaluate on", "pass --on NAME@VERSION (repeatable)")
         cfg = self._config
@@ -193,12 +210,12 @@ class Evaluator:
                     "a baseline is compared with a single model",
                     "evaluate the application without --baseline",
                 )
-            chosen, app_steps = self._resolve_application(model)
+            chosen, app_steps = self._resolve_application(model, allow_pickle)
             model_path = ""
         else:
-            chosen = self.resolve_model(model)
+            chosen = self.resolve_model(model, allow_pickle)
             model_path = self._s.artifacts.local_path(chosen.hash)  # verifies the hash
-        base = self.resolve_model(baseline) if baseline else None
+        base = self.resolve_model(baseline, allow_pickle) if baseline else None
         base_path = self._s.artifacts.local_path(base.hash) if base else None
         slice_map = _slice_map(slices)
         versions = [self._s.data.get(ref) for ref in on]
@@ -215,12 +232,14 @@ class Evaluator:
                 data_format=v.format,
                 model_path=model_path,
                 model_kind=chosen.kind,
+                model_allow_pickle=chosen.allow_pickle,
                 label=label,
                 metric_names=list(metrics) if metrics else None,
                 custom=dict(custom_metrics or {}),
                 slices=slice_map,
                 baseline_path=base_path,
                 baseline_kind=base.kind if base else None,
+                baseline_allow_pickle=bool(base and base.allow_pickle),
                 application=app_steps,
             )
             for v in versions
@@ -269,13 +288,15 @@ class Evaluator:
         verdict_dict = {**verdict.to_dict(), "criteria": list(crit_texts)}
         datasets = [{"ref": v.ref, "hash": v.hash} for v in versions]
         now = time.time()
-        payload = {
+        payload: dict[str, Any] = {
             "columns": columns,
             "rows": rows,
             "aggregates": aggregates,
             "details": details,
             "verdict": verdict_dict,
         }
+        if chosen.allow_pickle or (base is not None and base.allow_pickle):
+            payload["allow_pickle"] = True  # the opt-in given to load a model that can run code
         with self._s.metadata.write() as tx:
             eval_id = tx.insert(
                 "evaluations",
@@ -385,10 +406,10 @@ def _warm_up(task: worker.Task) -> None:
     import rung.evaluation.metrics  # noqa: F401
 
     if task.model_kind in ("skops", "pickle"):
-        worker.load_model(task.model_path, task.model_kind)
+        worker.load_model(task.model_path, task.model_kind, task.model_allow_pickle)
     for step in task.application or []:
         if step.model_path and step.model_kind:
-            worker.load_model(step.model_path, step.model_kind)
+            worker.load_model(step.model_path, step.model_kind, step.allow_pickle)
     from sklearn import metrics  # noqa: F401
 
 

@@ -36,13 +36,21 @@ class Task:
     baseline_path: str | None = None
     baseline_kind: str | None = None
     application: Sequence[Any] | None = None  # application.Step list, instead of one model
+    model_allow_pickle: bool = False  # the opt-in recorded for the model (and the baseline)
+    baseline_allow_pickle: bool = False
 
 
-def load_model(path: str, kind: str) -> Any:
+def load_model(path: str, kind: str, allow_pickle: bool = False) -> Any:
+    """The model in the verified file ``path``, through the one loader with its opt-in."""
+    from pathlib import Path
+
     from rung.pipelines import materialize
 
     with open(path, "rb") as f:
-        return materialize.load(kind, f.read())
+        data = f.read()
+    return materialize.load(
+        kind, data, allow_pickle=allow_pickle, what=f"model {Path(path).name[:12]}"
+    )
 
 
 def run(task: Task) -> dict[str, Any]:
@@ -66,7 +74,7 @@ def run(task: Task) -> dict[str, Any]:
     if task.application:
         pred, proba, classes, values, fns = _run_application(task, frame, y)
     else:
-        model = load_model(task.model_path, task.model_kind)
+        model = load_model(task.model_path, task.model_kind, task.model_allow_pickle)
         features = _features(model, frame, task)
         classes = _classes(model, y, task)
         pred, proba = predict(model, features, task.dataset)
@@ -85,7 +93,7 @@ def run(task: Task) -> dict[str, Any]:
     if task.baseline_path and task.baseline_kind:
         from rung.evaluation.bootstrap import paired_deltas
 
-        base = load_model(task.baseline_path, task.baseline_kind)
+        base = load_model(task.baseline_path, task.baseline_kind, task.baseline_allow_pickle)
         base_pred, base_proba = predict(base, _features(base, frame, task), task.dataset)
         numeric = [k for k, v in values.items() if isinstance(v, int | float)]
         out["baseline_metrics"] = m.compute(fns, y, base_pred, base_proba, classes)

@@ -13,11 +13,17 @@ data drift (one drifted feature) and prediction drift, which are on by default::
 
 A webhook gets each alert as one JSON document. Delivery never loses the alert: it is stored
 first, and the delivery's outcome ("delivered" or the error) is stored with it.
+
+The webhook is an ``http://`` or ``https://`` URL with a host, checked when ``[monitor]`` is
+read (:func:`check_webhook`); any other scheme (``file:``, ``ftp:``, ``data:``…) is refused.
+A delivery is a single POST: redirects are never followed (a 3xx is a failed delivery naming
+the status and its ``Location``), and only a 2xx answer is recorded as "delivered".
 """
 
 from __future__ import annotations
 
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -123,16 +129,67 @@ def breaches(report: dict[str, Any], rules: dict[str, Any]) -> list[dict[str, An
     return out
 
 
+WEBHOOK_SCHEMES = ("http", "https")
+
+
+def check_webhook(url: Any) -> str:
+    """``url`` if it is an http(s) URL with a host, else :class:`InvalidInput` naming it."""
+    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme.lower() not in WEBHOOK_SCHEMES or not parts.hostname:
+        raise InvalidInput(
+            f"[monitor] webhook = {url!r} in rung.toml is not an http(s) URL",
+            'write e.g. webhook = "https://hooks.example.com/rung" (only http and https)',
+        )
+    return url
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect: the 3xx reaches the caller as an HTTPError."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """http(s) only (no file:, ftp: or data: handlers), proxies from the environment, and
+    no redirects followed."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+        _NoRedirect(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
 def deliver(url: str, alert: dict[str, Any], timeout: float) -> str | None:
-    """POST one alert as JSON; None when the webhook took it, else a one-line error."""
+    """POST one alert as JSON; None when the webhook answered 2xx, else a one-line error.
+
+    Never follows a redirect and never opens anything but http(s) (see the module's rules).
+    """
+    try:
+        check_webhook(url)
+    except InvalidInput:
+        return f"the webhook {url!r} is not an http(s) URL; nothing was sent"
     body = canonical_json(alert).encode()  # strict JSON: an infinite statistic as a string
     request = urllib.request.Request(
         url, data=body, method="POST", headers={"Content-Type": "application/json"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
+        with _opener().open(request, timeout=timeout) as answer:
             answer.read()
+            status = int(answer.status)
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            where = exc.headers.get("Location") if exc.headers else None
+            return (
+                f"the webhook {url} answered {exc.code} {exc.reason} redirecting to"
+                f" {where or '(no Location)'}; redirects are not followed"
+            )
         return f"the webhook {url} answered {exc.code} {exc.reason}"
     except TimeoutError:
         return f"the webhook {url} timed out after {timeout:g} s"
@@ -145,4 +202,6 @@ def deliver(url: str, alert: dict[str, Any], timeout: float) -> str | None:
         return f"the webhook {url} could not be reached ({reason})"
     except (ValueError, OSError) as exc:
         return f"the webhook {url} could not be reached ({exc})"
+    if not 200 <= status < 300:
+        return f"the webhook {url} answered {status}, not 2xx"
     return None

@@ -16,7 +16,7 @@ from typing import Any
 from rung.core.drift import reference_from_dict
 from rung.core.errors import InvalidInput
 from rung.core.hashing import canonical_json
-from rung.monitoring.alerts import breaches, deliver, rules_of
+from rung.monitoring.alerts import breaches, check_webhook, deliver, rules_of
 from rung.monitoring.drift import parse_window, window_start
 from rung.monitoring.performance import live_performance
 from rung.monitoring.window import References, compute_window, references
@@ -42,6 +42,8 @@ class Monitor:
         self._config = config
         self._label = label
         self.rules = rules_of(config)
+        if config.get("webhook") not in (None, ""):
+            check_webhook(config["webhook"])
         self._refs: dict[str, References] = {}
 
     def references(self, version: ModelVersion, reference: str | None = None) -> References:

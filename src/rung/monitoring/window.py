@@ -87,8 +87,8 @@ def _prediction_reference(
     registry: Registry, version: ModelVersion, frame: Any
 ) -> NumericReference | CategoricalReference | None:
     """The model's predictions on the reference inputs, summarised like a feature."""
+    _, model = registry.load(version.ref)  # an untrusted model is refused, not skipped
     try:
-        _, model = registry.load(version.ref)
         predicted = model.predict(frame)
     except Exception:  # a model that cannot score its reference here: no prediction drift
         return None

@@ -3,8 +3,14 @@
 * pandas DataFrame → Parquet; pandas Series → Parquet of a one-column frame
 * numpy array → ``.npy`` (no pickled objects)
 * JSON-able values (dicts, lists, strings, numbers, booleans, None) → canonical JSON
-* scikit-learn estimators → skops, loaded back with only scikit-learn/numpy/scipy types trusted
+* scikit-learn estimators → skops, loaded back trusting only the exact, reviewed types of
+  :mod:`rung.pipelines.trusted`
 * anything else → an error, unless the step opts in with ``@step(pickle=True)``
+
+:func:`load` is the one way rung turns stored bytes back into objects: every rung (pipeline
+steps, registration, evaluation, serving, batch scoring, monitoring, automation) calls it with
+the opt-in recorded for what it loads. A pickle, or a skops file naming any type outside the
+trusted list, is refused without that opt-in, before any of its code can run.
 
 Bytes are deterministic where the format allows, so that an unchanged output keeps its hash
 and does not invalidate the steps downstream: skops archives are re-zipped with fixed times.
@@ -18,7 +24,7 @@ import re
 import zipfile
 from typing import Any
 
-from rung.core.errors import IntegrityError, UnsupportedType
+from rung.core.errors import IntegrityError, UnsupportedType, Untrusted
 from rung.core.hashing import canonical_json, is_jsonable
 
 MEDIA_TYPES = {
@@ -29,7 +35,8 @@ MEDIA_TYPES = {
     "skops": "application/x-skops",
     "pickle": "application/x-pickle",
 }
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+OPT_IN = "--allow-pickle (allow_pickle=True)"
+"""How a user opts in to loading an object that can run code, named in every refusal."""
 
 
 def dump(value: Any, *, allow_pickle: bool = False, where: str = "step") -> tuple[str, bytes]:
@@ -59,8 +66,19 @@ def dump(value: Any, *, allow_pickle: bool = False, where: str = "step") -> tupl
     raise _unsupported(f"a {type_name}", where)
 
 
-def load(kind: str, data: bytes) -> Any:
-    """Rebuild the value that :func:`dump` stored as ``kind``."""
+def load(kind: str, data: bytes, *, allow_pickle: bool = False, what: str = "artifact") -> Any:
+    """Rebuild the value that :func:`dump` stored as ``kind``: the one loader of stored objects.
+
+    ``allow_pickle`` is the opt-in recorded for this object (a model version registered with
+    ``--allow-pickle``, an evaluation run with it, the output of a ``@step(pickle=True)``
+    read back by its own pipeline). Without it, a ``pickle`` is refused, and so is a
+    ``skops`` file that names any type outside :func:`rung.pipelines.trusted.trusted_types`;
+    the refusal (:class:`~rung.core.errors.Untrusted`) names ``what``, the types and the
+    opt-in, and happens before anything in the bytes is imported or run. With the opt-in the
+    file is loaded trusting every type it names: loading it may run code.
+
+    Raises :class:`~rung.core.errors.IntegrityError` for bytes that do not parse as ``kind``.
+    """
     if kind in ("parquet", "series"):
         import pandas as pd
 
@@ -73,21 +91,72 @@ def load(kind: str, data: bytes) -> Any:
     if kind == "json":
         return json.loads(data)
     if kind == "skops":
-        import skops.io as sio
-
-        untrusted = sio.get_untrusted_types(data=data)
-        unsafe = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-        if unsafe:
-            raise IntegrityError(
-                f"model file holds types outside scikit-learn/numpy/scipy: {unsafe}",
-                "load it yourself with skops.io.loads(..., trusted=[...]) after review",
-            )
-        return sio.loads(data, trusted=untrusted)
+        return _load_skops(data, allow_pickle, what)
     if kind == "pickle":
+        check(kind, data, allow_pickle=allow_pickle, what=what)
         import pickle
 
-        return pickle.loads(data)  # the producing step opted in with pickle=True
+        try:
+            return pickle.loads(data)  # the opt-in recorded for this object allows it
+        except (ImportError, AttributeError) as exc:
+            raise IntegrityError(
+                f"{what} could not be unpickled ({type(exc).__name__}: {exc})",
+                "make the module that defines its classes importable (PYTHONPATH)",
+            ) from exc
     raise IntegrityError(f"unknown artifact kind {kind!r}", "upgrade rung")
+
+
+def check(kind: str, data: bytes, *, allow_pickle: bool = False, what: str = "artifact") -> None:
+    """Raise what :func:`load` would raise for an untrusted object, without loading it (so a
+    service can refuse at start-up, in one line, before its workers start)."""
+    if kind == "pickle" and not allow_pickle:
+        raise Untrusted(
+            f"{what} is stored with pickle, which runs code when loaded, and was not opted in",
+            f"load it only if you trust its source: opt in with {OPT_IN}",
+        )
+    if kind == "skops" and not allow_pickle:
+        refused = untrusted_types(data, what)
+        if refused:
+            more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+            raise Untrusted(
+                f"{what} names types rung does not trust, which could run code when loaded:"
+                f" {', '.join(refused[:5])}{more}",
+                f"load it only if you trust its source: opt in with {OPT_IN}",
+            )
+
+
+def untrusted_types(data: bytes, what: str = "artifact") -> list[str]:
+    """The types a skops file names that rung does not trust without an opt-in (sorted)."""
+    import skops.io as sio
+
+    from rung.pipelines.trusted import never_trusted, trusted_types
+
+    try:
+        named = sio.get_untrusted_types(data=data)
+    except Exception as exc:  # not a zip, no schema.json, a schema skops cannot read
+        raise IntegrityError(
+            f"{what} is not a readable skops file ({type(exc).__name__}: {exc})",
+            "store it again with rung (a scikit-learn model returned by a step)",
+        ) from exc
+    allowed = trusted_types()
+    return sorted(t for t in named if t not in allowed or never_trusted(t))
+
+
+def _load_skops(data: bytes, allow_pickle: bool, what: str) -> Any:
+    import skops.io as sio
+
+    from rung.pipelines.trusted import check_contents
+
+    check("skops", data, allow_pickle=allow_pickle, what=what)
+    try:
+        model = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
+    except Exception as exc:
+        raise IntegrityError(
+            f"{what} could not be loaded from its skops file ({type(exc).__name__}: {exc})",
+            "check that scikit-learn's version matches the one that stored it",
+        ) from exc
+    check_contents(model, what, allow_io=allow_pickle)  # what sklearn's code trusts blindly
+    return model
 
 
 def _unsupported(what: str, where: str) -> UnsupportedType:

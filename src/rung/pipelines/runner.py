@@ -65,6 +65,7 @@ class Output:
     name: str
     dataset_id: int | None = None
     _executor: Executor | None = field(default=None, repr=False, compare=False)
+    allow_pickle: bool = False  # produced by a @step(pickle=True): its pipeline may load it
 
     def load(self) -> Any:
         if self._executor is None:
@@ -166,7 +167,12 @@ class Executor:
         if out.kind.startswith("dataset:"):
             value = self.stores.data.by_id(out.dataset_id or 0).load()
         else:
-            value = materialize.load(out.kind, self.stores.artifacts.get_bytes(out.hash))
+            value = materialize.load(
+                out.kind,
+                self.stores.artifacts.get_bytes(out.hash),
+                allow_pickle=out.allow_pickle,
+                what=f"output {out.name} ({out.hash[:12]})",
+            )
         return value
 
     # -- a step call ----------------------------------------------------------------------
@@ -268,7 +274,12 @@ class Executor:
             )
             outs = [
                 Output(
-                    by_name[n]["artifact_hash"], by_name[n]["kind"], f"{step.name}.{n}", None, self
+                    by_name[n]["artifact_hash"],
+                    by_name[n]["kind"],
+                    f"{step.name}.{n}",
+                    None,
+                    self,
+                    allow_pickle=step.pickle,  # the cache key covers step.pickle
                 )
                 for n in step.outputs
             ]
@@ -352,7 +363,8 @@ class Executor:
             )
             digest = self.stores.artifacts.put_bytes(data)
             self._values[digest] = value
-            stored.append((Output(digest, kind, f"{step.name}.{name}", None, self), len(data)))
+            out = Output(digest, kind, f"{step.name}.{name}", None, self, allow_pickle=step.pickle)
+            stored.append((out, len(data)))
         return stored
 
     def _fail(self, step_id: int, error: str, tb: str) -> None:

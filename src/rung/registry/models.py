@@ -44,6 +44,7 @@ class ModelRef:
     hash: str
     kind: str
     run_id: int | None = None
+    allow_pickle: bool = False  # the opt-in to load it even if that can run code
 
 
 @dataclass
@@ -137,15 +138,18 @@ class Registry:
     def register(self, source: str, name: str, *, allow_pickle: bool = False) -> ModelVersion:
         """Register a model artifact (run id, RUN:STEP.OUTPUT or hash) as the next version.
 
-        A model stored with pickle needs ``allow_pickle=True``: loading it can run code, so the
-        opt-in is explicit and recorded on the version.
+        Registration loads the model to infer its signature, through the one loader
+        (:func:`rung.pipelines.materialize.load`): a model stored with pickle, or a skops file
+        naming types outside rung's trusted list, needs ``allow_pickle=True`` (loading it can
+        run code), and that opt-in is recorded on the version for every later load. Raises
+        :class:`~rung.core.errors.Untrusted` without it, and stores nothing.
         """
         check_name(name, "model name")
         return self._register(resolve_artifact(self._s, source), name, allow_pickle)
 
     def _register(self, ref: ModelRef, name: str, allow_pickle: bool) -> ModelVersion:
         """The next version of ``name`` for the model artifact ``ref``, with its provenance."""
-        _check_pickle(ref, allow_pickle)
+        ref.allow_pickle = allow_pickle
         datasets, metrics, signature = self._provenance(ref)
         number = allocate(
             lambda: self._insert_version(name, ref, datasets, metrics, signature, allow_pickle),
@@ -188,7 +192,7 @@ class Registry:
                     "datasets": canonical_json(datasets),
                     "metrics": canonical_json(metrics),
                     "signature": canonical_json(signature) if signature else None,
-                    "allow_pickle": allow_pickle and ref.kind == "pickle",
+                    "allow_pickle": allow_pickle,
                     "created_at": time.time(),
                 },
             )
@@ -210,7 +214,12 @@ class Registry:
         """Feature names, kinds and categories, from the data the training step received."""
         from rung.pipelines import materialize
 
-        model = materialize.load(ref.kind, self._s.artifacts.get_bytes(ref.hash))
+        model = materialize.load(
+            ref.kind,
+            self._s.artifacts.get_bytes(ref.hash),
+            allow_pickle=ref.allow_pickle,
+            what=f"model {ref.name}",
+        )
         names = getattr(model, "feature_names_in_", None)
         if names is None:
             return None
@@ -270,16 +279,33 @@ class Registry:
     # -- reading -------------------------------------------------------------------------
 
     def load(self, ref: str) -> tuple[ModelVersion, Any]:
-        """The version and its model, from hash-verified bytes; pickle only if opted in."""
+        """The version and its model, from hash-verified bytes, through the one loader with the
+        opt-in recorded on the version (raises :class:`~rung.core.errors.Untrusted` without
+        it for a model that could run code when loaded)."""
         from rung.pipelines import materialize
 
         version = self.get(ref)
-        if version.kind == "pickle" and not version.allow_pickle:
-            raise InvalidInput(
-                f"{version.ref} is stored with pickle and was not registered with --allow-pickle",
-                "register it again with --allow-pickle if you trust its source",
-            )
-        return version, materialize.load(version.kind, self._s.artifacts.get_bytes(version.hash))
+        model = materialize.load(
+            version.kind,
+            self._s.artifacts.get_bytes(version.hash),
+            allow_pickle=version.allow_pickle,
+            what=f"model {version.ref}",
+        )
+        return version, model
+
+    def check_loadable(self, ref: str) -> ModelVersion:
+        """The version, once its recorded opt-in is known to cover what loading it needs
+        (:func:`rung.pipelines.materialize.check`); does not build the model."""
+        from rung.pipelines import materialize
+
+        version = self.get(ref)
+        materialize.check(
+            version.kind,
+            self._s.artifacts.get_bytes(version.hash),
+            allow_pickle=version.allow_pickle,
+            what=f"model {version.ref}",
+        )
+        return version
 
     def get(self, ref: str) -> ModelVersion:
         """``NAME`` (latest), ``NAME@VERSION`` or ``NAME@ALIAS``."""
@@ -485,14 +511,6 @@ def _datasets_in(node: dict[str, Any]) -> set[str]:
     for child in node.get("children", []):
         found |= _datasets_in(child)
     return found
-
-
-def _check_pickle(ref: ModelRef, allow_pickle: bool) -> None:
-    if ref.kind == "pickle" and not allow_pickle:
-        raise InvalidInput(
-            f"model {ref.name} is stored with pickle, which can run arbitrary code when loaded",
-            "register it with --allow-pickle (allow_pickle=True) if you trust its source",
-        )
 
 
 def _check_alias(alias: str) -> None:
