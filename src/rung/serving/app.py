@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rung.core.errors import InvalidInput, RungError
+from rung.core.limits import REQUEST_ID, check_length
 from rung.serving.batching import Batcher
 from rung.serving.log import PredictionLog
 from rung.serving.payload import PayloadError, check
@@ -240,7 +241,8 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         and no inputs (the error rate of monitoring comes from the same log). The request
         counts as load (``service.active``) from its arrival until its record is durable."""
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        given = request.headers.get("x-request-id")
+        request_id = given if given and len(given) <= REQUEST_ID else uuid.uuid4().hex
 
         def record(held: Loaded, rows: int, inputs: Any, outputs: Any, status: int) -> Future[None]:
             return service.log.submit(
@@ -259,6 +261,13 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         service.active += 1
         try:
             try:
+                if given and len(given) > REQUEST_ID:  # refused here, logged under a fresh id
+                    check_length(
+                        given,
+                        REQUEST_ID,
+                        "X-Request-ID header",
+                        f"send an id of at most {REQUEST_ID} characters, or none (one is made)",
+                    )
                 columns, rows = check(to_body(await _body(request)), service.current.signature)
                 held, out = await service.batcher.predict(columns, rows, alone=service.active == 1)
             except Exception as exc:

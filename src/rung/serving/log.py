@@ -5,6 +5,8 @@ the database sees one transaction per batch rather than one per request — the 
 arrive while one batch commits form the next — and a response is
 only sent once its record is durable — so after a crash only requests that never got an
 answer can be missing, and under load the log holds exactly one row per 2xx response.
+If a batch's transaction fails, its records are committed one by one, so a record the
+database refuses fails only its own request.
 """
 
 from __future__ import annotations
@@ -73,12 +75,17 @@ class PredictionLog:
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[dict[str, Any], Future[None]]]) -> None:
+        """Commit a batch in one transaction; if that fails, commit its records one by one, so
+        that a record the database refuses fails its own request only, never another's."""
         try:
             with self._store.write() as tx:
                 tx.insert_many("predictions", [row for row, _ in batch])
         except Exception as exc:  # the requests fail rather than answer unlogged
-            for _, done in batch:
-                done.set_exception(exc)
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+                return
+            for item in batch:
+                self._commit([item])
             return
         for _, done in batch:
             done.set_result(None)

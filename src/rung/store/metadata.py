@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from rung.core.errors import StoreUnavailable
+from rung.core.limits import check_column
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 0x72756E67  # "rung"
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -76,7 +77,12 @@ class Tx:
         return None if row is None else next(iter(row.values()))
 
     def insert(self, table: str, values: Mapping[str, Any], returning: str | None = "id") -> Any:
-        """Insert one row; return its ``returning`` column (the new id by default)."""
+        """Insert one row; return its ``returning`` column (the new id by default).
+
+        Raises :class:`rung.core.errors.InvalidInput` before writing anything when a text
+        value is over its column's limit (:mod:`rung.core.limits`), on SQLite as on PostgreSQL.
+        """
+        _check_row(table, values)
         cols = list(values)
         sql = (
             f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
@@ -88,8 +94,11 @@ class Tx:
         return self.scalar(sql, values)
 
     def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert rows of the same columns; the limits are checked as by :meth:`insert`."""
         if not rows:
             return
+        for row in rows:
+            _check_row(table, row)
         cols = list(rows[0])
         sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
         try:
@@ -97,6 +106,12 @@ class Tx:
         except Exception as exc:
             _raise_conflict(exc)
             raise
+
+
+def _check_row(table: str, values: Mapping[str, Any]) -> None:
+    for column, value in values.items():
+        if isinstance(value, str):
+            check_column(table, column, value)
 
 
 def _raise_conflict(exc: Exception) -> None:
