@@ -125,7 +125,7 @@ def check_length(value: str, limit: int, what: str, hint: str | None = None) -> 
     if len(value) > limit:
         raise InvalidInput(
             f"{what} {shown(value)} has {len(value)} characters, over the limit of {limit}",
-            hint or f"use a {what} of at most {limit} characters",
+            hint or f"shorten it to at most {limit} characters",
         )
     return value
 
@@ -142,7 +142,7 @@ def check_column(table: str, column: str, value: object) -> None:
 _DIGITS = re.compile(r"[0-9]+")
 
 
-def is_number(text: str) -> bool:
+def is_digits(text: str) -> bool:
     """True when ``text`` is written with ASCII digits only (``"12"``; not ``"²"``, ``"١٢"``,
     ``"-1"`` or ``""``) — what rung reads as an id or a version."""
     return _DIGITS.fullmatch(text) is not None
@@ -156,7 +156,7 @@ def parse_int(
     read: Unicode digits, signs, spaces and underscores that ``int()`` would accept are refused,
     so that one spelling means one number everywhere."""
     body = text[1:] if text.startswith("-") and low < 0 else text
-    if not is_number(body) or len(body) > 40:
+    if not is_digits(body) or len(body) > 40:
         raise InvalidInput(
             f"{what} {shown(text)} is not a whole number", hint or f"use a number in {low}..{high}"
         )

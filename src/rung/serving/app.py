@@ -35,7 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rung.core.errors import InvalidInput, RungError
-from rung.core.limits import REQUEST_ID, check_length
+from rung.core.limits import REQUEST_ID, check_length, is_digits
 from rung.serving.batching import Batcher
 from rung.serving.log import PredictionLog
 from rung.serving.payload import PayloadError, check
@@ -217,7 +217,7 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
 
     async def _body(request: Request) -> Any:
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body:
+        if length is not None and is_digits(length) and int(length) > max_body:
             raise PayloadTooLarge(
                 f"the body has {length} bytes, over the limit of {max_body}", "send smaller batches"
             )

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rung.core.errors import StoreUnavailable
-from rung.core.limits import check_column
+from rung.core.limits import MAX_ID, check_column, check_int
 
 HEAD_REVISION = "0008"
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -57,6 +57,10 @@ class Tx:
         return _PARAM.sub(r"%(\1)s", sql) if self._pg else sql
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run one statement; an integer parameter past 64 bits raises
+        :class:`rung.core.errors.InvalidInput` (both databases would refuse it, differently)."""
+        if params:
+            _check_ints(params)
         try:
             self._cur.execute(self._sql(sql), params or {})
         except Exception as exc:
@@ -85,7 +89,7 @@ class Tx:
         _check_row(table, values)
         cols = list(values)
         sql = (
-            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+            f"INSERT INTO {table} ({_names(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
             + (f" RETURNING {returning}" if returning else "")
         )
         if returning is None:
@@ -99,8 +103,9 @@ class Tx:
             return
         for row in rows:
             _check_row(table, row)
+            _check_ints(row)
         cols = list(rows[0])
-        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+        sql = f"INSERT INTO {table} ({_names(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
         try:
             self._cur.executemany(self._sql(sql), rows)
         except Exception as exc:
@@ -108,10 +113,22 @@ class Tx:
             raise
 
 
+def _names(columns: Sequence[str]) -> str:
+    """Column names quoted, so that a name that is a keyword (``window`` on PostgreSQL)
+    works on both databases."""
+    return ", ".join(f'"{c}"' for c in columns)
+
+
 def _check_row(table: str, values: Mapping[str, Any]) -> None:
     for column, value in values.items():
         if isinstance(value, str):
             check_column(table, column, value)
+
+
+def _check_ints(params: Mapping[str, Any]) -> None:
+    for name, value in params.items():
+        if type(value) is int and not -MAX_ID - 1 <= value <= MAX_ID:
+            check_int(value, f"value of {name}", -MAX_ID - 1, MAX_ID)
 
 
 def _raise_conflict(exc: Exception) -> None:
