@@ -358,3 +358,37 @@ def test_the_limits_table_in_the_docs_matches_the_module() -> None:
     doc = (Path(__file__).parents[1] / "docs" / "limits.md").read_text()
     for name in ("NAME", "ALIAS", "TRIGGER", "KEY", "WHO", "REQUEST_ID", "WINDOW"):
         assert f"| {getattr(limits, name)} |" in doc, name
+
+
+def test_nul_characters_are_stored_the_same_on_both_backends(ws) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL cannot hold NUL in text; a step's error message carrying one must still be
+    recorded (as U+FFFD, on both), and the run must not stay 'running'."""
+    (ws.root / "nul.py").write_text(
+        "import rung\n\n@rung.step\ndef boom():\n    raise ValueError('bad\\x00byte')\n\n"
+        "@rung.pipeline\ndef p():\n    return boom()\n"
+    )
+    with pytest.raises(Exception, match="bad"):
+        ws.run("nul.py:p", {})
+    run = ws.runs.list(1)[0]
+    detail = ws.runs.get(run.id)
+    assert run.status == "failed" and detail["steps"][0]["status"] == "failed"
+    assert "bad\ufffdbyte" in detail["steps"][0]["error"]
+
+
+@pytest.mark.parametrize("name", ["train\n", "train\x00", "tr ain", "", "é"])
+def test_names_are_matched_whole(name: str) -> None:
+    from rung.core.refs import check_name
+
+    with pytest.raises(InvalidInput, match="invalid"):
+        check_name(name)
+
+
+def test_the_automation_alias_and_model_are_checked_when_the_configuration_is_read(
+    sqlite_ws,
+) -> None:  # type: ignore[no-untyped-def]
+    from rung import Workspace
+
+    for key, value, what in (("alias", "a" * 101, "alias"), ("model", "m" * 201, "model")):
+        (sqlite_ws.root / "rung.toml").write_text(f'[automate]\n{key} = "{value}"\n')
+        with pytest.raises(InvalidInput, match=rf"\[automate\] {what} .* over the limit"):
+            _ = Workspace.open(sqlite_ws.root).automation

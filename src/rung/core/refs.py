@@ -27,7 +27,7 @@ class Ref:
 def check_name(name: str, what: str = "name") -> str:
     """Return ``name`` if it is a valid dataset/model name (the characters below, at most
     :data:`rung.core.limits.NAME` of them), else raise :class:`InvalidInput` with the rule."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidInput(
             f"invalid {what} {shown(name)}",
             "use letters, digits, '_', '.' and '-', starting with a letter or digit",

@@ -21,7 +21,7 @@ from rung.core.aggregate import AGGREGATES, aggregate_rows, is_number
 from rung.core.criteria import Verdict, judge, parse_criteria
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.hashing import canonical_json
-from rung.core.limits import KEY, check_length, is_digits, parse_int
+from rung.core.limits import KEY, check_int, check_length, is_digits, parse_int
 from rung.evaluation import worker
 from rung.evaluation.metrics import MetricFn, higher_is_better
 from rung.registry.models import ModelRef, resolve_artifact
@@ -311,6 +311,7 @@ class Evaluator:
     # -- history ---------------------------------------------------------------------------
 
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        check_int(limit, "limit")
         with self._s.metadata.read() as tx:
             rows = tx.all(
                 "SELECT id, model, model_hash, baseline, label, datasets, verdict, created_at"

@@ -45,6 +45,7 @@ class Runs:
     # -- listing and details -------------------------------------------------------------
 
     def list(self, limit: int = 50, name: str | None = None) -> builtins.list[RunSummary]:
+        check_int(limit, "limit")
         where = "WHERE name = :name " if name else ""
         with self._s.metadata.read() as tx:
             rows = tx.all(

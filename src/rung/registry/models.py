@@ -499,7 +499,7 @@ def _check_pickle(ref: ModelRef, allow_pickle: bool) -> None:
 
 
 def _check_alias(alias: str) -> None:
-    if not _ALIAS.match(alias) or alias.isdigit():
+    if not _ALIAS.fullmatch(alias) or alias.isdigit():
         raise InvalidInput(
             f"invalid alias {shown(alias)}", "use a name such as champion, challenger or production"
         )

@@ -58,9 +58,11 @@ class Tx:
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run one statement; an integer parameter past 64 bits raises
-        :class:`rung.core.errors.InvalidInput` (both databases would refuse it, differently)."""
+        :class:`rung.core.errors.InvalidInput` (both databases would refuse it, differently),
+        and a NUL character in a text parameter is stored as U+FFFD on both (PostgreSQL cannot
+        hold NUL in text; SQLite would keep it)."""
         if params:
-            _check_ints(params)
+            params = _checked(params)
         try:
             self._cur.execute(self._sql(sql), params or {})
         except Exception as exc:
@@ -103,7 +105,7 @@ class Tx:
             return
         for row in rows:
             _check_row(table, row)
-            _check_ints(row)
+        rows = [_checked(row) for row in rows]
         cols = list(rows[0])
         sql = f"INSERT INTO {table} ({_names(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
         try:
@@ -125,10 +127,16 @@ def _check_row(table: str, values: Mapping[str, Any]) -> None:
             check_column(table, column, value)
 
 
-def _check_ints(params: Mapping[str, Any]) -> None:
+def _checked(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``params`` with ints range-checked and NUL characters replaced (a copy only if any)."""
+    fixed: dict[str, Any] | None = None
     for name, value in params.items():
         if type(value) is int and not -MAX_ID - 1 <= value <= MAX_ID:
             check_int(value, f"value of {name}", -MAX_ID - 1, MAX_ID)
+        elif type(value) is str and "\x00" in value:
+            fixed = fixed if fixed is not None else dict(params)
+            fixed[name] = value.replace("\x00", "\ufffd")
+    return params if fixed is None else fixed
 
 
 def _raise_conflict(exc: Exception) -> None:
