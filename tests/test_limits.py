@@ -392,3 +392,26 @@ def test_the_automation_alias_and_model_are_checked_when_the_configuration_is_re
         (sqlite_ws.root / "rung.toml").write_text(f'[automate]\n{key} = "{value}"\n')
         with pytest.raises(InvalidInput, match=rf"\[automate\] {what} .* over the limit"):
             _ = Workspace.open(sqlite_ws.root).automation
+
+
+def test_monitor_windows_are_saved_and_read_back_on_both_backends(ws) -> None:  # type: ignore[no-untyped-def]
+    """``window`` is a keyword on PostgreSQL: saving and re-reading a window failed there."""
+    from model_project import TRAIN, frame, log_served
+
+    (ws.root / "train.py").write_text(TRAIN)
+    ws.data.add(frame(300, 1), name="train")
+    run = ws.run("train.py:train", {})
+    ws.models.register(str(run.id), "trend")
+    ws.models.promote("trend", 1, "a" * limits.ALIAS, force=True, reason="test")
+    ref = f"trend@{'a' * limits.ALIAS}"
+    log_served(ws.store, [frame(50, 2)] * 4)
+    first = ws.monitor.check(ref, window="200")
+    again = ws.monitor.check(ref, window="200")  # nothing new: the stored window is found
+    assert again["same_as"] == first["id"]
+    log_served(ws.store, [frame(50, 3)] * 2)
+    second = ws.monitor.check(ref, window="200")
+    assert [w["id"] for w in ws.monitor.windows("trend")] == [first["id"], second["id"]]
+    with pytest.raises(InvalidInput, match="limit"):
+        ws.monitor.windows("trend", -1)
+    with pytest.raises(InvalidInput, match="limit"):
+        ws.runs.list(-1)
