@@ -404,14 +404,43 @@ def test_monitor_windows_are_saved_and_read_back_on_both_backends(ws) -> None:  
     ws.models.register(str(run.id), "trend")
     ws.models.promote("trend", 1, "a" * limits.ALIAS, force=True, reason="test")
     ref = f"trend@{'a' * limits.ALIAS}"
-    log_served(ws.store, [frame(50, 2)] * 4)
+    _ids_past_32_bits(ws.store)
+    served = log_served(ws.store, [frame(50, 2)] * 4)
+    from rung.serving.feedback import record
+
+    assert record(ws.store, {"request_id": served[0][0], "labels": ["yes"] * 50}) == 50
+    with ws.store.read() as tx:
+        assert tx.scalar("SELECT MIN(id) FROM predictions WHERE status = 200") > 2**40
+        assert tx.scalar("SELECT MIN(id) FROM feedback WHERE request_id != 'x'") > 2**40
     first = ws.monitor.check(ref, window="200")
     again = ws.monitor.check(ref, window="200")  # nothing new: the stored window is found
     assert again["same_as"] == first["id"]
     log_served(ws.store, [frame(50, 3)] * 2)
     second = ws.monitor.check(ref, window="200")
     assert [w["id"] for w in ws.monitor.windows("trend")] == [first["id"], second["id"]]
+    assert second["first_id"] > 2**40 and second["last_id"] > 2**40
     with pytest.raises(InvalidInput, match="limit"):
         ws.monitor.windows("trend", -1)
     with pytest.raises(InvalidInput, match="limit"):
         ws.runs.list(-1)
+
+
+def _ids_past_32_bits(store: MetadataStore) -> None:
+    """Make the next prediction and feedback ids 2^40 and more (PostgreSQL's INTEGER ids
+    stopped at 2^31-1; SQLite's are 64-bit)."""
+    big = 2**40
+    with store.write() as tx:
+        row = {"model": "x", "version": 1, "rows": 0, "inputs": "{}", "outputs": "{}"}
+        tx.insert(
+            "predictions",
+            {"id": big, "request_id": "x", **row, "latency_ms": 0.0, "at": 0.0, "status": 499},
+            returning=None,
+        )
+        tx.insert(
+            "feedback",
+            {"id": big, "request_id": "x", "row": 0, "label": "0", "at": 0.0},
+            returning=None,
+        )
+        if store.dialect == "postgresql":
+            tx.execute("SELECT setval('predictions_id_seq', :n)", {"n": big})
+            tx.execute("SELECT setval('feedback_id_seq', :n)", {"n": big})

@@ -28,6 +28,11 @@ from rung.core.limits import COLUMNS
 
 metadata = MetaData()
 
+# Ids of the logs that grow with traffic: 64-bit on PostgreSQL, where INTEGER (and its
+# sequence) stops at 2^31-1 — 25 days of a service answering 1,000 requests a second.
+# SQLite's INTEGER PRIMARY KEY is 64-bit already (and must stay INTEGER to be the rowid).
+LOG_ID = BigInteger().with_variant(Integer(), "sqlite")
+
 artifacts = Table(
     "artifacts",
     metadata,
@@ -197,7 +202,7 @@ Index("ix_alias_events_name", alias_events.c.name)
 predictions = Table(
     "predictions",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", LOG_ID, primary_key=True, autoincrement=True),
     Column("request_id", String, nullable=False),
     Column("model", String, nullable=False),
     Column("version", Integer, nullable=False),
@@ -215,7 +220,7 @@ Index("ix_predictions_model_at", predictions.c.model, predictions.c.at)  # monit
 feedback = Table(
     "feedback",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", LOG_ID, primary_key=True, autoincrement=True),
     Column("request_id", String, nullable=False),
     Column("row", Integer, nullable=False),
     Column("label", Text, nullable=False),  # JSON value: the ground truth for that row
@@ -230,8 +235,8 @@ monitor_windows = Table(  # one computed monitoring window: drift, performance, 
     Column("model", String, nullable=False),
     Column("ref", String, nullable=False),  # NAME@ALIAS or NAME@VERSION monitored
     Column("window", String, nullable=False),  # as given: "1000", "1d"
-    Column("first_id", Integer, nullable=False),  # range of prediction-log ids it covers
-    Column("last_id", Integer, nullable=False),
+    Column("first_id", LOG_ID, nullable=False),  # range of prediction-log ids it covers
+    Column("last_id", LOG_ID, nullable=False),
     Column("rows", Integer, nullable=False),
     Column("drifted", Integer, nullable=False),  # number of drifted features
     Column("report", Text, nullable=False),  # JSON
