@@ -444,3 +444,11 @@ def _ids_past_32_bits(store: MetadataStore) -> None:
         if store.dialect == "postgresql":
             tx.execute("SELECT setval('predictions_id_seq', :n)", {"n": big})
             tx.execute("SELECT setval('feedback_id_seq', :n)", {"n": big})
+
+
+@pytest.mark.parametrize("interval", [float("nan"), float("inf"), 1e300, -1.0])
+def test_the_automation_interval_is_range_checked(sqlite_ws, interval: float) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    with pytest.raises(InvalidInput, match=r"interval .* out of range 0\.\.1e9"):
+        sqlite_ws.automation.run(interval, threading.Event(), 1)

@@ -132,7 +132,17 @@ class Automation:
         ticks: int | None = None,
         report: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        """Tick every ``interval`` seconds until ``stop`` is set (or ``ticks`` ticks)."""
+        """Tick every ``interval`` seconds until ``stop`` is set (or ``ticks`` ticks).
+
+        ``interval`` is a number of seconds in 0..1e9 (InvalidInput otherwise: NaN and huge
+        values made the wait fail after the first tick)."""
+        if not 0 <= interval <= 1e9:  # also False for NaN
+            raise InvalidInput(
+                f"interval {interval!r} s is out of range 0..1e9",
+                "give the seconds between ticks, e.g. --interval 60",
+            )
+        if ticks is not None:
+            check_int(ticks, "ticks")
         done = 0
         while not stop.is_set():
             try:
