@@ -22,7 +22,8 @@ def serve(
         int, typer.Option("--workers", min=1, max=256, help="Worker processes.")
     ] = 1,
     poll: Annotated[
-        float, typer.Option("--poll", min=0.05, help="Seconds between checks of the alias.")
+        float,
+        typer.Option("--poll", min=0.05, max=86400, help="Seconds between checks of the alias."),
     ] = 1.0,
 ) -> None:
     """Serve a model alias over HTTP: /predict, Open Inference Protocol v2, /metrics."""

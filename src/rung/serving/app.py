@@ -67,6 +67,11 @@ class Service:
         self.ws = ws  # a rung.Workspace (passed in: serving sits below the workspace layer)
         self.ref = ref
         self.name, _, self.alias = ref.partition("@")
+        if not 0.05 <= poll_seconds <= 86400:  # also False for NaN (a busy loop)
+            raise InvalidInput(
+                f"poll interval {poll_seconds!r} s is out of range 0.05..86400",
+                "give the seconds between checks of the alias, e.g. --poll 1",
+            )
         self.poll_seconds = poll_seconds
         self.current = self._load(self.ws.models.get(ref).version)
         self.log = PredictionLog(self.ws.store)
