@@ -144,3 +144,21 @@ def test_the_alias_poll_interval_is_range_checked(sqlite_ws, poll: float) -> Non
 
     with pytest.raises(InvalidInput, match=r"poll interval .* out of range 0\.05\.\.86400"):
         Service(sqlite_ws, "trend@champion", poll)
+
+
+def test_a_failing_database_fails_the_whole_group_at_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Unreachable, locked or full is not one record's fault: no retry per record."""
+    from rung.core.errors import StoreUnavailable
+    from rung.serving.log import PredictionLog, _systemic
+    from rung.store.metadata import MetadataStore
+
+    store = MetadataStore(f"sqlite:///{tmp_path / 'm.db'}")
+    log = PredictionLog(store)
+    store.close()
+    record = {"request_id": "r", "model": "m", "version": 1, "rows": 1, "inputs": {}, "outputs": {}}
+    futures = [log.submit({**record, "latency_ms": 1.0}) for _ in range(50)]
+    for done in futures:
+        with pytest.raises(StoreUnavailable):
+            done.result(timeout=30)
+    log.close()
+    assert _systemic(StoreUnavailable("x")) and not _systemic(InvalidInput("x"))

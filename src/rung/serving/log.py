@@ -18,6 +18,7 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
+from rung.core.errors import StoreUnavailable
 from rung.core.hashing import canonical_json
 
 try:  # checked once, not per record: this runs for every prediction served
@@ -75,20 +76,29 @@ class PredictionLog:
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[dict[str, Any], Future[None]]]) -> None:
-        """Commit a batch in one transaction; if that fails, commit its records one by one, so
-        that a record the database refuses fails its own request only, never another's."""
+        """Commit a batch in one transaction; if the database refuses it for what a record
+        holds, commit its records one by one, so that a bad record fails its own request
+        only, never another's. If the database itself is failing (unreachable, locked, full),
+        every request of the batch fails at once, without a retry per record."""
         try:
             with self._store.write() as tx:
                 tx.insert_many("predictions", [row for row, _ in batch])
         except Exception as exc:  # the requests fail rather than answer unlogged
-            if len(batch) == 1:
-                batch[0][1].set_exception(exc)
+            if len(batch) == 1 or _systemic(exc):
+                for _, done in batch:
+                    done.set_exception(exc)
                 return
             for item in batch:
                 self._commit([item])
             return
         for _, done in batch:
             done.set_result(None)
+
+
+def _systemic(exc: BaseException) -> bool:
+    """A failure of the database rather than of a record: StoreUnavailable, or a driver's
+    OperationalError (sqlite3: locked, disk full, I/O; psycopg: the connection)."""
+    return isinstance(exc, StoreUnavailable) or type(exc).__name__ == "OperationalError"
 
 
 def _json(value: Any) -> str:
