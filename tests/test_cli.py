@@ -106,7 +106,7 @@ def test_unknown_dataset_version_and_run(project: Path) -> None:
     ok("data", "add", "d.csv", "--name", "d", cwd=project)
     assert "has no version 9" in fails("data", "show", "d@9", cwd=project)
     assert "unknown run '42'" in fails("show", "42", cwd=project)
-    assert "invalid run id 'abc'" in fails("show", "abc", cwd=project)
+    assert "run id 'abc' is not a whole number" in fails("show", "abc", cwd=project)
 
 
 def test_malformed_parameter_changes_nothing(project: Path) -> None:

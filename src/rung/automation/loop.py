@@ -36,6 +36,7 @@ from rung.automation.triggers import Trigger, cron_due, parse_duration, parse_tr
 from rung.core.criteria import parse_criteria
 from rung.core.errors import InvalidInput, NotFound, RungError
 from rung.core.hashing import canonical_json
+from rung.core.limits import ALIAS, NAME, check_int, check_length
 from rung.evaluation.evaluator import Evaluator
 from rung.monitoring.monitor import Monitor
 from rung.monitoring.performance import labelled_rows
@@ -87,6 +88,8 @@ class Automation:
         self.triggers = parse_triggers(config.get("triggers"))
         self.model = str(config.get("model") or "")
         self.alias = str(config.get("alias") or "champion")
+        check_length(self.model, NAME, "[automate] model")
+        check_length(self.alias, ALIAS, "[automate] alias")
         self.policy = str(config.get("policy") or "auto")
         if self.policy not in ("auto", "manual"):
             raise InvalidInput(f"[automate] policy = {self.policy!r}", 'use "auto" or "manual"')
@@ -129,7 +132,17 @@ class Automation:
         ticks: int | None = None,
         report: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        """Tick every ``interval`` seconds until ``stop`` is set (or ``ticks`` ticks)."""
+        """Tick every ``interval`` seconds until ``stop`` is set (or ``ticks`` ticks).
+
+        ``interval`` is a number of seconds in 0..1e9 (InvalidInput otherwise: NaN and huge
+        values made the wait fail after the first tick)."""
+        if not 0 <= interval <= 1e9:  # also False for NaN
+            raise InvalidInput(
+                f"interval {interval!r} s is out of range 0..1e9",
+                "give the seconds between ticks, e.g. --interval 60",
+            )
+        if ticks is not None:
+            check_int(ticks, "ticks")
         done = 0
         while not stop.is_set():
             try:
@@ -410,6 +423,7 @@ class Automation:
 
     def history(self, limit: int = 50, model: str | None = None) -> list[dict[str, Any]]:
         """Jobs of ``model`` (default: the configured one; every model's without one)."""
+        check_int(limit, "limit")
         model = model or self.model
         where, params = ("WHERE model = :m", {"m": model}) if model else ("", {})
         with self._s.metadata.read() as tx:

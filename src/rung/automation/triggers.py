@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rung.core.errors import InvalidInput
+from rung.core.limits import TRIGGER, check_length
 
 KINDS = {
     "schedule": {"cron"},
@@ -87,6 +88,7 @@ def parse_triggers(raw: Any) -> list[Trigger]:
             entry.get("name")
             or (kind if sum(e.get("kind") == kind for e in raw) == 1 else f"{kind}{i}")
         )
+        check_length(name, TRIGGER, f"{where} name")
         out.append(Trigger(name, kind, options))
     return out
 

@@ -9,6 +9,7 @@ import typer
 
 from rung.cli import render
 from rung.cli.app import JsonOpt, _ws, app
+from rung.core.limits import MAX_ID
 
 automate_app = typer.Typer(
     help="Continuous training: triggers, retrain, judge against the champion, promote.",
@@ -94,7 +95,7 @@ def automate_run(
         float | None, typer.Option("--interval", help="Seconds between ticks (default 60).")
     ] = None,
     ticks: Annotated[
-        int | None, typer.Option("--ticks", help="Stop after this many ticks.")
+        int | None, typer.Option("--ticks", min=1, max=MAX_ID, help="Stop after this many ticks.")
     ] = None,
 ) -> None:
     """Tick on an interval until stopped (Ctrl-C or SIGTERM end it between ticks)."""
@@ -128,7 +129,7 @@ def automate_run(
 
 @automate_app.command("history", short_help="What fired, ran, was decided, and why.")
 def automate_history(
-    last: Annotated[int, typer.Option("--last", help="How many jobs.")] = 50,
+    last: Annotated[int, typer.Option("--last", min=1, max=MAX_ID, help="How many jobs.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """What fired, what ran, what was decided, and why."""

@@ -8,6 +8,7 @@ import typer
 
 from rung.cli import render
 from rung.cli.app import JsonOpt, _ws, app
+from rung.core.limits import MAX_ID
 
 
 @app.command("eval", short_help="Evaluate a model on several datasets at once.")
@@ -150,7 +151,7 @@ def _render_eval(ev: Any, fmt: str, output: Path | None, column: list[str] | Non
 
 @app.command("evals")
 def evals_cmd(
-    limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_ID)] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """List recorded evaluations."""

@@ -7,6 +7,7 @@ import typer
 from rung.cli import render
 from rung.cli.app import JsonOpt, _fmt, _ws, model_app
 from rung.cli.automate import _job_line
+from rung.core.limits import MAX_ID
 
 
 @model_app.command("register")
@@ -108,7 +109,7 @@ def model_show(
 @model_app.command("promote", short_help="Point an alias at a version (gated).")
 def model_promote(
     name: Annotated[str, typer.Argument()],
-    version: Annotated[int, typer.Argument()],
+    version: Annotated[int, typer.Argument(min=1, max=MAX_ID)],
     alias: Annotated[str, typer.Option("--alias", help="Alias to move.")] = "champion",
     force: Annotated[
         bool, typer.Option("--force", help="Promote despite a failed or missing verdict.")
@@ -141,7 +142,7 @@ def model_rollback(
 @model_app.command("approve", short_help="Promote a challenger waiting for approval.")
 def model_approve(
     name: Annotated[str, typer.Argument()],
-    version: Annotated[int, typer.Argument()],
+    version: Annotated[int, typer.Argument(min=1, max=MAX_ID)],
 ) -> None:
     """Promote a challenger that the manual policy left waiting for approval."""
     with _ws() as ws:

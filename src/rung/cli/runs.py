@@ -6,6 +6,7 @@ import typer
 
 from rung.cli import render
 from rung.cli.app import JsonOpt, _fmt, _ws, app
+from rung.core.limits import MAX_ID
 
 
 @app.command()
@@ -51,7 +52,7 @@ def run(
 
 @app.command("runs")
 def runs_cmd(
-    limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_ID)] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """List recent runs."""

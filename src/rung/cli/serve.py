@@ -8,6 +8,7 @@ import typer
 
 from rung.cli import render
 from rung.cli.app import _ws, app
+from rung.core.limits import MAX_ID
 
 
 @app.command(short_help="Serve a model alias over HTTP.")
@@ -16,10 +17,13 @@ def serve(
         str, typer.Argument(metavar="NAME@ALIAS", help="Model alias (or version) to serve.")
     ],
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8000,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, max=256, help="Worker processes.")
+    ] = 1,
     poll: Annotated[
-        float, typer.Option("--poll", min=0.05, help="Seconds between checks of the alias.")
+        float,
+        typer.Option("--poll", min=0.05, max=86400, help="Seconds between checks of the alias."),
     ] = 1.0,
 ) -> None:
     """Serve a model alias over HTTP: /predict, Open Inference Protocol v2, /metrics."""
@@ -62,7 +66,9 @@ def predict(
     ref: Annotated[str, typer.Argument(metavar="NAME@ALIAS", help="Model alias or version.")],
     input_file: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet to score.")],
     output_file: Annotated[Path, typer.Option("--output", "-o", help="CSV or Parquet to write.")],
-    chunk: Annotated[int, typer.Option("--chunk", help="Rows per chunk.")] = 50_000,
+    chunk: Annotated[
+        int, typer.Option("--chunk", min=1, max=MAX_ID, help="Rows per chunk.")
+    ] = 50_000,
 ) -> None:
     """Score a file in chunks with a registered version; logged like the service."""
     from rung.serving.batch import score_file

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rung.core.errors import InvalidInput
+from rung.core.limits import MAX_ID, NAME, check_length, parse_int, shown
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -24,26 +25,25 @@ class Ref:
 
 
 def check_name(name: str, what: str = "name") -> str:
-    """Return ``name`` if it is a valid dataset/model name, else raise with the rule."""
-    if not _NAME.match(name):
+    """Return ``name`` if it is a valid dataset/model name (the characters below, at most
+    :data:`rung.core.limits.NAME` of them), else raise :class:`InvalidInput` with the rule."""
+    if not _NAME.fullmatch(name):
         raise InvalidInput(
-            f"invalid {what} {name!r}",
+            f"invalid {what} {shown(name)}",
             "use letters, digits, '_', '.' and '-', starting with a letter or digit",
         )
-    return name
+    return check_length(name, NAME, what)
 
 
 def parse_ref(text: str) -> Ref:
-    """Parse ``NAME`` or ``NAME@VERSION`` (VERSION a positive integer)."""
+    """Parse ``NAME`` or ``NAME@VERSION`` (VERSION in 1..2^63-1, ASCII digits); anything else
+    raises :class:`InvalidInput` naming the value and the rule."""
     name, sep, version = text.partition("@")
     check_name(name)
     if not sep:
         return Ref(name)
-    if not version.isdigit() or int(version) < 1:
-        raise InvalidInput(
-            f"invalid version {version!r} in {text!r}", f"write {name}@N with N a positive integer"
-        )
-    return Ref(name, int(version))
+    hint = f"write {name}@N with N a whole number in 1..{MAX_ID}"
+    return Ref(name, parse_int(version, "version", hint=hint))
 
 
 def parse_param(text: str) -> tuple[str, Any]:

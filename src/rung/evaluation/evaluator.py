@@ -21,6 +21,7 @@ from rung.core.aggregate import AGGREGATES, aggregate_rows, is_number
 from rung.core.criteria import Verdict, judge, parse_criteria
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.hashing import canonical_json
+from rung.core.limits import KEY, check_int, check_length, is_digits, parse_int
 from rung.evaluation import worker
 from rung.evaluation.metrics import MetricFn, higher_is_better
 from rung.registry.models import ModelRef, resolve_artifact
@@ -120,7 +121,7 @@ class Evaluator:
         """
         text = str(ref).strip()
         name, at, _ = text.partition("@")
-        if at and name and not name.isdigit():
+        if at and name and not is_digits(name):
             from rung.registry.models import Registry
 
             version = Registry(self._s).get(text)
@@ -186,6 +187,7 @@ class Evaluator:
                 "no label column given",
                 "pass --label COLUMN or set label under [eval] in rung.toml",
             )
+        check_length(str(label), KEY, "label column name")
         crit_texts = list(criteria) if criteria is not None else list(cfg.get("criteria", []))
         parsed = parse_criteria(crit_texts)
         if metrics:
@@ -194,7 +196,7 @@ class Evaluator:
             resolve(metrics, "classification", custom_metrics)  # unknown names fail here, once
         from rung.evaluation.application import Application
 
-        if isinstance(model, str) and ":" in model and not model.partition(":")[0].isdigit():
+        if isinstance(model, str) and ":" in model and not is_digits(model.partition(":")[0]):
             from rung.pipelines.loader import load_object
 
             model = load_object(model, self._s.root)
@@ -330,6 +332,7 @@ class Evaluator:
     # -- history ---------------------------------------------------------------------------
 
     def list(self, limit: int = 50) -> list[dict[str, Any]]:
+        check_int(limit, "limit")
         with self._s.metadata.read() as tx:
             rows = tx.all(
                 "SELECT id, model, model_hash, baseline, label, datasets, verdict, created_at"
@@ -341,13 +344,9 @@ class Evaluator:
         return rows
 
     def get(self, eval_id: int | str) -> Evaluation:
-        text = str(eval_id)
-        if not text.isdigit():
-            raise InvalidInput(
-                f"invalid evaluation id {eval_id!r}", "ids are numbers: see `rung evals`"
-            )
+        number = parse_int(str(eval_id), "evaluation id", hint="ids are numbers: see `rung evals`")
         with self._s.metadata.read() as tx:
-            row = tx.one("SELECT * FROM evaluations WHERE id = :id", {"id": int(text)})
+            row = tx.one("SELECT * FROM evaluations WHERE id = :id", {"id": number})
             last = tx.scalar("SELECT MAX(id) FROM evaluations") if row is None else None
         if row is None:
             hint = (

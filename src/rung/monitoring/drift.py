@@ -26,7 +26,10 @@ from rung.core.drift import (
     numeric_stats,
 )
 from rung.core.errors import InvalidInput, NotFound
+from rung.core.limits import WINDOW, check_length, is_digits, parse_int, shown
 from rung.store.metadata import MetadataStore
+
+_MAX_SECONDS = 100 * 365 * 86400  # a window of up to a century
 
 Reference = dict[str, NumericReference | CategoricalReference]
 
@@ -96,14 +99,19 @@ def compare_frames(
 def parse_window(text: str) -> tuple[str, float]:
     """``1000`` (the latest 1000 predicted rows) or ``30m``/``12h``/``1d``/``2w`` (a period
     ending now): ``("rows", 1000)`` or ``("seconds", 43200.0)``."""
+    check_length(str(text), WINDOW, "window")
     spec = str(text).strip().lower().removesuffix(" predictions")
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    if spec.isdigit() and int(spec) > 0:
-        return "rows", float(spec)
-    if len(spec) > 1 and spec[-1] in units and spec[:-1].replace(".", "", 1).isdigit():
+    if is_digits(spec):
+        return "rows", float(parse_int(spec, "window (rows)"))
+    if len(spec) > 1 and spec[-1] in units and is_digits(spec[:-1].replace(".", "", 1)):
         seconds = float(spec[:-1]) * units[spec[-1]]
-        if seconds > 0:
+        if 0 < seconds <= _MAX_SECONDS:
             return "seconds", seconds
+        raise InvalidInput(
+            f"window {shown(str(text))} is out of range",
+            "give a period of at most a century (30m, 12h, 1d, 2w)",
+        )
     raise InvalidInput(
         f"cannot read the window {text!r}",
         "give a number of predictions (1000) or a period (30m, 12h, 1d, 2w)",

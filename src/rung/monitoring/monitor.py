@@ -16,6 +16,7 @@ from typing import Any
 from rung.core.drift import reference_from_dict
 from rung.core.errors import InvalidInput
 from rung.core.hashing import canonical_json
+from rung.core.limits import check_int
 from rung.monitoring.alerts import breaches, check_webhook, deliver, rules_of
 from rung.monitoring.drift import parse_window, window_start
 from rung.monitoring.performance import live_performance
@@ -120,7 +121,7 @@ class Monitor:
         if save:
             with store.read() as tx:
                 last = tx.one(
-                    "SELECT id, ref, window, first_id, last_id FROM monitor_windows"
+                    'SELECT id, ref, "window", first_id, last_id FROM monitor_windows'
                     " WHERE model = :m ORDER BY id DESC LIMIT 1",
                     {"m": version.name},
                 )
@@ -175,6 +176,7 @@ class Monitor:
     def windows(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
         """The stored windows of model ``name``, oldest first, their live performance
         recomputed with the labels that have come back since."""
+        check_int(limit, "limit")
         with self._s.metadata.read() as tx:
             rows = tx.all(
                 "SELECT * FROM (SELECT * FROM monitor_windows WHERE model = :m"
@@ -197,6 +199,7 @@ class Monitor:
         return out
 
     def alerts(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
+        check_int(limit, "limit")
         with self._s.metadata.read() as tx:
             return tx.all(
                 "SELECT id, window_id, kind, message, delivery, at FROM alerts WHERE model = :m"

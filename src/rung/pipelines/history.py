@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rung.core.errors import InvalidInput, NotFound
+from rung.core.limits import check_int, is_digits, parse_int
 from rung.core.refs import parse_ref
 from rung.pipelines.liveness import reap, reap_steps
 from rung.pipelines.runner import Progress, RunResult, Stores, run_pipeline
@@ -45,6 +46,7 @@ class Runs:
     # -- listing and details -------------------------------------------------------------
 
     def list(self, limit: int = 50, name: str | None = None) -> builtins.list[RunSummary]:
+        check_int(limit, "limit")
         where = "WHERE name = :name " if name else ""
         with self._s.metadata.read() as tx:
             rows = tx.all(
@@ -183,10 +185,10 @@ class Runs:
         return [(r["step"], r["value"]) for r in rows]
 
     def _run_id(self, run_id: int | str) -> int:
+        if isinstance(run_id, int) and not isinstance(run_id, bool):
+            return check_int(run_id, "run id", hint="run ids are numbers: see `rung runs`")
         text = str(run_id).lstrip("#")
-        if not text.isdigit():
-            raise InvalidInput(f"invalid run id {run_id!r}", "run ids are numbers: see `rung runs`")
-        return int(text)
+        return parse_int(text, "run id", hint="run ids are numbers: see `rung runs`")
 
     def describe_artifact(self, digest: str) -> str:
         """'artifact <hash> (output X of step Y in run Z)' for error messages."""
@@ -220,10 +222,10 @@ class Runs:
     def lineage(self, what: str) -> dict[str, Any]:
         """Back from a run or artifact to datasets and code; forward from ``DATASET@V``."""
         text = what.strip()
-        if "@" in text and not text.lstrip("#").isdigit():
+        if "@" in text and not is_digits(text.lstrip("#")):
             return self._forward(text)
-        if text.lstrip("#").isdigit():
-            return self._backward_run(int(text.lstrip("#")))
+        if is_digits(text.lstrip("#")):
+            return self._backward_run(self._run_id(text))
         return self._backward_artifact(text)
 
     def _backward_run(self, run_id: int) -> dict[str, Any]:

@@ -12,6 +12,8 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
+from rung.core.limits import NAME, check_length
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -28,8 +30,10 @@ class Step:
         cache: bool = True,
     ) -> None:
         self.func = func
-        self.name = name or func.__name__
+        self.name = check_length(name or func.__name__, NAME, "step name")
         self.outputs = tuple(outputs) if outputs else ("output",)
+        for output in self.outputs:
+            check_length(output, NAME, "step output name")
         self.pickle = pickle
         self.cache = cache
         self.signature = inspect.signature(func)
@@ -52,7 +56,7 @@ class Pipeline:
 
     def __init__(self, func: Callable[..., Any], *, name: str | None = None) -> None:
         self.func = func
-        self.name = name or func.__name__
+        self.name = check_length(name or func.__name__, NAME, "pipeline name")
         self.signature = inspect.signature(func)
         functools.update_wrapper(self, func)
 

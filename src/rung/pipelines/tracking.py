@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rung.core.errors import InvalidInput
 from rung.core.hashing import canonical_json
+from rung.core.limits import KEY, NAME, check_length
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -66,6 +67,7 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
     run = active()
     if not isinstance(key, str) or not key:
         raise InvalidInput(f"invalid metric name {key!r}", "use a non-empty string")
+    check_length(key, KEY, "metric name")
     try:
         number = float(value)
     except (TypeError, ValueError) as exc:
@@ -107,6 +109,8 @@ def log_metrics(values: dict[str, float], step: int | None = None) -> None:
 def log_params(values: dict[str, Any]) -> None:
     """Record parameters on the active run; logging a key again overwrites it."""
     run = active()
+    for k in values:
+        check_length(str(k), KEY, "parameter name")
     rows = [{"run_id": run.run_id, "key": k, "value": canonical_json(v)} for k, v in values.items()]
     if not rows:
         return
@@ -146,6 +150,9 @@ def tracking_run(
     from rung.pipelines.environment import code_version, environment
     from rung.pipelines.liveness import Heartbeat, process_identity
 
+    check_length(name, NAME, "run name")
+    for k in params_:
+        check_length(str(k), KEY, "parameter name")
     commit, dirty = code_version(root)
     now = time.time()
     with store.write() as tx:

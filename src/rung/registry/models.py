@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from rung.core.errors import InvalidInput, NotFound, RungError
 from rung.core.hashing import canonical_json
+from rung.core.limits import ALIAS, WHO, check_length, is_digits, parse_int, shown
 from rung.core.refs import check_name
 from rung.store.metadata import Tx
 from rung.store.records import allocate
@@ -82,8 +83,8 @@ def resolve_artifact(stores: Stores, ref: str) -> ModelRef:
 
     text = str(ref).strip()
     run_part, sep, output = text.partition(":")
-    if run_part.isdigit():
-        detail = Runs(stores).get(int(run_part))
+    if is_digits(run_part):
+        detail = Runs(stores).get(parse_int(run_part, "run id"))
         candidates = [
             (f"{s['name']}.{o['name']}", o)
             for s in detail["steps"]
@@ -317,10 +318,13 @@ class Registry:
                     "SELECT * FROM model_versions WHERE name = :n ORDER BY version DESC LIMIT 1",
                     {"n": name},
                 )
-            elif which.isdigit():
+            elif is_digits(which):
                 row = tx.one(
                     "SELECT * FROM model_versions WHERE name = :n AND version = :v",
-                    {"n": name, "v": int(which)},
+                    {
+                        "n": name,
+                        "v": parse_int(which, "version", hint=f"write {name}@N or {name}@ALIAS"),
+                    },
                 )
             else:
                 alias = tx.one(
@@ -341,7 +345,7 @@ class Registry:
                 )
                 if known is None:
                     raise NotFound(f"unknown model {name!r}", "see `rung model list`")
-                if which and not which.isdigit():
+                if which and not is_digits(which):
                     raise NotFound(
                         f"model {name!r} has no alias {which!r}",
                         f"promote one: rung model promote {name} VERSION --alias {which}",
@@ -514,16 +518,19 @@ def _datasets_in(node: dict[str, Any]) -> set[str]:
 
 
 def _check_alias(alias: str) -> None:
-    if not _ALIAS.match(alias) or alias.isdigit():
+    if not _ALIAS.fullmatch(alias) or alias.isdigit():
         raise InvalidInput(
-            f"invalid alias {alias!r}", "use a name such as champion, challenger or production"
+            f"invalid alias {shown(alias)}", "use a name such as champion, challenger or production"
         )
+    check_length(alias, ALIAS, "alias")
 
 
 def current_user() -> str:
+    """Who moves an alias: ``RUNG_USER``, else the login name (at most
+    :data:`rung.core.limits.WHO` characters, or :class:`InvalidInput`)."""
     user = os.environ.get("RUNG_USER")
     if user:
-        return user
+        return check_length(user, WHO, "user name (RUNG_USER)")
     try:
         return getpass.getuser()
     except (KeyError, OSError):

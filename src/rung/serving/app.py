@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rung.core.errors import InvalidInput, RungError
+from rung.core.limits import REQUEST_ID, check_length, is_digits
 from rung.serving.batching import Batcher
 from rung.serving.log import PredictionLog
 from rung.serving.payload import PayloadError, check
@@ -66,6 +67,11 @@ class Service:
         self.ws = ws  # a rung.Workspace (passed in: serving sits below the workspace layer)
         self.ref = ref
         self.name, _, self.alias = ref.partition("@")
+        if not 0.05 <= poll_seconds <= 86400:  # also False for NaN (a busy loop)
+            raise InvalidInput(
+                f"poll interval {poll_seconds!r} s is out of range 0.05..86400",
+                "give the seconds between checks of the alias, e.g. --poll 1",
+            )
         self.poll_seconds = poll_seconds
         self.current = self._load(self.ws.models.get(ref).version)
         self.log = PredictionLog(self.ws.store)
@@ -216,7 +222,7 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
 
     async def _body(request: Request) -> Any:
         length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body:
+        if length is not None and is_digits(length) and int(length) > max_body:
             raise PayloadTooLarge(
                 f"the body has {length} bytes, over the limit of {max_body}", "send smaller batches"
             )
@@ -240,7 +246,8 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         and no inputs (the error rate of monitoring comes from the same log). The request
         counts as load (``service.active``) from its arrival until its record is durable."""
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        given = request.headers.get("x-request-id")
+        request_id = given if given and len(given) <= REQUEST_ID else uuid.uuid4().hex
 
         def record(held: Loaded, rows: int, inputs: Any, outputs: Any, status: int) -> Future[None]:
             return service.log.submit(
@@ -259,6 +266,13 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         service.active += 1
         try:
             try:
+                if given and len(given) > REQUEST_ID:  # refused here, logged under a fresh id
+                    check_length(
+                        given,
+                        REQUEST_ID,
+                        "X-Request-ID header",
+                        f"send an id of at most {REQUEST_ID} characters, or none (one is made)",
+                    )
                 columns, rows = check(to_body(await _body(request)), service.current.signature)
                 held, out = await service.batcher.predict(columns, rows, alone=service.active == 1)
             except Exception as exc:

@@ -7,6 +7,7 @@ from typing import Any
 
 from rung.core.errors import NotFound
 from rung.core.hashing import canonical_json
+from rung.core.limits import REQUEST_ID, shown
 from rung.serving.payload import FieldError, PayloadError
 from rung.store.metadata import MetadataStore
 
@@ -23,6 +24,15 @@ def items_of(body: Any) -> list[dict[str, Any]]:
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("request_id"), str):
             errors.append(FieldError(["feedback", i, "request_id"], "field required (a string)"))
+            continue
+        if len(entry["request_id"]) > REQUEST_ID:
+            errors.append(
+                FieldError(
+                    ["feedback", i, "request_id"],
+                    f"{shown(entry['request_id'])} has {len(entry['request_id'])} characters,"
+                    f" over the limit of {REQUEST_ID}",
+                )
+            )
             continue
         if "labels" in entry and isinstance(entry["labels"], list):
             labels = entry["labels"]

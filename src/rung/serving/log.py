@@ -5,6 +5,8 @@ the database sees one transaction per batch rather than one per request — the 
 arrive while one batch commits form the next — and a response is
 only sent once its record is durable — so after a crash only requests that never got an
 answer can be missing, and under load the log holds exactly one row per 2xx response.
+If a batch's transaction fails, its records are committed one by one, so a record the
+database refuses fails only its own request.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
+from rung.core.errors import StoreUnavailable
 from rung.core.hashing import canonical_json
 
 try:  # checked once, not per record: this runs for every prediction served
@@ -73,15 +76,29 @@ class PredictionLog:
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[dict[str, Any], Future[None]]]) -> None:
+        """Commit a batch in one transaction; if the database refuses it for what a record
+        holds, commit its records one by one, so that a bad record fails its own request
+        only, never another's. If the database itself is failing (unreachable, locked, full),
+        every request of the batch fails at once, without a retry per record."""
         try:
             with self._store.write() as tx:
                 tx.insert_many("predictions", [row for row, _ in batch])
         except Exception as exc:  # the requests fail rather than answer unlogged
-            for _, done in batch:
-                done.set_exception(exc)
+            if len(batch) == 1 or _systemic(exc):
+                for _, done in batch:
+                    done.set_exception(exc)
+                return
+            for item in batch:
+                self._commit([item])
             return
         for _, done in batch:
             done.set_result(None)
+
+
+def _systemic(exc: BaseException) -> bool:
+    """A failure of the database rather than of a record: StoreUnavailable, or a driver's
+    OperationalError (sqlite3: locked, disk full, I/O; psycopg: the connection)."""
+    return isinstance(exc, StoreUnavailable) or type(exc).__name__ == "OperationalError"
 
 
 def _json(value: Any) -> str:

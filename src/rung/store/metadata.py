@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rung.core.errors import StoreUnavailable
+from rung.core.limits import MAX_ID, check_column, check_int
 
 HEAD_REVISION = "0010"
 # Every commit is durable once it returns, power loss included: the WAL is fsynced at each
@@ -64,6 +65,12 @@ class Tx:
         return _PARAM.sub(r"%(\1)s", sql) if self._pg else sql
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run one statement; an integer parameter past 64 bits raises
+        :class:`rung.core.errors.InvalidInput` (both databases would refuse it, differently),
+        and a NUL character in a text parameter is stored as U+FFFD on both (PostgreSQL cannot
+        hold NUL in text; SQLite would keep it)."""
+        if params:
+            params = _checked(params)
         try:
             self._cur.execute(self._sql(sql), params or {})
         except Exception as exc:
@@ -84,10 +91,15 @@ class Tx:
         return None if row is None else next(iter(row.values()))
 
     def insert(self, table: str, values: Mapping[str, Any], returning: str | None = "id") -> Any:
-        """Insert one row; return its ``returning`` column (the new id by default)."""
+        """Insert one row; return its ``returning`` column (the new id by default).
+
+        Raises :class:`rung.core.errors.InvalidInput` before writing anything when a text
+        value is over its column's limit (:mod:`rung.core.limits`), on SQLite as on PostgreSQL.
+        """
+        _check_row(table, values)
         cols = list(values)
         sql = (
-            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+            f"INSERT INTO {table} ({_names(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
             + (f" RETURNING {returning}" if returning else "")
         )
         if returning is None:
@@ -139,15 +151,43 @@ class Tx:
         )
 
     def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert rows of the same columns; the limits are checked as by :meth:`insert`."""
         if not rows:
             return
+        for row in rows:
+            _check_row(table, row)
+        rows = [_checked(row) for row in rows]
         cols = list(rows[0])
-        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+        sql = f"INSERT INTO {table} ({_names(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
         try:
             self._cur.executemany(self._sql(sql), rows)
         except Exception as exc:
             _raise_conflict(exc)
             raise
+
+
+def _names(columns: Sequence[str]) -> str:
+    """Column names quoted, so that a name that is a keyword (``window`` on PostgreSQL)
+    works on both databases."""
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def _check_row(table: str, values: Mapping[str, Any]) -> None:
+    for column, value in values.items():
+        if isinstance(value, str):
+            check_column(table, column, value)
+
+
+def _checked(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``params`` with ints range-checked and NUL characters replaced (a copy only if any)."""
+    fixed: dict[str, Any] | None = None
+    for name, value in params.items():
+        if type(value) is int and not -MAX_ID - 1 <= value <= MAX_ID:
+            check_int(value, f"value of {name}", -MAX_ID - 1, MAX_ID)
+        elif type(value) is str and "\x00" in value:
+            fixed = fixed if fixed is not None else dict(params)
+            fixed[name] = value.replace("\x00", "\ufffd")
+    return params if fixed is None else fixed
 
 
 def _raise_conflict(exc: Exception) -> None:

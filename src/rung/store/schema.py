@@ -3,6 +3,8 @@
 Times are UNIX seconds as floats: portable across SQLite and PostgreSQL and cheap to compare.
 JSON documents are stored as text written by :func:`rung.core.hashing.canonical_json`.
 Every change here needs a migration in ``migrations/versions``; a test compares the two.
+Text columns are declared ``String`` here and get their length from
+:data:`rung.core.limits.COLUMNS`, the one list of limits that the entry points check too.
 """
 
 from __future__ import annotations
@@ -22,15 +24,22 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from rung.core.limits import COLUMNS
+
 metadata = MetaData()
+
+# Ids of the logs that grow with traffic: 64-bit on PostgreSQL, where INTEGER (and its
+# sequence) stops at 2^31-1 — 25 days of a service answering 1,000 requests a second.
+# SQLite's INTEGER PRIMARY KEY is 64-bit already (and must stay INTEGER to be the rowid).
+LOG_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 artifacts = Table(
     "artifacts",
     metadata,
-    Column("hash", String(64), primary_key=True),
-    Column("kind", String(32), nullable=False),
+    Column("hash", String, primary_key=True),
+    Column("kind", String, nullable=False),
     Column("size", BigInteger, nullable=False),
-    Column("media_type", String(128), nullable=False),
+    Column("media_type", String, nullable=False),
     Column("producer_step_id", Integer, nullable=True),
     Column("created_at", Float, nullable=False),
 )
@@ -39,10 +48,10 @@ datasets = Table(
     "datasets",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(200), nullable=False),
+    Column("name", String, nullable=False),
     Column("version", Integer, nullable=False),
-    Column("artifact_hash", String(64), ForeignKey("artifacts.hash"), nullable=False),
-    Column("format", String(32), nullable=False),
+    Column("artifact_hash", String, ForeignKey("artifacts.hash"), nullable=False),
+    Column("format", String, nullable=False),
     Column("source", Text, nullable=False),
     Column("rows", BigInteger, nullable=True),
     Column("files", Integer, nullable=False),
@@ -58,25 +67,25 @@ runs = Table(
     "runs",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(200), nullable=False),
-    Column("kind", String(16), nullable=False),  # pipeline | tracking
+    Column("name", String, nullable=False),
+    Column("kind", String, nullable=False),  # pipeline | tracking
     Column("target", Text, nullable=True),  # import path of the pipeline function
-    Column("status", String(16), nullable=False),  # running | succeeded | failed | dead
-    Column("trigger", String(32), nullable=False),
+    Column("status", String, nullable=False),  # running | succeeded | failed | dead
+    Column("trigger", String, nullable=False),
     Column("params", Text, nullable=False),
     Column("outputs", Text, nullable=True),
-    Column("code_commit", String(64), nullable=True),
+    Column("code_commit", String, nullable=True),
     Column("code_dirty", Boolean, nullable=True),
-    Column("code_hash", String(64), nullable=True),
+    Column("code_hash", String, nullable=True),
     Column("environment", Text, nullable=True),
     Column("reproduces", Integer, nullable=True),
     Column("error", Text, nullable=True),
     Column("started_at", Float, nullable=False),
     Column("ended_at", Float, nullable=True),
     # the process that runs it, and its heartbeat (rung.pipelines.liveness)
-    Column("host", String(255), nullable=True),
+    Column("host", String, nullable=True),
     Column("pid", Integer, nullable=True),
-    Column("pid_start", String(64), nullable=True),  # start time: a reused pid is another process
+    Column("pid_start", String, nullable=True),  # start time: a reused pid is another process
     Column("heartbeat_at", Float, nullable=True),
 )
 Index("ix_runs_name", runs.c.name)
@@ -86,12 +95,12 @@ step_runs = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
-    Column("name", String(200), nullable=False),
-    Column("status", String(16), nullable=False),  # running | succeeded | failed | dead
-    Column("cache_key", String(64), nullable=False),
+    Column("name", String, nullable=False),
+    Column("status", String, nullable=False),  # running | succeeded | failed | dead
+    Column("cache_key", String, nullable=False),
     Column("cache_hit", Boolean, nullable=False),
     Column("cached_from", Integer, nullable=True),  # step run whose outputs were reused
-    Column("code_hash", String(64), nullable=False),
+    Column("code_hash", String, nullable=False),
     Column("code_names", Text, nullable=False),
     Column("params", Text, nullable=False),
     Column("error", Text, nullable=True),
@@ -107,9 +116,9 @@ step_io = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("step_run_id", Integer, ForeignKey("step_runs.id"), nullable=False),
-    Column("direction", String(3), nullable=False),  # in | out
-    Column("name", String(200), nullable=False),
-    Column("artifact_hash", String(64), nullable=False),
+    Column("direction", String, nullable=False),  # in | out
+    Column("name", String, nullable=False),
+    Column("artifact_hash", String, nullable=False),
     Column("dataset_id", Integer, ForeignKey("datasets.id"), nullable=True),
 )
 Index("ix_step_io_step", step_io.c.step_run_id)
@@ -121,7 +130,7 @@ metrics = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.id"), nullable=False),
     Column("step_run_id", Integer, nullable=True),
-    Column("key", String(250), nullable=False),
+    Column("key", String, nullable=False),
     Column("value", Float, nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("timestamp", Float, nullable=False),
@@ -132,7 +141,7 @@ params = Table(
     "params",
     metadata,
     Column("run_id", Integer, ForeignKey("runs.id"), primary_key=True),
-    Column("key", String(250), primary_key=True),
+    Column("key", String, primary_key=True),
     Column("value", Text, nullable=False),
 )
 
@@ -141,13 +150,13 @@ evaluations = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("model", Text, nullable=False),  # what the user named: a run, an artifact, a version
-    Column("model_hash", String(64), nullable=False),
+    Column("model_hash", String, nullable=False),
     Column("baseline", Text, nullable=True),
-    Column("baseline_hash", String(64), nullable=True),
-    Column("label", String(250), nullable=True),
+    Column("baseline_hash", String, nullable=True),
+    Column("label", String, nullable=True),
     Column("datasets", Text, nullable=False),  # JSON list of {"ref", "hash"}
     Column("result", Text, nullable=False),  # JSON: table, aggregates, slices, charts, deltas
-    Column("verdict", String(16), nullable=True),  # passed | failed | None (no criteria)
+    Column("verdict", String, nullable=True),  # passed | failed | None (no criteria)
     Column("created_at", Float, nullable=False),
 )
 Index("ix_evaluations_model_hash", evaluations.c.model_hash)
@@ -156,10 +165,10 @@ model_versions = Table(
     "model_versions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(200), nullable=False),
+    Column("name", String, nullable=False),
     Column("version", Integer, nullable=False),
-    Column("artifact_hash", String(64), nullable=False),
-    Column("kind", String(32), nullable=False),  # skops | pickle
+    Column("artifact_hash", String, nullable=False),
+    Column("kind", String, nullable=False),  # skops | pickle
     Column("source", Text, nullable=False),  # what was registered: run id, RUN:STEP.OUTPUT, hash
     Column("run_id", Integer, nullable=True),
     Column("datasets", Text, nullable=False),  # JSON list of dataset versions it was trained on
@@ -173,8 +182,8 @@ model_versions = Table(
 aliases = Table(
     "aliases",
     metadata,
-    Column("name", String(200), primary_key=True),
-    Column("alias", String(100), primary_key=True),
+    Column("name", String, primary_key=True),
+    Column("alias", String, primary_key=True),
     Column("version", Integer, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
@@ -183,12 +192,12 @@ alias_events = Table(
     "alias_events",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(200), nullable=False),
-    Column("alias", String(100), nullable=False),
+    Column("name", String, nullable=False),
+    Column("alias", String, nullable=False),
     Column("from_version", Integer, nullable=True),
     Column("to_version", Integer, nullable=False),
-    Column("action", String(16), nullable=False),  # promote | force | rollback
-    Column("who", String(200), nullable=False),
+    Column("action", String, nullable=False),  # promote | force | rollback
+    Column("who", String, nullable=False),
     Column("why", Text, nullable=True),
     Column("evaluation_id", Integer, nullable=True),
     Column("at", Float, nullable=False),
@@ -198,9 +207,9 @@ Index("ix_alias_events_name", alias_events.c.name)
 predictions = Table(
     "predictions",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("request_id", String(64), nullable=False),
-    Column("model", String(200), nullable=False),
+    Column("id", LOG_ID, primary_key=True, autoincrement=True),
+    Column("request_id", String, nullable=False),
+    Column("model", String, nullable=False),
     Column("version", Integer, nullable=False),
     Column("rows", Integer, nullable=False),
     Column("inputs", Text, nullable=False),  # JSON columns: {feature: [one value per row]}
@@ -216,8 +225,8 @@ Index("ix_predictions_model_at", predictions.c.model, predictions.c.at)  # monit
 feedback = Table(
     "feedback",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("request_id", String(64), nullable=False),
+    Column("id", LOG_ID, primary_key=True, autoincrement=True),
+    Column("request_id", String, nullable=False),
     Column("row", Integer, nullable=False),
     Column("label", Text, nullable=False),  # JSON value: the ground truth for that row
     Column("at", Float, nullable=False),
@@ -228,11 +237,11 @@ monitor_windows = Table(  # one computed monitoring window: drift, performance, 
     "monitor_windows",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model", String(200), nullable=False),
-    Column("ref", String(200), nullable=False),  # NAME@ALIAS or NAME@VERSION monitored
-    Column("window", String(50), nullable=False),  # as given: "1000", "1d"
-    Column("first_id", Integer, nullable=False),  # range of prediction-log ids it covers
-    Column("last_id", Integer, nullable=False),
+    Column("model", String, nullable=False),
+    Column("ref", String, nullable=False),  # NAME@ALIAS or NAME@VERSION monitored
+    Column("window", String, nullable=False),  # as given: "1000", "1d"
+    Column("first_id", LOG_ID, nullable=False),  # range of prediction-log ids it covers
+    Column("last_id", LOG_ID, nullable=False),
     Column("rows", Integer, nullable=False),
     Column("drifted", Integer, nullable=False),  # number of drifted features
     Column("report", Text, nullable=False),  # JSON
@@ -243,7 +252,7 @@ Index("ix_monitor_windows_model", monitor_windows.c.model, monitor_windows.c.id)
 monitor_references = Table(  # a version's drift references, summarised once (JSON)
     "monitor_references",
     metadata,
-    Column("key", String(300), primary_key=True),  # model hash and reference dataset
+    Column("key", String, primary_key=True),  # model hash and reference dataset
     Column("value", Text, nullable=False),
     Column("at", Float, nullable=False),
 )
@@ -252,9 +261,9 @@ alerts = Table(
     "alerts",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model", String(200), nullable=False),
+    Column("model", String, nullable=False),
     Column("window_id", Integer, nullable=True),
-    Column("kind", String(40), nullable=False),  # data_drift | prediction_drift | ...
+    Column("kind", String, nullable=False),  # data_drift | prediction_drift | ...
     Column("message", Text, nullable=False),
     Column("details", Text, nullable=False),  # JSON
     Column("delivery", Text, nullable=True),  # webhook outcome: "delivered" or the error
@@ -266,16 +275,16 @@ automation_jobs = Table(  # one fired trigger: run, challenger, evaluation, deci
     "automation_jobs",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model", String(200), nullable=False),
-    Column("alias", String(100), nullable=False),
-    Column("trigger", String(100), nullable=False),
+    Column("model", String, nullable=False),
+    Column("alias", String, nullable=False),
+    Column("trigger", String, nullable=False),
     Column("reason", Text, nullable=False),
-    Column("state", String(20), nullable=False),  # fired | trained | evaluated | done | failed
+    Column("state", String, nullable=False),  # fired | trained | evaluated | done | failed
     Column("run_id", Integer, nullable=True),
     Column("challenger", Integer, nullable=True),  # model version
     Column("champion", Integer, nullable=True),
     Column("evaluation_id", Integer, nullable=True),
-    Column("decision", String(20), nullable=True),  # promote | reject | await | approved
+    Column("decision", String, nullable=True),  # promote | reject | await | approved
     Column("evidence", Text, nullable=True),  # JSON
     Column("error", Text, nullable=True),
     Column("created_at", Float, nullable=False),
@@ -286,7 +295,7 @@ Index("ix_automation_jobs_model", automation_jobs.c.model, automation_jobs.c.id)
 automation_state = Table(  # what each trigger saw last (JSON), keyed by model/trigger
     "automation_state",
     metadata,
-    Column("key", String(300), primary_key=True),
+    Column("key", String, primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
 )
@@ -294,7 +303,19 @@ automation_state = Table(  # what each trigger saw last (JSON), keyed by model/t
 leases = Table(  # a lock with an expiry: one tick at a time, and a crashed one times out
     "leases",
     metadata,
-    Column("name", String(300), primary_key=True),
-    Column("holder", String(200), nullable=False),
+    Column("name", String, primary_key=True),
+    Column("holder", String, nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+
+def _sized() -> None:
+    """Give every text column its length from :data:`COLUMNS` (a KeyError names a new column
+    that has no limit yet: add it there)."""
+    for table in metadata.tables.values():
+        for column in table.columns:
+            if type(column.type) is String:
+                column.type = String(COLUMNS[(table.name, column.name)][0])
+
+
+_sized()

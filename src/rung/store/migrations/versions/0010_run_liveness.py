@@ -5,14 +5,14 @@ for the run's process) identify the process; ``heartbeat_at`` is renewed every f
 while it runs. A run left ``running`` by a killed process is then shown as ``dead``.
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

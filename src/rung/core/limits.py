@@ -1,0 +1,182 @@
+"""Every limit on what enters rung, in one place: text lengths and integer ranges.
+
+PostgreSQL refuses a ``VARCHAR(n)`` value longer than ``n`` characters and an integer past
+its column's range; SQLite stores both silently. So rung checks every value where it enters
+(the CLI, the Python API, the configuration, the serving API) against the limits named here,
+and :class:`rung.store.metadata.Tx` checks them again before any insert, so both backends keep
+the same rows and refuse the same values with the same one-line error.
+
+The schema (:mod:`rung.store.schema`) takes its ``String(n)`` lengths from these constants,
+and :data:`COLUMNS` lists every text column with its limit and what a user calls it; a test
+checks that the two agree, so a new column cannot be added without a limit. Lengths count
+characters (Unicode code points), as PostgreSQL does. The user-facing table is in
+``docs/limits.md``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rung.core.errors import InvalidInput
+
+# -- integers ----------------------------------------------------------------------------
+
+MAX_ID = 2**63 - 1
+"""The largest id, version or count accepted (PostgreSQL's BIGINT, SQLite's INTEGER)."""
+
+# -- names a user chooses ----------------------------------------------------------------
+
+NAME = 200
+"""Dataset, model, pipeline, run and step names; step output names."""
+ALIAS = 100
+"""Model aliases (``champion``)."""
+TRIGGER = 100
+"""Automation trigger names (``[[automate.triggers]] name``)."""
+KEY = 250
+"""Parameter and metric names, evaluation labels."""
+WHO = 200
+"""Who moved an alias: ``RUNG_USER`` or the login name."""
+REQUEST_ID = 64
+"""A served request's id (``X-Request-ID``); rung's own are 32 hex digits."""
+WINDOW = 50
+"""A monitoring window as written (``1000``, ``1d``)."""
+
+# -- values rung writes itself, sized from the ones above ---------------------------------
+
+HASH = 64
+"""A blake3/sha256 hex digest or a cache key; a git commit id."""
+WORD = 16
+"""A status or an action (``succeeded``, ``promote``)."""
+RUN_TRIGGER = 200
+"""Why a run started: ``manual``, ``reproduce``, ``automate job ID: TRIGGER``."""
+MODEL_REF = NAME + 1 + ALIAS
+"""``NAME@ALIAS`` or ``NAME@VERSION``."""
+STATE_KEY = 320
+"""Composite keys: ``MODEL/TRIGGER``, ``HASH:DATASET@VERSION``, ``automate:MODEL``."""
+HOLDER = 200
+"""A lease holder: ``HOST:PID:NONCE``."""
+HOST = 255
+"""A host name (the longest a DNS name can be)."""
+PROCESS = 64
+"""A process's identity beside its pid: its start time, pid namespace and boot id."""
+
+COLUMNS: dict[tuple[str, str], tuple[int, str]] = {
+    ("artifacts", "hash"): (HASH, "artifact hash"),
+    ("artifacts", "kind"): (32, "artifact kind"),
+    ("artifacts", "media_type"): (128, "media type"),
+    ("datasets", "name"): (NAME, "dataset name"),
+    ("datasets", "artifact_hash"): (HASH, "artifact hash"),
+    ("datasets", "format"): (32, "dataset format"),
+    ("runs", "name"): (NAME, "run name"),
+    ("runs", "kind"): (WORD, "run kind"),
+    ("runs", "status"): (WORD, "run status"),
+    ("runs", "trigger"): (RUN_TRIGGER, "run trigger"),
+    ("runs", "code_commit"): (HASH, "code commit"),
+    ("runs", "code_hash"): (HASH, "code hash"),
+    ("runs", "host"): (HOST, "run host"),
+    ("runs", "pid_start"): (PROCESS, "run process start"),
+    ("step_runs", "name"): (NAME, "step name"),
+    ("step_runs", "status"): (WORD, "step status"),
+    ("step_runs", "cache_key"): (HASH, "cache key"),
+    ("step_runs", "code_hash"): (HASH, "code hash"),
+    ("step_io", "direction"): (3, "step input/output direction"),
+    ("step_io", "name"): (NAME, "step input/output name"),
+    ("step_io", "artifact_hash"): (HASH, "artifact hash"),
+    ("metrics", "key"): (KEY, "metric name"),
+    ("params", "key"): (KEY, "parameter name"),
+    ("evaluations", "model_hash"): (HASH, "model hash"),
+    ("evaluations", "baseline_hash"): (HASH, "baseline hash"),
+    ("evaluations", "label"): (KEY, "evaluation label"),
+    ("evaluations", "verdict"): (WORD, "verdict"),
+    ("model_versions", "name"): (NAME, "model name"),
+    ("model_versions", "artifact_hash"): (HASH, "artifact hash"),
+    ("model_versions", "kind"): (32, "model format"),
+    ("aliases", "name"): (NAME, "model name"),
+    ("aliases", "alias"): (ALIAS, "alias"),
+    ("alias_events", "name"): (NAME, "model name"),
+    ("alias_events", "alias"): (ALIAS, "alias"),
+    ("alias_events", "action"): (WORD, "alias action"),
+    ("alias_events", "who"): (WHO, "user name (RUNG_USER)"),
+    ("predictions", "request_id"): (REQUEST_ID, "request id"),
+    ("predictions", "model"): (NAME, "model name"),
+    ("feedback", "request_id"): (REQUEST_ID, "request id"),
+    ("monitor_windows", "model"): (NAME, "model name"),
+    ("monitor_windows", "ref"): (MODEL_REF, "monitored model reference"),
+    ("monitor_windows", "window"): (WINDOW, "monitoring window"),
+    ("monitor_references", "key"): (STATE_KEY, "monitoring reference key"),
+    ("alerts", "model"): (NAME, "model name"),
+    ("alerts", "kind"): (40, "alert kind"),
+    ("automation_jobs", "model"): (NAME, "model name"),
+    ("automation_jobs", "alias"): (ALIAS, "alias"),
+    ("automation_jobs", "trigger"): (TRIGGER, "trigger name"),
+    ("automation_jobs", "state"): (20, "job state"),
+    ("automation_jobs", "decision"): (20, "job decision"),
+    ("automation_state", "key"): (STATE_KEY, "automation state key"),
+    ("leases", "name"): (STATE_KEY, "lease name"),
+    ("leases", "holder"): (HOLDER, "lease holder"),
+}
+"""Every ``VARCHAR`` column of the metadata store: ``(table, column) -> (limit, what)``."""
+
+_SHOWN = 40  # characters of a refused value shown in a message
+
+
+def shown(value: str) -> str:
+    """``value`` quoted for a one-line message, cut to 40 characters with an ellipsis."""
+    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
+
+
+def check_length(value: str, limit: int, what: str, hint: str | None = None) -> str:
+    """Return ``value`` if it has at most ``limit`` characters, else raise :class:`InvalidInput`
+    naming it (cut for display), its length and the limit."""
+    if len(value) > limit:
+        raise InvalidInput(
+            f"{what} {shown(value)} has {len(value)} characters, over the limit of {limit}",
+            hint or f"shorten it to at most {limit} characters",
+        )
+    return value
+
+
+def check_column(table: str, column: str, value: object) -> None:
+    """Check one value about to be written to ``table.column`` against its limit (text only;
+    columns that are not ``VARCHAR`` and values that are not strings pass)."""
+    if isinstance(value, str):
+        entry = COLUMNS.get((table, column))
+        if entry is not None and len(value) > entry[0]:
+            check_length(value, entry[0], entry[1])
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def is_digits(text: str) -> bool:
+    """True when ``text`` is written with ASCII digits only (``"12"``; not ``"²"``, ``"١٢"``,
+    ``"-1"`` or ``""``) — what rung reads as an id or a version."""
+    return _DIGITS.fullmatch(text) is not None
+
+
+def parse_int(
+    text: str, what: str, low: int = 1, high: int = MAX_ID, hint: str | None = None
+) -> int:
+    """``text`` as an integer in ``low..high``, or :class:`InvalidInput` naming the value and
+    the range. Only ASCII digits (with an optional leading ``-`` when ``low`` is negative) are
+    read: Unicode digits, signs, spaces and underscores that ``int()`` would accept are refused,
+    so that one spelling means one number everywhere."""
+    body = text[1:] if text.startswith("-") and low < 0 else text
+    if not is_digits(body) or len(body) > 40:
+        raise InvalidInput(
+            f"{what} {shown(text)} is not a whole number", hint or f"use a number in {low}..{high}"
+        )
+    return check_int(int(text), what, low, high, hint)
+
+
+def check_int(
+    value: int, what: str, low: int = 1, high: int = MAX_ID, hint: str | None = None
+) -> int:
+    """Return ``value`` if ``low <= value <= high``, else raise :class:`InvalidInput` naming it
+    and the range."""
+    if not low <= value <= high:
+        raise InvalidInput(
+            f"{what} {shown(str(value))} is out of range {low}..{high}",
+            hint or f"use a number in {low}..{high}",
+        )
+    return value
