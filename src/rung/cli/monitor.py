@@ -111,6 +111,12 @@ def _print_window(report: dict[str, Any]) -> None:
         f" ({_pct(h['error_rate'])}), latency p50 {_num(lat['p50'])} ms,"
         f" p95 {_num(lat['p95'])} ms, p99 {_num(lat['p99'])} ms"
     )
+    skipped = report.get("skipped") or {}
+    if skipped.get("records"):
+        render.line(
+            f"warning: {skipped['records']} malformed log record(s) left out (ids"
+            f" {', '.join(map(str, skipped['ids']))}): {skipped['first']}"
+        )
     for alert in report["alerts"]:
         render.line(f"ALERT {alert['kind']}: {alert['message']}")
     if "same_as" in report:

@@ -8,13 +8,9 @@ millions of logged rows is read in bounded memory.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
-
-try:
-    from orjson import loads as json_loads
-except ModuleNotFoundError:  # without the serve extra (`rung predict` logs too)
-    from json import loads as json_loads  # type: ignore[assignment]
 
 from rung.core.drift import (
     CategoricalReference,
@@ -26,9 +22,11 @@ from rung.core.drift import (
     numeric_stats,
 )
 from rung.core.errors import InvalidInput, NotFound
+from rung.core.predlog import MalformedRecord, inputs_of
 from rung.store.metadata import MetadataStore
 
 Reference = dict[str, NumericReference | CategoricalReference]
+log = logging.getLogger("rung")
 
 
 def build_reference(frame: Any, signature: dict[str, Any]) -> Reference:
@@ -169,10 +167,17 @@ def logged_inputs(
 ) -> Iterator[dict[str, list[Any]]]:
     """The logged inputs of ``model`` as columns, a chunk of log records at a time;
     ``window`` as for :func:`log_records`."""
-    for rows in log_records(store, model, "inputs", **window):
+    for rows in log_records(store, model, "request_id, rows, inputs, status", **window):
         columns: dict[str, list[Any]] = {}
         for row in rows:
-            for name, values in json_loads(row["inputs"]).items():
+            if row["status"] >= 400:
+                continue
+            try:
+                served = inputs_of(row)
+            except MalformedRecord as exc:  # one bad record never stops the reading
+                log.warning("%s", exc.message)
+                continue
+            for name, values in served.items():
                 columns.setdefault(name, []).extend(values)
         yield columns
 

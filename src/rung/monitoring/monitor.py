@@ -122,7 +122,7 @@ class Monitor:
         if save:
             with store.read() as tx:
                 last = tx.one(
-                    "SELECT id, ref, window, first_id, last_id FROM monitor_windows"
+                    'SELECT id, ref, "window", first_id, last_id FROM monitor_windows'
                     " WHERE model = :m ORDER BY id DESC LIMIT 1",
                     {"m": version.name},
                 )

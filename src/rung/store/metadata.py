@@ -79,7 +79,7 @@ class Tx:
         """Insert one row; return its ``returning`` column (the new id by default)."""
         cols = list(values)
         sql = (
-            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+            f"INSERT INTO {table} ({_quoted(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
             + (f" RETURNING {returning}" if returning else "")
         )
         if returning is None:
@@ -91,12 +91,17 @@ class Tx:
         if not rows:
             return
         cols = list(rows[0])
-        sql = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+        sql = f"INSERT INTO {table} ({_quoted(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
         try:
             self._cur.executemany(self._sql(sql), rows)
         except Exception as exc:
             _raise_conflict(exc)
             raise
+
+
+def _quoted(columns: Sequence[str]) -> str:
+    """Column names quoted: some are reserved words on PostgreSQL (``window``)."""
+    return ", ".join(f'"{c}"' for c in columns)
 
 
 def _raise_conflict(exc: Exception) -> None:
