@@ -17,11 +17,10 @@ from rung.core.drift import (
     CategoricalWindow,
     NumericReference,
     NumericWindow,
-    categorical_stats,
-    judge,
-    numeric_stats,
+    assess,
 )
 from rung.core.errors import InvalidInput, NotFound
+from rung.core.frames import unique_columns
 from rung.core.predlog import MalformedRecord, inputs_of
 from rung.store.metadata import MetadataStore
 
@@ -31,6 +30,7 @@ log = logging.getLogger("rung")
 
 def build_reference(frame: Any, signature: dict[str, Any]) -> Reference:
     """One summary per feature of the signature: numeric by quantile bins, else categories."""
+    unique_columns(frame, "the reference")
     missing = [f for f in signature.get("features", []) if f not in frame.columns]
     if missing:
         raise InvalidInput(
@@ -54,8 +54,11 @@ def frame_reference(frame: Any, columns: list[str] | None = None) -> Reference:
     every other column counted by category."""
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+    unique_columns(frame, "the reference")
     out: Reference = {}
     for name in columns if columns is not None else list(frame.columns):
+        if name not in frame.columns:
+            raise InvalidInput(f"the reference has no column {name!r}", "pass columns it has")
         column = frame[name]
         if is_numeric_dtype(column.dtype) and not is_bool_dtype(column.dtype):
             out[name] = NumericReference.of(column.to_numpy(dtype=float, na_value=float("nan")))
@@ -73,6 +76,8 @@ def compare_frames(
     """Data drift between two DataFrames (the library form of Evidently's data drift preset):
     the same report as :func:`data_drift`, for ``columns`` (default: every column of
     ``reference``)."""
+    unique_columns(reference, "the reference")
+    unique_columns(current, "the current data")
     summary = frame_reference(reference, columns)
     missing = [name for name in summary if name not in current.columns]
     if missing:
@@ -80,15 +85,25 @@ def compare_frames(
             f"the current data lacks column(s) {missing[:5]}",
             "compare frames with the same columns, or pass columns=[...]",
         )
-    columns_one_by_one = (  # one column at a time: memory stays near one column's copy
-        {
-            name: current[name].to_numpy(dtype=float, na_value=float("nan"))
-            if isinstance(ref, NumericReference)
+    windows = {name: accumulator(ref) for name, ref in summary.items()}
+    for name, window in windows.items():  # one column at a time: memory near one column's copy
+        window.add(
+            _as_float(current[name], name, "the current data")
+            if isinstance(window, NumericWindow)
             else current[name]
-        }
-        for name, ref in summary.items()
-    )
-    return data_drift(summary, columns_one_by_one, thresholds)
+        )
+    return _report(windows, thresholds)  # an empty current frame: every verdict None, noted
+
+
+def _as_float(column: Any, name: str, what: str) -> Any:
+    """A numeric column as floats (nulls NaN); one line naming the column when it is not."""
+    try:
+        return column.to_numpy(dtype=float, na_value=float("nan"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"column {name!r} of {what} is not numeric like the reference's ({exc})",
+            "compare frames whose columns have the same types",
+        ) from None
 
 
 def parse_window(text: str) -> tuple[str, float]:
@@ -197,18 +212,18 @@ def count_columns(accumulators: dict[str, Accumulator], columns: dict[str, Any])
             acc.add(columns[name])
 
 
-def feature_report(acc: Accumulator, chosen: dict[str, Any]) -> dict[str, Any]:
-    """Rows, nulls, every statistic, and the verdict (statistic, threshold) of one feature;
-    ``chosen``: its configured ``statistic`` and ``threshold``, if any."""
-    kind = "numeric" if isinstance(acc, NumericWindow) else "categorical"
-    stats = numeric_stats(acc) if isinstance(acc, NumericWindow) else categorical_stats(acc)
-    out = {
-        "kind": kind,
-        "rows": acc.n,
-        "nulls": acc.nulls,
-        "stats": stats,
-        "verdict": judge(kind, stats, chosen.get("statistic"), chosen.get("threshold"), acc.n),
-    }
+def feature_report(acc: Accumulator, chosen: dict[str, Any], name: str = "") -> dict[str, Any]:
+    """Rows, nulls, every statistic, the null rates and the verdict (statistic, threshold)
+    of one feature, and a one-line ``note`` where no statistic can be computed (see
+    :func:`rung.core.drift.assess`); ``chosen``: its configured ``statistic``,
+    ``threshold`` and ``null_threshold``, if any."""
+    out = assess(
+        name,
+        acc,
+        chosen.get("statistic"),
+        chosen.get("threshold"),
+        chosen.get("null_threshold"),
+    )
     if isinstance(acc, CategoricalWindow) and acc.unseen:
         out["unseen"] = acc.unseen
     return out
@@ -219,18 +234,28 @@ def data_drift(
     chunks: Iterator[dict[str, Any]],
     thresholds: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Per feature: rows, nulls, every statistic, and the verdict (statistic, threshold)."""
+    """Per feature: rows, nulls, every statistic, and the verdict (statistic, threshold);
+    :class:`NotFound` when the window holds no row at all."""
     windows = {name: accumulator(ref) for name, ref in reference.items()}
     for columns in chunks:
         count_columns(windows, columns)
-    rows = max((w.n + w.nulls for w in windows.values()), default=0)
-    if rows == 0:
+    if windows and max(w.n + w.nulls for w in windows.values()) == 0:
         raise NotFound(
             "no logged predictions in this window", "serve the model and send requests first"
         )
+    return _report(windows, thresholds)
+
+
+def _report(
+    windows: dict[str, Accumulator], thresholds: dict[str, dict[str, Any]] | None
+) -> dict[str, Any]:
     features = {
-        name: feature_report(window, (thresholds or {}).get(name, {}))
+        name: feature_report(window, (thresholds or {}).get(name, {}), name)
         for name, window in windows.items()
     }
-    drifted = [n for n, f in features.items() if f["verdict"]["drift"]]
-    return {"rows": rows, "features": features, "drifted": drifted}
+    return {
+        "rows": max((w.n + w.nulls for w in windows.values()), default=0),
+        "features": features,
+        "drifted": [n for n, f in features.items() if f["verdict"]["drift"]],
+        "notes": [f["note"] for f in features.values() if "note" in f],
+    }

@@ -196,8 +196,12 @@ def compute_window(
         )
     drift: dict[str, Any] = {}
     for name, acc in features.items():
-        drift[name] = feature_report(acc, (thresholds or {}).get(name, {}))
-    prediction = feature_report(predicted, prediction_threshold or {}) if predicted else None
+        drift[name] = feature_report(acc, (thresholds or {}).get(name, {}), name)
+    prediction = (
+        feature_report(predicted, prediction_threshold or {}, "(predictions)")
+        if predicted
+        else None
+    )
     return {
         "first_id": first_id,
         "last_id": last_id,
@@ -205,6 +209,7 @@ def compute_window(
         "reference": refs.source,
         "features": drift,
         "drifted": [n for n, f in drift.items() if f["verdict"]["drift"]],
+        "notes": [f["note"] for f in [*drift.values(), prediction or {}] if "note" in f],
         "prediction": prediction,
         "performance": performance.report(),
         "health": health.report(),

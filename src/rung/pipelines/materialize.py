@@ -19,6 +19,7 @@ import zipfile
 from typing import Any
 
 from rung.core.errors import IntegrityError, UnsupportedType
+from rung.core.frames import unique_columns
 from rung.core.hashing import canonical_json, is_jsonable
 
 MEDIA_TYPES = {
@@ -99,6 +100,7 @@ def _unsupported(what: str, where: str) -> UnsupportedType:
 
 
 def _parquet(frame: Any) -> bytes:
+    unique_columns(frame, "the step's DataFrame")
     buf = io.BytesIO()
     frame.to_parquet(buf, index=True)
     return buf.getvalue()
