@@ -171,9 +171,11 @@ def test_monitor_and_automate_tick_name_the_malformed_record(sqlite_ws, tmp_path
     assert "Traceback" not in seen.stderr
     assert f"1 malformed log record(s) left out (ids {bad})" in seen.stdout
     assert f"prediction log record {bad}" in seen.stdout
+    log_served(ws.store, in_fifties(frame(100, 8)))  # something new for the drift trigger
     tick = rung_cli("automate", "tick", cwd=ws.root)
     assert tick.returncode == 0, tick.stderr
     assert "Traceback" not in tick.stderr + tick.stdout
+    assert f"prediction log record {bad} (request 'bad-" in tick.stderr, tick.stderr
 
 
 def test_batch_predictions_get_their_labels_back_and_monitor_counts_them(
