@@ -40,16 +40,21 @@ class Client:
         return self._post("/predict", body)
 
     def feedback(
-        self, request_id: str, label: Any = None, labels: list[Any] | None = None
+        self, request_id: str, label: Any = None, labels: list[Any] | None = None, row: int = 0
     ) -> dict[str, Any]:
+        """The label of row ``row`` of a request (or ``labels`` of its rows from ``row`` on);
+        for batch predictions, the ``request_id`` and ``request_row`` of `rung predict`'s
+        output."""
         body = {
             "request_id": request_id,
             **({"labels": labels} if labels is not None else {"label": label}),
+            **({"row": row} if row else {}),
         }
         return self._post("/feedback", body)
 
     def feedback_many(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        """Labels for many requests in one call: ``[{"request_id", "label" or "labels"}]``."""
+        """Labels for many requests in one call: ``[{"request_id", "label" or "labels"}]``
+        (and ``"row"``, default 0)."""
         return self._post("/feedback", {"feedback": items})
 
     def ready(self) -> bool:
