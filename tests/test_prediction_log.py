@@ -248,3 +248,19 @@ def test_feedback_files_are_refused_in_one_line(sqlite_ws, tmp_path: Path) -> No
         assert tx.scalar("SELECT COUNT(*) FROM feedback") == 0
     cli = rung_cli("feedback", str(unknown), "--label", "y", cwd=ws.root)
     assert cli.returncode == 1 and cli.stderr.startswith("error: no prediction with request id")
+
+
+def test_null_labels_leave_their_rows_unlabelled(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    from rung.monitoring.performance import live_performance
+    from rung.serving.feedback import record
+
+    ws = sqlite_ws
+    ((request_id, _),) = log_served(ws.store, [frame(4, 1)])
+    assert (
+        record(ws.store, {"request_id": request_id, "labels": ["yes", None, float("nan"), "no"]})
+        == 2
+    )
+    performance = live_performance(ws.store, "trend")
+    assert (performance["rows"], performance["labelled"], performance["accuracy"]) == (4, 2, 0.5)
+    with pytest.raises(NotFound, match="no prediction with request id 'nope'"):
+        record(ws.store, {"request_id": "nope", "label": None})

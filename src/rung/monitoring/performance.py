@@ -46,7 +46,7 @@ class Performance:
             for row, pred in enumerate(out.get("predictions", []) if out else []):
                 self.rows += 1
                 key = (record["request_id"], row)
-                if key not in truth:
+                if truth.get(key) is None:  # no label back (or a null one): unlabelled
                     continue
                 label = truth[key]  # the last label sent for a row wins
                 self.labelled += 1
@@ -174,8 +174,11 @@ def labelled_rows(
             row = f["row"]
             if row >= len(predictions):
                 continue  # feedback for a row the request did not have
+            truth = json.loads(f["label"])
+            if truth is None:  # a null label stored by an older rung: unlabelled
+                continue
             record = {name: values[row] for name, values in inputs.items()}
-            record[label] = json.loads(f["label"])
+            record[label] = truth
             record["prediction"] = predictions[row]
             record["version"] = f["version"]
             rows.append(record)

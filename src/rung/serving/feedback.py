@@ -14,7 +14,8 @@ from rung.store.metadata import MetadataStore
 
 def items_of(body: Any) -> list[dict[str, Any]]:
     """``{"request_id", "label"}``, ``{"request_id", "labels": [...]}`` or ``{"feedback": [...]}``
-    of them; ``"row"`` (default 0) names the row of the request the (first) label is for."""
+    of them; ``"row"`` (default 0) names the row of the request the (first) label is for.
+    A null (or NaN) label is no label: that row is left out, and stays unlabelled."""
     entries = body.get("feedback") if isinstance(body, dict) and "feedback" in body else [body]
     if not isinstance(entries, list) or not entries:
         raise PayloadError(
@@ -53,7 +54,9 @@ def items_of(body: Any) -> list[dict[str, Any]]:
 
 
 def record(store: MetadataStore, body: Any) -> int:
-    """Store the ground truth; unknown request ids or too many labels are refused, all or none."""
+    """Store the ground truth; unknown request ids or rows past a request's are refused, all
+    or none. Null (or NaN) labels are checked like the others but not stored: those rows stay
+    unlabelled. Returns the number of labels stored."""
     rows = items_of(body)
     now = time.time()
     with store.write() as tx:
@@ -75,10 +78,12 @@ def record(store: MetadataStore, body: Any) -> int:
                     f" row {max(beyond)}",
                     "send one label per predicted row (rows count from 0)",
                 )
+        known_labels = [r for r in rows if not _missing(r["label"])]  # null: still unlabelled
         tx.insert_many(
-            "feedback", [{**r, "label": canonical_json(r["label"]), "at": now} for r in rows]
+            "feedback",
+            [{**r, "label": canonical_json(r["label"]), "at": now} for r in known_labels],
         )
-    return len(rows)
+    return len(known_labels)
 
 
 def feedback_file(store: MetadataStore, path: str | Path, label: str = "label") -> dict[str, Any]:
@@ -123,6 +128,11 @@ def feedback_file(store: MetadataStore, path: str | Path, label: str = "label") 
     }
     accepted = record(store, body) if body["feedback"] else 0
     return {"accepted": accepted, "unlabelled": len(frame) - len(known)}
+
+
+def _missing(value: Any) -> bool:
+    """A label that says nothing: null or NaN (the row stays unlabelled)."""
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _plain(value: Any) -> Any:
