@@ -59,23 +59,21 @@ def record(store: MetadataStore, body: Any) -> int:
     unlabelled. Returns the number of labels stored."""
     rows = items_of(body)
     now = time.time()
+    last_row: dict[str, int] = {}  # per request, the highest row labelled: one pass
+    for r in rows:
+        last_row[r["request_id"]] = max(r["row"], last_row.get(r["request_id"], -1))
     with store.write() as tx:
-        for request_id in sorted({r["request_id"] for r in rows}):
+        for request_id in sorted(last_row):
             known = tx.one("SELECT rows FROM predictions WHERE request_id = :r", {"r": request_id})
             if known is None:
                 raise NotFound(
                     f"no prediction with request id {request_id!r}",
                     "use the request_id a prediction returned",
                 )
-            beyond = [
-                r["row"]
-                for r in rows
-                if r["request_id"] == request_id and r["row"] >= known["rows"]
-            ]
-            if beyond:
+            if last_row[request_id] >= known["rows"]:
                 raise PayloadError(
                     f"request {request_id!r} predicted {known['rows']} row(s), got a label for"
-                    f" row {max(beyond)}",
+                    f" row {last_row[request_id]}",
                     "send one label per predicted row (rows count from 0)",
                 )
         known_labels = [r for r in rows if not _missing(r["label"])]  # null: still unlabelled
