@@ -46,6 +46,7 @@ def log_served(
     """Log each frame of ``parts`` as one request answered by ``version`` of "trend", through
     the service's own prediction-log writer, the model saying "yes" to every row; returns
     each request's id with its rows, once all are durable."""
+    from rung.core import predlog
     from rung.serving.log import PredictionLog
 
     log = PredictionLog(store)
@@ -56,15 +57,14 @@ def log_served(
             served.append((f"r{version}-{len(served)}-{time.time_ns()}", part))
             done.append(
                 log.submit(
-                    {
-                        "request_id": served[-1][0],
-                        "model": "trend",
-                        "version": version,
-                        "rows": len(part),
-                        "inputs": {"a": part["a"].tolist(), "color": part["color"].tolist()},
-                        "outputs": {"predictions": ["yes"] * len(part)},
-                        "latency_ms": latency_ms,
-                    }
+                    predlog.record(
+                        request_id=served[-1][0],
+                        model="trend",
+                        version=version,
+                        inputs={"a": part["a"].tolist(), "color": part["color"].tolist()},
+                        outputs={"predictions": ["yes"] * len(part)},
+                        latency_ms=latency_ms,
+                    )
                 )
             )
         for d in done:

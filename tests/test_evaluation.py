@@ -128,7 +128,7 @@ def test_user_metrics_and_non_numeric_ones(trained) -> None:  # type: ignore[no-
         metrics=["accuracy", "top_error", "share_up"],
         custom_metrics={"share_up": _share_up},
     )
-    assert ev.columns == ["examples", "accuracy", "top_error", "share_up"]
+    assert ev.columns == ["examples", "labelled", "accuracy", "top_error", "share_up"]
     assert 0 <= ev.rows["set0@1"]["share_up"] <= 1
     with pytest.raises(InvalidInput, match=r"unknown metric 'acuracy'.*accuracy"):
         ws.evaluate(str(strong), SETS, label="y", metrics=["acuracy"])
@@ -174,7 +174,7 @@ def test_reports_markdown_and_offline_html(trained, tmp_path: Path) -> None:  # 
         criteria=["precision_down >= 0.75 on every dataset"],
     )
     md = report.to_markdown(ev)
-    assert "| dataset | examples | precision_down |" in md and "| **Std** |" in md
+    assert "| dataset | examples | labelled | precision_down |" in md and "| **Std** |" in md
     page = report.to_html(ev)
     import re
 
@@ -317,8 +317,8 @@ def test_metric_names_as_the_table_shows_them(trained) -> None:  # type: ignore[
 
     ws, strong, _ = trained
     ev = ws.evaluate(str(strong), SETS[:2], label="y", metrics=["precision_down", "f1_macro"])
-    assert ev.columns == ["examples", "precision_down", "f1_macro"]
-    assert report.columns(ev) == ["examples", "precision_down", "f1_macro"]
+    assert ev.columns == ["examples", "labelled", "precision_down", "f1_macro"]
+    assert report.columns(ev) == ["examples", "labelled", "precision_down", "f1_macro"]
     with pytest.raises(InvalidInput, match="has no column 'nosuch'"):
         report.columns(ev, ["nosuch"])
 

@@ -260,6 +260,8 @@ def test_awkward_windows_render_without_crashing(offsets: tuple[float, ...]) -> 
                 "<y>": {"kind": "categorical", "verdict": {"statistic": "chi2_pvalue"}},
             },
             prediction={"kind": "categorical", "verdict": {"value": "nan", "drift": True}},
+            notes=["<y>: no value in the window (all null): only the null rate is compared"],
+            skipped={"records": 2, "ids": [4, 9], "first": "prediction log record 4 is malformed"},
         ),
         _window(
             3,
@@ -288,6 +290,9 @@ def test_awkward_windows_render_without_crashing(offsets: tuple[float, ...]) -> 
     assert rows[0]["p99 ms"] == "∞" and rows[2]["p99 ms"] == "-"
     assert rows[1]["predictions"] == "DRIFT (? -)"
     assert rows[1]["alerts"] == "(webhook failed)" and rows[0]["alerts"] == "-"
+    assert rows[1]["notes"].startswith("<y>: no value in the window (all null)")
+    assert "2 malformed log record(s) left out: prediction log record 4" in rows[1]["notes"]
+    assert rows[0]["notes"] == "-"
     assert [r["decision"] for r in page.rows("jobs")] == ["failed", "in progress"]
     assert page.rows("jobs")[0]["why"] == "run <failed>"
     assert "1 decision(s) outside these windows' time span are in the table only" in page_text

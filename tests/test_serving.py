@@ -276,6 +276,12 @@ def test_feedback_and_the_client(served) -> None:  # type: ignore[no-untyped-def
         assert batch["predictions"] == ["yes", "no"]
         assert client.feedback(one["request_id"], label="yes") == {"accepted": 1}
         assert client.feedback(batch["request_id"], labels=["yes", "yes"]) == {"accepted": 2}
+        assert client.feedback(batch["request_id"], label="no", row=1) == {"accepted": 1}
+        with pytest.raises(ServiceError, match="got a label for row 2") as past:
+            client.feedback(batch["request_id"], label="no", row=2)
+        assert past.value.status == 422
+        with pytest.raises(ServiceError, match="expected a row number >= 0"):
+            client.feedback(batch["request_id"], label="no", row=-1)
         with pytest.raises(ServiceError, match="no prediction with request id 'nope'") as info:
             client.feedback("nope", label="yes")
         assert info.value.status == 404
@@ -291,7 +297,9 @@ def test_feedback_and_the_client(served) -> None:  # type: ignore[no-untyped-def
         "request_id",
     ]
     with ws.store.read() as tx:
-        assert tx.scalar("SELECT COUNT(*) FROM feedback") == 3
+        assert tx.scalar("SELECT COUNT(*) FROM feedback") == 4
+        latest = tx.one("SELECT row, label FROM feedback ORDER BY id DESC LIMIT 1")
+    assert (latest["row"], latest["label"]) == (1, '"no"')
     with pytest.raises(ServiceError, match="cannot reach the service"):
         rung.Client("http://127.0.0.1:9").predict({"a": 1.0, "color": "red"})
 

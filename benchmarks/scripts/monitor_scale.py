@@ -62,6 +62,7 @@ def main() -> None:
     import pandas as pd
 
     import rung
+    from rung.core import predlog
     from rung.serving.log import PredictionLog
 
     root = Path(tempfile.mkdtemp(prefix="rung-monitor-scale-"))
@@ -81,18 +82,17 @@ def main() -> None:
             k = min(args.batch, args.rows - i)
             done.append(
                 log.submit(
-                    {
-                        "request_id": f"r{i}",
-                        "model": "trend",
-                        "version": 1,
-                        "rows": k,
-                        "inputs": {
+                    predlog.record(
+                        request_id=f"r{i}",
+                        model="trend",
+                        version=1,
+                        inputs={
                             "a": (rng.normal(0.3, 1, k)).round(6).tolist(),
                             "color": rng.choice(["red", "blue", "green"], k).tolist(),
                         },
-                        "outputs": {"predictions": ["yes"] * k},
-                        "latency_ms": float(rng.uniform(1, 5)),
-                    }
+                        outputs={"predictions": ["yes"] * k},
+                        latency_ms=float(rng.uniform(1, 5)),
+                    )
                 )
             )
             if len(done) >= 2000:

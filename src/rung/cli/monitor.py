@@ -72,10 +72,12 @@ def _drift_row(name: str, f: dict[str, Any]) -> list[Any]:
     """One row of the drift table: a feature, or the predictions."""
     v, st = f["verdict"], f["stats"]
     pvalue = st.get("ks_pvalue", st.get("chi2_pvalue"))
+    rates = f.get("nulls_rate") or {}
     return [
         name,
         f["kind"],
         f["rows"],
+        f"{_pct(rates.get('reference'))} → {_pct(rates.get('current'))}" if rates else "-",
         v["statistic"],
         _num(v["value"]),
         _num(v["threshold"]),
@@ -91,9 +93,21 @@ def _print_window(report: dict[str, Any]) -> None:
     render.table(
         f"{report['model']}, window {report['window']} ({report['rows']} rows) against the"
         f" {report['reference']}",
-        ["feature", "kind", "rows", "statistic", "value", "threshold", "verdict", "p-value"],
+        [
+            "feature",
+            "kind",
+            "rows",
+            "nulls",
+            "statistic",
+            "value",
+            "threshold",
+            "verdict",
+            "p-value",
+        ],
         rows,
     )
+    for note in report.get("notes", []):
+        render.line(f"note: {note}")
     drifted = report["drifted"]
     render.line(
         f"{len(drifted)} of {len(report['features'])} features drifted"
@@ -112,6 +126,12 @@ def _print_window(report: dict[str, Any]) -> None:
         f" ({_pct(h['error_rate'])}), latency p50 {_num(lat['p50'])} ms,"
         f" p95 {_num(lat['p95'])} ms, p99 {_num(lat['p99'])} ms"
     )
+    skipped = report.get("skipped") or {}
+    if skipped.get("records"):
+        render.line(
+            f"warning: {skipped['records']} malformed log record(s) left out (ids"
+            f" {', '.join(map(str, skipped['ids']))}): {skipped['first']}"
+        )
     for alert in report["alerts"]:
         render.line(f"ALERT {alert['kind']}: {alert['message']}")
     if "same_as" in report:

@@ -1,4 +1,5 @@
-"""``rung serve`` and ``rung predict``: online and batch scoring."""
+"""``rung serve``, ``rung predict`` and ``rung feedback``: online and batch scoring, and the
+labels that come back for them."""
 
 import sys
 from pathlib import Path
@@ -93,7 +94,27 @@ def predict(
             bar.stop()
     render.line(
         f"scored {summary['rows']} rows with {summary['model']} → {summary['output']}"
-        f" ({len(summary['request_ids'])} chunk(s) logged)"
+        f" ({len(summary['request_ids'])} chunk(s) logged; send labels back with"
+        f" `rung feedback {summary['output']} --label COLUMN`)"
+    )
+
+
+@app.command(short_help="Send labels back for scored rows.")
+def feedback(
+    file: Annotated[
+        Path, typer.Argument(help="CSV or Parquet with request_id, request_row and a label.")
+    ],
+    label: Annotated[str, typer.Option("--label", "-l", help="The label column.")] = "label",
+) -> None:
+    """Send the ground truth of batch predictions back, keyed by the request_id and request_row
+    columns `rung predict` wrote; rows whose label is missing are left out and counted."""
+    from rung.serving.feedback import feedback_file
+
+    with _ws() as ws:
+        done = feedback_file(ws.store, file, label)
+    render.line(
+        f"{done['accepted']} label(s) recorded"
+        + (f", {done['unlabelled']} row(s) without a label left out" if done["unlabelled"] else "")
     )
 
 

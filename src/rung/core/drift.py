@@ -18,6 +18,23 @@ too small to matter (alert fatigue); so by default a numeric feature drifts when
 normalised Wasserstein distance reaches 0.1 and a categorical one when its Jensen–Shannon
 distance reaches 0.1 — Evidently's defaults for large data — and the p-values are reported
 as information. The statistic and threshold are configurable per feature.
+
+**The null rate is monitored too.** Every feature's share of missing values (None, NaN,
+``pd.NA``; ±inf of a numeric feature counts as missing) in the window is compared with the
+reference's: an absolute change of ``NULL_THRESHOLD`` (0.1, ten percentage points) or more is
+drift, whatever the distribution of the values that are there (:func:`null_rates`).
+
+**Degenerate distributions have defined verdicts** (:func:`assess`):
+
+* a constant numeric reference: the window is judged by ``changed_share``, the share of its
+  values that differ from the reference's only value (threshold 0.1) — KS and Wasserstein
+  cannot see a shift from one constant to another (KS 0 when the new constant lands in the
+  same bin, an infinite normalised Wasserstein);
+* a single-category reference: Jensen–Shannon and chi-squared as usual (chi-squared with no
+  degree of freedom: p-value 1 when the window holds that category only, 0 with another);
+* a reference or a window with no value at all (all null, or no row): no distribution
+  statistic can be computed; the null rate decides, and a one-line ``note`` naming the
+  column says so. A window with no row of a feature has no verdict (``drift`` None).
 """
 
 from __future__ import annotations
@@ -29,13 +46,19 @@ from typing import Any
 
 import numpy as np
 
+from rung.core.errors import InvalidInput
+
 DEFAULTS = {"numeric": ("wasserstein", 0.1), "categorical": ("jensenshannon", 0.1)}
 # under LARGE rows an effect size cannot be told from sampling noise (the Wasserstein distance
 # of 100 draws from their own distribution is ~0.1 sd): there the tests decide, at 5 %
 SMALL_DEFAULTS = {"numeric": ("ks_pvalue", 0.05), "categorical": ("chi2_pvalue", 0.05)}
 LARGE = 1000
-_THRESHOLD = {"wasserstein": 0.1, "jensenshannon": 0.1, "psi": 0.2, "ks": 0.1}
-_THRESHOLD.update(ks_pvalue=0.05, chi2_pvalue=0.05)
+_THRESHOLD = {"wasserstein": 0.1, "jensenshannon": 0.1, "psi": 0.2, "ks": 0.1}  # else 0.1
+_THRESHOLD.update(ks_pvalue=0.05, chi2_pvalue=0.05, changed_share=0.1)
+# an absolute change of the null rate of 0.1 (ten points) is drift: far above sampling noise
+# (a rate's standard error is at most 0.5/sqrt(n): 0.016 at 1000 rows, 0.05 at 100) and the
+# size of the effect-size defaults above
+NULL_THRESHOLD = 0.1
 # how each statistic is judged: "at_least" = drift when stat >= threshold; "below" for p-values
 _DIRECTION = {
     "wasserstein": "at_least",
@@ -44,6 +67,10 @@ _DIRECTION = {
     "jensenshannon": "at_least",
     "ks_pvalue": "below",
     "chi2_pvalue": "below",
+    "changed_share": "at_least",
+    "null_rate_change": "at_least",
+    "chi2": "at_least",
+    "wasserstein_raw": "at_least",
 }
 OTHER = "<other>"
 _EPS = 1e-4  # share given to an empty bin in PSI
@@ -61,15 +88,20 @@ class NumericReference:
     sums: list[float]  # of the values in each bin: their mean places the bin's mass
     n: int
     std: float
-    low: float
-    high: float
+    low: float | None  # None when the reference has no value (all null)
+    high: float | None
     nulls: int = 0
 
     @classmethod
     def of(cls, values: Any, bins: int = 100) -> NumericReference:
+        """Summarise ``values`` (any array-like; NaN, None and ±inf count as nulls). A
+        reference without a finite value is kept too: only its null rate can be compared."""
         x = np.sort(_finite(values))  # sorted once: quantiles, counts and sums by position
+        nulls = int(np.size(values) - x.size)
         if x.size == 0:
-            raise ValueError("a numeric reference needs at least one finite value")
+            return cls(
+                edges=[], counts=[0], sums=[0.0], n=0, std=0.0, low=None, high=None, nulls=nulls
+            )
         edges = np.unique(_sorted_quantiles(x, np.linspace(0, 1, bins + 1)[1:-1]))
         counts, sums = _binned(x, edges)
         return cls(
@@ -80,8 +112,13 @@ class NumericReference:
             std=float(np.std(x)),
             low=float(x[0]),
             high=float(x[-1]),
-            nulls=int(np.size(values) - x.size),
+            nulls=nulls,
         )
+
+    @property
+    def constant(self) -> bool:
+        """Every value of the reference is the same (one value, or many equal ones)."""
+        return self.n > 0 and self.low == self.high
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "numeric", **self.__dict__}
@@ -138,6 +175,7 @@ class NumericWindow:
     nulls: int = 0
     low: float = math.inf
     high: float = -math.inf
+    same: int = 0  # values equal to a constant reference's only value
 
     def __post_init__(self) -> None:
         self.counts = np.zeros(len(self.ref.edges) + 1, dtype=np.int64)
@@ -152,6 +190,8 @@ class NumericWindow:
             self.sums += sums
             self.n += int(x.size)
             self.low, self.high = min(self.low, float(x[0])), max(self.high, float(x[-1]))
+            if self.ref.constant:
+                self.same += int(np.count_nonzero(x == self.ref.low))
 
 
 @dataclass
@@ -188,12 +228,15 @@ class CategoricalWindow:
 
 
 def numeric_stats(window: NumericWindow) -> dict[str, float | None]:
-    """KS distance and p-value, PSI, Wasserstein-1 (raw and normalised) of a window."""
+    """KS distance and p-value, PSI, Wasserstein-1 (raw and normalised) of a window, and,
+    against a constant reference only, ``changed_share`` (the share of the window's values
+    that differ from the reference's value). All None when either side has no value."""
     ref = window.ref
     r = np.asarray(ref.counts, dtype=float)
     c = window.counts.astype(float)
-    if window.n == 0:
-        return {k: None for k in ("ks", "ks_pvalue", "psi", "wasserstein", "wasserstein_raw")}
+    if window.n == 0 or ref.n == 0:
+        names = ["ks", "ks_pvalue", "psi", "wasserstein", "wasserstein_raw"]
+        return dict.fromkeys(names + (["changed_share"] if ref.constant else []))
     fr, fc = np.cumsum(r) / r.sum(), np.cumsum(c) / c.sum()
     ks = float(np.max(np.abs(fr[:-1] - fc[:-1]))) if fr.size > 1 else 0.0
     w1 = _wasserstein(
@@ -202,20 +245,23 @@ def numeric_stats(window: NumericWindow) -> dict[str, float | None]:
         window.sums / np.maximum(c, 1),
         c / c.sum(),
     )
-    return {
+    stats: dict[str, float | None] = {
         "ks": ks,
         "ks_pvalue": _ks_pvalue(ks, ref.n, window.n),
         "psi": _psi(r, c),
         "wasserstein": w1 / ref.std if ref.std > 0 else (0.0 if w1 == 0 else math.inf),
         "wasserstein_raw": w1,
     }
+    if ref.constant:
+        stats["changed_share"] = (window.n - window.same) / window.n
+    return stats
 
 
 def categorical_stats(window: CategoricalWindow) -> dict[str, float | None]:
     """Chi-squared statistic and p-value, and the Jensen–Shannon distance of a window."""
     r = np.asarray(window.ref.counts, dtype=float)
     c = window.counts.astype(float)
-    if window.n == 0:
+    if window.n == 0 or window.ref.n == 0:  # no value on one side: nothing to compare
         return {"chi2": None, "chi2_pvalue": None, "jensenshannon": None}
     p, q = r / r.sum(), c / c.sum()
     m = (p + q) / 2
@@ -235,18 +281,25 @@ def judge(
     statistic: str | None = None,
     threshold: float | None = None,
     rows: int | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """The verdict of one feature: which statistic decided, against which threshold.
 
     By default an effect size decides; on a window of fewer than ``LARGE`` rows (``rows``),
     a test's p-value does, as Evidently's presets do, since effect sizes of small samples
-    are mostly noise. A configured statistic always wins."""
+    are mostly noise; against a constant reference, ``changed_share`` (when ``stats`` has a
+    value for it). A configured statistic always wins. Raises :class:`InvalidInput` naming
+    the feature ``name`` for a statistic its kind does not have."""
     defaults = SMALL_DEFAULTS if rows is not None and rows < LARGE else DEFAULTS
+    if statistic is None and stats.get("changed_share") is not None:
+        statistic = "changed_share"
     statistic = statistic or defaults[kind][0]
     threshold = _THRESHOLD.get(statistic, 0.1) if threshold is None else threshold
-    if statistic not in stats:
-        raise ValueError(
-            f"no statistic {statistic!r} for a {kind} feature; choose from {sorted(stats)}"
+    if statistic not in stats or statistic not in _DIRECTION:
+        known = sorted(k for k in stats if k in _DIRECTION)
+        raise InvalidInput(
+            f"no statistic {statistic!r} for the {kind} feature {name or ''}".rstrip(),
+            f"choose from {', '.join(known)} under [monitor.features]",
         )
     value = stats[statistic]
     if value is None:
@@ -256,6 +309,93 @@ def judge(
     else:
         drift = value >= threshold
     return {"statistic": statistic, "value": value, "threshold": threshold, "drift": drift}
+
+
+def null_rates(
+    reference: NumericReference | CategoricalReference,
+    window: NumericWindow | CategoricalWindow,
+    threshold: float | None = None,
+) -> dict[str, Any]:
+    """The null rate of the reference and of the window, the change (window − reference) and
+    the verdict: drift when ``|change| >= threshold`` (default ``NULL_THRESHOLD``). Rates are
+    None for a side without rows; so is then the verdict."""
+    threshold = NULL_THRESHOLD if threshold is None else float(threshold)
+    ref_rows, rows = reference.n + reference.nulls, window.n + window.nulls
+    before = reference.nulls / ref_rows if ref_rows else None
+    now = window.nulls / rows if rows else None
+    change = None if before is None or now is None else now - before
+    return {
+        "reference": before,
+        "current": now,
+        "change": change,
+        "threshold": threshold,
+        "drift": None if change is None else abs(change) >= threshold - 1e-12,
+    }
+
+
+def assess(
+    name: str,
+    window: NumericWindow | CategoricalWindow,
+    statistic: str | None = None,
+    threshold: float | None = None,
+    null_threshold: float | None = None,
+) -> dict[str, Any]:
+    """Everything said about one feature of a window: ``kind``, ``rows`` and ``nulls`` of
+    the window, every statistic (``stats``), the null rates (``nulls_rate``), the
+    ``verdict`` and, where a degenerate side leaves something undecidable, a one-line
+    ``note`` naming the feature.
+
+    The verdict is the distribution's (see :func:`judge`) unless the null rate drifted and
+    the distribution did not: then ``null_rate_change`` (the absolute change) is its
+    statistic. ``drift`` is True when either drifted, None when neither could be judged."""
+    if isinstance(window, NumericWindow):
+        kind, stats = "numeric", numeric_stats(window)
+    else:
+        kind, stats = "categorical", categorical_stats(window)
+    ref = window.ref
+    nulls = null_rates(ref, window, null_threshold)
+    stats = {**stats, "null_rate": nulls["current"], "null_rate_reference": nulls["reference"]}
+    verdict = judge(kind, stats, statistic, threshold, window.n, name)
+    if nulls["drift"] and not verdict["drift"]:
+        verdict = {
+            "statistic": "null_rate_change",
+            "value": abs(nulls["change"]),
+            "threshold": nulls["threshold"],
+            "drift": True,
+        }
+    elif verdict["drift"] is None and nulls["drift"] is False:
+        verdict = {**verdict, "drift": False}  # nothing to compare but the null rate: same
+    out: dict[str, Any] = {
+        "kind": kind,
+        "rows": window.n,
+        "nulls": window.nulls,
+        "stats": stats,
+        "nulls_rate": nulls,
+        "verdict": verdict,
+    }
+    note = _note(name, window)
+    if note:
+        out["note"] = note
+    return out
+
+
+def _note(name: str, window: NumericWindow | CategoricalWindow) -> str | None:
+    """The one line that says why a feature has no distribution statistic, if it has none."""
+    ref = window.ref
+    if window.n + window.nulls == 0:
+        return f"{name}: no row in the window: no statistic, no verdict"
+    if ref.n == 0 and window.n == 0:
+        return f"{name}: no value in the reference nor in the window (all null): only the null rate is compared"
+    if ref.n == 0:
+        return f"{name}: the reference has no value (all null): only the null rate is compared"
+    if window.n == 0:
+        return f"{name}: no value in the window (all null): only the null rate is compared"
+    if isinstance(ref, NumericReference) and ref.constant:
+        return (
+            f"{name}: the reference is constant ({ref.low:g}): judged by the share of values"
+            " that differ from it"
+        )
+    return None
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -334,8 +474,8 @@ def _ks_pvalue(d: float, n: int, m: int) -> float | None:
 def _chi2_pvalue(stat: float, dof: int) -> float | None:
     if math.isinf(stat):  # a value the reference never had
         return 0.0
-    if dof < 1:
-        return None
+    if dof < 1:  # a single-category reference, and only that category in the window
+        return 1.0
     try:  # scipy.special.chdtrc is scipy.stats.chi2.sf, without importing scipy.stats
         from scipy.special import chdtrc
     except ModuleNotFoundError:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rung.core.errors import InvalidInput, NotFound, SourceChanged
+from rung.core.frames import unique_columns
 from rung.core.hashing import canonical_json
 from rung.core.refs import check_name, parse_ref
 from rung.data.profile import diff_profiles, profile
@@ -152,6 +153,7 @@ class Datasets:
         if isinstance(source, str | os.PathLike):
             return self._add_path(Path(source), name)
         if type(source).__name__ == "DataFrame":
+            unique_columns(source, "the DataFrame")
             return self._add_frame(source, name, description or "<DataFrame>")
         raise InvalidInput(
             f"cannot version a {type(source).__name__} as dataset {name!r}",

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from rung.core.frames import unique_columns
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -46,6 +48,7 @@ def profile(df: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return ``(schema, stats)`` for ``df``."""
     import pandas as pd
 
+    unique_columns(df)
     schema: dict[str, Any] = {"columns": {}}
     stats: dict[str, Any] = {"rows": len(df), "columns": {}}
     for name in df.columns:

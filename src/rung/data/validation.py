@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rung.core.errors import InvalidInput, RungError
+from rung.core.frames import unique_columns
 from rung.data.profile import column_kind
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ def infer_schema(df: pd.DataFrame, source: str = "<DataFrame>") -> dict[str, Any
     """The schema of ``df`` (JSON-able)."""
     import pandas as pd
 
+    unique_columns(df, source)
     columns: dict[str, Any] = {}
     for name in df.columns:
         col = df[name]
@@ -138,6 +140,7 @@ def validate(
     df: pd.DataFrame, schema: dict[str, Any], source: str = "<DataFrame>"
 ) -> ValidationReport:
     """Every anomaly of ``df`` against ``schema``."""
+    unique_columns(df, source)
     report = ValidationReport(source, str(schema.get("source", "schema")))
     expected: dict[str, Any] = schema["columns"]
     for name, spec in expected.items():

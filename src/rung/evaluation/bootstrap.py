@@ -53,7 +53,10 @@ def paired_deltas(
             )
             if samples is None:
                 continue
-        lo, hi = (float(v) for v in np.nanpercentile(samples, [2.5, 97.5]))
+        if np.isnan(samples).all():  # no resample has a value (one labelled row, say)
+            continue
+        with np.errstate(invalid="ignore"):  # infinite samples (a MAPE on labels near 0)
+            lo, hi = (float(v) for v in np.nanpercentile(samples, [2.5, 97.5]))
         delta = float(a) - float(b)
         if lo > 0 or hi < 0:  # the interval excludes zero
             reading = "better" if (delta > 0) == higher_is_better(name) else "worse"

@@ -261,9 +261,24 @@ class Evaluator:
     ) -> Evaluation:
         rows: dict[str, dict[str, Any]] = {}
         details: dict[str, dict[str, Any]] = {}
-        columns: list[str] = ["examples"]
+        columns: list[str] = ["examples", "labelled"]
+        notes: list[str] = []
         for r in results:
-            rows[r["dataset"]] = {"examples": r["examples"], **r["metrics"]}
+            rows[r["dataset"]] = {
+                "examples": r["examples"],
+                "labelled": r["labelled"],
+                **r["metrics"],
+            }
+            missing = r["examples"] - r["labelled"]
+            if r["labelled"] == 0:
+                notes.append(
+                    f"dataset {r['dataset']}: no row has a label in {label!r}: no metric computed"
+                )
+            elif missing:
+                notes.append(
+                    f"dataset {r['dataset']}: {missing} of {r['examples']} rows have no label in"
+                    f" {label!r}: left out of the metrics"
+                )
             for k in r["metrics"]:
                 if k not in columns:
                     columns.append(k)
@@ -288,6 +303,7 @@ class Evaluator:
             }
         verdict: Verdict = judge(parsed, results_for_judge, baseline_for_judge)
         verdict_dict = {**verdict.to_dict(), "criteria": list(crit_texts)}
+        verdict_dict["notes"] = [*notes, *verdict_dict.get("notes", [])]
         datasets = [{"ref": v.ref, "hash": v.hash} for v in versions]
         now = time.time()
         payload: dict[str, Any] = {

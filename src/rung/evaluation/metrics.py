@@ -148,7 +148,8 @@ def _mape(y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Seque
     nz = yf != 0
     if not nz.any():
         return None
-    return float(np.mean(np.abs((yf[nz] - p.astype(float)[nz]) / yf[nz])))
+    with np.errstate(over="ignore"):  # a label near 0 (1e-320): an infinite MAPE, not a crash
+        return float(np.mean(np.abs((yf[nz] - p.astype(float)[nz]) / yf[nz])))
 
 
 BUILTIN: dict[str, Metric] = {

@@ -13,7 +13,7 @@ from typing import Any
 from rung.core.aggregate import is_number
 from rung.evaluation.evaluator import Evaluation
 
-DEFAULT_COLUMNS = (
+DEFAULT_COLUMNS = (  # after examples and labelled
     "accuracy",
     "f1_macro",
     "roc_auc",
@@ -24,11 +24,12 @@ DEFAULT_COLUMNS = (
     "r2",
     "mape",
 )
-MAX_COLUMNS = 9
+MAX_COLUMNS = 10
 
 
 def columns(ev: Evaluation, wanted: Sequence[str] | None = None) -> list[str]:
-    """``examples``, the criteria's metrics, then the usual headline metrics present."""
+    """``examples`` and ``labelled``, the criteria's metrics, then the usual headline metrics
+    present."""
     if wanted:
         unknown = [c for c in wanted if c not in ev.columns]
         if unknown:
@@ -38,10 +39,11 @@ def columns(ev: Evaluation, wanted: Sequence[str] | None = None) -> list[str]:
                 f"evaluation {ev.id} has no column {unknown[0]!r}",
                 f"its columns are: {', '.join(ev.columns)}",
             )
-        return ["examples", *[c for c in wanted if c != "examples"]]
+        counts = [c for c in ("examples", "labelled") if c in ev.columns]
+        return [*counts, *[c for c in wanted if c not in counts]]
     if len(ev.columns) <= MAX_COLUMNS:
         return list(ev.columns)  # few metrics (chosen with --metric): show them all
-    chosen = ["examples"]
+    chosen: list[str] = [c for c in ("examples", "labelled") if c in ev.columns]
     for check in ev.verdict.get("checks", []):
         metric = _metric_of(check["criterion"])
         if metric in ev.columns and metric not in chosen:

@@ -5,6 +5,12 @@ parent before the pool starts), the dataset file, the label column, the metric n
 slice columns. The worker loads both, predicts in chunks (a failing chunk is reported with
 its row range), and returns metrics, slices, the confusion matrix, a calibration curve and,
 with a baseline, paired bootstrap deltas on the very same rows.
+
+**Unlabelled rows** — a label that is None, NaN, ``pd.NA`` or NaT — are left out of every
+label metric (the table's, the slices', the confusion matrix, the baseline's and its
+bootstrap deltas: both models on the same labelled rows) and counted: ``examples`` is every
+row, ``labelled`` the rows measured. With no labelled row, no metric is computed (the
+evaluation's notes say so, and any criterion on a metric fails as missing).
 """
 
 from __future__ import annotations
@@ -70,6 +76,20 @@ def run(task: Task) -> dict[str, Any]:
             f"dataset {task.dataset} has no label column {task.label!r}",
             f"pass --label with one of its columns: {cols}",
         )
+    examples = len(frame)
+    slice_counts = _slice_counts(frame, task)  # examples per slice value, labelled or not
+    labelled = frame[task.label].notna().to_numpy()  # None, NaN, pd.NA and NaT are missing
+    if not labelled.all():
+        frame = frame[labelled].reset_index(drop=True)
+    out: dict[str, Any] = {
+        "dataset": task.dataset,
+        "examples": examples,
+        "labelled": len(frame),
+        "metrics": {},
+        "slices": {},
+    }
+    if frame.empty:  # nothing to measure: no metric, said in the verdict's notes
+        return out
     y = frame[task.label].to_numpy()
     if task.application:
         pred, proba, classes, values, fns = _run_application(task, frame, y)
@@ -77,16 +97,13 @@ def run(task: Task) -> dict[str, Any]:
         model = load_model(task.model_path, task.model_kind, task.model_allow_pickle)
         features = _features(model, frame, task)
         classes = _classes(model, y, task)
+        y = _as_classes(y, classes)
         pred, proba = predict(model, features, task.dataset)
         task_kind = "classification" if len(classes) else "regression"
         fns = m.resolve(task.metric_names, task_kind, task.custom)
         values = m.compute(fns, y, pred, proba, classes)
-    out: dict[str, Any] = {
-        "dataset": task.dataset,
-        "examples": len(frame),
-        "metrics": values,
-        "slices": _slices(frame, task, fns, y, pred, proba, classes),
-    }
+    out["metrics"] = values
+    out["slices"] = _slices(frame, task, fns, y, pred, proba, classes, slice_counts)
     if len(classes):
         out["confusion"] = m.confusion(y, pred, classes)
         out["calibration"] = m.calibration(y, proba, classes)
@@ -120,14 +137,32 @@ def _run_application(
     for step in task.application:
         if step.label and step.label in frame.columns and step is not last:
             model = chain.models.get(step.name)
-            yc = frame[step.label].to_numpy()
-            pc = out[step.name].to_numpy()
+            keep = frame[step.label].notna().to_numpy()  # its own unlabelled rows left out
+            if not keep.any():
+                continue
+            yc = frame[step.label].to_numpy()[keep]
+            pc = out[step.name].to_numpy()[keep]
+            own_proba = probas.get(step.name)
             own_classes = getattr(model, "classes_", None)
             cc = list(own_classes) if own_classes is not None else _infer_classes(yc, pc)
+            yc = _as_classes(yc, cc)
             cfns = m.resolve(None, "classification" if len(cc) else "regression")
-            own = m.compute(cfns, yc, pc, probas.get(step.name), cc)
+            own = m.compute(cfns, yc, pc, None if own_proba is None else own_proba[keep], cc)
             values.update({f"{step.name}.{k}": v for k, v in own.items()})
     return pred, probas.get(last.name), classes, values, list(fns)
+
+
+def _as_classes(y: np.ndarray, classes: Sequence[Any]) -> np.ndarray:
+    """Labels read as floats only because some were missing (a CSV column of 0/1 with blanks
+    is read as 0.0/1.0) back to the model's integer classes, so that they print as classes."""
+    if (
+        len(classes)
+        and y.dtype.kind == "f"
+        and np.asarray(classes).dtype.kind in "iu"
+        and np.all(np.mod(y, 1) == 0)
+    ):
+        return y.astype(np.asarray(classes).dtype)
+    return y
 
 
 def _infer_classes(y: np.ndarray, pred: np.ndarray) -> list[Any]:
@@ -189,6 +224,26 @@ def predict(model: Any, features: Any, dataset: str) -> tuple[np.ndarray, np.nda
     return np.concatenate(preds), proba
 
 
+def _slice_keys(frame: Any, task: Task, spec: str | Callable[[Any], Any]) -> np.ndarray:
+    if isinstance(spec, str):
+        if spec not in frame.columns:
+            raise InvalidInput(
+                f"dataset {task.dataset} has no column {spec!r} to slice by",
+                "slice by one of its columns, or pass a function",
+            )
+        return np.asarray(frame[spec].to_numpy()).astype(str)
+    return np.asarray(spec(frame)).astype(str)
+
+
+def _slice_counts(frame: Any, task: Task) -> dict[str, dict[str, int]]:
+    """Examples per value of each slice, over every row (labelled or not)."""
+    out: dict[str, dict[str, int]] = {}
+    for name, spec in task.slices.items():
+        values, counts = np.unique(_slice_keys(frame, task, spec), return_counts=True)
+        out[name] = {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+    return out
+
+
 def _slices(
     frame: Any,
     task: Task,
@@ -197,26 +252,22 @@ def _slices(
     pred: np.ndarray,
     proba: np.ndarray | None,
     classes: Sequence[Any],
+    examples: dict[str, dict[str, int]],
 ) -> dict[str, dict[str, dict[str, Any]]]:
+    """Metrics per value of each slice, on its labelled rows (``frame``); ``examples``: the
+    rows of each value, labelled or not. The most frequent ``MAX_SLICE_VALUES`` values."""
     result: dict[str, dict[str, dict[str, Any]]] = {}
     for name, spec in task.slices.items():
-        if isinstance(spec, str):
-            if spec not in frame.columns:
-                raise InvalidInput(
-                    f"dataset {task.dataset} has no column {spec!r} to slice by",
-                    "slice by one of its columns, or pass a function",
-                )
-            keys = frame[spec].to_numpy()
-        else:
-            keys = np.asarray(spec(frame))
-        values, counts = np.unique(keys.astype(str), return_counts=True)
-        order = np.argsort(-counts)[:MAX_SLICE_VALUES]
+        keys = _slice_keys(frame, task, spec)
+        counts = examples[name]
         per: dict[str, dict[str, Any]] = {}
-        for i in order:
-            mask = keys.astype(str) == values[i]
-            sub = m.compute(
-                fns, y[mask], pred[mask], None if proba is None else proba[mask], classes
+        for value in sorted(counts, key=lambda v: -counts[v])[:MAX_SLICE_VALUES]:
+            mask = keys == value
+            sub = (
+                m.compute(fns, y[mask], pred[mask], None if proba is None else proba[mask], classes)
+                if mask.any()
+                else {}
             )
-            per[str(values[i])] = {"examples": int(mask.sum()), **sub}
+            per[value] = {"examples": counts[value], "labelled": int(mask.sum()), **sub}
         result[name] = per
     return result

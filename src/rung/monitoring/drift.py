@@ -8,34 +8,32 @@ millions of logged rows is read in bounded memory.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
-
-try:
-    from orjson import loads as json_loads
-except ModuleNotFoundError:  # without the serve extra (`rung predict` logs too)
-    from json import loads as json_loads  # type: ignore[assignment]
 
 from rung.core.drift import (
     CategoricalReference,
     CategoricalWindow,
     NumericReference,
     NumericWindow,
-    categorical_stats,
-    judge,
-    numeric_stats,
+    assess,
 )
 from rung.core.errors import InvalidInput, NotFound
+from rung.core.frames import unique_columns
 from rung.core.limits import WINDOW, check_length, is_digits, parse_int, shown
+from rung.core.predlog import MalformedRecord, inputs_of
 from rung.store.metadata import MetadataStore
 
 _MAX_SECONDS = 100 * 365 * 86400  # a window of up to a century
 
 Reference = dict[str, NumericReference | CategoricalReference]
+log = logging.getLogger("rung")
 
 
 def build_reference(frame: Any, signature: dict[str, Any]) -> Reference:
     """One summary per feature of the signature: numeric by quantile bins, else categories."""
+    unique_columns(frame, "the reference")
     missing = [f for f in signature.get("features", []) if f not in frame.columns]
     if missing:
         raise InvalidInput(
@@ -59,8 +57,11 @@ def frame_reference(frame: Any, columns: list[str] | None = None) -> Reference:
     every other column counted by category."""
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+    unique_columns(frame, "the reference")
     out: Reference = {}
     for name in columns if columns is not None else list(frame.columns):
+        if name not in frame.columns:
+            raise InvalidInput(f"the reference has no column {name!r}", "pass columns it has")
         column = frame[name]
         if is_numeric_dtype(column.dtype) and not is_bool_dtype(column.dtype):
             out[name] = NumericReference.of(column.to_numpy(dtype=float, na_value=float("nan")))
@@ -78,6 +79,8 @@ def compare_frames(
     """Data drift between two DataFrames (the library form of Evidently's data drift preset):
     the same report as :func:`data_drift`, for ``columns`` (default: every column of
     ``reference``)."""
+    unique_columns(reference, "the reference")
+    unique_columns(current, "the current data")
     summary = frame_reference(reference, columns)
     missing = [name for name in summary if name not in current.columns]
     if missing:
@@ -85,15 +88,25 @@ def compare_frames(
             f"the current data lacks column(s) {missing[:5]}",
             "compare frames with the same columns, or pass columns=[...]",
         )
-    columns_one_by_one = (  # one column at a time: memory stays near one column's copy
-        {
-            name: current[name].to_numpy(dtype=float, na_value=float("nan"))
-            if isinstance(ref, NumericReference)
+    windows = {name: accumulator(ref) for name, ref in summary.items()}
+    for name, window in windows.items():  # one column at a time: memory near one column's copy
+        window.add(
+            _as_float(current[name], name, "the current data")
+            if isinstance(window, NumericWindow)
             else current[name]
-        }
-        for name, ref in summary.items()
-    )
-    return data_drift(summary, columns_one_by_one, thresholds)
+        )
+    return _report(windows, thresholds)  # an empty current frame: every verdict None, noted
+
+
+def _as_float(column: Any, name: str, what: str) -> Any:
+    """A numeric column as floats (nulls NaN); one line naming the column when it is not."""
+    try:
+        return column.to_numpy(dtype=float, na_value=float("nan"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"column {name!r} of {what} is not numeric like the reference's ({exc})",
+            "compare frames whose columns have the same types",
+        ) from None
 
 
 def parse_window(text: str) -> tuple[str, float]:
@@ -177,10 +190,17 @@ def logged_inputs(
 ) -> Iterator[dict[str, list[Any]]]:
     """The logged inputs of ``model`` as columns, a chunk of log records at a time;
     ``window`` as for :func:`log_records`."""
-    for rows in log_records(store, model, "inputs", **window):
+    for rows in log_records(store, model, "request_id, rows, inputs, status", **window):
         columns: dict[str, list[Any]] = {}
         for row in rows:
-            for name, values in json_loads(row["inputs"]).items():
+            if row["status"] >= 400:
+                continue
+            try:
+                served = inputs_of(row)
+            except MalformedRecord as exc:  # one bad record never stops the reading
+                log.warning("%s", exc.message)
+                continue
+            for name, values in served.items():
                 columns.setdefault(name, []).extend(values)
         yield columns
 
@@ -200,18 +220,18 @@ def count_columns(accumulators: dict[str, Accumulator], columns: dict[str, Any])
             acc.add(columns[name])
 
 
-def feature_report(acc: Accumulator, chosen: dict[str, Any]) -> dict[str, Any]:
-    """Rows, nulls, every statistic, and the verdict (statistic, threshold) of one feature;
-    ``chosen``: its configured ``statistic`` and ``threshold``, if any."""
-    kind = "numeric" if isinstance(acc, NumericWindow) else "categorical"
-    stats = numeric_stats(acc) if isinstance(acc, NumericWindow) else categorical_stats(acc)
-    out = {
-        "kind": kind,
-        "rows": acc.n,
-        "nulls": acc.nulls,
-        "stats": stats,
-        "verdict": judge(kind, stats, chosen.get("statistic"), chosen.get("threshold"), acc.n),
-    }
+def feature_report(acc: Accumulator, chosen: dict[str, Any], name: str = "") -> dict[str, Any]:
+    """Rows, nulls, every statistic, the null rates and the verdict (statistic, threshold)
+    of one feature, and a one-line ``note`` where no statistic can be computed (see
+    :func:`rung.core.drift.assess`); ``chosen``: its configured ``statistic``,
+    ``threshold`` and ``null_threshold``, if any."""
+    out = assess(
+        name,
+        acc,
+        chosen.get("statistic"),
+        chosen.get("threshold"),
+        chosen.get("null_threshold"),
+    )
     if isinstance(acc, CategoricalWindow) and acc.unseen:
         out["unseen"] = acc.unseen
     return out
@@ -222,18 +242,28 @@ def data_drift(
     chunks: Iterator[dict[str, Any]],
     thresholds: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Per feature: rows, nulls, every statistic, and the verdict (statistic, threshold)."""
+    """Per feature: rows, nulls, every statistic, and the verdict (statistic, threshold);
+    :class:`NotFound` when the window holds no row at all."""
     windows = {name: accumulator(ref) for name, ref in reference.items()}
     for columns in chunks:
         count_columns(windows, columns)
-    rows = max((w.n + w.nulls for w in windows.values()), default=0)
-    if rows == 0:
+    if windows and max(w.n + w.nulls for w in windows.values()) == 0:
         raise NotFound(
             "no logged predictions in this window", "serve the model and send requests first"
         )
+    return _report(windows, thresholds)
+
+
+def _report(
+    windows: dict[str, Accumulator], thresholds: dict[str, dict[str, Any]] | None
+) -> dict[str, Any]:
     features = {
-        name: feature_report(window, (thresholds or {}).get(name, {}))
+        name: feature_report(window, (thresholds or {}).get(name, {}), name)
         for name, window in windows.items()
     }
-    drifted = [n for n, f in features.items() if f["verdict"]["drift"]]
-    return {"rows": rows, "features": features, "drifted": drifted}
+    return {
+        "rows": max((w.n + w.nulls for w in windows.values()), default=0),
+        "features": features,
+        "drifted": [n for n, f in features.items() if f["verdict"]["drift"]],
+        "notes": [f["note"] for f in features.values() if "note" in f],
+    }

@@ -8,12 +8,16 @@ the metrics on the labelled ones only. Read in chunks of log records, like the d
 from __future__ import annotations
 
 import json
+import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from rung.core.predlog import MalformedRecord, inputs_of, outputs_of
 from rung.monitoring.drift import log_records
 from rung.store.metadata import MetadataStore
+
+log = logging.getLogger("rung")
 
 
 @dataclass
@@ -42,7 +46,7 @@ class Performance:
             for row, pred in enumerate(out.get("predictions", []) if out else []):
                 self.rows += 1
                 key = (record["request_id"], row)
-                if key not in truth:
+                if truth.get(key) is None:  # no label back (or a null one): unlabelled
                     continue
                 label = truth[key]  # the last label sent for a row wins
                 self.labelled += 1
@@ -66,12 +70,44 @@ class Performance:
 def live_performance(store: MetadataStore, model: str, **window: Any) -> dict[str, Any]:
     """Rows predicted in the window, rows labelled, rows still waiting, accuracy (exact
     match) and, when predictions and labels are numbers, the mean absolute error.
-    ``window`` as for :func:`rung.monitoring.drift.log_records`."""
-    performance = Performance()
-    for records in log_records(store, model, "request_id, outputs, status", chunk=500, **window):
-        outputs = [json.loads(r["outputs"]) if r["status"] < 400 else None for r in records]
+    ``window`` as for :func:`rung.monitoring.drift.log_records`; malformed records are left
+    out and counted under ``skipped``."""
+    performance, skipped = Performance(), Skipped()
+    fields = "request_id, rows, outputs, status"
+    for chunk in log_records(store, model, fields, chunk=500, **window):
+        records, outputs = [], []
+        for r in chunk:
+            try:
+                outputs.append(outputs_of(r))
+            except MalformedRecord as exc:
+                skipped.add(r["id"], exc)
+                continue
+            records.append(r)
         performance.add(store, records, outputs)
-    return performance.report()
+    report = performance.report()
+    if skipped.records:
+        report["skipped"] = skipped.report()
+    return report
+
+
+@dataclass
+class Skipped:
+    """Malformed log records a reader left out: how many, the first ids, the first reason
+    (each also a warning on the ``rung`` logger, one line naming its id)."""
+
+    records: int = 0
+    ids: list[int] = field(default_factory=list)
+    first: str | None = None
+
+    def add(self, record_id: int, exc: MalformedRecord) -> None:
+        self.records += 1
+        if len(self.ids) < 20:
+            self.ids.append(record_id)
+            log.warning("%s", exc.message)
+        self.first = self.first or exc.message
+
+    def report(self) -> dict[str, Any]:
+        return {"records": self.records, "ids": self.ids, "first": self.first}
 
 
 def _number(v: Any) -> bool:
@@ -87,7 +123,9 @@ def labelled_rows(
 ) -> Any:
     """The newest ``limit`` served rows of ``model`` whose label came back, as a DataFrame:
     the inputs as served, the ``label``, and the ``prediction`` that was answered — fresh
-    labelled data to judge a challenger on, and the live metric of a performance trigger."""
+    labelled data to judge a challenger on, and the live metric of a performance trigger.
+    Malformed log records are left out, each named in a warning of the ``rung`` logger, and
+    counted in ``frame.attrs["skipped"]``."""
     import pandas as pd
 
     where = "p.model = :m AND p.status < 400"
@@ -98,6 +136,7 @@ def labelled_rows(
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, int]] = set()
     served: dict[int, tuple[dict[str, list[Any]], list[Any]]] = {}  # log id: inputs, answers
+    skipped = Skipped()
     before = None
     while len(rows) < limit:
         page = "" if before is None else " AND f.id < :before"
@@ -113,11 +152,16 @@ def labelled_rows(
             if wanted:
                 marks = ", ".join(f":p{i}" for i in range(len(wanted)))
                 for r in tx.all(
-                    f"SELECT id, inputs, outputs FROM predictions WHERE id IN ({marks})",
+                    "SELECT id, request_id, rows, inputs, outputs, status FROM predictions"
+                    f" WHERE id IN ({marks})",
                     {f"p{i}": pid for i, pid in enumerate(wanted)},
                 ):
-                    outputs = json.loads(r["outputs"])
-                    served[r["id"]] = (json.loads(r["inputs"]), outputs.get("predictions", []))
+                    try:
+                        outputs = outputs_of(r) or {}
+                        served[r["id"]] = (inputs_of(r), outputs.get("predictions", []))
+                    except MalformedRecord as exc:  # left out, and said once
+                        skipped.add(r["id"], exc)
+                        served[r["id"]] = ({}, [])
         if not found:
             break
         before = found[-1]["id"]
@@ -130,11 +174,16 @@ def labelled_rows(
             row = f["row"]
             if row >= len(predictions):
                 continue  # feedback for a row the request did not have
+            truth = json.loads(f["label"])
+            if truth is None:  # a null label stored by an older rung: unlabelled
+                continue
             record = {name: values[row] for name, values in inputs.items()}
-            record[label] = json.loads(f["label"])
+            record[label] = truth
             record["prediction"] = predictions[row]
             record["version"] = f["version"]
             rows.append(record)
             if len(rows) == limit:
                 break
-    return pd.DataFrame(rows[::-1])  # oldest first, as served
+    frame = pd.DataFrame(rows[::-1])  # oldest first, as served
+    frame.attrs["skipped"] = skipped.report()
+    return frame

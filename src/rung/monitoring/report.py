@@ -422,7 +422,7 @@ def _windows_table(windows: Sequence[dict[str, Any]], undelivered: set[Any]) -> 
     head = (
         "<tr><th>window</th><th>time (UTC)</th><th>served</th><th>rows</th><th>drifted</th>"
         "<th>predictions</th><th>accuracy</th><th>labelled</th><th>p99 ms</th>"
-        "<th>errors</th><th>alerts</th></tr>"
+        "<th>errors</th><th>alerts</th><th>notes</th></tr>"
     )
     body = ""
     for w in windows:
@@ -443,9 +443,22 @@ def _windows_table(windows: Sequence[dict[str, Any]], undelivered: set[Any]) -> 
             f"<td>{_e(perf.get('labelled', 0))}/{_e(perf.get('rows', 0))}</td>"
             f"<td>{_num((health.get('latency_ms') or {}).get('p99'))}</td>"
             f"<td>{_pct(health.get('error_rate'))}</td>"
-            f"<td class='left'>{_e(', '.join(kinds) or '-')}</td></tr>"
+            f"<td class='left'>{_e(', '.join(kinds) or '-')}</td>"
+            f"<td class='left'>{_notes(w)}</td></tr>"
         )
     return f"<table class='windows'>{head}{body}</table>"
+
+
+def _notes(window: dict[str, Any]) -> str:
+    """What a window could not judge (a feature with no statistic) and the malformed log
+    records it left out, one escaped line each."""
+    lines = [str(n) for n in window.get("notes") or []]
+    skipped = window.get("skipped") or {}
+    if skipped.get("records"):
+        lines.append(
+            f"{skipped['records']} malformed log record(s) left out: {skipped.get('first')}"
+        )
+    return "<br>".join(_e(line) for line in lines) or "-"
 
 
 def _jobs_table(jobs: Sequence[dict[str, Any]]) -> str:

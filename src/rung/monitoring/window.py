@@ -10,6 +10,10 @@ memory:
   by request id and row, with how many are still missing;
 * service health — requests, failed requests (the service logs those too, with their
   status) and latency percentiles from a fixed logarithmic histogram.
+
+A record of the log that is not in the one format (:mod:`rung.core.predlog`) is left out of
+all four and counted under ``skipped`` with its id and the first reason: one bad row never
+stops monitoring, nor the automation that reads the same windows.
 """
 
 from __future__ import annotations
@@ -22,16 +26,16 @@ import numpy as np
 
 from rung.core.drift import CategoricalReference, NumericReference
 from rung.core.errors import InvalidInput, NotFound
+from rung.core.predlog import MalformedRecord, inputs_of, outputs_of
 from rung.monitoring.drift import (
     Reference,
     accumulator,
     build_reference,
     count_columns,
     feature_report,
-    json_loads,
     log_records,
 )
-from rung.monitoring.performance import Performance
+from rung.monitoring.performance import Performance, Skipped
 from rung.registry.models import ModelVersion, Registry
 from rung.store.metadata import MetadataStore
 
@@ -148,18 +152,28 @@ def compute_window(
     predicted = accumulator(refs.predictions) if refs.predictions else None
     health, performance = _Health(), Performance()
     first_id = last_id = None
+    skipped = Skipped()
     fields = "request_id, version, rows, inputs, outputs, status, latency_ms"
-    for records in log_records(store, model, fields, chunk=CHUNK, **window):
-        first_id = records[0]["id"] if first_id is None else first_id
-        last_id = records[-1]["id"]
-        outputs = [json_loads(r["outputs"]) if r["status"] < 400 else None for r in records]
+    for chunk in log_records(store, model, fields, chunk=CHUNK, **window):
+        first_id = chunk[0]["id"] if first_id is None else first_id
+        last_id = chunk[-1]["id"]
+        records, outputs, inputs = [], [], []
+        for r in chunk:  # a malformed record is left out of everything, and counted
+            try:
+                out = outputs_of(r)
+                served = inputs_of(r) if out is not None else None
+            except MalformedRecord as exc:
+                skipped.add(r["id"], exc)
+                continue
+            records.append(r)
+            outputs.append(out)
+            inputs.append(served)
         columns: dict[str, list[Any]] = {}
         held = 0
-        for r in records:
-            if r["status"] < 400:
-                for name, values in json_loads(r["inputs"]).items():
-                    columns.setdefault(name, []).extend(values)
-                held += r["rows"]
+        for r, served in zip(records, inputs, strict=True):
+            for name, values in (served or {}).items():
+                columns.setdefault(name, []).extend(values)
+            held += r["rows"] if served is not None else 0
             if held >= FLUSH_ROWS:  # large requests: count what we hold before reading on
                 count_columns(features, columns)
                 columns, held = {}, 0
@@ -182,8 +196,12 @@ def compute_window(
         )
     drift: dict[str, Any] = {}
     for name, acc in features.items():
-        drift[name] = feature_report(acc, (thresholds or {}).get(name, {}))
-    prediction = feature_report(predicted, prediction_threshold or {}) if predicted else None
+        drift[name] = feature_report(acc, (thresholds or {}).get(name, {}), name)
+    prediction = (
+        feature_report(predicted, prediction_threshold or {}, "(predictions)")
+        if predicted
+        else None
+    )
     return {
         "first_id": first_id,
         "last_id": last_id,
@@ -191,7 +209,9 @@ def compute_window(
         "reference": refs.source,
         "features": drift,
         "drifted": [n for n, f in drift.items() if f["verdict"]["drift"]],
+        "notes": [f["note"] for f in [*drift.values(), prediction or {}] if "note" in f],
         "prediction": prediction,
         "performance": performance.report(),
         "health": health.report(),
+        "skipped": skipped.report(),
     }

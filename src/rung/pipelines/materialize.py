@@ -25,6 +25,7 @@ import zipfile
 from typing import Any
 
 from rung.core.errors import IntegrityError, UnsupportedType, Untrusted
+from rung.core.frames import unique_columns
 from rung.core.hashing import canonical_json, is_jsonable
 
 MEDIA_TYPES = {
@@ -168,6 +169,7 @@ def _unsupported(what: str, where: str) -> UnsupportedType:
 
 
 def _parquet(frame: Any) -> bytes:
+    unique_columns(frame, "the step's DataFrame")
     buf = io.BytesIO()
     frame.to_parquet(buf, index=True)
     return buf.getvalue()

@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rung.core import predlog
 from rung.core.errors import InvalidInput, RungError
 from rung.core.limits import REQUEST_ID, check_length, is_digits
 from rung.serving.batching import Batcher
@@ -249,18 +250,17 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         given = request.headers.get("x-request-id")
         request_id = given if given and len(given) <= REQUEST_ID else uuid.uuid4().hex
 
-        def record(held: Loaded, rows: int, inputs: Any, outputs: Any, status: int) -> Future[None]:
+        def record(held: Loaded, inputs: Any, outputs: Any, status: int) -> Future[None]:
             return service.log.submit(
-                {
-                    "request_id": request_id,
-                    "model": held.name,
-                    "version": held.version,
-                    "rows": rows,
-                    "inputs": inputs,
-                    "outputs": outputs,
-                    "latency_ms": (time.perf_counter() - started) * 1000,
-                    "status": status,
-                }
+                predlog.record(
+                    request_id=request_id,
+                    model=held.name,
+                    version=held.version,
+                    inputs=inputs,
+                    outputs=outputs,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    status=status,
+                )
             )
 
         service.active += 1
@@ -278,9 +278,9 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
             except Exception as exc:
                 # not awaited: an error answer does not wait for the disk
                 status = exc.status if isinstance(exc, RungError) else 500
-                record(service.current, 0, {}, {"error": type(exc).__name__}, status)
+                record(service.current, {}, {"error": type(exc).__name__}, status)
                 raise
-            done = record(held, rows, columns, out, 200)
+            done = record(held, columns, out, 200)
             await asyncio.wrap_future(done)  # durable before we answer
         finally:
             service.active -= 1

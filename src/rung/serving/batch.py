@@ -1,5 +1,11 @@
 """``rung predict``: score a CSV or Parquet file in chunks with a registered version, and log it
-like the service does (one prediction record per chunk)."""
+like the service does (one prediction record per chunk, built by :func:`rung.core.predlog.record`).
+
+The output file is the input with ``prediction`` (and ``proba_<class>``) added, and each row's
+key in the prediction log: ``request_id`` (one per chunk) and ``request_row`` (its row in that
+request). Labels for batch predictions go back under that key: ``rung feedback FILE``
+(:func:`rung.serving.feedback.feedback_file`) or ``POST /feedback``.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +15,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rung.core import predlog
 from rung.core.errors import InvalidInput, NotFound
 from rung.data.datasets import TABULAR, read_table
 from rung.serving.log import PredictionLog
-from rung.serving.payload import validate
+from rung.serving.payload import parse
 from rung.serving.predictor import split
 
 CHUNK = 50_000
+# what the output file adds to the input's columns: the answer and the key of each row in the
+# prediction log, (request_id, request_row), under which labels are sent back
+OUTPUT_COLUMNS = ("prediction", "request_id", "request_row")
 
 
 def _read(path: Path) -> Any:
@@ -52,6 +62,12 @@ def score_file(
             f"{str(input_path)!r} lacks the model's feature column(s) {missing[:5]}",
             f"the model reads: {', '.join(features)}",
         )
+    taken = [c for c in OUTPUT_COLUMNS if c in frame.columns]
+    if taken:
+        raise InvalidInput(
+            f"{str(input_path)!r} already has column(s) {taken} that scoring adds",
+            "rename or drop them in the input file",
+        )
     head, final = split(model)
     log = PredictionLog(ws.store)
     batch_id = uuid.uuid4().hex[:12]
@@ -60,7 +76,9 @@ def score_file(
         for k, start in enumerate(range(0, len(frame), chunk)):
             started = time.perf_counter()
             part = frame.iloc[start : start + chunk]
-            x = validate({"columns": {f: part[f].tolist() for f in features}}, version.signature)
+            x, columns = parse(
+                {"columns": {f: part[f].tolist() for f in features}}, version.signature
+            )
             scored = part.copy()
             xt = x if head is None else head.transform(x)  # transformers once for both calls
             scored["prediction"] = final.predict(xt)
@@ -71,17 +89,18 @@ def score_file(
                     scored[f"proba_{c}"] = proba[:, j]
             request_id = f"batch-{batch_id}-{k}"
             request_ids.append(request_id)
+            scored["request_id"] = request_id  # the key to send labels back: see feedback_file
+            scored["request_row"] = range(len(part))
             pending.append(
                 log.submit(
-                    {
-                        "request_id": request_id,
-                        "model": version.name,
-                        "version": version.version,
-                        "rows": len(part),
-                        "inputs": x.to_dict("records"),
-                        "outputs": outputs,
-                        "latency_ms": (time.perf_counter() - started) * 1000,
-                    }
+                    predlog.record(
+                        request_id=request_id,
+                        model=version.name,
+                        version=version.version,
+                        inputs=columns,
+                        outputs=outputs,
+                        latency_ms=(time.perf_counter() - started) * 1000,
+                    )
                 )
             )
             pieces.append(scored)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rung.core.errors import RungError
+from rung.core.frames import unique_columns
 
 
 class ServiceError(RungError):
@@ -30,6 +31,7 @@ class Client:
     def predict(self, rows: Any) -> dict[str, Any]:
         """One record (dict), several (list of dicts) or a DataFrame; returns the answer."""
         if hasattr(rows, "to_dict"):
+            unique_columns(rows, "the DataFrame to predict")
             body: Any = {"records": rows.to_dict("records")}
         elif isinstance(rows, list):
             body = {"records": rows}
@@ -38,16 +40,21 @@ class Client:
         return self._post("/predict", body)
 
     def feedback(
-        self, request_id: str, label: Any = None, labels: list[Any] | None = None
+        self, request_id: str, label: Any = None, labels: list[Any] | None = None, row: int = 0
     ) -> dict[str, Any]:
+        """The label of row ``row`` of a request (or ``labels`` of its rows from ``row`` on);
+        for batch predictions, the ``request_id`` and ``request_row`` of `rung predict`'s
+        output."""
         body = {
             "request_id": request_id,
             **({"labels": labels} if labels is not None else {"label": label}),
+            **({"row": row} if row else {}),
         }
         return self._post("/feedback", body)
 
     def feedback_many(self, items: list[dict[str, Any]]) -> dict[str, Any]:
-        """Labels for many requests in one call: ``[{"request_id", "label" or "labels"}]``."""
+        """Labels for many requests in one call: ``[{"request_id", "label" or "labels"}]``
+        (and ``"row"``, default 0)."""
         return self._post("/feedback", {"feedback": items})
 
     def ready(self) -> bool:

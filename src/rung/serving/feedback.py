@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
-from rung.core.errors import NotFound
+from rung.core.errors import InvalidInput, NotFound
 from rung.core.hashing import canonical_json
 from rung.core.limits import REQUEST_ID, shown
 from rung.serving.payload import FieldError, PayloadError
@@ -13,7 +14,9 @@ from rung.store.metadata import MetadataStore
 
 
 def items_of(body: Any) -> list[dict[str, Any]]:
-    """``{"request_id", "label"}``, ``{"request_id", "labels": [...]}`` or ``{"feedback": [...]}``."""
+    """``{"request_id", "label"}``, ``{"request_id", "labels": [...]}`` or ``{"feedback": [...]}``
+    of them; ``"row"`` (default 0) names the row of the request the (first) label is for.
+    A null (or NaN) label is no label: that row is left out, and stays unlabelled."""
     entries = body.get("feedback") if isinstance(body, dict) and "feedback" in body else [body]
     if not isinstance(entries, list) or not entries:
         raise PayloadError(
@@ -34,6 +37,10 @@ def items_of(body: Any) -> list[dict[str, Any]]:
                 )
             )
             continue
+        row = entry.get("row", 0)
+        if not isinstance(row, int) or isinstance(row, bool) or row < 0:
+            errors.append(FieldError(["feedback", i, "row"], "expected a row number >= 0"))
+            continue
         if "labels" in entry and isinstance(entry["labels"], list):
             labels = entry["labels"]
         elif "label" in entry:
@@ -44,7 +51,8 @@ def items_of(body: Any) -> list[dict[str, Any]]:
             )
             continue
         rows += [
-            {"request_id": entry["request_id"], "row": r, "label": v} for r, v in enumerate(labels)
+            {"request_id": entry["request_id"], "row": row + r, "label": v}
+            for r, v in enumerate(labels)
         ]
     if errors:
         raise PayloadError(
@@ -56,24 +64,85 @@ def items_of(body: Any) -> list[dict[str, Any]]:
 
 
 def record(store: MetadataStore, body: Any) -> int:
-    """Store the ground truth; unknown request ids or too many labels are refused, all or none."""
+    """Store the ground truth; unknown request ids or rows past a request's are refused, all
+    or none. Null (or NaN) labels are checked like the others but not stored: those rows stay
+    unlabelled. Returns the number of labels stored."""
     rows = items_of(body)
     now = time.time()
+    last_row: dict[str, int] = {}  # per request, the highest row labelled: one pass
+    for r in rows:
+        last_row[r["request_id"]] = max(r["row"], last_row.get(r["request_id"], -1))
     with store.write() as tx:
-        for request_id in sorted({r["request_id"] for r in rows}):
+        for request_id in sorted(last_row):
             known = tx.one("SELECT rows FROM predictions WHERE request_id = :r", {"r": request_id})
             if known is None:
                 raise NotFound(
                     f"no prediction with request id {request_id!r}",
                     "use the request_id a prediction returned",
                 )
-            given = sum(1 for r in rows if r["request_id"] == request_id)
-            if given > known["rows"]:
+            if last_row[request_id] >= known["rows"]:
                 raise PayloadError(
-                    f"request {request_id!r} predicted {known['rows']} row(s), got {given} labels",
-                    "send one label per predicted row",
+                    f"request {request_id!r} predicted {known['rows']} row(s), got a label for"
+                    f" row {last_row[request_id]}",
+                    "send one label per predicted row (rows count from 0)",
                 )
+        known_labels = [r for r in rows if not _missing(r["label"])]  # null: still unlabelled
         tx.insert_many(
-            "feedback", [{**r, "label": canonical_json(r["label"]), "at": now} for r in rows]
+            "feedback",
+            [{**r, "label": canonical_json(r["label"]), "at": now} for r in known_labels],
         )
-    return len(rows)
+    return len(known_labels)
+
+
+def feedback_file(store: MetadataStore, path: str | Path, label: str = "label") -> dict[str, Any]:
+    """Send back the labels of a CSV or Parquet file keyed like ``rung predict``'s output:
+    columns ``request_id``, ``request_row`` and ``label`` (the scored file itself with a label
+    column added, or any subset of its rows). Rows with a missing label are left out and
+    counted; the rest are stored all or none (see :func:`record`).
+
+    Returns ``{"accepted": n, "unlabelled": m}``; raises :class:`InvalidInput` naming missing
+    columns or a bad row number, :class:`NotFound` for an unknown request id."""
+    import pandas as pd
+
+    from rung.data.datasets import TABULAR, read_table
+
+    source = Path(path)
+    if not source.exists():
+        raise NotFound(f"no feedback file {str(source)!r}", "check the path")
+    fmt = TABULAR.get(source.suffix.lower())
+    if fmt is None:
+        raise InvalidInput(f"cannot read feedback from {str(source)!r}", "give a .csv or .parquet")
+    frame = read_table(source, fmt, "fix the file")
+    wanted = ["request_id", "request_row", label]
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise InvalidInput(
+            f"{str(source)!r} lacks column(s) {missing}",
+            "give the file `rung predict` wrote, with a label column (--label NAME)",
+        )
+    known = frame[pd.notna(frame[label])]
+    rows = pd.to_numeric(known["request_row"], errors="coerce")
+    bad = known.index[rows.isna() | (rows < 0) | (rows % 1 != 0)]
+    if len(bad):
+        raise InvalidInput(
+            f"{str(source)!r} has a bad request_row {_plain(known.loc[bad[0], 'request_row'])!r}",
+            "request_row is the row number `rung predict` wrote (0, 1, ...)",
+        )
+    body = {
+        "feedback": [
+            {"request_id": str(rid), "row": int(row), "label": _plain(value)}
+            for rid, row, value in zip(known["request_id"], rows, known[label], strict=True)
+        ]
+    }
+    accepted = record(store, body) if body["feedback"] else 0
+    return {"accepted": accepted, "unlabelled": len(frame) - len(known)}
+
+
+def _missing(value: Any) -> bool:
+    """A label that says nothing: null or NaN (the row stays unlabelled)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _plain(value: Any) -> Any:
+    """A label as JSON holds it: numpy scalars become Python numbers."""
+    return value.item() if hasattr(value, "item") else value

@@ -130,7 +130,7 @@ class Tx:
         """
         cols = list(values)
         self.execute(
-            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+            f"INSERT INTO {table} ({_names(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
             f" ON CONFLICT ({', '.join(key)}) DO NOTHING",
             values,
         )
@@ -145,7 +145,7 @@ class Tx:
         cols = list(values)
         updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in key)
         self.execute(
-            f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
+            f"INSERT INTO {table} ({_names(cols)}) VALUES ({', '.join(':' + c for c in cols)})"
             f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
             values,
         )

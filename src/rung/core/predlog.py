@@ -1,0 +1,134 @@
+"""The prediction log's record: one format, whoever writes it, and one check for whoever reads it.
+
+Every writer of the ``predictions`` table — the service (``POST /predict``, the v2 infer
+path) and batch scoring (``rung predict``) — builds its record with :func:`record`, and
+every reader — the monitoring window, live performance, the labelled served rows that
+automation evaluates on — reads the JSON columns back through :func:`inputs_of` and
+:func:`outputs_of`.
+
+A record of an answered request (status < 400) holds:
+
+* ``inputs``: the features **as columns**, ``{feature: [one value per row]}``;
+* ``outputs``: ``{"predictions": [one per row], ...}`` (probabilities beside them);
+* ``rows``: the number of rows, the length of every column and of ``predictions``.
+
+A failed request (status >= 400) is logged with ``rows`` 0, empty inputs and
+``{"error": <exception type>}``: the error rate comes from the same log.
+
+A record that breaks this (written by an older rung, another tool, or by hand) raises
+:class:`MalformedRecord`, one line naming its log id; readers skip it and count it rather
+than stop (see docs/monitoring.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+try:
+    from orjson import loads as json_loads
+except ModuleNotFoundError:  # without the serve extra (`rung predict` logs too)
+    from json import loads as json_loads  # type: ignore[assignment]
+
+from rung.core.errors import InvalidInput
+
+
+class MalformedRecord(InvalidInput):
+    """A record of the prediction log that does not have the one format; names its log id."""
+
+
+def record(
+    *,
+    request_id: str,
+    model: str,
+    version: int,
+    inputs: Any,
+    outputs: Mapping[str, Any],
+    latency_ms: float,
+    status: int = 200,
+    at: float | None = None,
+) -> dict[str, Any]:
+    """The row to insert for one request (``inputs``/``outputs`` still Python objects, encoded
+    by the writer): ``inputs`` as columns — a DataFrame, or a mapping of feature to values.
+
+    ``rows`` is derived from the inputs (0 for a failed request, whose inputs are not kept);
+    raises :class:`ValueError` when columns and predictions differ in length (a bug of the
+    writer, never stored)."""
+    failed = status >= 400
+    columns: dict[str, list[Any]] = {} if failed else _columns(inputs)
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"input columns of unequal lengths {sorted(lengths)}")
+    rows = 0 if failed else lengths.pop() if lengths else len(outputs.get("predictions", []))
+    if not failed and len(outputs.get("predictions", [])) != rows:
+        raise ValueError(f"{len(outputs.get('predictions', []))} predictions for {rows} rows")
+    return {
+        "request_id": request_id,
+        "model": model,
+        "version": version,
+        "rows": rows,
+        "inputs": columns,
+        "outputs": dict(outputs),
+        "latency_ms": float(latency_ms),
+        "status": int(status),
+        "at": time.time() if at is None else at,
+    }
+
+
+def _columns(inputs: Any) -> dict[str, list[Any]]:
+    if hasattr(inputs, "columns") and hasattr(inputs, "items"):  # a DataFrame
+        return {str(name): column.tolist() for name, column in inputs.items()}
+    if isinstance(inputs, Mapping):
+        return {str(k): v if isinstance(v, list) else list(v) for k, v in inputs.items()}
+    raise TypeError(f"inputs must be columns (a DataFrame or a mapping), not {type(inputs)}")
+
+
+def inputs_of(row: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """The input columns of a logged answered request (``row``: ``id``, ``rows``, ``inputs``);
+    raises :class:`MalformedRecord` unless they are ``{feature: [rows values]}``."""
+    value = _load(row, "inputs")
+    if not isinstance(value, dict):
+        raise _malformed(row, f"its inputs are a JSON {_kind(value)}, not columns")
+    rows = row.get("rows")
+    for name, values in value.items():
+        if not isinstance(values, list) or (rows is not None and len(values) != rows):
+            got = f"{len(values)} values" if isinstance(values, list) else f"a {_kind(values)}"
+            raise _malformed(row, f"its input column {name!r} holds {got} for {rows} rows")
+    return value
+
+
+def outputs_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The outputs of a logged request, None for a failed one (status >= 400); raises
+    :class:`MalformedRecord` unless they hold ``predictions``, one per row."""
+    if int(row.get("status") or 200) >= 400:
+        return None
+    value = _load(row, "outputs")
+    predictions = value.get("predictions") if isinstance(value, dict) else None
+    if not isinstance(predictions, list):
+        raise _malformed(row, "its outputs hold no list of predictions")
+    rows = row.get("rows")
+    if rows is not None and len(predictions) != rows:
+        raise _malformed(row, f"it holds {len(predictions)} predictions for {rows} rows")
+    return value
+
+
+def _load(row: Mapping[str, Any], field: str) -> Any:
+    text = row.get(field)
+    try:
+        return json_loads(text) if isinstance(text, str | bytes) else text
+    except ValueError as exc:
+        raise _malformed(row, f"its {field} are not JSON ({str(exc)[:60]})") from None
+
+
+def _kind(value: Any) -> str:
+    names = {list: "list", dict: "object", str: "string", type(None): "null", bool: "boolean"}
+    return names.get(type(value), "number")
+
+
+def _malformed(row: Mapping[str, Any], why: str) -> MalformedRecord:
+    rid = f" (request {row['request_id']!r})" if row.get("request_id") else ""
+    return MalformedRecord(
+        f"prediction log record {row.get('id')}{rid} is malformed: {why}",
+        "it is skipped; delete or fix that row of the predictions table",
+    )
