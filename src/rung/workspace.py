@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rung.config import CONFIG_FILE, STATE_DIR, TEMPLATE, Config, load_config
-from rung.core.errors import WorkspaceNotFound
+from rung.core.errors import RungError, WorkspaceNotFound
 
 if TYPE_CHECKING:
     from rung.automation.loop import Automation
@@ -30,6 +30,15 @@ if TYPE_CHECKING:
     from rung.store.artifacts import ArtifactStore
     from rung.store.metadata import MetadataStore
     from rung.store.statcache import StatCache
+
+
+def explain(exc: BaseException) -> RungError | None:
+    """A failure of the machine beneath rung — a full disk, a database file that is not one,
+    an optional dependency not installed — as its one-line RungError; None for anything else
+    (a bug, which keeps its traceback). For adapters (the CLI's ``main``)."""
+    from rung.store.failures import explain as explain_failure
+
+    return explain_failure(exc)
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -184,7 +193,7 @@ class Workspace:
         """Recorded evaluations: ``ws.evals.list()``, ``ws.evals.get(ID)``."""
         from rung.evaluation.evaluator import Evaluator
 
-        return Evaluator(self._stores(), self.config.raw.get("eval", {}))
+        return Evaluator(self._stores(), self.config.settings.section("eval"))
 
     def evaluate(self, model: str, on: list[str] | tuple[str, ...], **options: Any) -> Evaluation:
         """Evaluate a model on several dataset versions at once; see :class:`Evaluator`."""
@@ -200,8 +209,8 @@ class Workspace:
         return Monitor(
             self._stores(),
             self.models,
-            self.config.raw.get("monitor", {}),
-            self.config.raw.get("eval", {}).get("label"),
+            self.config.settings.section("monitor"),
+            self.config.settings.eval.label,
         )
 
     @cached_property
@@ -210,16 +219,16 @@ class Workspace:
         ``history()``, ``approve(NAME, VERSION)``. See :mod:`rung.automation.loop`."""
         from rung.automation.loop import Automation
 
-        eval_config = self.config.raw.get("eval", {})
+        settings = self.config.settings
         return Automation(
             self._stores(),
-            self.config.raw.get("automate", {}),
+            settings.section("automate"),
             self.models,
             self.evals,
             self.monitor,
             self.run,
-            eval_config.get("label"),
-            list(eval_config.get("criteria", [])),
+            settings.eval.label,
+            list(settings.eval.criteria),
         )
 
     @contextmanager

@@ -27,12 +27,12 @@ def serve(
     import shutil
     import tempfile
 
-    try:
-        import uvicorn
-    except ModuleNotFoundError as exc:
-        from rung.core.errors import RungError
+    from rung.core.errors import require
 
-        raise RungError("serving needs FastAPI and uvicorn", "pip install 'rung[serve]'") from exc
+    for module in ("uvicorn", "fastapi"):
+        require(module, "serving runs")
+    import uvicorn
+
     with _ws() as ws:
         version = ws.models.get(ref)  # fail here, in one line, if the alias does not exist
         root = str(ws.root)

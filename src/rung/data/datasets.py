@@ -164,6 +164,9 @@ class Datasets:
     def _add_path(self, path: Path, name: str) -> DatasetVersion:
         if not path.exists():
             raise NotFound(f"no such file or folder: {str(path)!r}", "check the path")
+        from rung.data.tree import check_regular
+
+        check_regular(path)
         if path.is_dir():
             return self._add_tree(path, name)
         fmt = TABULAR.get(path.suffix.lower(), "file")
@@ -185,13 +188,10 @@ class Datasets:
         return self._record(name, digest, fmt, str(path), rows, 1, size, schema, stats)
 
     def _add_tree(self, root: Path, name: str) -> DatasetVersion:
-        base = str(root.resolve())
-        files: list[tuple[str, str]] = []  # (relative posix path, absolute path)
-        for folder, subdirs, names in os.walk(base):
-            subdirs.sort()
-            for n in names:
-                full = os.path.join(folder, n)
-                files.append((os.path.relpath(full, base).replace(os.sep, "/"), full))
+        from rung.data.tree import tree_files
+
+        # (relative posix path, absolute path); special files follow the rule of data/tree.py
+        files = tree_files(root)
         if not files:
             raise InvalidInput(f"folder {str(root)!r} holds no files", "add a folder with files")
         files.sort()

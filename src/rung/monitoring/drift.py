@@ -96,18 +96,15 @@ def compare_frames(
 def parse_window(text: str) -> tuple[str, float]:
     """``1000`` (the latest 1000 predicted rows) or ``30m``/``12h``/``1d``/``2w`` (a period
     ending now): ``("rows", 1000)`` or ``("seconds", 43200.0)``."""
-    spec = str(text).strip().lower().removesuffix(" predictions")
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    if spec.isdigit() and int(spec) > 0:
-        return "rows", float(spec)
-    if len(spec) > 1 and spec[-1] in units and spec[:-1].replace(".", "", 1).isdigit():
-        seconds = float(spec[:-1]) * units[spec[-1]]
-        if seconds > 0:
-            return "seconds", seconds
-    raise InvalidInput(
-        f"cannot read the window {text!r}",
-        "give a number of predictions (1000) or a period (30m, 12h, 1d, 2w)",
-    )
+    from rung.core.durations import window_spec
+
+    try:
+        return window_spec(text)
+    except ValueError:
+        raise InvalidInput(
+            f"cannot read the window {text!r}",
+            "give a number of predictions (1000) or a period (30m, 12h, 1d, 2w)",
+        ) from None
 
 
 def window_start(store: MetadataStore, model: str, kind: str, size: float) -> dict[str, Any]:

@@ -1,0 +1,106 @@
+"""Failures of the machine beneath rung, as one-line errors: a full disk, a database file
+that is not one, a database server that cannot be reached.
+
+:func:`explain` is the one translation, used at the adapters' boundaries (the CLI's ``main``,
+the serving app) for whatever escaped, and by the metadata store for its own errors. It
+returns None for anything it does not recognise, so a genuine bug keeps its traceback."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+from rung.core.errors import DiskFull, RungError, StoreUnavailable, missing_extra
+
+_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def free_space(path: str | os.PathLike[str] | None) -> str:
+    """``"1.2 MiB free"`` on the filesystem of ``path`` (its nearest existing folder)."""
+    if path is None:
+        return "free space unknown"
+    here = Path(path)
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    try:
+        return f"{_size(shutil.disk_usage(here).free)} free"
+    except OSError:
+        return "free space unknown"
+
+
+def disk_full(path: str | os.PathLike[str] | None, needed: int | None = None) -> DiskFull:
+    """The error for a write that found no space at ``path`` (``needed``: bytes, if known)."""
+    where = f" writing {os.fspath(path)}" if path is not None else ""
+    need = f"; {_size(needed)} needed" if needed else ""
+    return DiskFull(
+        f"no space left on the device{where} ({free_space(path)}{need})",
+        "free some space, or point artifacts.root / store.url at a larger disk; nothing"
+        " half-written was recorded",
+    )
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    here: BaseException | None = exc
+    while here is not None and here not in out and len(out) < 10:
+        out.append(here)
+        orig = getattr(here, "orig", None)  # SQLAlchemy's wrapper keeps the driver's error
+        here = orig if isinstance(orig, BaseException) else (here.__cause__ or here.__context__)
+    return out
+
+
+def explain(exc: BaseException, database: str | None = None) -> RungError | None:
+    """``exc`` (or what caused it) as a one-line RungError, or None when it is not a known
+    failure of the machine. ``database``: the SQLite file or server URL, for the message."""
+    for err in _chain(exc):
+        if isinstance(err, RungError):
+            return err
+        if isinstance(err, OSError) and err.errno in _SPACE:
+            return disk_full(err.filename or database)
+        text = str(err)
+        if isinstance(err, sqlite3.Error):
+            if "database or disk is full" in text or (
+                "disk I/O error" in text and _no_space(database)
+            ):
+                return disk_full(database)
+            if "file is not a database" in text or "malformed" in text:
+                return StoreUnavailable(
+                    f"{database or 'the metadata database'} is not a readable SQLite database"
+                    f" ({text})",
+                    "restore it from a backup; `rung verify` checks the stores",
+                )
+            if "unable to open database file" in text or "readonly database" in text:
+                return StoreUnavailable(
+                    f"cannot open the metadata database {database or ''} ({text})".replace(
+                        "  ", " "
+                    ),
+                    "check that its folder exists and is writable",
+                )
+        name = type(err).__name__
+        if name == "DiskFull" or "could not extend file" in text or "No space left" in text:
+            return disk_full(database)
+        extra = missing_extra(err)
+        if extra is not None:
+            return extra
+    return None
+
+
+def _no_space(path: str | None) -> bool:
+    if path is None:
+        return False
+    try:
+        here = Path(path).parent
+        return shutil.disk_usage(here).free < 64 * 1024
+    except OSError:
+        return False
