@@ -7,6 +7,7 @@ is global: two workspaces in one process do not interfere.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,8 +88,14 @@ class Workspace:
     def __enter__(self) -> Workspace:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
         self.close()
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            # a write into the stores found no space: name where (an artifact write's OSError
+            # carries no file name) and how much is free, in one line
+            from rung.store.failures import disk_full
+
+            raise disk_full(exc.filename or self.config.artifact_root) from exc
 
     def close(self) -> None:
         """Release the stores' connections and files."""

@@ -45,8 +45,7 @@ def disk_full(path: str | os.PathLike[str] | None, needed: int | None = None) ->
     need = f"; {_size(needed)} needed" if needed else ""
     return DiskFull(
         f"no space left on the device{where} ({free_space(path)}{need})",
-        "free some space, or point artifacts.root / store.url at a larger disk; nothing"
-        " half-written was recorded",
+        "free some space, or point artifacts.root / store.url at a larger disk",
     )
 
 

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
-from rung.core.errors import StoreUnavailable
+from rung.core.errors import DiskFull, StoreUnavailable
 
 HEAD_REVISION = "0007"
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -253,7 +253,7 @@ class MetadataStore:
             with self.read() as tx:
                 version: str | None = tx.scalar("SELECT version_num FROM alembic_version")
                 return version
-        except StoreUnavailable:
+        except (StoreUnavailable, DiskFull):
             raise
         except Exception:  # no such table yet
             return None
