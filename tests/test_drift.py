@@ -19,6 +19,7 @@ from rung.core.drift import (
     numeric_stats,
     reference_from_dict,
 )
+from rung.core.errors import InvalidInput
 
 scipy_stats = pytest.importorskip("scipy.stats")
 
@@ -86,7 +87,7 @@ def test_a_shift_drifts_by_effect_size_and_a_tiny_one_does_not() -> None:
         "drift": True,
     }
     assert judge("numeric", big, "psi", 0.2)["drift"] is (big["psi"] >= 0.2)
-    with pytest.raises(ValueError, match="no statistic 'jensenshannon' for a numeric"):
+    with pytest.raises(InvalidInput, match="no statistic 'jensenshannon' for a numeric"):
         judge("numeric", big, "jensenshannon")
 
 

@@ -245,8 +245,11 @@ def judge(
     statistic = statistic or defaults[kind][0]
     threshold = _THRESHOLD.get(statistic, 0.1) if threshold is None else threshold
     if statistic not in stats:
-        raise ValueError(
-            f"no statistic {statistic!r} for a {kind} feature; choose from {sorted(stats)}"
+        from rung.core.errors import InvalidInput
+
+        raise InvalidInput(  # a [monitor.features.NAME] statistic of the other kind
+            f"no statistic {statistic!r} for a {kind} feature",
+            f"choose from {sorted(stats)} in [monitor.features] / [monitor.prediction]",
         )
     value = stats[statistic]
     if value is None:
