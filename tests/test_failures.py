@@ -163,3 +163,14 @@ def test_store_open_failures_are_one_line(tmp_path: Path, url: str, needle: str)
     out = rung_cli("data", "list", cwd=tmp_path)
     one_line_error(out, needle)
     assert "wrong" not in out.stderr  # the password is never shown
+
+
+def test_a_stat_cache_that_is_not_a_database(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("a\n1\n")
+    assert rung_cli("data", "add", str(tmp_path / "a.csv"), "--name", "a", cwd=root).returncode == 0
+    cache = root / ".rung" / "cache" / "stat.sqlite"
+    with open(cache, "r+b") as f:
+        f.write(b"this is not the sqlite header!!!")
+    (tmp_path / "b.csv").write_text("a\n2\n")
+    out = rung_cli("data", "add", str(tmp_path / "b.csv"), "--name", "b", cwd=root)
+    one_line_error(out, str(cache), "only a cache", "delete")

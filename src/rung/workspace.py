@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rung.config import CONFIG_FILE, STATE_DIR, TEMPLATE, Config, load_config
-from rung.core.errors import RungError, WorkspaceNotFound
+from rung.core.errors import RungError, StoreUnavailable, WorkspaceNotFound
 
 if TYPE_CHECKING:
     from rung.automation.loop import Automation
@@ -96,6 +97,15 @@ class Workspace:
             from rung.store.failures import disk_full
 
             raise disk_full(exc.filename or self.config.artifact_root) from exc
+        if isinstance(exc, sqlite3.Error):  # the stat cache's own SQLite file
+            from rung.store.failures import explain as explain_failure
+
+            cache = self.config.state_dir / "cache" / "stat.sqlite"
+            known = explain_failure(exc, str(cache))
+            if isinstance(known, StoreUnavailable):  # not a database, cannot open
+                known.hint = f"it is only a cache of file hashes: delete {cache} to rebuild it"
+            if known is not None:
+                raise known from exc
 
     def close(self) -> None:
         """Release the stores' connections and files."""

@@ -22,6 +22,7 @@ from rung.core.hashing import canonical_json
 from rung.core.refs import check_name, parse_ref
 from rung.data.profile import diff_profiles, profile
 from rung.store.artifacts import ArtifactStore
+from rung.store.failures import require_space
 from rung.store.metadata import MetadataStore
 from rung.store.records import allocate, ensure_artifact
 from rung.store.statcache import StatCache
@@ -180,6 +181,7 @@ class Datasets:
         key = str(path.resolve())
         ((st, digest),) = cache.lookup([key]).values()
         if digest is None:  # new or changed: copy in while hashing, one read of the file
+            require_space(self._artifacts, st[0])
             digest = self._artifacts.put_file_hashing(path)
             cache.store([(key, st, digest)])
         else:
@@ -206,6 +208,7 @@ class Datasets:
             else:
                 todo.append(full)
 
+        require_space(self._artifacts, sum(int(known[full][0][0]) for full in todo))
         digests.update(zip(todo, self._artifacts.put_files(todo), strict=True))
         cache.store((full, known[full][0], digests[full]) for full in todo)
         entries = [

@@ -12,6 +12,7 @@ import os
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from rung.core.errors import DiskFull, RungError, StoreUnavailable, missing_extra
 
@@ -42,11 +43,28 @@ def free_space(path: str | os.PathLike[str] | None) -> str:
 def disk_full(path: str | os.PathLike[str] | None, needed: int | None = None) -> DiskFull:
     """The error for a write that found no space at ``path`` (``needed``: bytes, if known)."""
     where = f" writing {os.fspath(path)}" if path is not None else ""
-    need = f"; {_size(needed)} needed" if needed else ""
+    if needed:
+        return DiskFull(
+            f"not enough space on the device{where} ({_size(needed)} needed, {free_space(path)})",
+            "free some space, or point artifacts.root / store.url at a larger disk",
+        )
     return DiskFull(
-        f"no space left on the device{where} ({free_space(path)}{need})",
+        f"no space left on the device{where} ({free_space(path)})",
         "free some space, or point artifacts.root / store.url at a larger disk",
     )
+
+
+def require_space(artifacts: Any, needed: int) -> None:
+    """Refuse, before writing, ``needed`` bytes into a local artifact store whose disk has
+    less free (a remote store says so itself). Raises :class:`DiskFull` naming both."""
+    if needed <= 0 or not getattr(artifacts, "local", False):
+        return
+    try:
+        free = shutil.disk_usage(artifacts.base).free
+    except OSError:
+        return
+    if free < needed:
+        raise disk_full(artifacts.base, needed)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
