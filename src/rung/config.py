@@ -11,9 +11,14 @@ The schema is declared once, below, with msgspec: every section, key, type and d
 whole file is validated when a workspace opens; the first problem is one
 :class:`~rung.core.errors.InvalidInput` line naming the key (a dotted path), the value and the
 type expected, and an unknown section or key is refused with the nearest known name.
-**Adding a key** is one line in its section's class (``name: type = default``); a new section
-is a class deriving from ``_Table`` and one line in :class:`Settings`. docs/configuration.md
-lists them all; ``tests/test_config.py`` checks that the two agree.
+**Adding a key** is one line in its section's class (``name: type = default``), e.g.
+``null_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.1`` in :class:`DriftRule` or
+``grace: Duration = 3600.0``; the types with a grammar (``Duration``, ``Window``,
+``Statistic``, ``Cron``) are read by ``_Table`` whatever the class. A new section is a class
+deriving from ``_Table`` plus one line in :class:`Settings`
+(``gc: GcSettings = msgspec.field(default_factory=GcSettings)``). docs/configuration.md lists
+every key; ``tests/test_config.py`` puts wrong types and misspellings at every key of the
+schema and fails when the docs' table lacks one.
 """
 
 from __future__ import annotations
@@ -90,16 +95,60 @@ class _Bad(ValueError):
         super().__init__(f"{key}\x00{_short(value)}\x00{expected}")
 
 
+def _statistic(value: Any, key: str) -> str:
+    from rung.core.drift import _DIRECTION
+
+    if value not in _DIRECTION:
+        raise _Bad(key, value, f"expected one of {sorted(_DIRECTION)}")
+    return str(value)
+
+
+def _cron(value: Any, key: str) -> str:
+    from datetime import UTC, datetime
+
+    from cronsim import CronSim, CronSimError
+
+    try:
+        CronSim(value, datetime.now(UTC))
+    except CronSimError:
+        raise _Bad(key, value, "expected five fields, e.g. '0 3 * * 1'") from None
+    return str(value)
+
+
+# A value with a grammar is declared with its reader as a marker; _Table reads every such
+# field after msgspec has checked its TOML type, so a new key of these types is one line too.
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
-Duration = float | str
+Duration = Annotated[float | str, _duration]
 """Seconds: ``90``, ``"90s"``, ``"30m"``, ``"6h"``, ``"1d"``, ``"2w"``; read as float seconds."""
-Window = int | str
+Window = Annotated[int | str, _window]
 """A monitoring window: ``1000`` (rows) or a period ``"30m"``, ``"12h"``, ``"1d"``; read as str."""
+Statistic = Annotated[str, _statistic]
+"""A drift statistic of :mod:`rung.core.drift`: ``wasserstein``, ``psi``, ``ks``, …"""
+Cron = Annotated[str, _cron]
+"""Five cron fields, UTC."""
+
+
+def _reader(kind: Any) -> Any:
+    """The reader marking ``kind`` (``X`` or ``X | None``), if any."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        readers = [_reader(k) for k in typing.get_args(kind) if k is not type(None)]
+        return readers[0] if len(readers) == 1 else None
+    if typing.get_origin(kind) is Annotated:
+        return next((m for m in kind.__metadata__ if callable(m)), None)
+    return None
 
 
 class _Table(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A table of rung.toml: TOML's own types only, unknown keys refused."""
+    """A table of rung.toml: TOML's own types only, unknown keys refused; values with a
+    grammar (durations, windows, statistics, cron) read once, here."""
+
+    def __post_init__(self) -> None:
+        for f in msgspec.structs.fields(self):
+            read = _reader(f.type)
+            value = getattr(self, f.name)
+            if read is not None and value is not None:
+                setattr(self, f.name, read(value, f.name))
 
 
 class StoreSettings(_Table):
@@ -118,14 +167,8 @@ class EvalSettings(_Table):
 class DriftRule(_Table):
     """``[monitor.features.NAME]`` and ``[monitor.prediction]``."""
 
-    statistic: str | None = None
+    statistic: Statistic | None = None
     threshold: float | None = None
-
-    def __post_init__(self) -> None:
-        from rung.core.drift import _DIRECTION
-
-        if self.statistic is not None and self.statistic not in _DIRECTION:
-            raise _Bad("statistic", self.statistic, f"expected one of {sorted(_DIRECTION)}")
 
 
 class AlertRules(_Table):
@@ -148,26 +191,13 @@ class MonitorSettings(_Table):
     features: dict[str, DriftRule] = {}
     prediction: DriftRule = msgspec.field(default_factory=DriftRule)
 
-    def __post_init__(self) -> None:
-        self.window = _window(self.window, "window")
-
 
 class _Trigger(_Table, tag_field="kind", kw_only=True):
     name: str | None = None
 
 
 class ScheduleTrigger(_Trigger, tag="schedule", kw_only=True):
-    cron: str
-
-    def __post_init__(self) -> None:
-        from datetime import UTC, datetime
-
-        from cronsim import CronSim, CronSimError
-
-        try:
-            CronSim(self.cron, datetime.now(UTC))
-        except CronSimError:
-            raise _Bad("cron", self.cron, "expected five fields, e.g. '0 3 * * 1'") from None
+    cron: Cron
 
 
 class DatasetTrigger(_Trigger, tag="dataset", kw_only=True):
@@ -179,10 +209,6 @@ class DriftTrigger(_Trigger, tag="drift"):
     min_features: Count = 1
     predictions: bool = False
 
-    def __post_init__(self) -> None:
-        if self.window is not None:
-            self.window = _window(self.window, "window")
-
 
 class PerformanceTrigger(_Trigger, tag="performance"):
     metric: Literal["accuracy", "mae"] = "accuracy"
@@ -191,6 +217,7 @@ class PerformanceTrigger(_Trigger, tag="performance"):
     labelled: Positive = 100
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         bound = "below" if self.metric == "accuracy" else "above"
         if getattr(self, bound) is None:
             raise _Bad(bound, None, f"metric = {self.metric!r} needs {bound} = N")
@@ -213,10 +240,6 @@ class AutomateSettings(_Table):
     lease: Duration = 60.0
     interval: Duration = 60.0
     triggers: list[Trigger] = []
-
-    def __post_init__(self) -> None:
-        for key in ("cooldown", "lease", "interval"):
-            setattr(self, key, _duration(getattr(self, key), key))
 
 
 class Settings(_Table):
