@@ -18,6 +18,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,8 @@ CASES = cases()
 # exception in the traceback) -> owner. Such a case is an expected failure naming its owner;
 # any other traceback fails.
 KNOWN = {
-    (BIG, "OverflowError"): "lim (§5: ids and numbers past 64 bits)",
+    (BIG, "OverflowError"): "lim (§5: ids and numbers past 64 bits)",  # SQLite
+    (BIG, "NumericValueOutOfRange"): "lim (§5: ids and numbers past 64 bits)",  # PostgreSQL
 }
 
 DRIVER = textwrap.dedent(
@@ -164,19 +166,36 @@ def _run(cwd: Path, tmp: Path) -> dict[tuple[str, ...], dict[str, Any]]:
     return {tuple(r["given"]): r for r in json.loads(result.read_text())}
 
 
-@pytest.fixture(scope="module")
-def walked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    tmp = tmp_path_factory.mktemp("walk")
-    inside = tmp / "ws"
+def _init(root: Path, store: str | None) -> None:
+    config = f'[store]\nurl = "{store}"\n' if store else ""
+    root.mkdir()
+    (root / "rung.toml").write_text(config)
     init = subprocess.run(
-        [str(Path(sys.executable).with_name("rung")), "init", str(inside)],
+        [str(Path(sys.executable).with_name("rung")), "init", str(root)],
         capture_output=True,
         text=True,
     )
     assert init.returncode == 0, init.stderr
+
+
+@pytest.fixture(scope="module")
+def walked(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("walk")
+    _init(tmp / "ws", None)
     outside = tmp / "nowhere"
     outside.mkdir()
-    return {"workspace": _run(inside, tmp), "outside": _run(outside, tmp)}
+    return {"workspace": _run(tmp / "ws", tmp), "outside": _run(outside, tmp)}
+
+
+@pytest.fixture(scope="module")
+def walked_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The same walk in an empty workspace on PostgreSQL (RUNG_TEST_PG_URL)."""
+    from conftest import _pg_database
+
+    tmp = tmp_path_factory.mktemp("walk-pg")
+    for url in _pg_database():
+        _init(tmp / "ws-pg", url)
+        yield {"postgres": _run(tmp / "ws-pg", tmp)}
 
 
 def _check(result: dict[str, Any]) -> None:
@@ -198,14 +217,26 @@ def _check(result: dict[str, Any]) -> None:
         assert len(errors) == 1, f"rung {argv}:\n{stderr}"
 
 
+PARAMS = [pytest.param(n, a, id=" ".join(a) or "-") for n, a in CASES]
+
+
 @pytest.mark.parametrize("where", ["workspace", "outside"])
-@pytest.mark.parametrize(
-    ("name", "argv"), [pytest.param(n, a, id=" ".join(a) or "-") for n, a in CASES]
-)
+@pytest.mark.parametrize(("name", "argv"), PARAMS)
 def test_no_command_prints_a_traceback(
     walked: dict[str, Any], where: str, name: str, argv: list[str]
 ) -> None:
-    result = walked[where][tuple(argv)]
+    _judge(walked[where][tuple(argv)], argv)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("name", "argv"), PARAMS)
+def test_no_command_prints_a_traceback_on_postgresql(
+    walked_pg: dict[str, Any], name: str, argv: list[str]
+) -> None:
+    _judge(walked_pg["postgres"][tuple(argv)], argv)
+
+
+def _judge(result: dict[str, Any], argv: list[str]) -> None:
     for (value, error), owner in KNOWN.items():
         trace = result["traceback"] or result["stderr"]
         if any(value in a for a in argv) and f"{error}:" in trace:

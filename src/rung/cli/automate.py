@@ -94,7 +94,7 @@ def automate_run(
         float | None, typer.Option("--interval", help="Seconds between ticks (default 60).")
     ] = None,
     ticks: Annotated[
-        int | None, typer.Option("--ticks", help="Stop after this many ticks.")
+        int | None, typer.Option("--ticks", min=1, help="Stop after this many ticks.")
     ] = None,
 ) -> None:
     """Tick on an interval until stopped (Ctrl-C or SIGTERM end it between ticks)."""
@@ -128,7 +128,7 @@ def automate_run(
 
 @automate_app.command("history", short_help="What fired, ran, was decided, and why.")
 def automate_history(
-    last: Annotated[int, typer.Option("--last", help="How many jobs.")] = 50,
+    last: Annotated[int, typer.Option("--last", min=1, help="How many jobs.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """What fired, what ran, what was decided, and why."""

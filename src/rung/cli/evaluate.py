@@ -141,7 +141,7 @@ def _render_eval(ev: Any, fmt: str, output: Path | None, column: list[str] | Non
 
 @app.command("evals")
 def evals_cmd(
-    limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """List recorded evaluations."""

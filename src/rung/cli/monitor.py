@@ -145,7 +145,7 @@ def _pct(x: float | None) -> str:
 @monitor_app.command("show", short_help="The stored windows as a time series.")
 def monitor_show(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Registered model name.")],
-    last: Annotated[int, typer.Option("--last", help="How many windows.")] = 50,
+    last: Annotated[int, typer.Option("--last", min=1, help="How many windows.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """The stored windows as a time series; live performance recomputed with the labels
@@ -199,7 +199,7 @@ def _prediction_cell(prediction: dict[str, Any] | None) -> str:
 @monitor_app.command("alerts", short_help="The alerts raised and their delivery.")
 def monitor_alerts(
     name: Annotated[str, typer.Argument(metavar="NAME", help="Registered model name.")],
-    last: Annotated[int, typer.Option("--last", help="How many alerts.")] = 50,
+    last: Annotated[int, typer.Option("--last", min=1, help="How many alerts.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """The alerts raised, newest first, and whether the webhook took them."""
@@ -232,7 +232,7 @@ def monitor_report(
         "monitoring.html"
     ),
     last: Annotated[
-        int, typer.Option("--last", help="How many windows (and automation jobs).")
+        int, typer.Option("--last", min=1, help="How many windows (and automation jobs).")
     ] = 50,
 ) -> None:
     """An HTML page: drift and live performance over time, the automation's decisions

@@ -51,7 +51,7 @@ def run(
 
 @app.command("runs")
 def runs_cmd(
-    limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20,
     as_json: JsonOpt = False,
 ) -> None:
     """List recent runs."""

@@ -61,7 +61,7 @@ def predict(
     ref: Annotated[str, typer.Argument(metavar="NAME@ALIAS", help="Model alias or version.")],
     input_file: Annotated[Path, typer.Option("--input", "-i", help="CSV or Parquet to score.")],
     output_file: Annotated[Path, typer.Option("--output", "-o", help="CSV or Parquet to write.")],
-    chunk: Annotated[int, typer.Option("--chunk", help="Rows per chunk.")] = 50_000,
+    chunk: Annotated[int, typer.Option("--chunk", min=1, help="Rows per chunk.")] = 50_000,
 ) -> None:
     """Score a file in chunks with a registered version; logged like the service."""
     from rung.serving.batch import score_file
