@@ -138,13 +138,15 @@ DRIVER = textwrap.dedent(
 )
 
 
-def _run(cwd: Path, tmp: Path) -> dict[tuple[str, ...], dict[str, Any]]:
+def _run(
+    cwd: Path, tmp: Path, cases: list[tuple[str, list[str]]] | None = None
+) -> dict[tuple[str, ...], dict[str, Any]]:
     folder = tmp / "a-folder"
     folder.mkdir(exist_ok=True)
     (folder / "x.csv").write_text("a\n1\n")
     scratch = tmp / "scratch"
     scratch.mkdir(exist_ok=True)
-    (tmp / "cases.json").write_text(json.dumps(CASES))
+    (tmp / "cases.json").write_text(json.dumps(CASES if cases is None else cases))
     (tmp / "driver.py").write_text(DRIVER)
     result = tmp / f"results-{cwd.name}.json"
     proc = subprocess.run(
@@ -218,6 +220,88 @@ def _check(result: dict[str, Any]) -> None:
 
 
 PARAMS = [pytest.param(n, a, id=" ".join(a) or "-") for n, a in CASES]
+
+# In a workspace holding a dataset, a run and a registered model, the required arguments get
+# valid values (by their name) and each option a bad one: options are then checked on real
+# objects. `serve` and `automate run` would run for good there, and are left out.
+VALID = {
+    "data": "d@1",
+    "model": "m@1",
+    "ref": "m@1",
+    "run_id": "1",
+    "what": "d@1",
+    "version": "1",
+    "source": "1",
+    "pipeline": "train.py:train",
+    "path": "<csv>",
+    "input_file": "<csv>",
+    "output_file": "<out>",
+    "eval_id": None,
+}
+
+
+def _valid(path: list[str], param: Any) -> str | None:
+    name = param.name
+    if name in ("name",):
+        return "m" if path[0] in ("model", "monitor") else "d"
+    if name in ("a", "b") or (name == "ref" and path[0] == "data"):
+        return "d@1"
+    return VALID.get(name, "abc")
+
+
+def populated_cases() -> list[tuple[str, list[str]]]:
+    out: list[tuple[str, list[str]]] = []
+    for path, params in commands():
+        if path in (["serve"], ["automate", "run"], ["init"]):
+            continue
+        base: list[str] = []
+        for p in params:
+            if p.required:
+                value = _valid(path, p)
+                base += [value] if p.param_type_name == "argument" else [p.opts[0], str(value)]
+        for p in params:
+            if p.param_type_name != "option" or p.required or p.is_flag:
+                continue
+            for value in ("abc", "", "ünï✓", "<folder>", "/nonexistent/x"):
+                out.append((" ".join(path), [*path, *base, p.opts[0], value]))
+        if path[0] == "eval":
+            out.append(("eval", [*path, *base, "--on", "d@1", "--format", "bogus"]))
+            out.append(("eval", [*path, *base, "--on", "d@1", "--label", "nope"]))
+    return out
+
+
+POPULATED = populated_cases()
+
+
+@pytest.fixture(scope="module")
+def walked_populated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from model_project import TRAIN, frame
+    from rung import Workspace
+
+    tmp = tmp_path_factory.mktemp("walk-populated")
+    with Workspace.init(tmp / "ws") as ws:
+        (ws.root / "train.py").write_text(TRAIN)
+        frame(200, 1).to_csv(tmp / "data.csv", index=False)
+        ws.data.add(tmp / "data.csv", name="d")
+        ws.data.add(frame(300, 1), name="train")
+        ws.models.register(str(ws.run("train.py:train", {}).id), "m")
+        ws.models.promote("m", 1, force=True, reason="test")
+    files = {"<csv>": str(tmp / "data.csv"), "<out>": str(tmp / "out.csv")}
+    cases = [(n, [files.get(a, a) for a in argv]) for n, argv in POPULATED]
+    results = _run(tmp / "ws", tmp, cases)
+    return {
+        tuple(given): results[tuple(argv)]
+        for (_, given), (_, argv) in zip(POPULATED, cases, strict=True)
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "argv"), [pytest.param(n, a, id=" ".join(a)) for n, a in POPULATED]
+)
+def test_no_command_prints_a_traceback_on_real_objects(
+    walked_populated: dict[str, Any], name: str, argv: list[str]
+) -> None:
+    _judge(walked_populated[tuple(argv)], argv)
 
 
 @pytest.mark.parametrize("where", ["workspace", "outside"])

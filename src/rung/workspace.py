@@ -36,11 +36,12 @@ if TYPE_CHECKING:
 
 def explain(exc: BaseException) -> RungError | None:
     """A failure of the machine beneath rung — a full disk, a database file that is not one,
-    an optional dependency not installed — as its one-line RungError; None for anything else
-    (a bug, which keeps its traceback). For adapters (the CLI's ``main``)."""
+    an optional dependency not installed, a path that cannot be read or written — as its
+    one-line RungError; None for anything else (a bug, which keeps its traceback). For the
+    CLI's ``main``."""
     from rung.store.failures import explain as explain_failure
 
-    return explain_failure(exc)
+    return explain_failure(exc, paths=True)
 
 
 def find_root(start: Path | None = None) -> Path:

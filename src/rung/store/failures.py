@@ -1,5 +1,6 @@
 """Failures of the machine beneath rung, as one-line errors: a full disk, a database file
-that is not one, a database server that cannot be reached.
+that is not one, a database server that cannot be reached, a path that cannot be read or
+written (a folder given for a file, a folder that does not exist, no permission).
 
 :func:`explain` is the one translation, used at the adapters' boundaries (the CLI's ``main``,
 the serving app) for whatever escaped, and by the metadata store for its own errors. It
@@ -14,9 +15,24 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from rung.core.errors import DiskFull, RungError, StoreUnavailable, missing_extra
+from rung.core.errors import (
+    DiskFull,
+    InvalidInput,
+    RungError,
+    StoreUnavailable,
+    missing_extra,
+)
 
 _SPACE = (errno.ENOSPC, errno.EDQUOT)
+_PATHS = (
+    errno.ENOENT,
+    errno.EISDIR,
+    errno.ENOTDIR,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENAMETOOLONG,
+)
 
 
 def _size(n: float) -> str:
@@ -77,14 +93,24 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return out
 
 
-def explain(exc: BaseException, database: str | None = None) -> RungError | None:
+def explain(
+    exc: BaseException, database: str | None = None, *, paths: bool = False
+) -> RungError | None:
     """``exc`` (or what caused it) as a one-line RungError, or None when it is not a known
-    failure of the machine. ``database``: the SQLite file or server URL, for the message."""
+    failure of the machine. ``database``: the SQLite file or server URL, for the message.
+    ``paths``: also an OSError naming a file that cannot be used (not found, a folder, no
+    permission) — at the CLI, where such paths are the user's; a server keeps them as 500s."""
     for err in _chain(exc):
         if isinstance(err, RungError):
             return err
         if isinstance(err, OSError) and err.errno in _SPACE:
             return disk_full(err.filename or database)
+        if paths and isinstance(err, OSError) and err.errno in _PATHS and err.filename:
+            # a path the user gave (an --output folder, a --schema that does not exist)
+            return InvalidInput(
+                f"cannot use {os.fspath(err.filename)!r}: {err.strerror}",
+                "give the path of a file in a folder that exists and is writable",
+            )
         text = str(err)
         if isinstance(err, sqlite3.Error):
             if "database or disk is full" in text or (
