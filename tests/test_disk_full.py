@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,20 +24,22 @@ from model_project import TRAIN, frame
 
 @pytest.fixture
 def tiny(tmp_path: Path) -> Iterator[Path]:
-    """A 4 MiB tmpfs."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
+    """A 4 MiB tmpfs (in a folder other users can reach: PostgreSQL's server needs to)."""
+    mnt = Path(tempfile.mkdtemp(prefix="rung-tiny-"))
+    mnt.chmod(0o755)
     out = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
         capture_output=True,
         text=True,
     )
     if out.returncode != 0:
+        mnt.rmdir()
         pytest.skip(f"cannot mount a tmpfs here ({out.stderr.strip()})")
     try:
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+        mnt.rmdir()
 
 
 def fill(folder: Path) -> None:
@@ -155,9 +159,58 @@ def test_the_service_answers_503_with_retry_after_when_the_log_cannot_grow(
         proc.wait(timeout=30)
 
 
+@pytest.mark.postgres
+def test_postgresql_disk_full_for_real(tmp_path: Path, tiny: Path) -> None:
+    """Two of rung's tables moved to a tablespace on the tmpfs, which is then filled: an insert
+    fails with PostgreSQL's "could not extend file" (DiskFull). Needs a local server and a
+    superuser (skipped otherwise)."""
+    import uuid
+
+    from conftest import PG_URL
+
+    if not PG_URL:
+        pytest.skip("no PostgreSQL: set RUNG_TEST_PG_URL")
+    import psycopg
+
+    admin_url = "postgresql://" + PG_URL.split("://", 1)[1]
+    name = f"rung_full_{uuid.uuid4().hex[:8]}"
+    space = tiny / "ts"
+    space.mkdir()
+    try:
+        shutil.chown(space, "postgres", "postgres")
+        space.chmod(0o700)
+        admin = psycopg.connect(admin_url, autocommit=True)
+        admin.execute(f"CREATE TABLESPACE {name} LOCATION '{space}'")
+    except (LookupError, OSError, psycopg.Error) as exc:
+        pytest.skip(f"cannot make a tablespace on the tmpfs here ({exc})")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = f"{PG_URL.rsplit('/', 1)[0]}/{name}"
+    try:
+        root = tmp_path / "ws"
+        root.mkdir()
+        (root / "rung.toml").write_text(f'[store]\nurl = "{url}"\n')
+        assert rung_cli("init", str(root), cwd=tmp_path).returncode == 0
+        with psycopg.connect(admin_url.rsplit("/", 1)[0] + f"/{name}", autocommit=True) as db:
+            for table in ("artifacts", "datasets"):
+                db.execute(f"ALTER TABLE {table} SET TABLESPACE {name}")
+        fill(tiny)
+        small = tmp_path / "s.csv"
+        small.write_text("a\n1\n")
+        line = one_line(rung_cli("data", "add", str(small), "--name", "s", cwd=root))
+        assert f"{name} (on the database server's disk)" in line
+        assert "DiskFull" not in line and ":rung@" not in line  # no password shown
+        listed = rung_cli("data", "list", "--json", cwd=root)  # reads still work
+        assert listed.returncode == 0 and listed.stdout.strip() == "[]"
+        (tiny / "filler").unlink()
+        assert rung_cli("data", "add", str(small), "--name", "s", cwd=root).returncode == 0
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f"DROP TABLESPACE IF EXISTS {name}")
+        admin.close()
+
+
 def test_postgresql_disk_full_is_the_same_error() -> None:
-    """PostgreSQL's own errors, as its driver raises them (a tablespace cannot be filled
-    here without superuser rights)."""
+    """PostgreSQL's own errors, as its driver raises them, whatever the message says."""
     psycopg = pytest.importorskip("psycopg")
     from rung.core.errors import DiskFull
     from rung.store.failures import explain

@@ -47,6 +47,8 @@ def free_space(path: str | os.PathLike[str] | None) -> str:
     """``"1.2 MiB free"`` on the filesystem of ``path`` (its nearest existing folder)."""
     if path is None:
         return "free space unknown"
+    if "://" in os.fspath(path):  # a database server's disk: not measurable from here
+        return "on the database server's disk"
     here = Path(path)
     while not here.exists() and here != here.parent:
         here = here.parent
