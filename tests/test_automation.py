@@ -268,11 +268,11 @@ def test_configuration_errors_are_one_clear_line(sqlite_ws) -> None:  # type: ig
     w = sqlite_ws
     base = (w.root / "rung.toml").read_text()
     cases = {
-        '[automate]\nmodel = "m"\n[[automate.triggers]]\nkind = "schedule"\ncron = "61 * * * *"\n': "cannot read the cron expression '61 * * * *' in automate.triggers[0]",
-        '[automate]\nmodel = "m"\n[[automate.triggers]]\nkind = "weekly"\n': "automate.triggers[0] has kind 'weekly'",
-        '[automate]\nmodel = "m"\npolicy = "yolo"\n': "[automate] policy = 'yolo'",
+        '[automate]\nmodel = "m"\n[[automate.triggers]]\nkind = "schedule"\ncron = "61 * * * *"\n': "automate.triggers[0].cron = '61 * * * *': expected five fields",
+        '[automate]\nmodel = "m"\n[[automate.triggers]]\nkind = "weekly"\n': "automate.triggers[0].kind = 'weekly': expected one of 'schedule'",
+        '[automate]\nmodel = "m"\npolicy = "yolo"\n': "automate.policy = 'yolo': expected one of 'auto', 'manual'",
         '[automate]\nmodel = "m"\n': "no triggers configured",
-        '[automate]\nmodle = "m"\n': "unknown key(s) ['modle'] in [automate]",
+        '[automate]\nmodle = "m"\n': "unknown key 'automate.modle' — did you mean 'model'?",
     }
     for config, message in cases.items():
         (w.root / "rung.toml").write_text(base + config)

@@ -197,7 +197,7 @@ def test_a_model_without_jobs_and_an_unknown_model(sqlite_ws) -> None:  # type: 
     (ws.root / "rung.toml").write_text(config + '\n[automate]\nmodle = "trend"\n')
     bad = rung_cli("monitor", "report", "trend", cwd=ws.root)
     assert bad.returncode == 1 and len(bad.stderr.strip().splitlines()) == 1
-    assert "unknown key(s) ['modle'] in [automate]" in bad.stderr
+    assert "unknown key 'automate.modle' — did you mean 'model'?" in bad.stderr
 
 
 def _window(i: int, at: float, **changes: Any) -> dict[str, Any]:

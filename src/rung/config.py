@@ -6,15 +6,34 @@ file so that CI and teams can point a checkout at shared stores without editing 
 
 * ``RUNG_STORE_URL`` — e.g. ``postgresql+psycopg://user@host/db``
 * ``RUNG_ARTIFACT_ROOT`` — any fsspec URL, e.g. ``s3://bucket/rung`` or ``/mnt/shared/rung``
+
+The schema is declared once, below, with msgspec: every section, key, type and default. The
+whole file is validated when a workspace opens; the first problem is one
+:class:`~rung.core.errors.InvalidInput` line naming the key (a dotted path), the value and the
+type expected, and an unknown section or key is refused with the nearest known name.
+**Adding a key** is one line in its section's class (``name: type = default``), e.g.
+``null_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.1`` in :class:`DriftRule` or
+``grace: Duration = 3600.0``; the types with a grammar (``Duration``, ``Window``,
+``Statistic``, ``Cron``) are read by ``_Table`` whatever the class. A new section is a class
+deriving from ``_Table`` plus one line in :class:`Settings`
+(``gc: GcSettings = msgspec.field(default_factory=GcSettings)``). docs/configuration.md lists
+every key; ``tests/test_config.py`` puts wrong types and misspellings at every key of the
+schema and fails when the docs' table lacks one.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from rung.core.errors import InvalidInput
 
@@ -22,7 +41,8 @@ CONFIG_FILE = "rung.toml"
 STATE_DIR = ".rung"
 
 TEMPLATE = """\
-# rung workspace configuration. Everything here is optional.
+# rung workspace configuration. Everything here is optional; docs/configuration.md lists
+# every key. A misspelt or mistyped key is refused when the workspace opens.
 
 [store]
 # Metadata store. Empty: a SQLite file at .rung/rung.db.
@@ -43,6 +63,381 @@ root = ""
 """
 
 
+# -- the schema ----------------------------------------------------------------------------
+# msgspec checks TOML's own types strictly (no "5" for 5, no true for 1) and refuses unknown
+# keys; the few values with a grammar (durations, windows, cron, statistics) are checked in
+# ``__post_init__``. It costs a few milliseconds per command, which pydantic would not.
+
+
+def _duration(value: Any, key: str) -> float:
+    from rung.core.durations import duration_seconds
+
+    try:
+        return duration_seconds(value)
+    except ValueError as exc:
+        raise _Bad(key, value, str(exc)) from None
+
+
+def _window(value: Any, key: str) -> str:
+    from rung.core.durations import window_spec
+
+    try:
+        window_spec(value)
+    except ValueError as exc:
+        raise _Bad(key, value, str(exc)) from None
+    return str(value)
+
+
+class _Bad(ValueError):
+    """A value of the right type that does not read (raised from ``__post_init__``)."""
+
+    def __init__(self, key: str, value: Any, expected: str) -> None:
+        super().__init__(f"{key}\x00{_short(value)}\x00{expected}")
+
+
+def _statistic(value: Any, key: str) -> str:
+    from rung.core.drift import _DIRECTION
+
+    if value not in _DIRECTION:
+        raise _Bad(key, value, f"expected one of {sorted(_DIRECTION)}")
+    return str(value)
+
+
+def _cron(value: Any, key: str) -> str:
+    from datetime import UTC, datetime
+
+    from cronsim import CronSim, CronSimError
+
+    try:
+        CronSim(value, datetime.now(UTC))
+    except CronSimError:
+        raise _Bad(key, value, "expected five fields, e.g. '0 3 * * 1'") from None
+    return str(value)
+
+
+# A value with a grammar is declared with its reader as a marker; _Table reads every such
+# field after msgspec has checked its TOML type, so a new key of these types is one line too.
+Count = Annotated[int, msgspec.Meta(ge=0)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+Duration = Annotated[float | str, _duration]
+"""Seconds: ``90``, ``"90s"``, ``"30m"``, ``"6h"``, ``"1d"``, ``"2w"``; read as float seconds."""
+Window = Annotated[int | str, _window]
+"""A monitoring window: ``1000`` (rows) or a period ``"30m"``, ``"12h"``, ``"1d"``; read as str."""
+Statistic = Annotated[str, _statistic]
+"""A drift statistic of :mod:`rung.core.drift`: ``wasserstein``, ``psi``, ``ks``, …"""
+Cron = Annotated[str, _cron]
+"""Five cron fields, UTC."""
+
+
+def _reader(kind: Any) -> Any:
+    """The reader marking ``kind`` (``X`` or ``X | None``), if any."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        readers = [_reader(k) for k in typing.get_args(kind) if k is not type(None)]
+        return readers[0] if len(readers) == 1 else None
+    if typing.get_origin(kind) is Annotated:
+        return next((m for m in kind.__metadata__ if callable(m)), None)
+    return None
+
+
+class _Table(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A table of rung.toml: TOML's own types only, unknown keys refused; values with a
+    grammar (durations, windows, statistics, cron) read once, here."""
+
+    def __post_init__(self) -> None:
+        for f in msgspec.structs.fields(self):
+            read = _reader(f.type)
+            value = getattr(self, f.name)
+            if read is not None and value is not None:
+                setattr(self, f.name, read(value, f.name))
+
+
+class StoreSettings(_Table):
+    url: str = ""  # empty: sqlite:///<root>/.rung/rung.db; env RUNG_STORE_URL wins
+
+
+class ArtifactSettings(_Table):
+    root: str = ""  # empty: <root>/.rung/artifacts; any fsspec URL; env RUNG_ARTIFACT_ROOT wins
+
+
+class EvalSettings(_Table):
+    label: str | None = None
+    criteria: list[str] = []
+
+
+class DriftRule(_Table):
+    """``[monitor.features.NAME]`` and ``[monitor.prediction]``."""
+
+    statistic: Statistic | None = None
+    threshold: float | None = None
+    null_threshold: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+
+
+class AlertRules(_Table):
+    """``[monitor.alerts]``; see :mod:`rung.monitoring.alerts`."""
+
+    drifted_features: Count = 1
+    prediction_drift: bool = True
+    min_accuracy: float | None = None
+    min_labelled: Count = 30
+    max_error_rate: float | None = None
+    max_p99_ms: float | None = None
+
+
+class MonitorSettings(_Table):
+    window: Window = "1000"
+    reference: str | None = None
+    webhook: str | None = None
+    webhook_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    alerts: AlertRules = msgspec.field(default_factory=AlertRules)
+    features: dict[str, DriftRule] = {}
+    prediction: DriftRule = msgspec.field(default_factory=DriftRule)
+
+
+class _Trigger(_Table, tag_field="kind", kw_only=True):
+    name: str | None = None
+
+
+class ScheduleTrigger(_Trigger, tag="schedule", kw_only=True):
+    cron: Cron
+
+
+class DatasetTrigger(_Trigger, tag="dataset", kw_only=True):
+    dataset: str
+
+
+class DriftTrigger(_Trigger, tag="drift"):
+    window: Window | None = None
+    min_features: Count = 1
+    predictions: bool = False
+
+
+class PerformanceTrigger(_Trigger, tag="performance"):
+    metric: Literal["accuracy", "mae"] = "accuracy"
+    below: float | None = None
+    above: float | None = None
+    labelled: Positive = 100
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        bound = "below" if self.metric == "accuracy" else "above"
+        if getattr(self, bound) is None:
+            raise _Bad(bound, None, f"metric = {self.metric!r} needs {bound} = N")
+
+
+Trigger = ScheduleTrigger | DatasetTrigger | DriftTrigger | PerformanceTrigger
+
+
+class AutomateSettings(_Table):
+    model: str = ""
+    alias: str = "champion"
+    pipeline: str | None = None
+    params: dict[str, Any] = {}
+    policy: Literal["auto", "manual"] = "auto"
+    datasets: list[str] = []
+    criteria: list[str] | None = None  # None: [eval] criteria
+    fresh: Count = 0
+    cooldown: Duration = 0.0
+    debounce: Positive = 1
+    lease: Duration = 60.0
+    interval: Duration = 60.0
+    triggers: list[Trigger] = []
+
+
+class Settings(_Table):
+    """The whole of ``rung.toml``."""
+
+    store: StoreSettings = msgspec.field(default_factory=StoreSettings)
+    artifacts: ArtifactSettings = msgspec.field(default_factory=ArtifactSettings)
+    pipelines: dict[str, str] = {}
+    eval: EvalSettings = msgspec.field(default_factory=EvalSettings)
+    monitor: MonitorSettings = msgspec.field(default_factory=MonitorSettings)
+    automate: AutomateSettings = msgspec.field(default_factory=AutomateSettings)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """One section as plain data, defaults filled in, unset optional keys left out."""
+        return _plain(getattr(self, name))
+
+
+def _plain(value: Any) -> Any:
+    """Structs as dicts (a trigger's tag as ``kind``), ``None`` members left out."""
+    if isinstance(value, msgspec.Struct):
+        out = {k: _plain(v) for k, v in msgspec.structs.asdict(value).items() if v is not None}
+        tag = type(value).__struct_config__.tag
+        return {"kind": tag, **out} if isinstance(tag, str) else out
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+# -- reading and reporting -----------------------------------------------------------------
+
+_TYPES = {
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "bool": "true or false",
+    "object": "a table",
+    "array": "a list",
+    "null": "nothing",
+}
+_MESSAGE = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<at>.*)`)?$", re.S)
+_PART = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _parts(at: str) -> list[str | int]:
+    return [
+        m[1] if m[1] is not None else (m[2] if m[2] == "..." else int(m[2]))
+        for m in _PART.finditer(at)
+    ]
+
+
+def _find(raw: Any, parts: list[str | int]) -> tuple[list[str | int], Any]:
+    """Walk ``raw`` along ``parts``; a ``...`` (a table's unnamed member) becomes the first
+    key whose entry alone fails validation."""
+    walked: list[str | int] = []
+    here = raw
+    for i, part in enumerate(parts):
+        if part == "..." and isinstance(here, dict):
+            for key in here:
+                trial = _replace(raw, walked, {key: here[key]})
+                try:
+                    msgspec.convert(trial, Settings)
+                except (msgspec.ValidationError, ValueError):
+                    part = key
+                    break
+            else:
+                return walked + list(parts[i:]), None
+        walked.append(part)
+        try:
+            here = here[part]
+        except (KeyError, IndexError, TypeError):
+            return walked + list(parts[i + 1 :]), None
+    return walked, here
+
+
+def _replace(raw: Any, path: list[str | int], value: Any) -> Any:
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(raw, dict):
+        return {**raw, head: _replace(raw[head], rest, value)}
+    copy = list(raw)
+    copy[head] = _replace(raw[head], rest, value)  # type: ignore[index]
+    return copy
+
+
+def _dotted(parts: list[str | int]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _type_at(parts: list[str | int], raw: Any) -> Any:
+    """The schema's type at ``parts`` (a trigger resolved by its ``kind``), or None."""
+    kind: Any = Settings
+    here = raw
+    for part in [*parts, None]:
+        if typing.get_origin(kind) in (typing.Union, types.UnionType) and any(
+            _tag(t) for t in typing.get_args(kind)
+        ):
+            tag = here.get("kind") if isinstance(here, dict) else None
+            members = [t for t in typing.get_args(kind) if _tag(t) == tag]
+            if not members:
+                return None
+            kind = members[0]
+        if part is None:
+            return kind
+        here = here[part] if isinstance(here, dict | list) and part in _keys(here) else None  # type: ignore[index]
+        if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+            kind = {f.name: f.type for f in msgspec.structs.fields(kind)}.get(str(part))
+        elif typing.get_origin(kind) in (dict, list):
+            kind = typing.get_args(kind)[-1]
+        else:
+            return None
+    return None
+
+
+def _keys(here: dict[str, Any] | list[Any]) -> Any:
+    return here if isinstance(here, dict) else range(len(here))
+
+
+def _known(parts: list[str | int], raw: Any) -> list[str]:
+    """The keys the schema knows in the table at ``parts`` (for "did you mean")."""
+    kind = _type_at(parts, raw)
+    if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+        return sorted(f.name for f in msgspec.structs.fields(kind))
+    return []
+
+
+def _choices(parts: list[str | int], raw: Any) -> list[str]:
+    """The values a Literal or a trigger's ``kind`` allows at ``parts``."""
+    if parts[-2:-1] and isinstance(parts[-2], int) and parts[-1] == "kind":  # a trigger's
+        return [str(_tag(t)) for t in typing.get_args(Trigger)]
+    kind = _type_at(parts, raw)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        kind = next((t for t in typing.get_args(kind) if t is not type(None)), None)
+    return [str(a) for a in typing.get_args(kind)] if typing.get_origin(kind) is Literal else []
+
+
+def _tag(kind: Any) -> Any:
+    is_struct = isinstance(kind, type) and issubclass(kind, msgspec.Struct)
+    return kind.__struct_config__.tag if is_struct else None
+
+
+def describe(path: Path | str, raw: dict[str, Any], exc: Exception) -> InvalidInput:
+    """A validation failure as one line naming the key, the value and the type expected."""
+    hint = "fix it in rung.toml (every key: docs/configuration.md)"
+    text = str(exc)
+    match = _MESSAGE.match(text)
+    what, at = (match["what"], match["at"] or "") if match else (text, "")
+    parts, value = _find(raw, _parts(at))
+    if "\x00" in what:  # from a __post_init__: the key inside the table, the value, expected
+        key, shown, expected = what.split("\x00")
+        where = _dotted([*parts, key])
+        if shown == "None":  # a key that another one's value requires
+            return InvalidInput(f"{path}: {where} is required: {expected}", hint)
+        return InvalidInput(f"{path}: {where} = {shown}: {expected}", hint)
+    unknown = re.match(r"Object contains unknown field `(.*)`", what)
+    if unknown:
+        name = unknown[1]
+        known = _known(parts, raw)
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        where = "section" if not parts else "key"
+        return InvalidInput(
+            f"{path}: unknown {where} {_dotted([*parts, name])!r}",
+            f"did you mean {near[0]!r}?" if near else f"known: {', '.join(known)}",
+        )
+    missing = re.match(r"Object missing required field `(.*)`", what)
+    if missing:
+        return InvalidInput(f"{path}: {_dotted([*parts, missing[1]])} is required", hint)
+    typed = re.match(r"Expected `([^`]*)`(.*?)(?:, got `(.*)`)?$", what)
+    if typed:
+        names = [_TYPES.get(t.strip(), t.strip()) for t in typed[1].split("|")]
+        expected = " or ".join(n for n in names if n != "nothing") or "nothing"
+        expected = f"expected {expected}{typed[2]}".replace(">=", "at least").replace(">", "above")
+    elif _choices(parts, raw):
+        expected = f"expected one of {', '.join(repr(c) for c in _choices(parts, raw))}"
+    else:
+        expected = what[0].lower() + what[1:] if what else "invalid"
+    return InvalidInput(f"{path}: {_dotted(parts)} = {_short(value)}: {expected}", hint)
+
+
+def validate(raw: dict[str, Any], path: Path | str = CONFIG_FILE) -> Settings:
+    """``raw`` (a parsed rung.toml) as :class:`Settings`; raises InvalidInput (one line)."""
+    try:
+        return msgspec.convert(raw, Settings)
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise describe(path, raw, exc) from None
+
+
 @dataclass
 class Config:
     """Resolved settings of one workspace."""
@@ -51,30 +446,33 @@ class Config:
     store_url: str
     artifact_root: str
     pipelines: dict[str, str] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
 
     @property
     def state_dir(self) -> Path:
         return self.root / STATE_DIR
 
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The validated file as plain data (defaults filled in)."""
+        return {f: self.settings.section(f) for f in self.settings.__struct_fields__}
+
 
 def load_config(root: Path) -> Config:
-    """Read ``rung.toml`` under ``root`` and apply environment overrides."""
+    """Read and validate ``rung.toml`` under ``root``; apply environment overrides."""
     path = root / CONFIG_FILE
     try:
         raw = tomllib.loads(path.read_text()) if path.exists() else {}
     except tomllib.TOMLDecodeError as exc:
         raise InvalidInput(f"{path} is not valid TOML ({exc})", "fix the file's syntax") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path} ({exc})", "check the file") from exc
+    settings = validate(raw, path)
     state = root / STATE_DIR
     store_url = (
-        os.environ.get("RUNG_STORE_URL")
-        or raw.get("store", {}).get("url")
-        or f"sqlite:///{state / 'rung.db'}"
+        os.environ.get("RUNG_STORE_URL") or settings.store.url or f"sqlite:///{state / 'rung.db'}"
     )
     artifact_root = (
-        os.environ.get("RUNG_ARTIFACT_ROOT")
-        or raw.get("artifacts", {}).get("root")
-        or str(state / "artifacts")
+        os.environ.get("RUNG_ARTIFACT_ROOT") or settings.artifacts.root or str(state / "artifacts")
     )
-    pipelines = {str(k): str(v) for k, v in raw.get("pipelines", {}).items()}
-    return Config(root, store_url, artifact_root, pipelines, raw)
+    return Config(root, store_url, artifact_root, dict(settings.pipelines), settings)

@@ -7,7 +7,9 @@ is global: two workspaces in one process do not interfere.
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rung.config import CONFIG_FILE, STATE_DIR, TEMPLATE, Config, load_config
-from rung.core.errors import WorkspaceNotFound
+from rung.core.errors import RungError, StoreUnavailable, WorkspaceNotFound
 
 if TYPE_CHECKING:
     from rung.automation.loop import Automation
@@ -31,6 +33,16 @@ if TYPE_CHECKING:
     from rung.store.maintenance import GcReport, ProgressFn, VerifyReport
     from rung.store.metadata import MetadataStore
     from rung.store.statcache import StatCache
+
+
+def explain(exc: BaseException) -> RungError | None:
+    """A failure of the machine beneath rung — a full disk, a database file that is not one,
+    an optional dependency not installed, a path that cannot be read or written — as its
+    one-line RungError; None for anything else (a bug, which keeps its traceback). For the
+    CLI's ``main``."""
+    from rung.store.failures import explain as explain_failure
+
+    return explain_failure(exc, paths=True)
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -79,8 +91,23 @@ class Workspace:
     def __enter__(self) -> Workspace:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, exc: object, tb: object) -> None:
         self.close()
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            # a write into the stores found no space: name where (an artifact write's OSError
+            # carries no file name) and how much is free, in one line
+            from rung.store.failures import disk_full
+
+            raise disk_full(exc.filename or self.config.artifact_root) from exc
+        if isinstance(exc, sqlite3.Error):  # the stat cache's own SQLite file
+            from rung.store.failures import explain as explain_failure
+
+            cache = self.config.state_dir / "cache" / "stat.sqlite"
+            known = explain_failure(exc, str(cache))
+            if isinstance(known, StoreUnavailable):  # not a database, cannot open
+                known.hint = f"it is only a cache of file hashes: delete {cache} to rebuild it"
+            if known is not None:
+                raise known from exc
 
     def close(self) -> None:
         """Release the stores' connections and files."""
@@ -185,7 +212,7 @@ class Workspace:
         """Recorded evaluations: ``ws.evals.list()``, ``ws.evals.get(ID)``."""
         from rung.evaluation.evaluator import Evaluator
 
-        return Evaluator(self._stores(), self.config.raw.get("eval", {}))
+        return Evaluator(self._stores(), self.config.settings.section("eval"))
 
     def evaluate(self, model: str, on: list[str] | tuple[str, ...], **options: Any) -> Evaluation:
         """Evaluate a model on several dataset versions at once; see :class:`Evaluator`."""
@@ -201,8 +228,8 @@ class Workspace:
         return Monitor(
             self._stores(),
             self.models,
-            self.config.raw.get("monitor", {}),
-            self.config.raw.get("eval", {}).get("label"),
+            self.config.settings.section("monitor"),
+            self.config.settings.eval.label,
         )
 
     @cached_property
@@ -211,16 +238,16 @@ class Workspace:
         ``history()``, ``approve(NAME, VERSION)``. See :mod:`rung.automation.loop`."""
         from rung.automation.loop import Automation
 
-        eval_config = self.config.raw.get("eval", {})
+        settings = self.config.settings
         return Automation(
             self._stores(),
-            self.config.raw.get("automate", {}),
+            settings.section("automate"),
             self.models,
             self.evals,
             self.monitor,
             self.run,
-            eval_config.get("label"),
-            list(eval_config.get("criteria", [])),
+            settings.eval.label,
+            list(settings.eval.criteria),
         )
 
     # -- maintenance -------------------------------------------------------------------

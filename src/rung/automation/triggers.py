@@ -125,13 +125,11 @@ def cron_due(expr: str, since: float, now: float) -> float | None:
 
 def parse_duration(text: Any, where: str) -> float:
     """``90`` (seconds), ``30m``, ``6h``, ``1d``: seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    spec = str(text).strip().lower()
+    from rung.core.durations import duration_seconds
+
     try:
-        unit = units[spec[-1]] if spec and spec[-1] in units else 1
-        value = float(spec[:-1] if unit != 1 or spec.endswith("s") else spec) * unit
+        return duration_seconds(text)
     except ValueError:
-        value = -1
-    if value < 0:
-        raise InvalidInput(f"cannot read the duration {text!r} of {where}", "e.g. 90, 30m, 6h, 1d")
-    return value
+        raise InvalidInput(
+            f"cannot read the duration {text!r} of {where}", "e.g. 90, 30m, 6h, 1d"
+        ) from None

@@ -105,7 +105,7 @@ def automate_run(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with _ws() as ws:
-        every = float(interval or ws.config.raw.get("automate", {}).get("interval", 60))
+        every = float(interval or ws.config.settings.automate.interval)
         automation = ws.automation  # a bad [automate] section fails here, before the banner
         automation.require()
         render.line(f"automate: ticking every {every:g} s (Ctrl-C to stop)", sys.stderr)

@@ -52,4 +52,16 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         render.err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:
+        # a failure of the machine beneath rung (a full disk, a database file that is not
+        # one, an optional dependency not installed): one line too. Anything else is a bug
+        # and keeps its traceback.
+        from rung.workspace import explain
+
+        error = explain(exc)
+        if error is None or debug:
+            raise
+        hint = f" — {error.hint}" if error.hint else ""
+        render.line(f"error: {error.message}{hint}", sys.stderr)
+        sys.exit(error.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

@@ -259,6 +259,9 @@ def monitor_report(
 ) -> None:
     """An HTML page: drift and live performance over time, the automation's decisions
     marked on both, and the tables of windows and decisions. Prints the file's path."""
+    from rung.core.errors import require
+
+    require("matplotlib", "HTML reports draw their charts")  # before any work
     from rung.monitoring.report import monitoring_html
 
     with _ws() as ws:

@@ -32,12 +32,12 @@ def serve(
     import shutil
     import tempfile
 
-    try:
-        import uvicorn
-    except ModuleNotFoundError as exc:
-        from rung.core.errors import RungError
+    from rung.core.errors import require
 
-        raise RungError("serving needs FastAPI and uvicorn", "pip install 'rung[serve]'") from exc
+    for module in ("uvicorn", "fastapi"):
+        require(module, "serving runs")
+    import uvicorn
+
     with _ws() as ws:
         # fail here, in one line, if the alias does not exist or its model is not trusted
         version = ws.models.check_loadable(ref)

@@ -58,6 +58,7 @@ class StoreUnavailable(RungError):
     """The metadata store cannot be reached or opened."""
 
     status = 503
+    retry_after = 30
 
 
 class StepFailed(RungError):
@@ -74,3 +75,59 @@ class Untrusted(RungError):
     """A stored object could run code when loaded, and its loading was not opted in to."""
 
     status = 403
+
+
+class DiskFull(RungError):
+    """No space left (ENOSPC, EDQUOT, "database or disk is full"): the service answers 503
+    with ``Retry-After``, since freeing space fixes it without a change to the request."""
+
+    status = 503
+    retry_after = 60
+
+
+class MissingExtra(RungError):
+    """An optional dependency is not installed; the hint names the extra that brings it."""
+
+
+# The top-level module of each optional dependency, and the extra of pyproject.toml holding it.
+EXTRAS = {
+    "matplotlib": "reports",
+    "fastapi": "serve",
+    "uvicorn": "serve",
+    "httpx": "serve",
+    "orjson": "serve",
+    "prometheus_client": "serve",
+    "starlette": "serve",
+    "sklearn": "sklearn",
+    "skops": "sklearn",
+    "psycopg": "postgres",
+    "psycopg_binary": "postgres",
+}
+
+
+def missing_extra(exc: BaseException, purpose: str | None = None) -> MissingExtra | None:
+    """The one-line error for an ImportError of an optional dependency (None: not one).
+
+    ``purpose`` says what needed it ("HTML reports draw their charts"); without it the message
+    names the module alone."""
+    name = getattr(exc, "name", None)
+    top = name.split(".")[0] if isinstance(name, str) else None
+    if not isinstance(exc, ImportError) or top not in EXTRAS:
+        return None
+    extra = EXTRAS[top]
+    what = f"{purpose} with {top}" if purpose else f"this needs {top}"
+    return MissingExtra(f"{what}, which is not installed", f"pip install 'rung[{extra}]'")
+
+
+def require(module: str, purpose: str | None = None) -> None:
+    """Import ``module`` (an optional dependency) or raise :class:`MissingExtra` naming its
+    extra."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        error = missing_extra(exc, purpose)
+        if error is None:
+            raise
+        raise error from exc

@@ -23,6 +23,7 @@ from rung.core.hashing import canonical_json
 from rung.core.refs import check_name, parse_ref
 from rung.data.profile import diff_profiles, profile
 from rung.store.artifacts import ArtifactStore
+from rung.store.failures import require_space
 from rung.store.metadata import MetadataStore
 from rung.store.records import allocate, ensure_artifact
 from rung.store.statcache import StatCache, file_stat
@@ -171,6 +172,9 @@ class Datasets:
     def _add_path(self, path: Path, name: str) -> DatasetVersion:
         if not path.exists():
             raise NotFound(f"no such file or folder: {str(path)!r}", "check the path")
+        from rung.data.tree import check_regular
+
+        check_regular(path)
         if path.is_dir():
             return self._add_tree(path, name)
         fmt = TABULAR.get(path.suffix.lower(), "file")
@@ -189,19 +193,17 @@ class Datasets:
         if digest is not None and st == before and self._artifacts.exists(digest):
             size = before[0]  # unchanged since it was hashed: one stat, no read
         else:  # new or changed: copy in while hashing, one read of the file
+            require_space(self._artifacts, before[0])
             stored = self._artifacts.put_source(path, before)
             digest, size = stored.digest, stored.size
             cache.store([(key, before, digest)])
         return self._record(name, digest, fmt, str(path), rows, 1, size, schema, stats)
 
     def _add_tree(self, root: Path, name: str) -> DatasetVersion:
-        base = str(root.resolve())
-        files: list[tuple[str, str]] = []  # (relative posix path, absolute path)
-        for folder, subdirs, names in os.walk(base):
-            subdirs.sort()
-            for n in names:
-                full = os.path.join(folder, n)
-                files.append((os.path.relpath(full, base).replace(os.sep, "/"), full))
+        from rung.data.tree import tree_files
+
+        # (relative posix path, absolute path); special files follow the rule of data/tree.py
+        files = tree_files(root)
         if not files:
             raise InvalidInput(f"folder {str(root)!r} holds no files", "add a folder with files")
         files.sort()
@@ -224,6 +226,7 @@ class Datasets:
             else:
                 todo.append(full)
 
+        require_space(self._artifacts, sum(int(known[full][0][0]) for full in todo))
         for full, stored in zip(
             todo, self._artifacts.put_files(todo, [known[f][0] for f in todo]), strict=True
         ):

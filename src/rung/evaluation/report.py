@@ -230,14 +230,10 @@ def _svg(fig: Any) -> str:
 
 
 def _plt() -> Any:
-    try:
-        import matplotlib
-    except ModuleNotFoundError as exc:
-        from rung.core.errors import RungError
+    from rung.core.errors import require
 
-        raise RungError(
-            "HTML reports draw their charts with matplotlib", "pip install 'rung[reports]'"
-        ) from exc
+    require("matplotlib", "HTML reports draw their charts")
+    import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

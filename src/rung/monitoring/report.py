@@ -50,7 +50,12 @@ def monitoring_html(
 ) -> str:
     """The page for model ``name``: ``windows`` from ``Monitor.windows`` and ``jobs`` from
     ``Automation.history`` (both oldest first); ``alerts`` from ``Monitor.alerts``, when
-    given, adds whether the webhook took each alert (the stored windows do not know)."""
+    given, adds whether the webhook took each alert (the stored windows do not know).
+
+    Raises MissingExtra (``pip install 'rung[reports]'``) without matplotlib."""
+    from rung.core.errors import require
+
+    require("matplotlib", "HTML reports draw their charts")
     undelivered = {
         a.get("window_id") for a in alerts or [] if a.get("delivery") not in (None, "delivered")
     }
@@ -364,14 +369,8 @@ def _served(before: dict[str, Any], after: dict[str, Any]) -> bool:
 
 
 def _png(fig: Any, alt: str) -> str:
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-    except ModuleNotFoundError as exc:
-        from rung.core.errors import RungError
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-        raise RungError(
-            "HTML reports draw their charts with matplotlib", "pip install 'rung[reports]'"
-        ) from exc
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, metadata={"Software": None})

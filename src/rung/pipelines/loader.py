@@ -18,12 +18,17 @@ from rung.pipelines.steps import Pipeline
 
 
 def load_pipeline(target: str, root: Path) -> Pipeline:
-    """Import the pipeline named by ``target``."""
+    """Import the pipeline named by ``target``: a function decorated with ``@rung.pipeline``.
+
+    Anything else — a plain function included, which would run no step and record an empty
+    run — raises InvalidInput before anything is recorded."""
     obj = load_object(target, root)
     if not isinstance(obj, Pipeline):
-        if callable(obj):
-            return Pipeline(obj)
-        raise InvalidInput(f"{target} is not a function", "decorate it with @rung.pipeline")
+        what = "a plain function" if inspect.isfunction(obj) else f"a {type(obj).__name__}"
+        raise InvalidInput(
+            f"{target} is {what}, not a pipeline",
+            "decorate it with @rung.pipeline (and the functions it calls with @rung.step)",
+        )
     return obj
 
 

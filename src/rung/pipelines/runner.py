@@ -318,6 +318,12 @@ class Executor:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
             self._fail(step_id, error, traceback.format_exc())
+            if isinstance(exc, OSError):  # storing the output found no space: say where
+                from rung.store.failures import explain
+
+                known = explain(exc, self.stores.artifacts.root)
+                if known is not None:
+                    raise known from exc
             raise StepFailed(
                 f"step {step.name!r} failed with {error}",
                 f"see `rung show {self.run_id}` for the traceback; the next run resumes"

@@ -202,7 +202,9 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
     @app.exception_handler(RungError)
     async def _rung_error(request: Request, exc: RungError) -> JSONResponse:
         service.metrics.errors.labels(_path_label(request.url.path), type(exc).__name__).inc()
-        return JSONResponse(error_body(exc), status_code=exc.status)
+        retry = getattr(exc, "retry_after", None)  # 503s: a full disk, the store unreachable
+        headers = {"Retry-After": str(retry)} if retry else None
+        return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -216,7 +218,13 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
-        """A bug (a 500) still answers with the canonical body; the traceback goes to the log."""
+        """A bug (a 500) still answers with the canonical body; the traceback goes to the log.
+        A failure of the machine (a full disk) answers as its RungError (503, Retry-After)."""
+        from rung.store.failures import explain
+
+        known = explain(exc)
+        if known is not None:
+            return await _rung_error(request, known)
         service.metrics.errors.labels(_path_label(request.url.path), type(exc).__name__).inc()
         body = error_body(RungError(f"internal error: {type(exc).__name__}: {exc}", None))
         return JSONResponse(body, status_code=500)

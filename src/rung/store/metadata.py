@@ -21,6 +21,7 @@ opening a fresh store at once do not race.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -29,9 +30,9 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from rung.core.errors import StoreUnavailable
+from rung.core.errors import DiskFull, StoreUnavailable
 from rung.core.limits import MAX_ID, check_column, check_int
 
 HEAD_REVISION = "0010"
@@ -232,7 +233,10 @@ class MetadataStore:
             raise StoreUnavailable("the metadata store is closed", "open the workspace again")
         conn = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = self._open()
+            try:
+                conn = self._open()
+            except sqlite3.Error as exc:  # not a database, no space, no folder: one line
+                self._reraise(exc)
             self._local.conn, self._local.pid = conn, os.getpid()
             with self._lock:
                 self._all.append(conn)
@@ -252,6 +256,19 @@ class MetadataStore:
             conn.close()
         except Exception:  # closing is best effort
             return
+
+    def _explain(self, exc: BaseException) -> BaseException:
+        """A database failure as one line (a full disk, not a database, …) or itself."""
+        from rung.store.failures import explain
+
+        return explain(exc, _sqlite_path(self.url) or redact(self.url)) or exc
+
+    def _reraise(self, exc: BaseException) -> NoReturn:
+        """Raise ``exc`` as its one-line RungError, or unchanged (a bug keeps its traceback)."""
+        explained = self._explain(exc)
+        if explained is exc:
+            raise exc
+        raise explained from exc
 
     def _open(self) -> Any:
         if self.dialect == "sqlite":
@@ -289,7 +306,7 @@ class MetadataStore:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return StoreUnavailable(
             f"cannot reach the metadata store at {redact(self.url)} ({reason})",
-            "start the database server or fix store_url in rung.toml / RUNG_STORE_URL",
+            "start the database server, or fix its address and credentials in store.url of rung.toml / RUNG_STORE_URL",
         )
 
     @contextmanager
@@ -315,18 +332,25 @@ class MetadataStore:
     def _transaction(self, write: bool, durable: bool = True) -> Iterator[Tx]:
         conn = self._connection()
         if self.dialect == "sqlite":
-            if write:  # per transaction: the WAL fsync at commit, or none
-                sync = SQLITE_SYNCHRONOUS if durable else "NORMAL"
-                if getattr(conn, "rung_sync", None) != sync:
-                    conn.execute(f"PRAGMA synchronous = {sync}")
-                    conn.rung_sync = sync
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                yield Tx(conn.cursor(), "sqlite")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                if write:  # per transaction: the WAL fsync at commit, or none
+                    sync = SQLITE_SYNCHRONOUS if durable else "NORMAL"
+                    if getattr(conn, "rung_sync", None) != sync:
+                        conn.execute(f"PRAGMA synchronous = {sync}")
+                        conn.rung_sync = sync
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield Tx(conn.cursor(), "sqlite")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:  # a full disk, a corrupt file: one line
+                with contextlib.suppress(sqlite3.Error):
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                self._reraise(exc)
             return
         import psycopg
 
@@ -335,7 +359,10 @@ class MetadataStore:
                 yield Tx(cur, "postgresql")
         except psycopg.OperationalError as exc:
             self._local.conn = None  # a broken connection is not reused
-            raise self._unavailable(exc) from exc
+            explained = self._explain(exc)
+            raise (explained if explained is not exc else self._unavailable(exc)) from exc
+        except psycopg.Error as exc:
+            self._reraise(exc)
 
     def close(self) -> None:
         """Release every connection; later calls raise. Safe to call twice."""
@@ -357,7 +384,7 @@ class MetadataStore:
             with self.read() as tx:
                 version: str | None = tx.scalar("SELECT version_num FROM alembic_version")
                 return version
-        except StoreUnavailable:
+        except (StoreUnavailable, DiskFull):
             raise
         except Exception:  # no such table yet
             return None
@@ -378,6 +405,8 @@ class MetadataStore:
                     cfg.set_main_option("script_location", str(_MIGRATIONS))
                     cfg.attributes["connection"] = conn
                     command.upgrade(cfg, "head")
+            except Exception as exc:  # a full disk while migrating: one line
+                self._reraise(exc)
             finally:
                 engine.dispose()
 

@@ -1,0 +1,42 @@
+"""Durations and monitoring windows as written in ``rung.toml`` and on the command line.
+
+Pure parsing, shared by the configuration schema (which checks them when a workspace opens)
+and by the monitor and the automation loop (which use them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def duration_seconds(text: Any) -> float:
+    """``90`` (seconds), ``"90s"``, ``"30m"``, ``"6h"``, ``"1d"``, ``"2w"``: seconds, >= 0.
+
+    Raises ValueError naming the accepted forms for anything else (booleans included)."""
+    if isinstance(text, bool) or not isinstance(text, int | float | str):
+        raise ValueError("expected a duration such as 90, 30m, 6h, 1d")
+    spec = str(text).strip().lower()
+    try:
+        unit = UNITS[spec[-1]] if spec and spec[-1] in UNITS else 1
+        value = float(spec[:-1] if spec and spec[-1] in UNITS else spec) * unit
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("expected a duration such as 90, 30m, 6h, 1d")
+    return value
+
+
+def window_spec(text: Any) -> tuple[str, float]:
+    """``1000`` (the latest 1000 predicted rows) or ``30m``/``12h``/``1d``/``2w`` (a period
+    ending now): ``("rows", 1000)`` or ``("seconds", 43200.0)``. Raises ValueError."""
+    if isinstance(text, bool) or not isinstance(text, int | str):
+        raise ValueError("expected a number of predictions (1000) or a period (30m, 12h, 1d)")
+    spec = str(text).strip().lower().removesuffix(" predictions")
+    if spec.isdigit() and int(spec) > 0:
+        return "rows", float(spec)
+    if len(spec) > 1 and spec[-1] in UNITS and spec[:-1].replace(".", "", 1).isdigit():
+        seconds = float(spec[:-1]) * UNITS[spec[-1]]
+        if 0 < seconds < float("inf"):
+            return "seconds", seconds
+    raise ValueError("expected a number of predictions (1000) or a period (30m, 12h, 1d)")

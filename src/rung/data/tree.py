@@ -1,0 +1,95 @@
+"""Which files of a folder ``rung data add`` versions: the rule for special files.
+
+* Regular files are versioned, at their path relative to the folder.
+* A symbolic link whose target stays **inside** the folder is followed: a link to a file is
+  versioned as a file at the link's path (with the target's bytes), a link to a sub-folder is
+  walked like a sub-folder.
+* A link whose target **leaves** the folder, a **dangling** link and a link **loop** (a link
+  to itself, or to a folder that contains it) are refused: the version would depend on files
+  outside what was named, or on nothing.
+* Anything that is not a regular file or a folder — a FIFO, a socket, a device — is refused:
+  reading one blocks or never ends, and it has no content to version.
+
+A refusal is one :class:`~rung.core.errors.InvalidInput` naming the path, before anything is
+stored.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from rung.core.errors import InvalidInput
+
+_HINT = "remove it, or replace it with a copy of the file (rules: docs/datasets.md)"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def check_regular(path: Path) -> None:
+    """Refuse a single file given to ``data add`` that is not a regular file (a FIFO would
+    block the add forever)."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+        raise InvalidInput(f"{str(path)!r} is {_kind(info.st_mode)}", "give a file or a folder")
+
+
+def tree_files(root: Path) -> list[tuple[str, str]]:
+    """``(relative posix path, absolute path)`` of every file to version under ``root``,
+    sorted; raises InvalidInput for a file that breaks the rule above."""
+    base = os.path.realpath(root)
+    out: list[tuple[str, str]] = []
+    _walk(base, base, "", (base,), out)
+    out.sort()
+    return out
+
+
+def _walk(
+    base: str, folder: str, prefix: str, ancestors: tuple[str, ...], out: list[tuple[str, str]]
+) -> None:
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        rel = f"{prefix}{entry.name}"
+        shown = entry.path
+        if entry.is_symlink():
+            target = os.path.realpath(entry.path)
+            try:
+                info = os.stat(entry.path)  # follows the link
+            except OSError as exc:
+                what = "a symlink loop" if exc.errno == errno.ELOOP else "a dangling symlink"
+                raise InvalidInput(
+                    f"{shown!r} is {what} (-> {os.readlink(entry.path)!r})", _HINT
+                ) from None
+            if target != base and not target.startswith(base + os.sep):
+                raise InvalidInput(
+                    f"{shown!r} is a symlink that leaves the folder (-> {target!r})", _HINT
+                )
+            if stat.S_ISDIR(info.st_mode):
+                if target in ancestors:
+                    raise InvalidInput(
+                        f"{shown!r} is a symlink loop (-> {target!r}, a folder holding it)", _HINT
+                    )
+                _walk(base, entry.path, f"{rel}/", (*ancestors, target), out)
+            elif stat.S_ISREG(info.st_mode):
+                out.append((rel, entry.path))
+            else:
+                raise InvalidInput(f"{shown!r} links to {_kind(info.st_mode)}", _HINT)
+            continue
+        info = entry.stat(follow_symlinks=False)
+        if stat.S_ISDIR(info.st_mode):
+            _walk(base, entry.path, f"{rel}/", (*ancestors, os.path.realpath(entry.path)), out)
+        elif stat.S_ISREG(info.st_mode):
+            out.append((rel, entry.path))
+        else:
+            raise InvalidInput(f"{shown!r} is {_kind(info.st_mode)}", _HINT)
