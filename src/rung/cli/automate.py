@@ -8,9 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from rung.cli import render
-from rung.cli.app import JsonOpt, _ws, app
+from rung.cli.app import JsonOpt, RungGroup, _ws, app
 
 automate_app = typer.Typer(
+    cls=RungGroup,
     help="Continuous training: triggers, retrain, judge against the champion, promote.",
     short_help="Continuous training: triggers, retrain, promote.",
     no_args_is_help=True,
@@ -153,6 +154,8 @@ def automate_history(
             ]
             for j in jobs
         ],
+        empty="no automation jobs yet — declare triggers under [automate] in rung.toml,"
+        " then run `rung automate tick`",
     )
     for j in jobs:
         render.line(f"job {j['id']} fired: {j['reason']}")

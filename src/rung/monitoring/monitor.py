@@ -15,7 +15,7 @@ from typing import Any
 
 from rung.core.drift import reference_from_dict
 from rung.core.errors import InvalidInput
-from rung.core.hashing import canonical_json
+from rung.core.hashing import canonical_json, ordered_json
 from rung.monitoring.alerts import breaches, deliver, rules_of
 from rung.monitoring.drift import parse_window, window_start
 from rung.monitoring.performance import live_performance
@@ -145,7 +145,7 @@ class Monitor:
                     "last_id": report["last_id"],
                     "rows": report["rows"],
                     "drifted": len(report["drifted"]),
-                    "report": canonical_json(report),
+                    "report": ordered_json(report),
                     "at": report["at"],
                 },
             )

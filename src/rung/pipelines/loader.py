@@ -10,15 +10,26 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.hashing import hash_bytes
+from rung.core.suggest import unknown
 from rung.pipelines.steps import Pipeline
 
 
-def load_pipeline(target: str, root: Path) -> Pipeline:
-    """Import the pipeline named by ``target``."""
+def load_pipeline(target: str, root: Path, named: Iterable[str] = ()) -> Pipeline:
+    """Import the pipeline named by ``target``; ``named`` are the pipeline names configured
+    in rung.toml, suggested when ``target`` is neither one of them nor a ``file:function``."""
+    if ":" not in target:
+        raise unknown(
+            "pipeline",
+            target,
+            named,
+            "write path/to/file.py:function or module:function, or name it under"
+            " [pipelines] in rung.toml",
+        )
     obj = load_object(target, root)
     if not isinstance(obj, Pipeline):
         if callable(obj):
@@ -51,7 +62,15 @@ def load_object(target: str, root: Path) -> object:
             ) from exc
     obj = getattr(module, attr, None)
     if obj is None:
-        raise NotFound(f"{location} has no attribute {attr!r}", "check the name after ':'")
+        public = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+        pipelines = [n for n in public if isinstance(getattr(module, n), Pipeline)]
+        raise unknown(
+            "attribute",
+            attr,
+            pipelines or public,
+            "check the name after ':'",
+            message=f"{location} has no attribute {attr!r}",
+        )
     return obj
 
 
