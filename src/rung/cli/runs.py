@@ -55,7 +55,8 @@ _MAX_METRICS, _MAX_PARAMS = 4, 3
 def _auto_columns(items: list[Any]) -> tuple[list[str], list[str]]:
     """The metrics and parameters worth a column: the metrics most runs logged (at most 4),
     then the parameters whose values differ between the listed runs (at most 3; every
-    parameter when one run is listed), each in first-seen order."""
+    parameter when one run is listed); metrics in the order of their last values, parameters
+    in the pipeline's order."""
     metric_count: dict[str, int] = {}
     for r in items:
         for k in r.metrics:

@@ -75,7 +75,7 @@ class Runs:
                 for m in tx.all(
                     "SELECT m.run_id, m.key, m.value FROM metrics m JOIN (SELECT MAX(id) AS id"
                     " FROM metrics WHERE run_id >= :lo AND run_id <= :hi GROUP BY run_id, key)"
-                    " last ON last.id = m.id",
+                    " last ON last.id = m.id ORDER BY m.id",
                     span,
                 ):
                     if m["run_id"] in metrics:
