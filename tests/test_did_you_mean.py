@@ -101,6 +101,7 @@ KINDS = {
     "dataset list": (lambda n: ["data", "list", n], ["cancer", "diabetes"], "'{}'"),
     "model": (lambda n: ["model", "show", f"{n}@1"], ["trend"], "'{}'"),
     "model history": (lambda n: ["model", "history", n], ["trend"], "'{}'"),
+    "monitored model": (lambda n: ["monitor", "show", n], ["trend"], "'{}'"),
     "alias": (lambda n: ["model", "show", f"trend@{n}"], ["champion"], "'trend@{}'"),
     "run name": (lambda n: ["runs", "--name", n], ["train"], "'{}'"),
     "pipeline": (lambda n: ["run", n], ["tally"], "'{}'"),
@@ -124,6 +125,14 @@ def test_every_kind_of_name_suggests_the_nearest(project, data: st.DataObject) -
         err = _error(root, env, *command(typed))
         assert err.count("\n") == 1, err  # one line
         assert f"did you mean {shown.format(real)}" in err, (kind, typed, err)
+
+
+def test_a_bare_pipeline_name_suggests_the_file_that_declares_it(project) -> None:  # type: ignore[no-untyped-def]
+    root, env = project
+    for typed in ("train", "trian", "trains"):
+        err = _error(root, env, "run", typed)
+        assert f"error: unknown pipeline '{typed}' — did you mean 'train.py:train'?" in err, err
+    assert "did you mean" not in _error(root, env, "run", "zzzz")
 
 
 def test_the_examples_of_the_issue(project) -> None:  # type: ignore[no-untyped-def]

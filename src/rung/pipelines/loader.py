@@ -9,13 +9,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.hashing import hash_bytes
-from rung.core.suggest import unknown
+from rung.core.suggest import closest, unknown
 from rung.pipelines.steps import Pipeline
 
 
@@ -23,19 +24,41 @@ def load_pipeline(target: str, root: Path, named: Iterable[str] = ()) -> Pipelin
     """Import the pipeline named by ``target``; ``named`` are the pipeline names configured
     in rung.toml, suggested when ``target`` is neither one of them nor a ``file:function``."""
     if ":" not in target:
-        raise unknown(
-            "pipeline",
-            target,
-            named,
-            "write path/to/file.py:function or module:function, or name it under"
-            " [pipelines] in rung.toml",
-        )
+        found = discover(root)
+        near = closest(target, named) + ([found[target]] if target in found else [])
+        near += [found[n] for n in closest(target, found)]
+        hint = "write path/to/file.py:function or module:function, or name it under [pipelines] in rung.toml"
+        if near:
+            hint = f"did you mean {' or '.join(repr(n) for n in near[:3])}? ({hint})"
+        raise NotFound(f"unknown pipeline {target!r}", hint)
     obj = load_object(target, root)
     if not isinstance(obj, Pipeline):
         if callable(obj):
             return Pipeline(obj)
         raise InvalidInput(f"{target} is not a function", "decorate it with @rung.pipeline")
     return obj
+
+
+_DECORATED = re.compile(
+    r"^@(?:rung\.)?pipeline\b[^\n]*\n(?:@[^\n]*\n)*(?:async\s+)?def\s+(\w+)", re.M
+)
+
+
+def discover(root: Path, limit: int = 1_000_000) -> dict[str, str]:
+    """Pipelines declared in the ``*.py`` files of ``root`` (not its sub-folders), found by
+    reading their text, never importing them: function name → ``file.py:function``. Files
+    over ``limit`` bytes are skipped. Used only to suggest a target for a bare name."""
+    found: dict[str, str] = {}
+    for path in sorted(root.glob("*.py")):
+        try:
+            if path.stat().st_size > limit:
+                continue
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for match in _DECORATED.finditer(text):
+            found.setdefault(match.group(1), f"{path.name}:{match.group(1)}")
+    return found
 
 
 def load_object(target: str, root: Path) -> object:
