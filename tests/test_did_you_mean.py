@@ -187,3 +187,19 @@ def test_a_mistyped_monitor_subcommand_is_not_taken_for_a_model(tmp_path: Path) 
 def test_global_options_too(tmp_path: Path) -> None:
     err = rung_cli("--verison", cwd=tmp_path).stderr
     assert "No such option '--verison'. Did you mean '--version'?" in err
+
+
+def test_evaluation_names_columns_and_metrics(project) -> None:  # type: ignore[no-untyped-def]
+    root, env = project
+    base = ["eval", "trend@1", "--on", "cancer@1"]
+    err = _error(root, env, *base, "--label", "colr")
+    assert "has no label column 'colr' — did you mean 'color'?" in err, err
+    err = _error(root, env, *base, "--label", "y", "--slice", "colour")
+    assert "has no column 'colour' to slice by — did you mean 'color'?" in err, err
+    err = _error(root, env, *base, "--label", "y", "--metric", "acuracy")
+    assert "unknown metric 'acuracy' — did you mean 'accuracy'?" in err, err
+    judged = rung_cli(*base, "--label", "y", "--criterion", "acuracy >= 0.5", cwd=root, env=env)
+    assert judged.returncode == 1
+    assert "metric 'acuracy' is missing at dataset cancer@1 (did you mean 'accuracy'?)" in (
+        judged.stdout
+    ), judged.stdout

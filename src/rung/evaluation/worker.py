@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from rung.core.errors import InvalidInput, RungError
+from rung.core.suggest import did_you_mean
 from rung.evaluation import metrics as m
 
 CHUNK = 50_000
@@ -60,7 +61,11 @@ def run(task: Task) -> dict[str, Any]:
         cols = ", ".join(map(str, frame.columns[:20]))
         raise InvalidInput(
             f"dataset {task.dataset} has no label column {task.label!r}",
-            f"pass --label with one of its columns: {cols}",
+            did_you_mean(
+                task.label,
+                map(str, frame.columns),
+                f"pass --label with one of its columns: {cols}",
+            ),
         )
     y = frame[task.label].to_numpy()
     if task.application:
@@ -196,7 +201,11 @@ def _slices(
             if spec not in frame.columns:
                 raise InvalidInput(
                     f"dataset {task.dataset} has no column {spec!r} to slice by",
-                    "slice by one of its columns, or pass a function",
+                    did_you_mean(
+                        spec,
+                        map(str, frame.columns),
+                        "slice by one of its columns, or pass a function",
+                    ),
                 )
             keys = frame[spec].to_numpy()
         else:
