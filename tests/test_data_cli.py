@@ -120,6 +120,20 @@ def test_a_format_change_removed_rows_and_columns_lead(cli, tmp_path: Path) -> N
     ], out
 
 
+def test_the_same_table_as_parquet_says_so(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _rows(30).to_csv(tmp_path / "v1.csv", index=False)
+    _rows(30).to_parquet(tmp_path / "v1.parquet", index=False)
+    cli("data", "add", str(tmp_path / "v1.csv"), "--name", "d")
+    cli("data", "add", str(tmp_path / "v1.parquet"), "--name", "d")
+    out, _, _ = cli("data", "diff", "d@1", "d@2")
+    lines = [line.strip() for line in out.strip().splitlines()]
+    assert lines[1:4] == [
+        "format: csv → parquet",
+        "rows: 30 → 30 (same count, the same values)",
+        "columns: same names and types",
+    ], out
+
+
 def test_a_parquet_append_is_found_by_comparing_frames(ws) -> None:  # type: ignore[no-untyped-def]
     ws.data.add(_rows(40), name="p")
     ws.data.add(pd.concat([_rows(40), _rows(5, 40)]), name="p")

@@ -147,6 +147,7 @@ def data_diff(
             f"+{r['added']}" if r["added"] else f"-{r['removed']}" if r["removed"] else "same count"
         )
         note = f", an append: the first {r['from']} rows are unchanged" if d.get("append") else ""
+        note = ", the same values" if d.get("same_rows") else note
         render.out.print(f"  rows: {r['from']} → {r['to']} ({change}{note})")
         for key in ("columns_added", "columns_removed"):
             if d[key]:

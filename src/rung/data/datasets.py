@@ -313,7 +313,9 @@ class Datasets:
         Keys: ``from``, ``to``, ``same_content``; ``format`` (``{"from", "to"}``) when the
         format changed (CSV → Parquet); for two tables ``rows`` (``from``, ``to``, ``added``,
         ``removed``), ``append`` (when rows were added: True when ``ref_a``'s rows are the first rows of ``ref_b``,
-        False when not, None when not checked: see :meth:`_is_append`), ``columns_added``,
+        False when not, None when not checked: see :meth:`_is_append`), ``same_rows`` (for the
+        same row count: whether the values are the same, checked the same way),
+        ``columns_added``,
         ``columns_removed``, ``types_changed`` and ``stats_changed`` (per column, the
         statistics that moved, from :func:`rung.data.profile.diff_profiles`); for two folders
         the files added, removed and changed; otherwise the sizes.
@@ -327,6 +329,8 @@ class Datasets:
             rows_a, rows_b = result["rows"]["from"] or 0, result["rows"]["to"] or 0
             result["rows"].update(added=max(rows_b - rows_a, 0), removed=max(rows_a - rows_b, 0))
             result["append"] = self._is_append(a, b) if rows_b > rows_a else None
+            if rows_a == rows_b and not result["same_content"]:  # e.g. the same table as Parquet
+                result["same_rows"] = self._is_append(a, b)
         elif a.format == "tree" and b.format == "tree":
             result.update(self._diff_trees(a, b))
         else:
