@@ -203,3 +203,25 @@ def test_evaluation_names_columns_and_metrics(project) -> None:  # type: ignore[
     assert "metric 'acuracy' is missing at dataset cancer@1 (did you mean 'accuracy'?)" in (
         judged.stdout
     ), judged.stdout
+
+
+def test_every_command_group_answers_typos_the_same_way() -> None:
+    """A group added later (a new rung) must use RungGroup too, or its typos get click's
+    bare messages again."""
+    import click
+    import typer.main
+
+    from rung.cli.app import RungGroup
+    from rung.cli.main import app
+
+    def groups(cmd: click.Command, path: str) -> list[tuple[str, click.Command]]:
+        if not isinstance(cmd, click.Group):
+            return []
+        found = [(path, cmd)]
+        for name, sub in cmd.commands.items():
+            found += groups(sub, f"{path} {name}")
+        return found
+
+    every = groups(typer.main.get_command(app), "rung")
+    assert len(every) >= 5
+    assert [p for p, g in every if not isinstance(g, RungGroup)] == []
