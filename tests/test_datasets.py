@@ -47,7 +47,8 @@ def test_diff_reports_rows_columns_types_and_statistics(ws, tmp_path: Path) -> N
     ws.data.add(a, name="t")
     ws.data.add(b, name="t")
     d = ws.data.diff("t@1", "t@2")
-    assert d["rows"] == {"from": 3, "to": 4}
+    assert d["rows"] == {"from": 3, "to": 4, "added": 1, "removed": 0}
+    assert d["append"] is False and "format" not in d
     assert d["columns_added"] == ["new"] and d["columns_removed"] == ["gone"]
     assert d["stats_changed"]["x"]["mean"] == {"from": 2.0, "to": 25.0}
     assert d["stats_changed"]["y"]["new_categories"]["to"] == ["c"]

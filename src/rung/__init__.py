@@ -58,6 +58,15 @@ if TYPE_CHECKING:
     from rung.workspace import Workspace
 
 
+def __dir__() -> list[str]:
+    """The public API as well as what is already loaded, so that ``dir(rung)`` and tab
+    completion in a REPL list the lazy names before their first use."""
+    import types
+
+    loaded = {n for n, v in globals().items() if isinstance(v, types.ModuleType)}
+    return sorted({*__all__, *loaded, *(n for n in globals() if n.startswith("__"))})
+
+
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:

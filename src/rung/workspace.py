@@ -187,7 +187,7 @@ class Workspace:
         target: str | None
         if isinstance(pipeline, str):
             target = self.config.pipelines.get(pipeline, pipeline)
-            pipe = load_pipeline(target, self.root)
+            pipe = load_pipeline(target, self.root, self.config.pipelines)
         else:
             pipe, target = pipeline, target_of(pipeline, self.root)
         return run_pipeline(

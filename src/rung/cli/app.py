@@ -5,21 +5,80 @@ shared helpers. The commands live by rung: ``data``, ``runs``, ``evaluate``, ``m
 
 from typing import TYPE_CHECKING, Annotated, Any
 
+import click
 import typer
+from typer.core import TyperGroup
 
 from rung.cli import render
 
 if TYPE_CHECKING:
     from rung.workspace import Workspace
 
+
+def _option_names(command: click.Command) -> list[str]:
+    return [
+        o for p in command.params if isinstance(p, click.Option) for o in p.opts + p.secondary_opts
+    ]
+
+
+class RungGroup(TyperGroup):
+    """Every ``rung`` command group: a mistyped command or option is answered with the
+    nearest names (:func:`rung.core.suggest.closest`, the same rule as every unknown dataset,
+    model or alias), or with the list of valid ones when none is near."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return click.Group.resolve_command(self, ctx, args)
+        except click.UsageError as exc:
+            if args and not args[0].startswith("-") and args[0] not in self.commands:
+                message = _unknown_name("command", args[0], self.list_commands(ctx))
+                raise click.UsageError(message, exc.ctx or ctx) from None
+            raise
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            raise _suggest_option(exc, self) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.NoSuchOption as exc:  # raised while a subcommand parsed its options
+            raise _suggest_option(exc, exc.ctx.command if exc.ctx else self) from None
+
+
+def _unknown_name(what: str, word: str, known: list[str]) -> str:
+    from rung.core.suggest import closest
+
+    near = closest(word, known)
+    if near:
+        return f"No such {what} {word!r}. Did you mean {' or '.join(map(repr, near))}?"
+    return f"No such {what} {word!r}. Valid {what}s: {', '.join(known)}."
+
+
+class _UnknownOption(click.NoSuchOption):
+    """click's "No such option", its message carrying rung's suggestion (built once)."""
+
+
+def _suggest_option(exc: click.NoSuchOption, command: click.Command) -> click.NoSuchOption:
+    if isinstance(exc, _UnknownOption):
+        return exc
+    message = _unknown_name("option", exc.option_name, _option_names(command))
+    return _UnknownOption(exc.option_name, message, ctx=exc.ctx)
+
+
 app = typer.Typer(
+    cls=RungGroup,
     help="rung — MLOps one rung at a time: versioned data, cached pipelines, validation, lineage.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-data_app = typer.Typer(help="Versioned datasets.", no_args_is_help=True)
+data_app = typer.Typer(cls=RungGroup, help="Versioned datasets.", no_args_is_help=True)
 
 
 def _version(value: bool) -> None:
@@ -44,7 +103,7 @@ def _options(
 
 app.add_typer(data_app, name="data")
 model_app = typer.Typer(
-    help="The model registry: versions, aliases, promotions.", no_args_is_help=True
+    cls=RungGroup, help="The model registry: versions, aliases, promotions.", no_args_is_help=True
 )
 app.add_typer(model_app, name="model")
 

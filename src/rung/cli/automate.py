@@ -8,10 +8,11 @@ from typing import Annotated, Any
 import typer
 
 from rung.cli import render
-from rung.cli.app import JsonOpt, _ws, app
+from rung.cli.app import JsonOpt, RungGroup, _ws, app
 from rung.core.limits import MAX_ID
 
 automate_app = typer.Typer(
+    cls=RungGroup,
     help="Continuous training: triggers, retrain, judge against the champion, promote.",
     short_help="Continuous training: triggers, retrain, promote.",
     no_args_is_help=True,
@@ -154,6 +155,8 @@ def automate_history(
             ]
             for j in jobs
         ],
+        empty="no automation jobs yet — declare triggers under [automate] in rung.toml,"
+        " then run `rung automate tick`",
     )
     for j in jobs:
         render.line(f"job {j['id']} fired: {j['reason']}")

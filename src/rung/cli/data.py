@@ -56,6 +56,8 @@ def data_list(
     """List dataset versions."""
     with _ws() as ws:
         versions = ws.data.list(name)
+        if name is not None and not versions:
+            ws.data.get(name)  # an unknown name: NotFound with the nearest names
     if as_json:
         render.print_json(
             [
@@ -79,6 +81,7 @@ def data_list(
             ]
             for v in versions
         ],
+        empty="no datasets yet — add one with `rung data add FILE --name NAME`",
     )
 
 
@@ -120,9 +123,13 @@ def data_show(
 def data_diff(
     a: Annotated[str, typer.Argument(help="NAME@A")],
     b: Annotated[str, typer.Argument(help="NAME@B")],
+    stats: Annotated[
+        bool, typer.Option("--stats", help="Also list every summary statistic that changed.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """What changed between two dataset versions: rows, columns, schema, statistics."""
+    """What changed between two dataset versions: format, rows added or removed (and whether
+    it is an append), columns added, removed or retyped; statistics with --stats."""
     with _ws() as ws:
         d = ws.data.diff(a, b)
     if as_json:
@@ -132,19 +139,35 @@ def data_diff(
     if d["same_content"]:
         render.out.print("  identical content")
         return
+    if "format" in d:
+        render.out.print(f"  format: {d['format']['from']} → {d['format']['to']}")
     if "rows" in d:
-        render.out.print(f"  rows: {d['rows']['from']} → {d['rows']['to']}")
+        r = d["rows"]
+        change = (
+            f"+{r['added']}" if r["added"] else f"-{r['removed']}" if r["removed"] else "same count"
+        )
+        note = f", an append: the first {r['from']} rows are unchanged" if d.get("append") else ""
+        note = ", the same values" if d.get("same_rows") else note
+        render.out.print(f"  rows: {r['from']} → {r['to']} ({change}{note})")
         for key in ("columns_added", "columns_removed"):
             if d[key]:
                 render.out.print(f"  {key.replace('_', ' ')}: {', '.join(d[key])}")
         for col, t in d["types_changed"].items():
             render.out.print(f"  type of {col}: {t['from']} → {t['to']}")
-        rows = [
-            [col, stat, _fmt(ch["from"]), _fmt(ch["to"])]
-            for col, changes in d["stats_changed"].items()
-            for stat, ch in changes.items()
-        ]
-        if rows:
+        if not (d["columns_added"] or d["columns_removed"] or d["types_changed"]):
+            render.out.print("  columns: same names and types")
+        moved = d["stats_changed"]
+        if moved and not stats:
+            render.out.print(
+                f"  statistics changed in {len(moved)} column(s): {', '.join(list(moved)[:8])}"
+                f"{' …' if len(moved) > 8 else ''} (details: --stats)"
+            )
+        elif moved:
+            rows = [
+                [col, stat, _fmt(ch["from"]), _fmt(ch["to"])]
+                for col, changes in moved.items()
+                for stat, ch in changes.items()
+            ]
             render.table("statistics that changed", ["column", "statistic", "from", "to"], rows)
     for key in ("files_added", "files_removed", "files_changed"):
         if d.get(key):
@@ -153,6 +176,31 @@ def data_diff(
         render.out.print(
             f"  size: {render.size(d['size']['from'])} → {render.size(d['size']['to'])}"
         )
+
+
+@data_app.command("get", short_help="Copy a version's file or folder out, verified.")
+def data_get(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Where to write it (default: its original name, here)."
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing path.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a dataset version's file (or folder) out of the store, each file verified
+    against its hash; an existing path is refused unless --force."""
+    with _ws() as ws:
+        version, path = ws.data.export(ref, output, force)
+    if as_json:
+        render.print_json({"ref": version.ref, "hash": version.hash, "path": str(path)})
+        return
+    what = f"{version.files} file(s)" if version.format == "tree" else version.format
+    render.out.print(
+        f"wrote {version.ref} to {path} ({what}, {render.size(version.size)}, verified)"
+    )
 
 
 @data_app.command("schema", short_help="Infer a dataset version's schema.")

@@ -174,6 +174,7 @@ def evals_cmd(
             ]
             for e in items
         ],
+        empty="no evaluations yet — run one with `rung eval MODEL --on DATASET@V`",
     )
 
 

@@ -62,6 +62,8 @@ def model_list(as_json: JsonOpt = False) -> None:
             ]
             for v in versions
         ],
+        empty="no registered models yet — register a run's model with"
+        " `rung model register RUN --name NAME`",
     )
 
 
@@ -174,6 +176,8 @@ def model_history(name: Annotated[str, typer.Argument()], as_json: JsonOpt = Fal
             ]
             for e in events
         ],
+        empty=f"no alias of {name} has moved yet — promote a version with"
+        f" `rung model promote {name} VERSION`",
     )
 
 

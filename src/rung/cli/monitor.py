@@ -6,18 +6,21 @@ from typing import Annotated, Any
 
 import click
 import typer
-from typer.core import TyperGroup
 
 from rung.cli import render
-from rung.cli.app import JsonOpt, _num, _ws, app
+from rung.cli.app import JsonOpt, RungGroup, _num, _ws, app
 from rung.core.limits import MAX_ID
 
 
-class _DefaultCheck(TyperGroup):
+class _DefaultCheck(RungGroup):
     """``rung monitor NAME@ALIAS`` runs ``check``; ``rung monitor show NAME`` the series."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            from rung.core.suggest import closest
+
+            if "@" not in args[0] and closest(args[0], self.commands):  # `monitor shwo trend`
+                self.resolve_command(ctx, args)  # raises "No such command … Did you mean"
             args = ["check", *args]
         return super().parse_args(ctx, args)
 
@@ -207,6 +210,8 @@ def monitor_show(
             ]
             for w in windows
         ],
+        empty=f"no monitoring windows of {name} yet — check one with"
+        f" `rung monitor {name}@ALIAS` once it has served requests",
     )
 
 
@@ -243,6 +248,8 @@ def monitor_alerts(
             ]
             for a in alerts
         ],
+        empty=f"no alerts for {name} — `rung monitor {name}@ALIAS` raises them when a"
+        " window drifts or degrades",
     )
 
 

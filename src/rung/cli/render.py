@@ -50,9 +50,9 @@ def print_json(value: Any) -> None:
     try:
         text = json.dumps(value, indent=2, default=str, allow_nan=False)
     except ValueError:
-        from rung.core.hashing import canonical_json
+        from rung.core.hashing import ordered_json
 
-        text = json.dumps(json.loads(canonical_json(value)), indent=2, default=str)
+        text = json.dumps(json.loads(ordered_json(value)), indent=2, default=str)
     sys.stdout.write(text + "\n")
 
 
@@ -77,7 +77,19 @@ def seconds(s: float | None) -> str:
     return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.1f} s"
 
 
-def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+def hint(text: str) -> None:
+    """The one line a listing prints instead of an empty table: what to do next."""
+    line(text)
+
+
+def table(
+    title: str | None, columns: list[str], rows: list[list[Any]], *, empty: str | None = None
+) -> None:
+    """A table of ``rows``; with no rows and an ``empty`` hint, that hint line instead (every
+    listing command passes one: "no datasets yet — add one with `rung data add …`")."""
+    if not rows and empty is not None:
+        hint(empty)
+        return
     from rich.table import Table
 
     t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")

@@ -1,6 +1,6 @@
 """``rung run``, ``runs``, ``show``, ``lineage``, ``reproduce``: pipelines and their runs."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -50,29 +50,87 @@ def run(
         render.line(f"run {result.id}: {result.executed} executed, {result.cached} cached")
 
 
+_MAX_METRICS, _MAX_PARAMS = 4, 3
+
+
+def _auto_columns(items: list[Any]) -> tuple[list[str], list[str]]:
+    """The metrics and parameters worth a column: the metrics most runs logged (at most 4),
+    then the parameters whose values differ between the listed runs (at most 3; every
+    parameter when one run is listed); metrics in the order of their last values, parameters
+    in the pipeline's order."""
+    metric_count: dict[str, int] = {}
+    for r in items:
+        for k in r.metrics:
+            metric_count[k] = metric_count.get(k, 0) + 1
+    metrics = sorted(metric_count, key=lambda k: -metric_count[k])[:_MAX_METRICS]
+    values: dict[str, set[str]] = {}
+    for r in items:
+        for k, v in r.params.items():
+            values.setdefault(k, set()).add(repr(v))
+    params = [k for k, seen in values.items() if len(items) == 1 or len(seen) > 1]
+    return metrics, params[:_MAX_PARAMS]
+
+
 @app.command("runs")
 def runs_cmd(
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_ID)] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_ID, help="How many runs, newest first.")] = 20,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Only runs of this pipeline or tracking run.")
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            "-c",
+            help="Comma-separated metrics and parameters to show (default: the main metrics"
+            " and the parameters that vary).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List recent runs."""
+    """List recent runs with their main metrics and the parameters that vary between them."""
     with _ws() as ws:
-        items = ws.runs.list(limit)
+        items = ws.runs.list(limit, name)
     if as_json:
         render.print_json([r.to_dict() for r in items])
         return
+    if not items:
+        render.hint(
+            "no runs yet — run a pipeline with `rung run FILE.py:PIPELINE`"
+            if name is None
+            else f"no runs named {name!r} yet"
+        )
+        return
+    if columns is not None:
+        wanted = [c.strip() for c in columns.split(",") if c.strip()]
+        known = {k for r in items for k in (*r.metrics, *r.params)}
+        for c in wanted:
+            if c not in known:
+                from rung.core.suggest import unknown
+
+                raise unknown(
+                    "column",
+                    c,
+                    known,
+                    "name metrics or parameters of the listed runs (see `rung show RUN`)",
+                    message=f"no listed run has a metric or parameter {c!r}",
+                )
+        metrics = [c for c in wanted if any(c in r.metrics for r in items)]
+        params = [c for c in wanted if c not in metrics]
+    else:
+        metrics, params = _auto_columns(items)
     render.table(
         None,
-        ["run", "name", "kind", "status", "steps", "cached", "trigger", "started", "took"],
+        ["run", "name", "status", *metrics, *params, "steps", "cached", "started", "took"],
         [
             [
                 r.id,
                 r.name,
-                r.kind,
                 r.status,
+                *[_fmt(r.metrics.get(m)) for m in metrics],
+                *[_fmt(r.params.get(p)) for p in params],
                 r.steps,
                 r.cached,
-                r.trigger,
                 render.when(r.started_at),
                 render.seconds(r.seconds),
             ]

@@ -25,6 +25,7 @@ from typing import Any
 
 from rung.core.aggregate import is_number
 from rung.core.errors import InvalidInput
+from rung.core.suggest import closest
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -219,13 +220,15 @@ def _check(
     if current is None:
         return Check(c.text, where, None, c.bound, False, f"{c.text}: {where} has no results")
     if not is_number(value):
+        near = closest(c.metric, [k for k, v in current.items() if is_number(v)])
         return Check(
             c.text,
             where,
             value,
             c.bound,
             False,
-            f"{c.text}: metric {c.metric!r} is missing at {where}",
+            f"{c.text}: metric {c.metric!r} is missing at {where}"
+            + (f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""),
         )
     if c.change is None:
         passed = _OPS[c.op](float(value), c.bound)

@@ -35,6 +35,12 @@ def canonical_json(value: Any) -> str:
     return json.dumps(_normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def ordered_json(value: Any) -> str:
+    """JSON like :func:`canonical_json` but keeping each dict's key order: for records read
+    back and shown to people (a dataset's columns in the file's order), never for hashing."""
+    return json.dumps(_normalise(value), separators=(",", ":"), ensure_ascii=False)
+
+
 def hash_json(value: Any) -> str:
     """Hex blake3 digest of ``canonical_json(value)``."""
     return hash_bytes(canonical_json(value).encode())

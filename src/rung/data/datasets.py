@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from rung.core.errors import InvalidInput, NotFound, SourceChanged
 from rung.core.frames import unique_columns
-from rung.core.hashing import canonical_json
+from rung.core.hashing import canonical_json, hash_bytes, ordered_json
 from rung.core.refs import check_name, parse_ref
+from rung.core.suggest import unknown
 from rung.data.profile import diff_profiles, profile
 from rung.store.artifacts import ArtifactStore
 from rung.store.failures import require_space
@@ -276,8 +277,9 @@ class Datasets:
                     "rows": rows,
                     "files": files,
                     "size": size,
-                    "schema": canonical_json(schema) if schema is not None else None,
-                    "stats": canonical_json(stats) if stats is not None else None,
+                    # the file's column order, not sorted: shown, validated and diffed in it
+                    "schema": ordered_json(schema) if schema is not None else None,
+                    "stats": ordered_json(stats) if stats is not None else None,
                     "created_at": now,
                 }
                 new_id = tx.insert("datasets", row)
@@ -298,12 +300,14 @@ class Datasets:
                 )
             else:
                 row = tx.one("SELECT * FROM datasets WHERE name = :name AND version = :v", args)
-            latest = None
+            latest = names = None
             if row is None:
                 latest = tx.scalar("SELECT MAX(version) FROM datasets WHERE name = :name", args)
+                if latest is None:
+                    names = [r["name"] for r in tx.all("SELECT DISTINCT name FROM datasets")]
         if row is None:
             if latest is None:
-                raise NotFound(f"unknown dataset {parsed.name!r}", "see `rung data list`")
+                raise unknown("dataset", parsed.name, names or [], "see `rung data list`")
             raise NotFound(
                 f"dataset {parsed.name!r} has no version {parsed.version}",
                 f"its versions are 1 to {latest}",
@@ -327,11 +331,29 @@ class Datasets:
         return [self._version(r) for r in rows]
 
     def diff(self, ref_a: str, ref_b: str) -> dict[str, Any]:
-        """Rows, columns, schema and statistics that changed from ``ref_a`` to ``ref_b``."""
+        """What changed from ``ref_a`` to ``ref_b``, what a person asks first leading.
+
+        Keys: ``from``, ``to``, ``same_content``; ``format`` (``{"from", "to"}``) when the
+        format changed (CSV → Parquet); for two tables ``rows`` (``from``, ``to``, ``added``,
+        ``removed``), ``append`` (when rows were added: True when ``ref_a``'s rows are the first rows of ``ref_b``,
+        False when not, None when not checked: see :meth:`_is_append`), ``same_rows`` (for the
+        same row count: whether the values are the same, checked the same way),
+        ``columns_added``,
+        ``columns_removed``, ``types_changed`` and ``stats_changed`` (per column, the
+        statistics that moved, from :func:`rung.data.profile.diff_profiles`); for two folders
+        the files added, removed and changed; otherwise the sizes.
+        """
         a, b = self.get(ref_a), self.get(ref_b)
         result: dict[str, Any] = {"from": a.ref, "to": b.ref, "same_content": a.hash == b.hash}
+        if a.format != b.format:
+            result["format"] = {"from": a.format, "to": b.format}
         if a.schema is not None and b.schema is not None and a.stats and b.stats:
             result.update(diff_profiles((a.schema, a.stats), (b.schema, b.stats)))
+            rows_a, rows_b = result["rows"]["from"] or 0, result["rows"]["to"] or 0
+            result["rows"].update(added=max(rows_b - rows_a, 0), removed=max(rows_a - rows_b, 0))
+            result["append"] = self._is_append(a, b) if rows_b > rows_a else None
+            if rows_a == rows_b and not result["same_content"]:  # e.g. the same table as Parquet
+                result["same_rows"] = self._is_append(a, b)
         elif a.format == "tree" and b.format == "tree":
             result.update(self._diff_trees(a, b))
         else:
@@ -361,6 +383,45 @@ class Datasets:
         else:
             reference = load_schema(schema)
         return validate(version.to_pandas(), reference, version.ref)
+
+    def export(
+        self, ref: str, dest: str | Path | None = None, force: bool = False
+    ) -> tuple[DatasetVersion, Path]:
+        """Copy version ``ref``'s file or folder out to ``dest``, each file verified by hash
+        (see :func:`rung.data.export.export_version`): the version and the path written."""
+        from rung.data.export import export_version
+
+        version = self.get(ref)
+        protect = (Path.cwd(),) + ((self._checkout_root,) if self._checkout_root else ())
+        path = export_version(
+            version, self._artifacts, Path(dest) if dest else None, force, protect
+        )
+        return version, path
+
+    _APPEND_CHECK_BYTES = 64 * 2**20
+
+    def _is_append(self, a: DatasetVersion, b: DatasetVersion) -> bool | None:
+        """Whether ``a``'s rows are the first rows of ``b``, when that is cheap to know: for
+        two CSV files, whether ``a``'s bytes are a prefix of ``b``'s (one read of ``a.size``
+        bytes); for other tables, comparing the frames when both files together are under
+        64 MiB. None when not checked."""
+        if a.format == b.format == "csv":
+            path = self._artifacts.path(b.hash)
+            opener = open if self._artifacts.local else self._artifacts.fs.open
+            try:
+                with opener(path, "rb") as f:
+                    head = f.read(a.size)
+            except FileNotFoundError:
+                return None
+            if hash_bytes(head) == a.hash:
+                return True
+        if a.size + b.size > self._APPEND_CHECK_BYTES:
+            return None
+        old, new = a.to_pandas(), b.to_pandas()
+        if list(old.columns) != list(new.columns):
+            return False
+        head_rows = new.iloc[: len(old)].reset_index(drop=True)
+        return bool(head_rows.astype(old.dtypes.to_dict()).equals(old)) if len(old) else True
 
     def _diff_trees(self, a: DatasetVersion, b: DatasetVersion) -> dict[str, Any]:
         fa = {e["path"]: e["hash"] for e in json.loads(self._artifacts.get_bytes(a.hash))["files"]}

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rung.core.aggregate import AGGREGATES, aggregate_rows, is_number
 from rung.core.criteria import Verdict, judge, parse_criteria
 from rung.core.errors import InvalidInput, NotFound
-from rung.core.hashing import canonical_json
+from rung.core.hashing import canonical_json, ordered_json
 from rung.core.limits import KEY, check_int, check_length, is_digits, parse_int
 from rung.evaluation import worker
 from rung.evaluation.metrics import MetricFn, higher_is_better
@@ -325,7 +325,7 @@ class Evaluator:
                     "baseline_hash": base.hash if base else None,
                     "label": label,
                     "datasets": canonical_json(datasets),
-                    "result": canonical_json(payload),
+                    "result": ordered_json(payload),
                     "verdict": verdict.status,
                     "created_at": now,
                 },

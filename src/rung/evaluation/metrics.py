@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from rung.core.errors import InvalidInput
+from rung.core.suggest import did_you_mean
 
 MetricFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None", Sequence[Any]], Any]
 
@@ -191,10 +192,16 @@ def resolve(
             out.append((name, _only(name, BUILTIN[base].fn)))  # e.g. precision_down, f1_macro
         else:
             known = ", ".join(sorted([*BUILTIN, *custom]))
+            rest = name.split("_", 1)[1] if "_" in name else None
+            per_class = [f"{b}_{rest}" for b in ("precision", "recall", "f1")] if rest else []
             raise InvalidInput(
                 f"unknown metric {name!r}",
-                f"known metrics: {known}, and per class or average: precision_<class>,"
-                " recall_macro, f1_weighted, …",
+                did_you_mean(
+                    name,
+                    [*BUILTIN, *custom, *per_class],
+                    f"known metrics: {known}, and per class or average: precision_<class>,"
+                    " recall_macro, f1_weighted, …",
+                ),
             )
     return out
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from rung.core.errors import InvalidInput, RungError
+from rung.core.suggest import did_you_mean
 from rung.evaluation import metrics as m
 
 CHUNK = 50_000
@@ -74,7 +75,11 @@ def run(task: Task) -> dict[str, Any]:
         cols = ", ".join(map(str, frame.columns[:20]))
         raise InvalidInput(
             f"dataset {task.dataset} has no label column {task.label!r}",
-            f"pass --label with one of its columns: {cols}",
+            did_you_mean(
+                task.label,
+                map(str, frame.columns),
+                f"pass --label with one of its columns: {cols}",
+            ),
         )
     examples = len(frame)
     slice_counts = _slice_counts(frame, task)  # examples per slice value, labelled or not
@@ -229,7 +234,9 @@ def _slice_keys(frame: Any, task: Task, spec: str | Callable[[Any], Any]) -> np.
         if spec not in frame.columns:
             raise InvalidInput(
                 f"dataset {task.dataset} has no column {spec!r} to slice by",
-                "slice by one of its columns, or pass a function",
+                did_you_mean(
+                    spec, map(str, frame.columns), "slice by one of its columns, or pass a function"
+                ),
             )
         return np.asarray(frame[spec].to_numpy()).astype(str)
     return np.asarray(spec(frame)).astype(str)

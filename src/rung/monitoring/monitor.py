@@ -15,7 +15,7 @@ from typing import Any
 
 from rung.core.drift import reference_from_dict
 from rung.core.errors import InvalidInput
-from rung.core.hashing import canonical_json
+from rung.core.hashing import canonical_json, ordered_json
 from rung.core.limits import check_int
 from rung.monitoring.alerts import breaches, check_webhook, deliver, rules_of
 from rung.monitoring.drift import parse_window, window_start
@@ -144,7 +144,7 @@ class Monitor:
                     "last_id": report["last_id"],
                     "rows": report["rows"],
                     "drifted": len(report["drifted"]),
-                    "report": canonical_json(report),
+                    "report": ordered_json(report),
                     "at": report["at"],
                 },
             )

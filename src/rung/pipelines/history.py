@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import builtins
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.limits import check_int, is_digits, parse_int
 from rung.core.refs import parse_ref
 from rung.pipelines.liveness import reap, reap_steps
+from rung.core.suggest import unknown
 from rung.pipelines.runner import Progress, RunResult, Stores, run_pipeline
 from rung.store.metadata import Tx
 
@@ -28,6 +29,8 @@ class RunSummary:
     ended_at: float | None
     steps: int
     cached: int
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # the last value of each
 
     @property
     def seconds(self) -> float | None:
@@ -46,6 +49,11 @@ class Runs:
     # -- listing and details -------------------------------------------------------------
 
     def list(self, limit: int = 50, name: str | None = None) -> builtins.list[RunSummary]:
+        """The latest ``limit`` runs (of pipeline or tracking-run ``name``, if given), newest
+        first, each with its parameters and the last value of each of its metrics.
+
+        Raises :class:`NotFound` (with the nearest names) when no run has ``name``.
+        """
         check_int(limit, "limit")
         where = "WHERE name = :name " if name else ""
         with self._s.metadata.read() as tx:
@@ -53,8 +61,28 @@ class Runs:
                 f"SELECT * FROM runs {where}ORDER BY id DESC LIMIT :limit",
                 {"name": name, "limit": limit},
             )
+            if name and not rows:
+                names = [r["name"] for r in tx.all("SELECT DISTINCT name FROM runs")]
+                raise unknown("run name", name, names, "see `rung runs`")
             tally: dict[int, builtins.list[int]] = {r["id"]: [0, 0] for r in rows}
+            params: dict[int, dict[str, Any]] = {r["id"]: json.loads(r["params"]) for r in rows}
+            metrics: dict[int, dict[str, float]] = {r["id"]: {} for r in rows}
             if rows:
+                span = {"lo": min(tally), "hi": max(tally)}
+                for p in tx.all(
+                    "SELECT run_id, key, value FROM params WHERE run_id >= :lo AND run_id <= :hi",
+                    span,
+                ):
+                    if p["run_id"] in params:
+                        params[p["run_id"]][p["key"]] = json.loads(p["value"])
+                for m in tx.all(
+                    "SELECT m.run_id, m.key, m.value FROM metrics m JOIN (SELECT MAX(id) AS id"
+                    " FROM metrics WHERE run_id >= :lo AND run_id <= :hi GROUP BY run_id, key)"
+                    " last ON last.id = m.id ORDER BY m.id",
+                    span,
+                ):
+                    if m["run_id"] in metrics:
+                        metrics[m["run_id"]][m["key"]] = m["value"]
                 counts = tx.all(
                     "SELECT run_id, COUNT(*) AS steps,"
                     " SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END) AS cached"
@@ -76,6 +104,8 @@ class Runs:
                 r["ended_at"],
                 tally[r["id"]][0],
                 tally[r["id"]][1],
+                params[r["id"]],
+                metrics[r["id"]],
             )
             for r in rows
         ]

@@ -9,19 +9,31 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.hashing import hash_bytes
+from rung.core.suggest import closest, unknown
 from rung.pipelines.steps import Pipeline
 
 
-def load_pipeline(target: str, root: Path) -> Pipeline:
-    """Import the pipeline named by ``target``: a function decorated with ``@rung.pipeline``.
+def load_pipeline(target: str, root: Path, named: Iterable[str] = ()) -> Pipeline:
+    """Import the pipeline named by ``target``; ``named`` are the pipeline names configured
+    in rung.toml, suggested when ``target`` is neither one of them nor a ``file:function``.
 
     Anything else — a plain function included, which would run no step and record an empty
     run — raises InvalidInput before anything is recorded."""
+    if ":" not in target:
+        found = discover(root)
+        near = closest(target, named) + ([found[target]] if target in found else [])
+        near += [found[n] for n in closest(target, found)]
+        hint = "write path/to/file.py:function or module:function, or name it under [pipelines] in rung.toml"
+        if near:
+            hint = f"did you mean {' or '.join(repr(n) for n in near[:3])}? ({hint})"
+        raise NotFound(f"unknown pipeline {target!r}", hint)
     obj = load_object(target, root)
     if not isinstance(obj, Pipeline):
         what = "a plain function" if inspect.isfunction(obj) else f"a {type(obj).__name__}"
@@ -30,6 +42,28 @@ def load_pipeline(target: str, root: Path) -> Pipeline:
             "decorate it with @rung.pipeline (and the functions it calls with @rung.step)",
         )
     return obj
+
+
+_DECORATED = re.compile(
+    r"^@(?:rung\.)?pipeline\b[^\n]*\n(?:@[^\n]*\n)*(?:async\s+)?def\s+(\w+)", re.M
+)
+
+
+def discover(root: Path, limit: int = 1_000_000) -> dict[str, str]:
+    """Pipelines declared in the ``*.py`` files of ``root`` (not its sub-folders), found by
+    reading their text, never importing them: function name → ``file.py:function``. Files
+    over ``limit`` bytes are skipped. Used only to suggest a target for a bare name."""
+    found: dict[str, str] = {}
+    for path in sorted(root.glob("*.py")):
+        try:
+            if path.stat().st_size > limit:
+                continue
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for match in _DECORATED.finditer(text):
+            found.setdefault(match.group(1), f"{path.name}:{match.group(1)}")
+    return found
 
 
 def load_object(target: str, root: Path) -> object:
@@ -56,7 +90,15 @@ def load_object(target: str, root: Path) -> object:
             ) from exc
     obj = getattr(module, attr, None)
     if obj is None:
-        raise NotFound(f"{location} has no attribute {attr!r}", "check the name after ':'")
+        public = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+        pipelines = [n for n in public if isinstance(getattr(module, n), Pipeline)]
+        raise unknown(
+            "attribute",
+            attr,
+            pipelines or public,
+            "check the name after ':'",
+            message=f"{location} has no attribute {attr!r}",
+        )
     return obj
 
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rung.core.codehash import code_fingerprint
 from rung.core.errors import InvalidInput, RungError, StepFailed, UnsupportedType
-from rung.core.hashing import canonical_json, hash_json, is_jsonable
+from rung.core.hashing import canonical_json, hash_json, is_jsonable, ordered_json
 from rung.pipelines import materialize
 from rung.pipelines.environment import code_version, environment
 from rung.pipelines.liveness import Heartbeat, process_identity
@@ -496,7 +496,7 @@ def run_pipeline(
                 "target": target,
                 "status": "running",
                 "trigger": trigger,
-                "params": canonical_json(resolved),
+                "params": ordered_json(resolved),  # the pipeline's order, as shown
                 "code_commit": commit,
                 "code_dirty": dirty,
                 "environment": canonical_json(environment()),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rung.core.errors import InvalidInput
-from rung.core.hashing import canonical_json
+from rung.core.hashing import canonical_json, ordered_json
 from rung.core.limits import KEY, NAME, check_length
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ def tracking_run(
                 "kind": "tracking",
                 "status": "running",
                 "trigger": "manual",
-                "params": canonical_json(params_),
+                "params": ordered_json(params_),
                 "code_commit": commit,
                 "code_dirty": dirty,
                 "environment": canonical_json(environment()),

@@ -24,9 +24,10 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from rung.core.errors import InvalidInput, NotFound, RungError
-from rung.core.hashing import canonical_json
+from rung.core.hashing import canonical_json, ordered_json
 from rung.core.limits import ALIAS, WHO, check_length, is_digits, parse_int, shown
 from rung.core.refs import check_name
+from rung.core.suggest import unknown
 from rung.store.metadata import Tx
 from rung.store.records import allocate
 
@@ -192,7 +193,7 @@ class Registry:
                     "run_id": ref.run_id,
                     "datasets": canonical_json(datasets),
                     "metrics": canonical_json(metrics),
-                    "signature": canonical_json(signature) if signature else None,
+                    "signature": ordered_json(signature) if signature else None,
                     "allow_pickle": allow_pickle,
                     "created_at": time.time(),
                 },
@@ -344,11 +345,16 @@ class Registry:
                     "SELECT MAX(version) FROM model_versions WHERE name = :n", {"n": name}
                 )
                 if known is None:
-                    raise NotFound(f"unknown model {name!r}", "see `rung model list`")
+                    raise unknown("model", name, _model_names(tx), "see `rung model list`")
                 if which and not is_digits(which):
-                    raise NotFound(
-                        f"model {name!r} has no alias {which!r}",
-                        f"promote one: rung model promote {name} VERSION --alias {which}",
+                    aliases = tx.all("SELECT alias FROM aliases WHERE name = :n", {"n": name})
+                    raise unknown(
+                        "alias",
+                        which,
+                        [a["alias"] for a in aliases],
+                        f"to create that alias: rung model promote {name} VERSION --alias {which}",
+                        message=f"model {name!r} has no alias {which!r}",
+                        fmt=f"{name}@{{}}",
                     )
                 raise NotFound(
                     f"model {name!r} has no version {which}", f"its versions are 1 to {known}"
@@ -429,9 +435,16 @@ class Registry:
                 " ORDER BY id DESC LIMIT 1",
                 {"n": name, "a": alias},
             )
+            aliases = tx.all("SELECT DISTINCT alias FROM alias_events WHERE name = :n", {"n": name})
+            if last is None and not aliases:
+                require_model(tx, name)
         if last is None:
-            raise NotFound(
-                f"model {name!r} has no alias {alias!r} to roll back", "see `rung model history`"
+            raise unknown(
+                "alias",
+                alias,
+                [a["alias"] for a in aliases],
+                "see `rung model history`",
+                message=f"model {name!r} has no alias {alias!r} to roll back",
             )
         if last["from_version"] is None:
             raise InvalidInput(
@@ -494,7 +507,11 @@ def require_model(tx: Tx, name: str) -> None:
     """Raise NotFound unless ``name`` has a registered version (for listings that are empty
     both for a known model with nothing yet and for a typo)."""
     if tx.scalar("SELECT MAX(version) FROM model_versions WHERE name = :n", {"n": name}) is None:
-        raise NotFound(f"unknown model {name!r}", "see `rung model list`")
+        raise unknown("model", name, _model_names(tx), "see `rung model list`")
+
+
+def _model_names(tx: Tx) -> builtins.list[str]:
+    return [r["name"] for r in tx.all("SELECT DISTINCT name FROM model_versions")]
 
 
 def _latest_evaluation(tx: Tx, digest: str) -> dict[str, Any] | None:
