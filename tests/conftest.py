@@ -24,6 +24,9 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("RUNG_STORE_URL", "RUNG_ARTIFACT_ROOT", "RUNG_WORKSPACE"):
         monkeypatch.delenv(var, raising=False)
+    # tables as a wide pipe shows them: pytest-xdist's workers set COLUMNS=80, which would
+    # truncate the CLI's tables in some runs and not others
+    monkeypatch.setenv("COLUMNS", "200")
 
 
 def _pg_database() -> Iterator[str]:
@@ -120,7 +123,6 @@ def rung_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run the real ``rung`` executable."""
     full_env = {**os.environ, **(env or {})}
-    full_env.setdefault("COLUMNS", "200")
     return subprocess.run(
         [RUNG, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
     )

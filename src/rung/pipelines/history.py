@@ -10,8 +10,8 @@ from typing import Any
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.limits import check_int, is_digits, parse_int
 from rung.core.refs import parse_ref
-from rung.pipelines.liveness import reap, reap_steps
 from rung.core.suggest import unknown
+from rung.pipelines.liveness import reap, reap_steps
 from rung.pipelines.runner import Progress, RunResult, Stores, run_pipeline
 from rung.store.metadata import Tx
 

@@ -86,12 +86,22 @@ def require_space(artifacts: Any, needed: int) -> None:
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what caused it: SQLAlchemy's ``orig``, ``raise … from``, and the implicit
+    context — except a RungError that was only being *handled* when ``exc`` was raised (a
+    record retried alone after its batch was refused must fail with its own error, not the
+    batch's)."""
     out: list[BaseException] = []
     here: BaseException | None = exc
     while here is not None and here not in out and len(out) < 10:
         out.append(here)
         orig = getattr(here, "orig", None)  # SQLAlchemy's wrapper keeps the driver's error
-        here = orig if isinstance(orig, BaseException) else (here.__cause__ or here.__context__)
+        if isinstance(orig, BaseException):
+            here = orig
+        elif here.__cause__ is not None:
+            here = here.__cause__
+        else:
+            context = here.__context__
+            here = None if isinstance(context, RungError) else context
     return out
 
 

@@ -38,7 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rung.core.errors import IntegrityError, InvalidInput
+from rung.core.errors import IntegrityError, InvalidInput, StoreUnavailable
 from rung.core.hashing import hash_bytes, hash_file
 from rung.store.artifacts import ArtifactStore
 from rung.store.lease import Lease
@@ -259,7 +259,7 @@ def _check_database(store: MetadataStore) -> list[Problem]:
         )
     try:
         problems += _check_tables(store)
-    except sqlite3.DatabaseError as exc:  # "database disk image is malformed"
+    except (sqlite3.DatabaseError, StoreUnavailable) as exc:  # "disk image is malformed"
         problems.append(Problem("database", f"{store.dialect} integrity check failed: {exc}"))
     return problems
 
