@@ -64,9 +64,13 @@ class NumericReference:
     low: float
     high: float
     nulls: int = 0
+    # what the numbers are: "values" (numeric, integer), "epoch_seconds" (datetimes, in UTC),
+    # "length" (text, in characters); see rung.core.columns.drift_numbers
+    measure: str = "values"
 
     @classmethod
-    def of(cls, values: Any, bins: int = 100) -> NumericReference:
+    def of(cls, values: Any, bins: int = 100, measure: str = "values") -> NumericReference:
+        values = numbers(values, measure)
         x = np.sort(_finite(values))  # sorted once: quantiles, counts and sums by position
         if x.size == 0:
             raise ValueError("a numeric reference needs at least one finite value")
@@ -81,10 +85,34 @@ class NumericReference:
             low=float(x[0]),
             high=float(x[-1]),
             nulls=int(np.size(values) - x.size),
+            measure=measure,
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "numeric", **self.__dict__}
+
+
+_MEASURED = {"epoch_seconds": "datetime", "length": "text"}
+
+
+def measure_of(kind: str) -> str:
+    """How a column kind is measured for drift: ``"values"``, ``"epoch_seconds"`` or
+    ``"length"`` (the numbers of :func:`rung.core.columns.drift_numbers`)."""
+    return {v: k for k, v in _MEASURED.items()}.get(kind, "values")
+
+
+def numbers(values: Any, measure: str = "values") -> Any:
+    """The floats a numeric reference or window counts (``NaN`` for a missing value): the
+    values as they are when numpy reads them as floats, else through
+    :func:`rung.core.columns.drift_numbers` (datetimes, text, ``pd.NA``)."""
+    if measure == "values":
+        try:
+            return np.asarray(values, dtype=float).ravel()
+        except (TypeError, ValueError):
+            pass
+    from rung.core.columns import ColumnKind, drift_numbers
+
+    return drift_numbers(values, ColumnKind(_MEASURED.get(measure, "numeric")))
 
 
 @dataclass
@@ -144,6 +172,7 @@ class NumericWindow:
         self.sums = np.zeros(len(self.ref.edges) + 1)
 
     def add(self, values: Any) -> None:
+        values = numbers(values, self.ref.measure)
         x = np.sort(_finite(values))
         self.nulls += int(np.size(values) - x.size)
         if x.size:

@@ -154,11 +154,14 @@ class Datasets:
         )
 
     def _add_frame(self, df: pd.DataFrame, name: str, source: str) -> DatasetVersion:
+        from rung.core.columns import with_str_names
+
+        df = with_str_names(df, f"dataset {name!r}")  # refused before anything is stored
+        schema, stats = profile(df)
         buf = io.BytesIO()
         df.to_parquet(buf, index=False)
         data = buf.getvalue()
         digest = self._artifacts.put_bytes(data)
-        schema, stats = profile(df)
         return self._record(name, digest, "parquet", source, len(df), 1, len(data), schema, stats)
 
     def _add_path(self, path: Path, name: str) -> DatasetVersion:

@@ -16,6 +16,7 @@ try:
 except ModuleNotFoundError:  # without the serve extra (`rung predict` logs too)
     from json import loads as json_loads  # type: ignore[assignment]
 
+from rung.core.columns import ColumnKind, check_unique_names, drift_basis, kind_of, kinds_of
 from rung.core.drift import (
     CategoricalReference,
     CategoricalWindow,
@@ -23,6 +24,7 @@ from rung.core.drift import (
     NumericWindow,
     categorical_stats,
     judge,
+    measure_of,
     numeric_stats,
 )
 from rung.core.errors import InvalidInput, NotFound
@@ -32,38 +34,45 @@ Reference = dict[str, NumericReference | CategoricalReference]
 
 
 def build_reference(frame: Any, signature: dict[str, Any]) -> Reference:
-    """One summary per feature of the signature: numeric by quantile bins, else categories."""
-    missing = [f for f in signature.get("features", []) if f not in frame.columns]
+    """One summary per feature of the signature, by its kind
+    (:func:`rung.core.columns.drift_basis`): numbers by quantile bins (numeric and integer
+    values, datetimes as epoch seconds in UTC, text by length), categories counted
+    (categorical, boolean). A feature whose kind the signature lacks takes the kind of the
+    reference's column."""
+    features = signature.get("features", [])
+    names = [str(c) for c in frame.columns]
+    missing = [f for f in features if f not in names]
     if missing:
         raise InvalidInput(
             f"the reference lacks the model's feature(s) {missing[:5]}",
             "use the dataset the model was trained on, or one with the same columns",
         )
+    check_unique_names(frame.columns, "the reference")
+    specs = signature.get("columns", {})
+    kinds = {
+        name: ColumnKind.from_dict(specs[name]) if specs.get(name) else kind_of(frame[name])
+        for name in features
+    }
+    return _summaries(frame, kinds)
+
+
+def _summaries(frame: Any, kinds: dict[str, ColumnKind]) -> Reference:
     out: Reference = {}
-    for name in signature.get("features", []):
-        kind = signature.get("columns", {}).get(name, {}).get("kind")
-        if kind == "numeric":
-            out[name] = NumericReference.of(
-                frame[name].to_numpy(dtype=float, na_value=float("nan"))
-            )
-        elif kind in ("categorical", "boolean"):
-            out[name] = CategoricalReference.of(frame[name].tolist())
+    for name, kind in kinds.items():
+        if drift_basis(kind.kind) == "categorical":
+            out[name] = CategoricalReference.of(frame[name])
+        else:
+            out[name] = NumericReference.of(frame[name], measure=measure_of(kind.kind))
     return out
 
 
 def frame_reference(frame: Any, columns: list[str] | None = None) -> Reference:
-    """The reference of a DataFrame without a model: numeric dtypes (not booleans) binned,
-    every other column counted by category."""
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
-    out: Reference = {}
-    for name in columns if columns is not None else list(frame.columns):
-        column = frame[name]
-        if is_numeric_dtype(column.dtype) and not is_bool_dtype(column.dtype):
-            out[name] = NumericReference.of(column.to_numpy(dtype=float, na_value=float("nan")))
-        else:
-            out[name] = CategoricalReference.of(column)
-    return out
+    """The reference of a DataFrame without a model: each column by its kind, as
+    :func:`build_reference` does."""
+    kinds = kinds_of(frame, "the reference")
+    if columns is not None:
+        kinds = {name: kinds[name] for name in columns if name in kinds}
+    return _summaries(frame, kinds)
 
 
 def compare_frames(
@@ -74,22 +83,17 @@ def compare_frames(
 ) -> dict[str, Any]:
     """Data drift between two DataFrames (the library form of Evidently's data drift preset):
     the same report as :func:`data_drift`, for ``columns`` (default: every column of
-    ``reference``)."""
+    ``reference``). Duplicate column names are refused (:class:`InvalidInput`)."""
     summary = frame_reference(reference, columns)
+    check_unique_names(current.columns, "the current data")
     missing = [name for name in summary if name not in current.columns]
     if missing:
         raise InvalidInput(
             f"the current data lacks column(s) {missing[:5]}",
             "compare frames with the same columns, or pass columns=[...]",
         )
-    columns_one_by_one = (  # one column at a time: memory stays near one column's copy
-        {
-            name: current[name].to_numpy(dtype=float, na_value=float("nan"))
-            if isinstance(ref, NumericReference)
-            else current[name]
-        }
-        for name, ref in summary.items()
-    )
+    # one column at a time: memory stays near one column's copy
+    columns_one_by_one = ({name: current[name]} for name in summary)
     return data_drift(summary, columns_one_by_one, thresholds)
 
 
@@ -199,6 +203,7 @@ def feature_report(acc: Accumulator, chosen: dict[str, Any]) -> dict[str, Any]:
     stats = numeric_stats(acc) if isinstance(acc, NumericWindow) else categorical_stats(acc)
     out = {
         "kind": kind,
+        **({"measure": acc.ref.measure} if isinstance(acc, NumericWindow) else {}),
         "rows": acc.n,
         "nulls": acc.nulls,
         "stats": stats,

@@ -99,8 +99,10 @@ def _unsupported(what: str, where: str) -> UnsupportedType:
 
 
 def _parquet(frame: Any) -> bytes:
+    from rung.core.columns import with_str_names
+
     buf = io.BytesIO()
-    frame.to_parquet(buf, index=True)
+    with_str_names(frame, "the step's output").to_parquet(buf, index=True)
     return buf.getvalue()
 
 

@@ -34,10 +34,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rung.core.errors import InvalidInput, RungError
+from rung.core.errors import RungError
 from rung.serving.batching import Batcher
 from rung.serving.log import PredictionLog
-from rung.serving.payload import PayloadError, check
+from rung.serving.payload import PayloadError, check, frame_of
 from rung.serving.predictor import Loaded, compute, ready
 
 MAX_BODY = 8 * 1024 * 1024
@@ -87,12 +87,10 @@ class Service:
         self.log.close()
 
     def _load(self, version: int) -> Loaded:
+        from rung.registry.models import require_signature
+
         v, model = self.ws.models.load(f"{self.name}@{version}")  # verified bytes, safe formats
-        if v.signature is None:
-            raise InvalidInput(
-                f"{v.ref} has no input signature", "register a model fitted on a DataFrame"
-            )
-        return ready(v.name, v.version, model, v.signature)
+        return ready(v.name, v.version, model, require_signature(v))
 
     def _follow(self) -> None:
         while not self._stop.wait(self.poll_seconds):
@@ -107,11 +105,9 @@ class Service:
 
     def predict(self, columns: dict[str, list[Any]]) -> tuple[Loaded, dict[str, Any]]:
         """The rows of one request, or of a batch of them (see :mod:`rung.serving.batching`)."""
-        import pandas as pd
-
         held = self.current  # one read: these rows are answered by exactly this version
         self.metrics.calls.inc()
-        return held, compute(held, pd.DataFrame(columns))
+        return held, compute(held, frame_of(columns, held.signature))
 
 
 class _Metrics:
@@ -431,7 +427,9 @@ def _json(content: Any) -> Response:
 
 
 def _datatype(spec: dict[str, Any]) -> str:
-    return {"numeric": "FP64", "boolean": "BOOL"}.get(spec.get("kind", ""), "BYTES")
+    return {"numeric": "FP64", "integer": "INT64", "boolean": "BOOL"}.get(
+        spec.get("kind", ""), "BYTES"
+    )
 
 
 def _pred_type(values: list[Any]) -> str:
