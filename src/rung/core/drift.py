@@ -69,6 +69,7 @@ class NumericReference:
     measure: str = "values"
 
     @classmethod
+    @np.errstate(over="ignore", invalid="ignore")  # values near the float range: inf, not noise
     def of(cls, values: Any, bins: int = 100, measure: str = "values") -> NumericReference:
         values = numbers(values, measure)
         x = np.sort(_finite(values))  # sorted once: quantiles, counts and sums by position
@@ -171,6 +172,7 @@ class NumericWindow:
         self.counts = np.zeros(len(self.ref.edges) + 1, dtype=np.int64)
         self.sums = np.zeros(len(self.ref.edges) + 1)
 
+    @np.errstate(over="ignore", invalid="ignore")
     def add(self, values: Any) -> None:
         values = numbers(values, self.ref.measure)
         x = np.sort(_finite(values))
@@ -216,6 +218,7 @@ class CategoricalWindow:
 # -- statistics ---------------------------------------------------------------------------
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def numeric_stats(window: NumericWindow) -> dict[str, float | None]:
     """KS distance and p-value, PSI, Wasserstein-1 (raw and normalised) of a window."""
     ref = window.ref

@@ -158,9 +158,7 @@ class Datasets:
 
         df = with_str_names(df, f"dataset {name!r}")  # refused before anything is stored
         schema, stats = profile(df)
-        buf = io.BytesIO()
-        df.to_parquet(buf, index=False)
-        data = buf.getvalue()
+        data = parquet_bytes(df, f"dataset {name!r}", index=False)
         digest = self._artifacts.put_bytes(data)
         return self._record(name, digest, "parquet", source, len(df), 1, len(data), schema, stats)
 
@@ -368,6 +366,26 @@ class Datasets:
             _artifacts=self._artifacts,
             _checkout_root=self._checkout_root,
         )
+
+
+def parquet_bytes(frame: pd.DataFrame, where: str, index: bool = True) -> bytes:
+    """``frame`` as Parquet bytes, or :class:`InvalidInput` in one line naming the column
+    Parquet cannot hold (an object column mixing numbers and strings, say) and the fix.
+    Column names are made strings and must be unique (:func:`rung.core.columns.with_str_names`)."""
+    from rung.core.columns import with_str_names
+
+    frame = with_str_names(frame, where)
+    buf = io.BytesIO()
+    try:
+        frame.to_parquet(buf, index=index)
+    except (ValueError, TypeError, OverflowError) as exc:  # pyarrow's ArrowInvalid/TypeError
+        parts = exc.args if len(exc.args) > 1 else (str(exc),)
+        reason = "; ".join(str(p).strip().splitlines()[0] for p in parts if str(p).strip())
+        raise InvalidInput(
+            f"{where} cannot be stored as Parquet: {reason}",
+            "give each column one type (e.g. df[col] = df[col].astype(str) for mixed values)",
+        ) from exc
+    return buf.getvalue()
 
 
 def read_table(

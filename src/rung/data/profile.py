@@ -44,16 +44,7 @@ def profile(df: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
             values = drift_numbers(col, spec)
             values = values[~np.isnan(values)]
             if len(values):
-                q = np.quantile(values, [0.25, 0.5, 0.75]).tolist()
-                entry.update(
-                    min=_num(values.min()),
-                    max=_num(values.max()),
-                    mean=_num(values.mean()),
-                    std=_num(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                    p25=_num(q[0]),
-                    p50=_num(q[1]),
-                    p75=_num(q[2]),
-                )
+                entry.update(_number_stats(values))
         elif kind == "datetime":
             stamps = datetimes(col.tolist(), spec).dropna()
             if len(stamps):
@@ -64,6 +55,24 @@ def profile(df: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
             entry["top"] = {str(k): int(v) for k, v in counts.head(_TOP).items()}
         stats["columns"][name] = entry
     return schema, stats
+
+
+def _number_stats(values: Any) -> dict[str, float | None]:
+    """Range, mean, sample std and quartiles of non-NaN floats; a statistic that is not
+    finite (±inf in the data, or beyond the float range) is ``None``."""
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = np.quantile(values, [0.25, 0.5, 0.75]).tolist()
+        return {
+            "min": _num(values.min()),
+            "max": _num(values.max()),
+            "mean": _num(values.mean()),
+            "std": _num(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "p25": _num(q[0]),
+            "p50": _num(q[1]),
+            "p75": _num(q[2]),
+        }
 
 
 def _columns(df: pd.DataFrame) -> list[pd.Series]:

@@ -167,6 +167,13 @@ def validate(
 def _check_column(col: Any, name: str, spec: dict[str, Any], report: ValidationReport) -> None:
     import numpy as np
 
+    with np.errstate(over="ignore", invalid="ignore"):  # values near the float range
+        _check_values(col, name, spec, report)
+
+
+def _check_values(col: Any, name: str, spec: dict[str, Any], report: ValidationReport) -> None:
+    import numpy as np
+
     add = report.anomalies.append
     seen = kind_of(col)
     expected = ColumnKind.from_dict(spec)
@@ -221,6 +228,8 @@ def _check_column(col: Any, name: str, spec: dict[str, Any], report: ValidationR
             )
     if kind in ("numeric", "integer") and "bins" in spec:
         floats = _finite(drift_numbers(values, seen))
+        if not len(floats):
+            return
         lo, hi = spec["min"], spec["max"]
         outside = float(np.mean((floats < lo) | (floats > hi)))
         if outside > OUT_OF_RANGE_LIMIT:
@@ -246,6 +255,13 @@ def _check_column(col: Any, name: str, spec: dict[str, Any], report: ValidationR
 
 def _bins(values: Any) -> dict[str, list[float]]:
     """Decile edges of the reference values, and the share of them in each bin."""
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore"):  # values near the float range
+        return _deciles(values)
+
+
+def _deciles(values: Any) -> dict[str, list[float]]:
     import numpy as np
 
     edges = np.unique(np.quantile(values, np.linspace(0.1, 0.9, 9)))

@@ -36,10 +36,10 @@ def dump(value: Any, *, allow_pickle: bool = False, where: str = "step") -> tupl
     """Return ``(kind, bytes)`` for ``value``."""
     type_name = f"{type(value).__module__}.{type(value).__qualname__}"
     if type_name == "pandas.DataFrame" or type_name.startswith("pandas.core.frame"):
-        return "parquet", _parquet(value)
+        return "parquet", _parquet(value, where)
     if type_name.startswith("pandas.core.series") or type_name == "pandas.Series":
         frame = value.to_frame(name=value.name if value.name is not None else "value")
-        return "series", _parquet(frame)
+        return "series", _parquet(frame, where)
     if type_name == "numpy.ndarray":
         if value.dtype.hasobject:
             if allow_pickle:
@@ -98,12 +98,10 @@ def _unsupported(what: str, where: str) -> UnsupportedType:
     )
 
 
-def _parquet(frame: Any) -> bytes:
-    from rung.core.columns import with_str_names
+def _parquet(frame: Any, where: str) -> bytes:
+    from rung.data.datasets import parquet_bytes
 
-    buf = io.BytesIO()
-    with_str_names(frame, "the step's output").to_parquet(buf, index=True)
-    return buf.getvalue()
+    return parquet_bytes(frame, f"{where}'s output DataFrame")
 
 
 def _pickle(value: Any) -> bytes:
