@@ -277,8 +277,31 @@ def served(trained):  # type: ignore[no-untyped-def]
     assert set(features) == set(FEATURES)  # every kind is monitored, datetimes included
 
 
-@settings(FAST, max_examples=4)
-@given(frame=st.integers(1, 5).flatmap(lambda n: awkward_columns([*FEATURES, "extra"], n)))
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_batch_scoring_of_the_training_rows(trained, suffix, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The training data itself, through a CSV (where Int64, boolean, category and zoned
+    datetimes come back as floats, objects, strings and ISO strings) or Parquet, is scored."""
+    from rung.serving.batch import score_file
+
+    frame = training_frame()
+    path = tmp_path / f"in{suffix}"
+    frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
+    summary = score_file(trained, "awk@1", path, tmp_path / f"out{suffix}")
+    assert summary["rows"] == len(frame)
+
+
+@st.composite
+def perturbed(draw: Any) -> pd.DataFrame:
+    """Training rows with one feature replaced by an awkward column."""
+    n = draw(st.integers(1, 5))
+    feature = draw(st.sampled_from(FEATURES))
+    frame = training_frame().head(n).copy()
+    frame[feature] = draw(awkward_columns([feature], n))[feature].to_numpy()
+    return frame
+
+
+@settings(FAST, max_examples=5)
+@given(frame=perturbed())
 def test_batch_scoring_works_or_refuses_in_one_line(trained, frame, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
     from rung.serving.batch import score_file
 
