@@ -120,20 +120,30 @@ PASS = textwrap.dedent(
     """
     import rung
 
+    from sklearn.dummy import DummyClassifier
+
     @rung.step
     def same(frame):
         return frame
 
+    @rung.step
+    def fit(frame):
+        return DummyClassifier().fit(frame, ["p"] * len(frame))
+
     @rung.pipeline
     def passthrough():
         return same(rung.dataset("step-in"))
+
+    @rung.pipeline
+    def train():
+        return fit(rung.dataset("step-in"))
     """
 )
 
 
 @settings(FAST, max_examples=3)
 @given(frame=awkward_frames(duplicates=False))
-def test_a_step_gets_and_returns_the_kinds_it_was_given(sqlite_ws, frame) -> None:  # type: ignore[no-untyped-def]
+def test_a_step_and_a_registered_model_keep_the_kinds_they_were_given(sqlite_ws, frame) -> None:  # type: ignore[no-untyped-def]
     from rung.pipelines import materialize
 
     ws = sqlite_ws
@@ -147,6 +157,10 @@ def test_a_step_gets_and_returns_the_kinds_it_was_given(sqlite_ws, frame) -> Non
     (out,) = step["outputs"]
     stored = materialize.load(out["kind"], ws.artifacts.get_bytes(out["hash"]))
     assert _kinds(stored) == _kinds(v.load())
+    model_run = ws.run("passthrough.py:train")
+    registered = ws.models.register(str(model_run.id), "awk-step")
+    assert registered.signature["features"] == list(_kinds(v.load()))
+    assert _of_schema(registered.signature["columns"]) == _kinds(v.load())
 
 
 # -- a trained model: register, eval, serve, predict, monitor --------------------------------

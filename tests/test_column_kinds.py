@@ -303,3 +303,24 @@ def test_datetimes_drift_on_epoch_seconds_in_utc() -> None:
     same = drift_numbers(["2024-01-01T01:00:00+01:00", "2024-01-01T00:00:00Z", None], spec)
     assert same[0] == same[1] == pd.Timestamp("2024-01-01", tz="UTC").timestamp()
     assert np.isnan(same[2])
+
+
+def test_a_model_reading_a_boolean_as_a_number_warms_up_and_predicts() -> None:
+    """The warm-up row and every request give booleans to the model as booleans (the
+    warm-up once gave the category string 'False': `could not convert string to float`)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from rung.core.columns import kinds_of
+    from rung.serving.payload import parse
+    from rung.serving.predictor import compute, ready
+
+    train = kinds_frame(100, 3)
+    model = LogisticRegression().fit(train[["a", "flag"]], train["y"])
+    signature = {
+        "features": ["a", "flag"],
+        "columns": {n: k.to_dict() for n, k in kinds_of(train[["a", "flag"]]).items()},
+    }
+    held = ready("m", 1, model, signature)  # the warm-up prediction
+    frame, _ = parse({"records": [{"a": 1.0, "flag": True}, {"a": -1.0, "flag": False}]}, signature)
+    assert str(frame["flag"].dtype) == "bool"
+    assert len(compute(held, frame)["predictions"]) == 2

@@ -380,8 +380,11 @@ def coerce(values: list[Any], spec: ColumnKind) -> Any:
         return pd.Series(
             pd.Categorical([None if v is None else str(v) for v in vals], categories=cats)
         )
-    if dtype.startswith("string"):
-        return pd.Series([None if v is None else str(v) for v in vals], dtype=dtype)
+    if kind in _STRINGS:  # categories were recorded as text: a 3 sent for "3" is "3"
+        texts = [None if v is None else str(v) for v in vals]
+        if dtype.startswith("string"):
+            return pd.Series(texts, dtype=dtype)
+        return pd.Series(texts, dtype=object)
     return pd.Series(vals, dtype=object)
 
 
