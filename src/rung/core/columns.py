@@ -41,6 +41,7 @@ KINDS = ("numeric", "integer", "boolean", "categorical", "datetime", "text")
 MAX_CATEGORIES = 1000  # distinct strings beyond which a column is text, not categories
 _NUMBERS = ("numeric", "integer")  # an integer column is numeric too (compatible kinds)
 _STRINGS = ("categorical", "text")
+_PLAIN = frozenset((int, float, str, bool, type(None)))
 ISO_TIME = re.compile(
     r"\d{4}-\d{2}-\d{2}([ T]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?"
 )
@@ -353,8 +354,12 @@ def coerce(values: list[Any], spec: ColumnKind) -> Any:
     import numpy as np
     import pandas as pd
 
-    vals = [None if is_null(v) else plain(v) for v in values]
-    has_null = any(v is None for v in vals)
+    types = set(map(type, values))
+    if types <= _PLAIN:  # what JSON gives: no per-value conversion (the service's hot path)
+        vals = values if float not in types else [None if v != v else v for v in values]
+    else:
+        vals = [None if is_null(v) else plain(v) for v in values]
+    has_null = None in vals
     kind, dtype = spec.kind, spec.dtype
     if kind in _NUMBERS:
         if dtype in ("object", "string") or dtype.startswith(("str", "object")):
@@ -381,7 +386,7 @@ def coerce(values: list[Any], spec: ColumnKind) -> Any:
             pd.Categorical([None if v is None else str(v) for v in vals], categories=cats)
         )
     if kind in _STRINGS:  # categories were recorded as text: a 3 sent for "3" is "3"
-        texts = [None if v is None else str(v) for v in vals]
+        texts = vals if types == {str} else [None if v is None else str(v) for v in vals]
         if dtype.startswith("string"):
             return pd.Series(texts, dtype=dtype)
         return pd.Series(texts, dtype=object)
