@@ -47,7 +47,7 @@ def _one_line_refusal(out: Any) -> None:
 # -- data: add, show, schema, validate, diff ------------------------------------------------
 
 
-@settings(FAST, max_examples=15)
+@settings(FAST, max_examples=10)
 @given(frame=awkward_frames())
 def test_data_rungs_report_the_kinds_of_the_column_kind_model(sqlite_ws, frame) -> None:  # type: ignore[no-untyped-def]
     ws = sqlite_ws
@@ -214,6 +214,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
         ws.data.add(training_frame(), name="awk-train")
         run = ws.run("train.py:train").id
         ws.models.register(str(run), "awk")
+        ws.models.register(str(run), "awk-batch")  # batch scoring logs apart from the service
         yield ws
 
 
@@ -300,7 +301,7 @@ def test_batch_scoring_of_the_training_rows(trained, suffix, tmp_path: Path) -> 
     frame = training_frame()
     path = tmp_path / f"in{suffix}"
     frame.to_csv(path, index=False) if suffix == ".csv" else frame.to_parquet(path)
-    summary = score_file(trained, "awk@1", path, tmp_path / f"out{suffix}")
+    summary = score_file(trained, "awk-batch@1", path, tmp_path / f"out{suffix}")
     assert summary["rows"] == len(frame)
 
 
@@ -322,7 +323,7 @@ def test_batch_scoring_works_or_refuses_in_one_line(trained, frame, tmp_path_fac
     where: Path = tmp_path_factory.mktemp("batch")
     frame.to_csv(where / "in.csv", index=False)
     try:
-        summary = score_file(trained, "awk@1", where / "in.csv", where / "out.csv")
+        summary = score_file(trained, "awk-batch@1", where / "in.csv", where / "out.csv")
     except RungError as exc:
         assert "\n" not in exc.message
         return

@@ -113,13 +113,13 @@ class ColumnKind:
 
 
 def kind_of(series: pd.Series) -> ColumnKind:
-    """The kind of one column (a Series). Raises ``ValueError`` for a DataFrame (which is
-    what ``frame[name]`` returns when names repeat: refuse duplicate names first)."""
+    """The kind of one column (a Series). Raises :class:`~rung.core.errors.InvalidInput`
+    for a DataFrame (what ``frame[name]`` returns when names repeat)."""
     import pandas as pd
     from pandas.api import types as t
 
     if isinstance(series, pd.DataFrame):
-        raise ValueError("duplicate column names: one name holds several columns")
+        check_unique_names(series.columns)
     dtype = series.dtype
     nullable = bool(series.isna().any())
     name = str(dtype)

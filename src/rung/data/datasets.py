@@ -154,11 +154,12 @@ class Datasets:
         )
 
     def _add_frame(self, df: pd.DataFrame, name: str, source: str) -> DatasetVersion:
-        from rung.core.columns import with_str_names
+        import pandas as pd
 
-        df = with_str_names(df, f"dataset {name!r}")  # refused before anything is stored
-        schema, stats = profile(df)
-        data = parquet_bytes(df, f"dataset {name!r}", index=False)
+        data = parquet_bytes(df, f"dataset {name!r}", index=False)  # refused: nothing stored
+        # the profile of what is stored (an object column of ints and nulls reads back as
+        # floats): every later reader sees the kinds the version reports
+        schema, stats = profile(pd.read_parquet(io.BytesIO(data)))
         digest = self._artifacts.put_bytes(data)
         return self._record(name, digest, "parquet", source, len(df), 1, len(data), schema, stats)
 
