@@ -73,7 +73,9 @@ def _auto_columns(items: list[Any]) -> tuple[list[str], list[str]]:
 
 @app.command("runs")
 def runs_cmd(
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_ID, help="How many runs, newest first.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, max=MAX_ID, help="How many runs, newest first.")
+    ] = 20,
     name: Annotated[
         str | None, typer.Option("--name", help="Only runs of this pipeline or tracking run.")
     ] = None,

@@ -10,8 +10,8 @@ from typing import Any
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.limits import check_int, is_digits, parse_int
 from rung.core.refs import parse_ref
-from rung.pipelines.liveness import reap, reap_steps
 from rung.core.suggest import unknown
+from rung.pipelines.liveness import reap, reap_steps
 from rung.pipelines.runner import Progress, RunResult, Stores, run_pipeline
 from rung.store.metadata import Tx
 
@@ -154,7 +154,7 @@ class Runs:
         latest: dict[str, float] = {}
         history: dict[str, int] = {}
         for m in metric_rows:
-            latest[m["key"]] = m["value"]
+            latest[m["key"]] = float(m["value"])  # SQLite holds NaN as the text 'NaN'
             history[m["key"]] = history.get(m["key"], 0) + 1
         logged = {p["key"]: json.loads(p["value"]) for p in param_rows}
         return {
@@ -212,7 +212,7 @@ class Runs:
                 "SELECT step, value FROM metrics WHERE run_id = :id AND key = :key ORDER BY id",
                 {"id": run_id, "key": key},
             )
-        return [(r["step"], r["value"]) for r in rows]
+        return [(r["step"], float(r["value"])) for r in rows]
 
     def _run_id(self, run_id: int | str) -> int:
         if isinstance(run_id, int) and not isinstance(run_id, bool):
