@@ -108,14 +108,13 @@ def data_show(
             s = v.stats["columns"].get(col, {})
             summary = (
                 f"min {_fmt(s.get('min'))} max {_fmt(s.get('max'))} mean {_fmt(s.get('mean'))}"
-                if info["kind"] == "numeric"
+                if info["kind"] in ("numeric", "integer")
                 else f"{s.get('unique', '-')} unique"
                 if "unique" in s
                 else f"{s.get('min', '-')} … {s.get('max', '-')}"
             )
-            rows.append(
-                [col, info["dtype"], info["kind"], f"{s.get('missing_rate', 0):.1%}", summary]
-            )
+            kind = info["kind"] + (f" ({info['timezone']})" if info.get("timezone") else "")
+            rows.append([col, info["dtype"], kind, f"{s.get('missing_rate', 0):.1%}", summary])
         render.table(None, ["column", "dtype", "kind", "missing", "summary"], rows)
 
 
@@ -236,7 +235,7 @@ def data_schema(
         rows.append(
             [
                 col,
-                spec["kind"],
+                spec["kind"] + (f" ({spec['timezone']})" if spec.get("timezone") else ""),
                 spec["dtype"],
                 "yes" if spec["nullable"] else "no",
                 f"{spec['missing_rate']:.1%}",

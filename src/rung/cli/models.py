@@ -1,5 +1,6 @@
 """``rung model``: the registry's versions, aliases and promotions."""
 
+import sys
 from typing import Annotated
 
 import typer
@@ -32,11 +33,23 @@ def model_register(
     if as_json:
         render.print_json(v.to_dict())
         return
-    feats = len((v.signature or {}).get("features", []))
+    sig = v.signature or {}
+    feats = len(sig.get("features", []))
+    named = {"lineage": " (names from the training step's input)"}.get(sig.get("names") or "", "")
     render.line(
         f"Registered {v.ref} from {v.source} ({v.hash[:12]}), trained on "
-        f"{', '.join(v.datasets) or 'no recorded dataset'}, signature of {feats} feature(s)"
+        f"{', '.join(v.datasets) or 'no recorded dataset'}, signature of {feats} feature(s)" + named
     )
+    if not feats:
+        n = sig.get("n_features")
+        render.line(
+            f"warning: {v.ref} was fitted without column names"
+            + (f" on {n} column(s)" if n else "")
+            + " and its lineage names none: eval will feed it by position and refuse data"
+            " with another number of columns; serve, predict and monitor refuse it"
+            " (fit it on a DataFrame to fix this)",
+            sys.stderr,
+        )
 
 
 @model_app.command("list", short_help="List model versions and their aliases.")
@@ -97,8 +110,8 @@ def model_show(
     rows = [
         [
             f,
-            c.get("kind", "-"),
-            c.get("dtype", "-"),
+            c.get("kind", "-") + (f" ({c['timezone']})" if c.get("timezone") else ""),
+            c.get("dtype", "-") + (" nullable" if c.get("nullable") else ""),
             ", ".join(map(str, c.get("categories", [])[:8])) or "-",
         ]
         for f in sig.get("features", [])

@@ -91,16 +91,29 @@ class NumericReference:
     low: float | None  # None when the reference has no value (all null)
     high: float | None
     nulls: int = 0
+    # what the numbers are: "values" (numeric, integer), "epoch_seconds" (datetimes, in UTC),
+    # "length" (text, in characters); see rung.core.columns.drift_numbers
+    measure: str = "values"
 
     @classmethod
-    def of(cls, values: Any, bins: int = 100) -> NumericReference:
+    @np.errstate(over="ignore", invalid="ignore")  # values near the float range: inf, not noise
+    def of(cls, values: Any, bins: int = 100, measure: str = "values") -> NumericReference:
         """Summarise ``values`` (any array-like; NaN, None and ±inf count as nulls). A
         reference without a finite value is kept too: only its null rate can be compared."""
+        values = numbers(values, measure)
         x = np.sort(_finite(values))  # sorted once: quantiles, counts and sums by position
         nulls = int(np.size(values) - x.size)
         if x.size == 0:
             return cls(
-                edges=[], counts=[0], sums=[0.0], n=0, std=0.0, low=None, high=None, nulls=nulls
+                edges=[],
+                counts=[0],
+                sums=[0.0],
+                n=0,
+                std=0.0,
+                low=None,
+                high=None,
+                nulls=nulls,
+                measure=measure,
             )
         edges = np.unique(_sorted_quantiles(x, np.linspace(0, 1, bins + 1)[1:-1]))
         counts, sums = _binned(x, edges)
@@ -113,6 +126,7 @@ class NumericReference:
             low=float(x[0]),
             high=float(x[-1]),
             nulls=nulls,
+            measure=measure,
         )
 
     @property
@@ -122,6 +136,29 @@ class NumericReference:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "numeric", **self.__dict__}
+
+
+_MEASURED = {"epoch_seconds": "datetime", "length": "text"}
+
+
+def measure_of(kind: str) -> str:
+    """How a column kind is measured for drift: ``"values"``, ``"epoch_seconds"`` or
+    ``"length"`` (the numbers of :func:`rung.core.columns.drift_numbers`)."""
+    return {v: k for k, v in _MEASURED.items()}.get(kind, "values")
+
+
+def numbers(values: Any, measure: str = "values") -> Any:
+    """The floats a numeric reference or window counts (``NaN`` for a missing value): the
+    values as they are when numpy reads them as floats, else through
+    :func:`rung.core.columns.drift_numbers` (datetimes, text, ``pd.NA``)."""
+    if measure == "values":
+        try:
+            return np.asarray(values, dtype=float).ravel()
+        except (TypeError, ValueError):
+            pass
+    from rung.core.columns import ColumnKind, drift_numbers
+
+    return drift_numbers(values, ColumnKind(_MEASURED.get(measure, "numeric")))
 
 
 @dataclass
@@ -181,7 +218,9 @@ class NumericWindow:
         self.counts = np.zeros(len(self.ref.edges) + 1, dtype=np.int64)
         self.sums = np.zeros(len(self.ref.edges) + 1)
 
+    @np.errstate(over="ignore", invalid="ignore")
     def add(self, values: Any) -> None:
+        values = numbers(values, self.ref.measure)
         x = np.sort(_finite(values))
         self.nulls += int(np.size(values) - x.size)
         if x.size:
@@ -227,6 +266,7 @@ class CategoricalWindow:
 # -- statistics ---------------------------------------------------------------------------
 
 
+@np.errstate(over="ignore", invalid="ignore")
 def numeric_stats(window: NumericWindow) -> dict[str, float | None]:
     """KS distance and p-value, PSI, Wasserstein-1 (raw and normalised) of a window, and,
     against a constant reference only, ``changed_share`` (the share of the window's values

@@ -61,9 +61,16 @@ def is_jsonable(value: Any) -> bool:
 
 def _normalise(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
+        return repr(float(value))
     if isinstance(value, list | tuple):
         return [_normalise(v) for v in value]
     if isinstance(value, dict):
         return {str(k): _normalise(v) for k, v in value.items()}
-    return value
+    if value is None or type(value) in (str, int, bool, float):
+        return value
+    if type(value).__module__ == "numpy" and type(value).__name__ == "ndarray":
+        return _normalise(value.tolist())
+    from rung.core.columns import plain  # numpy/pandas scalars, timestamps, Decimal
+
+    out = plain(value)
+    return out if out is value else _normalise(out)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rung.core.columns import check_unique_names
 from rung.core.errors import InvalidInput, NotFound, SourceChanged
-from rung.core.frames import unique_columns
 from rung.core.hashing import canonical_json, hash_bytes, ordered_json
 from rung.core.refs import check_name, parse_ref
 from rung.core.suggest import unknown
@@ -155,7 +155,7 @@ class Datasets:
         if isinstance(source, str | os.PathLike):
             return self._add_path(Path(source), name)
         if type(source).__name__ == "DataFrame":
-            unique_columns(source, "the DataFrame")
+            check_unique_names(source.columns, "the DataFrame")
             return self._add_frame(source, name, description or "<DataFrame>")
         raise InvalidInput(
             f"cannot version a {type(source).__name__} as dataset {name!r}",
@@ -163,11 +163,13 @@ class Datasets:
         )
 
     def _add_frame(self, df: pd.DataFrame, name: str, source: str) -> DatasetVersion:
-        buf = io.BytesIO()
-        df.to_parquet(buf, index=False)
-        data = buf.getvalue()
+        import pandas as pd
+
+        data = parquet_bytes(df, f"dataset {name!r}", index=False)  # refused: nothing stored
+        # the profile of what is stored (an object column of ints and nulls reads back as
+        # floats): every later reader sees the kinds the version reports
+        schema, stats = profile(pd.read_parquet(io.BytesIO(data)))
         digest = self._artifacts.put_bytes(data)
-        schema, stats = profile(df)
         return self._record(name, digest, "parquet", source, len(df), 1, len(data), schema, stats)
 
     def _add_path(self, path: Path, name: str) -> DatasetVersion:
@@ -449,6 +451,26 @@ class Datasets:
             _artifacts=self._artifacts,
             _checkout_root=self._checkout_root,
         )
+
+
+def parquet_bytes(frame: pd.DataFrame, where: str, index: bool = True) -> bytes:
+    """``frame`` as Parquet bytes, or :class:`InvalidInput` in one line naming the column
+    Parquet cannot hold (an object column mixing numbers and strings, say) and the fix.
+    Column names are made strings and must be unique (:func:`rung.core.columns.with_str_names`)."""
+    from rung.core.columns import with_str_names
+
+    frame = with_str_names(frame, where)
+    buf = io.BytesIO()
+    try:
+        frame.to_parquet(buf, index=index)
+    except (ValueError, TypeError, OverflowError) as exc:  # pyarrow's ArrowInvalid/TypeError
+        parts = exc.args if len(exc.args) > 1 else (str(exc),)
+        reason = "; ".join(str(p).strip().splitlines()[0] for p in parts if str(p).strip())
+        raise InvalidInput(
+            f"{where} cannot be stored as Parquet: {reason}",
+            "give each column one type (e.g. df[col] = df[col].astype(str) for mixed values)",
+        ) from exc
+    return buf.getvalue()
 
 
 def read_table(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from rung.core.frames import unique_columns
+from rung.core.columns import check_unique_names, datetimes, drift_numbers, kind_of, kinds_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -18,68 +18,67 @@ _TOP = 20  # categories kept per categorical column
 
 
 def column_kind(series: pd.Series) -> str:
-    import pandas as pd
-
-    dtype = series.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return "boolean"
-    if pd.api.types.is_numeric_dtype(dtype):
-        return "numeric"
-    if pd.api.types.is_datetime64_any_dtype(dtype) or _looks_like_dates(series):
-        return "datetime"
-    return "categorical"
-
-
-def _looks_like_dates(series: pd.Series) -> bool:
-    """Text columns of ISO dates (as CSV files hold them) profile as dates, not categories."""
-    import pandas as pd
-
-    sample = series.dropna().head(50).astype("string")
-    if sample.empty or not sample.str.fullmatch(r"\d{4}-\d{2}-\d{2}([ T][\d:.]+)?").all():
-        return False
-    try:
-        pd.to_datetime(series.dropna(), format="ISO8601")
-    except (ValueError, TypeError):
-        return False
-    return True
+    """The kind name of one column (:func:`rung.core.columns.kind_of`)."""
+    return kind_of(series).kind
 
 
 def profile(df: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return ``(schema, stats)`` for ``df``."""
-    import pandas as pd
+    """Return ``(schema, stats)`` for ``df``.
 
-    unique_columns(df)
+    ``schema["columns"][name]`` is the column's kind in its JSON form
+    (:class:`rung.core.columns.ColumnKind`, without categories), in the frame's order.
+    Numeric and integer columns get min/max/mean/std/quartiles, datetimes their range (ISO
+    8601), every other kind its distinct count and top values. Raises
+    :class:`~rung.core.errors.InvalidInput` on duplicate column names.
+    """
+    import numpy as np
+
+    check_unique_names(df.columns, "the DataFrame")
     schema: dict[str, Any] = {"columns": {}}
     stats: dict[str, Any] = {"rows": len(df), "columns": {}}
-    for name in df.columns:
-        col = df[name]
-        kind = column_kind(col)
+    for (name, spec), col in zip(kinds_of(df).items(), _columns(df), strict=True):
+        kind = spec.kind
         missing = int(col.isna().sum())
-        schema["columns"][str(name)] = {"dtype": str(col.dtype), "kind": kind}
+        schema["columns"][name] = {k: v for k, v in spec.to_dict().items() if k != "categories"}
         entry: dict[str, Any] = {"missing": missing, "missing_rate": _rate(missing, len(df))}
-        if kind == "numeric":
-            values = col.dropna().astype("float64")
+        if kind in ("numeric", "integer"):
+            values = drift_numbers(col, spec)
+            values = values[~np.isnan(values)]
             if len(values):
-                q = values.quantile([0.25, 0.5, 0.75]).tolist()
-                entry.update(
-                    min=_num(values.min()),
-                    max=_num(values.max()),
-                    mean=_num(values.mean()),
-                    std=_num(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                    p25=_num(q[0]),
-                    p50=_num(q[1]),
-                    p75=_num(q[2]),
-                )
+                entry.update(_number_stats(values))
         elif kind == "datetime":
-            stamps = pd.to_datetime(col.dropna(), format="ISO8601")
+            stamps = datetimes(col.tolist(), spec).dropna()
             if len(stamps):
-                entry.update(min=str(stamps.min()), max=str(stamps.max()))
+                entry.update(min=stamps.min().isoformat(), max=stamps.max().isoformat())
         else:
-            counts = col.astype("string").value_counts(dropna=True)
+            counts = col.dropna().astype(str).value_counts()
             entry["unique"] = int(counts.size)
             entry["top"] = {str(k): int(v) for k, v in counts.head(_TOP).items()}
-        stats["columns"][str(name)] = entry
+        stats["columns"][name] = entry
     return schema, stats
+
+
+def _number_stats(values: Any) -> dict[str, float | None]:
+    """Range, mean, sample std and quartiles of non-NaN floats; a statistic that is not
+    finite (±inf in the data, or beyond the float range) is ``None``."""
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = np.quantile(values, [0.25, 0.5, 0.75]).tolist()
+        return {
+            "min": _num(values.min()),
+            "max": _num(values.max()),
+            "mean": _num(values.mean()),
+            "std": _num(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "p25": _num(q[0]),
+            "p50": _num(q[1]),
+            "p75": _num(q[2]),
+        }
+
+
+def _columns(df: pd.DataFrame) -> list[pd.Series]:
+    """The columns of ``df`` by position (one Series each, whatever their names)."""
+    return [df.iloc[:, i] for i in range(df.shape[1])]
 
 
 def diff_profiles(
@@ -89,9 +88,16 @@ def diff_profiles(
     (schema_a, stats_a), (schema_b, stats_b) = a, b
     cols_a, cols_b = schema_a["columns"], schema_b["columns"]
     changed_types = {
-        c: {"from": cols_a[c]["dtype"], "to": cols_b[c]["dtype"]}
+        c: {
+            "from": cols_a[c]["dtype"],
+            "to": cols_b[c]["dtype"],
+            "kind_from": cols_a[c].get("kind"),
+            "kind_to": cols_b[c].get("kind"),
+        }
         for c in cols_a
-        if c in cols_b and cols_a[c]["dtype"] != cols_b[c]["dtype"]
+        if c in cols_b
+        and (cols_a[c]["dtype"], cols_a[c].get("kind"))
+        != (cols_b[c]["dtype"], cols_b[c].get("kind"))
     }
     stat_changes: dict[str, dict[str, Any]] = {}
     for c in (c for c in cols_a if c in cols_b):

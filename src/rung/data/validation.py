@@ -22,9 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rung.core.columns import ColumnKind, datetimes, drift_numbers, kind_of, kinds_of
 from rung.core.errors import InvalidInput, RungError
-from rung.core.frames import unique_columns
-from rung.data.profile import column_kind
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,37 +79,43 @@ class ValidationReport:
 
 
 def infer_schema(df: pd.DataFrame, source: str = "<DataFrame>") -> dict[str, Any]:
-    """The schema of ``df`` (JSON-able)."""
-    import pandas as pd
-
-    unique_columns(df, source)
+    """The schema of ``df`` (JSON-able): per column its kind in the JSON form of
+    :class:`rung.core.columns.ColumnKind`, its missing rate, the range and decile bins of
+    numbers (numeric, integer) and the range of datetimes (ISO 8601), and the category shares
+    of categorical and boolean columns (up to ``MAX_CATEGORIES``). Raises
+    :class:`~rung.core.errors.InvalidInput` on duplicate column names."""
     columns: dict[str, Any] = {}
-    for name in df.columns:
-        col = df[name]
-        kind = column_kind(col)
+    kinds = kinds_of(df, source)
+    for (name, spec), col in zip(
+        kinds.items(), (df.iloc[:, i] for i in range(df.shape[1])), strict=True
+    ):
+        kind = spec.kind
         missing = int(col.isna().sum())
         entry: dict[str, Any] = {
-            "kind": kind,
-            "dtype": str(col.dtype),
-            "nullable": missing > 0,
+            **{k: v for k, v in spec.to_dict().items() if k != "categories"},
             "missing_rate": round(missing / len(df), 6) if len(df) else 0.0,
         }
         values = col.dropna()
-        if kind == "numeric" and len(values):
-            floats = values.astype("float64")
-            entry.update(
-                min=float(floats.min()), max=float(floats.max()), bins=_bins(floats.to_numpy())
-            )
+        if kind in ("numeric", "integer") and len(values):
+            floats = _finite(drift_numbers(values, spec))
+            if len(floats):
+                entry.update(min=float(floats.min()), max=float(floats.max()), bins=_bins(floats))
         elif kind == "datetime" and len(values):
-            stamps = pd.to_datetime(values, format="ISO8601")
-            entry.update(min=str(stamps.min()), max=str(stamps.max()))
+            stamps = datetimes(values.tolist(), spec)
+            entry.update(min=stamps.min().isoformat(), max=stamps.max().isoformat())
         elif kind in ("categorical", "boolean"):
             counts = values.astype(str).value_counts()
             if len(counts) <= MAX_CATEGORIES:
                 total = float(counts.sum()) or 1.0
                 entry["categories"] = {str(k): round(v / total, 6) for k, v in counts.items()}
-        columns[str(name)] = entry
+        columns[name] = entry
     return {"source": source, "rows": len(df), "columns": columns}
+
+
+def _finite(values: Any) -> Any:
+    import numpy as np
+
+    return values[np.isfinite(values)]
 
 
 def load_schema(schema: dict[str, Any] | str | Path) -> dict[str, Any]:
@@ -140,14 +145,17 @@ def validate(
     df: pd.DataFrame, schema: dict[str, Any], source: str = "<DataFrame>"
 ) -> ValidationReport:
     """Every anomaly of ``df`` against ``schema``."""
-    unique_columns(df, source)
+    from rung.core.columns import check_unique_names
+
+    check_unique_names(df.columns, source)
     report = ValidationReport(source, str(schema.get("source", "schema")))
     expected: dict[str, Any] = schema["columns"]
+    by_name = {str(c): i for i, c in enumerate(df.columns)}
     for name, spec in expected.items():
-        if name not in df.columns:
+        if name not in by_name:
             report.anomalies.append(Anomaly("schema", name, "missing_column", "column is missing"))
             continue
-        _check_column(df[name], name, spec, report)
+        _check_column(df.iloc[:, by_name[name]], name, spec, report)
     for name in df.columns:
         if str(name) not in expected:
             report.anomalies.append(
@@ -159,18 +167,27 @@ def validate(
 def _check_column(col: Any, name: str, spec: dict[str, Any], report: ValidationReport) -> None:
     import numpy as np
 
+    with np.errstate(over="ignore", invalid="ignore"):  # values near the float range
+        _check_values(col, name, spec, report)
+
+
+def _check_values(col: Any, name: str, spec: dict[str, Any], report: ValidationReport) -> None:
+    import numpy as np
+
     add = report.anomalies.append
-    kind = column_kind(col)
-    if kind != spec["kind"]:
+    seen = kind_of(col)
+    expected = ColumnKind.from_dict(spec)
+    if not expected.accepts(seen):
         add(
             Anomaly(
                 "schema",
                 name,
                 "type_change",
-                f"type changed from {spec['kind']} ({spec['dtype']}) to {kind} ({col.dtype})",
+                f"type changed from {expected.describe()} to {seen.describe()}",
             )
         )
         return
+    kind = expected.kind
     missing = int(col.isna().sum())
     if missing and not spec.get("nullable", True):
         add(
@@ -209,8 +226,10 @@ def _check_column(col: Any, name: str, spec: dict[str, Any], report: ValidationR
                     f"category frequencies moved (Jensen–Shannon distance {js:.3f} > {JS_LIMIT})",
                 )
             )
-    if kind == "numeric" and "bins" in spec:
-        floats = values.astype("float64").to_numpy()
+    if kind in ("numeric", "integer") and "bins" in spec:
+        floats = _finite(drift_numbers(values, seen))
+        if not len(floats):
+            return
         lo, hi = spec["min"], spec["max"]
         outside = float(np.mean((floats < lo) | (floats > hi)))
         if outside > OUT_OF_RANGE_LIMIT:
@@ -236,6 +255,13 @@ def _check_column(col: Any, name: str, spec: dict[str, Any], report: ValidationR
 
 def _bins(values: Any) -> dict[str, list[float]]:
     """Decile edges of the reference values, and the share of them in each bin."""
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore"):  # values near the float range
+        return _deciles(values)
+
+
+def _deciles(values: Any) -> dict[str, list[float]]:
     import numpy as np
 
     edges = np.unique(np.quantile(values, np.linspace(0.1, 0.9, 9)))

@@ -130,6 +130,25 @@ class Evaluator:
         found.allow_pickle = allow_pickle
         return found
 
+    def _feature_names(self, given: Any, ref: ModelRef) -> list[str] | None:
+        """The input columns of a model fitted without names, as registered (the signature)
+        or found in its run's lineage; ``None`` when unknown or the model knows them itself."""
+        if given is None:
+            return None
+        from rung.registry.models import Registry
+
+        text = str(given).strip()
+        name, at, _ = text.partition("@")
+        registry = Registry(self._s)
+        if at and name and not name.isdigit():
+            sig = registry.get(text).signature or {}
+            return (
+                list(sig.get("features") or []) or None if sig.get("names") == "lineage" else None
+            )
+        if ref.kind != "skops":  # only a safe format is opened here; the worker opens the rest
+            return None
+        return registry.names_from_lineage(ref) or None
+
     # -- evaluating ------------------------------------------------------------------------
 
     def _resolve_application(self, app: Any, allow_pickle: bool) -> tuple[ModelRef, list[Any]]:
@@ -243,6 +262,8 @@ class Evaluator:
                 baseline_kind=base.kind if base else None,
                 baseline_allow_pickle=bool(base and base.allow_pickle),
                 application=app_steps,
+                features=self._feature_names(model if app_steps is None else None, chosen),
+                baseline_features=self._feature_names(baseline, base) if base else None,
             )
             for v in versions
         ]

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from rung.core.columns import model_input
 from rung.core.errors import InvalidInput, RungError
 from rung.core.suggest import did_you_mean
 from rung.evaluation import metrics as m
@@ -45,6 +46,8 @@ class Task:
     application: Sequence[Any] | None = None  # application.Step list, instead of one model
     model_allow_pickle: bool = False  # the opt-in recorded for the model (and the baseline)
     baseline_allow_pickle: bool = False
+    features: Sequence[str] | None = None  # the model's input columns in order, when known
+    baseline_features: Sequence[str] | None = None
 
 
 def load_model(path: str, kind: str, allow_pickle: bool = False) -> Any:
@@ -100,7 +103,7 @@ def run(task: Task) -> dict[str, Any]:
         pred, proba, classes, values, fns = _run_application(task, frame, y)
     else:
         model = load_model(task.model_path, task.model_kind, task.model_allow_pickle)
-        features = _features(model, frame, task)
+        features = _features(model, frame, task, task.features)
         classes = _classes(model, y, task)
         y = _as_classes(y, classes)
         pred, proba = predict(model, features, task.dataset)
@@ -116,7 +119,8 @@ def run(task: Task) -> dict[str, Any]:
         from rung.evaluation.bootstrap import paired_deltas
 
         base = load_model(task.baseline_path, task.baseline_kind, task.baseline_allow_pickle)
-        base_pred, base_proba = predict(base, _features(base, frame, task), task.dataset)
+        base_features = _features(base, frame, task, task.baseline_features)
+        base_pred, base_proba = predict(base, base_features, task.dataset)
         numeric = [k for k, v in values.items() if isinstance(v, int | float)]
         out["baseline_metrics"] = m.compute(fns, y, base_pred, base_proba, classes)
         out["deltas"] = paired_deltas(y, pred, base_pred, proba, base_proba, classes, fns, numeric)
@@ -177,18 +181,35 @@ def _infer_classes(y: np.ndarray, pred: np.ndarray) -> list[Any]:
     return sorted(set(y.tolist()) | set(pred.tolist()), key=str)
 
 
-def _features(model: Any, frame: Any, task: Task) -> Any:
+def _features(model: Any, frame: Any, task: Task, known: Sequence[str] | None = None) -> Any:
+    """The model's input columns of ``frame``, selected by name: the model's own names, else
+    ``known`` (the training step's input columns, from the lineage). A model fitted on an
+    array whose names nobody knows takes the columns other than the label and slice columns
+    by position, only when there are exactly as many as it was fitted on."""
+    from rung.core.columns import check_unique_names
+
+    check_unique_names(frame.columns, f"dataset {task.dataset}")
     names = getattr(model, "feature_names_in_", None)
-    if names is not None:
-        missing = [str(n) for n in names if n not in frame.columns]
+    if names is not None or known:
+        wanted = [str(n) for n in (names if names is not None else known or [])]
+        missing = [n for n in wanted if n not in frame.columns]
         if missing:
             raise InvalidInput(
                 f"dataset {task.dataset} lacks the model's feature column(s) {missing[:5]}",
                 "evaluate on data with the columns the model was trained on",
             )
-        return frame[list(names)]
+        return frame[wanted]
     dropped = {task.label, *[v for v in task.slices.values() if isinstance(v, str)]}
-    return frame[[c for c in frame.columns if c not in dropped]]
+    rest = [c for c in frame.columns if c not in dropped]
+    expected = getattr(model, "n_features_in_", None)
+    if expected is not None and len(rest) != expected:
+        raise InvalidInput(
+            f"the model was fitted without column names on {expected} column(s); dataset"
+            f" {task.dataset} has {len(rest)} besides the label: {[str(c) for c in rest[:8]]}",
+            "evaluate on data with exactly the training columns in the training order, or fit"
+            " the model on a DataFrame so that rung can select its columns by name",
+        )
+    return frame[rest]
 
 
 def _classes(model: Any, y: np.ndarray, task: Task) -> list[Any]:
@@ -211,7 +232,7 @@ def predict(model: Any, features: Any, dataset: str) -> tuple[np.ndarray, np.nda
     preds, probas = [], []
     has_proba = hasattr(model, "predict_proba")
     for start in range(0, len(features), CHUNK):
-        chunk = features.iloc[start : start + CHUNK]
+        chunk = model_input(features.iloc[start : start + CHUNK], model)
         try:
             preds.append(np.asarray(model.predict(chunk)))
             if has_proba:

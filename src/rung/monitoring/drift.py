@@ -12,15 +12,16 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from rung.core.columns import ColumnKind, check_unique_names, drift_basis, kind_of, kinds_of
 from rung.core.drift import (
     CategoricalReference,
     CategoricalWindow,
     NumericReference,
     NumericWindow,
     assess,
+    measure_of,
 )
 from rung.core.errors import InvalidInput, NotFound
-from rung.core.frames import unique_columns
 from rung.core.limits import WINDOW, check_length, is_digits, parse_int, shown
 from rung.core.predlog import MalformedRecord, inputs_of
 from rung.store.metadata import MetadataStore
@@ -32,42 +33,45 @@ log = logging.getLogger("rung")
 
 
 def build_reference(frame: Any, signature: dict[str, Any]) -> Reference:
-    """One summary per feature of the signature: numeric by quantile bins, else categories."""
-    unique_columns(frame, "the reference")
-    missing = [f for f in signature.get("features", []) if f not in frame.columns]
+    """One summary per feature of the signature, by its kind
+    (:func:`rung.core.columns.drift_basis`): numbers by quantile bins (numeric and integer
+    values, datetimes as epoch seconds in UTC, text by length), categories counted
+    (categorical, boolean). A feature whose kind the signature lacks takes the kind of the
+    reference's column."""
+    features = signature.get("features", [])
+    names = [str(c) for c in frame.columns]
+    missing = [f for f in features if f not in names]
     if missing:
         raise InvalidInput(
             f"the reference lacks the model's feature(s) {missing[:5]}",
             "use the dataset the model was trained on, or one with the same columns",
         )
+    check_unique_names(frame.columns, "the reference")
+    specs = signature.get("columns", {})
+    kinds = {
+        name: ColumnKind.from_dict(specs[name]) if specs.get(name) else kind_of(frame[name])
+        for name in features
+    }
+    return _summaries(frame, kinds)
+
+
+def _summaries(frame: Any, kinds: dict[str, ColumnKind]) -> Reference:
     out: Reference = {}
-    for name in signature.get("features", []):
-        kind = signature.get("columns", {}).get(name, {}).get("kind")
-        if kind == "numeric":
-            out[name] = NumericReference.of(
-                frame[name].to_numpy(dtype=float, na_value=float("nan"))
-            )
-        elif kind in ("categorical", "boolean"):
-            out[name] = CategoricalReference.of(frame[name].tolist())
+    for name, kind in kinds.items():
+        if drift_basis(kind.kind) == "categorical":
+            out[name] = CategoricalReference.of(frame[name])
+        else:
+            out[name] = NumericReference.of(frame[name], measure=measure_of(kind.kind))
     return out
 
 
 def frame_reference(frame: Any, columns: list[str] | None = None) -> Reference:
-    """The reference of a DataFrame without a model: numeric dtypes (not booleans) binned,
-    every other column counted by category."""
-    from pandas.api.types import is_bool_dtype, is_numeric_dtype
-
-    unique_columns(frame, "the reference")
-    out: Reference = {}
-    for name in columns if columns is not None else list(frame.columns):
-        if name not in frame.columns:
-            raise InvalidInput(f"the reference has no column {name!r}", "pass columns it has")
-        column = frame[name]
-        if is_numeric_dtype(column.dtype) and not is_bool_dtype(column.dtype):
-            out[name] = NumericReference.of(column.to_numpy(dtype=float, na_value=float("nan")))
-        else:
-            out[name] = CategoricalReference.of(column)
-    return out
+    """The reference of a DataFrame without a model: each column by its kind, as
+    :func:`build_reference` does."""
+    kinds = kinds_of(frame, "the reference")
+    if columns is not None:
+        kinds = {name: kinds[name] for name in columns if name in kinds}
+    return _summaries(frame, kinds)
 
 
 def compare_frames(
@@ -78,10 +82,9 @@ def compare_frames(
 ) -> dict[str, Any]:
     """Data drift between two DataFrames (the library form of Evidently's data drift preset):
     the same report as :func:`data_drift`, for ``columns`` (default: every column of
-    ``reference``)."""
-    unique_columns(reference, "the reference")
-    unique_columns(current, "the current data")
+    ``reference``). Duplicate column names are refused (:class:`InvalidInput`)."""
     summary = frame_reference(reference, columns)
+    check_unique_names(current.columns, "the current data")
     missing = [name for name in summary if name not in current.columns]
     if missing:
         raise InvalidInput(
@@ -90,23 +93,8 @@ def compare_frames(
         )
     windows = {name: accumulator(ref) for name, ref in summary.items()}
     for name, window in windows.items():  # one column at a time: memory near one column's copy
-        window.add(
-            _as_float(current[name], name, "the current data")
-            if isinstance(window, NumericWindow)
-            else current[name]
-        )
+        window.add(current[name])  # numbers by the reference's measure, or categories
     return _report(windows, thresholds)  # an empty current frame: every verdict None, noted
-
-
-def _as_float(column: Any, name: str, what: str) -> Any:
-    """A numeric column as floats (nulls NaN); one line naming the column when it is not."""
-    try:
-        return column.to_numpy(dtype=float, na_value=float("nan"))
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            f"column {name!r} of {what} is not numeric like the reference's ({exc})",
-            "compare frames whose columns have the same types",
-        ) from None
 
 
 def parse_window(text: str) -> tuple[str, float]:
@@ -232,6 +220,8 @@ def feature_report(acc: Accumulator, chosen: dict[str, Any], name: str = "") -> 
         chosen.get("threshold"),
         chosen.get("null_threshold"),
     )
+    if isinstance(acc, NumericWindow):  # what the numbers are: values, epoch seconds, lengths
+        out["measure"] = acc.ref.measure
     if isinstance(acc, CategoricalWindow) and acc.unseen:
         out["unseen"] = acc.unseen
     return out

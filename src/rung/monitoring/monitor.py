@@ -53,7 +53,9 @@ class Monitor:
         Summarised once and kept in the metadata store (a few KB per feature), so that a
         tick every minute neither reloads the training data nor the model."""
         reference = reference or self._config.get("reference") or None
-        key = f"{version.hash}:{reference or 'training'}"
+        # ":kinds" — summarised by column kind (datetimes and text included): references
+        # stored by an older rung, without them, are summarised again
+        key = f"{version.hash}:{reference or 'training'}:kinds"
         if key in self._refs:
             return self._refs[key]
         with self._s.metadata.read() as tx:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from rung.core.columns import model_input
 from rung.core.drift import CategoricalReference, NumericReference
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.predlog import MalformedRecord, inputs_of, outputs_of
@@ -36,7 +37,7 @@ from rung.monitoring.drift import (
     log_records,
 )
 from rung.monitoring.performance import Performance, Skipped
-from rung.registry.models import ModelVersion, Registry
+from rung.registry.models import ModelVersion, Registry, require_signature
 from rung.store.metadata import MetadataStore
 
 CHUNK = 200  # log records read at a time
@@ -64,11 +65,7 @@ def references(
     """References of ``version``: by default its training frame (from the lineage), else
     ``frame`` (a reference dataset ``source``, which must hold the model's features and no
     column the model does not know, bar its ``label``)."""
-    signature = version.signature
-    if signature is None:
-        raise InvalidInput(
-            f"{version.ref} has no input signature", "register a model fitted on a DataFrame"
-        )
+    signature = require_signature(version)
     features = list(signature.get("features", []))
     if frame is None:
         frame = registry.training_frame(version)
@@ -93,7 +90,7 @@ def _prediction_reference(
     """The model's predictions on the reference inputs, summarised like a feature."""
     _, model = registry.load(version.ref)  # an untrusted model is refused, not skipped
     try:
-        predicted = model.predict(frame)
+        predicted = model.predict(model_input(frame, model))
     except Exception:  # a model that cannot score its reference here: no prediction drift
         return None
     values = np.asarray(predicted)

@@ -154,7 +154,7 @@ class Runs:
         latest: dict[str, float] = {}
         history: dict[str, int] = {}
         for m in metric_rows:
-            latest[m["key"]] = m["value"]
+            latest[m["key"]] = float(m["value"])  # SQLite holds NaN as the text 'NaN'
             history[m["key"]] = history.get(m["key"], 0) + 1
         logged = {p["key"]: json.loads(p["value"]) for p in param_rows}
         return {
@@ -212,7 +212,7 @@ class Runs:
                 "SELECT step, value FROM metrics WHERE run_id = :id AND key = :key ORDER BY id",
                 {"id": run_id, "key": key},
             )
-        return [(r["step"], r["value"]) for r in rows]
+        return [(r["step"], float(r["value"])) for r in rows]
 
     def _run_id(self, run_id: int | str) -> int:
         if isinstance(run_id, int) and not isinstance(run_id, bool):

@@ -25,7 +25,6 @@ import zipfile
 from typing import Any
 
 from rung.core.errors import IntegrityError, UnsupportedType, Untrusted
-from rung.core.frames import unique_columns
 from rung.core.hashing import canonical_json, is_jsonable
 
 MEDIA_TYPES = {
@@ -44,10 +43,10 @@ def dump(value: Any, *, allow_pickle: bool = False, where: str = "step") -> tupl
     """Return ``(kind, bytes)`` for ``value``."""
     type_name = f"{type(value).__module__}.{type(value).__qualname__}"
     if type_name == "pandas.DataFrame" or type_name.startswith("pandas.core.frame"):
-        return "parquet", _parquet(value)
+        return "parquet", _parquet(value, where)
     if type_name.startswith("pandas.core.series") or type_name == "pandas.Series":
         frame = value.to_frame(name=value.name if value.name is not None else "value")
-        return "series", _parquet(frame)
+        return "series", _parquet(frame, where)
     if type_name == "numpy.ndarray":
         if value.dtype.hasobject:
             if allow_pickle:
@@ -168,11 +167,10 @@ def _unsupported(what: str, where: str) -> UnsupportedType:
     )
 
 
-def _parquet(frame: Any) -> bytes:
-    unique_columns(frame, "the step's DataFrame")
-    buf = io.BytesIO()
-    frame.to_parquet(buf, index=True)
-    return buf.getvalue()
+def _parquet(frame: Any, where: str) -> bytes:
+    from rung.data.datasets import parquet_bytes
+
+    return parquet_bytes(frame, f"{where}'s output DataFrame")
 
 
 def _pickle(value: Any) -> bytes:

@@ -63,55 +63,80 @@ def deactivate(token: contextvars.Token[ActiveRun | None]) -> None:
 
 
 def log_metric(key: str, value: float, step: int | None = None) -> None:
-    """Record one value of metric ``key`` on the active run (``step`` counts up by default)."""
-    run = active()
-    if not isinstance(key, str) or not key:
-        raise InvalidInput(f"invalid metric name {key!r}", "use a non-empty string")
-    check_length(key, KEY, "metric name")
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            f"metric {key!r} got {value!r}, which is not a number", "log a float or an int"
-        ) from exc
-    row = {
-        "run_id": run.run_id,
-        "step_run_id": run.step_run_id,
-        "key": key,
-        "value": number,
-        "step": run.next_step(key) if step is None else int(step),
-        "timestamp": time.time(),
-    }
-    with run.store.write(durable=False) as tx:  # durable with the run's next commit
-        tx.insert("metrics", row, returning=None)
+    """Record one value of metric ``key`` on the active run (``step`` counts up by default).
+
+    ``value`` is any real number — an int, a float, a numpy scalar, a Decimal — and NaN and
+    ±infinity are values like any other (a diverging loss): stored as such on SQLite and
+    PostgreSQL, shown as ``nan``/``inf``/``-inf``. Raises :class:`InvalidInput` for a name
+    that is not a non-empty string or a value that is not a number.
+    """
+    log_metrics({key: value}, step)
 
 
 def log_metrics(values: dict[str, float], step: int | None = None) -> None:
-    """Record several metrics at once, in one transaction."""
+    """Record several metrics at once, in one transaction (values as for :func:`log_metric`)."""
     run = active()
     now = time.time()
-    rows = [
-        {
-            "run_id": run.run_id,
-            "step_run_id": run.step_run_id,
-            "key": k,
-            "value": float(v),
-            "step": run.next_step(k) if step is None else int(step),
-            "timestamp": now,
-        }
-        for k, v in values.items()
-    ]
-    if rows:
-        with run.store.write(durable=False) as tx:  # durable with the run's next commit
-            tx.insert_many("metrics", rows)
+    checked = {k: _number(k, v) for k, v in values.items()}
+    if not checked:
+        return
+    with run.store.write(durable=False) as tx:  # durable with the run's next commit
+        tx.insert_many(
+            "metrics",
+            [
+                {
+                    "run_id": run.run_id,
+                    "step_run_id": run.step_run_id,
+                    "key": k,
+                    "value": tx.real(v),
+                    "step": run.next_step(k) if step is None else int(step),
+                    "timestamp": now,
+                }
+                for k, v in checked.items()
+            ],
+        )
+
+
+def _number(key: Any, value: Any) -> float:
+    """The float of one metric value, or :class:`InvalidInput` naming the metric."""
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"invalid metric name {key!r}", "use a non-empty string")
+    check_length(key, KEY, "metric name")
+    if isinstance(value, str | bytes) or hasattr(value, "__len__"):
+        raise InvalidInput(
+            f"metric {key!r} got {value!r}, which is not a number", "log a float or an int"
+        )
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInput(
+            f"metric {key!r} got {value!r}, which is not a number", "log a float or an int"
+        ) from exc
+
+
+def _json(what: str, key: str, value: Any, ordered: bool = False) -> str:
+    """``canonical_json(value)`` (numpy, pandas and Decimal scalars included; ``ordered``:
+    key order kept, :func:`ordered_json`), or :class:`InvalidInput` naming the parameter."""
+    try:
+        return ordered_json(value) if ordered else canonical_json(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"{what} {key!r} is a {type(value).__name__}, which rung cannot store as JSON",
+            "log numbers, strings, booleans, or lists and dicts of them",
+        ) from exc
 
 
 def log_params(values: dict[str, Any]) -> None:
-    """Record parameters on the active run; logging a key again overwrites it."""
+    """Record parameters on the active run; logging a key again overwrites it. Values are
+    stored as canonical JSON: numpy and pandas scalars, timestamps and Decimals are written
+    as their plain JSON form (:func:`rung.core.columns.plain`)."""
     run = active()
     for k in values:
         check_length(str(k), KEY, "parameter name")
-    rows = [{"run_id": run.run_id, "key": k, "value": canonical_json(v)} for k, v in values.items()]
+    rows = [
+        {"run_id": run.run_id, "key": k, "value": _json("parameter", k, v)}
+        for k, v in values.items()
+    ]
     if not rows:
         return
     with run.store.write() as tx:
@@ -165,7 +190,7 @@ def tracking_run(
                 "kind": "tracking",
                 "status": "running",
                 "trigger": "manual",
-                "params": ordered_json(params_),
+                "params": _json("parameters", name, params_, ordered=True),
                 "code_commit": commit,
                 "code_dirty": dirty,
                 "environment": canonical_json(environment()),

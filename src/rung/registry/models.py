@@ -20,6 +20,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,51 @@ class ModelVersion:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ref": self.ref}
+
+
+def require_signature(version: ModelVersion) -> dict[str, Any]:
+    """The signature of ``version``, or :class:`InvalidInput` when its input columns are not
+    known (fitted on an array with no named training frame in its lineage): such a model
+    cannot be fed by name."""
+    signature = version.signature or {}
+    if not signature.get("features"):
+        n = signature.get("n_features")
+        shape = f" on {n} unnamed column(s)" if n else ""
+        raise InvalidInput(
+            f"{version.ref} was fitted without column names{shape}, and its lineage names none",
+            "fit the model on a DataFrame (or in a step whose input is one) and register it again",
+        )
+    return signature
+
+
+def _label_column(model: Any, frame: Any, rows: int = 500) -> str | None:
+    """Which column of ``frame`` (one more than the model's inputs) is the label: the column
+    the model predicts best from the others in order (accuracy, or R² for a regressor), among
+    columns holding only the model's classes; ``None`` unless one column is clearly best."""
+    import numpy as np
+
+    classes = getattr(model, "classes_", None)
+    known = None if classes is None else {str(c) for c in classes}
+    head = frame.head(rows)
+    scores: dict[str, float] = {}
+    for name in head.columns:
+        y = head[name]
+        if known is not None and not {str(v) for v in y.dropna().unique()} <= known:
+            continue
+        try:
+            pred = np.asarray(model.predict(head.drop(columns=[name]).to_numpy()))
+            if known is not None:
+                scores[str(name)] = float(np.mean(pred.astype(str) == y.astype(str).to_numpy()))
+            else:
+                truth = y.to_numpy(dtype=float)
+                total = float(np.sum((truth - truth.mean()) ** 2)) or 1.0
+                scores[str(name)] = 1.0 - float(np.sum((truth - pred) ** 2)) / total
+        except Exception:  # the others are not what the model takes: not the label
+            continue
+    ranked = sorted(scores.values(), reverse=True)
+    if not ranked or ranked[0] < 0.5 or (len(ranked) > 1 and ranked[1] > ranked[0] - 0.05):
+        return None
+    return next(n for n, v in scores.items() if v == ranked[0])
 
 
 class RefusedPromotion(RungError):
@@ -212,8 +258,13 @@ class Registry:
             metrics = runs.get(run_id)["metrics"]
         return datasets, metrics, self._signature(ref, tree)
 
-    def _signature(self, ref: ModelRef, tree: dict[str, Any]) -> dict[str, Any] | None:
-        """Feature names, kinds and categories, from the data the training step received."""
+    def _signature(self, ref: ModelRef, tree: dict[str, Any]) -> dict[str, Any]:
+        """Feature names in the training order, their kinds (the JSON form of
+        :class:`rung.core.columns.ColumnKind`) from the data the training step received, and
+        the classes. ``names`` says where the names came from: ``"model"`` (fitted on a
+        DataFrame), ``"lineage"`` (fitted on an array, names from the training step's input
+        frame) or ``None`` (unknown: ``features`` is empty and ``n_features`` is all that is
+        known)."""
         from rung.pipelines import materialize
 
         model = materialize.load(
@@ -222,45 +273,103 @@ class Registry:
             allow_pickle=ref.allow_pickle,
             what=f"model {ref.name}",
         )
-        names = getattr(model, "feature_names_in_", None)
-        if names is None:
-            return None
-        features = [str(n) for n in names]
-        frame = self._training_frame(tree, features)
-        signature: dict[str, Any] = {"features": features, "columns": {}}
+        features, source = self.feature_names(model, tree)
+        signature: dict[str, Any] = {"features": features, "names": source, "columns": {}}
+        n = getattr(model, "n_features_in_", None)
+        if n is not None:
+            signature["n_features"] = int(n)
+        frame = self._training_frame(tree, features) if features else None
         if frame is not None:
-            from rung.data.validation import infer_schema
+            from rung.core.columns import kinds_of
 
-            cols = infer_schema(frame[features])["columns"]
-            for name, spec in cols.items():
-                entry = {"kind": spec["kind"], "dtype": spec["dtype"], "nullable": spec["nullable"]}
-                if "categories" in spec:
-                    entry["categories"] = sorted(spec["categories"])
-                signature["columns"][name] = entry
+            for name, kind in kinds_of(frame[features], "the training data").items():
+                signature["columns"][name] = kind.to_dict()
         classes = getattr(model, "classes_", None)
         if classes is not None:
-            signature["classes"] = [c.item() if hasattr(c, "item") else c for c in classes]
+            from rung.core.columns import plain
+
+            signature["classes"] = [plain(c) for c in classes]
         return signature
 
-    def _training_frame(self, tree: dict[str, Any], features: list[str]) -> Any:
+    def names_from_lineage(self, ref: ModelRef) -> list[str]:
+        """The input columns of the model artifact ``ref`` when it was fitted without names
+        and its lineage names them (see :meth:`feature_names`); else ``[]``."""
+        from rung.pipelines import materialize
+        from rung.pipelines.history import Runs
+
+        model = materialize.load(ref.kind, self._s.artifacts.get_bytes(ref.hash))
+        if getattr(model, "feature_names_in_", None) is not None:
+            return []
+        names, _ = self.feature_names(model, Runs(self._s).lineage(ref.hash))
+        return names
+
+    def feature_names(self, model: Any, tree: dict[str, Any]) -> tuple[list[str], str | None]:
+        """The model's input columns in order, and where they were found: the model's own
+        ``feature_names_in_`` (``"model"``), else a frame of the lineage with exactly
+        ``n_features_in_`` columns, or one more that is recognisably the label (the one column
+        whose removal lets the model predict it best, for a classifier among columns holding
+        only its classes) (``"lineage"``); ``([], None)`` when no names can be known."""
+        names = getattr(model, "feature_names_in_", None)
+        if names is not None:
+            return [str(n) for n in names], "model"
+        n = getattr(model, "n_features_in_", None)
+        if n is None:
+            return [], None
+        for frame in self._lineage_frames(tree):
+            cols = [str(c) for c in frame.columns]
+            if len(set(cols)) != len(cols):
+                continue
+            if len(cols) == n:
+                return cols, "lineage"
+            if len(cols) == n + 1:
+                label = _label_column(model, frame)
+                if label is not None:
+                    return [c for c in cols if c != label], "lineage"
+        return [], None
+
+    def _lineage_frames(self, tree: dict[str, Any], depth: int = 3) -> Iterator[Any]:
+        """The tables of the lineage (datasets and DataFrame outputs), nearest first."""
         from rung.pipelines import materialize
 
-        for child in tree.get("children", []):
-            kind, digest = child.get("type"), child.get("hash")
-            try:
-                if kind == "dataset" and child.get("dataset"):
-                    frame = self._s.data.get(child["dataset"]).load()
-                elif digest:
-                    with self._s.metadata.read() as tx:
-                        art = tx.one("SELECT kind FROM artifacts WHERE hash = :h", {"h": digest})
-                    if not art or art["kind"] != "parquet":
-                        continue
-                    frame = materialize.load("parquet", self._s.artifacts.get_bytes(digest))
-                else:
+        level = list(tree.get("children", []))
+        seen: set[str] = set()
+        for _ in range(depth):
+            below: list[dict[str, Any]] = []
+            for child in level:
+                below.extend(child.get("children", []))
+                kind, digest = child.get("type"), child.get("hash")
+                key = str(child.get("dataset") or digest)
+                if key in seen:
                     continue
-            except RungError:
-                continue
-            if hasattr(frame, "columns") and all(f in frame.columns for f in features):
+                seen.add(key)
+                try:
+                    if kind == "dataset" and child.get("dataset"):
+                        version = self._s.data.get(child["dataset"])
+                        if not version.tabular:
+                            continue
+                        frame = version.load()
+                    elif digest:
+                        with self._s.metadata.read() as tx:
+                            art = tx.one(
+                                "SELECT kind FROM artifacts WHERE hash = :h", {"h": digest}
+                            )
+                        if not art or art["kind"] != "parquet":
+                            continue
+                        frame = materialize.load("parquet", self._s.artifacts.get_bytes(digest))
+                    else:
+                        continue
+                except RungError:
+                    continue
+                if hasattr(frame, "columns"):
+                    yield frame
+            level = below
+
+    def _training_frame(self, tree: dict[str, Any], features: list[str]) -> Any:
+        for frame in self._lineage_frames(tree):
+            names = {str(c) for c in frame.columns}
+            if all(f in names for f in features) and len(names) == len(frame.columns):
+                frame = frame.copy(deep=False)
+                frame.columns = [str(c) for c in frame.columns]
                 return frame
         return None
 
@@ -269,7 +378,7 @@ class Registry:
         the reference a monitor compares served inputs with."""
         from rung.pipelines.history import Runs
 
-        features = (version.signature or {}).get("features") or []
+        features = require_signature(version)["features"]
         frame = self._training_frame(Runs(self._s).lineage(version.hash), features)
         if frame is None:
             raise NotFound(

@@ -39,7 +39,7 @@ from rung.core.errors import InvalidInput, RungError
 from rung.core.limits import REQUEST_ID, check_length, is_digits
 from rung.serving.batching import Batcher
 from rung.serving.log import PredictionLog
-from rung.serving.payload import PayloadError, check
+from rung.serving.payload import PayloadError, check, frame_of
 from rung.serving.predictor import Loaded, compute, ready
 
 MAX_BODY = 8 * 1024 * 1024
@@ -94,12 +94,10 @@ class Service:
         self.log.close()
 
     def _load(self, version: int) -> Loaded:
+        from rung.registry.models import require_signature
+
         v, model = self.ws.models.load(f"{self.name}@{version}")  # verified bytes, safe formats
-        if v.signature is None:
-            raise InvalidInput(
-                f"{v.ref} has no input signature", "register a model fitted on a DataFrame"
-            )
-        return ready(v.name, v.version, model, v.signature)
+        return ready(v.name, v.version, model, require_signature(v))
 
     def _follow(self) -> None:
         while not self._stop.wait(self.poll_seconds):
@@ -114,11 +112,9 @@ class Service:
 
     def predict(self, columns: dict[str, list[Any]]) -> tuple[Loaded, dict[str, Any]]:
         """The rows of one request, or of a batch of them (see :mod:`rung.serving.batching`)."""
-        import pandas as pd
-
         held = self.current  # one read: these rows are answered by exactly this version
         self.metrics.calls.inc()
-        return held, compute(held, pd.DataFrame(columns))
+        return held, compute(held, frame_of(columns, held.signature))
 
 
 class _Metrics:
@@ -453,7 +449,9 @@ def _json(content: Any) -> Response:
 
 
 def _datatype(spec: dict[str, Any]) -> str:
-    return {"numeric": "FP64", "boolean": "BOOL"}.get(spec.get("kind", ""), "BYTES")
+    return {"numeric": "FP64", "integer": "INT64", "boolean": "BOOL"}.get(
+        spec.get("kind", ""), "BYTES"
+    )
 
 
 def _pred_type(values: list[Any]) -> str:

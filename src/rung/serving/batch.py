@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from rung.core import predlog
+from rung.core.columns import check_unique_names, json_column, model_input
 from rung.core.errors import InvalidInput, NotFound
 from rung.data.datasets import TABULAR, read_table
+from rung.registry.models import require_signature
 from rung.serving.log import PredictionLog
 from rung.serving.payload import parse
 from rung.serving.predictor import split
@@ -50,12 +52,10 @@ def score_file(
     if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise InvalidInput(f"cannot write {str(out)!r}", "give a .csv or .parquet output file")
     version, model = ws.models.load(ref)  # verified bytes; pickle only if opted in
-    if version.signature is None:
-        raise InvalidInput(
-            f"{version.ref} has no input signature", "register a model fitted on a DataFrame"
-        )
+    signature = require_signature(version)
     frame = _read(Path(input_path))
-    features = version.signature["features"]
+    check_unique_names(frame.columns, repr(str(input_path)))
+    features = signature["features"]
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise InvalidInput(
@@ -76,11 +76,11 @@ def score_file(
         for k, start in enumerate(range(0, len(frame), chunk)):
             started = time.perf_counter()
             part = frame.iloc[start : start + chunk]
-            x, columns = parse(
-                {"columns": {f: part[f].tolist() for f in features}}, version.signature
-            )
+            x, columns = parse({"columns": {f: json_column(part[f]) for f in features}}, signature)
             scored = part.copy()
-            xt = x if head is None else head.transform(x)  # transformers once for both calls
+            xt = (  # transformers once for both calls
+                model_input(x, final) if head is None else head.transform(model_input(x, model))
+            )
             scored["prediction"] = final.predict(xt)
             outputs: dict[str, Any] = {"predictions": scored["prediction"].tolist()}
             if hasattr(final, "predict_proba"):

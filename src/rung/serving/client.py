@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rung.core.columns import check_unique_names
 from rung.core.errors import RungError
-from rung.core.frames import unique_columns
 
 
 class ServiceError(RungError):
@@ -31,7 +31,7 @@ class Client:
     def predict(self, rows: Any) -> dict[str, Any]:
         """One record (dict), several (list of dicts) or a DataFrame; returns the answer."""
         if hasattr(rows, "to_dict"):
-            unique_columns(rows, "the DataFrame to predict")
+            check_unique_names(getattr(rows, "columns", ()), "the DataFrame to predict")
             body: Any = {"records": rows.to_dict("records")}
         elif isinstance(rows, list):
             body = {"records": rows}

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-_JSON_TYPES = {"numeric": "number", "boolean": "boolean", "categorical": "string"}
+_JSON_TYPES = {
+    "numeric": "number",
+    "integer": "integer",
+    "boolean": "boolean",
+    "categorical": "string",
+    "text": "string",
+}
 
 
 def feature_schema(spec: dict[str, Any]) -> dict[str, Any]:

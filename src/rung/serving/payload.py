@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rung.core.columns import ColumnKind, coerce, integer_range, problem
 from rung.core.errors import RungError
 
 if TYPE_CHECKING:
@@ -98,10 +99,24 @@ def validate(body: Any, signature: dict[str, Any]) -> pd.DataFrame:
 def parse(body: Any, signature: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, list[Any]]]:
     """Like :func:`validate`, and the features as plain columns (what the prediction log
     keeps: no second conversion from the DataFrame)."""
+    data, _ = check(body, signature)
+    return frame_of(data, signature), data
+
+
+def frame_of(data: dict[str, list[Any]], signature: dict[str, Any]) -> pd.DataFrame:
+    """The checked columns as the DataFrame the model was fitted on: the features in the
+    training order, each coerced to its training dtype (:func:`rung.core.columns.coerce`)."""
     import pandas as pd
 
-    data, _ = check(body, signature)
-    return pd.DataFrame(data), data  # built in the features' order: no reindexing
+    specs = signature.get("columns") or {}
+    features = signature.get("features") or list(data)
+    return pd.DataFrame(
+        {
+            f: coerce(data[f], ColumnKind.from_dict(specs.get(f) or {"kind": "unknown"}))
+            for f in features
+        },
+        columns=features,
+    )
 
 
 def check(body: Any, signature: dict[str, Any]) -> tuple[dict[str, list[Any]], int]:
@@ -122,7 +137,7 @@ def check(body: Any, signature: dict[str, Any]) -> tuple[dict[str, list[Any]], i
         column, spec = data[name], specs.get(name, {})
         if _column_ok(column, spec):
             continue
-        as_text = False  # categories sent as numbers: the model saw strings
+        kind = ColumnKind.from_dict(spec) if spec else None
         for i, value in enumerate(column):
             loc: list[str | int] = (
                 [name]
@@ -137,19 +152,11 @@ def check(body: Any, signature: dict[str, Any]) -> tuple[dict[str, list[Any]], i
                     errors[-1] = FieldError(["columns", name], "field required")
                     break
                 continue
-            problem = _check_value(value, spec)
-            if problem:
-                errors.append(FieldError(loc, problem))
-            elif (
-                spec.get("kind") == "categorical"
-                and not isinstance(value, str | None)
-                and not str(spec.get("dtype", "")).startswith(("int", "uint", "float", "bool"))
-            ):
-                as_text = True
+            wrong = problem(value, kind) if kind is not None else None
+            if wrong:
+                errors.append(FieldError(loc, wrong))
             if len(errors) >= MAX_ERRORS:
                 break
-        if as_text:
-            data[name] = [v if v is None else str(v) for v in column]
         if len(errors) >= MAX_ERRORS:
             break
     if errors:
@@ -171,11 +178,15 @@ _NUMBERS = frozenset((int, float))
 
 
 def _column_ok(column: list[Any], spec: dict[str, Any]) -> bool:
-    """True when every value of the column is certainly valid (checked in bulk)."""
+    """True when every value of the column is certainly valid (checked in bulk); a column
+    that is not goes value by value through :func:`rung.core.columns.problem`."""
     import numpy as np
 
     kind = spec.get("kind")
     types = set(map(type, column))
+    if kind == "integer":
+        lo, hi = integer_range(ColumnKind.from_dict(spec))
+        return types <= {int} and lo <= min(column) and max(column) <= hi
     if kind == "numeric":
         if not types <= _NUMBERS:
             return False  # a null, a string, a bool, a missing value: check one by one
@@ -193,39 +204,23 @@ def _column_ok(column: list[Any], spec: dict[str, Any]) -> bool:
         return types == {str} and (allowed is None or set(column) <= set(allowed))
     if kind == "boolean":
         return types == {bool}
-    if kind == "datetime":
+    if kind == "text":
         return types == {str}
-    return _MISSING not in column
-
-
-def _check_value(value: Any, spec: dict[str, Any]) -> str | None:
-    kind = spec.get("kind")
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return (
-            None
-            if spec.get("nullable", True)
-            else "null is not allowed (the training data had none)"
-        )
-    if kind == "numeric":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"expected a number, got {type(value).__name__} {value!r}"
-        try:
-            finite = math.isfinite(value)
-        except OverflowError:  # an integer too large for a float
-            finite = False
-        if not finite:
-            return "expected a finite number"
-        return None
-    if kind == "boolean":
-        return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
-    if kind == "categorical":
-        if not isinstance(value, str | int | bool):
-            return f"expected a category, got {type(value).__name__}"
-        allowed = spec.get("categories")
-        if allowed is not None and str(value) not in allowed:
-            shown = ", ".join(map(str, allowed[:10])) + (" …" if len(allowed) > 10 else "")
-            return f"unknown category {value!r}: allowed {shown}"
-        return None
     if kind == "datetime":
-        return None if isinstance(value, str) else f"expected a date string, got {value!r}"
-    return None
+        return types == {str} and _dates_ok(column, spec)
+    if kind is None:
+        return _MISSING not in column
+    return False  # kinds this version does not know: one by one
+
+
+def _dates_ok(column: list[str], spec: dict[str, Any]) -> bool:
+    """Every string is an ISO 8601 time that pandas reads (one parse for the column)."""
+    from rung.core.columns import ISO_TIME, datetimes
+
+    if not all(map(ISO_TIME.fullmatch, column)):
+        return False
+    try:
+        datetimes(column, ColumnKind.from_dict(spec))
+    except (ValueError, TypeError, OverflowError):
+        return False
+    return True

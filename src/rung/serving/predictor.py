@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rung.core.columns import ColumnKind, model_input, sample_value
+
 
 @dataclass(frozen=True)
 class Loaded:
@@ -29,7 +31,9 @@ def ready(name: str, version: int, model: Any, signature: dict[str, Any]) -> Loa
 
 def compute(held: Loaded, frame: Any) -> dict[str, Any]:
     """Predictions, and class probabilities when the model has them, of one version."""
-    x = frame if held.head is None else held.head.transform(frame)
+    x = frame if held.head is None else held.head.transform(model_input(frame, held.model))
+    if held.head is None:
+        x = model_input(frame, held.final)
     out: dict[str, Any] = {"predictions": _plain(held.final.predict(x))}
     if hasattr(held.final, "predict_proba"):
         proba = held.final.predict_proba(x)
@@ -59,17 +63,13 @@ def _plain(values: Any) -> list[Any]:
 
 
 def warm(loaded: Loaded) -> None:
-    """One prediction on a plausible row, so the first real request pays no lazy setup."""
-    import pandas as pd
+    """One prediction on a plausible row, so the first real request pays no lazy setup: each
+    feature's :func:`~rung.core.columns.sample_value`, coerced like a request's values."""
+    from rung.serving.payload import frame_of
 
-    row: dict[str, Any] = {}
-    for name in loaded.signature.get("features", []):
-        spec = loaded.signature.get("columns", {}).get(name, {})
-        cats, kind = spec.get("categories"), spec.get("kind")
-        if cats:
-            row[name] = cats[0]
-        else:
-            row[name] = {"boolean": False, "categorical": "", "datetime": "2000-01-01"}.get(
-                kind or "", 0.0
-            )
-    compute(loaded, pd.DataFrame([row]))
+    specs = loaded.signature.get("columns", {})
+    row = {
+        name: [sample_value(ColumnKind.from_dict(specs.get(name) or {"kind": "numeric"}))]
+        for name in loaded.signature.get("features", [])
+    }
+    compute(loaded, frame_of(row, loaded.signature))

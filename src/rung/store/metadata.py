@@ -65,6 +65,15 @@ class Tx:
     def _sql(self, sql: str) -> str:
         return _PARAM.sub(r"%(\1)s", sql) if self._pg else sql
 
+    def real(self, value: float) -> Any:
+        """``value`` as a parameter for a ``REAL``/``DOUBLE PRECISION`` column: NaN, which
+        Python's sqlite3 would bind as NULL, is bound as the text ``'NaN'`` on SQLite (kept
+        as text by the column's affinity; ``float()`` reads it back); PostgreSQL stores NaN
+        and ±infinity natively, SQLite ±infinity too."""
+        if not self._pg and value != value:
+            return "NaN"
+        return value
+
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run one statement; an integer parameter past 64 bits raises
         :class:`rung.core.errors.InvalidInput` (both databases would refuse it, differently),
