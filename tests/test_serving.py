@@ -193,6 +193,28 @@ def test_the_service_follows_its_alias_under_load_without_a_failed_request(serve
     assert httpx.get(f"{url}/openapi.json").json()["info"]["version"] == "trend version 2"
 
 
+def test_an_alias_moved_to_a_version_that_cannot_load_keeps_the_service_on_its_version(
+    served,
+) -> None:  # type: ignore[no-untyped-def]
+    """A corrupt (or untrusted) version behind the alias: the service keeps answering with
+    the version it holds and says once, on stderr, why it did not swap."""
+    ws, url, proc = served
+    target = ws.models.get("trend@2")
+    path = Path(ws.artifacts.path(target.hash))
+    os.chmod(path, 0o644)
+    path.write_bytes(b"not the model any more")
+    ws.models.promote("trend", 2, force=True, reason="corrupt on purpose")
+    time.sleep(2.0)  # ten polls
+    r = httpx.post(f"{url}/predict", json={"a": 0.3, "color": "red"})
+    assert r.status_code == 200 and r.json()["version"] == 1
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    warnings = [line for line in err.splitlines() if "cannot be served" in line]
+    assert len(warnings) == 1, err
+    assert "trend@champion moved to version 2" in warnings[0]
+    assert "still serving version 1" in warnings[0]
+
+
 def test_a_sigkill_loses_no_answered_prediction(served) -> None:  # type: ignore[no-untyped-def]
     ws, url, proc = served
     answered = 0

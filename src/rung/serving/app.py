@@ -19,6 +19,7 @@ before its response is sent (:mod:`rung.serving.log`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
 import time
@@ -61,6 +62,9 @@ def error_body(exc: RungError) -> dict[str, Any]:
     }
 
 
+_log = logging.getLogger("rung")
+
+
 class Service:
     """The model holder, the alias follower and the log of one served alias."""
 
@@ -100,14 +104,28 @@ class Service:
         return ready(v.name, v.version, model, require_signature(v))
 
     def _follow(self) -> None:
+        refused: int | None = None  # a version that cannot be loaded: not retried every poll
         while not self._stop.wait(self.poll_seconds):
             try:
                 target = self.ws.models.get(self.ref).version
-                if target != self.current.version:
+                if target == self.current.version or target == refused:
+                    continue
+                try:
                     fresh = self._load(target)  # load and warm before anyone sees it
-                    self.current = fresh  # the swap: one assignment
-                    self.metrics.version.labels(self.name).set(fresh.version)
-            except Exception:  # keep serving the current version; try again next poll
+                except Exception as exc:  # untrusted, corrupt, unreadable: keep serving
+                    refused = target
+                    _log.warning(
+                        "rung serve: %s moved to version %s, which cannot be served (%s);"
+                        " still serving version %s",
+                        self.ref,
+                        target,
+                        exc,
+                        self.current.version,
+                    )
+                    continue
+                self.current = fresh  # the swap: one assignment
+                self.metrics.version.labels(self.name).set(fresh.version)
+            except Exception:  # the store unreachable for a moment: try again next poll
                 continue
 
     def predict(self, columns: dict[str, list[Any]]) -> tuple[Loaded, dict[str, Any]]:
