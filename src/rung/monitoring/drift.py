@@ -91,6 +91,18 @@ def compare_frames(
             f"the current data lacks column(s) {missing[:5]}",
             "compare frames with the same columns, or pass columns=[...]",
         )
+    for name, ref in summary.items():  # numbers against numbers, or one line naming the column
+        if isinstance(ref, NumericReference) and ref.measure == "values" and ref.n:
+            current_kind = kind_of(current[name]).kind
+            if (
+                current_kind not in ("numeric", "integer", "boolean")
+                and current[name].notna().any()
+            ):
+                raise InvalidInput(
+                    f"column {name!r} of the current data is not numeric like the reference's"
+                    f" (it is {current_kind})",
+                    "compare frames whose columns have the same kinds",
+                )
     windows = {name: accumulator(ref) for name, ref in summary.items()}
     for name, window in windows.items():  # one column at a time: memory near one column's copy
         window.add(current[name])  # numbers by the reference's measure, or categories
