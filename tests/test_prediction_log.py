@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import rung_cli
 from model_project import TRAIN, frame, in_fifties, log_served
@@ -57,7 +59,81 @@ MALFORMED = [
     ({"outputs": json.dumps({"predictions": ["yes"]})}, "1 predictions for 2 rows"),
     ({"outputs": json.dumps(["yes", "no"])}, "no list of predictions"),
     ({"outputs": "null"}, "no list of predictions"),
+    # values that are not JSON scalars (null, boolean, number, string)
+    (
+        {"inputs": json.dumps({"a": [{"hue": 1}, 2.0], "color": ["red", "blue"]})},
+        "column 'a': row 0 is a JSON object",
+    ),
+    (
+        {"inputs": json.dumps({"a": [1.0, 2.0], "color": ["red", ["blue"]]})},
+        "column 'color': row 1 is a JSON list",
+    ),
+    (
+        {"outputs": json.dumps({"predictions": [{"label": "yes"}, "no"]})},
+        "predictions: row 0 is a JSON object",
+    ),
 ]
+
+# JSON values of every shape: scalars, and lists and objects nesting them
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
+)
+
+
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, bool | int | float | str)
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=st.lists(JSON, min_size=2, max_size=2), predictions=st.lists(JSON, min_size=2, max_size=2))
+def test_any_json_value_is_read_as_a_value_or_refused_naming_the_record(
+    a: list[Any], predictions: list[Any]
+) -> None:
+    """Whatever JSON a record holds in a column or as a prediction, the reader either returns
+    it (every value a scalar) or refuses the record in one line; the drift accumulators then
+    count what it returned, of whatever kind, without raising."""
+    from rung.core.drift import (
+        CategoricalReference,
+        CategoricalWindow,
+        NumericReference,
+        NumericWindow,
+    )
+
+    row = {
+        "id": 9,
+        "request_id": "r",
+        "rows": 2,
+        "status": 200,
+        "inputs": json.dumps({"a": a}),
+        "outputs": json.dumps({"predictions": predictions}),
+    }
+    try:
+        inputs, outputs = predlog.inputs_of(row), predlog.outputs_of(row)
+    except predlog.MalformedRecord as exc:
+        assert "record 9 (request 'r')" in exc.message and "\n" not in str(exc)
+        assert not all(_scalar(v) for v in [*a, *predictions])
+        return
+    assert all(_scalar(v) for v in [*a, *predictions]) and outputs is not None
+    for values in (inputs["a"], outputs["predictions"]):
+        numeric = NumericWindow(NumericReference.of([1.0, 2.0, 3.0]))
+        numeric.add(values)  # a value that is not a number counts as a null
+        assert numeric.n + numeric.nulls == 2
+        stamps = NumericWindow(NumericReference.of(["2020-01-01"], measure="epoch_seconds"))
+        stamps.add(values)
+        assert stamps.n + stamps.nulls == 2
+        categories = CategoricalWindow(CategoricalReference.of(["red", "blue"]))
+        categories.add(values)
+        assert categories.n + categories.nulls == 2
+
+
+def test_a_value_of_the_wrong_kind_in_a_numeric_feature_counts_as_null() -> None:
+    from rung.core.drift import NumericReference, NumericWindow
+
+    window = NumericWindow(NumericReference.of([1.0, 2.0, 3.0]))
+    window.add([1.0, "abc", "2.5", True, None, "", 3])
+    assert (window.n, window.nulls) == (4, 3)  # 1.0, 2.5, True as 1, 3; "abc", None, ""
 
 
 @pytest.mark.parametrize(("fields", "why"), MALFORMED)
@@ -176,6 +252,40 @@ def test_monitor_and_automate_tick_name_the_malformed_record(sqlite_ws, tmp_path
     assert tick.returncode == 0, tick.stderr
     assert "Traceback" not in tick.stderr + tick.stdout
     assert f"prediction log record {bad} (request 'bad-" in tick.stderr, tick.stderr
+
+
+def test_records_holding_values_of_the_wrong_kind_never_stop_monitor_or_tick(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    """The tester's examples: a dict in an input column, a dict prediction (malformed: named
+    and left out), and a non-numeric string in a numeric feature (a well-formed record whose
+    value counts as null), through the real CLI."""
+    ws = sqlite_ws
+    _champion(ws)
+    (ws.root / "rung.toml").write_text(
+        '[eval]\nlabel = "y"\n\n[automate]\nmodel = "trend"\nalias = "champion"\n'
+        'pipeline = "train.py:train"\ndatasets = ["train@1"]\n\n'
+        '[[automate.triggers]]\nkind = "drift"\nwindow = "1d"\n'
+    )
+    log_served(ws.store, in_fifties(frame(100, 8)))
+    bad = [
+        _insert(ws, inputs=json.dumps({"a": [1.0, 2.0], "color": [{"hue": "red"}, "blue"]})),
+        _insert(ws, outputs=json.dumps({"predictions": [{"p": 1}, "no"]})),
+        _insert(ws, inputs=json.dumps({"a": [[1.0], 2.0], "color": ["red", "blue"]})),
+    ]
+    _insert(ws, inputs=json.dumps({"a": ["abc", 2.0], "color": [7, True]}))  # well formed
+    seen = rung_cli("monitor", "trend@champion", "--window", "1d", "--json", cwd=ws.root)
+    assert seen.returncode == 0 and "Traceback" not in seen.stderr, seen.stderr
+    report = json.loads(seen.stdout)
+    assert report["skipped"]["records"] == 3 and report["skipped"]["ids"] == bad
+    assert (report["features"]["a"]["rows"], report["features"]["a"]["nulls"]) == (101, 1)
+    text = rung_cli("monitor", "trend@champion", "--window", "1d", cwd=ws.root)
+    assert text.returncode == 0 and "Traceback" not in text.stderr, text.stderr
+    assert f"3 malformed log record(s) left out (ids {', '.join(map(str, bad))})" in text.stdout
+    log_served(ws.store, in_fifties(frame(100, 9)))  # something new for the drift trigger
+    tick = rung_cli("automate", "tick", cwd=ws.root)
+    assert tick.returncode == 0, tick.stderr
+    assert "Traceback" not in tick.stderr + tick.stdout
+    for record_id in bad[::2]:  # the drift trigger reads inputs: both input records named
+        assert f"prediction log record {record_id} (request 'bad-" in tick.stderr, tick.stderr
 
 
 def test_batch_predictions_get_their_labels_back_and_monitor_counts_them(

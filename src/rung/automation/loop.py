@@ -239,9 +239,12 @@ class Automation:
                     f"live accuracy of {champion.ref} {value:.3f} < {o['below']} on its"
                     f" newest {n} labelled rows"
                 )
-            value = float(
-                (frame["prediction"].astype(float) - frame["__label"].astype(float)).abs().mean()
-            )
+            # a prediction or label that is not a number (a string in a well-formed record)
+            # is left out of the MAE, as in live performance; none left: nothing to judge
+            errors = (_as_numbers(frame["prediction"]) - _as_numbers(frame["__label"])).abs()
+            if errors.isna().all():
+                return None
+            value = float(errors.mean())
             if value <= float(o["above"]):
                 return None
             return f"live MAE of {champion.ref} {value:.4g} > {o['above']} on its newest {n} labelled rows"
@@ -514,3 +517,13 @@ def _with_evidence(job: dict[str, Any]) -> dict[str, Any]:
 
 def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
+def _as_numbers(values: Any) -> Any:
+    """``values`` (a Series) as floats, NaN where a value is not a number (booleans too)."""
+    import pandas as pd
+
+    numeric = values.map(
+        lambda v: v if isinstance(v, int | float) and not isinstance(v, bool) else None
+    )
+    return pd.to_numeric(numeric, errors="coerce")

@@ -150,15 +150,40 @@ def measure_of(kind: str) -> str:
 def numbers(values: Any, measure: str = "values") -> Any:
     """The floats a numeric reference or window counts (``NaN`` for a missing value): the
     values as they are when numpy reads them as floats, else through
-    :func:`rung.core.columns.drift_numbers` (datetimes, text, ``pd.NA``)."""
+    :func:`rung.core.columns.drift_numbers` (datetimes, text, ``pd.NA``).
+
+    A value of the wrong kind in a numeric feature — a string that is not a number
+    (``"abc"``), a list or an object — counts as a missing value, so it shows in the
+    feature's null rate (a monitored statistic) instead of stopping the count; a numeric
+    string (``"1.5"``) is read as its number, a boolean as 0 or 1 (``pandas.to_numeric``
+    with ``errors="coerce"``). The same holds for datetimes and text: a value that cannot be
+    read as a time (an object, an integer out of the timestamp range) counts as null."""
     if measure == "values":
         try:
             return np.asarray(values, dtype=float).ravel()
         except (TypeError, ValueError):
-            pass
+            import pandas as pd
+
+            series = (
+                values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+            )
+            return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     from rung.core.columns import ColumnKind, drift_numbers
 
-    return drift_numbers(values, ColumnKind(_MEASURED.get(measure, "numeric")))
+    kind = ColumnKind(_MEASURED.get(measure, "numeric"))
+    try:
+        return drift_numbers(values, kind)
+    except (TypeError, ValueError, OverflowError):  # one value of the wrong kind: -1 as a date
+        return np.array([_one_number(v, kind) for v in values], dtype=float)
+
+
+def _one_number(value: Any, kind: Any) -> float:
+    from rung.core.columns import drift_numbers
+
+    try:
+        return float(drift_numbers([value], kind)[0])
+    except (TypeError, ValueError, OverflowError):
+        return math.nan
 
 
 @dataclass
@@ -470,7 +495,18 @@ def _count(values: Any) -> list[tuple[Any, int]]:
         pairs = [(v, int(c)) for v, c in values.value_counts(dropna=True).items()]
         nulls = int(values.isna().sum())
         return [*pairs, (None, nulls)] if nulls else pairs
-    return list(Counter(values).items())
+    try:
+        return list(Counter(values).items())
+    except TypeError:  # an unhashable value (a list, a dict): counted as its text
+        return list(Counter(v if _hashable(v) else str(v) for v in values).items())
+
+
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
 
 
 def _is_nan(v: Any) -> bool:

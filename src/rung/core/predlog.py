@@ -10,7 +10,9 @@ A record of an answered request (status < 400) holds:
 
 * ``inputs``: the features **as columns**, ``{feature: [one value per row]}``;
 * ``outputs``: ``{"predictions": [one per row], ...}`` (probabilities beside them);
-* ``rows``: the number of rows, the length of every column and of ``predictions``.
+* ``rows``: the number of rows, the length of every column and of ``predictions``;
+* every value of a column, and every prediction, a JSON scalar: null, boolean, number or
+  string (never a list or an object).
 
 A failed request (status >= 400) is logged with ``rows`` 0, empty inputs and
 ``{"error": <exception type>}``: the error rate comes from the same log.
@@ -95,6 +97,7 @@ def inputs_of(row: Mapping[str, Any]) -> dict[str, list[Any]]:
         if not isinstance(values, list) or (rows is not None and len(values) != rows):
             got = f"{len(values)} values" if isinstance(values, list) else f"a {_kind(values)}"
             raise _malformed(row, f"its input column {name!r} holds {got} for {rows} rows")
+        _scalars(row, values, f"its input column {name!r}")
     return value
 
 
@@ -110,7 +113,17 @@ def outputs_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
     rows = row.get("rows")
     if rows is not None and len(predictions) != rows:
         raise _malformed(row, f"it holds {len(predictions)} predictions for {rows} rows")
+    _scalars(row, predictions, "its predictions")
     return value
+
+
+def _scalars(row: Mapping[str, Any], values: list[Any], where: str) -> None:
+    """Refuse a value that is not a JSON scalar (null, boolean, number, string): a nested
+    list or object in a column, or a prediction, is not one value of one row."""
+    for i, v in enumerate(values):
+        if v is not None and not isinstance(v, str | int | float):  # bool is an int
+            kind = _kind(v) if isinstance(v, list | dict) else type(v).__name__
+            raise _malformed(row, f"{where}: row {i} is a JSON {kind}, not a value")
 
 
 def _load(row: Mapping[str, Any], field: str) -> Any:
