@@ -422,8 +422,7 @@ class Datasets:
         old, new = a.to_pandas(), b.to_pandas()
         if list(old.columns) != list(new.columns):
             return False
-        head_rows = new.iloc[: len(old)].reset_index(drop=True)
-        return bool(head_rows.astype(old.dtypes.to_dict()).equals(old)) if len(old) else True
+        return _same_values(old, new.iloc[: len(old)].reset_index(drop=True))
 
     def _diff_trees(self, a: DatasetVersion, b: DatasetVersion) -> dict[str, Any]:
         fa = {e["path"]: e["hash"] for e in json.loads(self._artifacts.get_bytes(a.hash))["files"]}
@@ -486,3 +485,45 @@ def read_table(
     except (ValueError, OSError) as exc:  # ParserError, EmptyDataError, UnicodeDecodeError, Arrow
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InvalidInput(f"cannot read {str(path)!r} as {fmt.upper()}: {reason}", hint) from exc
+
+
+def _same_values(old: Any, new: Any) -> bool:
+    """Whether two frames of the same shape and column names hold the same values, whatever
+    their dtypes: a column of the same dtype is compared as it is (``Series.equals``), one
+    whose dtype changed value by value through :func:`_value_key` — so ``1`` (int64) equals
+    ``1.0`` (float64 after a missing value was appended) and ``1`` (``Int64``), missing
+    values of any kind (``NaN``, ``None``, ``pd.NA``, ``NaT``) equal each other, and a
+    string never equals a number or a boolean (``"1"`` is not ``1``, ``"True"`` is not
+    ``True``); times are equal when they are the same instant, and a naive time never equals
+    one with a zone."""
+    if old.shape != new.shape:
+        return False
+    for i in range(old.shape[1]):
+        a, b = old.iloc[:, i], new.iloc[:, i]
+        if a.dtype == b.dtype:
+            if not a.equals(b):
+                return False
+        elif [_value_key(v) for v in a] != [_value_key(v) for v in b]:
+            return False
+    return True
+
+
+def _value_key(v: Any) -> tuple[Any, ...]:
+    """A key equal for equal values of any dtype (see :func:`_same_values`)."""
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    if v is None or (not isinstance(v, str | bytes) and np.ndim(v) == 0 and pd.isna(v)):
+        return ("null",)
+    if isinstance(v, bool | np.bool_):
+        return ("bool", bool(v))
+    if isinstance(v, int | float | np.number):
+        return ("number", v.item() if isinstance(v, np.generic) else v)
+    if isinstance(v, dt.datetime | np.datetime64):
+        stamp = pd.Timestamp(v)
+        return ("time", stamp.tzinfo is not None, stamp)
+    if isinstance(v, str):
+        return ("text", v)
+    return ("other", type(v).__name__, repr(v))
