@@ -82,7 +82,15 @@ def test_killed_runs_show_as_dead_with_their_steps(ws, tmp_path: Path) -> None: 
     assert "ended without finishing" in detail["error"]
     table = rung_cli("runs", cwd=ws.root).stdout
     assert "dead" in table and "running" not in table
-    assert "dead" in rung_cli("show", str(listed[0]["id"]), cwd=ws.root).stdout
+    text = rung_cli("show", str(listed[0]["id"]), cwd=ws.root).stdout
+    assert "dead" in text and "took -" not in text and "took 0 ms" not in text
+
+    # no duration is negative: killed before its first heartbeat, the run took at least
+    # until its last step began; each step ends at or after its own start
+    for run in listed:
+        full = json.loads(rung_cli("show", str(run["id"]), "--json", cwd=ws.root).stdout)
+        assert full["ended_at"] > full["started_at"]  # not 0 ms: the slow step had begun
+        assert all(s["seconds"] >= 0 for s in full["steps"])
 
     # the Python API says the same; the verdict is persisted (idempotently)
     assert ws.runs.get(listed[1]["id"])["status"] == "dead"
@@ -164,6 +172,16 @@ def test_a_step_left_running_under_a_finished_run_is_dead(ws) -> None:  # type: 
     detail = ws.runs.get(result.id)
     assert {s["status"] for s in detail["steps"]} == {"dead"}
     assert detail["status"] == "succeeded"
+    assert all(s["seconds"] >= 0 for s in detail["steps"])
+    # a run whose recorded end precedes a step's start: the step still never ends before it began
+    with ws.store.write() as tx:
+        tx.execute(
+            "UPDATE step_runs SET status = 'running', ended_at = NULL WHERE run_id = :id",
+            {"id": result.id},
+        )
+        tx.execute("UPDATE runs SET ended_at = started_at - 5 WHERE id = :id", {"id": result.id})
+    for reread in (ws.runs.get(result.id), ws.runs.get(result.id)):  # shown, then persisted
+        assert all(s["seconds"] >= 0 for s in reread["steps"])
 
 
 def test_the_heartbeat_is_renewed_while_a_run_executes(ws) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,11 @@ A ``running`` run is **dead** when
   without ``/proc``, and runs recorded before liveness existed, whose heartbeat is their start).
 
 The verdict is computed on read and persisted at once (:func:`reap`): the run and its
-``running`` step runs become ``dead``, with ``ended_at`` set to the last heartbeat. The update
+``running`` step runs become ``dead``. The run's ``ended_at`` is the last moment it is known
+alive: its last heartbeat, or a later start or end of one of its steps, and never before its
+own start (a run killed before its first beat took at least until its last step began); a
+step's ``ended_at`` is the run's, or its own start if that is later — no duration is
+negative. The update
 only touches rows still ``running``, so readers racing each other agree and it is idempotent.
 A run judged dead by a stale heartbeat whose process was in fact only cut off (a network
 partition) overwrites ``dead`` with its real outcome when it finishes.
@@ -108,10 +112,17 @@ def reap(store: MetadataStore, rows: Iterable[dict[str, Any]]) -> set[int]:
     dead = [r for r in rows if r["status"] == "running" and is_dead(r, now)]
     if not dead:
         return set()
+    latest = _latest_step_times(store, [int(r["id"]) for r in dead])
     for r in dead:
         where = f"on {r.get('host') or 'an unknown host'} (pid {r.get('pid') or '?'})"
         r["status"] = "dead"
-        r["ended_at"] = float(r.get("heartbeat_at") or r["started_at"])
+        # the last moment the run is known alive: its last heartbeat, or later a step's
+        # start or end; never before its own start
+        r["ended_at"] = max(
+            float(r.get("heartbeat_at") or 0.0),
+            float(r["started_at"]),
+            latest.get(int(r["id"]), 0.0),
+        )
         r["error"] = (
             f"the run's process {where} ended without finishing it (killed, or its machine"
             " stopped); it ended at its last heartbeat"
@@ -125,11 +136,33 @@ def reap(store: MetadataStore, rows: Iterable[dict[str, Any]]) -> set[int]:
                 {"t": r["ended_at"], "e": r["error"], "id": r["id"]},
             )
             tx.execute(
-                "UPDATE step_runs SET status = 'dead', ended_at = :t"
-                " WHERE run_id = :id AND status = 'running'",
+                "UPDATE step_runs SET status = 'dead', ended_at = "
+                + _NOT_BEFORE_START
+                + " WHERE run_id = :id AND status = 'running'",
                 {"t": r["ended_at"], "id": r["id"]},
             )
     return {int(r["id"]) for r in dead}
+
+
+# a step's end is the run's end, or its own start when it started later
+_NOT_BEFORE_START = "CASE WHEN started_at > :t THEN started_at ELSE :t END"
+
+
+def _latest_step_times(store: MetadataStore, run_ids: list[int]) -> dict[int, float]:
+    """Per run, the latest start or end recorded by its step runs (0 when it has none, or
+    the store cannot be read)."""
+    marks = ", ".join(f":r{i}" for i in range(len(run_ids)))
+    with contextlib.suppress(Exception), store.read() as tx:
+        rows = tx.all(
+            "SELECT run_id, MAX(started_at) AS started, MAX(ended_at) AS ended"
+            f" FROM step_runs WHERE run_id IN ({marks}) GROUP BY run_id",
+            {f"r{i}": rid for i, rid in enumerate(run_ids)},
+        )
+        return {
+            int(r["run_id"]): max(float(r["started"] or 0.0), float(r["ended"] or 0.0))
+            for r in rows
+        }
+    return {}
 
 
 def reap_steps(
@@ -141,13 +174,14 @@ def reap_steps(
         return
     with contextlib.suppress(Exception), store.write() as tx:
         tx.execute(
-            "UPDATE step_runs SET status = 'dead', ended_at = :t"
-            " WHERE run_id = :id AND status = 'running'",
+            "UPDATE step_runs SET status = 'dead', ended_at = "
+            + _NOT_BEFORE_START
+            + " WHERE run_id = :id AND status = 'running'",
             {"t": ended, "id": run_id},
         )
     for s in stale:
         s["status"] = "dead"
-        s["ended_at"] = s["ended_at"] or ended
+        s["ended_at"] = s["ended_at"] or max(ended, float(s["started_at"]))
 
 
 class Heartbeat:
