@@ -9,8 +9,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
 
 from conftest import rung_cli
+from strategies import awkward_frames
 
 NA = pd.NA
 DAYS = ["2020-01-01", "2020-01-02"]
@@ -97,3 +99,18 @@ def test_diff_of_csv_versions_whose_integers_gain_a_missing_value(
         added = rung_cli("data", "add", str(tmp_path / f"v{i}.csv"), "--name", "t", cwd=ws.root)
         assert added.returncode == 0, added.stderr
     assert _diff(ws.root, "t", text=True)[key] is expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(frame=awkward_frames(max_rows=5, max_columns=4))
+def test_values_compare_equal_whatever_the_dtype_they_are_held_in(frame: pd.DataFrame) -> None:
+    """Every awkward frame holds the same values as itself and as the same frame with every
+    column an object column (its dtype dropped); one changed cell makes it differ."""
+    from rung.data.datasets import _same_values
+
+    assert _same_values(frame, frame)
+    assert _same_values(frame, frame.astype(object))
+    if frame.shape[0] and frame.shape[1]:
+        changed = frame.astype(object)
+        changed.iloc[0, 0] = "a value no column holds"
+        assert not _same_values(frame, changed)
