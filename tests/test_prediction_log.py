@@ -374,3 +374,17 @@ def test_null_labels_leave_their_rows_unlabelled(sqlite_ws) -> None:  # type: ig
     assert (performance["rows"], performance["labelled"], performance["accuracy"]) == (4, 2, 0.5)
     with pytest.raises(NotFound, match="no prediction with request id 'nope'"):
         record(ws.store, {"request_id": "nope", "label": None})
+
+
+def test_a_reference_column_of_unhashable_values_is_counted_by_its_text() -> None:
+    """A struct or list column (Parquet holds them) as a categorical reference: counted by
+    each value's text, nulls apart, never ``unhashable type``."""
+    from rung.core.drift import CategoricalReference, CategoricalWindow
+
+    values = pd.Series([{"a": 1}, {"a": 1}, None, "x", [1]])
+    ref = CategoricalReference.of(values)
+    assert (ref.n, ref.nulls, ref.counts[ref.categories.index("{'a': 1}")]) == (4, 1, 2)
+    window = CategoricalWindow(ref)
+    window.add(values)
+    window.add(list(values))
+    assert (window.n, window.nulls) == (8, 2)

@@ -492,13 +492,23 @@ def _count(values: Any) -> list[tuple[Any, int]]:
     """(value, count) pairs of a chunk, nulls included: by hashing (pandas' ``value_counts``
     for a Series, else ``Counter``), so a million values cost milliseconds, not a loop."""
     if hasattr(values, "value_counts") and hasattr(values, "isna"):
-        pairs = [(v, int(c)) for v, c in values.value_counts(dropna=True).items()]
-        nulls = int(values.isna().sum())
-        return [*pairs, (None, nulls)] if nulls else pairs
+        try:
+            pairs = [(v, int(c)) for v, c in values.value_counts(dropna=True).items()]
+        except TypeError:  # an unhashable value (a struct column read from Parquet)
+            values = [None if _is_null(v) else v for v in values]
+        else:
+            nulls = int(values.isna().sum())
+            return [*pairs, (None, nulls)] if nulls else pairs
     try:
         return list(Counter(values).items())
     except TypeError:  # an unhashable value (a list, a dict): counted as its text
         return list(Counter(v if _hashable(v) else str(v) for v in values).items())
+
+
+def _is_null(v: Any) -> bool:
+    import pandas as pd
+
+    return v is None or (np.ndim(v) == 0 and bool(pd.isna(v)))
 
 
 def _hashable(v: Any) -> bool:
