@@ -125,7 +125,7 @@ def reap(store: MetadataStore, rows: Iterable[dict[str, Any]]) -> set[int]:
         )
         r["error"] = (
             f"the run's process {where} ended without finishing it (killed, or its machine"
-            " stopped); it ended at its last heartbeat"
+            " stopped); it ended after its last heartbeat or step start"
         )
     # a read-only store still shows the verdict, unpersisted
     with contextlib.suppress(Exception), store.write() as tx:
