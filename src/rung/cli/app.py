@@ -21,10 +21,64 @@ def _option_names(command: click.Command) -> list[str]:
     ]
 
 
+class AsciiIntRange(click.IntRange):
+    """click's ``IntRange`` reading ASCII digits only (an optional leading ``-``).
+
+    Python's ``int()`` accepts every Unicode decimal digit (``"١"`` is 1), spaces and
+    underscores; rung reads one spelling per number (:func:`rung.core.limits.is_digits`,
+    docs/limits.md), so ``-n ١`` is refused like ``rung show ١``. A range without a bound is
+    bounded by :data:`rung.core.limits.MAX_ID` and its negative.
+    """
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            from rung.core.limits import is_digits
+
+            body = value[1:] if value.startswith("-") else value
+            if not is_digits(body) or len(body) > 40:
+                self.fail(
+                    f"{value!r} is not a whole number written with the digits 0-9", param, ctx
+                )
+        return super().convert(value, param, ctx)
+
+
+def ascii_ints(command: click.Command) -> None:
+    """Give every integer option and argument of ``command`` and its subcommands an
+    :class:`AsciiIntRange` keeping its range. Run once on the whole tree when it is built
+    (by :class:`RungGroup`), so a new command is covered without a line of its own."""
+    from rung.core.limits import MAX_ID
+
+    for param in command.params:
+        kind = param.type
+        if isinstance(kind, click.types.IntParamType) and not isinstance(kind, AsciiIntRange):
+            if isinstance(kind, click.IntRange):
+                low, high = kind.min, kind.max
+                opens, clamp = (kind.min_open, kind.max_open), kind.clamp
+            else:
+                low, high, opens, clamp = None, None, (False, False), False
+            param.type = AsciiIntRange(
+                -MAX_ID if low is None else low,
+                MAX_ID if high is None else high,
+                min_open=opens[0],
+                max_open=opens[1],
+                clamp=clamp,
+            )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            ascii_ints(sub)
+
+
 class RungGroup(TyperGroup):
     """Every ``rung`` command group: a mistyped command or option is answered with the
     nearest names (:func:`rung.core.suggest.closest`, the same rule as every unknown dataset,
-    model or alias), or with the list of valid ones when none is near."""
+    model or alias), or with the list of valid ones when none is near. Its integer options
+    and arguments read ASCII digits only (:func:`ascii_ints`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        ascii_ints(self)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
