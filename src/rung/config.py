@@ -500,6 +500,44 @@ class Config:
         return {f: self.settings.section(f) for f in self.settings.__struct_fields__}
 
 
+ROOT_HINT = (
+    "set RUNG_ARTIFACT_ROOT or [artifacts] root in rung.toml to a folder rung can write,"
+    " or an fsspec URL such as s3://bucket/rung"
+)
+
+
+def check_artifact_root(root: str, source: str) -> str:
+    """``root`` if it can be an artifact root, else one :class:`InvalidInput` line naming it.
+
+    Checked when a workspace opens, without creating anything: no blank value, spaces around
+    it or control characters; a URL's protocol must be one fsspec knows (its library may
+    still be missing: said when first used); a folder must not be a file, lie under a file,
+    or have a nearest existing folder this process cannot write. ``source`` names where the
+    value came from (``RUNG_ARTIFACT_ROOT``, ``rung.toml: artifacts.root``)."""
+
+    def bad(why: str) -> InvalidInput:
+        return InvalidInput(f"{source} = {_short(root)}: {why}", ROOT_HINT)
+
+    if not root.strip() or root != root.strip() or not root.isprintable():
+        raise bad("not a folder or URL (blank, spaces around it, or control characters)")
+    if "://" in root and not root.startswith(("file://", "local://")):
+        from fsspec.registry import known_implementations, registry
+
+        protocol = root.split("://", 1)[0]
+        if protocol not in known_implementations and protocol not in registry:
+            raise bad(f"unknown protocol {protocol!r}")
+        return root
+    here = Path(os.path.abspath(root.split("://", 1)[-1]))
+    for folder in (here, *here.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise bad(f"{folder} is a file, not a folder")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise bad(f"the folder {folder} is not writable")
+            break
+    return root
+
+
 def load_config(root: Path) -> Config:
     """Read and validate ``rung.toml`` under ``root``; apply environment overrides."""
     path = root / CONFIG_FILE
@@ -514,7 +552,11 @@ def load_config(root: Path) -> Config:
     store_url = (
         os.environ.get("RUNG_STORE_URL") or settings.store.url or f"sqlite:///{state / 'rung.db'}"
     )
-    artifact_root = (
-        os.environ.get("RUNG_ARTIFACT_ROOT") or settings.artifacts.root or str(state / "artifacts")
-    )
+    if os.environ.get("RUNG_ARTIFACT_ROOT"):
+        artifact_root, source = os.environ["RUNG_ARTIFACT_ROOT"], "RUNG_ARTIFACT_ROOT"
+    elif settings.artifacts.root:
+        artifact_root, source = settings.artifacts.root, f"{path}: artifacts.root"
+    else:
+        artifact_root, source = str(state / "artifacts"), "the artifact root"
+    check_artifact_root(artifact_root, source)
     return Config(root, store_url, artifact_root, dict(settings.pipelines), settings)
