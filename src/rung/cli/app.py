@@ -44,10 +44,27 @@ class AsciiIntRange(click.IntRange):
         return super().convert(value, param, ctx)
 
 
+class AsciiFloatRange(click.FloatRange):
+    """click's ``FloatRange`` reading ASCII text only, and finite numbers only.
+
+    ``float()`` reads Unicode digits (``"١.٥"``) and ``nan``/``inf``; rung reads neither."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.isascii():
+            self.fail(f"{value!r} is not a number written with the digits 0-9", param, ctx)
+        number = super().convert(value, param, ctx)
+        if number != number or number in (float("inf"), -float("inf")):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 def ascii_ints(command: click.Command) -> None:
     """Give every integer option and argument of ``command`` and its subcommands an
-    :class:`AsciiIntRange` keeping its range. Run once on the whole tree when it is built
-    (by :class:`RungGroup`), so a new command is covered without a line of its own."""
+    :class:`AsciiIntRange` keeping its range, and every float one an :class:`AsciiFloatRange`.
+    Run once on the whole tree when it is built (by :class:`RungGroup`), so a new command is
+    covered without a line of its own."""
     from rung.core.limits import MAX_ID
 
     for param in command.params:
@@ -64,6 +81,11 @@ def ascii_ints(command: click.Command) -> None:
                 min_open=opens[0],
                 max_open=opens[1],
                 clamp=clamp,
+            )
+        elif isinstance(kind, click.types.FloatParamType) and not isinstance(kind, AsciiFloatRange):
+            r = kind if isinstance(kind, click.FloatRange) else click.FloatRange()
+            param.type = AsciiFloatRange(
+                r.min, r.max, min_open=r.min_open, max_open=r.max_open, clamp=r.clamp
             )
     if isinstance(command, click.Group):
         for sub in command.commands.values():
