@@ -7,6 +7,7 @@ covered by these tests without editing them."""
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 from pathlib import Path
@@ -216,6 +217,119 @@ def test_values_with_a_grammar_are_read_once_at_open() -> None:
             validate(raw)
 
 
+def _numeric(kind: Any) -> tuple[bool, bool]:
+    """(takes a float, takes an int) for a leaf's type."""
+    ok = accepted(kind)
+    return float in ok, int in ok and float not in ok
+
+
+NUMERIC = [leaf for leaf in LEAVES if any(_numeric(leaf[1]))]
+OUT_OF_RANGE = st.sampled_from(
+    [float("nan"), float("inf"), -float("inf"), 2**63, 2**70, -(2**63) - 1, 10**22]
+)
+
+
+def _at(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    raw: dict[str, Any] = {}
+    here = raw
+    for part in path[:-1]:
+        here = here.setdefault(part, {})
+    here[path[-1]] = value
+    return raw
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(NUMERIC), OUT_OF_RANGE)
+def test_a_non_finite_or_out_of_range_number_at_any_key_is_refused(leaf: Any, value: Any) -> None:
+    """Every float of the schema is finite, every integer within 64 bits (limits.MAX_ID)."""
+    path, kind = leaf
+    takes_float, takes_int = _numeric(kind)
+    if isinstance(value, float) != takes_float or isinstance(value, int) != takes_int:
+        return  # a wrong type (the test above), or a large but finite float
+    with pytest.raises(InvalidInput) as caught:
+        validate(_at(path, value))
+    assert_one_line_naming(caught.value, ".".join(path))
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("monitor", "alerts", "min_accuracy"), float("nan"), "min_accuracy = nan"),
+        (("monitor", "alerts", "min_accuracy"), 1.5, "at most 1.0"),
+        (("monitor", "alerts", "min_accuracy"), -0.1, "at least 0"),
+        (("monitor", "alerts", "max_error_rate"), 2, "at most 1.0"),
+        (("monitor", "alerts", "max_p99_ms"), 0, "above 0"),
+        (("monitor", "alerts", "max_p99_ms"), float("inf"), "finite"),
+        (("monitor", "webhook_timeout"), float("inf"), "finite"),
+        (("monitor", "prediction", "threshold"), float("nan"), "finite"),
+        (("automate", "debounce"), 9999999999999999999999, "at most 9223372036854775807"),
+        (("automate", "cooldown"), "١٠s", "expected a duration"),
+        (("monitor", "window"), "١٠٠٠", "expected a number of"),
+        (("monitor", "window"), 2**63, "expected a number of"),
+    ],
+)
+def test_ranges_of_numbers(path: tuple[str, ...], value: Any, message: str) -> None:
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        validate(_at(path, value))
+
+
+CRITERIA = st.sampled_from(
+    ["f1_macro >= 0.6", "mean f1_macro >= 0.6", "accuracy drop <= 0.01 vs baseline"]
+)
+BAD_CRITERIA = st.sampled_from(
+    ["oops", "", "f1 >= ", "f1 >= 50%", "f1 drop >= 0.1 vs baseline", ">= 0.5", "f1 ~ 0.5"]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from([("eval", "criteria"), ("automate", "criteria")]),
+    st.lists(CRITERIA, max_size=3),
+    BAD_CRITERIA,
+    st.data(),
+)
+def test_every_criterion_is_parsed_at_open(
+    path: tuple[str, ...], good: list[str], bad: str, data: st.DataObject
+) -> None:
+    validate(_at(path, good))
+    i = data.draw(st.integers(0, len(good)))
+    texts = [*good[:i], bad, *good[i:]]
+    with pytest.raises(InvalidInput) as caught:
+        validate(_at(path, texts))
+    assert_one_line_naming(caught.value, f"{'.'.join(path)}[{i}]")
+
+
+WEBHOOKS_BAD = [
+    "http://[::1",
+    "http://[::1]:99999/x",
+    "file:///etc/hostname",
+    "ftp://h/x",
+    "data:,x",
+    "http://",
+    "https:///path",
+    "hooks.example.com/rung",
+    "http://h/\nx",
+    "http://h x/",
+]
+
+
+@pytest.mark.parametrize("url", WEBHOOKS_BAD)
+def test_a_bad_webhook_is_refused_at_open_by_the_rule_delivery_uses(url: str) -> None:
+    from rung.monitoring.alerts import check_webhook
+
+    with pytest.raises(InvalidInput, match=r"monitor\.webhook"):
+        validate({"monitor": {"webhook": url}})
+    with pytest.raises(InvalidInput):
+        check_webhook(url)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080/x", "https://[::1]/hook", "HTTPS://h"])
+def test_a_good_webhook_passes_both(url: str) -> None:
+    from rung.monitoring.alerts import check_webhook
+
+    assert validate({"monitor": {"webhook": url}}).monitor.webhook == url == check_webhook(url)
+
+
 def test_the_reference_documents_every_key() -> None:
     doc = (ROOT / "docs" / "configuration.md").read_text()
     keys = {".".join(p) for p, _ in LEAVES} | {
@@ -240,6 +354,11 @@ EXAMPLES = {
     "[monitor.alerts]\nmin_accuracy = true\n": "monitor.alerts.min_accuracy = True",
     'rung = "x"\n': "unknown section 'rung'",
     "[eval\n": "is not valid TOML",
+    '[monitor]\nwebhook = "http://[::1"\n': "monitor.webhook = 'http://[::1'",
+    '[monitor]\nwebhook = "file:///etc/hostname"\n': "expected an http(s) URL",
+    "[monitor.alerts]\nmin_accuracy = nan\n": "monitor.alerts.min_accuracy = nan",
+    "[automate]\ndebounce = 9999999999999999999999\n": "automate.debounce = 9999999999999999999999",
+    '[eval]\ncriteria = ["f1_macro >= 0.5", "oops"]\n': "eval.criteria[1] = 'oops'",
 }
 
 

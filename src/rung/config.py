@@ -36,6 +36,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from rung.core.errors import InvalidInput
+from rung.core.limits import MAX_ID
 
 CONFIG_FILE = "rung.toml"
 STATE_DIR = ".rung"
@@ -115,10 +116,50 @@ def _cron(value: Any, key: str) -> str:
     return str(value)
 
 
+def _webhook(value: Any, key: str) -> str:
+    from rung.core.webhooks import EXAMPLE, check_webhook
+
+    if value == "":  # an empty webhook: none
+        return value
+    try:
+        return check_webhook(value)
+    except InvalidInput:
+        raise _Bad(key, value, f"expected an http(s) URL with a host, e.g. {EXAMPLE!r}") from None
+
+
+def _finite(value: Any, key: str) -> float:
+    import math
+
+    if not math.isfinite(value):
+        raise _Bad(key, value, "expected a finite number")
+    return float(value)
+
+
+def _criteria(value: Any, key: str) -> list[str]:
+    from rung.core.criteria import parse_criterion
+
+    for i, text in enumerate(value):
+        try:
+            parse_criterion(text)
+        except InvalidInput as exc:
+            raise _Bad(f"{key}[{i}]", text, f"{exc.hint or exc.message}") from None
+    return list(value)
+
+
 # A value with a grammar is declared with its reader as a marker; _Table reads every such
 # field after msgspec has checked its TOML type, so a new key of these types is one line too.
-Count = Annotated[int, msgspec.Meta(ge=0)]
-Positive = Annotated[int, msgspec.Meta(ge=1)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
+Positive = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+"""An accuracy or a rate: 0..1 (NaN refused)."""
+Finite = Annotated[float, _finite]
+"""Any finite number (NaN and ±inf refused)."""
+Above0 = Annotated[float, msgspec.Meta(gt=0), _finite]
+"""A finite number above 0 (a latency in ms, a timeout in seconds)."""
+Webhook = Annotated[str, _webhook]
+"""An http(s) URL with a host (:func:`rung.core.webhooks.check_webhook`); empty: none."""
+Criteria = Annotated[list[str], _criteria]
+"""Acceptance criteria, each parsed by :func:`rung.core.criteria.parse_criterion`."""
 Duration = Annotated[float | str, _duration]
 """Seconds: ``90``, ``"90s"``, ``"30m"``, ``"6h"``, ``"1d"``, ``"2w"``; read as float seconds."""
 Window = Annotated[int | str, _window]
@@ -161,15 +202,15 @@ class ArtifactSettings(_Table):
 
 class EvalSettings(_Table):
     label: str | None = None
-    criteria: list[str] = []
+    criteria: Criteria = []
 
 
 class DriftRule(_Table):
     """``[monitor.features.NAME]`` and ``[monitor.prediction]``."""
 
     statistic: Statistic | None = None
-    threshold: float | None = None
-    null_threshold: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    threshold: Finite | None = None
+    null_threshold: Fraction | None = None
 
 
 class AlertRules(_Table):
@@ -177,17 +218,17 @@ class AlertRules(_Table):
 
     drifted_features: Count = 1
     prediction_drift: bool = True
-    min_accuracy: float | None = None
+    min_accuracy: Fraction | None = None
     min_labelled: Count = 30
-    max_error_rate: float | None = None
-    max_p99_ms: float | None = None
+    max_error_rate: Fraction | None = None
+    max_p99_ms: Above0 | None = None
 
 
 class MonitorSettings(_Table):
     window: Window = "1000"
     reference: str | None = None
-    webhook: str | None = None
-    webhook_timeout: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    webhook: Webhook | None = None
+    webhook_timeout: Above0 = 5.0
     alerts: AlertRules = msgspec.field(default_factory=AlertRules)
     features: dict[str, DriftRule] = {}
     prediction: DriftRule = msgspec.field(default_factory=DriftRule)
@@ -213,8 +254,8 @@ class DriftTrigger(_Trigger, tag="drift"):
 
 class PerformanceTrigger(_Trigger, tag="performance"):
     metric: Literal["accuracy", "mae"] = "accuracy"
-    below: float | None = None
-    above: float | None = None
+    below: Finite | None = None
+    above: Finite | None = None
     labelled: Positive = 100
 
     def __post_init__(self) -> None:
@@ -234,7 +275,7 @@ class AutomateSettings(_Table):
     params: dict[str, Any] = {}
     policy: Literal["auto", "manual"] = "auto"
     datasets: list[str] = []
-    criteria: list[str] | None = None  # None: [eval] criteria
+    criteria: Criteria | None = None  # None: [eval] criteria
     fresh: Count = 0
     cooldown: Duration = 0.0
     debounce: Positive = 1
@@ -423,6 +464,7 @@ def describe(path: Path | str, raw: dict[str, Any], exc: Exception) -> InvalidIn
         names = [_TYPES.get(t.strip(), t.strip()) for t in typed[1].split("|")]
         expected = " or ".join(n for n in names if n != "nothing") or "nothing"
         expected = f"expected {expected}{typed[2]}".replace(">=", "at least").replace(">", "above")
+        expected = expected.replace("<=", "at most").replace("<", "below")
     elif _choices(parts, raw):
         expected = f"expected one of {', '.join(repr(c) for c in _choices(parts, raw))}"
     else:
@@ -458,6 +500,44 @@ class Config:
         return {f: self.settings.section(f) for f in self.settings.__struct_fields__}
 
 
+ROOT_HINT = (
+    "set RUNG_ARTIFACT_ROOT or [artifacts] root in rung.toml to a folder rung can write,"
+    " or an fsspec URL such as s3://bucket/rung"
+)
+
+
+def check_artifact_root(root: str, source: str) -> str:
+    """``root`` if it can be an artifact root, else one :class:`InvalidInput` line naming it.
+
+    Checked when a workspace opens, without creating anything: no blank value, spaces around
+    it or control characters; a URL's protocol must be one fsspec knows (its library may
+    still be missing: said when first used); a folder must not be a file, lie under a file,
+    or have a nearest existing folder this process cannot write. ``source`` names where the
+    value came from (``RUNG_ARTIFACT_ROOT``, ``rung.toml: artifacts.root``)."""
+
+    def bad(why: str) -> InvalidInput:
+        return InvalidInput(f"{source} = {_short(root)}: {why}", ROOT_HINT)
+
+    if not root.strip() or root != root.strip() or not root.isprintable():
+        raise bad("not a folder or URL (blank, spaces around it, or control characters)")
+    if "://" in root and not root.startswith(("file://", "local://")):
+        from fsspec.registry import known_implementations, registry
+
+        protocol = root.split("://", 1)[0]
+        if protocol not in known_implementations and protocol not in registry:
+            raise bad(f"unknown protocol {protocol!r}")
+        return root
+    here = Path(os.path.abspath(root.split("://", 1)[-1]))
+    for folder in (here, *here.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise bad(f"{folder} is a file, not a folder")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise bad(f"the folder {folder} is not writable")
+            break
+    return root
+
+
 def load_config(root: Path) -> Config:
     """Read and validate ``rung.toml`` under ``root``; apply environment overrides."""
     path = root / CONFIG_FILE
@@ -472,7 +552,11 @@ def load_config(root: Path) -> Config:
     store_url = (
         os.environ.get("RUNG_STORE_URL") or settings.store.url or f"sqlite:///{state / 'rung.db'}"
     )
-    artifact_root = (
-        os.environ.get("RUNG_ARTIFACT_ROOT") or settings.artifacts.root or str(state / "artifacts")
-    )
+    if os.environ.get("RUNG_ARTIFACT_ROOT"):
+        artifact_root, source = os.environ["RUNG_ARTIFACT_ROOT"], "RUNG_ARTIFACT_ROOT"
+    elif settings.artifacts.root:
+        artifact_root, source = settings.artifacts.root, f"{path}: artifacts.root"
+    else:
+        artifact_root, source = str(state / "artifacts"), "the artifact root"
+    check_artifact_root(artifact_root, source)
     return Config(root, store_url, artifact_root, dict(settings.pipelines), settings)

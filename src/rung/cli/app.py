@@ -21,10 +21,86 @@ def _option_names(command: click.Command) -> list[str]:
     ]
 
 
+class AsciiIntRange(click.IntRange):
+    """click's ``IntRange`` reading ASCII digits only (an optional leading ``-``).
+
+    Python's ``int()`` accepts every Unicode decimal digit (``"١"`` is 1), spaces and
+    underscores; rung reads one spelling per number (:func:`rung.core.limits.is_digits`,
+    docs/limits.md), so ``-n ١`` is refused like ``rung show ١``. A range without a bound is
+    bounded by :data:`rung.core.limits.MAX_ID` and its negative.
+    """
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str):
+            from rung.core.limits import is_digits
+
+            body = value[1:] if value.startswith("-") else value
+            if not is_digits(body) or len(body) > 40:
+                self.fail(
+                    f"{value!r} is not a whole number written with the digits 0-9", param, ctx
+                )
+        return super().convert(value, param, ctx)
+
+
+class AsciiFloatRange(click.FloatRange):
+    """click's ``FloatRange`` reading ASCII text only, and finite numbers only.
+
+    ``float()`` reads Unicode digits (``"١.٥"``) and ``nan``/``inf``; rung reads neither."""
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.isascii():
+            self.fail(f"{value!r} is not a number written with the digits 0-9", param, ctx)
+        number = super().convert(value, param, ctx)
+        if number != number or number in (float("inf"), -float("inf")):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def ascii_ints(command: click.Command) -> None:
+    """Give every integer option and argument of ``command`` and its subcommands an
+    :class:`AsciiIntRange` keeping its range, and every float one an :class:`AsciiFloatRange`.
+    Run once on the whole tree when it is built (by :class:`RungGroup`), so a new command is
+    covered without a line of its own."""
+    from rung.core.limits import MAX_ID
+
+    for param in command.params:
+        kind = param.type
+        if isinstance(kind, click.types.IntParamType) and not isinstance(kind, AsciiIntRange):
+            if isinstance(kind, click.IntRange):
+                low, high = kind.min, kind.max
+                opens, clamp = (kind.min_open, kind.max_open), kind.clamp
+            else:
+                low, high, opens, clamp = None, None, (False, False), False
+            param.type = AsciiIntRange(
+                -MAX_ID if low is None else low,
+                MAX_ID if high is None else high,
+                min_open=opens[0],
+                max_open=opens[1],
+                clamp=clamp,
+            )
+        elif isinstance(kind, click.types.FloatParamType) and not isinstance(kind, AsciiFloatRange):
+            r = kind if isinstance(kind, click.FloatRange) else click.FloatRange()
+            param.type = AsciiFloatRange(
+                r.min, r.max, min_open=r.min_open, max_open=r.max_open, clamp=r.clamp
+            )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            ascii_ints(sub)
+
+
 class RungGroup(TyperGroup):
     """Every ``rung`` command group: a mistyped command or option is answered with the
     nearest names (:func:`rung.core.suggest.closest`, the same rule as every unknown dataset,
-    model or alias), or with the list of valid ones when none is near."""
+    model or alias), or with the list of valid ones when none is near. Its integer options
+    and arguments read ASCII digits only (:func:`ascii_ints`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        ascii_ints(self)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

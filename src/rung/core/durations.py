@@ -17,6 +17,8 @@ def duration_seconds(text: Any) -> float:
     if isinstance(text, bool) or not isinstance(text, int | float | str):
         raise ValueError("expected a duration such as 90, 30m, 6h, 1d")
     spec = str(text).strip().lower()
+    if not spec.isascii():  # float() reads Unicode digits ("١٠s"); one spelling per number
+        raise ValueError("expected a duration such as 90, 30m, 6h, 1d")
     try:
         unit = UNITS[spec[-1]] if spec and spec[-1] in UNITS else 1
         value = float(spec[:-1] if spec and spec[-1] in UNITS else spec) * unit
@@ -33,7 +35,9 @@ def window_spec(text: Any) -> tuple[str, float]:
     if isinstance(text, bool) or not isinstance(text, int | str):
         raise ValueError("expected a number of predictions (1000) or a period (30m, 12h, 1d)")
     spec = str(text).strip().lower().removesuffix(" predictions")
-    if spec.isdigit() and int(spec) > 0:
+    if not spec.isascii():  # isdigit() and float() read Unicode digits ("١٠٠٠")
+        raise ValueError("expected a number of predictions (1000) or a period (30m, 12h, 1d)")
+    if spec.isdigit() and 0 < int(spec) <= 2**63 - 1:
         return "rows", float(spec)
     if len(spec) > 1 and spec[-1] in UNITS and spec[:-1].replace(".", "", 1).isdigit():
         seconds = float(spec[:-1]) * UNITS[spec[-1]]

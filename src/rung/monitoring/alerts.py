@@ -15,7 +15,7 @@ A webhook gets each alert as one JSON document. Delivery never loses the alert: 
 first, and the delivery's outcome ("delivered" or the error) is stored with it.
 
 The webhook is an ``http://`` or ``https://`` URL with a host, checked when ``[monitor]`` is
-read (:func:`check_webhook`); any other scheme (``file:``, ``ftp:``, ``data:``…) is refused.
+read (:func:`check_webhook`, from :mod:`rung.core.webhooks`: the configuration's rule too); any other scheme (``file:``, ``ftp:``, ``data:``…) is refused.
 A delivery is a single POST: redirects are never followed (a 3xx is a failed delivery naming
 the status and its ``Location``), and only a 2xx answer is recorded as "delivered".
 """
@@ -29,6 +29,9 @@ from typing import Any
 
 from rung.core.errors import InvalidInput
 from rung.core.hashing import canonical_json
+from rung.core.webhooks import WEBHOOK_SCHEMES, check_webhook
+
+__all__ = ["WEBHOOK_SCHEMES", "breaches", "check_webhook", "deliver", "rules_of"]
 
 RULES = {
     "drifted_features": (int, 1),
@@ -127,20 +130,6 @@ def breaches(report: dict[str, Any], rules: dict[str, Any]) -> list[dict[str, An
             }
         )
     return out
-
-
-WEBHOOK_SCHEMES = ("http", "https")
-
-
-def check_webhook(url: Any) -> str:
-    """``url`` if it is an http(s) URL with a host, else :class:`InvalidInput` naming it."""
-    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme.lower() not in WEBHOOK_SCHEMES or not parts.hostname:
-        raise InvalidInput(
-            f"[monitor] webhook = {url!r} in rung.toml is not an http(s) URL",
-            'write e.g. webhook = "https://hooks.example.com/rung" (only http and https)',
-        )
-    return url
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

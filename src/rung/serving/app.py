@@ -270,7 +270,13 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         counts as load (``service.active``) from its arrival until its record is durable."""
         started = time.perf_counter()
         given = request.headers.get("x-request-id")
-        request_id = given if given and len(given) <= REQUEST_ID else uuid.uuid4().hex
+        try:  # HTTP hands header bytes over as Latin-1; clients send ids as UTF-8, as in JSON
+            given = given.encode("latin-1").decode("utf-8") if given else given
+            unreadable = False
+        except UnicodeError:
+            unreadable = True
+        fits = given and not unreadable and len(given) <= REQUEST_ID
+        request_id = given if given and fits else uuid.uuid4().hex
 
         def record(held: Loaded, inputs: Any, outputs: Any, status: int) -> Future[None]:
             return service.log.submit(
@@ -288,6 +294,11 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         service.active += 1
         try:
             try:
+                if unreadable:  # refused here, logged under a fresh id
+                    raise InvalidInput(
+                        f"X-Request-ID header {given!r} is not UTF-8 text",
+                        "send the id as UTF-8 (or ASCII), or none (one is made)",
+                    )
                 if given and len(given) > REQUEST_ID:  # refused here, logged under a fresh id
                     check_length(
                         given,

@@ -56,15 +56,27 @@ class ArtifactStore:
         self.fs: Any = None
         self._folders: set[str] = set()  # object folders known to exist
         self._swept = False  # stale partials are swept on the first write
-        if "://" in root and not root.startswith(("file://", "local://")):
-            import fsspec
+        try:
+            if "://" in root and not root.startswith(("file://", "local://")):
+                import fsspec
 
-            self.fs, self.base = fsspec.core.url_to_fs(root)
-            self.local = False
-        else:  # a plain folder: os calls only, and no fsspec import on the hot path
-            self.base = os.path.abspath(root.split("://", 1)[-1])
-            self.local = True
-            Path(self.base).mkdir(parents=True, exist_ok=True)
+                self.fs, self.base = fsspec.core.url_to_fs(root)
+                self.local = False
+            else:  # a plain folder: os calls only, and no fsspec import on the hot path
+                self.base = os.path.abspath(root.split("://", 1)[-1])
+                self.local = True
+                Path(self.base).mkdir(parents=True, exist_ok=True)
+        except (ValueError, ImportError, OSError) as exc:
+            # an unknown protocol, a missing fsspec driver, a file in the way, no permission
+            # (the configuration checks what it can without creating anything; this is the rest)
+            from rung.core.errors import InvalidInput
+
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise InvalidInput(
+                f"the artifact root {root!r} cannot be opened: {why}",
+                "set RUNG_ARTIFACT_ROOT or [artifacts] root in rung.toml to a folder rung can"
+                " write, or an fsspec URL such as s3://bucket/rung",
+            ) from exc
         self._describe = describe or (lambda h: f"artifact {h[:12]}")
 
     # -- paths -------------------------------------------------------------------------
