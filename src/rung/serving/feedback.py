@@ -57,7 +57,8 @@ def items_of(body: Any) -> list[dict[str, Any]]:
             continue
         odd = next((j for j, v in enumerate(labels) if not _scalar(v)), None)
         if odd is not None:
-            loc: list[str | int] = ["feedback", i, field] + ([odd] if field == "labels" else [])
+            loc: list[str | int] = ["feedback", i, field]
+            loc += [odd] if field == "labels" else []
             errors.append(
                 FieldError(
                     loc,
