@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -388,3 +389,25 @@ def test_a_reference_column_of_unhashable_values_is_counted_by_its_text() -> Non
     window.add(values)
     window.add(list(values))
     assert (window.n, window.nulls) == (8, 2)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [[["yes", "no"]] * 2, [{"x": 1}] * 2, [np.array([1, 2])] * 2],
+    ids=["lists", "structs", "arrays"],
+)
+def test_a_feedback_file_of_non_scalar_labels_is_refused_in_one_line(  # type: ignore[no-untyped-def]
+    sqlite_ws, tmp_path: Path, labels: list[Any]
+) -> None:
+    ws = sqlite_ws
+    ((request_id, _),) = log_served(ws.store, [frame(4, 1)])
+    path = tmp_path / "labels.parquet"
+    pd.DataFrame({"request_id": [request_id] * 2, "request_row": [0, 1], "y": labels}).to_parquet(
+        path
+    )
+    cli = rung_cli("feedback", str(path), "--label", "y", cwd=ws.root)
+    assert cli.returncode == 1, cli.stdout
+    assert cli.stderr.startswith("error: invalid feedback at feedback.0.label: expected one scalar")
+    assert len(cli.stderr.strip().splitlines()) == 1 and "Traceback" not in cli.stderr
+    with ws.store.read() as tx:
+        assert tx.scalar("SELECT COUNT(*) FROM feedback") == 0

@@ -709,6 +709,213 @@ def _malformed_models() -> list[tuple[str, Any]]:
     return cases
 
 
+def _with_tree_state(model: Any, index: int, value: Any) -> Any:
+    state = list(model._tree.__getstate__())
+    state[index] = value
+    model._tree.__setstate__(tuple(state))
+    return model
+
+
+def _malformed_shapes() -> list[tuple[str, Any]]:
+    """Trusted neighbour and libsvm models whose arrays compiled code indexes unchecked were
+    given shapes that disagree with the model's input: one case per tampered member."""
+    from sklearn.cluster import DBSCAN
+    from sklearn.metrics import DistanceMetric
+    from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor, NearestNeighbors
+    from sklearn.svm import SVC, SVR, NuSVC
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 3)
+    y = (X[:, 0] > 0.5).astype(int)
+    y3 = np.arange(60) % 3
+    metric = DistanceMetric.get_metric
+    cases: list[tuple[str, Any]] = []
+
+    def knn(cls: Any = KNeighborsClassifier, target: Any = y, **kw: Any) -> Any:
+        return cls(**kw).fit(X, target)
+
+    maha = {"algorithm": "ball_tree", "metric": "mahalanobis", "metric_params": {"VI": np.eye(3)}}
+    cases.append(
+        (
+            "tree's Mahalanobis VI 1x1",
+            _with_tree_state(knn(**maha), 11, metric("mahalanobis", VI=np.eye(1))),
+        )
+    )
+    cases.append(
+        (
+            "tree's Mahalanobis VI 5x5",
+            _with_tree_state(
+                knn(KNeighborsRegressor, X[:, 1], **maha), 11, metric("mahalanobis", VI=np.eye(5))
+            ),
+        )
+    )
+    seu = {"algorithm": "ball_tree", "metric": "seuclidean", "metric_params": {"V": np.ones(3)}}
+    cases.append(
+        (
+            "tree's SEuclidean V of 1",
+            _with_tree_state(knn(**seu), 11, metric("seuclidean", V=np.ones(1))),
+        )
+    )
+    mink = {
+        "algorithm": "ball_tree",
+        "metric": "minkowski",
+        "p": 3,
+        "metric_params": {"w": np.ones(3)},
+    }
+    cases.append(
+        (
+            "tree's Minkowski w of 2",
+            _with_tree_state(knn(**mink), 11, metric("minkowski", p=3, w=np.ones(2))),
+        )
+    )
+    cases.append(
+        (
+            "tree's haversine over 3 features",
+            _with_tree_state(knn(algorithm="ball_tree"), 11, metric("haversine")),
+        )
+    )
+    bad_vi = knn(**maha)
+    bad_vi.effective_metric_params_ = {"VI": np.eye(2)}
+    cases.append(("estimator's VI 2x2", bad_vi))
+    brute = knn(algorithm="brute", metric="seuclidean", metric_params={"V": np.ones(3)})
+    brute.metric_params = {"V": np.ones(7)}
+    cases.append(("brute metric_params V of 7", brute))
+    scan = DBSCAN(metric="mahalanobis", metric_params={"VI": np.eye(3)}).fit(X)
+    scan.metric_params = {"VI": np.eye(1)}
+    cases.append(("DBSCAN VI 1x1", scan))
+    narrow = knn(NearestNeighbors, None, algorithm="brute")
+    narrow._fit_X = X[:, :2].copy()
+    cases.append(("_fit_X of 2 features", narrow))
+    moved = knn(algorithm="kd_tree")
+    moved._fit_X = X[:30].copy()
+    cases.append(("_fit_X shorter than the tree", moved))
+    short_y = knn()
+    short_y._y = short_y._y[:10]
+    cases.append(("_y of 10 labels", short_y))
+    far_y = knn(algorithm="brute")
+    far_y._y = far_y._y.copy()
+    far_y._y[3] = 7
+    cases.append(("_y class index 7 of 2", far_y))
+
+    def svm(est: Any, target: Any, field: str, value: Any) -> Any:
+        est.fit(X, target)
+        setattr(est, field, value(getattr(est, field)))
+        return est
+
+    cases.append(
+        (
+            "SVC support vectors of 2 features",
+            svm(SVC(), y, "support_vectors_", lambda v: v[:, :2].copy()),
+        )
+    )
+    cases.append(
+        (
+            "SVC dual coefficients too short",
+            svm(SVC(), y3, "_dual_coef_", lambda v: v[:, :3].copy()),
+        )
+    )
+    cases.append(("SVC per-class counts", svm(SVC(), y3, "_n_support", lambda v: v * 5)))
+    cases.append(("SVC intercepts", svm(SVC(), y3, "_intercept_", lambda v: v[:1].copy())))
+    cases.append(("NuSVC probA", svm(NuSVC(), y3, "_probA", lambda v: np.ones(9))))
+    cases.append(
+        ("SVR support vectors", svm(SVR(), X[:, 0], "support_vectors_", lambda v: v[:1].copy()))
+    )
+    pre = SVC(kernel="precomputed").fit(X @ X.T, y)
+    pre.support_ = pre.support_.copy()
+    pre.support_[0] = 10**6
+    cases.append(("precomputed SVC support index", pre))
+    return cases
+
+
+@pytest.mark.parametrize("label", [label for label, _ in _malformed_shapes()])
+def test_trusted_models_with_shapes_their_input_contradicts_are_refused(label: str) -> None:
+    from rung.core.errors import IntegrityError
+
+    model = dict(_malformed_shapes())[label]
+    kind, data = materialize.dump(model)
+    assert materialize.untrusted_types(data) == [], label  # every type is trusted...
+    with pytest.raises(IntegrityError, match="model m@1 is malformed: ") as refused:
+        materialize.load(kind, data, what="model m@1")  # ...but not the shapes it holds
+    assert "\n" not in str(refused.value)
+
+
+def test_the_testers_knn_file_with_a_1x1_mahalanobis_matrix_is_refused() -> None:
+    """The report's example, built at the byte level: the skops zip's .npy member holding the
+    ball tree's Mahalanobis matrix replaced by ``np.eye(1)`` (kneighbors read past it)."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from rung.core.errors import IntegrityError
+
+    X = np.random.RandomState(1).rand(50, 3)
+    clf = KNeighborsClassifier(
+        algorithm="ball_tree", metric="mahalanobis", metric_params={"VI": np.eye(3)}
+    ).fit(X, np.arange(50) % 2)
+    _, data = materialize.dump(clf)
+    zin = zipfile.ZipFile(io.BytesIO(data))
+    schema = json.loads(zin.read("schema.json"))
+    state = schema["content"]["content"]["_tree"]["content"]["content"]
+    target = next(s for s in state if "Mahalanobis" in s.get("__class__", ""))
+    member = target["content"]["content"][2]["file"]
+    members = {i.filename: zin.read(i.filename) for i in zin.infolist()}
+    buf = io.BytesIO()
+    np.save(buf, np.eye(1))
+    members[member] = buf.getvalue()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zout:
+        for name, body in members.items():
+            zout.writestr(name, body)
+    with pytest.raises(IntegrityError, match=r"is malformed: .*shape \(1, 1\)"):
+        materialize.load("skops", out.getvalue())
+
+
+def test_real_neighbour_and_svm_models_with_metric_parameters_still_load() -> None:
+    from sklearn.cluster import DBSCAN, OPTICS
+    from sklearn.neighbors import (
+        KNeighborsClassifier,
+        KNeighborsRegressor,
+        LocalOutlierFactor,
+        NearestNeighbors,
+        RadiusNeighborsClassifier,
+    )
+    from sklearn.svm import SVC, NuSVC, NuSVR, OneClassSVM
+
+    rng = np.random.RandomState(0)
+    X = rng.rand(60, 3)
+    y = np.array(["a", "b", "c"])[np.arange(60) % 3]
+    VI = {"VI": np.linalg.inv(np.cov(X.T))}
+    models: list[tuple[Any, Any]] = [
+        (KNeighborsClassifier(algorithm="ball_tree", metric="mahalanobis", metric_params=VI), y),
+        (KNeighborsClassifier(algorithm="brute", metric="mahalanobis", metric_params=VI), y),
+        (
+            KNeighborsRegressor(
+                algorithm="ball_tree", metric="seuclidean", metric_params={"V": X.var(0)}
+            ),
+            X[:, 0],
+        ),
+        (KNeighborsClassifier(algorithm="ball_tree", p=3, metric_params={"w": np.ones(3)}), y),
+        (KNeighborsClassifier(algorithm="kd_tree", weights="distance"), y),
+        (RadiusNeighborsClassifier(radius=2.0), y),
+        (LocalOutlierFactor(novelty=True, n_neighbors=5), None),
+        (NearestNeighbors(algorithm="ball_tree", metric="chebyshev"), None),
+        (DBSCAN(metric="mahalanobis", metric_params=VI), None),
+        (OPTICS(min_samples=5), None),
+        (SVC(), y),
+        (SVC(kernel="linear"), (np.arange(60) % 2)),
+        (NuSVC(), y),
+        (NuSVR(), X[:, 0]),
+        (OneClassSVM(), None),
+    ]
+    for est, target in models:
+        est.fit(X) if target is None else est.fit(X, target)
+        kind, data = materialize.dump(est)
+        loaded = materialize.load(kind, data)
+        for method in ("predict", "kneighbors"):
+            if hasattr(est, method):
+                np.testing.assert_array_equal(getattr(loaded, method)(X), getattr(est, method)(X))
+    pre = SVC(kernel="precomputed").fit(X @ X.T, y)
+    assert (materialize.load(*materialize.dump(pre)).predict(X @ X.T) == pre.predict(X @ X.T)).all()
+
+
 def test_trusted_types_with_out_of_range_indices_are_refused() -> None:
     from rung.core.errors import IntegrityError
 

@@ -54,6 +54,24 @@ class IntegrityError(RungError):
     status = 500
 
 
+class ModelFailed(RungError):
+    """The model itself raised on input that passed its signature check (a value it cannot
+    take, a bug in a custom step). 500 in the service: the input was valid by the model's own
+    contract, the fault is the model's; the body names the model's error."""
+
+    status = 500
+
+
+def model_raised(exc: BaseException, where: str) -> ModelFailed:
+    """The one message for a model that raised: ``the model raised <Type>: <message> <where>``
+    (``where`` names the rows, e.g. ``"on dataset d, rows 0 to 299"``), on one line."""
+    detail = " ".join(str(exc).split())
+    return ModelFailed(
+        f"the model raised {type(exc).__name__}: {detail} {where}",
+        "check those rows for values the model cannot take",
+    )
+
+
 class StoreUnavailable(RungError):
     """The metadata store cannot be reached or opened."""
 

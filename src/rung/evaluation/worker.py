@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from rung.core.columns import model_input
-from rung.core.errors import InvalidInput, RungError
+from rung.core.errors import InvalidInput, RungError, model_raised
 from rung.core.suggest import did_you_mean
 from rung.evaluation import metrics as m
 
@@ -241,11 +241,7 @@ def predict(model: Any, features: Any, dataset: str) -> tuple[np.ndarray, np.nda
             raise
         except Exception as exc:
             end = min(start + CHUNK, len(features))
-            raise RungError(
-                f"the model raised {type(exc).__name__}: {exc} on dataset {dataset},"
-                f" rows {start} to {end - 1}",
-                "check those rows for values the model cannot take",
-            ) from exc
+            raise model_raised(exc, f"on dataset {dataset}, rows {start} to {end - 1}") from exc
     proba = np.concatenate(probas) if probas else None
     return np.concatenate(preds), proba
 

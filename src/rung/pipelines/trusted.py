@@ -204,7 +204,9 @@ def _classes_of(module: ModuleType) -> list[str]:
 def check_contents(model: object, what: str, allow_io: bool = False) -> None:
     """Raise :class:`~rung.core.errors.IntegrityError` if a decision tree, histogram-boosting
     predictor or neighbour search tree in ``model`` holds an index outside its own arrays or
-    its estimator's input (each checked once, vectorised; shapes as scikit-learn builds them).
+    its estimator's input, a distance metric's parameters do not fit the features it measures,
+    or a neighbour or libsvm model's arrays disagree in shape with its input or each other
+    (each checked once, vectorised; shapes as scikit-learn builds them).
 
     Unless ``allow_io`` (the opt-in), also raise :class:`~rung.core.errors.Untrusted` for a
     text vectorizer with ``input="filename"``, which opens every path its input names: served,
@@ -249,11 +251,15 @@ def check_contents(model: object, what: str, allow_io: bool = False) -> None:
             _check_predictor(obj, n_features, what)
         elif name in ("KDTree", "BallTree"):
             _check_binary_tree(obj, what)
+        elif module == "sklearn.metrics._dist_metrics" and n_features is not None:
+            _check_metric(obj, n_features, what)
         attrs = getattr(obj, "__dict__", None)
         if not isinstance(attrs, dict):
             continue
         raw = attrs.get("n_features_in_")
         own = int(raw) if isinstance(raw, int | np.integer) and not isinstance(raw, bool) else None
+        if own is not None:
+            _check_estimator(attrs, own, what)
         # the input width this object's tree-like children are fed unchecked: its own, or
         # (for the trees of a forest or a gradient-boosting model) the ensemble's
         width = own if own is not None else n_features
@@ -262,6 +268,8 @@ def check_contents(model: object, what: str, allow_io: bool = False) -> None:
                 stack.append((value, width))
             elif key in ("estimators_", "_predictors") and "estimators_features_" not in attrs:
                 stack.append((value, width))  # forests and boosting: fed the ensemble's X
+            elif key in ("metric", "effective_metric_"):
+                stack.append((value, own))  # a distance metric object measures this input
             else:
                 stack.append((value, None))
 
@@ -357,3 +365,109 @@ def _check_binary_tree(tree: Any, what: str) -> None:
             raise _bad(what, f"a neighbour search tree's node ranges exceed its {n} points")
     if bounds.ndim != 3 or bounds.shape[1] != len(nodes) or bounds.shape[2] != data.shape[1]:
         raise _bad(what, "a neighbour search tree's bounds do not match its nodes and points")
+    state = tree.__getstate__()
+    metric = next((x for x in state if type(x).__module__ == "sklearn.metrics._dist_metrics"), None)
+    if data.ndim != 2:
+        raise _bad(what, f"a neighbour search tree's points have shape {data.shape}")
+    if metric is not None:
+        _check_metric(metric, int(data.shape[1]), what)
+
+
+def _check_metric(metric: Any, n_features: int, what: str) -> None:
+    """The parameters a distance metric reads per feature, in compiled code, without bounds
+    checks (``sklearn.metrics._dist_metrics``; state ``(p, vec, mat)``): Mahalanobis' ``mat``
+    (VI) is ``d × d``, standardised Euclidean's ``vec`` (V) has ``d`` entries, weighted
+    Minkowski's ``vec`` (w) has ``d`` (or none, unweighted) and ``p > 0``; haversine takes 2."""
+    import numpy as np
+
+    name = type(metric).__name__
+    try:
+        p, vec, mat = metric.__getstate__()[:3]
+        vec, mat, p = np.asarray(vec), np.asarray(mat), float(p)
+    except (AttributeError, TypeError, ValueError):
+        return  # a metric without per-feature parameters
+    label = f"a {name} over {n_features} features"
+    if name.startswith("Mahalanobis") and mat.shape != (n_features, n_features):
+        raise _bad(what, f"{label} holds a VI matrix of shape {mat.shape}")
+    if name.startswith("SEuclidean") and vec.shape != (n_features,):
+        raise _bad(what, f"{label} holds a V vector of shape {vec.shape}")
+    if name.startswith("Minkowski"):
+        if vec.size and vec.shape != (n_features,):
+            raise _bad(what, f"{label} holds a weight vector w of shape {vec.shape}")
+        if not p > 0:
+            raise _bad(what, f"{label} has p = {p}")
+    if name.startswith("Haversine") and n_features != 2:
+        raise _bad(what, f"{label}: haversine takes exactly 2 (latitude, longitude)")
+
+
+_PARAM_SHAPES = {"VI": 2, "V": 1, "w": 1}
+
+
+def _check_estimator(attrs: dict[str, Any], n: int, what: str) -> None:
+    """Shapes an estimator's compiled helpers take as given, checked against its own input
+    width ``n`` (``n_features_in_``): neighbour models' ``_fit_X``, search tree, ``_y`` and
+    metric parameters; libsvm's support vectors, dual coefficients and intercepts."""
+    import numpy as np
+
+    def shape(key: str) -> tuple[int, ...] | None:
+        value: Any = attrs.get(key)
+        return tuple(value.shape) if hasattr(value, "shape") else None
+
+    for key in ("metric_params", "effective_metric_params_"):
+        params: Any = attrs.get(key)
+        for pname, ndim in _PARAM_SHAPES.items() if isinstance(params, dict) else ():
+            if pname in params and params[pname] is not None:
+                got = np.shape(params[pname])
+                if got != (n,) * ndim:
+                    raise _bad(what, f"{key}[{pname!r}] has shape {got} for {n} features")
+    fit_x = shape("_fit_X")
+    if fit_x is not None and attrs.get("effective_metric_") != "precomputed":
+        if len(fit_x) != 2 or fit_x[1] != n:
+            raise _bad(what, f"its fitted points _fit_X have shape {fit_x} for {n} features")
+        tree: Any = attrs.get("_tree")
+        data = getattr(tree, "data", None)
+        if data is not None and np.shape(data) != fit_x:
+            raise _bad(what, f"its search tree holds {np.shape(data)} points, _fit_X {fit_x}")
+    n_fit = fit_x[0] if fit_x else None
+    y: Any = attrs.get("_y")
+    if n_fit is not None and hasattr(y, "shape") and len(y) != n_fit:
+        raise _bad(what, f"its labels _y number {len(y)} for {n_fit} fitted points")
+    classes: Any = attrs.get("classes_")
+    labelled = hasattr(y, "shape") and y.ndim == 1 and hasattr(classes, "shape") and len(y)
+    if labelled and (y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= len(classes)):
+        raise _bad(what, f"its labels _y index outside its {len(classes)} classes")
+    if "_dual_coef_" in attrs and "support_" in attrs:
+        _check_libsvm(attrs, n, what)
+
+
+def _check_libsvm(attrs: dict[str, Any], n: int, what: str) -> None:
+    import numpy as np
+
+    support = np.asarray(attrs["support_"])
+    n_sv = len(support)
+    dual = np.shape(attrs["_dual_coef_"])
+    vectors = np.shape(attrs.get("support_vectors_", ()))
+    fit = tuple(np.asarray(attrs.get("shape_fit_", ())).tolist())
+    classes: Any = attrs.get("classes_")
+    n_class = len(classes) if hasattr(classes, "__len__") else 2
+    precomputed = attrs.get("kernel") == "precomputed"
+    problems = []
+    if len(dual) != 2 or dual[1] != n_sv or dual[0] != max(n_class - 1, 1):
+        problems.append(f"dual coefficients of shape {dual} for {n_sv} support vectors")
+    if not precomputed and vectors != (n_sv, n):
+        problems.append(f"support vectors of shape {vectors} ({n_sv} of {n} features)")
+    if precomputed and len(fit) == 2 and n_sv and (support.min() < 0 or support.max() >= fit[0]):
+        problems.append(f"support indices outside its {fit[0]} training samples")
+    if hasattr(classes, "__len__"):
+        counts = np.asarray(attrs.get("_n_support", ()))
+        if len(counts) != n_class or int(counts.sum()) != n_sv or (counts < 0).any():
+            problems.append(f"per-class support counts {counts.tolist()} for {n_sv} vectors")
+        pairs = n_class * (n_class - 1) // 2
+        if len(np.asarray(attrs.get("_intercept_", ()))) != pairs:
+            problems.append(f"intercepts not one per pair of its {n_class} classes")
+        for key in ("_probA", "_probB"):
+            size = len(np.asarray(attrs.get(key, ())))
+            if size not in (0, pairs):
+                problems.append(f"{key} of {size} entries for {pairs} class pairs")
+    if problems:
+        raise _bad(what, "its libsvm model holds " + problems[0])

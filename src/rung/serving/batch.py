@@ -17,7 +17,7 @@ from typing import Any
 
 from rung.core import predlog
 from rung.core.columns import check_unique_names, json_column, model_input
-from rung.core.errors import InvalidInput, NotFound
+from rung.core.errors import InvalidInput, NotFound, RungError, model_raised
 from rung.data.datasets import TABULAR, read_table
 from rung.registry.models import require_signature
 from rung.serving.log import PredictionLog
@@ -78,15 +78,14 @@ def score_file(
             part = frame.iloc[start : start + chunk]
             x, columns = parse({"columns": {f: json_column(part[f]) for f in features}}, signature)
             scored = part.copy()
-            xt = (  # transformers once for both calls
-                model_input(x, final) if head is None else head.transform(model_input(x, model))
-            )
-            scored["prediction"] = final.predict(xt)
+            try:
+                _score(scored, x, model, head, final)
+            except RungError:
+                raise
+            except Exception as exc:  # the model's own fault, named with its rows
+                end = start + len(part) - 1
+                raise model_raised(exc, f"on {str(input_path)!r}, rows {start} to {end}") from exc
             outputs: dict[str, Any] = {"predictions": scored["prediction"].tolist()}
-            if hasattr(final, "predict_proba"):
-                proba = final.predict_proba(xt)
-                for j, c in enumerate(final.classes_):
-                    scored[f"proba_{c}"] = proba[:, j]
             request_id = f"batch-{batch_id}-{k}"
             request_ids.append(request_id)
             scored["request_id"] = request_id  # the key to send labels back: see feedback_file
@@ -123,3 +122,15 @@ def score_file(
         "output": str(out),
         "request_ids": request_ids,
     }
+
+
+def _score(scored: Any, x: Any, model: Any, head: Any, final: Any) -> None:
+    """Add ``prediction`` (and ``proba_<class>``) columns to ``scored``: the model's calls."""
+    xt = (  # transformers once for both calls
+        model_input(x, final) if head is None else head.transform(model_input(x, model))
+    )
+    scored["prediction"] = final.predict(xt)
+    if hasattr(final, "predict_proba"):
+        proba = final.predict_proba(xt)
+        for j, c in enumerate(final.classes_):
+            scored[f"proba_{c}"] = proba[:, j]

@@ -41,13 +41,30 @@ def items_of(body: Any) -> list[dict[str, Any]]:
         if not isinstance(row, int) or isinstance(row, bool) or row < 0:
             errors.append(FieldError(["feedback", i, "row"], "expected a row number >= 0"))
             continue
-        if "labels" in entry and isinstance(entry["labels"], list):
-            labels = entry["labels"]
+        if "labels" in entry:
+            labels, field = entry["labels"], "labels"
+            if not isinstance(labels, list) or not labels:
+                errors.append(
+                    FieldError(["feedback", i, field], "expected a non-empty list of labels")
+                )
+                continue
         elif "label" in entry:
-            labels = [entry["label"]]
+            labels, field = [entry["label"]], "label"
         else:
             errors.append(
                 FieldError(["feedback", i, "label"], "field required (or 'labels': a list)")
+            )
+            continue
+        odd = next((j for j, v in enumerate(labels) if not _scalar(v)), None)
+        if odd is not None:
+            loc: list[str | int] = ["feedback", i, field]
+            loc += [odd] if field == "labels" else []
+            errors.append(
+                FieldError(
+                    loc,
+                    f"expected one scalar label (a string, number, boolean or null) per row,"
+                    f" got {type(labels[odd]).__name__} {shown(str(labels[odd]))}",
+                )
             )
             continue
         rows += [
@@ -138,11 +155,20 @@ def feedback_file(store: MetadataStore, path: str | Path, label: str = "label") 
     return {"accepted": accepted, "unlabelled": len(frame) - len(known)}
 
 
+def _scalar(value: Any) -> bool:
+    """A label is one value per row: a string, a number, a boolean or null. A list or an
+    object is not (it would be stored, counted as labelled and never equal a prediction)."""
+    return value is None or isinstance(value, str | int | float | bool)
+
+
 def _missing(value: Any) -> bool:
     """A label that says nothing: null or NaN (the row stays unlabelled)."""
     return value is None or (isinstance(value, float) and value != value)
 
 
 def _plain(value: Any) -> Any:
-    """A label as JSON holds it: numpy scalars become Python numbers."""
-    return value.item() if hasattr(value, "item") else value
+    """A label as JSON holds it: numpy scalars become Python numbers; anything else (an
+    array, a list) is kept, and :func:`items_of` refuses it."""
+    import numpy as np
+
+    return value.item() if isinstance(value, np.generic) else value

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rung.core.columns import ColumnKind, model_input, sample_value
+from rung.core.errors import RungError, model_raised
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,19 @@ def ready(name: str, version: int, model: Any, signature: dict[str, Any]) -> Loa
 
 
 def compute(held: Loaded, frame: Any) -> dict[str, Any]:
-    """Predictions, and class probabilities when the model has them, of one version."""
+    """Predictions, and class probabilities when the model has them, of one version.
+
+    Raises :class:`~rung.core.errors.ModelFailed` (500, one line naming the model's error and
+    the rows) when the model itself raises."""
+    try:
+        return _compute(held, frame)
+    except RungError:
+        raise
+    except Exception as exc:
+        raise model_raised(exc, f"on rows 0 to {len(frame) - 1} of the request") from exc
+
+
+def _compute(held: Loaded, frame: Any) -> dict[str, Any]:
     x = frame if held.head is None else held.head.transform(model_input(frame, held.model))
     if held.head is None:
         x = model_input(frame, held.final)
