@@ -168,6 +168,21 @@ def test_datetime_features_drift_in_monitor_json(kinds_ws) -> None:  # type: ign
     assert set(features) == {"a", "flag", "color", "day", "stamp"}
     assert features["day"]["verdict"]["drift"] is True
     assert features["day"]["measure"] == "epoch_seconds"
+    # the column's kind, as data show and the signature say; the drift basis apart
+    sig = kinds_ws.models.get("mixed@1").signature["columns"]
+    shown = {f: (v["kind"], v.get("timezone"), v["basis"]) for f, v in features.items()}
+    assert shown == {
+        f: (
+            c["kind"],
+            c.get("timezone"),
+            "categorical" if c["kind"] in ("boolean", "categorical") else "numeric",
+        )
+        for f, c in sig.items()
+    }
+    assert shown["stamp"] == ("datetime", "Europe/Paris", "numeric")
+    assert shown["flag"] == ("boolean", None, "categorical")
+    table = rung_cli("monitor", "check", "mixed@1", "--no-save", cwd=kinds_ws.root)
+    assert "datetime (Europe/Paris)" in table.stdout and "boolean" in table.stdout
     assert features["stamp"]["verdict"]["drift"] is False
 
 

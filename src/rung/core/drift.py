@@ -94,6 +94,8 @@ class NumericReference:
     # what the numbers are: "values" (numeric, integer), "epoch_seconds" (datetimes, in UTC),
     # "length" (text, in characters); see rung.core.columns.drift_numbers
     measure: str = "values"
+    # the column's kind (the JSON form of rung.core.columns.ColumnKind), for reports only
+    column: dict[str, Any] | None = None
 
     @classmethod
     @np.errstate(over="ignore", invalid="ignore")  # values near the float range: inf, not noise
@@ -169,6 +171,7 @@ class CategoricalReference:
     counts: list[int]  # one per category, then one for values the reference never had (0)
     n: int
     nulls: int = 0
+    column: dict[str, Any] | None = None  # the column's kind, for reports only
 
     @classmethod
     def of(cls, values: Any) -> CategoricalReference:
