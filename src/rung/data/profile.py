@@ -46,6 +46,10 @@ def profile(df: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
             values = values[~np.isnan(values)]
             if len(values):
                 entry.update(_number_stats(values))
+            exact = col.dropna()
+            if kind == "integer" and len(exact) and getattr(col.dtype, "kind", "") in "iu":
+                # the exact range: int64 values near the extremes collapse as floats
+                entry.update(min=int(exact.min()), max=int(exact.max()))
         elif kind == "datetime":
             stamps = datetimes(col.tolist(), spec).dropna()
             if len(stamps):
