@@ -168,6 +168,21 @@ def test_datetime_features_drift_in_monitor_json(kinds_ws) -> None:  # type: ign
     assert set(features) == {"a", "flag", "color", "day", "stamp"}
     assert features["day"]["verdict"]["drift"] is True
     assert features["day"]["measure"] == "epoch_seconds"
+    # the column's kind, as data show and the signature say; the drift basis apart
+    sig = kinds_ws.models.get("mixed@1").signature["columns"]
+    shown = {f: (v["kind"], v.get("timezone"), v["basis"]) for f, v in features.items()}
+    assert shown == {
+        f: (
+            c["kind"],
+            c.get("timezone"),
+            "categorical" if c["kind"] in ("boolean", "categorical") else "numeric",
+        )
+        for f, c in sig.items()
+    }
+    assert shown["stamp"] == ("datetime", "Europe/Paris", "numeric")
+    assert shown["flag"] == ("boolean", None, "categorical")
+    table = rung_cli("monitor", "check", "mixed@1", "--no-save", cwd=kinds_ws.root)
+    assert "datetime (Europe/Paris)" in table.stdout and "boolean" in table.stdout
     assert features["stamp"]["verdict"]["drift"] is False
 
 
@@ -181,34 +196,35 @@ def array_ws(sqlite_ws):  # type: ignore[no-untyped-def]
     return ws
 
 
-def test_a_model_fitted_on_an_array_gets_its_names_from_the_lineage(array_ws) -> None:  # type: ignore[no-untyped-def]
+def test_a_model_fitted_on_an_array_takes_no_names_from_the_lineage(array_ws) -> None:  # type: ignore[no-untyped-def]
+    """The training frame's columns are kept as information only (an array's column order
+    cannot be proven, see test_unnamed_models.py); the stated order is used by name."""
     ws = array_ws
     run = ws.run("arr.py:train").id
     v = ws.models.register(str(run), "arr")
-    assert v.signature["features"] == ["a", "b"] and v.signature["names"] == "lineage"
+    assert v.signature["features"] == [] and v.signature["names"] is None
+    assert v.signature["lineage_columns"] == ["a", "b", "y"]
+    stated = ws.models.register(str(run), "arr-named", features=["a", "b"])
+    assert stated.signature["features"] == ["a", "b"] and stated.signature["names"] == "user"
     holdout = ws.data.get("arr@1").load()
     ws.data.add(holdout[["y", "b", "a"]], name="swapped")  # same rows, columns reordered
-    for target in ("arr@1", str(run)):
-        ev = ws.evaluate(target, ["swapped@1"], label="y")
-        assert ev.rows["swapped@1"]["accuracy"] == 1.0
+    ev = ws.evaluate(stated.ref, ["swapped@1"], label="y")
+    assert ev.rows["swapped@1"]["accuracy"] == 1.0
+    for target in (v.ref, str(run)):
+        with pytest.raises(InvalidInput, match="cannot know their order"):
+            ws.evaluate(target, ["swapped@1"], label="y")
 
 
-def test_a_model_whose_names_nobody_knows_is_fed_by_count_or_refused(
-    array_ws, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+def test_a_model_whose_names_nobody_knows_is_refused(array_ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ws = array_ws
     run = ws.run("arr.py:blind").id
     out = rung_cli("model", "register", str(run), "--name", "blind", cwd=ws.root)
     assert out.returncode == 0, out.stderr
     assert "signature of 0 feature(s)" in out.stdout
     assert "warning: blind@1 was fitted without column names on 2 column(s)" in out.stderr
-    ev = ws.evaluate("blind@1", ["arr@1"], label="y")  # a, b, y: two features besides y
-    assert ev.rows["arr@1"]["examples"] == 400
-    frame = ws.data.get("arr@1").load()
-    frame["c"] = 1.0
-    ws.data.add(frame, name="wider")
     with pytest.raises(InvalidInput, match="fitted without column names on 2 column"):
-        ws.evaluate("blind@1", ["wider@1"], label="y")
+        ws.evaluate("blind@1", ["arr@1"], label="y")
+    frame = ws.data.get("arr@1").load()
     served = rung_cli("serve", "blind@1", "--port", "1", cwd=ws.root)
     assert served.returncode != 0
     errors = [line for line in served.stderr.splitlines() if line.startswith("error:")]

@@ -25,29 +25,42 @@ def model_register(
             " outside rung's trusted list); recorded on the version.",
         ),
     ] = False,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            "--features",
+            help="For a model fitted on an array: its input columns in the order it was fitted"
+            " on, separated by commas (a,b,c); recorded as the signature's names.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Register a model artifact as the next version of NAME."""
+    stated = None if features is None else features.split(",")
     with _ws() as ws:
-        v = ws.models.register(source, name, allow_pickle=allow_pickle)
+        v = ws.models.register(source, name, allow_pickle=allow_pickle, features=stated)
     if as_json:
         render.print_json(v.to_dict())
         return
     sig = v.signature or {}
     feats = len(sig.get("features", []))
-    named = {"lineage": " (names from the training step's input)"}.get(sig.get("names") or "", "")
+    named = {"user": " (names as stated with --features)"}.get(sig.get("names") or "", "")
     render.line(
         f"Registered {v.ref} from {v.source} ({v.hash[:12]}), trained on "
         f"{', '.join(v.datasets) or 'no recorded dataset'}, signature of {feats} feature(s)" + named
     )
     if not feats:
+        from rung.registry.models import fix_unnamed
+
         n = sig.get("n_features")
+        seen = sig.get("lineage_columns")
         render.line(
             f"warning: {v.ref} was fitted without column names"
             + (f" on {n} column(s)" if n else "")
-            + " and its lineage names none: eval will feed it by position and refuse data"
-            " with another number of columns; serve, predict and monitor refuse it"
-            " (fit it on a DataFrame to fix this)",
+            + ", so rung cannot know their order"
+            + (f" (its training step's input had {', '.join(seen[:8])})" if seen else "")
+            + ": eval, serve, predict and monitor refuse it — "
+            + fix_unnamed(v.name),
             sys.stderr,
         )
 

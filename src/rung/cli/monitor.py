@@ -78,7 +78,7 @@ def _drift_row(name: str, f: dict[str, Any]) -> list[Any]:
     rates = f.get("nulls_rate") or {}
     return [
         name,
-        f["kind"],
+        f["kind"] + (f" ({f['timezone']})" if f.get("timezone") else ""),
         f["rows"],
         f"{_pct(rates.get('reference'))} → {_pct(rates.get('current'))}" if rates else "-",
         v["statistic"],

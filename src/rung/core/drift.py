@@ -94,12 +94,18 @@ class NumericReference:
     # what the numbers are: "values" (numeric, integer), "epoch_seconds" (datetimes, in UTC),
     # "length" (text, in characters); see rung.core.columns.drift_numbers
     measure: str = "values"
+    # the column's kind (the JSON form of rung.core.columns.ColumnKind), for reports only
+    column: dict[str, Any] | None = None
+    # whether the exact values differ (integers): int64 values near the extremes collapse to
+    # one float, so low == high alone would call 300 distinct ones constant; None: unknown
+    varies: bool | None = None
 
     @classmethod
     @np.errstate(over="ignore", invalid="ignore")  # values near the float range: inf, not noise
     def of(cls, values: Any, bins: int = 100, measure: str = "values") -> NumericReference:
         """Summarise ``values`` (any array-like; NaN, None and ±inf count as nulls). A
         reference without a finite value is kept too: only its null rate can be compared."""
+        varies = _exact_varies(values)
         values = numbers(values, measure)
         x = np.sort(_finite(values))  # sorted once: quantiles, counts and sums by position
         nulls = int(np.size(values) - x.size)
@@ -127,12 +133,16 @@ class NumericReference:
             high=float(x[-1]),
             nulls=nulls,
             measure=measure,
+            varies=varies,
         )
 
     @property
     def constant(self) -> bool:
-        """Every value of the reference is the same (one value, or many equal ones)."""
-        return self.n > 0 and self.low == self.high
+        """Every value of the reference is the same (one value, or many equal ones), judged
+        on the exact integers when they were known (see ``varies``)."""
+        if self.n == 0:
+            return False
+        return self.low == self.high if self.varies is None else not self.varies
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "numeric", **self.__dict__}
@@ -186,6 +196,16 @@ def _one_number(value: Any, kind: Any) -> float:
         return math.nan
 
 
+def _exact_varies(values: Any) -> bool | None:
+    """For integer values (numpy or pandas nullable): whether two non-null ones differ,
+    compared exactly; ``None`` for anything else."""
+    dtype = getattr(values, "dtype", None)
+    if dtype is None or getattr(dtype, "kind", "") not in ("i", "u"):
+        return None
+    present = values.dropna() if hasattr(values, "dropna") else values
+    return bool(len(present) and int(present.min()) != int(present.max()))
+
+
 @dataclass
 class CategoricalReference:
     """A categorical feature of the reference: counts per category, then "other"."""
@@ -194,6 +214,7 @@ class CategoricalReference:
     counts: list[int]  # one per category, then one for values the reference never had (0)
     n: int
     nulls: int = 0
+    column: dict[str, Any] | None = None  # the column's kind, for reports only
 
     @classmethod
     def of(cls, values: Any) -> CategoricalReference:

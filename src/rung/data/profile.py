@@ -46,6 +46,10 @@ def profile(df: pd.DataFrame) -> tuple[dict[str, Any], dict[str, Any]]:
             values = values[~np.isnan(values)]
             if len(values):
                 entry.update(_number_stats(values))
+            exact = col.dropna()
+            if kind == "integer" and len(exact) and getattr(col.dtype, "kind", "") in "iu":
+                # the exact range: int64 values near the extremes collapse as floats
+                entry.update(min=int(exact.min()), max=int(exact.max()))
         elif kind == "datetime":
             stamps = datetimes(col.tolist(), spec).dropna()
             if len(stamps):
@@ -89,15 +93,17 @@ def diff_profiles(
     cols_a, cols_b = schema_a["columns"], schema_b["columns"]
     changed_types = {
         c: {
-            "from": cols_a[c]["dtype"],
-            "to": cols_b[c]["dtype"],
+            "from": _typed(cols_a[c]),
+            "to": _typed(cols_b[c]),
             "kind_from": cols_a[c].get("kind"),
             "kind_to": cols_b[c].get("kind"),
+            "timezone_from": cols_a[c].get("timezone"),
+            "timezone_to": cols_b[c].get("timezone"),
         }
         for c in cols_a
         if c in cols_b
-        and (cols_a[c]["dtype"], cols_a[c].get("kind"))
-        != (cols_b[c]["dtype"], cols_b[c].get("kind"))
+        and (cols_a[c]["dtype"], cols_a[c].get("kind"), cols_a[c].get("timezone"))
+        != (cols_b[c]["dtype"], cols_b[c].get("kind"), cols_b[c].get("timezone"))
     }
     stat_changes: dict[str, dict[str, Any]] = {}
     for c in (c for c in cols_a if c in cols_b):
@@ -120,6 +126,12 @@ def diff_profiles(
         "types_changed": changed_types,
         "stats_changed": stat_changes,
     }
+
+
+def _typed(spec: dict[str, Any]) -> str:
+    """A column's dtype with its time zone, if any: ``datetime64 (Europe/Paris)``."""
+    zone = spec.get("timezone")
+    return f"{spec['dtype']} ({zone})" if zone else str(spec["dtype"])
 
 
 def _rate(n: int, total: int) -> float:

@@ -7,7 +7,8 @@ that later data can be compared with it without the original rows.
 
 Anomalies come in two kinds:
 
-* **schema skew** — a missing column, an unexpected column, a kind change, a category never
+* **schema skew** — a missing column, an unexpected column, a kind change, a datetime
+  column whose time zone changed, a category never
   seen, nulls where none were allowed; data with schema skew should stop a pipeline;
 * **value skew** — distributions that moved: numeric columns by the population stability
   index over the reference deciles (PSI > 0.2), categorical columns by Jensen–Shannon
@@ -187,6 +188,16 @@ def _check_values(col: Any, name: str, spec: dict[str, Any], report: ValidationR
             )
         )
         return
+    if expected.timezone and seen.timezone and expected.timezone != seen.timezone:
+        add(
+            Anomaly(
+                "schema",
+                name,
+                "timezone_change",
+                f"time zone changed from {expected.timezone} to {seen.timezone}"
+                " (the instants compare in UTC; the local times a model may use do not)",
+            )
+        )
     kind = expected.kind
     missing = int(col.isna().sum())
     if missing and not spec.get("nullable", True):

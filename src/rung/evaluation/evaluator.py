@@ -131,23 +131,20 @@ class Evaluator:
         return found
 
     def _feature_names(self, given: Any, ref: ModelRef) -> list[str] | None:
-        """The input columns of a model fitted without names, as registered (the signature)
-        or found in its run's lineage; ``None`` when unknown or the model knows them itself."""
+        """The input columns of a model fitted without names, as stated at its registration
+        (``"names": "user"`` in the signature); ``None`` otherwise. Names are never taken from
+        the lineage: an array's column order cannot be proven (see ``Registry.feature_names``)."""
         if given is None:
             return None
         from rung.registry.models import Registry
 
         text = str(given).strip()
         name, at, _ = text.partition("@")
-        registry = Registry(self._s)
         if at and name and not name.isdigit():
-            sig = registry.get(text).signature or {}
-            return (
-                list(sig.get("features") or []) or None if sig.get("names") == "lineage" else None
-            )
-        if ref.kind != "skops":  # only a safe format is opened here; the worker opens the rest
-            return None
-        return registry.names_from_lineage(ref) or None
+            sig = Registry(self._s).get(text).signature or {}
+            if sig.get("names") == "user":
+                return list(sig.get("features") or []) or None
+        return None
 
     # -- evaluating ------------------------------------------------------------------------
 

@@ -183,9 +183,11 @@ def _infer_classes(y: np.ndarray, pred: np.ndarray) -> list[Any]:
 
 def _features(model: Any, frame: Any, task: Task, known: Sequence[str] | None = None) -> Any:
     """The model's input columns of ``frame``, selected by name: the model's own names, else
-    ``known`` (the training step's input columns, from the lineage). A model fitted on an
-    array whose names nobody knows takes the columns other than the label and slice columns
-    by position, only when there are exactly as many as it was fitted on."""
+    ``known`` (the order stated at registration). A model fitted on an array
+    (``n_features_in_`` without ``feature_names_in_``) whose order nobody stated is refused:
+    feeding columns by position scores silently wrong when the step fitted on another order.
+    A model with neither (a plain predictor) gets the columns other than the label and the
+    slice columns."""
     from rung.core.columns import check_unique_names
 
     check_unique_names(frame.columns, f"dataset {task.dataset}")
@@ -199,17 +201,17 @@ def _features(model: Any, frame: Any, task: Task, known: Sequence[str] | None = 
                 "evaluate on data with the columns the model was trained on",
             )
         return frame[wanted]
-    dropped = {task.label, *[v for v in task.slices.values() if isinstance(v, str)]}
-    rest = [c for c in frame.columns if c not in dropped]
     expected = getattr(model, "n_features_in_", None)
-    if expected is not None and len(rest) != expected:
+    if expected is not None:
         raise InvalidInput(
-            f"the model was fitted without column names on {expected} column(s); dataset"
-            f" {task.dataset} has {len(rest)} besides the label: {[str(c) for c in rest[:8]]}",
-            "evaluate on data with exactly the training columns in the training order, or fit"
-            " the model on a DataFrame so that rung can select its columns by name",
+            f"the model was fitted without column names on {expected} column(s),"
+            " so rung cannot know their order",
+            "fit it on a DataFrame (scikit-learn then keeps feature_names_in_), or register it"
+            " with the training order stated (`rung model register RUN --name NAME"
+            " --features a,b,c`) and evaluate NAME@VERSION",
         )
-    return frame[rest]
+    dropped = {task.label, *[v for v in task.slices.values() if isinstance(v, str)]}
+    return frame[[c for c in frame.columns if c not in dropped]]
 
 
 def _classes(model: Any, y: np.ndarray, task: Task) -> list[Any]:

@@ -58,10 +58,13 @@ def build_reference(frame: Any, signature: dict[str, Any]) -> Reference:
 def _summaries(frame: Any, kinds: dict[str, ColumnKind]) -> Reference:
     out: Reference = {}
     for name, kind in kinds.items():
+        ref: NumericReference | CategoricalReference
         if drift_basis(kind.kind) == "categorical":
-            out[name] = CategoricalReference.of(frame[name])
+            ref = CategoricalReference.of(frame[name])
         else:
-            out[name] = NumericReference.of(frame[name], measure=measure_of(kind.kind))
+            ref = NumericReference.of(frame[name], measure=measure_of(kind.kind))
+        ref.column = kind.to_dict()
+        out[name] = ref
     return out
 
 
@@ -232,6 +235,11 @@ def feature_report(acc: Accumulator, chosen: dict[str, Any], name: str = "") -> 
         chosen.get("threshold"),
         chosen.get("null_threshold"),
     )
+    out["basis"] = out["kind"]  # how it is compared: numeric bins or categories
+    if acc.ref.column:  # the column's kind, as data show and the signature report it
+        out["kind"] = acc.ref.column["kind"]
+        if acc.ref.column.get("timezone"):
+            out["timezone"] = acc.ref.column["timezone"]
     if isinstance(acc, NumericWindow):  # what the numbers are: values, epoch seconds, lengths
         out["measure"] = acc.ref.measure
     if isinstance(acc, CategoricalWindow) and acc.unseen:

@@ -20,7 +20,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -77,47 +77,31 @@ class ModelVersion:
 
 def require_signature(version: ModelVersion) -> dict[str, Any]:
     """The signature of ``version``, or :class:`InvalidInput` when its input columns are not
-    known (fitted on an array with no named training frame in its lineage): such a model
-    cannot be fed by name."""
+    known: a model fitted on an array, registered without ``--features``. rung cannot prove
+    the order of an array's columns (a step may fit on ``df[["c", "a"]].to_numpy()``), so the
+    columns of its training frame are never taken as the model's input order."""
     signature = version.signature or {}
     if not signature.get("features"):
-        n = signature.get("n_features")
-        shape = f" on {n} unnamed column(s)" if n else ""
         raise InvalidInput(
-            f"{version.ref} was fitted without column names{shape}, and its lineage names none",
-            "fit the model on a DataFrame (or in a step whose input is one) and register it again",
+            f"{version.ref} was fitted without column names{_unnamed_shape(signature)},"
+            " so rung cannot know their order",
+            fix_unnamed(version.name),
         )
     return signature
 
 
-def _label_column(model: Any, frame: Any, rows: int = 500) -> str | None:
-    """Which column of ``frame`` (one more than the model's inputs) is the label: the column
-    the model predicts best from the others in order (accuracy, or R² for a regressor), among
-    columns holding only the model's classes; ``None`` unless one column is clearly best."""
-    import numpy as np
+def _unnamed_shape(signature: dict[str, Any]) -> str:
+    n = signature.get("n_features")
+    return f" on {n} column(s)" if n else ""
 
-    classes = getattr(model, "classes_", None)
-    known = None if classes is None else {str(c) for c in classes}
-    head = frame.head(rows)
-    scores: dict[str, float] = {}
-    for name in head.columns:
-        y = head[name]
-        if known is not None and not {str(v) for v in y.dropna().unique()} <= known:
-            continue
-        try:
-            pred = np.asarray(model.predict(head.drop(columns=[name]).to_numpy()))
-            if known is not None:
-                scores[str(name)] = float(np.mean(pred.astype(str) == y.astype(str).to_numpy()))
-            else:
-                truth = y.to_numpy(dtype=float)
-                total = float(np.sum((truth - truth.mean()) ** 2)) or 1.0
-                scores[str(name)] = 1.0 - float(np.sum((truth - pred) ** 2)) / total
-        except Exception:  # the others are not what the model takes: not the label
-            continue
-    ranked = sorted(scores.values(), reverse=True)
-    if not ranked or ranked[0] < 0.5 or (len(ranked) > 1 and ranked[1] > ranked[0] - 0.05):
-        return None
-    return next(n for n, v in scores.items() if v == ranked[0])
+
+def fix_unnamed(name: str) -> str:
+    """The hint for a model fitted without column names."""
+    return (
+        "fit it on a DataFrame (scikit-learn then keeps feature_names_in_), or register it"
+        f" with the training order stated: `rung model register RUN --name {name}"
+        " --features a,b,c`"
+    )
 
 
 class RefusedPromotion(RungError):
@@ -183,8 +167,23 @@ class Registry:
 
     # -- registering ---------------------------------------------------------------------
 
-    def register(self, source: str, name: str, *, allow_pickle: bool = False) -> ModelVersion:
+    def register(
+        self,
+        source: str,
+        name: str,
+        *,
+        allow_pickle: bool = False,
+        features: Sequence[str] | None = None,
+    ) -> ModelVersion:
         """Register a model artifact (run id, RUN:STEP.OUTPUT or hash) as the next version.
+
+        ``features`` states the input columns, in the order the model was fitted on, of a
+        model fitted on an array (no ``feature_names_in_``); they are recorded as the
+        signature's names (``"names": "user"``). Without it such a model is registered with
+        unknown names (``"names": null``), and serving, batch scoring, evaluation and
+        monitoring refuse it. Raises :class:`InvalidInput` when ``features`` are given for a
+        model that knows its own names and they differ, repeat a name, or do not number
+        ``n_features_in_``.
 
         Registration loads the model to infer its signature, through the one loader
         (:func:`rung.pipelines.materialize.load`): a model stored with pickle, or a skops file
@@ -193,12 +192,19 @@ class Registry:
         :class:`~rung.core.errors.Untrusted` without it, and stores nothing.
         """
         check_name(name, "model name")
-        return self._register(resolve_artifact(self._s, source), name, allow_pickle)
+        stated = None if features is None else [str(f).strip() for f in features]
+        return self._register(resolve_artifact(self._s, source), name, allow_pickle, stated)
 
-    def _register(self, ref: ModelRef, name: str, allow_pickle: bool) -> ModelVersion:
+    def _register(
+        self,
+        ref: ModelRef,
+        name: str,
+        allow_pickle: bool,
+        features: builtins.list[str] | None = None,
+    ) -> ModelVersion:
         """The next version of ``name`` for the model artifact ``ref``, with its provenance."""
         ref.allow_pickle = allow_pickle
-        datasets, metrics, signature = self._provenance(ref)
+        datasets, metrics, signature = self._provenance(ref, features)
         number = allocate(
             lambda: self._insert_version(name, ref, datasets, metrics, signature, allow_pickle),
             f"a version of {name!r}",
@@ -246,7 +252,9 @@ class Registry:
             )
             return number
 
-    def _provenance(self, ref: ModelRef) -> tuple[list[str], dict[str, Any], dict[str, Any] | None]:
+    def _provenance(
+        self, ref: ModelRef, features: builtins.list[str] | None = None
+    ) -> tuple[builtins.list[str], dict[str, Any], dict[str, Any] | None]:
         from rung.pipelines.history import Runs
 
         runs = Runs(self._s)
@@ -256,15 +264,18 @@ class Registry:
         run_id = ref.run_id or (tree.get("step") or {}).get("run_id")
         if run_id:
             metrics = runs.get(run_id)["metrics"]
-        return datasets, metrics, self._signature(ref, tree)
+        return datasets, metrics, self._signature(ref, tree, features)
 
-    def _signature(self, ref: ModelRef, tree: dict[str, Any]) -> dict[str, Any]:
+    def _signature(
+        self, ref: ModelRef, tree: dict[str, Any], stated: builtins.list[str] | None = None
+    ) -> dict[str, Any]:
         """Feature names in the training order, their kinds (the JSON form of
         :class:`rung.core.columns.ColumnKind`) from the data the training step received, and
         the classes. ``names`` says where the names came from: ``"model"`` (fitted on a
-        DataFrame), ``"lineage"`` (fitted on an array, names from the training step's input
-        frame) or ``None`` (unknown: ``features`` is empty and ``n_features`` is all that is
-        known)."""
+        DataFrame: ``feature_names_in_``), ``"user"`` (fitted on an array, the order stated at
+        registration) or ``None`` (unknown: ``features`` is empty, ``n_features`` is all that
+        is known, and ``lineage_columns`` keeps the columns of the training step's input
+        frame as information only — an array's column order cannot be proven from them)."""
         from rung.pipelines import materialize
 
         model = materialize.load(
@@ -273,11 +284,15 @@ class Registry:
             allow_pickle=ref.allow_pickle,
             what=f"model {ref.name}",
         )
-        features, source = self.feature_names(model, tree)
+        features, source = self.feature_names(model, stated)
         signature: dict[str, Any] = {"features": features, "names": source, "columns": {}}
         n = getattr(model, "n_features_in_", None)
         if n is not None:
             signature["n_features"] = int(n)
+        if not features:
+            frame = next(iter(self._lineage_frames(tree)), None)
+            if frame is not None:
+                signature["lineage_columns"] = [str(c) for c in frame.columns]
         frame = self._training_frame(tree, features) if features else None
         if frame is not None:
             from rung.core.columns import kinds_of
@@ -291,41 +306,47 @@ class Registry:
             signature["classes"] = [plain(c) for c in classes]
         return signature
 
-    def names_from_lineage(self, ref: ModelRef) -> list[str]:
-        """The input columns of the model artifact ``ref`` when it was fitted without names
-        and its lineage names them (see :meth:`feature_names`); else ``[]``."""
-        from rung.pipelines import materialize
-        from rung.pipelines.history import Runs
-
-        model = materialize.load(ref.kind, self._s.artifacts.get_bytes(ref.hash))
-        if getattr(model, "feature_names_in_", None) is not None:
-            return []
-        names, _ = self.feature_names(model, Runs(self._s).lineage(ref.hash))
-        return names
-
-    def feature_names(self, model: Any, tree: dict[str, Any]) -> tuple[list[str], str | None]:
+    @staticmethod
+    def feature_names(
+        model: Any, stated: builtins.list[str] | None = None
+    ) -> tuple[builtins.list[str], str | None]:
         """The model's input columns in order, and where they were found: the model's own
-        ``feature_names_in_`` (``"model"``), else a frame of the lineage with exactly
-        ``n_features_in_`` columns, or one more that is recognisably the label (the one column
-        whose removal lets the model predict it best, for a classifier among columns holding
-        only its classes) (``"lineage"``); ``([], None)`` when no names can be known."""
+        ``feature_names_in_`` (``"model"``), else the order ``stated`` at registration
+        (``"user"``); ``([], None)`` when no names are known. Names are never taken from the
+        lineage: a step may fit on its frame's columns in any order, and feeding them in the
+        frame's order scores silently wrong. Raises :class:`InvalidInput` for a stated order
+        that is empty, repeats a name, does not number ``n_features_in_``, or differs from
+        the model's own names."""
         names = getattr(model, "feature_names_in_", None)
-        if names is not None:
-            return [str(n) for n in names], "model"
+        own = None if names is None else [str(n) for n in names]
+        if stated is None:
+            return (own, "model") if own is not None else ([], None)
+        given = ",".join(stated)
+        if not stated or any(not f for f in stated):
+            raise InvalidInput(
+                f"--features {given!r} names an empty column",
+                "give the training columns in order, separated by commas: --features a,b,c",
+            )
+        repeated = sorted({f for f in stated if stated.count(f) > 1})
+        if repeated:
+            raise InvalidInput(
+                f"--features {given!r} repeats {repeated[:5]}",
+                "give each training column once, in the order the model was fitted on",
+            )
+        if own is not None:
+            if own != stated:
+                raise InvalidInput(
+                    f"--features {given!r} differs from the model's own names {own[:8]}",
+                    "leave --features out: the model was fitted on a DataFrame and knows them",
+                )
+            return own, "model"
         n = getattr(model, "n_features_in_", None)
-        if n is None:
-            return [], None
-        for frame in self._lineage_frames(tree):
-            cols = [str(c) for c in frame.columns]
-            if len(set(cols)) != len(cols):
-                continue
-            if len(cols) == n:
-                return cols, "lineage"
-            if len(cols) == n + 1:
-                label = _label_column(model, frame)
-                if label is not None:
-                    return [c for c in cols if c != label], "lineage"
-        return [], None
+        if n is not None and int(n) != len(stated):
+            raise InvalidInput(
+                f"--features names {len(stated)} column(s); the model was fitted on {int(n)}",
+                f"give exactly {int(n)} column names, in the order the model was fitted on",
+            )
+        return list(stated), "user"
 
     def _lineage_frames(self, tree: dict[str, Any], depth: int = 3) -> Iterator[Any]:
         """The tables of the lineage (datasets and DataFrame outputs), nearest first."""
@@ -663,11 +684,19 @@ def current_user() -> str:
         return "unknown"
 
 
-def register_model(output: Any, name: str, *, allow_pickle: bool = False) -> ModelVersion:
+def register_model(
+    output: Any,
+    name: str,
+    *,
+    allow_pickle: bool = False,
+    features: Sequence[str] | None = None,
+) -> ModelVersion:
     """Inside a pipeline: register a step's model output as the next version of ``name``.
 
     ``model = train(...); rung.register_model(model, "trend")`` — the version's source is the
-    current run and step output, so its lineage and signature come along.
+    current run and step output, so its lineage and signature come along. ``features``
+    states the training column order of a model fitted on an array (see
+    :meth:`Registry.register`).
     """
     from rung.pipelines.runner import Output, current_executor
 
@@ -685,4 +714,5 @@ def register_model(output: Any, name: str, *, allow_pickle: bool = False) -> Mod
     registry = Registry(executor.stores)
     ref = ModelRef(f"{executor.run_id}:{output.name}", output.hash, output.kind, executor.run_id)
     check_name(name, "model name")
-    return registry._register(ref, name, allow_pickle)
+    stated = None if features is None else [str(f).strip() for f in features]
+    return registry._register(ref, name, allow_pickle, stated)
