@@ -126,3 +126,19 @@ def rung_cli(
     return subprocess.run(
         [RUNG, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300
     )
+
+
+@pytest.fixture
+def served_on_each_backend(ws):  # type: ignore[no-untyped-def]
+    """`rung serve trend@champion` on a real socket, over a model trained on each backend."""
+    from model_project import TRAIN, frame
+
+    (ws.root / "train.py").write_text(TRAIN)
+    ws.data.add(frame(200, 1), name="train")
+    run = ws.run("train.py:train", {"C": 1.0})
+    ws.models.register(str(run.id), "trend")
+    ws.models.promote("trend", 1, force=True, reason="test")
+    proc, url = start_server(ws.root, "trend@champion")
+    yield ws, url
+    proc.terminate()
+    proc.wait(timeout=30)

@@ -11,23 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import start_server
-from model_project import TRAIN, frame
 from rung.core.errors import InvalidInput
 from rung.core.limits import REQUEST_ID
-
-
-@pytest.fixture
-def served_on_each_backend(ws):  # type: ignore[no-untyped-def]
-    (ws.root / "train.py").write_text(TRAIN)
-    ws.data.add(frame(200, 1), name="train")
-    run = ws.run("train.py:train", {"C": 1.0})
-    ws.models.register(str(run.id), "trend")
-    ws.models.promote("trend", 1, force=True, reason="test")
-    proc, url = start_server(ws.root, "trend@champion")
-    yield ws, url
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def _row(ws: Any, sql: str, **params: Any) -> Any:

@@ -14,8 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import start_server
-from model_project import TRAIN, frame
 from rung.core.limits import REQUEST_ID
 
 IDS = [
@@ -28,26 +26,13 @@ IDS = [
 ]
 
 
-@pytest.fixture
-def served(ws):  # type: ignore[no-untyped-def]
-    (ws.root / "train.py").write_text(TRAIN)
-    ws.data.add(frame(200, 1), name="train")
-    run = ws.run("train.py:train", {"C": 1.0})
-    ws.models.register(str(run.id), "trend")
-    ws.models.promote("trend", 1, force=True, reason="test")
-    proc, url = start_server(ws.root, "trend@champion")
-    yield ws, url
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
 def _scalar(ws: Any, sql: str, **params: Any) -> Any:
     with ws.store.read() as tx:
         return tx.scalar(sql, params)
 
 
-def test_a_utf8_header_id_is_the_same_id_as_in_json(served) -> None:  # type: ignore[no-untyped-def]
-    ws, url = served
+def test_a_utf8_header_id_is_the_same_id_as_in_json(served_on_each_backend) -> None:  # type: ignore[no-untyped-def]
+    ws, url = served_on_each_backend
     with httpx.Client(timeout=30) as c:
         for rid in IDS:
             r = c.post(
@@ -71,8 +56,8 @@ def test_a_utf8_header_id_is_the_same_id_as_in_json(served) -> None:  # type: ig
 
 
 @pytest.mark.parametrize("raw", [b"\xff\xfe", b"caf\xe9", b"\xc3(", b"ok-\xed\xa0\x80"])
-def test_a_header_that_is_not_utf8_is_refused(served, raw: bytes) -> None:  # type: ignore[no-untyped-def]
-    ws, url = served
+def test_a_header_that_is_not_utf8_is_refused(served_on_each_backend, raw: bytes) -> None:  # type: ignore[no-untyped-def]
+    ws, url = served_on_each_backend
     r = httpx.post(f"{url}/predict", json={"a": 0.3, "color": "red"}, headers={"X-Request-ID": raw})
     assert r.status_code == 422, r.text
     err = r.json()["error"]
