@@ -29,9 +29,20 @@ def duration_seconds(text: Any) -> float:
     return value
 
 
+MAX_WINDOW_SECONDS = 100 * 365 * 86400
+"""The longest period a monitoring window may span: a century."""
+
+
+class WindowOutOfRange(ValueError):
+    """A period written correctly but longer than :data:`MAX_WINDOW_SECONDS` (or zero)."""
+
+
 def window_spec(text: Any) -> tuple[str, float]:
-    """``1000`` (the latest 1000 predicted rows) or ``30m``/``12h``/``1d``/``2w`` (a period
-    ending now): ``("rows", 1000)`` or ``("seconds", 43200.0)``. Raises ValueError."""
+    """``1000`` (the latest 1000 predicted rows, 1..2**63-1) or ``30m``/``12h``/``1d``/``2w``
+    (a period ending now, up to a century): ``("rows", 1000)`` or ``("seconds", 43200.0)``.
+
+    The one grammar of windows, for ``rung.toml`` and ``rung monitor --window`` alike. Raises
+    :class:`WindowOutOfRange` for a well-formed period out of range, ValueError otherwise."""
     if isinstance(text, bool) or not isinstance(text, int | str):
         raise ValueError("expected a number of predictions (1000) or a period (30m, 12h, 1d)")
     spec = str(text).strip().lower().removesuffix(" predictions")
@@ -41,6 +52,7 @@ def window_spec(text: Any) -> tuple[str, float]:
         return "rows", float(spec)
     if len(spec) > 1 and spec[-1] in UNITS and spec[:-1].replace(".", "", 1).isdigit():
         seconds = float(spec[:-1]) * UNITS[spec[-1]]
-        if 0 < seconds < float("inf"):
+        if 0 < seconds <= MAX_WINDOW_SECONDS:
             return "seconds", seconds
+        raise WindowOutOfRange("expected a period of at most a century (30m, 12h, 1d, 2w)")
     raise ValueError("expected a number of predictions (1000) or a period (30m, 12h, 1d)")

@@ -26,8 +26,6 @@ from rung.core.limits import WINDOW, check_length, is_digits, parse_int, shown
 from rung.core.predlog import MalformedRecord, inputs_of
 from rung.store.metadata import MetadataStore
 
-_MAX_SECONDS = 100 * 365 * 86400  # a window of up to a century
-
 Reference = dict[str, NumericReference | CategoricalReference]
 log = logging.getLogger("rung")
 
@@ -114,24 +112,26 @@ def compare_frames(
 
 def parse_window(text: str) -> tuple[str, float]:
     """``1000`` (the latest 1000 predicted rows) or ``30m``/``12h``/``1d``/``2w`` (a period
-    ending now): ``("rows", 1000)`` or ``("seconds", 43200.0)``."""
+    ending now): ``("rows", 1000)`` or ``("seconds", 43200.0)``, by the one grammar of
+    :func:`rung.core.durations.window_spec`; :class:`InvalidInput` in one line otherwise."""
+    from rung.core.durations import WindowOutOfRange, window_spec
+
     check_length(str(text), WINDOW, "window")
     spec = str(text).strip().lower().removesuffix(" predictions")
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    if is_digits(spec):
-        return "rows", float(parse_int(spec, "window (rows)"))
-    if len(spec) > 1 and spec[-1] in units and is_digits(spec[:-1].replace(".", "", 1)):
-        seconds = float(spec[:-1]) * units[spec[-1]]
-        if 0 < seconds <= _MAX_SECONDS:
-            return "seconds", seconds
+    if is_digits(spec):  # a count of rows: its range named, as for every other count
+        parse_int(spec, "window (rows)")
+    try:
+        return window_spec(str(text))
+    except WindowOutOfRange:
         raise InvalidInput(
             f"window {shown(str(text))} is out of range",
             "give a period of at most a century (30m, 12h, 1d, 2w)",
-        )
-    raise InvalidInput(
-        f"cannot read the window {text!r}",
-        "give a number of predictions (1000) or a period (30m, 12h, 1d, 2w)",
-    )
+        ) from None
+    except ValueError:
+        raise InvalidInput(
+            f"cannot read the window {text!r}",
+            "give a number of predictions (1000) or a period (30m, 12h, 1d, 2w)",
+        ) from None
 
 
 def window_start(store: MetadataStore, model: str, kind: str, size: float) -> dict[str, Any]:
