@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 
 from rung.core.errors import DiskFull, StoreUnavailable
 from rung.core.limits import MAX_ID, check_column, check_int
+from rung.store.sqlite import set_wal
 
 HEAD_REVISION = "0010"
 # Every commit is durable once it returns, power loss included: the WAL is fsynced at each
@@ -291,7 +292,7 @@ class MetadataStore:
             )
             conn.row_factory = _dict_row
             conn.execute("PRAGMA busy_timeout = 60000")
-            _set_wal(conn)
+            set_wal(conn)
             conn.execute(f"PRAGMA synchronous = {SQLITE_SYNCHRONOUS}")
             conn.rung_sync = SQLITE_SYNCHRONOUS
             conn.execute("PRAGMA foreign_keys = ON")
@@ -459,16 +460,3 @@ def _libpq_url(url: str) -> str:
     """postgresql+psycopg://… → postgresql://… (what libpq accepts)."""
     _, rest = url.split("://", 1)
     return f"postgresql://{rest}"
-
-
-def _set_wal(conn: sqlite3.Connection) -> None:
-    """Switch to WAL, waiting for a moment without other writers if needed."""
-    import time
-
-    for _ in range(100):
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError:
-            time.sleep(0.05)
-    conn.execute("PRAGMA journal_mode = WAL")

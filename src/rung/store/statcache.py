@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rung.core.hashing import hash_file
+from rung.store.sqlite import set_wal
 
 Stat = tuple[int, int, int]  # size, mtime_ns, inode
 
@@ -28,7 +29,7 @@ class StatCache:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        set_wal(self._db)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS stat (path TEXT PRIMARY KEY, size INTEGER,"
