@@ -125,6 +125,27 @@ def shown(value: str) -> str:
     return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
 
 
+def not_utf8(name: str) -> InvalidInput:
+    """The one-line error for a file or folder name that is not valid UTF-8 (on POSIX,
+    Python carries its undecodable bytes as lone surrogates, which no database, JSON document
+    or log line can hold). The name is shown with the bad bytes as ``\\xNN``."""
+    raw = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return InvalidInput(
+        f"the file or folder name '{raw if len(raw) <= 80 else '…' + raw[-79:]}' is not valid UTF-8",
+        "rename it to a UTF-8 name (e.g. `convmv -f latin1 -t utf-8 --notest NAME`)",
+    )
+
+
+def check_utf8_name(name: str) -> str:
+    """Return ``name`` (a path as ``os`` gives it) if it is valid UTF-8, else raise
+    :func:`not_utf8`'s InvalidInput."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise not_utf8(name) from None
+    return name
+
+
 def check_length(value: str, limit: int, what: str, hint: str | None = None) -> str:
     """Return ``value`` if it has at most ``limit`` characters, else raise :class:`InvalidInput`
     naming it (cut for display), its length and the limit."""

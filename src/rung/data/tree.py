@@ -10,6 +10,9 @@
 * Anything that is not a regular file or a folder — a FIFO, a socket, a device — is refused:
   reading one blocks or never ends, and it has no content to version.
 
+A file or folder whose name is not valid UTF-8 is refused too: no manifest, database or log
+line can hold it.
+
 A refusal is one :class:`~rung.core.errors.InvalidInput` naming the path, before anything is
 stored.
 """
@@ -22,6 +25,7 @@ import stat
 from pathlib import Path
 
 from rung.core.errors import InvalidInput
+from rung.core.limits import check_utf8_name
 
 _HINT = "remove it, or replace it with a copy of the file (rules: docs/datasets.md)"
 
@@ -38,7 +42,8 @@ def _kind(mode: int) -> str:
 
 def check_regular(path: Path) -> None:
     """Refuse a single file given to ``data add`` that is not a regular file (a FIFO would
-    block the add forever)."""
+    block the add forever) or whose name is not valid UTF-8."""
+    check_utf8_name(str(path.absolute()))
     info = path.stat()
     if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
         raise InvalidInput(f"{str(path)!r} is {_kind(info.st_mode)}", "give a file or a folder")
@@ -60,6 +65,7 @@ def _walk(
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
+        check_utf8_name(entry.path)
         rel = f"{prefix}{entry.name}"
         shown = entry.path
         if entry.is_symlink():

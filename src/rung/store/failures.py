@@ -111,7 +111,8 @@ def explain(
     """``exc`` (or what caused it) as a one-line RungError, or None when it is not a known
     failure of the machine. ``database``: the SQLite file or server URL, for the message.
     ``paths``: also an OSError naming a file that cannot be used (not found, a folder, no
-    permission) — at the CLI, where such paths are the user's; a server keeps them as 500s."""
+    permission) or a name that is not valid UTF-8 — at the CLI, where such paths are the
+    user's; a server keeps them as 500s."""
     for err in _chain(exc):
         if isinstance(err, RungError):
             return err
@@ -123,6 +124,15 @@ def explain(
                 f"cannot use {os.fspath(err.filename)!r}: {err.strerror}",
                 "give the path of a file in a folder that exists and is writable",
             )
+        if (
+            paths
+            and isinstance(err, UnicodeEncodeError)
+            and "surrogates not allowed" in str(err)
+            and isinstance(err.object, str)
+        ):  # a path named in bytes that are not UTF-8, met anywhere a path is written down
+            from rung.core.limits import not_utf8
+
+            return not_utf8(err.object)
         text = str(err)
         if isinstance(err, sqlite3.Error):
             if "database or disk is full" in text or (
