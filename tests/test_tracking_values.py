@@ -67,6 +67,30 @@ def test_non_finite_metrics_are_stored_and_read_back(ws, value) -> None:  # type
     assert got["n"] == 3.0
     history = ws.runs.metric_history(run.id, "loss")
     assert len(history) == 1 and (history[0][1] == value or math.isnan(history[0][1]))
+    (listed,) = [r for r in ws.runs.list() if r.id == run.id]  # the runs table: the same floats
+    for key in ("loss", "other"):
+        assert isinstance(listed.metrics[key], float)
+        assert listed.metrics[key] == got[key] or math.isnan(listed.metrics[key])
+
+
+def test_every_command_spells_non_finite_metrics_alike(ws) -> None:  # type: ignore[no-untyped-def]
+    """`rung runs` and `rung show`, table and JSON, on both backends: nan, inf, -inf
+    (a peer report, mlflow/mlflow#16555, and `rung runs` once said NaN where show said nan)."""
+    with ws.start_run("diverged") as run:
+        rung.log_metrics({"loss": math.nan, "grad": math.inf, "low": -math.inf})
+    want = {"loss": "nan", "grad": "inf", "low": "-inf"}
+    strict = {"parse_constant": lambda c: pytest.fail(f"not strict JSON: {c}")}
+
+    def cli(*args: str) -> str:
+        return subprocess.run(
+            [RUNG, *args], cwd=ws.root, capture_output=True, text=True, check=True
+        ).stdout
+
+    listed = json.loads(cli("runs", "--json"), **strict)
+    assert [r["metrics"] for r in listed if r["id"] == run.id] == [want]
+    assert json.loads(cli("show", str(run.id), "--json"), **strict)["metrics"] == want
+    for text in (cli("runs"), cli("show", str(run.id))):
+        assert "NaN" not in text and "nan" in text and "-inf" in text
 
 
 @pytest.mark.parametrize("value", ["high", None, [1.0], b"1"])

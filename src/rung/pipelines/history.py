@@ -82,7 +82,7 @@ class Runs:
                     span,
                 ):
                     if m["run_id"] in metrics:
-                        metrics[m["run_id"]][m["key"]] = m["value"]
+                        metrics[m["run_id"]][m["key"]] = tx.read_real(m["value"])
                 counts = tx.all(
                     "SELECT run_id, COUNT(*) AS steps,"
                     " SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END) AS cached"
@@ -154,7 +154,7 @@ class Runs:
         latest: dict[str, float] = {}
         history: dict[str, int] = {}
         for m in metric_rows:
-            latest[m["key"]] = float(m["value"])  # SQLite holds NaN as the text 'NaN'
+            latest[m["key"]] = Tx.read_real(m["value"])
             history[m["key"]] = history.get(m["key"], 0) + 1
         logged = {p["key"]: json.loads(p["value"]) for p in param_rows}
         return {
@@ -212,7 +212,7 @@ class Runs:
                 "SELECT step, value FROM metrics WHERE run_id = :id AND key = :key ORDER BY id",
                 {"id": run_id, "key": key},
             )
-        return [(r["step"], float(r["value"])) for r in rows]
+        return [(r["step"], Tx.read_real(r["value"])) for r in rows]
 
     def _run_id(self, run_id: int | str) -> int:
         if isinstance(run_id, int) and not isinstance(run_id, bool):

@@ -75,6 +75,13 @@ class Tx:
             return "NaN"
         return value
 
+    @staticmethod
+    def read_real(value: Any) -> float:
+        """A non-null ``REAL`` column's value as written by :meth:`real`: the float, NaN for
+        SQLite's text ``'NaN'``. Every reader of such a column goes through it, so NaN
+        reads the same on both backends and in every command."""
+        return float(value)
+
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run one statement; an integer parameter past 64 bits raises
         :class:`rung.core.errors.InvalidInput` (both databases would refuse it, differently),
