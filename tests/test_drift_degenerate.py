@@ -207,3 +207,20 @@ def test_every_public_function_taking_a_frame_refuses_duplicate_names(sqlite_ws)
             call()
             pytest.fail(f"{name} took a frame with duplicate column names")
     assert sqlite_ws.data.list() == []  # nothing stored on a refusal
+
+
+@settings(max_examples=40, deadline=None)
+@given(exponent=st.integers(-300, 300), shift=st.sampled_from([0.0, 0.5, 3.0]))
+def test_numeric_drift_is_scale_invariant_over_the_float_range(exponent: int, shift: float) -> None:
+    """The normalised statistics (Wasserstein over the reference's spread, KS, PSI) and the
+    verdict do not depend on the unit: values near 1e155 once had a spread of inf (squares
+    overflow), a Wasserstein distance of 0 and no drift for a 3-sd shift (scipy/scipy#19712)."""
+    rng = np.random.default_rng(1)
+    ref, cur = rng.normal(size=2000), rng.normal(size=2000) + shift
+    scale = 10.0**exponent
+    base = compare_frames(pd.DataFrame({"a": ref}), pd.DataFrame({"a": cur}))["features"]["a"]
+    scaled = compare_frames(pd.DataFrame({"a": ref * scale}), pd.DataFrame({"a": cur * scale}))
+    got = scaled["features"]["a"]
+    assert got["verdict"]["drift"] == base["verdict"]["drift"]
+    for stat in ("wasserstein", "ks"):
+        assert got["stats"][stat] == pytest.approx(base["stats"][stat], rel=1e-6, abs=1e-9)

@@ -128,7 +128,7 @@ class NumericReference:
             counts=counts.tolist(),
             sums=sums.tolist(),
             n=int(x.size),
-            std=float(np.std(x)),
+            std=_std(x),
             low=float(x[0]),
             high=float(x[-1]),
             nulls=nulls,
@@ -542,6 +542,16 @@ def _hashable(v: Any) -> bool:
 
 def _is_nan(v: Any) -> bool:
     return isinstance(v, float) and math.isnan(v)
+
+
+def _std(x: np.ndarray) -> float:
+    """The population standard deviation of the finite, sorted ``x``, scaled first so that
+    values past 1e154 (whose squares overflow to inf) keep a finite spread; ``np.std`` of
+    them is inf, which made the normalised Wasserstein distance 0 (scipy/scipy#19712)."""
+    scale = float(max(abs(x[0]), abs(x[-1])))
+    if scale == 0.0 or not math.isfinite(scale):
+        return 0.0 if scale == 0.0 else float(np.std(x))
+    return scale * float(np.std(x / scale))
 
 
 def _wasserstein(a: np.ndarray, p: np.ndarray, b: np.ndarray, q: np.ndarray) -> float:
