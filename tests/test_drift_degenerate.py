@@ -178,9 +178,27 @@ def test_a_served_feature_going_null_drifts_in_the_monitoring_window(sqlite_ws) 
 
     from conftest import rung_cli
 
+    # a misspelt [monitor.features.NAME] is named, with the nearest feature, not ignored
+    with open(ws.root / "rung.toml", "a") as f:
+        f.write('\n[monitor.features.A]\nstatistic = "psi"\nthreshold = 0.2\n')
     shown = rung_cli("monitor", "trend@champion", "--window", "1200", "--no-save", cwd=ws.root)
     assert shown.returncode == 0, shown.stderr
     assert "0.0% → 95.0%" in shown.stdout and "null_rate_change" in shown.stdout
+    assert (
+        """note: [monitor.features."A"] names no feature of this model; did you mean 'a'?"""
+        in " ".join(shown.stdout.split())
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "near"),
+    [("a_b", "'a.b'"), ("A.B", "'a.b'"), ("colour", "'color'"), ("zzz", "it is not applied")],
+)
+def test_a_threshold_for_no_feature_is_noted_with_the_nearest(key: str, near: str) -> None:
+    frame_ = pd.DataFrame({"a.b": np.arange(50.0), "color": ["red", "blue"] * 25})
+    report = compare_frames(frame_, frame_, {key: {"statistic": "psi"}, "a.b": {}})
+    (note,) = report["notes"]
+    assert note.startswith(f'[monitor.features."{key}"] names no feature') and near in note
 
 
 def test_every_public_function_taking_a_frame_refuses_duplicate_names(sqlite_ws) -> None:  # type: ignore[no-untyped-def]

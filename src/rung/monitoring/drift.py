@@ -9,7 +9,7 @@ millions of logged rows is read in bounded memory.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from rung.core.columns import ColumnKind, check_unique_names, drift_basis, kind_of, kinds_of
@@ -275,5 +275,21 @@ def _report(
         "rows": max((w.n + w.nulls for w in windows.values()), default=0),
         "features": features,
         "drifted": [n for n, f in features.items() if f["verdict"]["drift"]],
-        "notes": [f["note"] for f in features.values() if "note" in f],
+        "notes": [f["note"] for f in features.values() if "note" in f]
+        + unmatched(thresholds, windows),
     }
+
+
+def unmatched(thresholds: dict[str, Any] | None, features: Iterable[str]) -> list[str]:
+    """A note for each ``[monitor.features.NAME]`` that names no feature of the model, with
+    the nearest names: the setting is not an error (a workspace's ``[monitor]`` serves every
+    model it monitors), but a misspelt one would otherwise be ignored silently."""
+    from rung.core.suggest import did_you_mean
+
+    names = list(features)
+    return [
+        f'[monitor.features."{key}"] names no feature of this model; '
+        + (did_you_mean(key, names, "it is not applied") or "it is not applied")
+        for key in (thresholds or {})
+        if key not in names
+    ]

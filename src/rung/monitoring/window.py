@@ -35,6 +35,7 @@ from rung.monitoring.drift import (
     count_columns,
     feature_report,
     log_records,
+    unmatched,
 )
 from rung.monitoring.performance import Performance, Skipped
 from rung.registry.models import ModelVersion, Registry, require_signature
@@ -206,7 +207,8 @@ def compute_window(
         "reference": refs.source,
         "features": drift,
         "drifted": [n for n, f in drift.items() if f["verdict"]["drift"]],
-        "notes": [f["note"] for f in [*drift.values(), prediction or {}] if "note" in f],
+        "notes": [f["note"] for f in [*drift.values(), prediction or {}] if "note" in f]
+        + unmatched(thresholds, drift),
         "prediction": prediction,
         "performance": performance.report(),
         "health": health.report(),
