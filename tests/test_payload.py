@@ -149,3 +149,40 @@ def test_the_bulk_check_never_accepts_what_the_value_check_refuses(
     else:
         assert len(frame) == len(column)
         assert all(_check_value(v, spec) is None for v in column)
+
+
+FORMS = {
+    "records": {"records": [{"a": 1.0, "color": "red"}]},
+    "columns": {"columns": {"a": [6.0], "color": ["blue"]}},
+    "record": {"a": 2.0, "color": "red"},
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(sorted(FORMS)), min_size=2, max_size=3, unique=True))
+def test_a_body_mixing_forms_is_refused_naming_them(forms: list[str]) -> None:
+    """One body, one form: {"records": ..., "columns": ...} once scored the records and
+    dropped the columns silently (the MLflow scoring server refuses it: mlflow/mlflow#6575)."""
+    body: dict[str, Any] = {}
+    for form in forms:
+        body.update(FORMS[form])
+    with pytest.raises(PayloadError, match="mixes forms") as caught:
+        validate(body, SIGNATURE)
+    named = {tuple(f.loc) for f in caught.value.errors}
+    assert {("records",), ("columns",)} & named or {("a",), ("color",)} & named
+
+
+def test_a_feature_named_like_a_form_is_a_bare_record() -> None:
+    signature = {
+        "features": ["records", "a"],
+        "columns": {
+            "records": {"kind": "numeric", "dtype": "float64", "nullable": False},
+            "a": SIGNATURE["columns"]["a"],
+        },
+    }
+    assert validate({"records": 3.0, "a": 1.0}, signature).to_dict("list") == {
+        "records": [3.0],
+        "a": [1.0],
+    }
+    with pytest.raises(PayloadError, match="mixes forms"):
+        validate({"columns": {"records": [1.0], "a": [2.0]}, "a": 1.0}, signature)

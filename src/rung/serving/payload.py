@@ -61,7 +61,16 @@ def columns_of(body: Any, features: list[str]) -> tuple[dict[str, list[Any]], in
             f"the body must be a JSON object, got {type(body).__name__}",
             'send {"records": [{...}]} or {"columns": {"feature": [...]}}',
         )
-    if "records" in body:
+    forms = [k for k in ("records", "columns") if k in body and k not in features]
+    bare = [f for f in features if f in body and f not in ("records", "columns")]
+    if len(forms) > 1 or (forms and bare):
+        given = [*(repr(k) for k in forms), *(f"feature {f!r}" for f in bare[:3])]
+        raise PayloadError(
+            f"the body mixes forms ({', '.join(given)}): it must hold exactly one",
+            'send {"records": [...]}, or {"columns": {...}}, or one bare record {"feature": ...}',
+            [FieldError([k], "only one form per body") for k in [*forms, *bare[:3]]],
+        )
+    if "records" in body and "records" not in features:
         records = body["records"]
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise PayloadError(
@@ -70,7 +79,7 @@ def columns_of(body: Any, features: list[str]) -> tuple[dict[str, list[Any]], in
                 [FieldError(["records"], "must be a list of objects")],
             )
         return {f: [r.get(f, _MISSING) for r in records] for f in features}, len(records), "records"
-    if "columns" in body:
+    if "columns" in body and "columns" not in features:
         columns = body["columns"]
         if not isinstance(columns, dict) or not all(isinstance(v, list) for v in columns.values()):
             raise PayloadError(
