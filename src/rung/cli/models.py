@@ -49,6 +49,18 @@ def model_register(
         f"Registered {v.ref} from {v.source} ({v.hash[:12]}), trained on "
         f"{', '.join(v.datasets) or 'no recorded dataset'}, signature of {feats} feature(s)" + named
     )
+    from rung.serving.predictor import unchecked_features
+
+    unchecked = unchecked_features(sig)
+    if feats and unchecked:
+        render.line(
+            f"warning: {v.ref} records no column kinds for {len(unchecked)} of its {feats}"
+            f" feature(s) ({', '.join(unchecked[:5])}{', …' if len(unchecked) > 5 else ''}):"
+            " its training step read no frame rung could trace, so serve and predict can only"
+            " check that each value is present and single — train it from a step that"
+            " receives the training frame (e.g. from rung.dataset) to record them",
+            sys.stderr,
+        )
     if not feats:
         from rung.registry.models import fix_unnamed
 

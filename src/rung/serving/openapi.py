@@ -32,6 +32,10 @@ def feature_schema(spec: dict[str, Any]) -> dict[str, Any]:
         schema = {"type": _JSON_TYPES[kind]}
     else:
         schema = {}
+    if kind == "integer":  # the training dtype's range: what /predict accepts
+        from rung.core.columns import ColumnKind, integer_range
+
+        schema["minimum"], schema["maximum"] = integer_range(ColumnKind.from_dict(spec))
     if spec.get("dtype"):
         schema["description"] = f"{kind or 'any'} ({spec['dtype']} in the training data)"
     if spec.get("nullable"):
@@ -140,7 +144,7 @@ def document(
     doc["components"] = {**doc.get("components", {}), "schemas": schemas}
     ref = "#/components/schemas/"
     error = {"application/json": {"schema": {"$ref": ref + "Error"}}}
-    example = {f: _example(s) for f, s in schemas["Record"]["properties"].items()}
+    example = example_record(signature)
     predict = doc.setdefault("paths", {}).setdefault("/predict", {}).setdefault("post", {})
     predict["requestBody"] = {
         "required": True,
@@ -168,9 +172,14 @@ def document(
     return doc
 
 
-def _example(schema: dict[str, Any]) -> Any:
-    if "enum" in schema:
-        return schema["enum"][0]
-    if schema.get("format") == "date-time":
-        return "2024-01-01T00:00:00"
-    return {"number": 0.0, "boolean": False, "string": "text"}.get(schema.get("type", ""))
+def example_record(signature: dict[str, Any]) -> dict[str, Any]:
+    """A record ``/predict`` accepts for this signature: each feature's
+    :func:`~rung.core.columns.sample_value` (the value the service warms up with), ``0.0``
+    for a feature whose kind the version does not record."""
+    from rung.core.columns import ColumnKind, sample_value
+
+    columns = signature.get("columns") or {}
+    return {
+        f: sample_value(ColumnKind.from_dict(columns[f])) if f in columns else 0.0
+        for f in signature.get("features") or []
+    }

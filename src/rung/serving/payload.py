@@ -161,7 +161,7 @@ def check(body: Any, signature: dict[str, Any]) -> tuple[dict[str, list[Any]], i
                     errors[-1] = FieldError(["columns", name], "field required")
                     break
                 continue
-            wrong = problem(value, kind) if kind is not None else None
+            wrong = problem(value, kind) if kind is not None else _not_scalar(value)
             if wrong:
                 errors.append(FieldError(loc, wrong))
             if len(errors) >= MAX_ERRORS:
@@ -217,9 +217,18 @@ def _column_ok(column: list[Any], spec: dict[str, Any]) -> bool:
         return types == {str}
     if kind == "datetime":
         return types == {str} and _dates_ok(column, spec)
-    if kind is None:
-        return _MISSING not in column
+    if kind is None:  # no recorded kind: any JSON scalar
+        return _MISSING not in column and not types & {dict, list}
     return False  # kinds this version does not know: one by one
+
+
+def _not_scalar(value: Any) -> str | None:
+    """For a feature whose kind the version does not record: only JSON scalars."""
+    if isinstance(value, dict | list):
+        return (
+            f"expected a single value, got {'an object' if isinstance(value, dict) else 'a list'}"
+        )
+    return None
 
 
 def _dates_ok(column: list[str], spec: dict[str, Any]) -> bool:

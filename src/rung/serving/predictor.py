@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rung.core.columns import ColumnKind, model_input, sample_value
-from rung.core.errors import RungError, model_raised
+from rung.core.errors import InvalidInput, RungError, model_raised
 
 
 @dataclass(frozen=True)
@@ -34,13 +34,30 @@ def compute(held: Loaded, frame: Any) -> dict[str, Any]:
     """Predictions, and class probabilities when the model has them, of one version.
 
     Raises :class:`~rung.core.errors.ModelFailed` (500, one line naming the model's error and
-    the rows) when the model itself raises."""
+    the rows) when the model itself raises — or :class:`~rung.core.errors.InvalidInput` (422)
+    when it raised ValueError or TypeError on input that could not be checked first, because
+    the version records no kind for some of its features."""
     try:
         return _compute(held, frame)
     except RungError:
         raise
     except Exception as exc:
-        raise model_raised(exc, f"on rows 0 to {len(frame) - 1} of the request") from exc
+        failed = model_raised(exc, f"on rows 0 to {len(frame) - 1} of the request")
+        unchecked = unchecked_features(held.signature)
+        if unchecked and isinstance(exc, ValueError | TypeError):
+            raise InvalidInput(
+                f"the model refused the input: {failed.message.removeprefix('the model ')}",
+                f"send values like its training data's; the version records no kind for"
+                f" {', '.join(unchecked[:5])}, so they could not be checked first",
+            ) from exc
+        raise failed from exc
+
+
+def unchecked_features(signature: dict[str, Any]) -> list[str]:
+    """The features whose kind the signature does not record (the service checks only that
+    each is a present, single value)."""
+    columns = signature.get("columns") or {}
+    return [f for f in signature.get("features") or [] if f not in columns]
 
 
 def _compute(held: Loaded, frame: Any) -> dict[str, Any]:
