@@ -98,3 +98,102 @@ def test_library_code_is_not_hashed_by_source() -> None:
 
     _, names = code_fingerprint(step)
     assert names == ["test_library_code_is_not_hashed_by_source.<locals>.step"]
+
+
+# A module-level value the step names, before and after a change that must invalidate the
+# cache (a list of FEATURES once kept a stale model cached: zenml-io/zenml#1011's kind).
+CONSTANT_CHANGES = [
+    ('["a", "b"]', '["a", "b", "c"]'),
+    ('["a", "b"]', '["b", "a"]'),
+    ("{'C': 1.0}", "{'C': 0.5}"),
+    ("{'C': 1.0}", "{'C': 1.0, 'penalty': 'l1'}"),
+    ("{'a', 'b'}", "{'a', 'c'}"),
+    ("frozenset({1, 2})", "frozenset({1, 3})"),
+    ("[[1, 2], {'k': (3, 4)}]", "[[1, 2], {'k': (3, 5)}]"),
+    ("1", "True"),
+    ("np.arange(5)", "np.arange(6)"),
+    ("np.arange(5)", "np.arange(5.0)"),
+    ("np.zeros((2, 3))", "np.zeros((3, 2))"),
+    ("pd.Series([1, 2])", "pd.Series([1, 3])"),
+    ("pd.DataFrame({'a': [1]})", "pd.DataFrame({'b': [1]})"),
+    ("Color.RED", "Color.BLUE"),
+    ("LogisticRegression(C=1.0)", "LogisticRegression(C=0.1)"),
+    ("re.compile('a+')", "re.compile('b+')"),
+    ("Path('x.csv')", "Path('y.csv')"),
+]
+
+CONSTANT_STEPS = """
+    import enum, re
+    from pathlib import Path
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    class Color(enum.Enum):
+        RED = 1
+        BLUE = 2
+
+    VALUE = {value}
+
+    def step():
+        return VALUE
+"""
+
+
+@pytest.mark.parametrize(("before", "after"), CONSTANT_CHANGES)
+def test_every_data_constant_counts_by_value(project, before: str, after: str) -> None:  # type: ignore[no-untyped-def]
+    first = project(steps=CONSTANT_STEPS.replace("{value}", before)).step
+    again = project(steps=CONSTANT_STEPS.replace("{value}", before)).step
+    changed = project(steps=CONSTANT_STEPS.replace("{value}", after)).step
+    assert code_fingerprint(first)[0] == code_fingerprint(again)[0]  # equal values: a hit
+    assert code_fingerprint(first)[0] != code_fingerprint(changed)[0]
+    assert "VALUE" in code_fingerprint(first)[1]
+
+
+def test_an_object_known_only_by_its_address_is_named_as_not_fingerprinted(project) -> None:  # type: ignore[no-untyped-def]
+    step = project(
+        steps="""
+        class Opaque:
+            pass
+        THING = Opaque()
+        def step():
+            return THING
+        """
+    ).step
+    assert "THING=<not fingerprinted: Opaque>" in code_fingerprint(step)[1]
+
+
+def test_editing_a_list_the_step_names_reruns_it(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    source = """
+from rung import pipeline, step
+COLS = ["a", "b"]
+
+
+@step
+def pick():
+    import pandas as pd
+    return pd.DataFrame({"a": [1, 2], "b": [3, 4], "c": [5, 6]})[COLS]
+
+
+@pipeline
+def p():
+    return pick()
+"""
+    path = sqlite_ws.root / "p.py"
+    path.write_text(source)
+    first = sqlite_ws.run("p.py:p")
+    path.write_text(source.replace('COLS = ["a", "b"]', 'COLS = ["a", "b", "c"]'))
+    second = sqlite_ws.run("p.py:p")
+    assert (first.executed, second.executed, second.cached) == (1, 1, 0)
+    assert first.outputs != second.outputs
+
+
+def test_a_global_counts_until_rebound_not_while_mutated_in_place(project) -> None:  # type: ignore[no-untyped-def]
+    module = project(
+        steps="STATE = {'calls': 0}\nFEATURES = ['a']\ndef step():\n    return STATE, FEATURES\n"
+    )
+    first = code_fingerprint(module.step)[0]
+    module.STATE["calls"] += 1  # runtime state: the same key, as in a fresh process
+    assert code_fingerprint(module.step)[0] == first
+    module.FEATURES = ["a", "b"]  # rebound, as a notebook cell does: a new key
+    assert code_fingerprint(module.step)[0] != first

@@ -6,8 +6,14 @@ The rule (documented in docs/pipelines.md):
   formatting do not;
 * every function or class of the *user's project* that the step refers to by name — directly,
   as ``module.helper``, or through another such helper — counts too, transitively;
-* module-level constants of simple types (numbers, strings, tuples of them) that the code
-  refers to count by value;
+* module-level (and closure) values that are data count by value: numbers, strings, bytes,
+  ``None``, and lists, tuples, sets, frozensets and dicts of them, nested to any depth; numpy
+  arrays and pandas objects by their dtype, shape and bytes; enum members and other objects
+  whose ``repr`` shows their value (a scikit-learn estimator's parameters, a compiled regex, a
+  path) by that ``repr``. An object whose ``repr`` is only its address cannot be
+  fingerprinted: it is listed among the code names as ``NAME=<not fingerprinted: Type>``.
+  A global counts by the value it had when first fingerprinted in this process, until it is
+  rebound (so runtime state mutated in place does not change the key);
 * code of installed packages (anything under ``site-packages``, the standard library, rung
   itself) does not count by source: it is pinned by the package versions each run records.
 
@@ -145,7 +151,10 @@ def _visit(obj: Any, parts: list[tuple[str, str]], seen: set[int]) -> None:
     parts.append((getattr(obj, "__qualname__", repr(obj)), _source_digest(obj)))
     for ref in _references(obj):
         if isinstance(ref, tuple) and ref and ref[0] == "const":
-            parts.append((ref[1], repr(ref[2])))
+            name, digest = ref[1], ref[2]
+            if digest.startswith("<not fingerprinted"):
+                name = f"{name}={digest}"  # listed, so the gap can be shown
+            parts.append((name, digest))
         elif isinstance(ref, types.FunctionType | type) and is_project_object(ref):
             _visit(_unwrap(ref), parts, seen)
 
@@ -171,8 +180,9 @@ def _references(obj: Any) -> Iterator[Any]:
         cells = [c.cell_contents for c in (func.__closure__ or ()) if _cell_filled(c)]
         globals_ = func.__globals__
         for i, value in enumerate(cells):
-            if isinstance(value, _SIMPLE) or _is_simple_tuple(value):
-                yield ("const", f"{func.__qualname__}.<closure {i}>", value)
+            digest = _data_digest(value)
+            if digest is not None:
+                yield ("const", f"{func.__qualname__}.<closure {i}>", digest)
             else:
                 yield value
         for n in sorted(names):
@@ -184,10 +194,9 @@ def _references(obj: Any) -> Iterator[Any]:
                     member = getattr(value, attr, None)
                     if member is not None:
                         yield member
-            elif isinstance(value, _SIMPLE) or _is_simple_tuple(value):
-                yield ("const", n, value)
             else:
-                yield value
+                digest = _global_digest(globals_, n, value)
+                yield ("const", n, digest) if digest is not None else value
 
 
 def _cell_filled(cell: types.CellType) -> bool:
@@ -198,5 +207,81 @@ def _cell_filled(cell: types.CellType) -> bool:
     return True
 
 
-def _is_simple_tuple(value: Any) -> bool:
-    return isinstance(value, tuple | frozenset) and all(isinstance(v, _SIMPLE) for v in value)
+# (id of a module's globals, name) -> (those globals, the value, its digest): a global is
+# fingerprinted by the value it had when first seen, until it is *rebound* — a notebook's
+# `FEATURES = [...]` again, a module imported anew — so that one mutated in place as runtime
+# state (a memo dict, a counter) fingerprints the same in a long-lived process as in a fresh
+# one. The globals and the value are held, so their ids cannot be reused.
+_SEEN: dict[tuple[int, str], tuple[dict[str, Any], Any, str | None]] = {}
+
+
+def _global_digest(globals_: dict[str, Any], name: str, value: Any) -> str | None:
+    key = (id(globals_), name)
+    held = _SEEN.get(key)
+    if held is not None and held[1] is value:
+        return held[2]
+    digest = _data_digest(value)
+    if len(_SEEN) > 100_000:
+        _SEEN.clear()
+    _SEEN[key] = (globals_, value, digest)
+    return digest
+
+
+_NOT_DATA = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.ModuleType,
+    type,
+)
+
+
+def _data_digest(value: Any) -> str | None:
+    """The value of a data constant as text that changes when it does, or None for code
+    (functions, classes, modules: followed or pinned by package versions instead). An object
+    whose ``repr`` is only its address gives ``<not fingerprinted: Type>``."""
+    if isinstance(value, _NOT_DATA) or (callable(value) and not hasattr(value, "get_params")):
+        return None
+    try:
+        return _canonical(value, 0)
+    except (RecursionError, ValueError, TypeError):
+        return f"<not fingerprinted: {type(value).__name__}>"
+
+
+def _canonical(value: Any, depth: int) -> str:
+    if depth > 50:
+        raise ValueError("too deep")
+    if isinstance(value, _SIMPLE):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        inner = ",".join(_canonical(v, depth + 1) for v in value)
+        return f"{type(value).__name__}[{inner}]"
+    if isinstance(value, set | frozenset):  # an order-free set: its members' texts, sorted
+        return f"set[{','.join(sorted(_canonical(v, depth + 1) for v in value))}]"
+    if isinstance(value, dict):
+        items = (f"{_canonical(k, depth + 1)}:{_canonical(v, depth + 1)}" for k, v in value.items())
+        return f"dict[{','.join(items)}]"
+    module = type(value).__module__.split(".")[0]
+    if module in ("numpy", "pandas"):
+        return _array_digest(value)
+    text = repr(value)
+    if " at 0x" in text or " object at " in text:
+        return f"<not fingerprinted: {type(value).__name__}>"
+    return f"{type(value).__qualname__}:{text}"
+
+
+def _array_digest(value: Any) -> str:
+    """numpy arrays and scalars, pandas Series, Index and DataFrame: dtype, shape and bytes."""
+    import numpy as np
+
+    from rung.core.hashing import hash_bytes
+
+    if hasattr(value, "to_numpy") and hasattr(value, "columns"):  # a DataFrame
+        parts = [_canonical(list(map(str, value.columns)), 1), _canonical(list(value.index), 1)]
+        parts += [_array_digest(value[c]) for c in value.columns]
+        return f"DataFrame[{','.join(parts)}]"
+    array = np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value)
+    if array.dtype == object:
+        return f"object[{_canonical(array.tolist(), 1)}]"
+    data = np.ascontiguousarray(array).tobytes()
+    return f"{array.dtype.str}{array.shape}:{hash_bytes(data)}"

@@ -103,17 +103,26 @@ def load_object(target: str, root: Path) -> object:
 
 
 def _import_file(path: Path) -> object:
+    """The module of a pipeline file, imported again when the file changed since (in a
+    long-lived process — a notebook, the Python API — an edited file must not run stale)."""
     name = f"rung_pipeline_{hash_bytes(str(path).encode())[:12]}"
-    if name in sys.modules:
-        return sys.modules[name]
+    stamp = hash_bytes(path.read_bytes())
+    held = sys.modules.get(name)
+    if held is not None and getattr(held, "__rung_stamp__", None) == stamp:
+        return held
     folder = str(path.parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)  # so that the file can import its sibling helpers
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    module.__rung_stamp__ = stamp  # type: ignore[attr-defined]
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]  # a file that fails to import is not kept half-run
+        raise
     return module
 
 
