@@ -268,8 +268,27 @@ class PerformanceTrigger(_Trigger, tag="performance"):
 Trigger = ScheduleTrigger | DatasetTrigger | DriftTrigger | PerformanceTrigger
 
 
-class AutomateSettings(_Table):
-    model: str = ""
+def _model_table(base: type[_Table]) -> Any:
+    """``[automate.models.NAME]``: every per-model key of ``[automate]`` (all but ``model``
+    and ``models``), each optional, so a key left out takes the section's value. Made from
+    the section's own fields, so a key added there is a per-model key too."""
+    return msgspec.defstruct(
+        "ModelAutomate",
+        [
+            (f.name, f.type | None, None)
+            for f in msgspec.structs.fields(base)
+            if f.name not in ("model", "models")
+        ],
+        bases=(_Table,),
+        kw_only=True,
+        forbid_unknown_fields=True,
+        module=__name__,
+    )
+
+
+class _AutomateKeys(_Table):
+    """The keys of one model's loop: in ``[automate]`` and in each ``[automate.models.NAME]``."""
+
     alias: str = "champion"
     pipeline: str | None = None
     params: dict[str, Any] = {}
@@ -282,6 +301,51 @@ class AutomateSettings(_Table):
     lease: Duration = 60.0
     interval: Duration = 60.0
     triggers: list[Trigger] = []
+
+
+if typing.TYPE_CHECKING:  # the same keys, for type checkers
+    ModelAutomate = _AutomateKeys
+else:
+    ModelAutomate = _model_table(_AutomateKeys)
+
+
+class AutomateSettings(_AutomateKeys):
+    """``[automate]``: one model's loop (``model = ...``) and/or several, each a
+    ``[automate.models.NAME]`` table of the same keys; a key a model's table leaves out takes
+    ``[automate]``'s value (see :meth:`per_model`)."""
+
+    model: str = ""
+    models: dict[str, ModelAutomate] = {}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from rung.core.limits import NAME, check_length
+
+        for name in self.models:
+            try:
+                check_length(name, NAME, "model")
+            except InvalidInput as exc:
+                raise _Bad(f"models.{name[:20]}", name, exc.message) from None
+            if not name.strip() or not name.isprintable():
+                raise _Bad(f"models.{name!r}", name, "expected a model name")
+        if self.model and self.model in self.models:
+            raise _Bad(
+                "model",
+                self.model,
+                f"also configured as [automate.models.{self.model}]: keep one of the two",
+            )
+
+    def per_model(self) -> dict[str, dict[str, Any]]:
+        """Every automated model's settings as plain data, by name: ``model = ...`` of the
+        section itself, then each ``[automate.models.NAME]`` over the section's values."""
+        base = {k: v for k, v in _plain(self).items() if k not in ("models",)}
+        out: dict[str, dict[str, Any]] = {}
+        if self.model:
+            out[self.model] = base
+        shared = {k: v for k, v in base.items() if k != "model"}
+        for name, table in self.models.items():
+            out[name] = {**shared, **_plain(table), "model": name}
+        return out
 
 
 class Settings(_Table):

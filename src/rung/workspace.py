@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rung.config import CONFIG_FILE, STATE_DIR, TEMPLATE, Config, load_config
-from rung.core.errors import RungError, StoreUnavailable, WorkspaceNotFound
+from rung.core.errors import InvalidInput, RungError, StoreUnavailable, WorkspaceNotFound
 
 if TYPE_CHECKING:
     from rung.automation.loop import Automation
@@ -233,15 +233,53 @@ class Workspace:
         )
 
     @cached_property
+    def automations(self) -> dict[str, Automation]:
+        """The continuous-training loop of every automated model, by name: ``[automate]``'s
+        ``model`` and each ``[automate.models.NAME]`` (see :mod:`rung.automation.loop`)."""
+        settings = self.config.settings
+        return {
+            name: self._automation(section)
+            for name, section in settings.automate.per_model().items()
+        }
+
+    @property
     def automation(self) -> Automation:
-        """The continuous-training loop of ``[automate]``: ``ws.automation.tick()``,
-        ``history()``, ``approve(NAME, VERSION)``. See :mod:`rung.automation.loop`."""
+        """The loop of the one automated model: ``ws.automation.tick()``, ``history()``,
+        ``approve(NAME, VERSION)``. With none configured its ``require()`` says what to set;
+        with several, :class:`InvalidInput` — use :meth:`automation_of`."""
+        loops = self.automations
+        if len(loops) == 1:
+            return next(iter(loops.values()))
+        if not loops:
+            section = self.config.settings.section("automate")
+            section.pop("models", None)
+            return self._automation(section)
+        raise InvalidInput(
+            f"{len(loops)} models are automated ({', '.join(sorted(loops))}): name one",
+            "ws.automation_of(NAME) in Python, --model NAME at the CLI",
+        )
+
+    def automation_of(self, model: str) -> Automation:
+        """The loop of automated ``model``; NotFound (with the nearest names) otherwise."""
+        from rung.core.suggest import unknown
+
+        loops = self.automations
+        if model not in loops:
+            raise unknown(
+                "automated model",
+                model,
+                loops,
+                "models are automated by [automate] model or [automate.models.NAME] in rung.toml",
+            )
+        return loops[model]
+
+    def _automation(self, section: dict[str, Any]) -> Automation:
         from rung.automation.loop import Automation
 
         settings = self.config.settings
         return Automation(
             self._stores(),
-            settings.section("automate"),
+            section,
             self.models,
             self.evals,
             self.monitor,

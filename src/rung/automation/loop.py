@@ -527,3 +527,44 @@ def _as_numbers(values: Any) -> Any:
         lambda v: v if isinstance(v, int | float) and not isinstance(v, bool) else None
     )
     return pd.to_numeric(numeric, errors="coerce")
+
+
+def tick_each(loops: list[Automation]) -> list[dict[str, Any]]:
+    """One tick of each model's loop, in turn; each outcome carries its ``model``. A model
+    whose tick raises a RungError gives an ``error`` outcome and the others still tick (each
+    holds its own lease, ``automate:MODEL``)."""
+    outcomes = []
+    for loop in loops:
+        try:
+            outcome = loop.tick()
+        except RungError as exc:
+            outcome = {"status": "error", "message": exc.message}
+        outcomes.append({"model": loop.model, **outcome})
+    return outcomes
+
+
+def run_each(
+    loops: list[Automation],
+    interval: float,
+    stop: threading.Event,
+    ticks: int | None = None,
+    report: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """:func:`tick_each` every ``interval`` seconds until ``stop`` is set (or ``ticks``
+    rounds); ``report`` gets each model's outcome. ``interval`` as in :meth:`Automation.run`."""
+    if not 0 <= interval <= 1e9:  # also False for NaN
+        raise InvalidInput(
+            f"interval {interval!r} s is out of range 0..1e9",
+            "give the seconds between ticks, e.g. --interval 60",
+        )
+    if ticks is not None:
+        check_int(ticks, "ticks")
+    done = 0
+    while not stop.is_set():
+        for outcome in tick_each(loops):
+            if report:
+                report(outcome)
+        done += 1
+        if ticks is not None and done >= ticks:
+            return
+        stop.wait(interval)

@@ -20,31 +20,57 @@ automate_app = typer.Typer(
 app.add_typer(automate_app, name="automate")
 
 
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Only this automated model (default: every model [automate] configures).",
+    ),
+]
+
+
+def _loops(ws: Any, model: str | None) -> list[Any]:
+    """The loops to act on: the one named, else every configured model's (by name)."""
+    if model is not None:
+        return [ws.automation_of(model)]
+    loops = ws.automations
+    if not loops:
+        ws.automation.require()  # says what to configure
+    return [loops[name] for name in sorted(loops)]
+
+
 @automate_app.command("tick", short_help="Check every trigger once; carry a job through.")
-def automate_tick(as_json: JsonOpt = False) -> None:
+def automate_tick(model: ModelOpt = None, as_json: JsonOpt = False) -> None:
     """Check every trigger once; carry a fired one (or an unfinished job) through run,
-    evaluation, decision and promotion. Safe from cron: idempotent, one tick at a time.
-    Exit 1 when the job failed (no alias moved)."""
+    evaluation, decision and promotion — for each automated model in turn. Safe from cron:
+    idempotent, one tick per model at a time. Exit 1 when a job failed (no alias moved)."""
+    from rung.automation.loop import tick_each
+
     with _ws() as ws:
-        outcome = ws.automation.tick()
-    _print_tick(outcome, as_json)
-    if outcome["status"] == "failed":
+        loops = _loops(ws, model)
+        for loop in loops:
+            loop.require()
+        outcomes = tick_each(loops)
+    if as_json:
+        render.print_json(outcomes[0] if len(outcomes) == 1 else outcomes)
+    else:
+        for outcome in outcomes:
+            _print_tick(outcome, len(outcomes) > 1)
+    if any(o["status"] in ("failed", "error") for o in outcomes):
         raise typer.Exit(1)
 
 
-def _print_tick(outcome: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        render.print_json(outcome)
-        return
+def _print_tick(outcome: dict[str, Any], named: bool = False) -> None:
+    head = f"{outcome['model']}: " if named else ""
     status, job = outcome["status"], outcome.get("job")
     for fired in outcome.get("fired", []):
-        render.line(f"fired: {fired['trigger']}: {fired['reason']}")
-    if status == "busy":
-        render.line(outcome["message"])
+        render.line(f"{head}fired: {fired['trigger']}: {fired['reason']}")
+    if status in ("busy", "error"):
+        render.line(head + outcome["message"], sys.stderr if status == "error" else None)
     elif status == "idle":
-        render.line("no trigger fired")
+        render.line(f"{head}no trigger fired")
     elif job is not None:
-        render.line(_job_line(job, resumed=bool(outcome.get("resumed"))))
+        render.line(head + _job_line(job, resumed=bool(outcome.get("resumed"))))
 
 
 def _job_line(job: dict[str, Any], resumed: bool = False) -> str:
@@ -98,25 +124,38 @@ def automate_run(
     ticks: Annotated[
         int | None, typer.Option("--ticks", min=1, max=MAX_ID, help="Stop after this many ticks.")
     ] = None,
+    model: ModelOpt = None,
 ) -> None:
-    """Tick on an interval until stopped (Ctrl-C or SIGTERM end it between ticks)."""
+    """Tick on an interval until stopped (Ctrl-C or SIGTERM end it between ticks); each
+    round ticks every automated model in turn (or the one --model names). The interval
+    defaults to the smallest of the models' `interval`."""
     import signal
     import threading
+
+    from rung.automation.loop import run_each
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with _ws() as ws:
-        every = float(interval or ws.config.settings.automate.interval)
-        automation = ws.automation  # a bad [automate] section fails here, before the banner
-        automation.require()
+        loops = _loops(ws, model)  # a bad [automate] section fails here, before the banner
+        for loop in loops:
+            loop.require()
+        every = float(
+            interval
+            if interval is not None
+            else min(float(lp.config.get("interval", 60)) for lp in loops)
+        )
+        named = len(loops) > 1
         render.line(f"automate: ticking every {every:g} s (Ctrl-C to stop)", sys.stderr)
         with contextlib.suppress(KeyboardInterrupt):
-            automation.run(
+            run_each(
+                loops,
                 every,
                 stop,
                 ticks,
                 lambda o: render.line(
                     f"[{render.when(time.time())}] "
+                    + (f"{o['model']}: " if named else "")
                     + (
                         o["message"]
                         if o["status"] in ("error", "busy")
@@ -131,20 +170,27 @@ def automate_run(
 @automate_app.command("history", short_help="What fired, ran, was decided, and why.")
 def automate_history(
     last: Annotated[int, typer.Option("--last", min=1, max=MAX_ID, help="How many jobs.")] = 50,
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """What fired, what ran, what was decided, and why."""
+    """What fired, what ran, what was decided, and why — every model's jobs, newest last
+    (or one model's with --model)."""
     with _ws() as ws:
-        jobs = ws.automation.history(last)
+        loops = [ws.automation_of(model)] if model is not None else list(ws.automations.values())
+        jobs = sorted(
+            (j for loop in (loops or [ws.automation]) for j in loop.history(last)),
+            key=lambda j: j["id"],
+        )[-last:]
     if as_json:
         render.print_json(jobs)
         return
     render.table(
         "continuous training",
-        ["job", "when", "trigger", "run", "champion", "challenger", "eval", "decision"],
+        ["job", "model", "when", "trigger", "run", "champion", "challenger", "eval", "decision"],
         [
             [
                 j["id"],
+                j["model"],
                 render.when(j["created_at"]),
                 j["trigger"],
                 j["run_id"],

@@ -186,7 +186,7 @@ def model_approve(
 ) -> None:
     """Promote a challenger that the manual policy left waiting for approval."""
     with _ws() as ws:
-        job = ws.automation.approve(name, version)
+        job = ws.automation_of(name).approve(name, version)
     render.line(_job_line(job))
 
 
