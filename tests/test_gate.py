@@ -415,3 +415,52 @@ def test_an_alias_never_rests_on_a_failing_version_without_a_forced_event(versio
             assert e["action"] in ("force", "force-rollback") and (e["why"] or "").strip()
     if model:
         assert w.models.get(f"trend@{alias}").version == model[-1][1]
+
+
+# -- the pieces, without a store -------------------------------------------------------------
+
+CRITERIA = st.lists(
+    st.tuples(
+        st.sampled_from(["accuracy", "f1_macro", "precision_down"]),
+        st.sampled_from([">=", ">"]),
+        st.sampled_from([0.5, 0.6, 0.75]),
+        st.sampled_from(["", " on every dataset", " on the mean", " on dataset holdout@1"]),
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+@given(CRITERIA, st.randoms(use_true_random=False))
+def test_the_criteria_digest_is_the_set_not_its_spelling(crit, rnd) -> None:  # type: ignore[no-untyped-def]
+    from rung.core.criteria import criteria_digest
+
+    texts = [f"{m} {op} {b}{scope}" for m, op, b, scope in crit]
+    spelt = [
+        f"{m}{op}  {b:.2f}{scope or rnd.choice(['', ' on every dataset'])}".replace(
+            " on the mean", "  on   mean"
+        )
+        for m, op, b, scope in crit
+    ]
+    shuffled = spelt + spelt[:1]
+    rnd.shuffle(shuffled)
+    assert criteria_digest(shuffled) == criteria_digest(texts)
+    m, op, b, scope = crit[0]
+    looser = [f"{m} {op} {b - 0.4}{scope}", *texts[1:]]
+    assert criteria_digest(looser) != criteria_digest(texts) or looser[0] in texts[1:]
+    other = [f"recall_up {op} {b}{scope}", *texts[1:]]
+    assert criteria_digest(other) != criteria_digest(texts)
+    assert criteria_digest([]) is None
+
+
+def test_declared_datasets_are_covered_exactly() -> None:
+    from rung.registry.gate import Declared
+
+    d = Declared("trend", ("accuracy >= 0.5",), ("holdout@1", "djia"))
+    assert d.covers(["holdout@1", "djia@3"])
+    assert d.covers(["djia@1", "holdout@1", "trend-served@4"])  # the loop's fresh rows
+    assert not d.covers(["holdout@1"])  # a declared dataset missing
+    assert not d.covers(["holdout@2", "djia@1"])  # a pinned version is that version
+    assert not d.covers(["holdout@1", "djia@1", "easy@1"])  # an extra dataset lifts a mean
+    assert not d.covers(["holdout@1", "djia@1", "other-served@1"])  # another model's rows
+    assert Declared("trend").covers(["anything@1"])  # none declared: any datasets
