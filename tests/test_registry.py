@@ -49,37 +49,52 @@ def test_a_version_records_its_provenance_and_signature(registry_ws) -> None:  #
         ws.models.get("trend@9")
 
 
-def test_promotion_is_gated_by_the_latest_verdict(registry_ws) -> None:  # type: ignore[no-untyped-def]
+def declare(ws: Any, criteria: list[str], datasets: list[str] | None = None) -> Any:
+    """The workspace reopened with acceptance criteria (and datasets) declared under [eval]."""
+    from rung import Workspace
+
+    lines = ["[eval]", 'label = "y"', f"criteria = {criteria!r}".replace("'", '"')]
+    if datasets is not None:
+        lines.append(f"datasets = {datasets!r}".replace("'", '"'))
+    (ws.root / "rung.toml").write_text("\n".join(lines) + "\n")
+    return Workspace.open(ws.root)
+
+
+def test_promotion_is_gated_by_the_verdict_against_the_declared_criteria(registry_ws) -> None:  # type: ignore[no-untyped-def]
     ws, first, second = registry_ws
     ws.models.register(str(first), "trend")
     ws.models.register(str(second), "trend")
+    with pytest.raises(RefusedPromotion, match="the project declares no acceptance criteria"):
+        ws.models.promote("trend", 1)
+    strict = declare(ws, ["accuracy >= 0.99"])
     with pytest.raises(RefusedPromotion, match="trend@1 to 'champion': it has no evaluation"):
-        ws.models.promote("trend", 1)
-    ws.evaluate("trend@1", ["holdout@1"], label="y", criteria=["accuracy >= 0.99"])
-    with pytest.raises(RefusedPromotion, match="verdict failed"):
-        ws.models.promote("trend", 1)
-    ev = ws.evaluate("trend@1", ["holdout@1"], label="y", criteria=["accuracy >= 0.5"])
-    event = ws.models.promote("trend", 1)
+        strict.models.promote("trend", 1)
+    strict.evaluate("trend@1", ["holdout@1"])
+    with pytest.raises(RefusedPromotion, match="has verdict failed"):
+        strict.models.promote("trend", 1)
+    w = declare(ws, ["accuracy >= 0.5"])
+    ev = w.evaluate("trend@1", ["holdout@1"])
+    event = w.models.promote("trend", 1)
     assert (event["action"], event["evaluation_id"], event["from_version"]) == (
         "promote",
         ev.id,
         None,
     )
-    assert ws.models.get("trend@champion").version == 1
+    assert w.models.get("trend@champion").version == 1
     with pytest.raises(InvalidInput, match="--force needs a reason"):
-        ws.models.promote("trend", 2, force=True)
-    forced = ws.models.promote("trend", 2, force=True, reason="hotfix for client B")
+        w.models.promote("trend", 2, force=True)
+    forced = w.models.promote("trend", 2, force=True, reason="hotfix for client B")
     assert (forced["action"], forced["from_version"]) == ("force", 1)
-    back = ws.models.rollback("trend")
+    back = w.models.rollback("trend")
     assert (back["to_version"], back["from_version"], back["action"]) == (1, 2, "rollback")
-    trail = ws.models.history("trend")
+    trail = w.models.history("trend")
     assert [(e["action"], e["from_version"], e["to_version"]) for e in trail] == [
         ("promote", None, 1),
         ("force", 1, 2),
         ("rollback", 2, 1),
     ]
     assert trail[1]["why"] == "hotfix for client B" and trail[0]["who"]
-    assert ws.models.get("trend@1").aliases == ["champion"]
+    assert w.models.get("trend@1").aliases == ["champion"]
 
 
 def _race(root: str, url: str, worker: int, barrier: Any, out: Any) -> None:
@@ -124,6 +139,7 @@ def test_racing_promotions_from_two_processes_keep_a_consistent_trail(
 
 def test_the_cli(registry_ws) -> None:  # type: ignore[no-untyped-def]
     ws, first, _ = registry_ws
+    ws = declare(ws, ["accuracy >= 0.5"])
     assert rung_cli("model", "register", str(first), "--name", "trend", cwd=ws.root).returncode == 0
     listed = rung_cli("model", "list", "--json", cwd=ws.root)
     assert '"ref": "trend@1"' in listed.stdout
@@ -135,10 +151,6 @@ def test_the_cli(registry_ws) -> None:  # type: ignore[no-untyped-def]
         "trend@1",
         "--on",
         "holdout@1",
-        "--label",
-        "y",
-        "--criterion",
-        "accuracy >= 0.5",
         cwd=ws.root,
     )
     assert evaluated.returncode == 0, evaluated.stderr

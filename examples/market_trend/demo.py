@@ -276,16 +276,10 @@ def serve_and_swap(run: str, passed: bool) -> None:
             " names the version that computed it."
         )
 
-        sh(
-            str(RUNG),
-            "model",
-            "rollback",
-            MODEL,
-            "--alias",
-            alias,
-            "--reason",
-            "demo: back to version 1",
-        )
+        # the gate holds for a rollback too: back onto a version that failed needs --force
+        rollback = ["model", "rollback", MODEL, "--alias", alias]
+        rollback += ["--reason", "demo: back to version 1"] + ([] if passed else ["--force"])
+        sh(str(RUNG), *rollback)
         wait_for_version(url, 1)
         sh(*app, "check", "2008-09-12")
         sh(str(RUNG), "model", "history", MODEL)

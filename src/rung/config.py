@@ -61,6 +61,8 @@ root = ""
 # The label column of evaluation datasets, and the acceptance criteria agreed in the scope.
 # label = "down"
 # criteria = ["precision_down >= 0.75 on every dataset", "f1_macro drop <= 0.01 vs baseline"]
+# The acceptance datasets (rung eval's default --on); promotion needs an evaluation on them.
+# datasets = ["holdout@1"]
 """
 
 
@@ -203,6 +205,7 @@ class ArtifactSettings(_Table):
 class EvalSettings(_Table):
     label: str | None = None
     criteria: Criteria = []
+    datasets: list[str] = []  # the acceptance datasets: rung eval's default --on, and the gate's
 
 
 class DriftRule(_Table):

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rung.pipelines.runner import Progress, RunResult
     from rung.pipelines.steps import Pipeline
     from rung.pipelines.tracking import TrackingRun
+    from rung.registry.gate import Acceptance
     from rung.registry.models import Registry
     from rung.store.artifacts import ArtifactStore
     from rung.store.maintenance import GcReport, ProgressFn, VerifyReport
@@ -201,18 +202,27 @@ class Workspace:
         )
 
     @cached_property
+    def acceptance(self) -> Acceptance:
+        """The project's declared acceptance criteria and datasets (``[eval]``, and
+        ``[automate]`` for the automated model): what the registry's gate judges every alias
+        move by. See :mod:`rung.registry.gate`."""
+        from rung.registry.gate import Acceptance
+
+        return Acceptance.from_settings(self.config.settings)
+
+    @cached_property
     def models(self) -> Registry:
         """The model registry: ``ws.models.register(...)``, ``promote``, ``rollback``, ``history``."""
         from rung.registry.models import Registry
 
-        return Registry(self._stores())
+        return Registry(self._stores(), self.acceptance)
 
     @cached_property
     def evals(self) -> Evaluator:
         """Recorded evaluations: ``ws.evals.list()``, ``ws.evals.get(ID)``."""
         from rung.evaluation.evaluator import Evaluator
 
-        return Evaluator(self._stores(), self.config.settings.section("eval"))
+        return Evaluator(self._stores(), self.config.settings.section("eval"), self.acceptance)
 
     def evaluate(self, model: str, on: list[str] | tuple[str, ...], **options: Any) -> Evaluation:
         """Evaluate a model on several dataset versions at once; see :class:`Evaluator`."""
@@ -277,6 +287,8 @@ class Workspace:
         from rung.automation.loop import Automation
 
         settings = self.config.settings
+        if not section.get("datasets"):  # the acceptance datasets, as the gate has them
+            section = {**section, "datasets": list(settings.eval.datasets)}
         return Automation(
             self._stores(),
             section,

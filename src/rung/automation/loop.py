@@ -334,7 +334,14 @@ class Automation:
         if baseline == challenger:
             baseline = None
         ev = self._evaluator.evaluate(
-            challenger, on, label=label, baseline=baseline, criteria=self.criteria
+            challenger,
+            on,
+            label=label,
+            baseline=baseline,
+            criteria=self.criteria,
+            # the run reproduced the serving version: judging it again never changes its
+            # verdict (rung.registry.gate)
+            informs_only=job["champion"] == job["challenger"],
         )
         return self._update(job, state="evaluated", evaluation_id=ev.id)
 

@@ -61,6 +61,7 @@ def eval_cmd(
     """
     from rung.core.errors import InvalidInput
 
+    note: str | None = None
     if fmt not in ("table", "markdown", "json", "html"):
         raise InvalidInput(f"unknown format {fmt!r}", "use table, markdown, json or html")
     with _ws() as ws:
@@ -83,9 +84,33 @@ def eval_cmd(
                 criteria=criterion,
                 allow_pickle=allow_pickle,
             )
+            note = _gate_note(ws, model, ev.id)
     _render_eval(ev, fmt, output, column)
+    if model != "show" and note and fmt == "table":
+        render.out.print(note, markup=False)
     if ev.status == "failed" and model != "show":  # a new verdict gates; re-rendering does not
         raise typer.Exit(1)
+
+
+def _gate_note(ws: Any, model: str, eval_id: int) -> str | None:
+    """Whether evaluation ``eval_id`` of a registered version is now its verdict for the
+    registry's gate, or only informs (see docs/registry.md, the gate)."""
+    declared = ws.evals.declared(model)
+    if declared is None:
+        return None
+    version = ws.models.get(model)
+    if version.evaluation_id == eval_id:
+        return f"gate: this is now the verdict of {version.ref} for promotion"
+    if declared.digest is None:
+        return (
+            f"gate: informs only — the project declares no acceptance criteria, so {version.ref}"
+            " cannot pass (declare them under [eval] in rung.toml)"
+        )
+    return (
+        f"gate: informs only — not the project's acceptance criteria ({declared.describe()});"
+        f" the verdict of {version.ref} stays {version.verdict or 'none'}"
+        + (f" (evaluation {version.evaluation_id})" if version.evaluation_id else "")
+    )
 
 
 def _render_eval(ev: Any, fmt: str, output: Path | None, column: list[str] | None) -> None:

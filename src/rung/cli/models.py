@@ -1,7 +1,7 @@
 """``rung model``: the registry's versions, aliases and promotions."""
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -79,7 +79,8 @@ def model_register(
 
 @model_app.command("list", short_help="List model versions and their aliases.")
 def model_list(as_json: JsonOpt = False) -> None:
-    """List registered model versions with their aliases and latest verdict."""
+    """List registered model versions with their aliases and verdict (from the evaluation
+    against the project's acceptance criteria; `rung model show` says which)."""
     with _ws() as ws:
         versions = ws.models.list()
     if as_json:
@@ -92,7 +93,7 @@ def model_list(as_json: JsonOpt = False) -> None:
             [
                 v.ref,
                 ", ".join(v.aliases),
-                v.verdict or "-",
+                _verdict(v),
                 v.source,
                 ", ".join(v.datasets),
                 v.hash[:12],
@@ -103,6 +104,13 @@ def model_list(as_json: JsonOpt = False) -> None:
         empty="no registered models yet — register a run's model with"
         " `rung model register RUN --name NAME`",
     )
+
+
+def _verdict(v: Any) -> str:
+    """``passed (eval 4)``, ``failed (eval 5)``, ``-`` (none yet), ``no criteria``."""
+    if not (v.gate or {}).get("criteria"):
+        return "no criteria"
+    return f"{v.verdict} (eval {v.evaluation_id})" if v.evaluation_id else "-"
 
 
 @model_app.command("show", short_help="Show a model version and its provenance.")
@@ -125,10 +133,28 @@ def model_show(
     o.print(f"  datasets  {', '.join(v.datasets) or '-'}")
     if v.allow_pickle:
         o.print("  loading   may run code: registered with --allow-pickle")
-    o.print(
-        f"  verdict   {v.verdict or 'none'}"
-        + (f" (evaluation {v.evaluation_id})" if v.evaluation_id else "")
-    )
+    gate = v.gate or {}
+    if not gate.get("criteria"):
+        o.print(
+            "  verdict   none: the project declares no acceptance criteria"
+            " (set criteria under [eval] in rung.toml)",
+            markup=False,
+        )
+    else:
+        o.print(
+            f"  verdict   {v.verdict or 'none'}"
+            + (
+                f" (evaluation {v.evaluation_id}, on {', '.join(gate.get('evaluated_on', []))})"
+                if v.evaluation_id
+                else ": no evaluation against the acceptance criteria yet"
+            ),
+            markup=False,
+        )
+        o.print(
+            f"  criteria  {'; '.join(gate['criteria'])} ({gate.get('declared_in')})", markup=False
+        )
+        if gate.get("datasets"):
+            o.print(f"  on        {', '.join(gate['datasets'])}", markup=False)
     if v.metrics:
         o.print("  metrics   " + ", ".join(f"{k}={_fmt(x)}" for k, x in v.metrics.items()))
     sig = v.signature or {}
@@ -158,7 +184,8 @@ def model_promote(
         str | None, typer.Option("--reason", help="Why (required with --force).")
     ] = None,
 ) -> None:
-    """Point ALIAS at VERSION; refused unless its latest evaluation passed."""
+    """Point ALIAS at VERSION; refused unless its evaluation against the project's acceptance
+    criteria passed (or --force --reason, recorded)."""
     with _ws() as ws:
         event = ws.models.promote(name, version, alias, force=force, reason=reason)
     before = f" (was {event['from_version']})" if event["from_version"] else ""
@@ -169,13 +196,20 @@ def model_promote(
 def model_rollback(
     name: Annotated[str, typer.Argument()],
     alias: Annotated[str, typer.Option("--alias")] = "champion",
-    reason: Annotated[str | None, typer.Option("--reason")] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Roll back onto a version that does not pass the gate."),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why (required with --force).")
+    ] = None,
 ) -> None:
-    """Move ALIAS back to the version it pointed at before its last move."""
+    """Move ALIAS back to the version it pointed at before its last move; gated like promote."""
     with _ws() as ws:
-        event = ws.models.rollback(name, alias, reason)
+        event = ws.models.rollback(name, alias, reason, force=force)
     render.line(
-        f"{name}@{alias} → version {event['to_version']} (was {event['from_version']}) [rollback]"
+        f"{name}@{alias} → version {event['to_version']} (was {event['from_version']})"
+        f" [{event['action']}]"
     )
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from rung.core.aggregate import is_number
 from rung.core.errors import InvalidInput
+from rung.core.hashing import canonical_json, hash_json
 from rung.core.suggest import closest
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -122,6 +123,23 @@ def _scope(m: re.Match[str]) -> tuple[str, str | None]:
 
 def parse_criteria(texts: Sequence[str]) -> list[Criterion]:
     return [parse_criterion(t) for t in texts]
+
+
+def criteria_digest(texts: Sequence[str]) -> str | None:
+    """The identity of a set of criteria: a hex blake3 digest of their parsed forms (metric,
+    operator, bound, scope, target, change, relative), sorted and without repeats — so the
+    order they are listed in, spacing, ``mean f1 >= 0.6`` against ``f1 >= 0.6 on the mean``,
+    or ``0.50`` against ``0.5`` do not change it, while any other bound, metric, scope or
+    criterion does. ``None`` for no criteria. Raises :class:`InvalidInput` for a malformed
+    criterion. The registry's gate counts an evaluation only when this digest of its criteria
+    equals the digest of the project's declared ones (:mod:`rung.registry.gate`)."""
+    if not texts:
+        return None
+    forms = {
+        canonical_json({k: v for k, v in c.to_dict().items() if k != "text"})
+        for c in parse_criteria(texts)
+    }
+    return hash_json(sorted(forms))
 
 
 @dataclass

@@ -88,6 +88,7 @@ COLUMNS: dict[tuple[str, str], tuple[int, str]] = {
     ("evaluations", "baseline_hash"): (HASH, "baseline hash"),
     ("evaluations", "label"): (KEY, "evaluation label"),
     ("evaluations", "verdict"): (WORD, "verdict"),
+    ("evaluations", "criteria_digest"): (HASH, "criteria digest"),
     ("model_versions", "name"): (NAME, "model name"),
     ("model_versions", "artifact_hash"): (HASH, "artifact hash"),
     ("model_versions", "kind"): (32, "model format"),

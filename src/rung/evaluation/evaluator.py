@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rung.core.aggregate import AGGREGATES, aggregate_rows, is_number
-from rung.core.criteria import Verdict, judge, parse_criteria
+from rung.core.criteria import Verdict, criteria_digest, judge, parse_criteria
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.hashing import canonical_json, ordered_json
 from rung.core.limits import KEY, check_int, check_length, is_digits, parse_int
 from rung.evaluation import worker
 from rung.evaluation.metrics import MetricFn, higher_is_better
-from rung.registry.models import ModelRef, resolve_artifact
+from rung.registry.gate import Acceptance, Declared
+from rung.registry.models import ModelRef, Registry, resolve_artifact
 
 if TYPE_CHECKING:
     from rung.pipelines.runner import Stores
@@ -107,9 +108,22 @@ class Evaluation:
 class Evaluator:
     """Evaluations of one workspace (``ws.evaluate``, ``ws.evals``)."""
 
-    def __init__(self, stores: Stores, config: dict[str, Any]) -> None:
+    def __init__(
+        self, stores: Stores, config: dict[str, Any], acceptance: Acceptance | None = None
+    ) -> None:
         self._s = stores
         self._config = config
+        self._registry = Registry(stores, acceptance)
+
+    def declared(self, model: Any) -> Declared | None:
+        """The project's declared acceptance of ``model`` when it names a registered version
+        (``NAME@VERSION`` or ``NAME@ALIAS``); None otherwise."""
+        if not isinstance(model, str):
+            return None
+        name, at, _ = model.strip().partition("@")
+        if not (at and name) or is_digits(name):
+            return None
+        return self._registry.acceptance.of(name)
 
     # -- resolving what the user named ---------------------------------------------------
 
@@ -122,9 +136,7 @@ class Evaluator:
         text = str(ref).strip()
         name, at, _ = text.partition("@")
         if at and name and not is_digits(name):
-            from rung.registry.models import Registry
-
-            version = Registry(self._s).get(text)
+            version = self._registry.get(text)
             return ModelRef(text, version.hash, version.kind, version.run_id, version.allow_pickle)
         found = resolve_artifact(self._s, text)
         found.allow_pickle = allow_pickle
@@ -136,12 +148,10 @@ class Evaluator:
         the lineage: an array's column order cannot be proven (see ``Registry.feature_names``)."""
         if given is None:
             return None
-        from rung.registry.models import Registry
-
         text = str(given).strip()
         name, at, _ = text.partition("@")
         if at and name and not name.isdigit():
-            sig = Registry(self._s).get(text).signature or {}
+            sig = self._registry.get(text).signature or {}
             if sig.get("names") == "user":
                 return list(sig.get("features") or []) or None
         return None
@@ -185,8 +195,16 @@ class Evaluator:
         criteria: Sequence[str] | None = None,
         workers: int | None = None,
         allow_pickle: bool = False,
+        informs_only: bool = False,
     ) -> Evaluation:
         """Score ``model`` on the dataset versions ``on`` and record the evaluation.
+
+        ``on`` empty and ``criteria`` None mean the project's declared acceptance datasets and
+        criteria: for a registered ``NAME@…`` those the registry's gate judges it by
+        (:mod:`rung.registry.gate`), else ``[eval] datasets`` and ``[eval] criteria``. The
+        evaluation records the digest of its criteria set; it counts toward the evaluated
+        version's verdict only when that is the declared set, on the declared datasets, and
+        ``informs_only`` is false (the loop sets it when re-judging the serving version).
 
         ``allow_pickle`` opts in to loading a model (or baseline) given as a run, output or
         hash that can run code when loaded (pickle, or skops types outside rung's trusted
@@ -194,9 +212,16 @@ class Evaluator:
         it such a model is refused with :class:`~rung.core.errors.Untrusted`; with it, the
         evaluation records ``allow_pickle``.
         """
-        if not on:
-            raise InvalidInput("no dataset to evaluate on", "pass --on NAME@VERSION (repeatable)")
         cfg = self._config
+        declared = self.declared(model)
+        if not on:
+            on = list(declared.datasets if declared else cfg.get("datasets", []))
+        if not on:
+            raise InvalidInput(
+                "no dataset to evaluate on",
+                "pass --on NAME@VERSION (repeatable), or declare the acceptance datasets"
+                ' under [eval] in rung.toml: datasets = ["holdout@1"]',
+            )
         label = label or cfg.get("label")
         if not label:
             raise InvalidInput(
@@ -204,7 +229,12 @@ class Evaluator:
                 "pass --label COLUMN or set label under [eval] in rung.toml",
             )
         check_length(str(label), KEY, "label column name")
-        crit_texts = list(criteria) if criteria is not None else list(cfg.get("criteria", []))
+        if criteria is not None:
+            crit_texts = list(criteria)
+        elif declared is not None:
+            crit_texts = list(declared.criteria)
+        else:
+            crit_texts = list(cfg.get("criteria", []))
         parsed = parse_criteria(crit_texts)
         if metrics:
             from rung.evaluation.metrics import resolve
@@ -265,7 +295,9 @@ class Evaluator:
             for v in versions
         ]
         results = _run_all(tasks, workers)
-        return self._record(chosen, base, label, versions, results, parsed, crit_texts)
+        return self._record(
+            chosen, base, label, versions, results, parsed, crit_texts, informs_only
+        )
 
     def _record(
         self,
@@ -276,6 +308,7 @@ class Evaluator:
         results: Sequence[dict[str, Any]],
         parsed: Any,
         crit_texts: Sequence[str],
+        informs_only: bool = False,
     ) -> Evaluation:
         rows: dict[str, dict[str, Any]] = {}
         details: dict[str, dict[str, Any]] = {}
@@ -346,6 +379,8 @@ class Evaluator:
                     "result": ordered_json(payload),
                     "verdict": verdict.status,
                     "created_at": now,
+                    "criteria_digest": criteria_digest(crit_texts),
+                    "informs_only": informs_only,
                 },
             )
         return Evaluation(

@@ -4,10 +4,11 @@ A version records where the model came from (the run, the step output), the data
 it was trained on (from lineage), the run's metrics and an input signature inferred from the
 data the training step received: feature names, kinds, dtypes and allowed categories.
 
-Aliases (``champion``, ``challenger``, any name) point at versions. ``promote`` refuses a
-version whose latest evaluation failed its acceptance criteria, or that has none, unless
-forced with a reason; every move — promote, forced promote, rollback — is an event with who,
-when, why and the evaluation that justified it. A move is one transaction: SQLite's
+Aliases (``champion``, ``challenger``, any name) point at versions. Every move — promote,
+rollback, approve, the loop's — passes one gate (:meth:`Registry._move`): the version's
+verdict against the project's declared acceptance criteria (:mod:`rung.registry.gate`) must
+be passed, or the move is forced with a reason; every move is an event with who, when, why
+and the evaluation that justified it. A move is one transaction: SQLite's
 ``BEGIN IMMEDIATE`` and a PostgreSQL transaction-level advisory lock per alias serialise two
 racing promotions, so the trail never loses a step.
 """
@@ -29,6 +30,13 @@ from rung.core.hashing import canonical_json, ordered_json
 from rung.core.limits import ALIAS, WHO, check_length, is_digits, parse_int, shown
 from rung.core.refs import check_name
 from rung.core.suggest import unknown
+from rung.registry.gate import (
+    Acceptance,
+    Declared,
+    first_reason,
+    gate_evaluation,
+    other_evaluations,
+)
 from rung.store.metadata import Tx
 from rung.store.records import allocate
 
@@ -64,8 +72,9 @@ class ModelVersion:
     allow_pickle: bool
     created_at: float
     aliases: list[str]
-    verdict: str | None = None
-    evaluation_id: int | None = None
+    verdict: str | None = None  # of its gate evaluation (rung.registry.gate); None: none
+    evaluation_id: int | None = None  # that evaluation
+    gate: dict[str, Any] | None = None  # the declared criteria and datasets it is judged by
 
     @property
     def ref(self) -> str:
@@ -160,10 +169,22 @@ def resolve_artifact(stores: Stores, ref: str) -> ModelRef:
 
 
 class Registry:
-    """Registered models of one workspace (``ws.models``)."""
+    """Registered models of one workspace (``ws.models``).
 
-    def __init__(self, stores: Stores) -> None:
+    ``acceptance`` is the project's declared acceptance (:class:`~rung.registry.gate.Acceptance`;
+    default: read from the workspace's ``rung.toml``): what a version's verdict is judged by
+    and what the gate of every alias move requires (see :mod:`rung.registry.gate`)."""
+
+    def __init__(self, stores: Stores, acceptance: Acceptance | None = None) -> None:
         self._s = stores
+        self._acceptance = acceptance
+
+    @property
+    def acceptance(self) -> Acceptance:
+        """The project's declared acceptance criteria and datasets."""
+        if self._acceptance is None:
+            self._acceptance = Acceptance.from_root(self._s.root)
+        return self._acceptance
 
     # -- registering ---------------------------------------------------------------------
 
@@ -504,7 +525,13 @@ class Registry:
                 {"n": row["name"], "v": row["version"]},
             )
         ]
-        ev = _latest_evaluation(tx, row["artifact_hash"])
+        declared = self.acceptance.of(row["name"])
+        ev = gate_evaluation(tx, declared, row["artifact_hash"])
+        gate = {
+            **declared.to_dict(),
+            "evaluation": ev["id"] if ev else None,
+            "evaluated_on": ev["datasets"] if ev else [],
+        }
         return ModelVersion(
             name=row["name"],
             version=row["version"],
@@ -520,6 +547,7 @@ class Registry:
             aliases=aliases,
             verdict=ev["verdict"] if ev else None,
             evaluation_id=ev["id"] if ev else None,
+            gate=gate,
         )
 
     # -- aliases -------------------------------------------------------------------------
@@ -533,32 +561,33 @@ class Registry:
         force: bool = False,
         reason: str | None = None,
     ) -> dict[str, Any]:
-        """Point ``alias`` at ``version`` if its latest evaluation passed (or ``force``)."""
+        """Point ``alias`` at ``version``: the event (a dict of ``alias_events``).
+
+        Gated (:meth:`_move`): refused with :class:`RefusedPromotion` unless the version's
+        verdict — from its gate evaluation against the project's declared acceptance
+        criteria — is passed, or ``force`` is given with a ``reason`` (recorded as the action
+        ``force``). Raises :class:`InvalidInput` for ``force`` without a reason or a bad
+        alias, :class:`NotFound` for an unknown model or version."""
         _check_alias(alias)
         target = self.get(f"{name}@{version}")
-        if force and not (reason and reason.strip()):
-            raise InvalidInput(
-                "--force needs a reason", 'add --reason "why this version ships anyway"'
-            )
-        if not force and target.verdict != "passed":
-            why = (
-                "it has no evaluation"
-                if target.verdict is None and target.evaluation_id is None
-                else f"its latest evaluation ({target.evaluation_id}) has verdict {target.verdict or 'none (no criteria)'}"
-            )
-            raise RefusedPromotion(
-                f"refusing to promote {target.ref} to {alias!r}: {why}",
-                f"evaluate it with `rung eval {target.ref} --on ...` against the criteria,"
-                ' or override with --force --reason "..."',
-            )
-        action = "force" if force and target.verdict != "passed" else "promote"
-        return self._move(name, alias, target.version, action, reason, target.evaluation_id)
+        _check_force(force, reason)
+        return self._move(name, alias, target.version, "promote", reason, None, force=force)
 
     def rollback(
-        self, name: str, alias: str = "champion", reason: str | None = None
+        self,
+        name: str,
+        alias: str = "champion",
+        reason: str | None = None,
+        *,
+        force: bool = False,
     ) -> dict[str, Any]:
-        """Move ``alias`` back to the version it pointed at before its last move."""
+        """Move ``alias`` back to the version it pointed at before its last move.
+
+        Gated like :meth:`promote`: a previous version that does not pass the gate (a
+        forced version rolled back to, say) needs ``force`` and a ``reason`` (recorded as
+        ``force-rollback``)."""
         _check_alias(alias)
+        _check_force(force, reason)
         with self._s.metadata.read() as tx:
             last = tx.one(
                 "SELECT from_version, to_version FROM alias_events WHERE name = :n AND alias = :a"
@@ -581,7 +610,7 @@ class Registry:
                 f"{name}@{alias} has no previous version (it was first set to {last['to_version']})",
                 "promote another version instead",
             )
-        return self._move(name, alias, last["from_version"], "rollback", reason, None)
+        return self._move(name, alias, last["from_version"], "rollback", reason, None, force=force)
 
     def _move(
         self,
@@ -591,11 +620,34 @@ class Registry:
         action: str,
         reason: str | None,
         evaluation_id: int | None,
+        *,
+        force: bool = False,
     ) -> dict[str, Any]:
+        """Move ``alias`` to ``version`` in one transaction, and record the event.
+
+        **The gate**, for every move whatever command asks for it: the version's verdict
+        (its gate evaluation, :func:`rung.registry.gate.gate_evaluation`, read in this same
+        transaction) must be passed; otherwise the move needs ``force`` and a non-blank
+        ``reason``, and its action is recorded as ``force`` (for ``promote``) or
+        ``force-ACTION``. Raises :class:`RefusedPromotion` (nothing stored) otherwise.
+        ``evaluation_id`` is the evaluation the event cites (default: the gate evaluation)."""
         now = time.time()
+        declared = self.acceptance.of(name)
         with self._s.metadata.write() as tx:
             if self._s.metadata.dialect == "postgresql":  # serialise moves of this alias
                 tx.execute("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": f"{name}@{alias}"})
+            row = tx.one(
+                "SELECT artifact_hash FROM model_versions WHERE name = :n AND version = :v",
+                {"n": name, "v": version},
+            )
+            if row is None:
+                raise NotFound(f"model {name!r} has no version {version}", "see `rung model list`")
+            ev = gate_evaluation(tx, declared, row["artifact_hash"])
+            if ev is None or ev["verdict"] != "passed":
+                if not force:
+                    raise _refusal(tx, declared, name, alias, version, action, row, ev)
+                _check_force(force, reason)
+                action = "force" if action == "promote" else f"force-{action}"
             current = tx.one(
                 "SELECT version FROM aliases WHERE name = :n AND alias = :a",
                 {"n": name, "a": alias},
@@ -619,7 +671,9 @@ class Registry:
                 "action": action,
                 "who": current_user(),
                 "why": reason,
-                "evaluation_id": evaluation_id,
+                "evaluation_id": evaluation_id
+                if evaluation_id is not None
+                else (ev["id"] if ev else None),
                 "at": now,
             }
             event["id"] = tx.insert("alias_events", event)
@@ -644,10 +698,56 @@ def _model_names(tx: Tx) -> builtins.list[str]:
     return [r["name"] for r in tx.all("SELECT DISTINCT name FROM model_versions")]
 
 
-def _latest_evaluation(tx: Tx, digest: str) -> dict[str, Any] | None:
-    return tx.one(
-        "SELECT id, verdict FROM evaluations WHERE model_hash = :h ORDER BY id DESC LIMIT 1",
-        {"h": digest},
+def _check_force(force: bool, reason: str | None) -> None:
+    if force and not (reason and reason.strip()):
+        raise InvalidInput("--force needs a reason", 'add --reason "why this version ships anyway"')
+
+
+_VERBS = {"promote": "promote {ref} to {alias!r}", "rollback": "roll {name}@{alias} back to {ref}"}
+
+
+def _refusal(
+    tx: Tx,
+    declared: Declared,
+    name: str,
+    alias: str,
+    version: int,
+    action: str,
+    row: dict[str, Any],
+    ev: dict[str, Any] | None,
+) -> RefusedPromotion:
+    """Why ``alias`` may not move onto ``version`` without ``--force --reason``, and how."""
+    ref = f"{name}@{version}"
+    what = _VERBS.get(action, "move {name}@{alias} to {ref} (" + action + ")")
+    head = f"refusing to {what.format(ref=ref, name=name, alias=alias)}"
+    other = "" if alias == "champion" else f" --alias {alias}"
+    command = f"rollback {name}" if action == "rollback" else f"promote {name} {version}"
+    override = f'or override with `rung model {command}{other} --force --reason "..."`'
+    on = " ".join(f"--on {d}" for d in declared.datasets) or "--on DATASET@V"
+    if declared.digest is None:
+        return RefusedPromotion(
+            f"{head}: the project declares no acceptance criteria, so no version can pass",
+            'declare them in rung.toml under [eval], e.g. criteria = ["accuracy >= 0.8 on'
+            f' every dataset"], then `rung eval {ref} {on}`; {override}',
+        )
+    if ev is None:
+        others = other_evaluations(tx, row["artifact_hash"], None)
+        why = f"it has no evaluation against the project's acceptance criteria ({declared.describe()})"
+        if others:
+            why += (
+                f"; evaluation(s) {', '.join(map(str, others))} used other criteria or datasets"
+                " and only inform"
+            )
+        return RefusedPromotion(
+            f"{head}: {why}",
+            f"evaluate it with `rung eval {ref} {on}` (the declared criteria are the default);"
+            f" {override}",
+        )
+    reason = first_reason(tx, ev["id"])
+    return RefusedPromotion(
+        f"{head}: its evaluation {ev['id']} against the project's acceptance criteria has"
+        f" verdict {ev['verdict']}" + (f" ({reason})" if reason else ""),
+        f"promote a version that passed, {override}",
     )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from rung.core.limits import COLUMNS
@@ -158,6 +159,11 @@ evaluations = Table(
     Column("result", Text, nullable=False),  # JSON: table, aggregates, slices, charts, deltas
     Column("verdict", String, nullable=True),  # passed | failed | None (no criteria)
     Column("created_at", Float, nullable=False),
+    # the digest of the criteria set it judged (rung.core.criteria.criteria_digest), for the
+    # registry's gate; NULL for none
+    Column("criteria_digest", String, nullable=True),
+    # never sets the verdict of the model it evaluated (the loop re-judging the serving version)
+    Column("informs_only", Boolean, nullable=False, server_default=false()),
 )
 Index("ix_evaluations_model_hash", evaluations.c.model_hash)
 
@@ -196,7 +202,7 @@ alias_events = Table(
     Column("alias", String, nullable=False),
     Column("from_version", Integer, nullable=True),
     Column("to_version", Integer, nullable=False),
-    Column("action", String, nullable=False),  # promote | force | rollback
+    Column("action", String, nullable=False),  # promote | force | rollback | force-rollback
     Column("who", String, nullable=False),
     Column("why", Text, nullable=True),
     Column("evaluation_id", Integer, nullable=True),
