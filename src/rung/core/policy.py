@@ -444,7 +444,7 @@ def decide(
                 f"no paired comparison of the decisive metric {names} on {', '.join(deciding) or 'any dataset'}:"
                 " nothing shows the challenger better"
             )
-        elif not better:
+        elif not better and not any(t.role == "decisive" for t in worse):
             reasons.append(
                 "no decisive metric shown better than the champion (a tie keeps the champion): "
                 + "; ".join(t.line for t in tests if t.kind == "gain")
@@ -453,7 +453,9 @@ def decide(
         if not decided_by:
             decided_by = [t.line for t in tests if t.kind == "gain"]
     else:
-        notes.append("no champion to compare with: the verdict alone decides")
+        decided_by.append(
+            f"no champion to compare {', '.join(decisive)} with: the criteria alone decide"
+        )
     decision = "reject" if reasons else "await" if policy.manual else "promote"
     return Decision(
         decision,
