@@ -237,3 +237,61 @@ def test_manual_waits_and_a_forced_approval_is_recorded(ws) -> None:  # type: ig
     assert approval["by"] == event["who"]
     history = rung_cli("automate", "history", cwd=w.root).stdout
     assert f"(forced over the policy's rejection): {why}" in history
+
+
+TRAIN_REGRESSION = """
+import rung
+from sklearn.linear_model import Ridge
+
+@rung.step
+def fit(frame, alpha: float = 1.0):
+    return Ridge(alpha=alpha).fit(frame[["a", "b"]], frame["y"])
+
+@rung.pipeline
+def train(alpha: float = 1.0):
+    return fit(rung.dataset("train"), alpha=alpha)
+"""
+
+
+def regression_world(n: int, seed: int) -> pd.DataFrame:
+    r = np.random.default_rng(seed)
+    a, b = r.normal(0, 1, n), r.normal(0, 1, n)
+    return pd.DataFrame({"a": a, "b": b, "y": 30 * a - 20 * b + r.normal(0, 5, n)})
+
+
+def test_a_regressor_is_judged_on_mae_with_a_relative_margin(ws) -> None:  # type: ignore[no-untyped-def]
+    """No criterion names a metric of its own: MAE decides, RMSE guards (5 %), and the
+    margins are shares of the champion's values."""
+    from rung import Workspace
+
+    (ws.root / "train.py").write_text(TRAIN_REGRESSION)
+    ws.data.add(regression_world(800, 1), name="train")
+    ws.data.add(regression_world(400, 9), name="holdout")
+    run = ws.run("train.py:train", {"alpha": 1e6})  # shrunk to the mean: a poor champion
+    ws.models.register(str(run.id), "trend")
+    ws.models.promote("trend", 1, force=True, reason="first version")
+    config = CONFIG.format(policy="auto", params="{}", more="", criteria='"mae <= 10"')
+    (ws.root / "rung.toml").write_text(config)
+    w = Workspace.open(ws.root)
+    w.data.add(regression_world(800, 2), name="train")
+    job = tick(w)
+    evidence = job["evidence"]
+    assert job["decision"] == "promote", evidence["reasons"]
+    assert evidence["decisive"] == {"mae": "1%"}  # the first criterion's metric, 1 % of it
+    assert evidence["guardrails"] == {"rmse": "5%"}
+    assert evidence["decided_by"][0].startswith("mae on holdout@1:")
+    deltas = w.evals.get(job["evaluation_id"]).details["holdout@1"]["deltas"]
+    assert deltas["rmse"]["margin"] == pytest.approx(0.05 * deltas["rmse"]["old"])
+    # a challenger shrunk back to the mean is truly worse on MAE, beyond a declared 2 % margin
+    text = (w.root / "rung.toml").read_text().replace('"mae <= 10"', '"mae <= 100"')
+    (w.root / "rung.toml").write_text(
+        text.replace("params = {}", "params = { alpha = 1e6 }")
+        + '\n[automate.decisive]\nmae = "2%"\n'
+    )
+    w = Workspace.open(w.root)
+    w.data.add(regression_world(800, 3), name="train")
+    job = tick(w)
+    assert job["decision"] == "reject" and champion(w) == 2
+    worse = job["evidence"]["worse"]
+    assert job["evidence"]["decisive"] == {"mae": "2%"}
+    assert any(line.startswith("mae on holdout@1") and "(2%)" in line for line in worse), worse
