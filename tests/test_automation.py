@@ -60,15 +60,18 @@ def setup(
     params: str = "{}",
     extra: str = "",
     more: str = "",
+    champion: dict[str, Any] | None = None,
 ) -> Any:
-    """A champion trained on train@1, a holdout set, and the loop configured; the workspace
-    reopened so that it reads the configuration."""
+    """A champion trained on train@1 (so regularised by default that it predicts one class,
+    accuracy ~0.55: a retrained challenger is clearly better; ``champion`` gives other
+    parameters), a holdout set, and the loop configured; the workspace reopened so that it
+    reads the configuration."""
     from rung import Workspace
 
     (ws.root / "train.py").write_text(SLOW_TRAIN)
     ws.data.add(frame(1500, 1), name="train")
     ws.data.add(frame(600, 9), name="holdout")
-    run = ws.run("train.py:train", {})
+    run = ws.run("train.py:train", {"C": 0.0001} if champion is None else champion)
     ws.models.register(str(run.id), "trend")
     ws.models.promote("trend", 1, force=True, reason="first version")
     config = (
@@ -137,7 +140,8 @@ def test_manual_policy_waits_for_approval(sqlite_ws) -> None:  # type: ignore[no
 
 
 def test_a_challenger_worse_than_the_champion_is_rejected(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
-    w = setup(sqlite_ws, params="{ C = 0.00001 }")  # so regularised it predicts one class
+    w = setup(sqlite_ws, params="{ C = 0.00001 }", champion={})  # a good champion; a
+    # challenger so regularised it predicts one class
     w.data.add(frame(3000, 5), name="train")
     job = w.automation.tick()["job"]
     assert job["decision"] == "reject" and w.models.get("trend@champion").version == 1
@@ -312,7 +316,7 @@ def test_automate_run_loops_until_its_ticks_are_done(sqlite_ws) -> None:  # type
 
 def test_a_schedule_trigger_fires_once_per_due_time(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
     extra = '\n[[automate.triggers]]\nkind = "schedule"\ncron = "0 0 1 1 *"\n'
-    w = setup(sqlite_ws, extra=extra)
+    w = setup(sqlite_ws, extra=extra, champion={})  # trained as the loop trains
     assert w.automation.tick()["status"] == "idle"  # the first tick only notes the time
     with w.store.write() as tx:  # as if that tick had run over a year ago: New Year was due
         tx.execute(

@@ -44,12 +44,15 @@ dataset = "west_train"
 
 
 def two_models(ws: Any) -> Any:
-    """Two models, each with a champion trained on its own dataset's version 1."""
+    """Two models, each with a weak champion (trained on shuffled labels of its own dataset's
+    version 1), so that a challenger trained on real labels is clearly better."""
     from rung import Workspace
 
     for name, alias, seed in (("east", "champion", 1), ("west", "prod", 2)):
         (ws.root / f"{name}.py").write_text(TRAIN.replace('"train"', f'"{name}_train"'))
-        ws.data.add(frame(800, seed), name=f"{name}_train")
+        noise = frame(800, seed)
+        noise["y"] = noise["y"].sample(frac=1, random_state=seed).to_numpy()
+        ws.data.add(noise, name=f"{name}_train")
         ws.data.add(frame(400, seed + 10), name=f"{name}_holdout")
         run = ws.run(f"{name}.py:train", {})
         ws.models.register(str(run.id), name)

@@ -373,7 +373,10 @@ pipeline = "../pipeline.py:train"
 params = { test_start = "last:63" }   # every label known so far, bar the last 63 days
 fresh = 63                # judge on the newest 63 served days whose labels came back
 criteria = ["accuracy drop <= 0.02 vs baseline on every dataset"]
-policy = "auto"           # promote when the criteria pass and nothing is significantly worse
+policy = "auto"           # promote when accuracy (the decisive metric, its margin 0.02 from
+                          # the criterion) is shown better on the served days, the criterion
+                          # passes, and neither accuracy nor log loss is shown worse beyond its
+                          # margin (Holm-corrected paired bootstrap tests)
 debounce = 2              # a condition must hold on two ticks in a row
 
 [[automate.triggers]]

@@ -148,6 +148,17 @@ def _criteria(value: Any, key: str) -> list[str]:
     return list(value)
 
 
+def _margins(value: Any, key: str) -> dict[str, float | str]:
+    from rung.core.policy import parse_margin
+
+    for metric, margin in value.items():
+        try:
+            parse_margin(margin)
+        except ValueError as exc:
+            raise _Bad(f"{key}.{metric}", margin, str(exc)) from None
+    return dict(value)
+
+
 # A value with a grammar is declared with its reader as a marker; _Table reads every such
 # field after msgspec has checked its TOML type, so a new key of these types is one line too.
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
@@ -170,6 +181,11 @@ Statistic = Annotated[str, _statistic]
 """A drift statistic of :mod:`rung.core.drift`: ``wasserstein``, ``psi``, ``ks``, …"""
 Cron = Annotated[str, _cron]
 """Five cron fields, UTC."""
+Margins = Annotated[dict[str, float | str], _margins]
+"""Metric → non-inferiority margin: a number in the metric's units (``0.02``) or a share of
+the champion's value (``"5%"``); see :mod:`rung.core.policy`."""
+Alpha = Annotated[float, msgspec.Meta(gt=0, lt=1)]
+"""A significance level: strictly between 0 and 1."""
 
 
 def _reader(kind: Any) -> Any:
@@ -296,6 +312,11 @@ class _AutomateKeys(_Table):
     pipeline: str | None = None
     params: dict[str, Any] = {}
     policy: Literal["auto", "manual"] = "auto"
+    decisive: Margins = {}  # empty: the first criterion's metric, else accuracy / mae
+    guardrails: Margins | None = None  # None: log_loss 0.05 / rmse 5%; {}: none
+    alpha: Alpha = 0.05
+    decide_on: Literal["fresh", "datasets", "all"] = "fresh"
+    gate_on: Literal["datasets", "all"] = "datasets"
     datasets: list[str] = []
     criteria: Criteria | None = None  # None: [eval] criteria
     fresh: Count = 0

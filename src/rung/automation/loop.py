@@ -11,9 +11,9 @@ A tick, under a lease in the metadata store (so two ticks never work at once):
    the acceptance datasets and on fresh labelled data (served rows whose labels came back),
    with the acceptance criteria: one recorded evaluation, its paired bootstrap deltas
    included;
-5. decides by the policy — ``auto``: promote when the verdict passed and no metric is
-   significantly worse anywhere; ``manual``: wait for ``rung model approve`` — and records
-   the decision with its evidence;
+5. decides by the policy (:mod:`rung.core.policy`: decisive and guardrail metrics with
+   margins, Holm-corrected paired bootstrap tests) — ``auto`` promotes, ``manual`` waits for
+   ``rung model approve`` — and records the decision with its evidence;
 6. promotes (the registry's gate checks the evaluation again), and the service follows its
    alias.
 
@@ -37,6 +37,7 @@ from rung.core.criteria import parse_criteria
 from rung.core.errors import InvalidInput, NotFound, RungError
 from rung.core.hashing import canonical_json
 from rung.core.limits import ALIAS, NAME, check_int, check_length
+from rung.core.policy import Comparison, Policy, decide
 from rung.evaluation.evaluator import Evaluator
 from rung.monitoring.monitor import Monitor
 from rung.monitoring.performance import labelled_rows
@@ -50,6 +51,11 @@ _KEYS = {
     "pipeline",
     "params",
     "policy",
+    "decisive",
+    "guardrails",
+    "alpha",
+    "decide_on",
+    "gate_on",
     "datasets",
     "criteria",
     "fresh",
@@ -93,6 +99,10 @@ class Automation:
         self.policy = str(config.get("policy") or "auto")
         if self.policy not in ("auto", "manual"):
             raise InvalidInput(f"[automate] policy = {self.policy!r}", 'use "auto" or "manual"')
+        try:
+            self.rules = Policy.from_config(config)
+        except ValueError as exc:
+            raise InvalidInput(f"[automate] {exc}", "see docs/automation.md") from None
         self.cooldown = parse_duration(config.get("cooldown", 0), "[automate] cooldown")
         self.lease_ttl = parse_duration(config.get("lease", 60), "[automate] lease")
         self.debounce = int(config.get("debounce", 1))
@@ -313,6 +323,7 @@ class Automation:
 
     def _evaluate(self, job: dict[str, Any]) -> dict[str, Any]:
         on = [str(d) for d in self.config.get("datasets", [])]
+        acceptance, served_refs = list(on), []
         fresh = int(self.config.get("fresh", 0))
         label = self.label
         if fresh and job["champion"] is not None:
@@ -324,6 +335,7 @@ class Automation:
                     frame.drop(columns=["prediction", "version"]), name=f"{self.model}-served"
                 )
                 on.append(served.ref)
+                served_refs.append(served.ref)
         if not on:
             raise InvalidInput(
                 "nothing to evaluate the challenger on",
@@ -333,12 +345,14 @@ class Automation:
         baseline = f"{self.model}@{job['champion']}" if job["champion"] is not None else None
         if baseline == challenger:
             baseline = None
-        ev = self._evaluator.evaluate(
+        ev = self._evaluator.evaluate(  # the policy's margins; criteria where they gate
             challenger,
             on,
             label=label,
             baseline=baseline,
             criteria=self.criteria,
+            margins=self.rules.margins(parse_criteria(self.criteria)),
+            judge_on=self.rules.gating(acceptance, served_refs),
             # the run reproduced the serving version: judging it again never changes its
             # verdict (rung.registry.gate)
             informs_only=job["champion"] == job["challenger"],
@@ -346,29 +360,37 @@ class Automation:
         return self._update(job, state="evaluated", evaluation_id=ev.id)
 
     def _decide(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Judge the evaluation by the policy (:mod:`rung.core.policy`); store the decision
+        with its evidence: every test with its p-values, the metrics that decided."""
         ev = self._evaluator.get(job["evaluation_id"])
         verdict = ev.verdict
-        worse: list[str] = []  # metrics whose paired 95 % interval is wholly on one side
-        better: list[str] = []
-        for dataset, detail in ev.details.items():
-            for metric, d in (detail.get("deltas") or {}).items():
-                if d.get("reading") == "worse":
-                    worse.append(
-                        f"{metric} on {dataset}: {d['delta']:+.4f}"
-                        f" (95% CI {d['low']:+.4f} to {d['high']:+.4f})"
-                    )
-                elif d.get("reading") == "better":
-                    better.append(f"{metric} on {dataset}: {d['delta']:+.4f}")
-        reasons: list[str] = []
-        if job["champion"] == job["challenger"]:
-            reasons.append(f"the run produced the serving version {job['challenger']} again")
-        if verdict.get("status") is None:
-            reasons.append("no acceptance criteria: set criteria under [automate] or [eval]")
-        elif verdict["status"] != "passed":
-            reasons += [f"criterion not met: {r}" for r in verdict.get("reasons", [])]
-        reasons += [f"significantly worse: {w}" for w in worse]
-        decision = "reject" if reasons else "promote" if self.policy == "auto" else "await"
-        shown = sorted({c.metric for c in parse_criteria(self.criteria)} | {"accuracy"})
+        criteria = parse_criteria(self.criteria)
+        regression = "accuracy" not in ev.columns and "mae" in ev.columns
+        decisive, guardrails = self.rules.resolve(criteria, regression)
+        refs = [d["ref"] for d in ev.datasets]
+        served = [r for r in refs if r.partition("@")[0] == f"{self.model}-served"]
+        acceptance = [r for r in refs if r not in served]
+        deciding = self.rules.deciding(acceptance, served)
+        comparisons = [
+            c
+            for dataset in deciding
+            for metric, d in ((ev.details.get(dataset) or {}).get("deltas") or {}).items()
+            if metric in decisive or metric in guardrails
+            if (c := Comparison.from_delta(dataset, metric, d)) is not None
+        ]
+        has_champion = job["champion"] is not None and job["champion"] != job["challenger"]
+        decision = decide(
+            self.rules,
+            decisive=decisive,
+            guardrails=guardrails,
+            deciding=deciding,
+            comparisons=comparisons,
+            verdict=verdict.get("status"),
+            failed_checks=verdict.get("reasons", []),
+            champion=has_champion and ev.baseline is not None,
+            same_version=job["champion"] if job["champion"] == job["challenger"] else None,
+        )
+        shown = sorted({c.metric for c in criteria} | set(decisive) | {"accuracy"})
         compared: dict[str, dict[str, Any]] = {}  # the gate's metrics, challenger and serving
         for dataset, row in ev.rows.items():
             base = ev.details.get(dataset, {}).get("baseline_metrics") or {}
@@ -378,17 +400,18 @@ class Automation:
         evidence = {
             "evaluation": ev.id,
             "compared": compared,
-            "datasets": [d["ref"] for d in ev.datasets],
+            "datasets": refs,
+            "deciding": deciding,
+            "gating": verdict.get("judged_on", refs),
             "verdict": verdict.get("status"),
             "checks": verdict.get("checks", []),
             "challenger": ev.rows,
-            "worse": worse,
-            "better": better,
-            "reasons": reasons,
+            **decision.to_dict(),
+            "alpha": self.rules.alpha,
             "policy": self.policy,
         }
         return self._update(
-            job, state="decided", decision=decision, evidence=canonical_json(evidence)
+            job, state="decided", decision=decision.decision, evidence=canonical_json(evidence)
         )
 
     def _act(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -396,38 +419,71 @@ class Automation:
             return self._update(job, state="done")
         current = self._champion()
         if current is None or current.version != job["challenger"]:  # not done before a crash
+            decided_by = (job.get("evidence") or {}).get("decided_by") or []
             self._registry.promote(
                 self.model,
                 job["challenger"],
                 self.alias,
                 reason=f"automate job {job['id']} ({job['trigger']}): evaluation"
-                f" {job['evaluation_id']} passed, nothing significantly worse",
+                f" {job['evaluation_id']} passed"
+                + (f"; decided by {'; '.join(decided_by)}" if decided_by else ""),
             )
         return self._update(job, state="done")
 
-    def approve(self, name: str, version: int) -> dict[str, Any]:
-        """Promote a challenger the manual policy left waiting; records who approved."""
+    def approve(
+        self, name: str, version: int, *, force: bool = False, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Promote a challenger the manual policy left waiting (decision ``await``), or —
+        with ``force`` and a ``reason`` — one the policy rejected; records who approved,
+        why, and whether it was forced, in the job's evidence and the alias event.
+
+        Raises NotFound when no such challenger waits (or, with ``force``, was decided on),
+        and InvalidInput for ``force`` without a reason."""
+        reason = (reason or "").strip() or None
+        if force and reason is None:
+            raise InvalidInput(
+                "--force needs a reason", 'add --reason "why this challenger ships anyway"'
+            )
+        decisions = "('await', 'reject')" if force else "('await')"
         with self._s.metadata.read() as tx:
             row = tx.one(
                 "SELECT id FROM automation_jobs WHERE model = :m AND challenger = :v"
-                " AND decision = 'await' ORDER BY id DESC LIMIT 1",
+                f" AND decision IN {decisions} AND state = 'done' ORDER BY id DESC LIMIT 1",
+                {"m": name, "v": version},
+            )
+            rejected = tx.scalar(
+                "SELECT MAX(id) FROM automation_jobs WHERE model = :m AND challenger = :v"
+                " AND decision = 'reject'",
                 {"m": name, "v": version},
             )
         if row is None:
-            raise NotFound(
-                f"no challenger {name}@{version} is waiting for approval",
-                "see `rung automate history`; only a passed challenger under policy"
-                ' = "manual" waits',
-            )
+            hint = "see `rung automate history`; only a passed challenger under policy"
+            hint += ' = "manual" waits'
+            if rejected is not None:
+                hint = (
+                    f"job {rejected} rejected it: approve it anyway with"
+                    f' `rung model approve {name} {version} --force --reason "..."`'
+                )
+            raise NotFound(f"no challenger {name}@{version} is waiting for approval", hint)
         job = self.job(row["id"])
-        self._registry.promote(
-            name,
-            version,
-            job["alias"],
-            reason=f"approved by {current_user()} (automate job {job['id']}, evaluation"
-            f" {job['evaluation_id']} passed)",
+        user = current_user()
+        forced = job["decision"] == "reject"
+        why = (
+            f"approved by {user} (automate job {job['id']}, evaluation {job['evaluation_id']}"
+            + (", rejected by the policy: forced" if forced else ", the policy would promote")
+            + ")"
+            + (f": {reason}" if reason else "")
         )
-        return self._update(job, decision="approved")
+        self._registry.promote(name, version, job["alias"], force=forced, reason=why)
+        evidence = dict(job.get("evidence") or {})
+        evidence["approval"] = {
+            "by": user,
+            "reason": reason,
+            "forced": forced,
+            "was": job["decision"],
+            "at": time.time(),
+        }
+        return self._update(job, decision="approved", evidence=canonical_json(evidence))
 
     # -- reading -------------------------------------------------------------------------
 

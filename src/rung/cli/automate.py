@@ -90,30 +90,35 @@ def _job_line(job: dict[str, Any], resumed: bool = False) -> str:
 
 
 def _why(job: dict[str, Any]) -> str:
-    """The decision's reasons in a line: failed criteria in full, significant drops counted."""
+    """The decision's reasons and the metrics that decided, in one line, nothing cut."""
+    return "; ".join(_why_parts(job))
+
+
+def _why_parts(job: dict[str, Any]) -> list[str]:
+    """Every reason of the decision and every metric that decided it, in full: the failed
+    criteria, the decisive and guardrail tests with their p-values, a person's approval."""
     evidence = job.get("evidence") or {}
-    reasons = evidence.get("reasons", [])
-    worse = [
-        r.removeprefix("significantly worse: ") for r in reasons if r.startswith("significantly")
-    ]
-    parts = [r for r in reasons if not r.startswith("significantly")]
-    if worse:
+    reasons = list(evidence.get("reasons") or [])
+    parts = list(reasons)
+    if not reasons:
+        parts.append(f"evaluation {job['evaluation_id']} passed")
+    decided_by = evidence.get("decided_by")
+    if decided_by is None:  # a job decided before the policy recorded its tests
+        parts += [f"significantly better: {b}" for b in evidence.get("better", [])]
+    else:
+        parts += [
+            f"decided by {line}" for line in decided_by if not any(line in r for r in reasons)
+        ]
+    notes = evidence.get("notes") or []
+    parts += [f"note: {n}" for n in notes]
+    approval = evidence.get("approval")
+    if approval:
         parts.append(
-            f"significantly worse on {len(worse)} metric(s): {'; '.join(worse[:2])}"
-            + ("; ..." if len(worse) > 2 else "")
+            f"approved by {approval['by']}"
+            + (" (forced over the policy's rejection)" if approval.get("forced") else "")
+            + (f": {approval['reason']}" if approval.get("reason") else "")
         )
-    if not parts:
-        parts.append(f"evaluation {job['evaluation_id']} passed, nothing significantly worse")
-        better = evidence.get("better", [])
-        if better:
-            parts.append(f"significantly better: {'; '.join(better[:2])}")
-    for dataset, metrics in (evidence.get("compared") or {}).items():
-        m = metrics.get("accuracy")
-        if m and m.get("serving") is not None:
-            parts.append(
-                f"accuracy {m['challenger']:.3f} vs {m['serving']:.3f} served, on {dataset}"
-            )
-    return "; ".join(parts)
+    return parts
 
 
 @automate_app.command("run", short_help="Tick on an interval until stopped.")
@@ -209,4 +214,6 @@ def automate_history(
         if j["state"] == "failed":
             render.line(f"  failed: {j['error']}; no alias moved")
         elif j["evidence"]:
-            render.line(f"  {j['decision']}: {_why(j)}")
+            render.line(f"  {j['decision']}:")
+            for part in _why_parts(j):
+                render.line(f"    {part}")

@@ -146,7 +146,7 @@ def _render_eval(ev: Any, fmt: str, output: Path | None, column: list[str] | Non
     if deltas:
         render.table(
             "against the baseline (95% bootstrap CI)",
-            ["dataset", "metric", "delta", "95% CI", "reading"],
+            ["dataset", "metric", "delta", "95% CI", "reading", "one-sided p"],
             [
                 [
                     d["dataset"],
@@ -154,6 +154,7 @@ def _render_eval(ev: Any, fmt: str, output: Path | None, column: list[str] | Non
                     f"{d['delta']:+.4f}",
                     f"[{d['low']:+.4f}, {d['high']:+.4f}]",
                     d["reading"],
+                    report.p_text(d),
                 ]
                 for d in deltas
             ],

@@ -217,10 +217,19 @@ def model_rollback(
 def model_approve(
     name: Annotated[str, typer.Argument()],
     version: Annotated[int, typer.Argument(min=1, max=MAX_ID)],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Approve a challenger the policy rejected (needs --reason)."),
+    ] = False,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why; recorded in the job and the alias event.")
+    ] = None,
 ) -> None:
-    """Promote a challenger that the manual policy left waiting for approval."""
+    """Promote a challenger that the manual policy left waiting for approval; with --force
+    --reason, one that the policy rejected. Who approved, why and whether it was forced are
+    recorded in the job (`rung automate history`) and the alias event (`rung model history`)."""
     with _ws() as ws:
-        job = ws.automation_of(name).approve(name, version)
+        job = ws.automation_of(name).approve(name, version, force=force, reason=reason)
     render.line(_job_line(job))
 
 

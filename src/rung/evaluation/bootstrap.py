@@ -4,16 +4,24 @@ Both models are scored on the same resampled rows each round, so the interval de
 difference, not two independent noises. Confusion-matrix metrics (accuracy, per-class and
 averaged precision/recall/F1) and MAE/RMSE are vectorised; other numeric metrics use their
 function on fewer rounds.
+
+Each difference also carries two one-sided p-values (:func:`tail_p`), which the promotion
+policy (:mod:`rung.core.policy`) tests with Holm's procedure: ``p_better`` against "the new
+model is no better" and ``p_worse`` against "it is not worse by more than ``margin``" (0 when
+no margin was given for the metric).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rung.evaluation.metrics import MetricFn, class_codes, class_label, compute, higher_is_better
+
+if TYPE_CHECKING:
+    from rung.core.policy import Margin
 
 ROUNDS = 1000
 SLOW_ROUNDS = 200
@@ -29,8 +37,12 @@ def paired_deltas(
     classes: Sequence[Any],
     fns: Sequence[tuple[str, MetricFn]],
     names: Sequence[str],
+    margins: Mapping[str, Margin] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """For each metric name: the delta (new − old), its 95% interval and a reading."""
+    """For each metric name: the delta (new − old), its 95% interval, a reading, and the
+    one-sided p-values ``p_better`` and ``p_worse`` (:func:`tail_p`); ``p_worse`` is at the
+    metric's margin from ``margins`` (in the metric's units, a relative one taken of the old
+    model's value; recorded as ``margin``), else at 0."""
     rng = np.random.default_rng(SEED)
     n = len(y)
     idx = rng.integers(0, n, size=(ROUNDS, n))
@@ -62,6 +74,9 @@ def paired_deltas(
             reading = "better" if (delta > 0) == higher_is_better(name) else "worse"
         else:
             reading = "no significant difference"
+        higher = higher_is_better(name)
+        given = (margins or {}).get(name)
+        margin = given.absolute(float(b)) if given is not None else 0.0
         out[name] = {
             "new": float(a),
             "old": float(b),
@@ -69,8 +84,38 @@ def paired_deltas(
             "low": lo,
             "high": hi,
             "reading": reading,
+            "p_better": tail_p(samples, higher, 0.0, "better"),
+            "p_worse": tail_p(samples, higher, margin, "worse"),
         }
+        if given is not None:
+            out[name]["margin"] = margin
     return out
+
+
+def tail_p(samples: np.ndarray, higher: bool, margin: float, side: str) -> float:
+    """A one-sided bootstrap p-value from the resampled differences ``samples`` (new − old).
+
+    With Δ oriented so that positive is better (``higher``: the metric's direction):
+
+    * ``side="better"`` tests H0: Δ ≤ 0 against "the new model is better": the p-value is
+      the share of resampled Δ* ≤ 0;
+    * ``side="worse"`` tests H0: Δ ≥ −``margin`` against "worse by more than the margin":
+      the share of Δ* ≥ −margin. A difference inside the margin is never "worse".
+
+    That share is where the percentile interval's one-sided bound crosses the boundary
+    (B. Efron and R. Tibshirani, *An Introduction to the Bootstrap*, 1993, §15.4 and
+    ch. 16: a test rejects at level α when the 1 − α percentile bound excludes the null),
+    counted as ``(1 + #) / (B + 1)`` so that it is never 0 (A. C. Davison and D. V. Hinkley,
+    *Bootstrap Methods and their Application*, 1997, eq. 4.11). NaN resamples are left out;
+    none left: 1.0. ``margin`` is in the metric's units, >= 0."""
+    oriented = samples[~np.isnan(samples)] * (1.0 if higher else -1.0)
+    if side == "better":
+        count = int((oriented <= 0).sum())
+    elif side == "worse":
+        count = int((oriented >= -margin).sum())
+    else:
+        raise ValueError(f"side must be 'better' or 'worse', got {side!r}")
+    return float(min(1.0, (1 + count) / (len(oriented) + 1)))
 
 
 def _fast_metrics(

@@ -12,7 +12,7 @@ import json
 import os
 import pickle
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from rung.registry.gate import Acceptance, Declared
 from rung.registry.models import ModelRef, Registry, resolve_artifact
 
 if TYPE_CHECKING:
+    from rung.core.policy import Margin
     from rung.pipelines.runner import Stores
 
 
@@ -196,6 +197,8 @@ class Evaluator:
         workers: int | None = None,
         allow_pickle: bool = False,
         informs_only: bool = False,
+        margins: Mapping[str, Margin] | None = None,
+        judge_on: Sequence[str] | None = None,
     ) -> Evaluation:
         """Score ``model`` on the dataset versions ``on`` and record the evaluation.
 
@@ -211,6 +214,11 @@ class Evaluator:
         list); a registered version uses the opt-in recorded at its registration. Without
         it such a model is refused with :class:`~rung.core.errors.Untrusted`; with it, the
         evaluation records ``allow_pickle``.
+
+        ``margins`` (metric → :class:`~rung.core.policy.Margin`) are the non-inferiority
+        margins at which each delta's ``p_worse`` is computed (0 otherwise). ``judge_on``
+        names the dataset versions (of ``on``) the criteria are judged on; the others are
+        scored and compared with the baseline but do not enter the verdict (default: all).
         """
         cfg = self._config
         declared = self.declared(model)
@@ -291,12 +299,30 @@ class Evaluator:
                 application=app_steps,
                 features=self._feature_names(model if app_steps is None else None, chosen),
                 baseline_features=self._feature_names(baseline, base) if base else None,
+                margins=dict(margins or {}),
             )
             for v in versions
         ]
+        judged = None
+        if judge_on is not None:
+            judged = [self._s.data.get(ref).ref for ref in judge_on]
+            outside = sorted(set(judged) - {v.ref for v in versions})
+            if outside:
+                raise InvalidInput(
+                    f"judge_on names {outside[0]}, which is not evaluated",
+                    "judge on some of the datasets given with on",
+                )
         results = _run_all(tasks, workers)
         return self._record(
-            chosen, base, label, versions, results, parsed, crit_texts, informs_only
+            chosen,
+            base,
+            label,
+            versions,
+            results,
+            parsed,
+            crit_texts,
+            informs_only=informs_only,
+            judged=judged,
         )
 
     def _record(
@@ -309,6 +335,7 @@ class Evaluator:
         parsed: Any,
         crit_texts: Sequence[str],
         informs_only: bool = False,
+        judged: Sequence[str] | None = None,
     ) -> Evaluation:
         rows: dict[str, dict[str, Any]] = {}
         details: dict[str, dict[str, Any]] = {}
@@ -339,14 +366,25 @@ class Evaluator:
                 if k in r
             }
         aggregates = aggregate_rows(rows, columns)
+        keep = set(rows) if judged is None else set(judged)
+        judged_rows = {d: r for d, r in rows.items() if d in keep}
         results_for_judge = {
-            "datasets": rows,
-            "mean": aggregates["Mean"],
-            "slices": {d: det.get("slices", {}) for d, det in details.items()},
+            "datasets": judged_rows,
+            "mean": aggregates["Mean"]
+            if judged is None
+            else aggregate_rows(judged_rows, columns)["Mean"],
+            "slices": {d: det.get("slices", {}) for d, det in details.items() if d in keep},
         }
+        if judged is not None and len(keep) < len(rows):
+            notes.append(
+                f"criteria judged on {', '.join(d for d in rows if d in keep)}; compared"
+                f" only: {', '.join(d for d in rows if d not in keep)}"
+            )
         baseline_for_judge = None
         if base is not None:
-            base_rows = {d: det.get("baseline_metrics", {}) for d, det in details.items()}
+            base_rows = {
+                d: det.get("baseline_metrics", {}) for d, det in details.items() if d in keep
+            }
             base_cols = sorted({k for r in base_rows.values() for k in r})
             baseline_for_judge = {
                 "datasets": base_rows,
@@ -354,6 +392,8 @@ class Evaluator:
             }
         verdict: Verdict = judge(parsed, results_for_judge, baseline_for_judge)
         verdict_dict = {**verdict.to_dict(), "criteria": list(crit_texts)}
+        if judged is not None:
+            verdict_dict["judged_on"] = [d for d in rows if d in keep]
         verdict_dict["notes"] = [*notes, *verdict_dict.get("notes", [])]
         datasets = [{"ref": v.ref, "hash": v.hash} for v in versions]
         now = time.time()

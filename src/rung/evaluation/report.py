@@ -96,11 +96,15 @@ def to_markdown(ev: Evaluation, wanted: Sequence[str] | None = None) -> str:
         lines.append(f"- note: {note}")
     deltas = delta_rows(ev, cols)
     if deltas:
-        lines += ["", "| dataset | metric | delta | 95% CI | reading |", "|---|---|---:|---|---|"]
+        lines += [
+            "",
+            "| dataset | metric | delta | 95% CI | reading | one-sided p |",
+            "|---|---|---:|---|---|---|",
+        ]
         for d in deltas:
             lines.append(
                 f"| {d['dataset']} | {d['metric']} | {d['delta']:+.4f} |"
-                f" [{d['low']:+.4f}, {d['high']:+.4f}] | {d['reading']} |"
+                f" [{d['low']:+.4f}, {d['high']:+.4f}] | {d['reading']} | {p_text(d)} |"
             )
     worst = ev.worst_slices()
     if worst:
@@ -113,12 +117,24 @@ def to_markdown(ev: Evaluation, wanted: Sequence[str] | None = None) -> str:
 
 
 def delta_rows(ev: Evaluation, cols: Sequence[str]) -> list[dict[str, Any]]:
+    """The deltas to show: of every metric shown, every metric whose interval excludes zero
+    (whichever way) and every metric tested at a margin (the promotion policy's), so that a
+    metric a decision cites is never left out."""
     rows = []
     for dataset, detail in ev.details.items():
         for metric, d in (detail.get("deltas") or {}).items():
-            if metric in cols:
+            if metric in cols or d.get("reading") in ("better", "worse") or "margin" in d:
                 rows.append({"dataset": dataset, "metric": metric, **d})
     return rows
+
+
+def p_text(d: dict[str, Any]) -> str:
+    """A delta's one-sided p-values: ``better 0.001 · worse 0.93 (margin 0.02)``; ``-``
+    for an evaluation made before they were recorded."""
+    if "p_better" not in d:
+        return "-"
+    margin = f" (margin {d['margin']:.4g})" if d.get("margin") else ""
+    return f"better {d['p_better']:.3g} · worse {d['p_worse']:.3g}{margin}"
 
 
 # -- HTML ------------------------------------------------------------------------------------
@@ -210,12 +226,13 @@ def _confusion_html(dataset: str, cm: dict[str, Any]) -> str:
 def _deltas_html(deltas: Sequence[dict[str, Any]]) -> str:
     body = "".join(
         f"<tr><td>{_e(d['dataset'])}</td><td>{_e(d['metric'])}</td><td>{d['delta']:+.4f}</td>"
-        f"<td>[{d['low']:+.4f}, {d['high']:+.4f}]</td><td>{_e(d['reading'])}</td></tr>"
+        f"<td>[{d['low']:+.4f}, {d['high']:+.4f}]</td><td>{_e(d['reading'])}</td>"
+        f"<td>{_e(p_text(d))}</td></tr>"
         for d in deltas
     )
     return (
         "<table><tr><th>dataset</th><th>metric</th><th>delta</th><th>95% CI</th>"
-        f"<th>reading</th></tr>{body}</table>"
+        f"<th>reading</th><th>one-sided p</th></tr>{body}</table>"
     )
 
 

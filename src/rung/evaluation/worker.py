@@ -48,6 +48,7 @@ class Task:
     baseline_allow_pickle: bool = False
     features: Sequence[str] | None = None  # the model's input columns in order, when known
     baseline_features: Sequence[str] | None = None
+    margins: dict[str, Any] = field(default_factory=dict)  # metric → core.policy.Margin
 
 
 def load_model(path: str, kind: str, allow_pickle: bool = False) -> Any:
@@ -123,7 +124,9 @@ def run(task: Task) -> dict[str, Any]:
         base_pred, base_proba = predict(base, base_features, task.dataset)
         numeric = [k for k, v in values.items() if isinstance(v, int | float)]
         out["baseline_metrics"] = m.compute(fns, y, base_pred, base_proba, classes)
-        out["deltas"] = paired_deltas(y, pred, base_pred, proba, base_proba, classes, fns, numeric)
+        out["deltas"] = paired_deltas(
+            y, pred, base_pred, proba, base_proba, classes, fns, numeric, task.margins
+        )
     return out
 
 
