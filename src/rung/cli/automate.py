@@ -39,12 +39,41 @@ def _print_tick(outcome: dict[str, Any], as_json: bool) -> None:
     status, job = outcome["status"], outcome.get("job")
     for fired in outcome.get("fired", []):
         render.line(f"fired: {fired['trigger']}: {fired['reason']}")
+    for held in outcome.get("held", []):
+        render.line(_held_line(held))
     if status == "busy":
+        render.line(outcome["message"])
+    elif status == "deferred":
+        for pending in outcome.get("pending", []):
+            render.line(_pending_line(pending))
         render.line(outcome["message"])
     elif status == "idle":
         render.line("no trigger fired")
     elif job is not None:
         render.line(_job_line(job, resumed=bool(outcome.get("resumed"))))
+
+
+def _held_line(held: dict[str, Any]) -> str:
+    return (
+        f"held: {held['trigger']} ({held['streak']} of {held['debounce']} ticks in a row, the"
+        f" debounce): {held['reason']}"
+    )
+
+
+def _pending_line(pending: dict[str, Any]) -> str:
+    return (
+        f"pending since {render.when(pending['since'])}: {pending['trigger']}: {pending['reason']}"
+    )
+
+
+def _run_line(o: dict[str, Any]) -> str:
+    """One line per tick of `rung automate run`."""
+    if o["status"] in ("error", "busy", "deferred"):
+        return str(o["message"])
+    if o.get("job"):
+        return _job_line(o["job"], bool(o.get("resumed")))
+    held = o.get("held") or []
+    return "no trigger fired" + (f" ({'; '.join(_held_line(h) for h in held)})" if held else "")
 
 
 def _job_line(job: dict[str, Any], resumed: bool = False) -> str:
@@ -115,16 +144,7 @@ def automate_run(
                 every,
                 stop,
                 ticks,
-                lambda o: render.line(
-                    f"[{render.when(time.time())}] "
-                    + (
-                        o["message"]
-                        if o["status"] in ("error", "busy")
-                        else _job_line(o["job"], bool(o.get("resumed")))
-                        if o.get("job")
-                        else "no trigger fired"
-                    )
-                ),
+                lambda o: render.line(f"[{render.when(time.time())}] {_run_line(o)}"),
             )
 
 
@@ -135,7 +155,9 @@ def automate_history(
 ) -> None:
     """What fired, what ran, what was decided, and why."""
     with _ws() as ws:
-        jobs = ws.automation.history(last)
+        automation = ws.automation
+        jobs = automation.history(last)
+        status = automation.status() if automation.model and automation.triggers else None
     if as_json:
         render.print_json(jobs)
         return
@@ -164,3 +186,47 @@ def automate_history(
             render.line(f"  failed: {j['error']}; no alias moved")
         elif j["evidence"]:
             render.line(f"  {j['decision']}: {_why(j)}")
+    for t in status["triggers"] if status else []:
+        if t["state"] == "pending":
+            render.line(_pending_line(t) + " — no job yet" + _waits_for(status or {}))
+
+
+def _waits_for(status: dict[str, Any]) -> str:
+    if status["unfinished"]:
+        return f" (job {status['unfinished']['id']} is unfinished)"
+    if status["cooldown_until"]:
+        return f" (the cooldown ends {render.when(status['cooldown_until'])})"
+    return ""
+
+
+@automate_app.command("status", short_help="The lease, the cooldown, pending triggers.")
+def automate_status(as_json: JsonOpt = False) -> None:
+    """Where the loop stands: who holds the lease (and its fencing token), when the cooldown
+    ends, the unfinished job the next tick resumes, and each trigger — pending (fired, waiting
+    for a job), held (its condition held, not yet on `debounce` ticks in a row) or quiet."""
+    with _ws() as ws:
+        status = ws.automation.status()
+    if as_json:
+        render.print_json(status)
+        return
+    lease = status["lease"]
+    if lease and lease["holder"]:
+        render.line(
+            f"lease: held by {lease['holder']} until {render.when(lease['expires_at'])}"
+            f" (fencing token {lease['generation']})"
+        )
+    else:
+        token = f" (last fencing token {lease['generation']})" if lease else ""
+        render.line(f"lease: free{token}")
+    until = status["cooldown_until"]
+    render.line(f"cooldown: until {render.when(until)}" if until else "cooldown: over")
+    job = status["unfinished"]
+    if job:
+        render.line(f"unfinished: job {job['id']} ({job['state']}): the next tick resumes it")
+    for t in status["triggers"]:
+        if t["state"] == "pending":
+            render.line(_pending_line(t) + _waits_for(status))
+        elif t["state"] == "held":
+            render.line(_held_line(t))
+        else:
+            render.line(f"quiet: {t['trigger']} ({t['kind']})")

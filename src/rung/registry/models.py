@@ -20,7 +20,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -532,8 +532,12 @@ class Registry:
         *,
         force: bool = False,
         reason: str | None = None,
+        fence: Callable[[Tx], None] | None = None,
     ) -> dict[str, Any]:
-        """Point ``alias`` at ``version`` if its latest evaluation passed (or ``force``)."""
+        """Point ``alias`` at ``version`` if its latest evaluation passed (or ``force``).
+
+        ``fence`` (the automation's lease) is called inside the move's transaction before
+        anything is written; it raises to refuse the move (:class:`LeaseLost`)."""
         _check_alias(alias)
         target = self.get(f"{name}@{version}")
         if force and not (reason and reason.strip()):
@@ -552,7 +556,9 @@ class Registry:
                 ' or override with --force --reason "..."',
             )
         action = "force" if force and target.verdict != "passed" else "promote"
-        return self._move(name, alias, target.version, action, reason, target.evaluation_id)
+        return self._move(
+            name, alias, target.version, action, reason, target.evaluation_id, fence=fence
+        )
 
     def rollback(
         self, name: str, alias: str = "champion", reason: str | None = None
@@ -591,9 +597,13 @@ class Registry:
         action: str,
         reason: str | None,
         evaluation_id: int | None,
+        *,
+        fence: Callable[[Tx], None] | None = None,
     ) -> dict[str, Any]:
         now = time.time()
         with self._s.metadata.write() as tx:
+            if fence is not None:
+                fence(tx)
             if self._s.metadata.dialect == "postgresql":  # serialise moves of this alias
                 tx.execute("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": f"{name}@{alias}"})
             current = tx.one(

@@ -36,7 +36,7 @@ from rung.core.errors import DiskFull, StoreUnavailable
 from rung.core.limits import MAX_ID, check_column, check_int
 from rung.store.sqlite import set_wal
 
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 # Every commit is durable once it returns, power loss included: the WAL is fsynced at each
 # commit. "NORMAL" only fsyncs at checkpoints (the benchmark flips this to compare).
 SQLITE_SYNCHRONOUS = "FULL"
@@ -87,6 +87,12 @@ class Tx:
         except Exception as exc:
             _raise_conflict(exc)
             raise
+
+    def count(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run one ``UPDATE`` or ``DELETE``; the number of rows it matched (an ``UPDATE`` that
+        sets a column to its own value counts its rows too, on SQLite as on PostgreSQL)."""
+        self.execute(sql, params)
+        return int(self._cur.rowcount)
 
     def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         self.execute(sql, params)
