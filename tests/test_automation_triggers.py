@@ -12,6 +12,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import RUNG
 from model_project import TRAIN, frame, in_fifties, log_served
@@ -263,3 +265,48 @@ def test_a_tick_killed_at_each_step_loses_nothing_and_does_nothing_twice(  # typ
         assert evaluations == 1, point
         assert _champion(w) == job["challenger"]
         assert _pending(w) == [] and w.automation.tick()["status"] == "idle", point
+
+
+# -- the rule, on any sequence of observations ----------------------------------------------
+
+OBSERVATIONS = st.lists(
+    st.tuples(st.sampled_from(["holds", "not", "unseen"]), st.booleans()), max_size=60
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(OBSERVATIONS, st.integers(1, 4))
+def test_a_fired_trigger_is_pending_until_settled_never_dropped(
+    steps: list[tuple[str, bool]], debounce: int
+) -> None:
+    """Any sequence of observations, each followed by a tick that may (cooldown over) or may
+    not create a job: every firing is settled by exactly one job or still pending at the end;
+    a trigger fires only after `debounce` holding observations in a row (unseen ones neither
+    break nor count); a pending trigger never fires again before its job."""
+    from rung.automation.pending import UNSEEN, observe, settle
+
+    state: dict[str, Any] = {}
+    fired = settled = run = 0
+    for i, (seen, job_allowed) in enumerate(steps):
+        reason = {"holds": f"reason {i}", "not": None, "unseen": UNSEEN}[seen]
+        was_pending = bool(state.get("pending"))
+        what = observe(state, reason, {"fired_for": f"v{i}"}, debounce, float(i))
+        run = 0 if seen == "not" or was_pending else run + (seen == "holds")
+        if what == "fired":
+            assert not was_pending and run >= debounce
+            fired += 1
+            run = 0
+        else:
+            assert not (was_pending is False and run >= debounce and seen == "holds")
+        assert 0 <= state.get("streak", 0) < debounce
+        if state.get("pending"):
+            assert state["pending"]["reason"] == (
+                reason if seen == "holds" else state["pending"]["reason"]
+            )
+            if job_allowed:
+                entry = settle(state, float(i))
+                assert (
+                    "pending" not in state and state["fired_for"] == entry["settles"]["fired_for"]
+                )
+                settled += 1
+    assert fired == settled + (1 if state.get("pending") else 0)

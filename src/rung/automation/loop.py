@@ -3,8 +3,11 @@
 A tick, under a lease in the metadata store (so two ticks never work at once):
 
 1. resumes an unfinished job, if a crashed tick left one;
-2. otherwise checks every trigger once (:mod:`rung.automation.triggers`); when one fires,
-   outside the cooldown, it creates a job — the trigger and its reason recorded;
+2. otherwise checks every trigger once (:mod:`rung.automation.triggers`). A trigger whose
+   condition held on ``debounce`` observations in a row fires and is *pending* until a job
+   acts on it — through the cooldown too. Outside the cooldown a job is created for every
+   pending trigger. The triggers' states, the monitoring windows judged and the job are
+   committed in one transaction: a crash before it leaves nothing, after it a job;
 3. runs the pipeline, the job recorded as the run's trigger, and registers its model: the
    challenger. A failed run ends the job as failed: no alias moves;
 4. evaluates the challenger against the champion (the alias's version, as the baseline) on
@@ -22,6 +25,11 @@ evaluated, decided, done or failed), so a tick killed anywhere leaves a job the 
 resumes: a run is re-run (its finished steps come from the cache), a version registered
 twice is the same version, and a promotion already done is seen on the alias and not
 repeated.
+
+Every write of a tick is fenced by its lease's token (:mod:`rung.store.lease`): a tick
+paused past its lease, whose job another tick took over, is refused its next write and
+stops (:class:`~rung.core.errors.LeaseLost`) — it also checks the lease before each step and
+each pipeline step. The crash points (:func:`rung.core.faults.point`) are named ``tick.*``.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rung.automation.pending import UNSEEN as _UNSEEN
+from rung.automation.pending import observe, settle
 from rung.automation.triggers import Trigger, cron_due, parse_duration, parse_triggers
 from rung.core import faults
 from rung.core.criteria import parse_criteria
@@ -62,7 +72,6 @@ _KEYS = {
     "triggers",
 }
 FINAL = ("done", "failed", "skipped")
-_UNSEEN = object()
 _WINDOW = "\x00window\x00"  # the drift reason's window number, known once it is stored
 
 
@@ -250,23 +259,12 @@ class Automation:
         now: float,
         seen: dict[str, list[dict[str, Any]]],
     ) -> None:
-        """Count one observation into ``state``: the debounce streak, and the trigger made
-        pending once its condition held on ``debounce`` observations in a row. A pending
-        trigger stays pending, whatever later observations say, until a job takes it; its
-        reason and what a job settles follow the newest observation."""
-        if reason is _UNSEEN:
-            return  # nothing new to judge (no new window, too few labels): streak kept
+        """Count one observation into ``state`` (:func:`rung.automation.pending.observe`)."""
         settles = self._settles.get(trigger.name, {})
-        if reason is None:
-            state["streak"] = 0
-            state.pop("held", None)
-            return
-        if state.get("pending"):
-            state["pending"].update(reason=reason, settles=settles)
-            return
-        state["streak"] = state.get("streak", 0) + 1
-        if state["streak"] < self.debounce:
-            state["held"] = reason
+        what = observe(state, reason, settles, self.debounce, now)
+        if what == "fired":
+            seen["fired"].append({"trigger": trigger.name, "reason": reason})
+        elif what == "held":
             seen["held"].append(
                 {
                     "trigger": trigger.name,
@@ -275,11 +273,6 @@ class Automation:
                     "debounce": self.debounce,
                 }
             )
-            return
-        state["streak"] = 0
-        state.pop("held", None)
-        state["pending"] = {"reason": reason, "since": now, "settles": settles}
-        seen["fired"].append({"trigger": trigger.name, "reason": reason})
 
     def _settle(
         self, pending: list[tuple[Trigger, dict[str, Any]]], champion: Any, now: float
@@ -288,13 +281,7 @@ class Automation:
         it fired for recorded, its pending entry removed)."""
         reasons = []
         for trigger, state in pending:
-            entry = state.pop("pending")
-            for key, value in (entry.get("settles") or {}).items():
-                if value is None:
-                    state.pop(key, None)
-                else:
-                    state[key] = value
-            state["fired_at"] = now
+            entry = settle(state, now)
             waited = f" (pending since {_iso(entry['since'])})" if entry["since"] < now else ""
             reasons.append(f"{trigger.name}: {entry['reason']}{waited}")
         return {
