@@ -175,4 +175,6 @@ def test_a_tick_paused_past_its_lease_is_fenced_off(ws, point: str) -> None:  # 
     with w.store.read() as tx:
         cited = tx.scalar("SELECT evaluation_id FROM alias_events ORDER BY id DESC LIMIT 1")
     assert cited == job["evaluation_id"]
+    status = w.automation.status()  # released by the second tick: free, its token kept
+    assert status["lease"]["holder"] is None and status["lease"]["generation"] == (token or 0) + 1
     assert w.automation.tick()["status"] == "idle"
