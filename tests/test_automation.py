@@ -82,6 +82,12 @@ def setup(
     return Workspace.open(ws.root)
 
 
+def rewind_jobs(ws: Any, seconds: float) -> None:
+    """Move every job's creation back in time: the cooldown after it passes without a wait."""
+    with ws.store.write() as tx:
+        tx.execute("UPDATE automation_jobs SET created_at = created_at - :s", {"s": seconds})
+
+
 def alias_events(ws: Any) -> list[dict[str, Any]]:
     with ws.store.read() as tx:
         return tx.all("SELECT from_version, to_version, action, why FROM alias_events ORDER BY id")
@@ -150,18 +156,31 @@ def test_a_challenger_worse_than_the_champion_is_rejected(sqlite_ws) -> None:  #
     assert any(r.startswith("significantly worse: accuracy on holdout@1") for r in reasons)
 
 
-def test_cooldown_turns_a_second_firing_into_a_skipped_job(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
-    w = setup(sqlite_ws, cooldown="1h")
+def test_a_firing_within_the_cooldown_stays_pending_until_a_job_takes_it(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    """The issue's example: a new version within the cooldown is deferred, not dropped —
+    after the cooldown the next tick trains on it (before, every later tick was idle)."""
+    w = setup(sqlite_ws, cooldown="30s")
     w.data.add(frame(3000, 5), name="train")
-    assert w.automation.tick()["status"] == "done"
+    assert rung_cli("automate", "tick", cwd=w.root).returncode == 0
     w.data.add(frame(3000, 6), name="train")
-    outcome = w.automation.tick()
-    assert (
-        outcome["status"] == "skipped"
-        and "within the cooldown of 3600 s" in outcome["job"]["reason"]
-    )
-    assert [j["state"] for j in w.automation.history()] == ["done", "skipped"]
+    deferred = rung_cli("automate", "tick", cwd=w.root)
+    assert deferred.returncode == 0, deferred.stderr
+    assert "fired: dataset: new dataset version train@3" in deferred.stdout
+    assert "deferred by the cooldown of 30 s until" in deferred.stdout
+    for command in ("status", "history"):
+        shown = rung_cli("automate", command, cwd=w.root).stdout
+        assert "dataset: new dataset version train@3" in shown and "pending since" in shown
     assert len(w.runs.list()) == 2  # the setup's run and the first job's, no third
+    assert w.automation.tick()["status"] == "deferred"  # still within the cooldown: kept
+    rewind_jobs(w, 31)  # as if the cooldown had passed
+    done = rung_cli("automate", "tick", "--json", cwd=w.root)
+    job = json.loads(done.stdout)["job"]
+    assert (
+        job["state"] == "done" and "train@3" in job["reason"] and "pending since" in job["reason"]
+    )
+    assert "train@3" in w.models.get(f"trend@{job['challenger']}").datasets
+    assert w.automation.tick()["status"] == "idle"  # acted on: no longer pending
+    assert [j["state"] for j in w.automation.history()] == ["done", "done"]
 
 
 def test_two_ticks_racing_start_one_run(ws) -> None:  # type: ignore[no-untyped-def]

@@ -3,8 +3,11 @@
 A tick, under a lease in the metadata store (so two ticks never work at once):
 
 1. resumes an unfinished job, if a crashed tick left one;
-2. otherwise checks every trigger once (:mod:`rung.automation.triggers`); when one fires,
-   outside the cooldown, it creates a job — the trigger and its reason recorded;
+2. otherwise checks every trigger once (:mod:`rung.automation.triggers`). A trigger whose
+   condition held on ``debounce`` observations in a row fires and is *pending* until a job
+   acts on it — through the cooldown too. Outside the cooldown a job is created for every
+   pending trigger. The triggers' states, the monitoring windows judged and the job are
+   committed in one transaction: a crash before it leaves nothing, after it a job;
 3. runs the pipeline, the job recorded as the run's trigger, and registers its model: the
    challenger. A failed run ends the job as failed: no alias moves;
 4. evaluates the challenger against the champion (the alias's version, as the baseline) on
@@ -22,6 +25,11 @@ evaluated, decided, done or failed), so a tick killed anywhere leaves a job the 
 resumes: a run is re-run (its finished steps come from the cache), a version registered
 twice is the same version, and a promotion already done is seen on the alias and not
 repeated.
+
+Every write of a tick is fenced by its lease's token (:mod:`rung.store.lease`): a tick
+paused past its lease, whose job another tick took over, is refused its next write and
+stops (:class:`~rung.core.errors.LeaseLost`) — it also checks the lease before each step and
+each pipeline step. The crash points (:func:`rung.core.faults.point`) are named ``tick.*``.
 """
 
 from __future__ import annotations
@@ -32,9 +40,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rung.automation.pending import UNSEEN as _UNSEEN
+from rung.automation.pending import observe, settle
 from rung.automation.triggers import Trigger, cron_due, parse_duration, parse_triggers
+from rung.core import faults
 from rung.core.criteria import parse_criteria
-from rung.core.errors import InvalidInput, NotFound, RungError
+from rung.core.errors import InvalidInput, LeaseLost, NotFound, RungError
 from rung.core.hashing import canonical_json
 from rung.core.limits import ALIAS, NAME, check_int, check_length
 from rung.core.policy import Comparison, Policy, decide
@@ -44,6 +55,7 @@ from rung.monitoring.performance import labelled_rows
 from rung.pipelines.runner import Stores
 from rung.registry.models import Registry, current_user
 from rung.store.lease import Lease
+from rung.store.metadata import Tx
 
 _KEYS = {
     "model",
@@ -66,7 +78,7 @@ _KEYS = {
     "triggers",
 }
 FINAL = ("done", "failed", "skipped")
-_UNSEEN = object()
+_WINDOW = "\x00window\x00"  # the drift reason's window number, known once it is stored
 
 
 class Automation:
@@ -108,11 +120,20 @@ class Automation:
         self.debounce = int(config.get("debounce", 1))
         self.label = label
         self.criteria = list(config.get("criteria", criteria))
+        self._lease: Lease | None = None  # held while a tick runs
 
     # -- the tick ----------------------------------------------------------------------
 
     def tick(self) -> dict[str, Any]:
-        """Check every trigger once and carry a fired one through; idempotent."""
+        """Check every trigger once and carry a fired one through; idempotent.
+
+        The outcome's ``status``: ``busy`` (another tick holds the lease), ``idle`` (nothing
+        fired, nothing pending), ``deferred`` (triggers pending, within the cooldown), or the
+        state the job reached (``done``, ``failed``). ``fired``: the triggers whose condition
+        held on enough ticks in a row this time; ``pending``: those waiting for a job after
+        the tick; ``held``: conditions that held but not yet on ``debounce`` ticks in a row.
+        Raises :class:`~rung.core.errors.LeaseLost` when another tick took the lease over
+        (this one stops; it recorded nothing after losing it)."""
         self.require()
         lease = Lease(self._s.metadata, f"automate:{self.model}", self.lease_ttl)
         if not lease.acquire():
@@ -121,18 +142,33 @@ class Automation:
                 "status": "busy",
                 "message": f"another tick holds the lock ({now.get('holder')}); nothing done",
             }
+        self._lease = lease
         try:
             job = self._unfinished()
             resumed = job is not None
-            fired: list[dict[str, Any]] = []
+            seen: dict[str, list[dict[str, Any]]] = {"fired": [], "pending": [], "held": []}
             if job is None:
-                fired = self._check_triggers()
-                job = self._new_job(fired) if fired else None
-            if job is None or job["state"] in FINAL:
-                return {"status": "idle" if not fired else "skipped", "fired": fired, "job": job}
+                observed = self._check_triggers()
+                faults.point("tick.checked")
+                seen, job = self._commit(observed)
+                if job is not None:
+                    faults.point("tick.job-created")
+            if job is None:
+                if not seen["pending"]:
+                    return {"status": "idle", **seen, "job": None}
+                until = self._cooldown_until()
+                return {
+                    "status": "deferred",
+                    **seen,
+                    "job": None,
+                    "until": until,
+                    "message": f"{len(seen['pending'])} trigger(s) pending: deferred by the"
+                    f" cooldown of {self.cooldown:g} s until {_iso(until or time.time())}",
+                }
             job = self._carry(job)
-            return {"status": job["state"], "resumed": resumed, "fired": fired, "job": job}
+            return {"status": job["state"], "resumed": resumed, **seen, "job": job}
         finally:
+            self._lease = None
             lease.release()
 
     def run(
@@ -168,36 +204,125 @@ class Automation:
 
     # -- triggers ------------------------------------------------------------------------
 
-    def _check_triggers(self) -> list[dict[str, Any]]:
-        fired = []
-        for trigger in self.triggers:
-            state = self._state(trigger)
-            reason = self._condition(trigger, state)
-            if reason is _UNSEEN:
-                pass  # nothing new to judge (no new window, too few labels): streak kept
-            elif reason is None:
-                state["streak"] = 0
-            else:
-                state["streak"] = state.get("streak", 0) + 1
-                if state["streak"] >= self.debounce:
-                    fired.append({"trigger": trigger.name, "reason": reason})
-                    state["streak"] = 0
-                    state["fired_at"] = time.time()
-            self._save_state(trigger, state)
-        return fired
+    def _check_triggers(self) -> list[tuple[Trigger, dict[str, Any], Any]]:
+        """Judge every trigger's condition; nothing is written here. Returns each trigger
+        with its state as the judging left it and the reason it holds (None: it does not;
+        ``_UNSEEN``: nothing new to judge). A drift trigger's window is kept in
+        ``self._windows`` to be stored by :meth:`_commit`, and what a job acting on a
+        trigger settles (the dataset version, the cron time) in ``self._settles``."""
+        self._windows: dict[str, dict[str, Any]] = {}
+        self._settles: dict[str, dict[str, Any]] = {}
+        return [(t, s, self._condition(t, s)) for t in self.triggers for s in [self._state(t)]]
+
+    def _commit(
+        self, observed: list[tuple[Trigger, dict[str, Any], Any]]
+    ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any] | None]:
+        """One write transaction, under the lease's fence: the monitoring windows the drift
+        triggers judged, every trigger's state, and — when a trigger is pending and the
+        cooldown is over — the job, which takes every pending trigger off the pending list.
+        A crash anywhere before the commit leaves nothing of the tick: the next tick judges
+        the same things again. Returns what was seen (fired, pending, held) and the job."""
+        now = time.time()
+        champion = self._champion()
+        seen: dict[str, list[dict[str, Any]]] = {"fired": [], "pending": [], "held": []}
+        job_id = None
+        with self._s.metadata.write() as tx:
+            self._fence(tx)
+            for trigger, state, reason in observed:
+                report = self._windows.get(trigger.name)
+                if report is not None:
+                    self._monitor.record(tx, self.model, report)
+                    if isinstance(reason, str):
+                        number = report.get("id", report.get("same_as"))
+                        reason = reason.replace(_WINDOW, str(number))
+                self._observe(trigger, state, reason, now, seen)
+            pending = [(t, s) for t, s, _ in observed if s.get("pending")]
+            last = tx.scalar(
+                "SELECT MAX(created_at) FROM automation_jobs WHERE model = :m"
+                " AND state <> 'skipped'",
+                {"m": self.model},
+            )
+            job = None
+            if pending and (last is None or now - last >= self.cooldown):
+                job = self._settle(pending, champion, now)
+            for trigger, state, _ in observed:
+                tx.upsert(
+                    "automation_state",
+                    {"key": self._key(trigger), "value": canonical_json(state), "updated_at": now},
+                    key=("key",),
+                )
+            faults.point("tick.state-saved")
+            if job is not None:
+                job_id = tx.insert("automation_jobs", job)
+        for report in self._windows.values():
+            self._monitor.deliver_alerts(report)
+        seen["pending"] = [
+            {"trigger": t.name, **s["pending"]} for t, s, _ in observed if s.get("pending")
+        ]
+        return seen, (self.job(job_id) if job_id is not None else None)
+
+    def _observe(
+        self,
+        trigger: Trigger,
+        state: dict[str, Any],
+        reason: Any,
+        now: float,
+        seen: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        """Count one observation into ``state`` (:func:`rung.automation.pending.observe`)."""
+        settles = self._settles.get(trigger.name, {})
+        what = observe(state, reason, settles, self.debounce, now)
+        if what == "fired":
+            seen["fired"].append({"trigger": trigger.name, "reason": reason})
+        elif what == "held":
+            seen["held"].append(
+                {
+                    "trigger": trigger.name,
+                    "reason": reason,
+                    "streak": state["streak"],
+                    "debounce": self.debounce,
+                }
+            )
+
+    def _settle(
+        self, pending: list[tuple[Trigger, dict[str, Any]]], champion: Any, now: float
+    ) -> dict[str, Any]:
+        """The job row acting on every pending trigger, each trigger's state settled (what
+        it fired for recorded, its pending entry removed)."""
+        reasons = []
+        for trigger, state in pending:
+            entry = settle(state, now)
+            waited = f" (pending since {_iso(entry['since'])})" if entry["since"] < now else ""
+            reasons.append(f"{trigger.name}: {entry['reason']}{waited}")
+        return {
+            "model": self.model,
+            "alias": self.alias,
+            "trigger": pending[0][0].name,
+            "reason": "; ".join(reasons),
+            "state": "fired",
+            "decision": None,
+            "champion": champion.version if champion else None,
+            "created_at": now,
+            "updated_at": now,
+        }
 
     def _condition(self, trigger: Trigger, state: dict[str, Any]) -> Any:
         """The reason a trigger fires now, None when it does not, or ``_UNSEEN`` when there
         was nothing new to judge (which neither breaks nor extends a debounce streak)."""
         now = time.time()
         o = trigger.options
-        if trigger.kind == "schedule":
+        if trigger.kind == "schedule":  # a due time is kept until a job acts on it
             since = state.get("checked", now)
             state["checked"] = now
             due = cron_due(o["cron"], since, now)
-            return None if due is None else f"schedule {o['cron']!r} was due at {_iso(due)}"
+            if due is not None:
+                state["due"] = due
+            if state.get("due") is None:
+                return None
+            self._settles[trigger.name] = {"due": None}
+            return f"schedule {o['cron']!r} was due at {_iso(state['due'])}"
         champion = self._champion()
-        if trigger.kind == "dataset":
+        if trigger.kind == "dataset":  # holds while no job acted on the newest version
             try:
                 latest = self._s.data.get(o["dataset"])
             except NotFound:
@@ -205,17 +330,34 @@ class Automation:
             used = set(champion.datasets) if champion else set()
             if latest.ref in used or state.get("fired_for") == latest.ref:
                 return None
-            state["fired_for"] = latest.ref
+            self._settles[trigger.name] = {"fired_for": latest.ref}
             trained = ", ".join(sorted(used)) or "nothing yet"
             return f"new dataset version {latest.ref} (the champion was trained on {trained})"
         if champion is None:
             return None  # drift and performance are of a served champion
         if trigger.kind == "drift":
-            report = self._monitor.check(
-                f"{self.model}@{self.alias}", o.get("window"), only_new=True
-            )
+            # judged once per new prediction: the trigger remembers the last prediction it
+            # judged (committed with the job), so a window stored by `rung monitor` meanwhile,
+            # or a tick killed before its commit, does not make it skip rows
+            with self._s.metadata.read() as tx:
+                newest = tx.scalar(
+                    "SELECT MAX(id) FROM predictions WHERE model = :m", {"m": self.model}
+                )
+                seen = (
+                    state.get("seen_id")
+                    if "seen_id" in state or not state  # else: a state older rung saved
+                    else tx.scalar(
+                        "SELECT MAX(last_id) FROM monitor_windows WHERE model = :m",
+                        {"m": self.model},
+                    )
+                )
+            if newest is None or (seen is not None and newest <= seen):
+                return _UNSEEN
+            report = self._monitor.check(f"{self.model}@{self.alias}", o.get("window"), save=False)
             if report is None:
                 return _UNSEEN
+            state["seen_id"] = max(int(newest), int(report.get("last_id") or 0))
+            self._windows[trigger.name] = report  # stored with the state, by _commit
             drifted = report["drifted"]
             enough = len(drifted) >= int(o.get("min_features", 1))
             pred = report.get("prediction") or {}
@@ -228,7 +370,7 @@ class Automation:
             ]
             if pred_drift:
                 parts.append("the predictions drifted")
-            return f"monitoring window {report['id']}: " + " and ".join(parts)
+            return f"monitoring window {_WINDOW}: " + " and ".join(parts)
         if trigger.kind == "performance":
             with self._s.metadata.read() as tx:
                 newest = tx.scalar("SELECT MAX(id) FROM feedback")
@@ -262,44 +404,25 @@ class Automation:
 
     # -- jobs --------------------------------------------------------------------------
 
-    def _new_job(self, fired: list[dict[str, Any]]) -> dict[str, Any]:
-        now = time.time()
-        first = fired[0]
-        reason = "; ".join(f"{f['trigger']}: {f['reason']}" for f in fired)
-        last = self._last_started()
-        state, decision = "fired", None
-        if last is not None and now - last < self.cooldown:
-            state, decision = "skipped", "cooldown"
-            reason += f" (within the cooldown of {self.cooldown:g} s after the job at {_iso(last)})"
-        champion = self._champion()
-        with self._s.metadata.write() as tx:
-            job_id = tx.insert(
-                "automation_jobs",
-                {
-                    "model": self.model,
-                    "alias": self.alias,
-                    "trigger": first["trigger"],
-                    "reason": reason,
-                    "state": state,
-                    "decision": decision,
-                    "champion": champion.version if champion else None,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
-        return self.job(job_id)
-
     def _carry(self, job: dict[str, Any]) -> dict[str, Any]:
-        """Move a job through its remaining steps, committing after each."""
+        """Move a job through its remaining steps, committing after each; every commit is
+        fenced by the lease, and the lease is checked before each step (and each pipeline
+        step), so a tick that lost it stops (:class:`LeaseLost`) instead of going on."""
+        steps = (
+            ("fired", self._train, "tick.trained"),
+            ("trained", self._evaluate, "tick.evaluated"),
+            ("evaluated", self._decide, "tick.decided"),
+            ("decided", self._act, None),
+        )
         try:
-            if job["state"] == "fired":
-                job = self._train(job)
-            if job["state"] == "trained":
-                job = self._evaluate(job)
-            if job["state"] == "evaluated":
-                job = self._decide(job)
-            if job["state"] == "decided":
-                job = self._act(job)
+            for state, step, crash in steps:
+                if job["state"] == state:
+                    self._check_lease()
+                    job = step(job)
+                    if crash:
+                        faults.point(crash)
+        except LeaseLost:
+            raise  # the job is another tick's now: record nothing, not even a failure
         except RungError as exc:  # the hint names the failed run: `rung show RUN`
             error = exc.message + (f" ({exc.hint})" if exc.hint else "")
             job = self._update(job, state="failed", error=error)
@@ -317,6 +440,7 @@ class Automation:
             str(pipeline),
             dict(self.config.get("params", {})),
             trigger=f"automate job {job['id']}: {job['trigger']}",
+            progress=_Fenced(self._check_lease),
         )
         version = self._registry.register(str(result.id), self.model)
         return self._update(job, state="trained", run_id=result.id, challenger=version.version)
@@ -427,7 +551,9 @@ class Automation:
                 reason=f"automate job {job['id']} ({job['trigger']}): evaluation"
                 f" {job['evaluation_id']} passed"
                 + (f"; decided by {'; '.join(decided_by)}" if decided_by else ""),
+                fence=self._fence_move,
             )
+            faults.point("tick.promoted")
         return self._update(job, state="done")
 
     def approve(
@@ -500,6 +626,48 @@ class Automation:
             )
         return [_with_evidence(r) for r in rows]
 
+    def status(self) -> dict[str, Any]:
+        """Where the loop stands, read only: the lease (holder, expiry, fencing token), the
+        cooldown's end, the unfinished job a tick would resume, and each trigger — ``pending``
+        (fired, waiting for a job: ``reason``, ``since``), ``held`` (its condition held on
+        ``streak`` of ``debounce`` ticks in a row) or ``quiet``."""
+        self.require()
+        with self._s.metadata.read() as tx:
+            lease = tx.one(
+                "SELECT holder, expires_at, generation FROM leases WHERE name = :n",
+                {"n": f"automate:{self.model}"},
+            )
+        if lease is not None and lease["expires_at"] < time.time():
+            lease = {**lease, "holder": None}  # expired or released: free
+        triggers = []
+        for trigger in self.triggers:
+            state = self._state(trigger)
+            entry: dict[str, Any] = {"trigger": trigger.name, "kind": trigger.kind}
+            if state.get("pending"):
+                entry.update(
+                    state="pending",
+                    reason=state["pending"]["reason"],
+                    since=state["pending"]["since"],
+                )
+            elif state.get("streak"):
+                entry.update(
+                    state="held",
+                    reason=state.get("held"),
+                    streak=state["streak"],
+                    debounce=self.debounce,
+                )
+            else:
+                entry["state"] = "quiet"
+            triggers.append(entry)
+        return {
+            "model": self.model,
+            "alias": self.alias,
+            "lease": lease,
+            "cooldown_until": self._cooldown_until(),
+            "unfinished": self._unfinished(),
+            "triggers": triggers,
+        }
+
     def job(self, job_id: int) -> dict[str, Any]:
         with self._s.metadata.read() as tx:
             row = tx.one("SELECT * FROM automation_jobs WHERE id = :id", {"id": job_id})
@@ -544,9 +712,12 @@ class Automation:
             )
 
     def _update(self, job: dict[str, Any], **changes: Any) -> dict[str, Any]:
+        """Write ``changes`` to the job's row, fenced: refused (:class:`LeaseLost`) in the
+        same transaction when a tick holding the lease lost it."""
         changes["updated_at"] = time.time()
         sets = ", ".join(f"{k} = :{k}" for k in changes)
         with self._s.metadata.write() as tx:
+            self._fence(tx)
             tx.execute(
                 f"UPDATE automation_jobs SET {sets} WHERE id = :id", {**changes, "id": job["id"]}
             )
@@ -559,17 +730,45 @@ class Automation:
             )
         return json.loads(value) if value else {}
 
-    def _save_state(self, trigger: Trigger, state: dict[str, Any]) -> None:
-        key, now = self._key(trigger), time.time()
-        with self._s.metadata.write() as tx:
-            tx.upsert(
-                "automation_state",
-                {"key": key, "value": canonical_json(state), "updated_at": now},
-                key=("key",),
-            )
+    def _fence(self, tx: Tx) -> None:
+        """Refuse the write transaction ``tx`` unless this tick still holds the lease (no
+        lease outside a tick: ``rung model approve`` is a person's act, not a tick's)."""
+        if self._lease is not None:
+            self._lease.fence(tx)
+
+    def _fence_move(self, tx: Tx) -> None:
+        self._fence(tx)
+        faults.point("tick.promoting")  # inside the alias move's transaction
+
+    def _check_lease(self) -> None:
+        if self._lease is not None:
+            self._lease.check()
+
+    def _cooldown_until(self) -> float | None:
+        """When the cooldown after the last job ends (None: no cooldown now)."""
+        last = self._last_started()
+        if last is None or time.time() - last >= self.cooldown:
+            return None
+        return float(last + self.cooldown)
 
     def _key(self, trigger: Trigger) -> str:
         return f"{self.model}/{trigger.name}"
+
+
+class _Fenced:
+    """The progress hook of a job's pipeline run: checks the lease as each step starts and
+    ends, so that a tick that lost its lease fails its run there (a step already executing
+    finishes first) instead of carrying it to the end."""
+
+    def __init__(self, check: Callable[[], None]) -> None:
+        self._check = check
+
+    def step_started(self, name: str) -> None:
+        self._check()
+        faults.point("tick.step")
+
+    def step_finished(self, name: str, outcome: str, seconds: float) -> None:
+        self._check()
 
 
 def _with_evidence(job: dict[str, Any]) -> dict[str, Any]:

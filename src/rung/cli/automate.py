@@ -65,12 +65,41 @@ def _print_tick(outcome: dict[str, Any], named: bool = False) -> None:
     status, job = outcome["status"], outcome.get("job")
     for fired in outcome.get("fired", []):
         render.line(f"{head}fired: {fired['trigger']}: {fired['reason']}")
+    for held in outcome.get("held", []):
+        render.line(head + _held_line(held))
     if status in ("busy", "error"):
         render.line(head + outcome["message"], sys.stderr if status == "error" else None)
+    elif status == "deferred":
+        for pending in outcome.get("pending", []):
+            render.line(head + _pending_line(pending))
+        render.line(head + outcome["message"])
     elif status == "idle":
         render.line(f"{head}no trigger fired")
     elif job is not None:
         render.line(head + _job_line(job, resumed=bool(outcome.get("resumed"))))
+
+
+def _held_line(held: dict[str, Any]) -> str:
+    return (
+        f"held: {held['trigger']} ({held['streak']} of {held['debounce']} ticks in a row, the"
+        f" debounce): {held['reason']}"
+    )
+
+
+def _pending_line(pending: dict[str, Any]) -> str:
+    return (
+        f"pending since {render.when(pending['since'])}: {pending['trigger']}: {pending['reason']}"
+    )
+
+
+def _run_line(o: dict[str, Any]) -> str:
+    """One line per tick of `rung automate run`."""
+    if o["status"] in ("error", "busy", "deferred"):
+        return str(o["message"])
+    if o.get("job"):
+        return _job_line(o["job"], bool(o.get("resumed")))
+    held = o.get("held") or []
+    return "no trigger fired" + (f" ({'; '.join(_held_line(h) for h in held)})" if held else "")
 
 
 def _job_line(job: dict[str, Any], resumed: bool = False) -> str:
@@ -161,13 +190,7 @@ def automate_run(
                 lambda o: render.line(
                     f"[{render.when(time.time())}] "
                     + (f"{o['model']}: " if named else "")
-                    + (
-                        o["message"]
-                        if o["status"] in ("error", "busy")
-                        else _job_line(o["job"], bool(o.get("resumed")))
-                        if o.get("job")
-                        else "no trigger fired"
-                    )
+                    + _run_line(o)
                 ),
             )
 
@@ -186,6 +209,7 @@ def automate_history(
             (j for loop in (loops or [ws.automation]) for j in loop.history(last)),
             key=lambda j: j["id"],
         )[-last:]
+        statuses = [(lp.model, lp.status()) for lp in loops if lp.model and lp.triggers]
     if as_json:
         render.print_json(jobs)
         return
@@ -217,3 +241,65 @@ def automate_history(
             render.line(f"  {j['decision']}:")
             for part in _why_parts(j):
                 render.line(f"    {part}")
+    named = len(statuses) > 1
+    for name, status in statuses:
+        for t in status["triggers"]:
+            if t["state"] == "pending":
+                render.line(
+                    (f"{name}: " if named else "")
+                    + _pending_line(t)
+                    + " — no job yet"
+                    + _waits_for(status)
+                )
+
+
+def _waits_for(status: dict[str, Any]) -> str:
+    if status["unfinished"]:
+        return f" (job {status['unfinished']['id']} is unfinished)"
+    if status["cooldown_until"]:
+        return f" (the cooldown ends {render.when(status['cooldown_until'])})"
+    return ""
+
+
+@automate_app.command("status", short_help="The lease, the cooldown, pending triggers.")
+def automate_status(model: ModelOpt = None, as_json: JsonOpt = False) -> None:
+    """Where each model's loop stands: who holds the lease (and its fencing token), when the
+    cooldown ends, the unfinished job the next tick resumes, and each trigger — pending
+    (fired, waiting for a job), held (its condition held, not yet on `debounce` ticks in a
+    row) or quiet."""
+    with _ws() as ws:
+        loops = _loops(ws, model)
+        statuses = [(lp.model, lp.status()) for lp in loops]
+    if as_json:
+        render.print_json(
+            statuses[0][1] if len(statuses) == 1 else [{"model": m, **st} for m, st in statuses]
+        )
+        return
+    for name, status in statuses:
+        if len(statuses) > 1:
+            render.line(f"{name}:")
+        _print_status(status)
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    lease = status["lease"]
+    if lease and lease["holder"]:
+        render.line(
+            f"lease: held by {lease['holder']} until {render.when(lease['expires_at'])}"
+            f" (fencing token {lease['generation']})"
+        )
+    else:
+        token = f" (last fencing token {lease['generation']})" if lease else ""
+        render.line(f"lease: free{token}")
+    until = status["cooldown_until"]
+    render.line(f"cooldown: until {render.when(until)}" if until else "cooldown: over")
+    job = status["unfinished"]
+    if job:
+        render.line(f"unfinished: job {job['id']} ({job['state']}): the next tick resumes it")
+    for t in status["triggers"]:
+        if t["state"] == "pending":
+            render.line(_pending_line(t) + _waits_for(status))
+        elif t["state"] == "held":
+            render.line(_held_line(t))
+        else:
+            render.line(f"quiet: {t['trigger']} ({t['kind']})")

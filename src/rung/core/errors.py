@@ -79,6 +79,13 @@ class StoreUnavailable(RungError):
     retry_after = 30
 
 
+class LeaseLost(RungError):
+    """Another process holds the lease now (its fencing token is newer than this one's), or
+    this process could not renew it: the work it guarded stops and records nothing more."""
+
+    status = 409
+
+
 class StepFailed(RungError):
     """A pipeline step raised; the run records the error and its traceback."""
 

@@ -23,6 +23,7 @@ from rung.monitoring.performance import live_performance
 from rung.monitoring.window import References, compute_window, references
 from rung.pipelines.runner import Stores
 from rung.registry.models import ModelVersion, Registry, require_model
+from rung.store.metadata import Tx
 
 _KEYS = {"window", "reference", "webhook", "webhook_timeout", "alerts", "features", "prediction"}
 
@@ -121,47 +122,59 @@ class Monitor:
         }
         report["alerts"] = breaches({**report, "model": ref}, self.rules)
         if save:
-            with store.read() as tx:
-                last = tx.one(
-                    'SELECT id, ref, "window", first_id, last_id FROM monitor_windows'
-                    " WHERE model = :m ORDER BY id DESC LIMIT 1",
-                    {"m": version.name},
-                )
-            key = (ref, window, report["first_id"], report["last_id"])
-            if last and (last["ref"], last["window"], last["first_id"], last["last_id"]) == key:
-                report["same_as"] = last["id"]  # checked again, nothing new: stored once
-            else:
-                self._save(version.name, report)
+            with store.write() as tx:
+                self.record(tx, version.name, report)
+            self.deliver_alerts(report)
         return report
 
-    def _save(self, model: str, report: dict[str, Any]) -> None:
-        with self._s.metadata.write() as tx:
-            report["id"] = tx.insert(
-                "monitor_windows",
+    def record(self, tx: Tx, model: str, report: dict[str, Any]) -> None:
+        """Store a window of ``model`` computed by :meth:`check` (``save=False``) and its
+        alerts inside the caller's write transaction ``tx`` — the automation commits the
+        window it judged with its trigger's state and the job, in one transaction. Sets
+        ``report["id"]``, or ``report["same_as"]`` when the newest stored window has the same
+        reference, window and rows (checked again, nothing new: stored once). Call
+        :meth:`deliver_alerts` once the transaction has committed."""
+        last = tx.one(
+            'SELECT id, ref, "window", first_id, last_id FROM monitor_windows'
+            " WHERE model = :m ORDER BY id DESC LIMIT 1",
+            {"m": model},
+        )
+        key = (report["ref"], report["window"], report["first_id"], report["last_id"])
+        if last and (last["ref"], last["window"], last["first_id"], last["last_id"]) == key:
+            report["same_as"] = last["id"]
+            return
+        report["id"] = tx.insert(
+            "monitor_windows",
+            {
+                "model": model,
+                "ref": report["ref"],
+                "window": report["window"],
+                "first_id": report["first_id"],
+                "last_id": report["last_id"],
+                "rows": report["rows"],
+                "drifted": len(report["drifted"]),
+                "report": ordered_json(report),
+                "at": report["at"],
+            },
+        )
+        for alert in report["alerts"]:
+            alert["id"] = tx.insert(
+                "alerts",
                 {
                     "model": model,
-                    "ref": report["ref"],
-                    "window": report["window"],
-                    "first_id": report["first_id"],
-                    "last_id": report["last_id"],
-                    "rows": report["rows"],
-                    "drifted": len(report["drifted"]),
-                    "report": ordered_json(report),
+                    "window_id": report["id"],
+                    "kind": alert["kind"],
+                    "message": alert["message"],
+                    "details": canonical_json(alert["details"]),
                     "at": report["at"],
                 },
             )
-            for alert in report["alerts"]:
-                alert["id"] = tx.insert(
-                    "alerts",
-                    {
-                        "model": model,
-                        "window_id": report["id"],
-                        "kind": alert["kind"],
-                        "message": alert["message"],
-                        "details": canonical_json(alert["details"]),
-                        "at": report["at"],
-                    },
-                )
+
+    def deliver_alerts(self, report: dict[str, Any]) -> None:
+        """Send the alerts of a window stored by :meth:`record` to the webhook, if one is
+        set, and record each delivery's outcome."""
+        if "id" not in report:
+            return  # stored before (same_as): its alerts went out then
         url = self._config.get("webhook")
         for alert in report["alerts"] if url else []:
             timeout = float(self._config.get("webhook_timeout", 5))

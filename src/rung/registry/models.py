@@ -21,7 +21,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -560,6 +560,7 @@ class Registry:
         *,
         force: bool = False,
         reason: str | None = None,
+        fence: Callable[[Tx], None] | None = None,
     ) -> dict[str, Any]:
         """Point ``alias`` at ``version``: the event (a dict of ``alias_events``).
 
@@ -567,11 +568,15 @@ class Registry:
         verdict — from its gate evaluation against the project's declared acceptance
         criteria — is passed, or ``force`` is given with a ``reason`` (recorded as the action
         ``force``). Raises :class:`InvalidInput` for ``force`` without a reason or a bad
-        alias, :class:`NotFound` for an unknown model or version."""
+        alias, :class:`NotFound` for an unknown model or version. ``fence`` (the automation's
+        lease) is called inside the move's transaction before anything is written; it raises
+        to refuse the move (:class:`LeaseLost`)."""
         _check_alias(alias)
         target = self.get(f"{name}@{version}")
         _check_force(force, reason)
-        return self._move(name, alias, target.version, "promote", reason, None, force=force)
+        return self._move(
+            name, alias, target.version, "promote", reason, None, force=force, fence=fence
+        )
 
     def rollback(
         self,
@@ -622,6 +627,7 @@ class Registry:
         evaluation_id: int | None,
         *,
         force: bool = False,
+        fence: Callable[[Tx], None] | None = None,
     ) -> dict[str, Any]:
         """Move ``alias`` to ``version`` in one transaction, and record the event.
 
@@ -634,6 +640,8 @@ class Registry:
         now = time.time()
         declared = self.acceptance.of(name)
         with self._s.metadata.write() as tx:
+            if fence is not None:
+                fence(tx)
             if self._s.metadata.dialect == "postgresql":  # serialise moves of this alias
                 tx.execute("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": f"{name}@{alias}"})
             row = tx.one(

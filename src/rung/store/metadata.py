@@ -95,6 +95,12 @@ class Tx:
             _raise_conflict(exc)
             raise
 
+    def count(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
+        """Run one ``UPDATE`` or ``DELETE``; the number of rows it matched (an ``UPDATE`` that
+        sets a column to its own value counts its rows too, on SQLite as on PostgreSQL)."""
+        self.execute(sql, params)
+        return int(self._cur.rowcount)
+
     def all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         self.execute(sql, params)
         return list(self._cur.fetchall())

@@ -312,6 +312,8 @@ leases = Table(  # a lock with an expiry: one tick at a time, and a crashed one 
     Column("name", String, primary_key=True),
     Column("holder", String, nullable=False),
     Column("expires_at", Float, nullable=False),
+    # the fencing token: +1 on every acquisition; writes under the lease carry it
+    Column("generation", Integer, nullable=False, server_default="0"),
 )
 
 
