@@ -82,6 +82,41 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
+def with_packages(env: dict[str, Any], used: dict[str, str]) -> dict[str, Any]:
+    """``env`` (from :func:`environment`) with the ``used`` packages the steps' code refers to
+    added to its key packages (a key package keeps its own spelling)."""
+    known = {_normalise(k) for k in env["packages"]}
+    extra = {k: v for k, v in sorted(used.items()) if _normalise(k) not in known}
+    return {**env, "packages": {**env["packages"], **extra}}
+
+
+def package_versions(modules: list[str]) -> dict[str, str]:
+    """The installed distributions that provide the top-level ``modules``, with their versions:
+    ``{"numpy": "2.1.0", "scikit-learn": "1.5.2"}``. A module found in no distribution (a
+    folder put on ``sys.path`` by hand) is left out: it has no version to record."""
+    found = _installed_versions()
+    versions: dict[str, str] = {}
+    for module in modules:
+        key = _normalise(module)
+        if key in found:
+            versions[module] = found[key]
+            continue
+        for dist in _distributions_of().get(module, []):
+            if _normalise(dist) in found:
+                versions[dist] = found[_normalise(dist)]
+    return versions
+
+
+@lru_cache(maxsize=1)
+def _distributions_of() -> dict[str, list[str]]:
+    """Top-level module → distribution names (``sklearn`` → ``scikit-learn``); read once a
+    process, and only when a module's name is not its distribution's."""
+    from importlib.metadata import packages_distributions
+
+    return {k: list(v) for k, v in packages_distributions().items()}
+
+
+@lru_cache(maxsize=1)
 def _installed_versions() -> dict[str, str]:
     """Versions from the ``NAME-VERSION.dist-info`` folder names on ``sys.path``.
 
