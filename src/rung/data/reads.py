@@ -7,7 +7,8 @@ an evaluation run from a step. While a run executes, a :class:`DataReads` is act
 current context (a :mod:`contextvars` variable, so threads and other runs are not affected):
 
 * every resolution is recorded (``ref`` as written, the ``dataset`` version it resolved to,
-  and the ``step`` that read it, None for the pipeline body), and stored with the run;
+  the ``step`` that read it — None for the pipeline body — and its ``step_run`` id), and
+  stored with the run;
 * an unversioned reference ``x`` resolves to the version in ``pins`` when one is set, which
   is how ``rung reproduce`` re-reads what the original run read instead of the newest version.
 """
@@ -27,19 +28,22 @@ class DataReads:
     references of that name resolve to."""
 
     pins: dict[str, int] = field(default_factory=dict)
-    step: str | None = None
+    step: str | None = None  # the step reading, None in the pipeline body
+    step_run: int | None = None  # its step run's id
     reads: list[dict[str, Any]] = field(default_factory=list)
-    _seen: set[tuple[str, str, str | None]] = field(default_factory=set)
+    _seen: set[tuple[str, str, int | None]] = field(default_factory=set)
 
     def pinned(self, name: str) -> int | None:
         return self.pins.get(name)
 
     def record(self, ref: str, dataset: str) -> None:
-        key = (ref, dataset, self.step)
+        key = (ref, dataset, self.step_run)
         if key in self._seen or len(self.reads) >= _MAX_READS:
             return
         self._seen.add(key)
         entry: dict[str, Any] = {"ref": ref, "dataset": dataset, "step": self.step}
+        if self.step_run is not None:
+            entry["step_run"] = self.step_run
         if "@" not in ref and ref.partition("@")[0] in self.pins:
             entry["pinned"] = True
         self.reads.append(entry)
@@ -77,3 +81,8 @@ def pins_from(reads: list[dict[str, Any]]) -> dict[str, int]:
         if dname == name and version.isdigit():
             pins.setdefault(name, int(version))
     return pins
+
+
+def unversioned(entry: dict[str, Any]) -> bool:
+    """True for a recorded read of a bare ``NAME`` (which may resolve otherwise later)."""
+    return "@" not in str(entry["ref"])

@@ -271,6 +271,9 @@ class Executor:
             if hit is None:
                 return None
             origin = hit["cached_from"] or hit["id"]
+            read = self._reads_of(tx, origin, step.name)
+            if not self._still_resolve(tx, read):
+                return None  # the step read a dataset by name and that name moved on
             rows = tx.all(
                 "SELECT step_io.name, step_io.artifact_hash, artifacts.kind FROM step_io"
                 " JOIN artifacts ON artifacts.hash = step_io.artifact_hash"
@@ -310,24 +313,44 @@ class Executor:
                 + [_io(step_id, "out", n, o) for n, o in zip(step.outputs, outs, strict=True)],
             )
             _copy_metrics(tx, origin, self.run_id, step_id)
-            self._copy_reads(tx, origin, step.name)
+            # the run records what its origin read inside the step: reproducing it pins that
+            previous = self.reads.step, self.reads.step_run
+            self.reads.step, self.reads.step_run = step.name, step_id
+            try:
+                for entry in read:
+                    self.reads.record(entry["ref"], entry["dataset"])
+            finally:
+                self.reads.step, self.reads.step_run = previous
         return outs
 
-    def _copy_reads(self, tx: Tx, origin_step: int, name: str) -> None:
-        """A cached step's run records the datasets its origin read inside the step, so that
-        reproducing this run pins them too."""
+    def _reads_of(self, tx: Tx, origin_step: int, name: str) -> list[dict[str, Any]]:
+        """The dataset reads step run ``origin_step`` made inside its body."""
         recorded = tx.scalar(
             "SELECT runs.data_reads FROM runs JOIN step_runs ON step_runs.run_id = runs.id"
             " WHERE step_runs.id = :id",
             {"id": origin_step},
         )
-        previous, self.reads.step = self.reads.step, name
-        try:
-            for entry in json.loads(recorded) if recorded else []:
-                if entry.get("step") == name:
-                    self.reads.record(entry["ref"], entry["dataset"])
-        finally:
-            self.reads.step = previous
+        return [
+            e
+            for e in (json.loads(recorded) if recorded else [])
+            if e.get("step_run", origin_step) == origin_step and e.get("step") == name
+        ]
+
+    def _still_resolve(self, tx: Tx, read: list[dict[str, Any]]) -> bool:
+        """Whether every bare ``NAME`` a step read inside its body resolves as it did then
+        (to its pin, or to the latest version): the cache key cannot cover such reads."""
+        for entry in read:
+            if not data_reads.unversioned(entry):
+                continue
+            name = str(entry["ref"])
+            version = self.reads.pinned(name)
+            if version is None:
+                version = tx.scalar(
+                    "SELECT MAX(version) FROM datasets WHERE name = :name", {"name": name}
+                )
+            if f"{name}@{version}" != entry["dataset"]:
+                return False
+        return True
 
     def _execute(self, call: _Call) -> list[Output]:
         step, params, inputs = call.step, call.params, call.inputs
@@ -340,13 +363,14 @@ class Executor:
         try:
             values = {k: self.load(v) for k, v in inputs.items()}
             token = activate(ActiveRun(store, self.run_id, step_id))
-            reader, self.reads.step = self.reads.step, step.name
+            reader = self.reads.step, self.reads.step_run
+            self.reads.step, self.reads.step_run = step.name, step_id
             try:
                 result = step.func(**params, **values)
             except RungError as exc:  # e.g. check_schema: say which step stopped the run
                 raise type(exc)(f"step {step.name!r} stopped: {exc.message}", exc.hint) from exc
             finally:
-                self.reads.step = reader
+                self.reads.step, self.reads.step_run = reader
                 deactivate(token)
             outputs = self._store_outputs(step, result)
         except KeyboardInterrupt:
