@@ -498,3 +498,15 @@ def test_a_run_recorded_before_reads_were_kept_is_pinned_from_its_lineage(ws) ->
     report = ws.runs.reproduce(first.id)
     assert report["reproduced"], report["summary"]
     assert report["pinned"]["datasets"] == {"old": "old@2"}
+
+
+def test_a_module_is_recorded_under_the_distribution_that_installed_it() -> None:
+    """``sklearn`` comes from ``scikit-learn``: found through its folder's metadata."""
+    import sklearn
+
+    from rung.pipelines.environment import package_versions
+
+    assert package_versions(["sklearn", "numpy", "not_installed_anywhere"]) == {
+        "scikit-learn": sklearn.__version__,
+        "numpy": __import__("numpy").__version__,
+    }

@@ -97,23 +97,62 @@ def package_versions(modules: list[str]) -> dict[str, str]:
     found = _installed_versions()
     versions: dict[str, str] = {}
     for module in modules:
-        key = _normalise(module)
-        if key in found:
-            versions[module] = found[key]
-            continue
-        for dist in _distributions_of().get(module, []):
-            if _normalise(dist) in found:
-                versions[dist] = found[_normalise(dist)]
+        dist = _distribution_of(module)
+        if dist is not None and _normalise(dist) in found:
+            versions[dist] = found[_normalise(dist)]
     return versions
 
 
-@lru_cache(maxsize=1)
-def _distributions_of() -> dict[str, list[str]]:
-    """Top-level module → distribution names (``sklearn`` → ``scikit-learn``); read once a
-    process, and only when a module's name is not its distribution's."""
-    from importlib.metadata import packages_distributions
+@lru_cache(maxsize=1024)
+def _distribution_of(module: str) -> str | None:
+    """The distribution that installed top-level ``module``: the one of the same name, else
+    the one in the module's own folder whose ``top_level.txt`` or ``RECORD`` lists it
+    (``sklearn`` → ``scikit-learn``). Only that folder's metadata is read, once a process
+    (``importlib.metadata.packages_distributions`` reads every distribution's: a second)."""
+    if _normalise(module) in _installed_versions():
+        return module
+    loaded = sys.modules.get(module)
+    filename = getattr(loaded, "__file__", None)
+    if not filename:
+        return None
+    path = Path(filename)
+    folder = path.parent.parent if path.name == "__init__.py" else path.parent
+    try:
+        infos = sorted(p for p in folder.iterdir() if p.name.endswith(".dist-info"))
+    except OSError:
+        return None
+    prefixes = (f"{module}/", f"{module}.", f"{module}-")
+    without_top_level = []
+    for info in infos:
+        try:
+            names = (info / "top_level.txt").read_text().split()
+        except OSError:
+            without_top_level.append(info)
+            continue
+        if module in names:
+            return _dist_name(info)
+    for info in without_top_level:
+        try:
+            with open(info / "RECORD", encoding="utf-8") as record:
+                if any(line.startswith(prefixes) for line in record):
+                    return _dist_name(info)
+        except OSError:
+            continue
+    return None
 
-    return {k: list(v) for k, v in packages_distributions().items()}
+
+def _dist_name(info: Path) -> str:
+    """The distribution's name as its metadata spells it (``scikit-learn``)."""
+    try:
+        with open(info / "METADATA", encoding="utf-8") as meta:
+            for line in meta:
+                if line.startswith("Name:"):
+                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break
+    except OSError:
+        pass
+    return info.name[: -len(".dist-info")].partition("-")[0]
 
 
 @lru_cache(maxsize=1)
