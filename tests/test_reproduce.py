@@ -226,6 +226,23 @@ def test_an_edited_function_is_named_with_the_first_step_it_changed(  # type: ig
     assert f"code: changed {functions[0]}" in text and "did NOT reproduce" in text
 
 
+def test_a_step_that_fails_now_is_the_first_difference(project) -> None:  # type: ignore[no-untyped-def]
+    root = project.root
+    first = run(root)
+    helpers = root / "helpers.py"
+    helpers.write_text(helpers.read_text().replace("return k * 2.0", "raise ValueError('no k')"))
+    report = reproduce(root, first)
+    assert not report["reproduced"] and "ValueError: no k" in report["error"]
+    diverged = report["diverged"]
+    assert diverged["step"] == "prep" and "ValueError: no k" in diverged["error"]
+    assert [c["kind"] for c in diverged["causes"]] == ["code"]
+    assert [f["name"] for f in diverged["causes"][0]["functions"]] == ["_double"]
+    assert report["later"] == ["fit"]  # it never ran
+    result = rung_cli("reproduce", str(first), cwd=root)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "it failed: ValueError: no k" in result.stdout
+
+
 def test_an_edit_that_changes_no_result_still_reproduces(project) -> None:  # type: ignore[no-untyped-def]
     root = project.root
     first = run(root)
@@ -426,17 +443,16 @@ def test_a_package_upgrade_is_named_when_it_changes_a_step(  # type: ignore[no-u
 # -- what a reproduction refuses and how steps are matched ------------------------------------
 
 
-def test_a_failed_run_is_refused_in_one_line(project) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_run_that_fails_again_says_why_in_one_line(project) -> None:  # type: ignore[no-untyped-def]
+    """A run that failed has nothing to compare: its reproduction's error is the answer."""
     root = project.root
-    (root / "helpers.py").write_text(
-        HELPERS.replace("return _double(k) + 0.0", "raise ValueError('no')")
-    )
-    result = rung_cli("run", "pipe.py:main", cwd=root)
-    assert result.returncode != 0
+    helpers = root / "helpers.py"
+    helpers.write_text(HELPERS.replace("return _double(k) + 0.0", "raise ValueError('no')"))
+    assert rung_cli("run", "pipe.py:main", cwd=root).returncode != 0
     failed = project.runs.list(1)[0].id
     result = rung_cli("reproduce", str(failed), cwd=root)
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert f"error: run {failed} failed: it has no outputs to compare with" in result.stderr
+    assert "error: step 'prep' failed with ValueError: no" in result.stderr
 
 
 TWICE = textwrap.dedent(

@@ -285,6 +285,8 @@ def _print_reproduction(report: dict[str, Any]) -> None:
         what += [f"metrics {', '.join(first['metrics'])}"] if first.get("metrics") else []
         detail = f" ({'; '.join(what)})" if what else ""
         o.print(f"first difference: step {first['step']}{detail}", markup=False)
+        if first.get("error"):
+            o.print(f"  it failed: {first['error']}", markup=False)
         for cause in first["causes"]:
             o.print(f"  {cause['text']}", markup=False)
         if report["later"]:

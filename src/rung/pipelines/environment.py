@@ -103,6 +103,11 @@ def package_versions(modules: list[str]) -> dict[str, str]:
     return versions
 
 
+def installed_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist`` (any spelling), or None."""
+    return _installed_versions().get(_normalise(dist))
+
+
 @lru_cache(maxsize=1024)
 def _distribution_of(module: str) -> str | None:
     """The distribution that installed top-level ``module``: the one of the same name, else

@@ -23,8 +23,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from rung.core.errors import InvalidInput
+from rung.core.errors import InvalidInput, RungError
 from rung.data.reads import pins_from
+from rung.pipelines.environment import installed_version
 
 if TYPE_CHECKING:
     from rung.pipelines.history import Runs
@@ -45,7 +46,9 @@ def reproduce(
     (``datasets``: name → the version unversioned references resolved to; ``params``: the
     recorded parameters passed; ``not_recorded``: pipeline parameters the run did not record,
     left at their defaults; ``dropped``: recorded parameters the pipeline no longer has),
-    ``outputs`` and ``metrics`` (one row per step output / metric: ``original``,
+    ``error`` (None, or the error a step of the reproduction failed with: the report then
+    compares what ran until then), ``outputs`` and ``metrics`` (one row per step output /
+    metric: ``original``,
     ``reproduced``, ``match``), ``diverged`` (None, or the first step that differs with its
     ``causes``), ``later`` (the other steps that differ) and ``summary`` (one line).
 
@@ -60,29 +63,38 @@ def reproduce(
             f"run {original['id']} is not a pipeline run with a known target",
             "only runs started by `rung run` or ws.run(...) can be reproduced",
         )
-    if original["status"] != "succeeded":
-        raise InvalidInput(
-            f"run {original['id']} {original['status']}: it has no outputs to compare with",
-            "reproduce a run that succeeded (see `rung runs`); to resume this one, run its"
-            " pipeline again: the steps that succeeded come from the cache",
-        )
     pipe = load_pipeline(original["target"], stores.root)
     recorded = _recorded_params(stores, original["id"])
     accepted = pipe.signature.parameters
     params = {k: v for k, v in recorded.items() if k in accepted}
     pins = _pins(original)
-    result = run_pipeline(
-        stores,
-        pipe,
-        params,
-        target=original["target"],
-        trigger="reproduce",
-        use_cache=False,
-        progress=progress,
-        reproduces=original["id"],
-        pins=pins,
-    )
-    again = runs.get(result.id)
+    with stores.metadata.read() as tx:
+        before = tx.scalar("SELECT MAX(id) FROM runs") or 0
+    failure = None
+    try:
+        reproduction = run_pipeline(
+            stores,
+            pipe,
+            params,
+            target=original["target"],
+            trigger="reproduce",
+            use_cache=False,
+            progress=progress,
+            reproduces=original["id"],
+            pins=pins,
+        ).id
+    except RungError as exc:  # a step that fails now: the report says which, and why
+        if original["status"] != "succeeded":  # it failed then too: the error is the answer
+            raise
+        with stores.metadata.read() as tx:
+            found = tx.scalar(
+                "SELECT MAX(id) FROM runs WHERE reproduces = :id AND id > :before",
+                {"id": original["id"], "before": before},
+            )
+        if found is None:  # it failed before it started: nothing to compare
+            raise
+        reproduction, failure = int(found), str(exc)
+    again = runs.get(reproduction)
     pinned = {
         "datasets": {name: f"{name}@{v}" for name, v in sorted(pins.items())},
         "params": params,
@@ -91,8 +103,9 @@ def reproduce(
     }
     report = {
         "original": original["id"],
-        "reproduction": result.id,
+        "reproduction": reproduction,
         "pinned": pinned,
+        "error": failure,
         **compare(original, again, _step_metrics(stores, original), _step_metrics(stores, again)),
     }
     report["summary"] = summary(report)
@@ -163,7 +176,7 @@ def compare(
     ma, mb = metrics_a or {}, metrics_b or {}
     output_rows: list[dict[str, Any]] = []
     diverging: list[str] = []
-    order = list(sb) + [k for k in sa if k not in sb]  # the reproduction's order first
+    order = _merged_order(list(sa), list(sb))
     for key in order:
         oa = {o["name"]: o["hash"] for o in (sa[key]["outputs"] if key in sa else [])}
         ob = {o["name"]: o["hash"] for o in (sb[key]["outputs"] if key in sb else [])}
@@ -208,6 +221,19 @@ def compare(
     }
 
 
+def _merged_order(a: list[str], b: list[str]) -> list[str]:
+    """The reproduction's order, with each step only the original ran placed where it ran."""
+    order: list[str] = []
+    only_a = [k for k in a if k not in set(b)]
+    for key in b:
+        if key in a:
+            for missing in only_a:
+                if a.index(missing) < a.index(key) and missing not in order:
+                    order.append(missing)
+        order.append(key)
+    return order + [k for k in only_a if k not in order]
+
+
 def _same_metrics(x: dict[str, float], y: dict[str, float]) -> bool:
     return set(x) == set(y) and all(_same(x[k], y[k]) for k in x)
 
@@ -238,6 +264,8 @@ def _diagnose(
             {"kind": "code", "text": f"the pipeline {change} {key!r}", "functions": []}
         ]
         return found
+    if sb["status"] != "succeeded":
+        found["error"] = sb["error"]
     outs_a = {o["name"]: o["hash"] for o in sa["outputs"]}
     outs_b = {o["name"]: o["hash"] for o in sb["outputs"]}
     found["outputs"] = sorted(
@@ -257,6 +285,8 @@ def _diagnose(
         )
         if c is not None
     ]
+    if not causes and sb["status"] != "succeeded":
+        causes.append({"kind": "none", "text": f"none of these: it failed with {sb['error']}"})
     if not causes:
         causes.append(
             {
@@ -332,6 +362,8 @@ def _data_cause(
         x, y = ia.get(name), ib.get(name)
         if x is not None and y is not None and x["hash"] == y["hash"]:
             continue
+        if y is None and sb["status"] != "succeeded":  # a failed step records no inputs
+            continue
         if (x and x.get("dataset")) or (y and y.get("dataset")):
             changes.append(
                 {
@@ -401,9 +433,11 @@ def _environment_cause(
     pb = dict(env_b.get("packages") or {})
     pa.update((sa.get("code_detail") or {}).get("packages") or {})
     pb.update((sb.get("code_detail") or {}).get("packages") or {})
-    for name in sorted(set(pa) | set(pb)):
-        if name in pa and pa.get(name) != pb.get(name):
-            changes.append({"package": name, "original": pa.get(name), "reproduced": pb.get(name)})
+    for name in sorted(pa):
+        # a package the reproduction's code no longer refers to: its installed version counts
+        now = pb[name] if name in pb else installed_version(name)
+        if pa[name] != now:
+            changes.append({"package": name, "original": pa[name], "reproduced": now})
     if not changes:
         return None
     text = "; ".join(
@@ -422,4 +456,7 @@ def summary(report: dict[str, Any]) -> str:
     if first is None:
         return f"{head}: did NOT reproduce (the run's metrics differ)"
     causes = " | ".join(c["text"] for c in first["causes"])
-    return f"{head}: did NOT reproduce — first difference at step {first['step']!r}: {causes}"
+    failed = f" (it failed: {first['error']})" if first.get("error") else ""
+    return (
+        f"{head}: did NOT reproduce — first difference at step {first['step']!r}{failed}: {causes}"
+    )
