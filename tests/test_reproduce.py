@@ -495,6 +495,8 @@ def test_a_step_reading_a_dataset_by_name_is_not_cached_once_the_name_moves_on(w
     moved = ws.run("reads.py:inside", {"name": "inner"})
     assert [s.outcome for s in moved.steps] == ["executed", "executed"]
     assert moved.outputs != first.outputs
+    tree = json.dumps(ws.runs.lineage(str(again.id)))  # the read is in the lineage
+    assert "dataset inner@1 (read inside the step as 'inner')" in tree
     # a reproduction of the cached run still reads inner@1
     report = ws.runs.reproduce(again.id)
     assert report["reproduced"] and report["pinned"]["datasets"] == {"inner": "inner@1"}

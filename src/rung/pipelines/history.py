@@ -366,6 +366,7 @@ class Runs:
                         tx, inp["name"], inp["artifact_hash"], step["run_id"], depth + 1
                     )
                 )
+        children.extend(_read_inside(tx, origin))
         node["children"] = children
         return node
 
@@ -434,3 +435,26 @@ class Runs:
         from rung.pipelines.reproduce import reproduce
 
         return reproduce(self, self._s, run_id, progress)
+
+
+def _read_inside(tx: Tx, step_run: int) -> builtins.list[dict[str, Any]]:
+    """The datasets step run ``step_run`` read inside its body (``rung.dataset("x").load()``,
+    ``ws.data.get``), as recorded in its run's ``data_reads``: lineage nodes."""
+    recorded = tx.scalar(
+        "SELECT runs.data_reads FROM runs JOIN step_runs ON step_runs.run_id = runs.id"
+        " WHERE step_runs.id = :id",
+        {"id": step_run},
+    )
+    nodes = []
+    for entry in json.loads(recorded) if recorded else []:
+        if entry.get("step_run") != step_run:
+            continue
+        nodes.append(
+            {
+                "type": "dataset",
+                "name": entry["ref"],
+                "label": f"dataset {entry['dataset']} (read inside the step as {entry['ref']!r})",
+                "dataset": entry["dataset"],
+            }
+        )
+    return nodes

@@ -48,11 +48,12 @@ def reproduce(
     left at their defaults; ``dropped``: recorded parameters the pipeline no longer has),
     ``error`` (None, or the error a step of the reproduction failed with: the report then
     compares what ran until then), ``outputs`` and ``metrics`` (one row per step output /
-    metric: ``original``,
-    ``reproduced``, ``match``), ``diverged`` (None, or the first step that differs with its
-    ``causes``), ``later`` (the other steps that differ) and ``summary`` (one line).
+    metric: ``original``, ``reproduced``, ``match``), ``diverged`` (None, or the first step
+    that differs with its ``causes``), ``later`` (the other steps that differ) and
+    ``summary`` (one line).
 
-    Raises :class:`InvalidInput` for a run that is not a pipeline run with a target.
+    Raises :class:`InvalidInput` for a run that is not a pipeline run with a target, and the
+    reproduction's error when a run that had failed fails again.
     """
     from rung.pipelines.loader import load_pipeline
     from rung.pipelines.runner import run_pipeline
