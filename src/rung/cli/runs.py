@@ -217,12 +217,14 @@ def lineage(
         render.tree(tree)
 
 
-@app.command(short_help="Re-execute a run without the cache, compare.")
+@app.command(short_help="Re-execute a run as recorded, compare, explain.")
 def reproduce(
     run_id: Annotated[str, typer.Argument(metavar="RUN")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-execute a run without the cache; report whether outputs and metrics match."""
+    """Re-execute a run without the cache, pinned to the parameters and dataset versions it
+    recorded; report whether outputs and metrics match, and why the first step that differs
+    does (code, data, parameters, environment, or none of these). Exits 1 on a difference."""
     live = render.LiveSteps() if not as_json else None
     with _ws() as ws:
         try:
@@ -233,36 +235,61 @@ def reproduce(
     if as_json:
         render.print_json(report)
     else:
-        render.table(
-            None,
-            ["output", "original", "reproduced", "match"],
-            [
-                [
-                    r["output"],
-                    (r["original"] or "-")[:12],
-                    (r["reproduced"] or "-")[:12],
-                    "yes" if r["match"] else "NO",
-                ]
-                for r in report["outputs"]
-            ],
-        )
-        if report["metrics"]:
-            render.table(
-                None,
-                ["metric", "original", "reproduced", "match"],
-                [
-                    [
-                        r["metric"],
-                        _fmt(r["original"]),
-                        _fmt(r["reproduced"]),
-                        "yes" if r["match"] else "NO",
-                    ]
-                    for r in report["metrics"]
-                ],
-            )
-        verdict = "reproduced exactly" if report["reproduced"] else "did NOT reproduce"
-        render.out.print(
-            f"run {report['reproduction']} re-executed run {report['original']}: {verdict}"
-        )
+        _print_reproduction(report)
     if not report["reproduced"]:
         raise typer.Exit(1)
+
+
+def _print_reproduction(report: dict[str, Any]) -> None:
+    o = render.out
+    pinned = report["pinned"]
+    if pinned["datasets"]:
+        read = ", ".join(f"{n} → {ref}" for n, ref in pinned["datasets"].items())
+        o.print(f"pinned datasets (as run {report['original']} read them): {read}", markup=False)
+    if pinned["not_recorded"]:
+        names = ", ".join(pinned["not_recorded"])
+        o.print(f"parameters run {report['original']} did not record (defaults used): {names}")
+    if pinned["dropped"]:
+        names = ", ".join(pinned["dropped"])
+        o.print(f"recorded parameters the pipeline no longer has (not passed): {names}")
+    render.table(
+        None,
+        ["output", "original", "reproduced", "match"],
+        [
+            [
+                r["output"],
+                (r["original"] or "-")[:12],
+                (r["reproduced"] or "-")[:12],
+                "yes" if r["match"] else "NO",
+            ]
+            for r in report["outputs"]
+        ],
+    )
+    if report["metrics"]:
+        render.table(
+            None,
+            ["metric", "original", "reproduced", "match"],
+            [
+                [
+                    r["metric"],
+                    _fmt(r["original"]),
+                    _fmt(r["reproduced"]),
+                    "yes" if r["match"] else "NO",
+                ]
+                for r in report["metrics"]
+            ],
+        )
+    first = report["diverged"]
+    if first is not None:
+        what = [f"outputs {', '.join(first['outputs'])}"] if first.get("outputs") else []
+        what += [f"metrics {', '.join(first['metrics'])}"] if first.get("metrics") else []
+        detail = f" ({'; '.join(what)})" if what else ""
+        o.print(f"first difference: step {first['step']}{detail}", markup=False)
+        if first.get("error"):
+            o.print(f"  it failed: {first['error']}", markup=False)
+        for cause in first["causes"]:
+            o.print(f"  {cause['text']}", markup=False)
+        if report["later"]:
+            o.print(f"  later steps that differ too: {', '.join(report['later'])}", markup=False)
+    verdict = "reproduced exactly" if report["reproduced"] else "did NOT reproduce"
+    o.print(f"run {report['reproduction']} re-executed run {report['original']}: {verdict}")

@@ -32,11 +32,12 @@ import sysconfig
 import textwrap
 import types
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from rung.core.hashing import hash_json
+from rung.core.hashing import hash_bytes, hash_json
 
 _SIMPLE = (bool, int, float, str, bytes, type(None))
 
@@ -71,15 +72,45 @@ def is_project_object(obj: Any) -> bool:
     return False
 
 
-def code_fingerprint(func: Any) -> tuple[str, list[str]]:
-    """Return the hash of ``func``'s code and of the project code it reaches, and their names.
+@dataclass
+class Fingerprint:
+    """A step's code: one hash for the cache key, and what it is made of.
+
+    ``parts`` are ``(qualname, hash)`` per function, class or constant reached, in the order
+    they were found (the step itself first); ``modules`` are the top-level names of the
+    installed (non-project, non-standard-library) modules the code refers to, whose versions
+    a run records instead of their source.
+    """
+
+    hash: str
+    parts: list[tuple[str, str]] = field(default_factory=list)
+    modules: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.parts]
+
+
+def fingerprint(func: Any) -> Fingerprint:
+    """The :class:`Fingerprint` of ``func``: its code and the project code it reaches.
 
     Names are qualified names without the module, so that a pipeline file imported under a
     different module name (``rung run file.py:f`` versus ``import file``) hashes the same.
     """
     parts: list[tuple[str, str]] = []
-    _visit(_unwrap(func), parts, set())
-    return hash_json(parts), [name for name, _ in parts]
+    modules: set[str] = set()
+    _visit(_unwrap(func), parts, set(), modules)
+    return Fingerprint(
+        hash_json(parts),
+        [(name, hash_bytes(digest.encode())) for name, digest in parts],
+        sorted(modules),
+    )
+
+
+def code_fingerprint(func: Any) -> tuple[str, list[str]]:
+    """Return the hash of ``func``'s code and of the project code it reaches, and their names."""
+    found = fingerprint(func)
+    return found.hash, found.names
 
 
 def _unwrap(obj: Any) -> Any:
@@ -144,7 +175,7 @@ def _parse(filename: str, _mtime: int, _size: int) -> ast.Module | None:
         return None
 
 
-def _visit(obj: Any, parts: list[tuple[str, str]], seen: set[int]) -> None:
+def _visit(obj: Any, parts: list[tuple[str, str]], seen: set[int], modules: set[str]) -> None:
     if id(obj) in seen:
         return
     seen.add(id(obj))
@@ -156,7 +187,30 @@ def _visit(obj: Any, parts: list[tuple[str, str]], seen: set[int]) -> None:
                 name = f"{name}={digest}"  # listed, so the gap can be shown
             parts.append((name, digest))
         elif isinstance(ref, types.FunctionType | type) and is_project_object(ref):
-            _visit(_unwrap(ref), parts, seen)
+            _visit(_unwrap(ref), parts, seen, modules)
+        else:
+            top = _installed_module(ref)
+            if top is not None:
+                modules.add(top)
+
+
+def _installed_module(obj: Any) -> str | None:
+    """The top-level name of the installed module that defines ``obj`` (a module, function,
+    class or instance), or None for the standard library, the project and builtins."""
+    if isinstance(obj, types.ModuleType):
+        name = obj.__name__
+    elif isinstance(obj, types.FunctionType | types.BuiltinFunctionType | type):
+        name = getattr(obj, "__module__", None) or ""
+    else:
+        name = getattr(type(obj), "__module__", None) or ""
+    top = name.partition(".")[0]
+    if not top or top in sys.stdlib_module_names or top == "builtins" or top.startswith("_"):
+        return None
+    module = sys.modules.get(top)
+    if module is None or is_project_object(module):
+        return None
+    filename = getattr(module, "__file__", None)
+    return top if filename else None
 
 
 def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from rung.core.columns import check_unique_names
 from rung.core.errors import InvalidInput, NotFound, SourceChanged
 from rung.core.hashing import canonical_json, hash_bytes, ordered_json
-from rung.core.refs import check_name, parse_ref
+from rung.core.refs import Ref, check_name, parse_ref
 from rung.core.suggest import unknown
+from rung.data import reads
 from rung.data.profile import diff_profiles, profile
 from rung.store.artifacts import ArtifactStore
 from rung.store.failures import require_space
@@ -292,8 +293,24 @@ class Datasets:
     # -- reading -----------------------------------------------------------------------
 
     def get(self, ref: str) -> DatasetVersion:
-        """The version named by ``NAME@VERSION``, or the latest version for a bare ``NAME``."""
+        """The version named by ``NAME@VERSION``, or the latest version for a bare ``NAME``.
+
+        Inside a running pipeline a bare ``NAME`` resolves to the version the run pins (a
+        reproduction pins what the original run read) and every resolution is recorded with
+        the run: see :mod:`rung.data.reads`.
+        """
         parsed = parse_ref(ref)
+        recording = reads.active()
+        if recording is not None and parsed.version is None:
+            pinned = recording.pinned(parsed.name)
+            if pinned is not None:
+                parsed = Ref(parsed.name, pinned)
+        version = self._get(parsed)
+        if recording is not None:
+            recording.record(ref, version.ref)
+        return version
+
+    def _get(self, parsed: Ref) -> DatasetVersion:
         args = {"name": parsed.name, "v": parsed.version}
         with self._store.read() as tx:
             if parsed.version is None:

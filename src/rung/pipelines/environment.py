@@ -82,6 +82,85 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
+def with_packages(env: dict[str, Any], used: dict[str, str]) -> dict[str, Any]:
+    """``env`` (from :func:`environment`) with the ``used`` packages the steps' code refers to
+    added to its key packages (a key package keeps its own spelling)."""
+    known = {_normalise(k) for k in env["packages"]}
+    extra = {k: v for k, v in sorted(used.items()) if _normalise(k) not in known}
+    return {**env, "packages": {**env["packages"], **extra}}
+
+
+def package_versions(modules: list[str]) -> dict[str, str]:
+    """The installed distributions that provide the top-level ``modules``, with their versions:
+    ``{"numpy": "2.1.0", "scikit-learn": "1.5.2"}``. A module found in no distribution (a
+    folder put on ``sys.path`` by hand) is left out: it has no version to record."""
+    found = _installed_versions()
+    versions: dict[str, str] = {}
+    for module in modules:
+        dist = _distribution_of(module)
+        if dist is not None and _normalise(dist) in found:
+            versions[dist] = found[_normalise(dist)]
+    return versions
+
+
+def installed_version(dist: str) -> str | None:
+    """The installed version of distribution ``dist`` (any spelling), or None."""
+    return _installed_versions().get(_normalise(dist))
+
+
+@lru_cache(maxsize=1024)
+def _distribution_of(module: str) -> str | None:
+    """The distribution that installed top-level ``module``: the one of the same name, else
+    the one in the module's own folder whose ``top_level.txt`` or ``RECORD`` lists it
+    (``sklearn`` → ``scikit-learn``). Only that folder's metadata is read, once a process
+    (``importlib.metadata.packages_distributions`` reads every distribution's: a second)."""
+    if _normalise(module) in _installed_versions():
+        return module
+    loaded = sys.modules.get(module)
+    filename = getattr(loaded, "__file__", None)
+    if not filename:
+        return None
+    path = Path(filename)
+    folder = path.parent.parent if path.name == "__init__.py" else path.parent
+    try:
+        infos = sorted(p for p in folder.iterdir() if p.name.endswith(".dist-info"))
+    except OSError:
+        return None
+    prefixes = (f"{module}/", f"{module}.", f"{module}-")
+    without_top_level = []
+    for info in infos:
+        try:
+            names = (info / "top_level.txt").read_text().split()
+        except OSError:
+            without_top_level.append(info)
+            continue
+        if module in names:
+            return _dist_name(info)
+    for info in without_top_level:
+        try:
+            with open(info / "RECORD", encoding="utf-8") as record:
+                if any(line.startswith(prefixes) for line in record):
+                    return _dist_name(info)
+        except OSError:
+            continue
+    return None
+
+
+def _dist_name(info: Path) -> str:
+    """The distribution's name as its metadata spells it (``scikit-learn``)."""
+    try:
+        with open(info / "METADATA", encoding="utf-8") as meta:
+            for line in meta:
+                if line.startswith("Name:"):
+                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break
+    except OSError:
+        pass
+    return info.name[: -len(".dist-info")].partition("-")[0]
+
+
+@lru_cache(maxsize=1)
 def _installed_versions() -> dict[str, str]:
     """Versions from the ``NAME-VERSION.dist-info`` folder names on ``sys.path``.
 

@@ -12,7 +12,7 @@ from rung.core.limits import check_int, is_digits, parse_int
 from rung.core.refs import parse_ref
 from rung.core.suggest import unknown
 from rung.pipelines.liveness import reap, reap_steps
-from rung.pipelines.runner import Progress, RunResult, Stores, run_pipeline
+from rung.pipelines.runner import Progress, Stores
 from rung.store.metadata import Tx
 
 _MAX_DEPTH = 50
@@ -172,6 +172,8 @@ class Runs:
                 "hash": row["code_hash"],
             },
             "environment": json.loads(row["environment"]) if row["environment"] else {},
+            # dataset references resolved while it ran (None: recorded before rung kept them)
+            "data_reads": json.loads(row["data_reads"]) if row.get("data_reads") else None,
             "reproduces": row["reproduces"],
             "error": row["error"],
             "started_at": row["started_at"],
@@ -193,6 +195,7 @@ class Runs:
                     "cache_key": st["cache_key"],
                     "code_hash": st["code_hash"],
                     "code": json.loads(st["code_names"]),
+                    "code_detail": json.loads(st["code_detail"]) if st.get("code_detail") else None,
                     "params": json.loads(st["params"]),
                     "inputs": io_by_step.get(st["id"], {}).get("in", []),
                     "outputs": io_by_step.get(st["id"], {}).get("out", []),
@@ -363,6 +366,7 @@ class Runs:
                         tx, inp["name"], inp["artifact_hash"], step["run_id"], depth + 1
                     )
                 )
+        children.extend(_read_inside(tx, origin))
         node["children"] = children
         return node
 
@@ -425,69 +429,32 @@ class Runs:
     # -- reproduction ----------------------------------------------------------------------
 
     def reproduce(self, run_id: int | str, progress: Progress | None = None) -> dict[str, Any]:
-        """Re-execute a run without the cache and compare output hashes and metrics."""
-        from rung.pipelines.loader import load_pipeline
+        """Re-execute a run without the cache, pinned to the parameters and dataset versions it
+        recorded; compare every step's outputs and metrics and explain the first difference.
+        See :func:`rung.pipelines.reproduce.reproduce` for the report's keys."""
+        from rung.pipelines.reproduce import reproduce
 
-        original = self.get(run_id)
-        if original["kind"] != "pipeline" or not original["target"]:
-            raise InvalidInput(
-                f"run {original['id']} is not a pipeline run with a known target",
-                "only runs started by `rung run` or ws.run(...) can be reproduced",
-            )
-        pipe = load_pipeline(original["target"], self._s.root)
-        params_ = {k: v for k, v in original["params"].items() if k in pipe.signature.parameters}
-        result: RunResult = run_pipeline(
-            self._s,
-            pipe,
-            params_,
-            target=original["target"],
-            trigger="reproduce",
-            use_cache=False,
-            progress=progress,
-            reproduces=original["id"],
+        return reproduce(self, self._s, run_id, progress)
+
+
+def _read_inside(tx: Tx, step_run: int) -> builtins.list[dict[str, Any]]:
+    """The datasets step run ``step_run`` read inside its body (``rung.dataset("x").load()``,
+    ``ws.data.get``), as recorded in its run's ``data_reads``: lineage nodes."""
+    recorded = tx.scalar(
+        "SELECT runs.data_reads FROM runs JOIN step_runs ON step_runs.run_id = runs.id"
+        " WHERE step_runs.id = :id",
+        {"id": step_run},
+    )
+    nodes = []
+    for entry in json.loads(recorded) if recorded else []:
+        if entry.get("step_run") != step_run:
+            continue
+        nodes.append(
+            {
+                "type": "dataset",
+                "name": entry["ref"],
+                "label": f"dataset {entry['dataset']} (read inside the step as {entry['ref']!r})",
+                "dataset": entry["dataset"],
+            }
         )
-        again = self.get(result.id)
-        return {
-            "original": original["id"],
-            "reproduction": result.id,
-            **compare_runs(original, again),
-        }
-
-
-def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Which step outputs and metrics of run ``b`` equal those of run ``a``."""
-
-    def outs(run: dict[str, Any]) -> dict[str, str]:
-        return {f"{s['name']}.{o['name']}": o["hash"] for s in run["steps"] for o in s["outputs"]}
-
-    oa, ob = outs(a), outs(b)
-    output_rows = [
-        {
-            "output": k,
-            "original": oa.get(k),
-            "reproduced": ob.get(k),
-            "match": oa.get(k) == ob.get(k),
-        }
-        for k in sorted(set(oa) | set(ob))
-    ]
-    ma, mb = a["metrics"], b["metrics"]
-    metric_rows = [
-        {
-            "metric": k,
-            "original": ma.get(k),
-            "reproduced": mb.get(k),
-            "match": _same(ma.get(k), mb.get(k)),
-        }
-        for k in sorted(set(ma) | set(mb))
-    ]
-    return {
-        "outputs": output_rows,
-        "metrics": metric_rows,
-        "reproduced": all(r["match"] for r in output_rows + metric_rows),
-    }
-
-
-def _same(x: Any, y: Any) -> bool:
-    if isinstance(x, float) and isinstance(y, float):
-        return x == y or (x != x and y != y)
-    return bool(x == y)
+    return nodes

@@ -18,16 +18,24 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import json
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rung.core.codehash import code_fingerprint
+from rung.core.codehash import Fingerprint, code_fingerprint, fingerprint
 from rung.core.errors import InvalidInput, RungError, StepFailed, UnsupportedType
 from rung.core.hashing import canonical_json, hash_json, is_jsonable, ordered_json
+from rung.data import reads as data_reads
+from rung.data.reads import DataReads
 from rung.pipelines import materialize
-from rung.pipelines.environment import code_version, environment
+from rung.pipelines.environment import (
+    code_version,
+    environment,
+    package_versions,
+    with_packages,
+)
 from rung.pipelines.liveness import Heartbeat, process_identity
 from rung.pipelines.steps import Pipeline, Step
 from rung.pipelines.tracking import ActiveRun, activate, deactivate
@@ -145,14 +153,23 @@ def check_schema(data: Any, schema: Any, source: str = "data") -> Any:
 class Executor:
     """Runs the steps of one pipeline run."""
 
-    def __init__(self, stores: Stores, run_id: int, use_cache: bool, progress: Progress) -> None:
+    def __init__(
+        self,
+        stores: Stores,
+        run_id: int,
+        use_cache: bool,
+        progress: Progress,
+        reads: DataReads | None = None,
+    ) -> None:
         self.stores = stores
         self.run_id = run_id
         self.use_cache = use_cache
         self.progress = progress
+        self.reads = reads if reads is not None else DataReads()
         self.records: list[StepRecord] = []
         self.code_hashes: dict[str, str] = {}
-        self._fingerprints: dict[int, tuple[str, list[str]]] = {}
+        self.packages: dict[str, str] = {}  # installed packages the steps' code refers to
+        self._fingerprints: dict[int, Fingerprint] = {}
         self._values: dict[str, Any] = {}  # outputs computed in this process, by hash
 
     # -- inputs --------------------------------------------------------------------------
@@ -192,8 +209,12 @@ class Executor:
                 params[arg] = value
             else:
                 inputs[arg] = self._store_value(value, f"argument {arg!r} of step {step.name!r}")
-        code_hash, code_names = self._fingerprint(step)
+        found = self._fingerprint(step)
+        code_hash = found.hash
         self.code_hashes[step.name] = code_hash
+        packages = package_versions(found.modules)
+        self.packages.update(packages)
+        detail = {"functions": [list(p) for p in found.parts], "packages": packages}
         key = hash_json(
             {
                 "step": step.name,
@@ -204,7 +225,7 @@ class Executor:
                 "pickle": step.pickle,
             }
         )
-        call = _Call(step, key, code_hash, code_names, params, inputs)
+        call = _Call(step, key, code_hash, found.names, params, inputs, canonical_json(detail))
         self.progress.step_started(step.name)
         started = time.perf_counter()
         outs = None
@@ -225,9 +246,9 @@ class Executor:
         self.progress.step_finished(step.name, outcome, seconds)
         return outs[0] if len(step.outputs) == 1 else tuple(outs)
 
-    def _fingerprint(self, step: Step) -> tuple[str, list[str]]:
+    def _fingerprint(self, step: Step) -> Fingerprint:
         if id(step) not in self._fingerprints:
-            self._fingerprints[id(step)] = code_fingerprint(step.func)
+            self._fingerprints[id(step)] = fingerprint(step.func)
         return self._fingerprints[id(step)]
 
     def _store_value(self, value: Any, where: str) -> Output:
@@ -250,6 +271,9 @@ class Executor:
             if hit is None:
                 return None
             origin = hit["cached_from"] or hit["id"]
+            read = self._reads_of(tx, origin, step.name)
+            if not self._still_resolve(tx, read):
+                return None  # the step read a dataset by name and that name moved on
             rows = tx.all(
                 "SELECT step_io.name, step_io.artifact_hash, artifacts.kind FROM step_io"
                 " JOIN artifacts ON artifacts.hash = step_io.artifact_hash"
@@ -289,7 +313,44 @@ class Executor:
                 + [_io(step_id, "out", n, o) for n, o in zip(step.outputs, outs, strict=True)],
             )
             _copy_metrics(tx, origin, self.run_id, step_id)
+            # the run records what its origin read inside the step: reproducing it pins that
+            previous = self.reads.step, self.reads.step_run
+            self.reads.step, self.reads.step_run = step.name, step_id
+            try:
+                for entry in read:
+                    self.reads.record(entry["ref"], entry["dataset"])
+            finally:
+                self.reads.step, self.reads.step_run = previous
         return outs
+
+    def _reads_of(self, tx: Tx, origin_step: int, name: str) -> list[dict[str, Any]]:
+        """The dataset reads step run ``origin_step`` made inside its body."""
+        recorded = tx.scalar(
+            "SELECT runs.data_reads FROM runs JOIN step_runs ON step_runs.run_id = runs.id"
+            " WHERE step_runs.id = :id",
+            {"id": origin_step},
+        )
+        return [
+            e
+            for e in (json.loads(recorded) if recorded else [])
+            if e.get("step_run", origin_step) == origin_step and e.get("step") == name
+        ]
+
+    def _still_resolve(self, tx: Tx, read: list[dict[str, Any]]) -> bool:
+        """Whether every bare ``NAME`` a step read inside its body resolves as it did then
+        (to its pin, or to the latest version): the cache key cannot cover such reads."""
+        for entry in read:
+            if not data_reads.unversioned(entry):
+                continue
+            name = str(entry["ref"])
+            version = self.reads.pinned(name)
+            if version is None:
+                version = tx.scalar(
+                    "SELECT MAX(version) FROM datasets WHERE name = :name", {"name": name}
+                )
+            if f"{name}@{version}" != entry["dataset"]:
+                return False
+        return True
 
     def _execute(self, call: _Call) -> list[Output]:
         step, params, inputs = call.step, call.params, call.inputs
@@ -302,11 +363,14 @@ class Executor:
         try:
             values = {k: self.load(v) for k, v in inputs.items()}
             token = activate(ActiveRun(store, self.run_id, step_id))
+            reader = self.reads.step, self.reads.step_run
+            self.reads.step, self.reads.step_run = step.name, step_id
             try:
                 result = step.func(**params, **values)
             except RungError as exc:  # e.g. check_schema: say which step stopped the run
                 raise type(exc)(f"step {step.name!r} stopped: {exc.message}", exc.hint) from exc
             finally:
+                self.reads.step, self.reads.step_run = reader
                 deactivate(token)
             outputs = self._store_outputs(step, result)
         except KeyboardInterrupt:
@@ -392,6 +456,7 @@ class _Call:
     code_names: list[str]
     params: dict[str, Any]
     inputs: dict[str, Output]
+    code_detail: str  # JSON: per-function hashes and package versions
 
     def row(self, run_id: int, **fields: Any) -> dict[str, Any]:
         return {
@@ -401,6 +466,7 @@ class _Call:
             "code_hash": self.code_hash,
             "code_names": canonical_json(self.code_names),
             "params": canonical_json(self.params),
+            "code_detail": self.code_detail,
             **fields,
         }
 
@@ -480,8 +546,13 @@ def run_pipeline(
     use_cache: bool = True,
     progress: Progress | None = None,
     reproduces: int | None = None,
+    pins: dict[str, int] | None = None,
 ) -> RunResult:
-    """Run ``pipe`` and record everything about it; raise :class:`StepFailed` on failure."""
+    """Run ``pipe`` and record everything about it; raise :class:`StepFailed` on failure.
+
+    ``pins`` maps dataset names to versions: an unversioned reference to one of them, made
+    anywhere while the run executes, resolves to that version (:mod:`rung.data.reads`).
+    """
     resolved = resolve_params(pipe, params or {})
     commit, dirty = code_version(stores.root)
     now = time.time()
@@ -504,9 +575,11 @@ def run_pipeline(
                 "started_at": now,
             },
         )
-    executor = Executor(stores, run_id, use_cache, progress or _Quiet())
+    reads = DataReads(dict(pins or {}))
+    executor = Executor(stores, run_id, use_cache, progress or _Quiet(), reads)
     with Heartbeat(stores.metadata, run_id):
         token = _current.set(executor)
+        reading = data_reads.activate(reads)
         try:
             returned = pipe.func(**resolved)
         except BaseException as exc:
@@ -518,6 +591,7 @@ def run_pipeline(
                 f"see `rung show {run_id}`",
             ) from exc
         finally:
+            data_reads.deactivate(reading)
             _current.reset(token)
         outputs = _named_outputs(returned)
         _finish(stores, run_id, executor, pipe, "succeeded", outputs, None)
@@ -551,14 +625,18 @@ def _finish(
 ) -> None:
     pipe_hash, _ = code_fingerprint(pipe.func)
     code_hash = hash_json({"pipeline": pipe_hash, "steps": executor.code_hashes})
+    env = with_packages(environment(), executor.packages)
     with stores.metadata.write() as tx:
         tx.execute(
             "UPDATE runs SET status = :status, outputs = :outputs, code_hash = :code_hash,"
-            " error = :error, ended_at = :ended WHERE id = :id",
+            " environment = :env, data_reads = :reads, error = :error, ended_at = :ended"
+            " WHERE id = :id",
             {
                 "status": status,
                 "outputs": canonical_json(outputs) if outputs is not None else None,
                 "code_hash": code_hash,
+                "env": canonical_json(env),
+                "reads": canonical_json(executor.reads.reads),
                 "error": error,
                 "ended": time.time(),
                 "id": run_id,

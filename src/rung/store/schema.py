@@ -88,6 +88,8 @@ runs = Table(
     Column("pid", Integer, nullable=True),
     Column("pid_start", String, nullable=True),  # start time: a reused pid is another process
     Column("heartbeat_at", Float, nullable=True),
+    # dataset references resolved while it ran, JSON [{ref, dataset, step}] (reproduce pins them)
+    Column("data_reads", Text, nullable=True),
 )
 Index("ix_runs_name", runs.c.name)
 
@@ -108,6 +110,8 @@ step_runs = Table(
     Column("traceback", Text, nullable=True),
     Column("started_at", Float, nullable=False),
     Column("ended_at", Float, nullable=True),
+    # JSON {"functions": [[qualname, hash], ...], "packages": {dist: version}}
+    Column("code_detail", Text, nullable=True),
 )
 Index("ix_step_runs_cache_key", step_runs.c.cache_key)
 Index("ix_step_runs_run", step_runs.c.run_id)
