@@ -50,12 +50,18 @@ def automate_tick(model: ModelOpt = None, as_json: JsonOpt = False) -> None:
         loops = _loops(ws, model)
         for loop in loops:
             loop.require()
-        outcomes = tick_each(loops)
+        if len(loops) == 1:  # one model: its error is the command's (one line, exit code)
+            outcomes = [{"model": loops[0].model, **loops[0].tick()}]
+        else:  # several: one model's error does not stop the others' ticks
+            outcomes = tick_each(loops)
     if as_json:
         render.print_json(outcomes[0] if len(outcomes) == 1 else outcomes)
     else:
         for outcome in outcomes:
             _print_tick(outcome, len(outcomes) > 1)
+    for outcome in outcomes:
+        if outcome["status"] == "error":
+            render.line(f"error: {outcome['model']}: {outcome['message']}", sys.stderr)
     if any(o["status"] in ("failed", "error") for o in outcomes):
         raise typer.Exit(1)
 
@@ -67,8 +73,8 @@ def _print_tick(outcome: dict[str, Any], named: bool = False) -> None:
         render.line(f"{head}fired: {fired['trigger']}: {fired['reason']}")
     for held in outcome.get("held", []):
         render.line(head + _held_line(held))
-    if status in ("busy", "error"):
-        render.line(head + outcome["message"], sys.stderr if status == "error" else None)
+    if status == "busy":
+        render.line(head + outcome["message"])
     elif status == "deferred":
         for pending in outcome.get("pending", []):
             render.line(head + _pending_line(pending))
