@@ -74,7 +74,7 @@ def monitor_check(
 def _drift_row(name: str, f: dict[str, Any]) -> list[Any]:
     """One row of the drift table: a feature, or the predictions."""
     v, st = f["verdict"], f["stats"]
-    pvalue = st.get("ks_pvalue", st.get("chi2_pvalue"))
+    pvalue = v.get("pvalue", st.get("ks_pvalue", st.get("chi2_pvalue")))  # the gating test's
     rates = f.get("nulls_rate") or {}
     return [
         name,

@@ -570,6 +570,8 @@ def assess(
             "value": abs(nulls["change"]),
             "threshold": nulls["threshold"],
             "drift": True,
+            "pvalue": nulls["pvalue"],  # the two-proportion test's, which rejected too
+            "alpha": nulls["alpha"],
         }
     elif verdict["drift"] is None and nulls["drift"] is False:
         verdict = {**verdict, "drift": False}  # nothing to compare but the null rate: same
