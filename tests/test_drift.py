@@ -209,11 +209,27 @@ def test_one_rule_judges_every_window_size_the_effect_gated_by_the_test() -> Non
     assert "alpha" not in pvalue and pvalue["drift"] is (stats["ks_pvalue"] < ALPHA)
 
 
-def _judged(seed: int, rows: int, shift: float) -> dict[str, object]:
+def _judged(seed: int, rows: int, shift: float, kind: str) -> dict[str, object]:
+    """The verdict on the first ``rows`` of one stream of served values: numbers shifted by
+    ``shift`` sd, or four categories whose first one gains ``shift`` / 2 of the share."""
     rng = np.random.default_rng(seed)
-    reference = NumericReference.of(rng.normal(0, 1, 5_000))
-    served = rng.normal(shift, 1, 1_100)
-    return assess("x", _window(reference, served[:rows]))["verdict"]
+    if kind == "numeric":
+        reference: NumericReference | CategoricalReference = NumericReference.of(
+            rng.normal(0, 1, 5_000)
+        )
+        served: list[object] | np.ndarray = rng.normal(shift, 1, 1_100)
+    else:
+        cats, even = list("abcd"), np.full(4, 0.25)
+        reference = CategoricalReference.of(rng.choice(cats, 5_000, p=even).tolist())
+        moved = even + np.array([shift / 2, -shift / 6, -shift / 6, -shift / 6])
+        served = rng.choice(cats, 1_100, p=moved).tolist()
+    window: NumericWindow | CategoricalWindow = (
+        NumericWindow(reference)
+        if isinstance(reference, NumericReference)
+        else CategoricalWindow(reference)
+    )
+    window.add(served[:rows])
+    return assess("x", window)["verdict"]
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)  # fixed examples: no flaky chance
@@ -221,17 +237,19 @@ def _judged(seed: int, rows: int, shift: float) -> dict[str, object]:
     seed=st.integers(0, 2**32 - 1),
     rows=st.integers(800, 1_100),  # around the old boundary at 1000 rows
     shift=st.sampled_from([0.0, 0.02, 0.5, 1.0]),
+    kind=st.sampled_from(["numeric", "categorical"]),
 )
 def test_the_verdict_does_not_change_rule_across_window_sizes(
-    seed: int, rows: int, shift: float
+    seed: int, rows: int, shift: float, kind: str
 ) -> None:
     """982 rows and 1000 rows of the same traffic are judged by the same rule (the default
     window "1000" comes back as 982 rows when requests are kept whole), and reach the same
     verdict when the traffic is clearly the same or clearly shifted."""
-    verdict = _judged(seed, rows, shift)
-    thousand = _judged(seed, 1_000, shift)
+    verdict = _judged(seed, rows, shift, kind)
+    thousand = _judged(seed, 1_000, shift, kind)
+    effect = "wasserstein" if kind == "numeric" else "jensenshannon"
     for v in (verdict, thousand):
-        assert (v["statistic"], v["threshold"], v["alpha"]) == ("wasserstein", 0.1, ALPHA)
+        assert (v["statistic"], v["threshold"], v["alpha"]) == (effect, 0.1, ALPHA)
         assert v["drift"] is (v["value"] >= 0.1 and v["pvalue"] < ALPHA)
     if shift >= 0.5:  # clearly shifted: drift on both sides of the old boundary
         assert verdict["drift"] is True and thousand["drift"] is True
