@@ -8,7 +8,7 @@ Run it with rung's own venv python (``make bench``, ``bash benchmarks/run.sh`` o
 
     python benchmarks/run.py                 # everything, 5 repetitions, full sizes
     python benchmarks/run.py --quick         # smoke test: small sizes, 3 repetitions
-    python benchmarks/run.py --only b        # a | b | c | d | e | f | cli | sync (or a,b)
+    python benchmarks/run.py --only b        # a | b | c | d | e | f | fa | cli | sync (or a,b)
 
 Comparisons (see benchmarks/README.md):
   a    versioning 1 GiB as one file and as 10,000 files of 100 KiB: `dvc add` vs `rung data add`
@@ -18,6 +18,8 @@ Comparisons (see benchmarks/README.md):
   e    serving one scikit-learn model: `rung serve` vs `mlflow models serve` (serve_bench.py)
   f    data drift of 2 x 100,000 and 2 x 1,000,000 rows x 25 columns: Evidently's DataDriftPreset
        vs rung's compare_frames (time, peak memory, flagged columns; scripts/drift_bench.py)
+  fa   drift false alarms of rung's default verdicts on in-distribution windows of 100, 1,000 and
+       10,000 rows, and their power on (f)'s shifts (rung alone; scripts/drift_false_alarms.py)
   cli  `rung --help` wall time; `import rung` must not import pandas/sklearn/sqlalchemy/fastapi
 
 Prints a table per comparison, a Markdown summary, and writes benchmarks/results/latest.json
@@ -1410,6 +1412,44 @@ def rows_sync(r: dict[str, Any]) -> list[list[str]]:
 HEADER_SYNC = ["write path (per operation)", "NORMAL", "FULL (shipped)", "FULL / NORMAL"]
 
 
+def bench_fa(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    """rung alone: the false-alarm rate of its default drift verdicts, and their power."""
+    cwd = env.fresh_dir("fa")
+    out = cwd / "fa.json"
+    cmd = [str(env.rung_python), str(SCRIPTS / "drift_false_alarms.py"), "--json", str(out)]
+    run_cmd([*cmd, "--quick"] if args.quick else cmd, cwd, env.env, 3600)
+    res: dict[str, Any] = json.loads(out.read_text())
+    for size, r in res["false_alarms"].items():
+        log(f"  {size} rows: {r['rate']:.2%} per feature per window (95% upper {r['upper95']:.2%})")
+    return res
+
+
+def rows_fa(r: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            f"{int(size):,}",
+            str(fa["windows"]),
+            f"{fa['rate']:.2%}",
+            f"{fa['upper95']:.2%}",
+            f"{fa['worst']} {fa['worst_rate']:.2%}",
+            f"{r['noise_3pct'][size]['rate']:.2%}",
+            ", ".join(f"{v:.0%}" for v in r["power"][size].values()),
+        ]
+        for size, fa in r["false_alarms"].items()
+    ]
+
+
+HEADER_FA = [
+    "window rows",
+    "windows",
+    "false alarms / feature / window",
+    "95% upper",
+    "worst column",
+    "+3% noise",
+    "power on (f)'s 5 shifts",
+]
+
+
 # -- orchestration -------------------------------------------------------------------------------
 
 BENCHES = {
@@ -1443,6 +1483,12 @@ BENCHES = {
         bench_f,
         rows_f,
         HEADER_F,
+    ),
+    "fa": (
+        "(fa) Drift false alarms of the default verdicts (goal: <= 1% per feature per window)",
+        bench_fa,
+        rows_fa,
+        HEADER_FA,
     ),
     "cli": ("CLI start-up and import weight", bench_cli, rows_cli, HEADER_CLI),
     "sync": (
@@ -1505,7 +1551,7 @@ def machine() -> dict[str, Any]:
 
 
 def ensure_peers(env: Env, args: argparse.Namespace, selected: list[str]) -> None:
-    if set(selected) <= {"sync"}:
+    if set(selected) <= {"sync", "fa"}:
         return  # rung alone: no peer venv needed
     need_evidently = "f" in selected
     if args.no_setup:

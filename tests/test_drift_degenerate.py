@@ -14,7 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model_project import TRAIN, frame, in_fifties, log_served
-from rung.core.drift import NULL_THRESHOLD, CategoricalReference, CategoricalWindow, null_rates
+from rung.core.drift import (
+    ALPHA,
+    NULL_THRESHOLD,
+    CategoricalReference,
+    CategoricalWindow,
+    null_rates,
+)
 from rung.core.errors import InvalidInput
 from rung.monitoring.drift import compare_frames
 
@@ -62,7 +68,7 @@ FAMILY = [
 ]
 
 
-@pytest.mark.parametrize("rows", [60, 3000])  # p-values decide under 1000 rows, effect sizes above
+@pytest.mark.parametrize("rows", [60, 3000])  # one rule, small windows and large
 @pytest.mark.parametrize(("ref", "cur", "drift", "statistic", "note"), FAMILY)
 def test_degenerate_references_and_windows_have_defined_verdicts(
     ref: str, cur: str, drift: bool, statistic: str | None, note: str | None, rows: int
@@ -142,8 +148,20 @@ def test_null_rates_are_the_shares_and_the_verdict_their_change(
     now = sum(v is None or v != v for v in cur) / len(cur)
     assert rates["current"] == pytest.approx(now)
     assert rates["change"] == pytest.approx(now - before)
-    if abs(abs(now - before) - threshold) > 1e-9:
-        assert rates["drift"] is (abs(now - before) >= threshold)
+    # the two-proportion z-test is Pearson's chi-squared of the 2 x 2 table, uncorrected
+    k1, n1 = sum(v is None for v in ref), len(ref)
+    k2, n2 = round(now * len(cur)), len(cur)
+    table = np.array([[k1, n1 - k1], [k2, n2 - k2]])
+    if (table.sum(axis=0) > 0).all():
+        from scipy.stats import chi2_contingency
+
+        exact = chi2_contingency(table, correction=False).pvalue
+        assert rates["pvalue"] == pytest.approx(exact, abs=1e-12)
+    else:
+        assert rates["pvalue"] == 1.0  # nothing varies
+    if abs(abs(now - before) - threshold) > 1e-9 and abs(rates["pvalue"] - ALPHA) > 1e-9:
+        # ten points of change is drift only where the test tells it from noise too
+        assert rates["drift"] is (abs(now - before) >= threshold and rates["pvalue"] < ALPHA)
 
 
 def test_duplicate_column_names_are_refused_in_one_line() -> None:

@@ -117,12 +117,17 @@ def test_rung_monitor_through_the_cli(sqlite_ws) -> None:  # type: ignore[no-unt
         rung_cli("monitor", "trend@1", "--window", "1d", "--json", cwd=ws.root).stdout
     )
     assert report["rows"] == 2500 and report["model"] == "trend@1"
-    assert report["performance"] == {
+    assert report["performance"] == {  # a classifier: accuracy and per-class metrics
+        "task": "classification",
         "rows": 2500,
         "labelled": 500,
         "missing": 2000,
         "accuracy": 0.6,
-        "mae": None,
+        "log_loss": None,  # no probabilities logged
+        "per_class": {
+            "no": {"precision": None, "recall": 0.0, "support": 200},
+            "yes": {"precision": 0.6, "recall": 1.0, "support": 300},
+        },
     }
     older = rung_cli("monitor", "trend@champion", "--window", "100", cwd=ws.root)
     assert "(100 rows)" in older.stdout  # the newest request of 100 rows, not labelled yet
@@ -234,7 +239,7 @@ def test_alerts_go_to_the_webhook_and_failures_say_why(sqlite_ws) -> None:  # ty
         received = good.RequestHandlerClass.received  # type: ignore[attr-defined]
         assert {r["kind"] for r in received} == {"data_drift", "prediction_drift"}
         assert all(r["model"] == "trend@1" and r["window"] == 1 for r in received)
-        assert "a (ks_pvalue" in next(r for r in received if r["kind"] == "data_drift")["message"]
+        assert "a (wasserstein" in next(r for r in received if r["kind"] == "data_drift")["message"]
     finally:
         good.shutdown()
 

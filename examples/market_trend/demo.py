@@ -380,7 +380,7 @@ policy = "auto"           # promote when accuracy (the decisive metric, its marg
 debounce = 2              # a condition must hold on two ticks in a row
 
 [[automate.triggers]]
-kind = "drift"            # a quarter of the 28 features drifted (KS test, 63-row window)
+kind = "drift"            # a quarter of the 28 features drifted (63-row window)
 min_features = 7
 
 [[automate.triggers]]

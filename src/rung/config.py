@@ -230,6 +230,7 @@ class DriftRule(_Table):
     statistic: Statistic | None = None
     threshold: Finite | None = None
     null_threshold: Fraction | None = None
+    alpha: Fraction | None = None  # the level of the test gating an effect size (0.0025); 1: off
 
 
 class AlertRules(_Table):
@@ -237,7 +238,11 @@ class AlertRules(_Table):
 
     drifted_features: Count = 1
     prediction_drift: bool = True
-    min_accuracy: Fraction | None = None
+    min_accuracy: Fraction | None = None  # classifiers
+    max_log_loss: Above0 | None = None  # classifiers that log probabilities
+    max_mae: Above0 | None = None  # regressors
+    max_rmse: Above0 | None = None  # regressors
+    min_r2: Finite | None = None  # regressors
     min_labelled: Count = 30
     max_error_rate: Fraction | None = None
     max_p99_ms: Above0 | None = None
@@ -272,16 +277,23 @@ class DriftTrigger(_Trigger, tag="drift"):
 
 
 class PerformanceTrigger(_Trigger, tag="performance"):
-    metric: Literal["accuracy", "mae"] = "accuracy"
+    """A live metric of the champion past a bound: ``accuracy`` and ``r2`` fire ``below``,
+    ``log_loss``, ``mae`` and ``rmse`` ``above`` (:data:`rung.monitoring.performance.METRICS`;
+    whether the metric fits the model's task is checked when the trigger is judged)."""
+
+    metric: Literal["accuracy", "log_loss", "mae", "rmse", "r2"] = "accuracy"
     below: Finite | None = None
     above: Finite | None = None
     labelled: Positive = 100
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        bound = "below" if self.metric == "accuracy" else "above"
+        bound = "below" if self.metric in ("accuracy", "r2") else "above"
+        other = "above" if bound == "below" else "below"
         if getattr(self, bound) is None:
             raise _Bad(bound, None, f"metric = {self.metric!r} needs {bound} = N")
+        if getattr(self, other) is not None:
+            raise _Bad(other, getattr(self, other), f"metric = {self.metric!r} fires {bound} = N")
 
 
 Trigger = ScheduleTrigger | DatasetTrigger | DriftTrigger | PerformanceTrigger

@@ -51,7 +51,7 @@ from rung.core.limits import ALIAS, NAME, check_int, check_length
 from rung.core.policy import Comparison, Policy, decide
 from rung.evaluation.evaluator import Evaluator
 from rung.monitoring.monitor import Monitor
-from rung.monitoring.performance import labelled_rows
+from rung.monitoring.performance import labelled_rows, performance_trigger
 from rung.pipelines.runner import Stores
 from rung.registry.models import Registry, current_user
 from rung.store.lease import Lease
@@ -372,34 +372,10 @@ class Automation:
                 parts.append("the predictions drifted")
             return f"monitoring window {_WINDOW}: " + " and ".join(parts)
         if trigger.kind == "performance":
-            with self._s.metadata.read() as tx:
-                newest = tx.scalar("SELECT MAX(id) FROM feedback")
-            if newest is None or newest == state.get("feedback_seen"):
-                return _UNSEEN  # no label came back since the last tick
-            state["feedback_seen"] = newest
-            n = int(o.get("labelled", 100))
-            frame = labelled_rows(
-                self._s.metadata, self.model, n, "__label", versions=[champion.version]
+            judged, reason = performance_trigger(
+                self._s.metadata, self.model, champion, o, state, f"trigger {trigger.name!r}"
             )
-            if len(frame) < n:
-                return _UNSEEN
-            if o["metric"] == "accuracy":
-                value = float((frame["prediction"] == frame["__label"]).mean())
-                if value >= float(o["below"]):
-                    return None
-                return (
-                    f"live accuracy of {champion.ref} {value:.3f} < {o['below']} on its"
-                    f" newest {n} labelled rows"
-                )
-            # a prediction or label that is not a number (a string in a well-formed record)
-            # is left out of the MAE, as in live performance; none left: nothing to judge
-            errors = (_as_numbers(frame["prediction"]) - _as_numbers(frame["__label"])).abs()
-            if errors.isna().all():
-                return None
-            value = float(errors.mean())
-            if value <= float(o["above"]):
-                return None
-            return f"live MAE of {champion.ref} {value:.4g} > {o['above']} on its newest {n} labelled rows"
+            return reason if judged else _UNSEEN  # no new label, or too few: nothing judged
         return None
 
     # -- jobs --------------------------------------------------------------------------
@@ -779,16 +755,6 @@ def _with_evidence(job: dict[str, Any]) -> dict[str, Any]:
 
 def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
-
-
-def _as_numbers(values: Any) -> Any:
-    """``values`` (a Series) as floats, NaN where a value is not a number (booleans too)."""
-    import pandas as pd
-
-    numeric = values.map(
-        lambda v: v if isinstance(v, int | float) and not isinstance(v, bool) else None
-    )
-    return pd.to_numeric(numeric, errors="coerce")
 
 
 def tick_each(loops: list[Automation]) -> list[dict[str, Any]]:

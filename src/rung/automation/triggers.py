@@ -15,9 +15,9 @@
     predictions = false        # also fire when the predictions drift
 
     [[automate.triggers]]
-    kind = "performance"       # live accuracy (or MAE) of the champion past a bound
-    metric = "accuracy"        # accuracy (fires below) or mae (fires above)
-    below = 0.55
+    kind = "performance"       # a live metric of the champion past a bound
+    metric = "accuracy"        # classifier: accuracy (below), log_loss (above);
+    below = 0.55               # regressor: mae, rmse (above), r2 (below)
     labelled = 100             # on its newest N labelled rows
 
 Each trigger is checked once per tick and keeps what it saw (its state) in the metadata
@@ -76,14 +76,7 @@ def parse_triggers(raw: Any) -> list[Trigger]:
         elif kind == "dataset" and not isinstance(options.get("dataset"), str):
             raise InvalidInput(f'{where} needs dataset = "NAME"', 'e.g. dataset = "sp500"')
         elif kind == "performance":
-            metric = options.setdefault("metric", "accuracy")
-            bound_key = {"accuracy": "below", "mae": "above"}.get(metric)
-            if bound_key is None or not isinstance(options.get(bound_key), int | float):
-                raise InvalidInput(
-                    f'{where} needs metric = "accuracy" with below = N, or "mae" with'
-                    f" above = N (got metric {metric!r})",
-                    'e.g. metric = "accuracy"\nbelow = 0.55',
-                )
+            check_performance(options, where)
         name = str(
             entry.get("name")
             or (kind if sum(e.get("kind") == kind for e in raw) == 1 else f"{kind}{i}")
@@ -91,6 +84,30 @@ def parse_triggers(raw: Any) -> list[Trigger]:
         check_length(name, TRIGGER, f"{where} name")
         out.append(Trigger(name, kind, options))
     return out
+
+
+def check_performance(options: dict[str, Any], where: str) -> None:
+    """A performance trigger's ``metric`` and its bound: ``below`` for accuracy and R² (they
+    get worse downwards), ``above`` for log loss, MAE and RMSE; the other bound is refused.
+    Whether the metric fits the model's task is checked when the trigger is judged."""
+    from rung.monitoring.performance import METRICS
+
+    metric = options.setdefault("metric", "accuracy")
+    if metric not in METRICS:
+        raise InvalidInput(
+            f"{where} has metric {metric!r}",
+            f"use one of {', '.join(METRICS)} (accuracy and log_loss for a classifier;"
+            " mae, rmse and r2 for a regressor)",
+        )
+    worse = METRICS[metric][1]
+    other = "above" if worse == "below" else "below"
+    if other in options:
+        raise InvalidInput(
+            f"{where}: metric {metric!r} fires {worse} a bound, not {other}",
+            f"write {worse} = N instead of {other} = N",
+        )
+    if not isinstance(options.get(worse), int | float) or isinstance(options.get(worse), bool):
+        raise InvalidInput(f"{where}: metric {metric!r} needs {worse} = N", f"e.g. {worse} = 0.55")
 
 
 def check_cron(expr: Any, where: str = "cron") -> None:

@@ -74,7 +74,7 @@ def monitor_check(
 def _drift_row(name: str, f: dict[str, Any]) -> list[Any]:
     """One row of the drift table: a feature, or the predictions."""
     v, st = f["verdict"], f["stats"]
-    pvalue = st.get("ks_pvalue", st.get("chi2_pvalue"))
+    pvalue = v.get("pvalue", st.get("ks_pvalue", st.get("chi2_pvalue")))  # the gating test's
     rates = f.get("nulls_rate") or {}
     return [
         name,
@@ -115,11 +115,8 @@ def _print_window(report: dict[str, Any]) -> None:
     render.line(
         f"{len(drifted)} of {len(report['features'])} features drifted"
         + (f": {', '.join(drifted)}" if drifted else "")
-        + (
-            " (fewer than 1000 rows: the KS/chi-squared p-value decides, below 0.05)"
-            if report["rows"] < 1000
-            else " (verdicts by effect size; p-values for information)"
-        )
+        + " (drift: effect size >= threshold and p-value < alpha, 0.0025 by default, at every"
+        " window size)"
     )
     render.line(_performance_line(report["performance"]))
     h = report["health"]
@@ -135,6 +132,8 @@ def _print_window(report: dict[str, Any]) -> None:
             f"warning: {skipped['records']} malformed log record(s) left out (ids"
             f" {', '.join(map(str, skipped['ids']))}): {skipped['first']}"
         )
+    for warning in report.get("warnings", []):
+        render.line(f"warning: {warning}")
     for alert in report["alerts"]:
         render.line(f"ALERT {alert['kind']}: {alert['message']}")
     if "same_as" in report:
@@ -148,14 +147,35 @@ def _print_window(report: dict[str, Any]) -> None:
         )
 
 
+def _live(perf: dict[str, Any]) -> str:
+    """The live metrics of the window's task, e.g. ``accuracy 0.6, log loss 0.52`` or
+    ``MAE 44.82, RMSE 52.1, R² 0.41``."""
+    from rung.monitoring.performance import METRICS, metrics_of
+
+    task = perf.get("task", "classification")
+    shown = [f"{METRICS[m][2]} {perf[m]:.4g}" for m in metrics_of(task) if perf.get(m) is not None]
+    return ", ".join(shown) or "-"
+
+
 def _performance_line(perf: dict[str, Any]) -> str:
     if not perf["labelled"]:
         return f"live performance: no labels back yet for the {perf['rows']} rows (POST /feedback)"
-    mae = f", MAE {perf['mae']:.4g}" if perf["mae"] is not None else ""
-    return (
-        f"live performance: accuracy {perf['accuracy']:.4g}{mae} on {perf['labelled']}"
+    line = (
+        f"live performance: {_live(perf)} on {perf['labelled']}"
         f" labelled rows of {perf['rows']} ({perf['missing']} labels not back yet)"
     )
+    classes = perf.get("per_class") or {}
+    if 0 < len(classes) <= 10:
+        line += "\n  per class: " + "; ".join(
+            f"{name} precision {_num(c['precision'])} recall {_num(c['recall'])}"
+            f" ({c['support']} labelled)"
+            for name, c in classes.items()
+        )
+    if perf.get("not_numbers"):
+        line += (
+            f"\n  {perf['not_numbers']} labelled row(s) left out: prediction or label not a number"
+        )
+    return line
 
 
 def _verdict(drift: bool | None) -> str:
@@ -188,7 +208,7 @@ def monitor_show(
             "rows",
             "drifted",
             "predictions",
-            "accuracy",
+            "live metrics",
             "labelled",
             "p99 ms",
             "errors",
@@ -202,7 +222,7 @@ def monitor_show(
                 w["rows"],
                 f"{len(w['drifted'])}/{len(w['features'])}",
                 _prediction_cell(w.get("prediction")),
-                _num(w["performance"]["accuracy"]),
+                _live(w["performance"]),
                 f"{w['performance']['labelled']}/{w['performance']['rows']}",
                 _num(w["health"]["latency_ms"]["p99"]),
                 _pct(w["health"]["error_rate"]),

@@ -10,19 +10,26 @@ has to be in memory. The statistics then come from two count vectors:
   with its asymptotic p-value; PSI over the reference's deciles; Wasserstein-1 distance with
   each bin's mass at the mean of its values (bins keep their sums), normalised by the
   reference's standard deviation (as Evidently does);
-* categorical: chi-squared against the reference's shares, with its p-value, and the
-  Jensen–Shannon distance (natural log, as ``scipy.spatial.distance.jensenshannon``).
+* categorical: Pearson's chi-squared test of homogeneity of the two samples' counts (rare
+  categories pooled), with its p-value, and the Jensen–Shannon distance (natural log, as
+  ``scipy.spatial.distance.jensenshannon``).
 
-**Verdicts rest on effect sizes, not p-values.** On a large window a p-value flags shifts
-too small to matter (alert fatigue); so by default a numeric feature drifts when its
-normalised Wasserstein distance reaches 0.1 and a categorical one when its Jensen–Shannon
-distance reaches 0.1 — Evidently's defaults for large data — and the p-values are reported
-as information. The statistic and threshold are configurable per feature.
+**One verdict rule at every window size** (:func:`judge`): a feature drifts when its effect
+size reaches its threshold — the normalised Wasserstein distance of a numeric feature, the
+Jensen–Shannon distance of a categorical one, 0.1 each (Evidently's defaults for large data)
+— *and* the test of its basis (two-sample KS, chi-squared) tells the change from sampling
+noise, p-value below ``ALPHA`` (0.0025). The effect size keeps large windows from flagging
+shifts too small to matter; the test keeps small windows (whose effect sizes are mostly
+noise) from flagging chance; no window size switches from one to the other. The measured
+false-alarm rate of these defaults is in docs/monitoring.md
+(``benchmarks/scripts/drift_false_alarms.py``). The statistic, threshold and ``alpha`` are
+configurable per feature.
 
 **The null rate is monitored too.** Every feature's share of missing values (None, NaN,
 ``pd.NA``; ±inf of a numeric feature counts as missing) in the window is compared with the
 reference's: an absolute change of ``NULL_THRESHOLD`` (0.1, ten percentage points) or more is
-drift, whatever the distribution of the values that are there (:func:`null_rates`).
+drift when a two-proportion test puts it beyond sampling noise too, whatever the
+distribution of the values that are there (:func:`null_rates`).
 
 **Degenerate distributions have defined verdicts** (:func:`assess`):
 
@@ -31,7 +38,7 @@ drift, whatever the distribution of the values that are there (:func:`null_rates
   cannot see a shift from one constant to another (KS 0 when the new constant lands in the
   same bin, an infinite normalised Wasserstein);
 * a single-category reference: Jensen–Shannon and chi-squared as usual (chi-squared with no
-  degree of freedom: p-value 1 when the window holds that category only, 0 with another);
+  degree of freedom — that category alone on both sides — has p-value 1);
 * a reference or a window with no value at all (all null, or no row): no distribution
   statistic can be computed; the null rate decides, and a one-line ``note`` naming the
   column says so. A window with no row of a feature has no verdict (``drift`` None).
@@ -49,15 +56,20 @@ import numpy as np
 from rung.core.errors import InvalidInput
 
 DEFAULTS = {"numeric": ("wasserstein", 0.1), "categorical": ("jensenshannon", 0.1)}
-# under LARGE rows an effect size cannot be told from sampling noise (the Wasserstein distance
-# of 100 draws from their own distribution is ~0.1 sd): there the tests decide, at 5 %
-SMALL_DEFAULTS = {"numeric": ("ks_pvalue", 0.05), "categorical": ("chi2_pvalue", 0.05)}
-LARGE = 1000
+# the test of each basis: an effect size is drift only when its test tells it from sampling
+# noise too (p-value below ALPHA), whatever the size of the window: one rule for all sizes
+TESTS = {"numeric": "ks_pvalue", "categorical": "chi2_pvalue"}
+# 0.0025: a feature has two tests (its distribution's and its null rate's); at 0.0025 each,
+# the union (Bonferroni) bound keeps its false alarms under 0.5 % of in-distribution
+# windows, which leaves room for the tests' approximations on small windows (a 20 %-null
+# column of 100 rows: the normal approximation of its null count rejects at about twice
+# its level): measured at most 1 % per feature (benchmarks/scripts/drift_false_alarms.py)
+ALPHA = 0.0025
 _THRESHOLD = {"wasserstein": 0.1, "jensenshannon": 0.1, "psi": 0.2, "ks": 0.1}  # else 0.1
-_THRESHOLD.update(ks_pvalue=0.05, chi2_pvalue=0.05, changed_share=0.1)
-# an absolute change of the null rate of 0.1 (ten points) is drift: far above sampling noise
-# (a rate's standard error is at most 0.5/sqrt(n): 0.016 at 1000 rows, 0.05 at 100) and the
-# size of the effect-size defaults above
+_THRESHOLD.update(ks_pvalue=ALPHA, chi2_pvalue=ALPHA, changed_share=0.1)
+# an absolute change of the null rate of 0.1 (ten points) is drift — when a two-proportion
+# test also tells it from sampling noise (p < ALPHA): a rate's standard error is up to
+# 0.5/sqrt(n), 0.05 at 100 rows, so ten points alone would be noise there
 NULL_THRESHOLD = 0.1
 # how each statistic is judged: "at_least" = drift when stat >= threshold; "below" for p-values
 _DIRECTION = {
@@ -344,7 +356,10 @@ def numeric_stats(window: NumericWindow) -> dict[str, float | None]:
 
 
 def categorical_stats(window: CategoricalWindow) -> dict[str, float | None]:
-    """Chi-squared statistic and p-value, and the Jensen–Shannon distance of a window."""
+    """Pearson's chi-squared test of homogeneity of the reference's and the window's counts
+    (a 2 × k table: both are samples, so the reference's shares are not taken as exact —
+    as the two-sample KS test of numbers does) with its p-value, categories expected fewer
+    than 5 times pooled (:func:`pool_small_cells`); and the Jensen–Shannon distance."""
     r = np.asarray(window.ref.counts, dtype=float)
     c = window.counts.astype(float)
     if window.n == 0 or window.ref.n == 0:  # no value on one side: nothing to compare
@@ -352,13 +367,66 @@ def categorical_stats(window: CategoricalWindow) -> dict[str, float | None]:
     p, q = r / r.sum(), c / c.sum()
     m = (p + q) / 2
     js = math.sqrt(max(0.0, (_kl(p, m) + _kl(q, m)) / 2))
-    expected = p * c.sum()
-    seen = expected > 0
-    chi2 = float(np.sum((c[seen] - expected[seen]) ** 2 / expected[seen]))
-    if np.any(c[~seen] > 0):  # values the reference never had: infinitely unlikely under it
-        chi2 = math.inf
-    dof = int(seen.sum()) - 1
+    ref, cur = pool_small_cells(r, c)
+    chi2, dof = _homogeneity(ref, cur)
     return {"chi2": chi2, "chi2_pvalue": _chi2_pvalue(chi2, dof), "jensenshannon": js}
+
+
+def _homogeneity(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
+    """Pearson's statistic of the 2 × k table (a, b) and its degrees of freedom (k − 1)."""
+    columns = a + b
+    keep = columns > 0
+    a, b, columns = a[keep], b[keep], columns[keep]
+    total = columns.sum()
+    chi2 = 0.0
+    for row in (a, b):
+        expected = columns * row.sum() / total
+        chi2 += float(np.sum((row - expected) ** 2 / expected))
+    return chi2, int(columns.size) - 1
+
+
+MIN_EXPECTED = 5.0
+
+
+def pool_small_cells(
+    a: np.ndarray, b: np.ndarray, least: float = MIN_EXPECTED
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two rows ``a`` and ``b`` of a 2 × k table of counts with the categories expected
+    fewer than ``least`` (5) times in either row pooled into one column — then the next
+    smallest ones added to it until it is expected ``least`` times too: Pearson's statistic
+    follows the chi-squared distribution only when no expected count is small (Cochran 1954,
+    "Some methods for strengthening the common χ² tests", Biometrics 10(4): the "expected
+    count ≥ 5" rule). Without it a rare category seen once in a window of 100 rows made
+    the test flag in-distribution windows several times more often than its level. Columns
+    come out in the order of their rising totals; two columns are always left (pooling into
+    one would leave no test: a new category in a single-category feature must still show)."""
+    columns = a + b
+    smaller = min(a.sum(), b.sum())
+    total = columns.sum()
+    if total == 0 or columns.size < 3:
+        return a, b
+    order = np.argsort(columns, kind="stable")
+    a, b, expected = a[order], b[order], columns[order] * smaller / total
+    small = int(np.searchsorted(expected, least, side="left"))  # columns expected < least
+    if small == 0:
+        return a, b
+    k = max(small, int(np.searchsorted(np.cumsum(expected), least, side="left")) + 1)
+    k = min(k, expected.size - 1)  # two columns at least: a test, however rough, not none
+    if k < 2:
+        return a, b
+    return np.concatenate(([a[:k].sum()], a[k:])), np.concatenate(([b[:k].sum()], b[k:]))
+
+
+def describe_default_rule(alpha: float = ALPHA) -> str:
+    """The default verdict rule in words (the CLI and the benchmarks print it)."""
+    return (
+        "wasserstein/jensenshannon >= 0.1 and KS/chi-squared p-value < "
+        f"{alpha:g}, at every window size"
+    )
+
+
+# effect sizes that the test of their basis gates (not p-values, changed_share, null rates)
+_GATED = {"wasserstein", "wasserstein_raw", "psi", "ks", "jensenshannon", "chi2"}
 
 
 def judge(
@@ -366,20 +434,34 @@ def judge(
     stats: dict[str, float | None],
     statistic: str | None = None,
     threshold: float | None = None,
-    rows: int | None = None,
     name: str | None = None,
+    alpha: float | None = None,
 ) -> dict[str, Any]:
     """The verdict of one feature: which statistic decided, against which threshold.
 
-    By default an effect size decides; on a window of fewer than ``LARGE`` rows (``rows``),
-    a test's p-value does, as Evidently's presets do, since effect sizes of small samples
-    are mostly noise; against a constant reference, ``changed_share`` (when ``stats`` has a
-    value for it). A configured statistic always wins. Raises :class:`InvalidInput` naming
-    the feature ``name`` for a statistic its kind does not have."""
-    defaults = SMALL_DEFAULTS if rows is not None and rows < LARGE else DEFAULTS
+    **One rule at every window size**: a feature drifts when its effect size reaches its
+    threshold (by default the normalised Wasserstein distance for numbers, the Jensen–Shannon
+    distance for categories, 0.1 each: Evidently's defaults for large data, see
+    https://docs.evidentlyai.com/metrics/explainer_drift) **and** the test of its basis —
+    two-sample Kolmogorov–Smirnov for numbers, Pearson's chi-squared for categories — puts
+    it beyond sampling noise (p-value below ``alpha``, default :data:`ALPHA` 0.0025: with the
+    null rate's test at the same level, at most 1 % of in-distribution windows flag a
+    feature, by the union bound). The
+    effect size says the change matters, the test that it is not chance: the pairing of a
+    significance test with a smallest effect size of interest (Lakens, Scheel & Isager 2018,
+    "Equivalence testing for psychological research: a tutorial", AMPPS 1(2)). Small windows
+    are held back by the test (an effect size of 100 draws is mostly noise), large ones by
+    the effect size (a p-value flags shifts too small to matter); nothing switches at a
+    window size, so a window of 982 rows and one of 1000 are judged alike.
+
+    A configured ``statistic`` replaces the effect size (a p-value statistic then decides
+    alone, below its threshold); ``alpha`` = 1 turns the test off. Against a constant
+    reference, ``changed_share`` decides (when ``stats`` has a value for it), ungated.
+    Raises :class:`InvalidInput` naming the feature ``name`` for a statistic its kind does
+    not have. The verdict holds ``pvalue`` and ``alpha`` when a test gated it."""
     if statistic is None and stats.get("changed_share") is not None:
         statistic = "changed_share"
-    statistic = statistic or defaults[kind][0]
+    statistic = statistic or DEFAULTS[kind][0]
     threshold = _THRESHOLD.get(statistic, 0.1) if threshold is None else threshold
     if statistic not in stats or statistic not in _DIRECTION:
         known = sorted(k for k in stats if k in _DIRECTION)
@@ -388,35 +470,74 @@ def judge(
             f"choose from {', '.join(known)} under [monitor.features]",
         )
     value = stats[statistic]
+    drift: bool | None
     if value is None:
         drift = None
     elif _DIRECTION[statistic] == "below":
         drift = value < threshold
     else:
         drift = value >= threshold
-    return {"statistic": statistic, "value": value, "threshold": threshold, "drift": drift}
+    verdict: dict[str, Any] = {
+        "statistic": statistic,
+        "value": value,
+        "threshold": threshold,
+        "drift": drift,
+    }
+    if statistic in _GATED:
+        alpha = ALPHA if alpha is None else float(alpha)
+        pvalue = stats.get(TESTS[kind])
+        verdict["pvalue"], verdict["alpha"] = pvalue, alpha
+        if drift and pvalue is not None and not pvalue < alpha:
+            verdict["drift"] = False  # as large as that by chance: not told from noise
+    return verdict
 
 
 def null_rates(
     reference: NumericReference | CategoricalReference,
     window: NumericWindow | CategoricalWindow,
     threshold: float | None = None,
+    alpha: float | None = None,
 ) -> dict[str, Any]:
-    """The null rate of the reference and of the window, the change (window − reference) and
-    the verdict: drift when ``|change| >= threshold`` (default ``NULL_THRESHOLD``). Rates are
-    None for a side without rows; so is then the verdict."""
+    """The null rate of the reference and of the window, the change (window − reference),
+    the p-value of the two-proportion z-test of that change (pooled variance; e.g. Agresti,
+    *Categorical Data Analysis*, 3rd ed., 2013, §3.1.3) and the verdict: drift when
+    ``|change| >= threshold`` (default ``NULL_THRESHOLD``) and ``pvalue < alpha`` (default
+    :data:`ALPHA`), the rule of :func:`judge`. Rates are None for a side without rows; so
+    is then the verdict."""
     threshold = NULL_THRESHOLD if threshold is None else float(threshold)
+    alpha = ALPHA if alpha is None else float(alpha)
     ref_rows, rows = reference.n + reference.nulls, window.n + window.nulls
     before = reference.nulls / ref_rows if ref_rows else None
     now = window.nulls / rows if rows else None
     change = None if before is None or now is None else now - before
+    pvalue = (
+        None
+        if change is None
+        else _two_proportion_pvalue(reference.nulls, ref_rows, window.nulls, rows)
+    )
+    drift = None
+    if change is not None and pvalue is not None:
+        drift = abs(change) >= threshold - 1e-12 and pvalue < alpha
     return {
         "reference": before,
         "current": now,
         "change": change,
         "threshold": threshold,
-        "drift": None if change is None else abs(change) >= threshold - 1e-12,
+        "pvalue": pvalue,
+        "alpha": alpha,
+        "drift": drift,
     }
+
+
+def _two_proportion_pvalue(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p-value of the pooled two-proportion z-test of k1/n1 against k2/n2 (1 when
+    both rates are 0 or both 1: nothing varies)."""
+    pooled = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0
+    z = abs(k2 / n2 - k1 / n1) / se
+    return math.erfc(z / math.sqrt(2))
 
 
 def assess(
@@ -425,6 +546,7 @@ def assess(
     statistic: str | None = None,
     threshold: float | None = None,
     null_threshold: float | None = None,
+    alpha: float | None = None,
 ) -> dict[str, Any]:
     """Everything said about one feature of a window: ``kind``, ``rows`` and ``nulls`` of
     the window, every statistic (``stats``), the null rates (``nulls_rate``), the
@@ -439,15 +561,17 @@ def assess(
     else:
         kind, stats = "categorical", categorical_stats(window)
     ref = window.ref
-    nulls = null_rates(ref, window, null_threshold)
+    nulls = null_rates(ref, window, null_threshold, alpha)
     stats = {**stats, "null_rate": nulls["current"], "null_rate_reference": nulls["reference"]}
-    verdict = judge(kind, stats, statistic, threshold, window.n, name)
+    verdict = judge(kind, stats, statistic, threshold, name, alpha)
     if nulls["drift"] and not verdict["drift"]:
         verdict = {
             "statistic": "null_rate_change",
             "value": abs(nulls["change"]),
             "threshold": nulls["threshold"],
             "drift": True,
+            "pvalue": nulls["pvalue"],  # the two-proportion test's, which rejected too
+            "alpha": nulls["alpha"],
         }
     elif verdict["drift"] is None and nulls["drift"] is False:
         verdict = {**verdict, "drift": False}  # nothing to compare but the null rate: same

@@ -6,7 +6,11 @@ data drift (one drifted feature) and prediction drift, which are on by default::
     [monitor.alerts]
     drifted_features = 1     # alert when at least this many features drift (0: never)
     prediction_drift = true  # alert when the outputs' distribution drifts
-    min_accuracy = 0.55      # live accuracy below this, on at least min_labelled labels
+    min_accuracy = 0.55      # classifier: live accuracy below this, on >= min_labelled labels
+    max_log_loss = 0.7       # classifier: live log loss above this (probabilities logged)
+    max_mae = 30             # regressor: live MAE above this (in the label's units)
+    max_rmse = 40            # regressor: live RMSE above this
+    min_r2 = 0.3             # regressor: live R² below this
     min_labelled = 30
     max_error_rate = 0.05    # failed requests / requests
     max_p99_ms = 500         # 99th percentile latency of answered requests
@@ -30,13 +34,18 @@ from typing import Any
 from rung.core.errors import InvalidInput
 from rung.core.hashing import canonical_json
 from rung.core.webhooks import WEBHOOK_SCHEMES, check_webhook
+from rung.monitoring.performance import CLASSIFICATION, METRICS
 
-__all__ = ["WEBHOOK_SCHEMES", "breaches", "check_webhook", "deliver", "rules_of"]
+__all__ = ["WEBHOOK_SCHEMES", "breaches", "check_webhook", "deliver", "misfits", "rules_of"]
 
 RULES = {
     "drifted_features": (int, 1),
     "prediction_drift": (bool, True),
     "min_accuracy": (float, None),
+    "max_log_loss": (float, None),
+    "max_mae": (float, None),
+    "max_rmse": (float, None),
+    "min_r2": (float, None),
     "min_labelled": (int, 30),
     "max_error_rate": (float, None),
     "max_p99_ms": (float, None),
@@ -66,6 +75,32 @@ def rules_of(config: dict[str, Any]) -> dict[str, Any]:
     return rules
 
 
+_RULE = {
+    "accuracy": "min_accuracy",
+    "log_loss": "max_log_loss",
+    "mae": "max_mae",
+    "rmse": "max_rmse",
+    "r2": "min_r2",
+}
+
+
+def misfits(rules: dict[str, Any], task: str, model: str) -> list[str]:
+    """One warning line per performance rule set for a metric the model's task does not
+    have (``min_accuracy`` for a regressor, ``max_mae`` for a classifier): the rule is left
+    out rather than stopping the check — other models may share ``[monitor.alerts]``."""
+    out = []
+    for metric, (fits, _, _) in METRICS.items():
+        key = _RULE[metric]
+        if rules.get(key) is not None and fits != task:
+            kind = "classifier" if task == CLASSIFICATION else "regressor"
+            use = ", ".join(_RULE[m] for m, (t, _, _) in METRICS.items() if t == task)
+            out.append(
+                f"[monitor.alerts] {key} does not apply to {model}, a {kind}: it has no"
+                f" live {METRICS[metric][2]} (its rules: {use})"
+            )
+    return out
+
+
 def breaches(report: dict[str, Any], rules: dict[str, Any]) -> list[dict[str, Any]]:
     """The alerts one window raises: ``{kind, message, details}`` each."""
     model, out = report["model"], []
@@ -93,21 +128,21 @@ def breaches(report: dict[str, Any], rules: dict[str, Any]) -> list[dict[str, An
             }
         )
     perf = report["performance"]
-    bound = rules["min_accuracy"]
-    if (
-        bound is not None
-        and perf["accuracy"] is not None
-        and perf["labelled"] >= rules["min_labelled"]
-        and perf["accuracy"] < bound
-    ):
-        out.append(
-            {
-                "kind": "performance",
-                "message": f"{model}: live accuracy {perf['accuracy']:.3f} < {bound} on"
-                f" {perf['labelled']} labelled rows",
-                "details": perf,
-            }
-        )
+    for metric, (fits, worse, said) in METRICS.items():
+        bound = rules[_RULE[metric]]
+        value = perf.get(metric) if perf.get("task", fits) == fits else None
+        if bound is None or value is None or perf["labelled"] < rules["min_labelled"]:
+            continue
+        if (value < bound) if worse == "below" else (value > bound):
+            text = f"{value:.3f}" if metric in ("accuracy", "r2") else f"{value:.4g}"
+            out.append(
+                {
+                    "kind": "performance",
+                    "message": f"{model}: live {said} {text} {'<' if worse == 'below' else '>'}"
+                    f" {bound:g} on {perf['labelled']} labelled rows",
+                    "details": perf,
+                }
+            )
     health = report["health"]
     bound = rules["max_error_rate"]
     if bound is not None and health["error_rate"] is not None and health["error_rate"] > bound:

@@ -104,6 +104,16 @@ def compare_frames(
                     f" (it is {current_kind})",
                     "compare frames whose columns have the same kinds",
                 )
+    return compare_to(summary, current, thresholds)
+
+
+def compare_to(
+    summary: Reference, current: Any, thresholds: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The drift report of the DataFrame ``current`` against a reference already summarised
+    (:func:`frame_reference`, :func:`build_reference`): what :func:`compare_frames` does
+    after summarising, without its checks — many windows against one reference (the
+    false-alarm benchmark, ``benchmarks/scripts/drift_false_alarms.py``)."""
     windows = {name: accumulator(ref) for name, ref in summary.items()}
     for name, window in windows.items():  # one column at a time: memory near one column's copy
         window.add(current[name])  # numbers by the reference's measure, or categories
@@ -227,13 +237,14 @@ def feature_report(acc: Accumulator, chosen: dict[str, Any], name: str = "") -> 
     """Rows, nulls, every statistic, the null rates and the verdict (statistic, threshold)
     of one feature, and a one-line ``note`` where no statistic can be computed (see
     :func:`rung.core.drift.assess`); ``chosen``: its configured ``statistic``,
-    ``threshold`` and ``null_threshold``, if any."""
+    ``threshold``, ``null_threshold`` and ``alpha``, if any."""
     out = assess(
         name,
         acc,
         chosen.get("statistic"),
         chosen.get("threshold"),
         chosen.get("null_threshold"),
+        chosen.get("alpha"),
     )
     out["basis"] = out["kind"]  # how it is compared: numeric bins or categories
     if acc.ref.column:  # the column's kind, as data show and the signature report it

@@ -14,12 +14,12 @@ import time
 from typing import Any
 
 from rung.core.drift import reference_from_dict
-from rung.core.errors import InvalidInput
+from rung.core.errors import InvalidInput, NotFound
 from rung.core.hashing import canonical_json, ordered_json
 from rung.core.limits import check_int
-from rung.monitoring.alerts import breaches, check_webhook, deliver, rules_of
+from rung.monitoring.alerts import breaches, check_webhook, deliver, misfits, rules_of
 from rung.monitoring.drift import parse_window, window_start
-from rung.monitoring.performance import live_performance
+from rung.monitoring.performance import CLASSIFICATION, live_performance, task_of
 from rung.monitoring.window import References, compute_window, references
 from rung.pipelines.runner import Stores
 from rung.registry.models import ModelVersion, Registry, require_model
@@ -117,10 +117,12 @@ class Monitor:
                 self._config.get("features", {}),
                 self._config.get("prediction", {}),
                 version.version,
+                task_of(version.signature),
                 **start,
             ),
         }
         report["alerts"] = breaches({**report, "model": ref}, self.rules)
+        report["warnings"] = misfits(self.rules, task_of(version.signature), ref)
         if save:
             with store.write() as tx:
                 self.record(tx, version.name, report)
@@ -201,12 +203,20 @@ class Monitor:
             if not rows:
                 require_model(tx, name)
         out = []
+        tasks: dict[str, str] = {}
         for row in rows:
             report = json.loads(row["report"])
             report["id"] = row["id"]
+            served = str(report.get("model") or row["ref"])
+            if served not in tasks:  # the task of the version that served the window
+                try:
+                    tasks[served] = task_of(self._registry.get(served).signature)
+                except NotFound:  # a version deleted since: the task the window recorded
+                    tasks[served] = (report.get("performance") or {}).get("task", CLASSIFICATION)
             report["performance"] = live_performance(
                 self._s.metadata,
                 name,
+                tasks[served],
                 after_id=row["first_id"] - 1,
                 until_id=row["last_id"],
             )

@@ -3,6 +3,21 @@
 Labels arrive late (``POST /feedback``, keyed by request id and row), so the report says how
 many predicted rows of the window are labelled and how many are still waiting, and computes
 the metrics on the labelled ones only. Read in chunks of log records, like the drift.
+
+The metrics follow the model's task (:func:`task_of`: a model with classes is a classifier,
+any other a regressor), and are computed in one place, :class:`LiveMetrics` (through
+:func:`live_metrics`), for ``rung monitor``, its alerts and the automation's performance
+trigger alike:
+
+* **classification** — accuracy (exact match), per-class precision, recall and support, and
+  the log loss where the service logged probabilities;
+* **regression** — MAE, RMSE and R² (the coefficient of determination, ``1 − SSE/SST``
+  as :func:`sklearn.metrics.r2_score`; None when the labels do not vary), over the rows
+  whose prediction and label are both numbers (the others are counted, ``not_numbers``).
+
+Every metric is kept as running sums (Welford's update for the labels' variance: Welford
+1962, "Note on a method for calculating corrected sums of squares and products",
+*Technometrics* 4(3)), so a window of millions of rows is measured in bounded memory.
 """
 
 from __future__ import annotations
@@ -13,22 +28,139 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from rung.core.errors import InvalidInput
 from rung.core.predlog import MalformedRecord, inputs_of, outputs_of
 from rung.monitoring.drift import log_records
 from rung.store.metadata import MetadataStore
 
 log = logging.getLogger("rung")
 
+CLASSIFICATION, REGRESSION = "classification", "regression"
+# each live metric: its task, the direction in which it gets worse, and how it is printed
+METRICS: dict[str, tuple[str, str, str]] = {
+    "accuracy": (CLASSIFICATION, "below", "accuracy"),
+    "log_loss": (CLASSIFICATION, "above", "log loss"),
+    "mae": (REGRESSION, "above", "MAE"),
+    "rmse": (REGRESSION, "above", "RMSE"),
+    "r2": (REGRESSION, "below", "R²"),
+}
+_EPS = 1e-15  # probabilities clipped to [eps, 1] in the log loss, as scikit-learn does
+
+
+def task_of(signature: dict[str, Any] | None) -> str:
+    """``"classification"`` when the model has classes (``classes_``, recorded in its
+    signature at registration), else ``"regression"``."""
+    return CLASSIFICATION if (signature or {}).get("classes") else REGRESSION
+
+
+def metrics_of(task: str) -> list[str]:
+    """The live metrics of a task, in the order they are printed."""
+    return [name for name, (t, _, _) in METRICS.items() if t == task]
+
+
+def check_metric(metric: str, task: str, model: str, where: str) -> None:
+    """:class:`InvalidInput` (one line) when ``metric`` does not fit the task of ``model``:
+    an accuracy asked of a regressor, a MAE of a classifier."""
+    if METRICS[metric][0] != task:
+        fits = ", ".join(metrics_of(task))
+        raise InvalidInput(
+            f"{where}: metric {metric!r} does not fit {model}, a"
+            f" {'classifier' if task == CLASSIFICATION else 'regressor'}",
+            f"use one of {fits}",
+        )
+
+
+@dataclass
+class LiveMetrics:
+    """The live metrics of a task from (prediction, label[, probabilities]) pairs, added one
+    at a time or in chunks; :meth:`report` gives them (None where nothing was measured)."""
+
+    task: str
+    labelled: int = 0
+    correct: int = 0
+    classes: dict[str, list[int]] = field(default_factory=dict)  # tp, predicted, actual
+    log_loss_sum: float = 0.0
+    scored: int = 0  # rows with the probability of their label
+    n: int = 0  # regression: rows with a number as prediction and as label
+    abs_error: float = 0.0
+    sq_error: float = 0.0
+    mean: float = 0.0  # of the labels (Welford)
+    m2: float = 0.0
+    not_numbers: int = 0
+
+    def add(self, prediction: Any, label: Any, probabilities: Any = None) -> None:
+        self.labelled += 1
+        if self.task == CLASSIFICATION:
+            right = prediction == label
+            self.correct += bool(right)
+            said, truth = str(prediction), str(label)
+            self.classes.setdefault(said, [0, 0, 0])[1] += 1
+            self.classes.setdefault(truth, [0, 0, 0])[2] += 1
+            if right:
+                self.classes[truth][0] += 1
+            if isinstance(probabilities, dict) and _number(probabilities.get(truth)):
+                p = min(max(float(probabilities[truth]), _EPS), 1.0)
+                self.log_loss_sum -= math.log(p)
+                self.scored += 1
+            return
+        if not (_number(prediction) and _number(label)):
+            self.not_numbers += 1
+            return
+        y, error = float(label), float(prediction) - float(label)
+        self.n += 1
+        self.abs_error += abs(error)
+        self.sq_error += error * error
+        delta = y - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (y - self.mean)
+
+    def report(self) -> dict[str, Any]:
+        if self.task == CLASSIFICATION:
+            n = self.labelled
+            return {
+                "accuracy": self.correct / n if n else None,
+                "log_loss": self.log_loss_sum / self.scored if self.scored else None,
+                "per_class": {
+                    name: {
+                        "precision": tp / said if said else None,
+                        "recall": tp / actual if actual else None,
+                        "support": actual,
+                    }
+                    for name, (tp, said, actual) in sorted(self.classes.items())
+                },
+            }
+        n = self.n
+        return {
+            "mae": self.abs_error / n if n else None,
+            "rmse": math.sqrt(self.sq_error / n) if n else None,
+            "r2": 1 - self.sq_error / self.m2 if n > 1 and self.m2 > 0 else None,
+            "not_numbers": self.not_numbers,
+        }
+
+
+def live_metrics(
+    task: str, predictions: Any, labels: Any, probabilities: Any = None
+) -> dict[str, Any]:
+    """The live metrics of ``task`` for parallel sequences of predictions and labels (and
+    of logged probabilities, one ``{class: p}`` per row, or None): the one computation
+    behind ``rung monitor``, its alerts and the performance trigger (:class:`LiveMetrics`)."""
+    metrics = LiveMetrics(task)
+    probas = [None] * len(predictions) if probabilities is None else probabilities
+    for pred, label, proba in zip(predictions, labels, probas, strict=True):
+        metrics.add(pred, label, proba)
+    return {"task": task, "labelled": metrics.labelled, **metrics.report()}
+
 
 @dataclass
 class Performance:
     """Predicted rows of a window joined with their labels, one chunk of records at a time."""
 
+    task: str = CLASSIFICATION
     rows: int = 0
-    labelled: int = 0
-    correct: int = 0
-    abs_error: float = 0.0
-    numeric: bool = True
+    metrics: LiveMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = LiveMetrics(self.task)
 
     def add(self, store: MetadataStore, records: list[dict[str, Any]], outputs: list[Any]) -> None:
         ids = [r["request_id"] for r, out in zip(records, outputs, strict=True) if out]
@@ -43,36 +175,34 @@ class Performance:
                 )
             truth = {(f["request_id"], f["row"]): json.loads(f["label"]) for f in rows}
         for record, out in zip(records, outputs, strict=True):
+            probas = (out or {}).get("probabilities")
             for row, pred in enumerate(out.get("predictions", []) if out else []):
                 self.rows += 1
                 key = (record["request_id"], row)
                 if truth.get(key) is None:  # no label back (or a null one): unlabelled
                     continue
-                label = truth[key]  # the last label sent for a row wins
-                self.labelled += 1
-                self.correct += pred == label
-                if _number(pred) and _number(label):
-                    self.abs_error += abs(float(pred) - float(label))
-                else:
-                    self.numeric = False
+                proba = probas[row] if isinstance(probas, list) and row < len(probas) else None
+                self.metrics.add(pred, truth[key], proba)  # the last label sent for a row wins
 
     def report(self) -> dict[str, Any]:
-        n = self.labelled
+        n = self.metrics.labelled
         return {
+            "task": self.task,
             "rows": self.rows,
             "labelled": n,
             "missing": self.rows - n,
-            "accuracy": self.correct / n if n else None,
-            "mae": self.abs_error / n if n and self.numeric else None,
+            **self.metrics.report(),
         }
 
 
-def live_performance(store: MetadataStore, model: str, **window: Any) -> dict[str, Any]:
-    """Rows predicted in the window, rows labelled, rows still waiting, accuracy (exact
-    match) and, when predictions and labels are numbers, the mean absolute error.
-    ``window`` as for :func:`rung.monitoring.drift.log_records`; malformed records are left
-    out and counted under ``skipped``."""
-    performance, skipped = Performance(), Skipped()
+def live_performance(
+    store: MetadataStore, model: str, task: str = CLASSIFICATION, **window: Any
+) -> dict[str, Any]:
+    """Rows predicted in the window, rows labelled, rows still waiting, and the live metrics
+    of ``task`` (:class:`LiveMetrics`). ``window`` as for
+    :func:`rung.monitoring.drift.log_records`; malformed records are left out and counted
+    under ``skipped``."""
+    performance, skipped = Performance(task), Skipped()
     fields = "request_id, rows, outputs, status"
     for chunk in log_records(store, model, fields, chunk=500, **window):
         records, outputs = [], []
@@ -88,6 +218,53 @@ def live_performance(store: MetadataStore, model: str, **window: Any) -> dict[st
     if skipped.records:
         report["skipped"] = skipped.report()
     return report
+
+
+def performance_trigger(
+    store: MetadataStore,
+    model: str,
+    champion: Any,
+    options: dict[str, Any],
+    state: dict[str, Any],
+    where: str,
+) -> tuple[bool, str | None]:
+    """The automation's performance trigger on the champion's newest ``labelled`` labelled
+    rows: ``(judged, reason)`` — judged False when no label came back since the last check
+    (``state["feedback_seen"]``, the newest feedback id then) or fewer rows are labelled
+    yet, the reason None when the live ``metric`` is within its bound (``below`` for
+    accuracy and R², ``above`` for log loss, MAE and RMSE). Raises :class:`InvalidInput`
+    when the metric does not fit the champion's task (``where`` names the trigger), at
+    every check."""
+    metric = str(options.get("metric", "accuracy"))
+    task = task_of(champion.signature)
+    check_metric(metric, task, champion.ref, where)
+    with store.read() as tx:
+        newest = tx.scalar("SELECT MAX(id) FROM feedback")
+    if newest is None or newest == state.get("feedback_seen"):
+        return False, None  # no label came back since the last tick
+    state["feedback_seen"] = newest
+    n = int(options.get("labelled", 100))
+    frame = labelled_rows(
+        store, model, n, "__label", versions=[champion.version], probabilities="__proba"
+    )
+    if len(frame) < n:
+        return False, None
+    probas = frame["__proba"].tolist() if "__proba" in frame else None
+    value = live_metrics(task, frame["prediction"].tolist(), frame["__label"].tolist(), probas)[
+        metric
+    ]
+    if value is None:  # nothing measurable (no number, no probability): nothing to judge
+        return True, None
+    _, worse, shown = METRICS[metric]
+    bound = float(options[worse])
+    if (value >= bound) if worse == "below" else (value <= bound):
+        return True, None
+    sign = "<" if worse == "below" else ">"
+    text = f"{value:.3f}" if metric in ("accuracy", "r2") else f"{value:.4g}"
+    return (
+        True,
+        f"live {shown} of {champion.ref} {text} {sign} {bound:g} on its newest {n} labelled rows",
+    )
 
 
 @dataclass
@@ -120,12 +297,14 @@ def labelled_rows(
     limit: int,
     label: str = "label",
     versions: list[int] | None = None,
+    probabilities: str | None = None,
 ) -> Any:
     """The newest ``limit`` served rows of ``model`` whose label came back, as a DataFrame:
     the inputs as served, the ``label``, and the ``prediction`` that was answered — fresh
     labelled data to judge a challenger on, and the live metric of a performance trigger.
     Malformed log records are left out, each named in a warning of the ``rung`` logger, and
-    counted in ``frame.attrs["skipped"]``."""
+    counted in ``frame.attrs["skipped"]``. ``probabilities``: a column to hold the logged
+    probabilities of each row (``{class: p}``, or None), when asked."""
     import pandas as pd
 
     where = "p.model = :m AND p.status < 400"
@@ -135,7 +314,8 @@ def labelled_rows(
         params.update({f"v{i}": v for i, v in enumerate(versions)})
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, int]] = set()
-    served: dict[int, tuple[dict[str, list[Any]], list[Any]]] = {}  # log id: inputs, answers
+    # log id: inputs, answers, probabilities
+    served: dict[int, tuple[dict[str, list[Any]], list[Any], Any]] = {}
     skipped = Skipped()
     before = None
     while len(rows) < limit:
@@ -158,10 +338,14 @@ def labelled_rows(
                 ):
                     try:
                         outputs = outputs_of(r) or {}
-                        served[r["id"]] = (inputs_of(r), outputs.get("predictions", []))
+                        served[r["id"]] = (
+                            inputs_of(r),
+                            outputs.get("predictions", []),
+                            outputs.get("probabilities"),
+                        )
                     except MalformedRecord as exc:  # left out, and said once
                         skipped.add(r["id"], exc)
-                        served[r["id"]] = ({}, [])
+                        served[r["id"]] = ({}, [], None)
         if not found:
             break
         before = found[-1]["id"]
@@ -170,7 +354,7 @@ def labelled_rows(
             if key in seen:
                 continue
             seen.add(key)
-            inputs, predictions = served[f["pid"]]
+            inputs, predictions, probas = served[f["pid"]]
             row = f["row"]
             if row >= len(predictions):
                 continue  # feedback for a row the request did not have
@@ -181,6 +365,9 @@ def labelled_rows(
             record[label] = truth
             record["prediction"] = predictions[row]
             record["version"] = f["version"]
+            if probabilities:
+                fits = isinstance(probas, list) and row < len(probas)
+                record[probabilities] = probas[row] if fits else None
             rows.append(record)
             if len(rows) == limit:
                 break

@@ -80,13 +80,15 @@ def monitoring_html(
             "<p class='caption'>Top: features drifted per window, of all monitored. Bottom:"
             f" the {TOP_FEATURES} most drifting features, each by the statistic that decided"
             " its verdict, divided by its threshold so that 1 is the drift line (effect sizes"
-            " as value ÷ threshold; p-values, used on windows under 1000 rows, as"
-            f" log p ÷ log α). Values above {CAP:g}, infinite ones included, are drawn at"
+            " as value ÷ threshold — by default gated by their test's p-value; a p-value"
+            f" configured as the statistic as log p ÷ log α). Values above {CAP:g}, infinite"
+            f" ones included, are drawn at"
             f" {CAP:g} as triangles. Shaded spans: the version that served; vertical lines:"
             f" automation decisions.{note}</p>",
             "<h2>Live performance over time</h2>",
             _performance_chart(windows, shown, axis),
-            "<p class='caption'>Top: accuracy on the rows whose labels came back (gaps:"
+            "<p class='caption'>Top: accuracy (a classifier) or MAE (a regressor) on the rows"
+            " whose labels came back (gaps:"
             " windows with none yet); red triangles mark windows whose predictions drifted."
             " Bottom: rows labelled and rows still waiting for their label.</p>",
         ]

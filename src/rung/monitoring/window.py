@@ -37,7 +37,7 @@ from rung.monitoring.drift import (
     log_records,
     unmatched,
 )
-from rung.monitoring.performance import Performance, Skipped
+from rung.monitoring.performance import CLASSIFICATION, Performance, Skipped
 from rung.registry.models import ModelVersion, Registry, require_signature
 from rung.store.metadata import MetadataStore
 
@@ -140,15 +140,17 @@ def compute_window(
     thresholds: dict[str, dict[str, Any]] | None = None,
     prediction_threshold: dict[str, Any] | None = None,
     version: int | None = None,
+    task: str = CLASSIFICATION,
     **window: Any,
 ) -> dict[str, Any]:
     """Data drift, prediction drift, live performance and health of one window of ``model``'s
     log; ``window`` as for :func:`rung.monitoring.drift.log_records` (``after_id``, ``since``,
     ``until_id``...). Inputs, performance and health cover every request of the window;
-    prediction drift only those answered by ``version``, whose outputs the reference holds."""
+    prediction drift only those answered by ``version``, whose outputs the reference holds.
+    Live performance by the metrics of ``task`` (:mod:`rung.monitoring.performance`)."""
     features = {name: accumulator(ref) for name, ref in refs.inputs.items()}
     predicted = accumulator(refs.predictions) if refs.predictions else None
-    health, performance = _Health(), Performance()
+    health, performance = _Health(), Performance(task)
     first_id = last_id = None
     skipped = Skipped()
     fields = "request_id, version, rows, inputs, outputs, status, latency_ms"
