@@ -239,7 +239,11 @@ def performance_trigger(
     task = task_of(champion.signature)
     check_metric(metric, task, champion.ref, where)
     with store.read() as tx:
-        newest = tx.scalar("SELECT MAX(id) FROM feedback")
+        newest = tx.scalar(  # this model's labels only: another model's do not wake it
+            "SELECT MAX(f.id) FROM feedback f JOIN predictions p ON p.request_id = f.request_id"
+            " WHERE p.model = :m",
+            {"m": model},
+        )
     if newest is None or newest == state.get("feedback_seen"):
         return False, None  # no label came back since the last tick
     state["feedback_seen"] = newest
