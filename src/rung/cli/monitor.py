@@ -152,9 +152,10 @@ def _performance_line(perf: dict[str, Any]) -> str:
     if not perf["labelled"]:
         return f"live performance: no labels back yet for the {perf['rows']} rows (POST /feedback)"
     mae = f", MAE {perf['mae']:.4g}" if perf["mae"] is not None else ""
+    corrected = f", {perf['corrected']} corrected" if perf.get("corrected") else ""
     return (
         f"live performance: accuracy {perf['accuracy']:.4g}{mae} on {perf['labelled']}"
-        f" labelled rows of {perf['rows']} ({perf['missing']} labels not back yet)"
+        f" labelled rows of {perf['rows']}{corrected} ({perf['missing']} labels not back yet)"
     )
 
 

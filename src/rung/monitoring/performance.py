@@ -26,6 +26,7 @@ class Performance:
 
     rows: int = 0
     labelled: int = 0
+    corrected: int = 0  # labelled rows whose label replaced an earlier, different one
     correct: int = 0
     abs_error: float = 0.0
     numeric: bool = True
@@ -33,23 +34,27 @@ class Performance:
     def add(self, store: MetadataStore, records: list[dict[str, Any]], outputs: list[Any]) -> None:
         ids = [r["request_id"] for r, out in zip(records, outputs, strict=True) if out]
         truth: dict[tuple[str, int], Any] = {}
+        corrected: set[tuple[str, int]] = set()
         if ids:
             marks = ", ".join(f":r{i}" for i in range(len(ids)))
             with store.read() as tx:
                 rows = tx.all(
-                    f"SELECT request_id, row, label FROM feedback WHERE request_id IN ({marks})"
-                    " ORDER BY id",
+                    "SELECT request_id, row, label, corrections FROM feedback"
+                    f" WHERE request_id IN ({marks})",
                     {f"r{i}": rid for i, rid in enumerate(ids)},
                 )
+            # one label per (request, row): a unique index (the latest wins, see feedback)
             truth = {(f["request_id"], f["row"]): json.loads(f["label"]) for f in rows}
+            corrected = {(f["request_id"], f["row"]) for f in rows if f["corrections"]}
         for record, out in zip(records, outputs, strict=True):
             for row, pred in enumerate(out.get("predictions", []) if out else []):
                 self.rows += 1
                 key = (record["request_id"], row)
                 if truth.get(key) is None:  # no label back (or a null one): unlabelled
                     continue
-                label = truth[key]  # the last label sent for a row wins
+                label = truth[key]
                 self.labelled += 1
+                self.corrected += key in corrected
                 self.correct += pred == label
                 if _number(pred) and _number(label):
                     self.abs_error += abs(float(pred) - float(label))
@@ -61,6 +66,7 @@ class Performance:
         return {
             "rows": self.rows,
             "labelled": n,
+            "corrected": self.corrected,
             "missing": self.rows - n,
             "accuracy": self.correct / n if n else None,
             "mae": self.abs_error / n if n and self.numeric else None,
