@@ -120,6 +120,7 @@ def test_rung_monitor_through_the_cli(sqlite_ws) -> None:  # type: ignore[no-unt
     assert report["performance"] == {
         "rows": 2500,
         "labelled": 500,
+        "corrected": 0,
         "missing": 2000,
         "accuracy": 0.6,
         "mae": None,
