@@ -414,3 +414,32 @@ def test_the_migration_folds_duplicate_labels(store_url: str) -> None:
         ("r", '"b"', 1),
     ]
     assert rows[-1]["id"] == 4  # the latest row is the one kept
+
+
+@pytest.mark.parametrize(
+    ("classes", "predicts", "cells"),
+    [
+        (["0", "1"], [], {"1": "1", "0": "0", "1.0": None, " 1": None, "yes": None}),
+        ([0, 1], [], {"1": 1, "1.0": 1, "0": 0, "2": None, "True": None, "one": None}),
+        ([False, True], [], {"True": True, "true": True, "False": False, "1": None}),
+        (["no", "yes"], [], {"yes": "yes", "Yes": None, " yes": None, "true": None}),
+        (None, [1.5], {"3.5": 3.5, "3": 3, "-0.25": -0.25, "inf": None, "x": None, "": None}),
+        (None, [True], {"true": True, "FALSE": False, "1": None}),
+        (None, ["a"], {"anything": "anything"}),
+    ],
+)
+def test_csv_cells_are_read_as_the_class_or_number_they_spell(
+    classes: Any, predicts: list[Any], cells: dict[str, Any]
+) -> None:
+    """A CSV cell has no type: ``"1"`` is the class ``1`` of an integer classifier and the
+    class ``"1"`` of a string one, as `rung feedback labels.csv` reads it; case and spaces
+    still matter."""
+    from rung.serving.labels import target
+
+    t = target("m@1", None if classes is None else {"classes": classes}, predicts)
+    for cell, want in cells.items():
+        fits_, got = t.read(cell)
+        if want is None:
+            assert not fits_, (cell, got)
+        else:
+            assert fits_ and got == want and type(got) is type(want), (cell, got)

@@ -128,8 +128,10 @@ def _item(i: int, entry: Any, errors: list[FieldError]) -> Item | None:
     return Item(i, request_id, row, field, labels)
 
 
-def record(store: MetadataStore, body: Any) -> dict[str, int]:
-    """Check and store the labels of ``body`` (see the module's docstring), all or none.
+def record(store: MetadataStore, body: Any, *, text: bool = False) -> dict[str, int]:
+    """Check and store the labels of ``body`` (see the module's docstring), all or none;
+    ``text``: string labels are text cells of a CSV file, read as the class or number they
+    spell (:meth:`rung.serving.labels.Target.read`).
 
     Returns ``{"accepted": n, "replaced": m}``: ``n`` labels taken (nulls in ``labels`` are
     not labels), ``m`` of them replacing a different earlier label of their row. Raises
@@ -140,7 +142,7 @@ def record(store: MetadataStore, body: Any) -> dict[str, int]:
     with store.write() as tx:
         tx.lock("feedback")  # one writer at a time: each answer counts what it replaced
         served = _served(tx, sorted({i.request_id for i in items}))
-        labels = _checked(items, served)
+        labels = _checked(items, served, text)
         replaced = _store(tx, labels, now)
     return {"accepted": len(labels), "replaced": replaced}
 
@@ -191,7 +193,9 @@ def _served(tx: Tx, request_ids: list[str]) -> dict[str, Served]:
     return served
 
 
-def _checked(items: list[Item], served: dict[str, Served]) -> dict[tuple[str, int], Any]:
+def _checked(
+    items: list[Item], served: dict[str, Served], text: bool = False
+) -> dict[tuple[str, int], Any]:
     """The labels to store, by (request id, row): every item checked against its request —
     rows, the multi-row rule, each label against the version's classes or numbers."""
     labels: dict[tuple[str, int], Any] = {}
@@ -235,7 +239,8 @@ def _checked(items: list[Item], served: dict[str, Served]) -> dict[tuple[str, in
             at = [*loc, j] if item.field == "labels" else loc
             if _missing(value):  # null in "labels": that row is not labelled yet
                 continue
-            fits, label = s.target.check(value)
+            read = text and isinstance(value, str)
+            fits, label = s.target.read(value) if read else s.target.check(value)
             if not fits:
                 errors.append(FieldError(at, label))
                 continue
@@ -327,7 +332,13 @@ def feedback_file(store: MetadataStore, path: str | Path, label: str = "label") 
     fmt = TABULAR.get(source.suffix.lower())
     if fmt is None:
         raise InvalidInput(f"cannot read feedback from {str(source)!r}", "give a .csv or .parquet")
-    frame = read_table(source, fmt, "fix the file")
+    if fmt == "csv":  # a CSV cell has no type: the labels are read as the model's classes
+        try:
+            frame = pd.read_csv(source, dtype={label: str})
+        except (ValueError, OSError):
+            frame = read_table(source, fmt, "fix the file")  # its one-line error
+    else:
+        frame = read_table(source, fmt, "fix the file")
     wanted = ["request_id", "request_row", label]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
@@ -350,7 +361,11 @@ def feedback_file(store: MetadataStore, path: str | Path, label: str = "label") 
         ]
     }
     try:
-        answer = record(store, body) if body["feedback"] else {"accepted": 0, "replaced": 0}
+        answer = (
+            record(store, body, text=fmt == "csv")
+            if body["feedback"]
+            else {"accepted": 0, "replaced": 0}
+        )
     except PayloadError as exc:  # named by the file's line, not the entry's place
         raise _on_line(exc, source, [int(i) for i in known.index]) from None
     return {**answer, "unlabelled": len(frame) - len(known)}

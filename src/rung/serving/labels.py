@@ -37,10 +37,35 @@ class Target:
     classes: list[Any] | None  # the recorded classes; None when the model records none
     predicts: str = "number"  # without classes: "number", "string" or "boolean"
     _index: dict[tuple[str, Any], Any] = field(default_factory=dict, repr=False, compare=False)
+    _texts: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for c in self.classes or []:
             self._index.setdefault(_key(c), c)
+            for text in _texts_of(c):
+                self._texts.setdefault(text, c)
+
+    def read(self, text: str) -> tuple[bool, Any]:
+        """As :meth:`check`, for a label written as text (a cell of a CSV file, which has no
+        types): the class whose text it is exactly (``"1"`` is the class ``1`` or ``"1"``,
+        ``"True"`` or ``"true"`` the class ``true``), or the number it spells for a regressor.
+        Spaces and case still matter for string classes."""
+        if self.classes is not None:
+            if text in self._texts:
+                return True, self._texts[text]
+            number = _spelled(text)
+            if number is not None and ("number", number) in self._index:
+                return True, self._index["number", number]
+            return False, self._not_a_class(text)
+        if self.predicts == "number":
+            number = _spelled(text)
+            if number is not None:
+                return True, number
+            return False, f"{_json(text)} is not a finite number, and {self.ref} is a regressor"
+        if self.predicts == "boolean":
+            flag = {"true": True, "false": False}.get(text.casefold())
+            return (True, flag) if flag is not None else self.check(text)
+        return True, text
 
     def check(self, value: Any) -> tuple[bool, Any]:
         """``(True, the label to store)``, or ``(False, why)``: one line naming ``value``."""
@@ -93,6 +118,28 @@ def target(ref: str, signature: dict[str, Any] | None, predictions: list[Any]) -
     kinds = {_json_type(p) for p in predictions if p is not None}
     predicts = kinds.pop() if len(kinds) == 1 and kinds <= {"string", "boolean"} else "number"
     return Target(ref, None, predicts)
+
+
+def _texts_of(value: Any) -> list[str]:
+    """How a class is written in a CSV cell."""
+    if isinstance(value, bool):
+        return [str(value), str(value).lower()]
+    if isinstance(value, int | float):
+        return [str(value)]
+    return [value] if isinstance(value, str) else []
+
+
+def _spelled(text: str) -> int | float | None:
+    """The finite number ``text`` spells (``"3"`` is 3, ``"3.5"`` is 3.5), else None."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _key(value: Any) -> tuple[str, Any]:
