@@ -274,13 +274,34 @@ def test_unknown_and_failed_request_ids(kinds) -> None:  # type: ignore[no-untyp
         assert "no prediction with request id 'nope'" in r.json()["error"]["message"]
         bad = http.post("/predict", json={"a": "x", "color": "red"}, headers={"X-Request-ID": "f1"})
         assert bad.status_code == 422
+        deadline = time.monotonic() + 30  # a failed request is logged after its answer
+        while not _logged(ws, "f1"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         r = http.post("/feedback", json={"request_id": "f1", "label": 1.0})
         assert r.status_code == 422 and "request 'f1' failed (status 422)" in r.text
         # the id reused by a request that was answered: that one is labelled
         ok = http.post("/predict", json=ROW, headers={"X-Request-ID": "f1"}).json()
         assert ok["version"] == 4
         assert http.post("/feedback", json={"request_id": "f1", "label": 1.0}).status_code == 200
+        again = {"a": 5.0, "color": "blue"}
+        assert http.post("/predict", json=again, headers={"X-Request-ID": "f1"}).status_code == 200
+        assert http.post("/feedback", json={"request_id": "f1", "label": 11.0}).json() == {
+            "accepted": 1,
+            "replaced": 1,
+        }
     assert count(ws) == 1
+    from rung.monitoring.performance import labelled_rows
+
+    rows = labelled_rows(ws.store, "m", 10, "y")
+    assert rows[["a", "y"]].to_dict("records") == [{"a": 5.0, "y": 11.0}]  # the newest request
+
+
+def _logged(ws: Any, request_id: str) -> bool:
+    with ws.store.read() as tx:
+        return bool(
+            tx.scalar("SELECT COUNT(*) FROM predictions WHERE request_id = :r", {"r": request_id})
+        )
 
 
 def test_the_latest_label_wins_under_concurrent_calls(kinds) -> None:  # type: ignore[no-untyped-def]

@@ -150,7 +150,8 @@ def labelled_rows(
             found = tx.all(
                 "SELECT f.id, f.request_id, f.row, f.label, p.id AS pid, p.version"
                 " FROM feedback f JOIN predictions p ON p.request_id = f.request_id"
-                f" WHERE {where}{page} ORDER BY f.id DESC LIMIT 500",
+                # a request id a client reused: its newest answered request is the one labelled
+                f" WHERE {where}{page} ORDER BY f.id DESC, p.id DESC LIMIT 500",
                 {**params, "before": before},
             )
             # each labelled request's record read and parsed once, however many rows it has
