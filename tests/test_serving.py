@@ -157,6 +157,10 @@ def test_openapi_documents_predict_from_the_signature(served) -> None:  # type: 
     assert answer.status_code == 200, answer.text
     assert doc["info"]["version"] == "trend version 1"
     assert "swagger-ui" in httpx.get(f"{url}/docs").text
+    feedback = doc["paths"]["/feedback"]["post"]
+    assert set(feedback["responses"]) == {"200", "404", "413", "422"}
+    assert schemas["FeedbackAnswer"]["required"] == ["accepted", "replaced"]
+    assert schemas["FeedbackEntry"]["properties"]["label"]["example"] == "yes"
 
 
 def test_the_service_follows_its_alias_under_load_without_a_failed_request(served) -> None:  # type: ignore[no-untyped-def]
