@@ -464,3 +464,27 @@ def test_csv_cells_are_read_as_the_class_or_number_they_spell(
             assert not fits_, (cell, got)
         else:
             assert fits_ and got == want and type(got) is type(want), (cell, got)
+
+
+def test_a_corrected_label_is_the_newest_feedback(ws) -> None:  # type: ignore[no-untyped-def]
+    """A replaced label gets an id above every earlier one — on SQLite too, which would reuse
+    the highest rowid once deleted — so that automation's performance trigger (the newest
+    feedback id) sees a correction."""
+    from model_project import log_served
+    from rung.serving.feedback import record
+
+    ((rid, _),) = log_served(ws.store, [frame(2, 1)])  # "trend"@1, not registered: strings
+    assert record(ws.store, {"request_id": rid, "labels": ["yes", "yes"]})["replaced"] == 0
+
+    def newest() -> int:
+        with ws.store.read() as tx:
+            return int(tx.scalar("SELECT MAX(id) FROM feedback"))
+
+    for label in ("no", "yes", "no"):
+        before = newest()
+        answer = record(ws.store, {"request_id": rid, "row": 1, "label": label})
+        assert answer == {"accepted": 1, "replaced": 1} and newest() > before
+    assert stored(ws, rid) == {0: ("yes", 0), 1: ("no", 3)}
+    assert record(ws.store, {"request_id": rid, "row": 1, "label": "no"})["replaced"] == 0
+    with pytest.raises(Exception, match="is a number; trend@1 predicts strings"):
+        record(ws.store, {"request_id": rid, "row": 0, "label": 1})

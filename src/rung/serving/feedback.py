@@ -266,7 +266,10 @@ def _store(tx: Tx, labels: dict[tuple[str, int], Any], now: float) -> int:
     Returns how many labels replaced a different one."""
     fresh: list[dict[str, Any]] = []
     stale: list[int] = []
-    for rid in sorted({rid for rid, _ in labels}):
+    by_request: dict[str, list[tuple[int, Any]]] = {}
+    for (rid, row), label in labels.items():
+        by_request.setdefault(rid, []).append((row, label))
+    for rid in sorted(by_request):
         stored = {
             f["row"]: f
             for f in tx.all(
@@ -274,9 +277,7 @@ def _store(tx: Tx, labels: dict[tuple[str, int], Any], now: float) -> int:
                 {"r": rid},
             )
         }
-        for (r_id, row), label in labels.items():
-            if r_id != rid:
-                continue
+        for row, label in by_request[rid]:
             text = canonical_json(label)
             before = stored.get(row)
             if before is not None and before["label"] == text:
@@ -292,15 +293,21 @@ def _store(tx: Tx, labels: dict[tuple[str, int], Any], now: float) -> int:
                     "corrections": 0 if before is None else before["corrections"] + 1,
                 }
             )
-    for start in range(0, len(stale), 500):
-        chunk = stale[start : start + 500]
-        marks = ", ".join(f":i{k}" for k in range(len(chunk)))
-        tx.execute(
-            f"DELETE FROM feedback WHERE id IN ({marks})",
-            {f"i{k}": i for k, i in enumerate(chunk)},
-        )
+    # the replaced rows step aside (row -id: unique, never a real row) so that the new labels
+    # are inserted while they still exist — SQLite reuses the highest rowid once it is
+    # deleted, and a correction must get an id above every earlier one — then go
+    _each(tx, 'UPDATE feedback SET "row" = -id WHERE id IN ({})', stale)
     tx.insert_many("feedback", fresh)
+    _each(tx, "DELETE FROM feedback WHERE id IN ({})", stale)
     return len(stale)
+
+
+def _each(tx: Tx, sql: str, ids: list[int]) -> None:
+    """Run ``sql`` (an ``IN ({})`` of ids) on ``ids``, 500 at a time."""
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join(f":i{k}" for k in range(len(chunk)))
+        tx.execute(sql.format(marks), {f"i{k}": i for k, i in enumerate(chunk)})
 
 
 def _raise(errors: list[FieldError], hint: str | None = None) -> None:
