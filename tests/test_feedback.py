@@ -233,6 +233,7 @@ def test_multi_row_requests_need_one_label_per_row_or_a_row(kinds) -> None:  # t
         ({"row": 1, "labels": ["yes"] * 3}, ["feedback", 0, "row"], "got a label for row 3"),
         ({"row": 3, "label": "yes"}, ["feedback", 0, "row"], "got a label for row 3"),
         ({"labels": ["yes", "maybe", "no"]}, ["feedback", 0, "labels", 1], '"maybe" is not'),
+        ({"label": "yes", "labels": ["yes"] * 3}, ["feedback", 0, "label"], "not both"),
     ]
     with httpx.Client(base_url=url, timeout=30) as http:
         for entry, loc, words in cases:

@@ -74,7 +74,7 @@ def items_of(body: Any) -> list[Item]:
     """The entries of a feedback body (see the module's docstring), or :class:`PayloadError`
     naming every malformed field: a request id that is not a string (or too long), a row that
     is not a number >= 0, ``labels`` that is not a non-empty list, a label that is not one
-    scalar (a list or an object), a ``label`` that is null."""
+    scalar (a list or an object), a ``label`` that is null, both ``label`` and ``labels``."""
     entries = body.get("feedback") if isinstance(body, dict) and "feedback" in body else [body]
     if not isinstance(entries, list) or not entries:
         raise PayloadError("'feedback' must be a non-empty list", HINT)
@@ -104,6 +104,8 @@ def _item(i: int, entry: Any, errors: list[FieldError]) -> Item | None:
     row = entry.get("row")
     if row is not None and (not isinstance(row, int) or isinstance(row, bool) or row < 0):
         return bad(["row"], "expected a row number >= 0")
+    if "labels" in entry and "label" in entry:
+        return bad(["label"], "give 'label' (one row) or 'labels' (one per row), not both")
     if "labels" in entry:
         labels, field = entry["labels"], "labels"
         if not isinstance(labels, list) or not labels:
