@@ -408,7 +408,7 @@ def test_monitor_windows_are_saved_and_read_back_on_both_backends(ws) -> None:  
     served = log_served(ws.store, [frame(50, 2)] * 4)
     from rung.serving.feedback import record
 
-    assert record(ws.store, {"request_id": served[0][0], "labels": ["yes"] * 50}) == 50
+    assert record(ws.store, {"request_id": served[0][0], "labels": ["yes"] * 50})["accepted"] == 50
     with ws.store.read() as tx:
         assert tx.scalar("SELECT MIN(id) FROM predictions WHERE status = 200") > 2**40
         assert tx.scalar("SELECT MIN(id) FROM feedback WHERE request_id != 'x'") > 2**40

@@ -121,6 +121,7 @@ def test_rung_monitor_through_the_cli(sqlite_ws) -> None:  # type: ignore[no-unt
         "task": "classification",
         "rows": 2500,
         "labelled": 500,
+        "corrected": 0,
         "missing": 2000,
         "accuracy": 0.6,
         "log_loss": None,  # no probabilities logged

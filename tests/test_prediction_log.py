@@ -216,7 +216,7 @@ def test_batch_and_service_records_in_one_window_and_a_malformed_one(ws, tmp_pat
     from rung.monitoring.performance import labelled_rows
     from rung.serving.feedback import record
 
-    record(ws.store, {"request_id": summary["request_ids"][0], "labels": ["yes", "no"]})
+    record(ws.store, {"request_id": summary["request_ids"][0], "row": 0, "labels": ["yes", "no"]})
     with ws.store.read() as tx:
         bad_request = tx.scalar("SELECT request_id FROM predictions WHERE id = :i", {"i": bad[0]})
     record(ws.store, {"request_id": bad_request, "labels": ["yes", "no"]})
@@ -367,14 +367,14 @@ def test_null_labels_leave_their_rows_unlabelled(sqlite_ws) -> None:  # type: ig
 
     ws = sqlite_ws
     ((request_id, _),) = log_served(ws.store, [frame(4, 1)])
-    assert (
-        record(ws.store, {"request_id": request_id, "labels": ["yes", None, float("nan"), "no"]})
-        == 2
+    answer = record(
+        ws.store, {"request_id": request_id, "labels": ["yes", None, float("nan"), "no"]}
     )
+    assert answer == {"accepted": 2, "replaced": 0}
     performance = live_performance(ws.store, "trend")
     assert (performance["rows"], performance["labelled"], performance["accuracy"]) == (4, 2, 0.5)
     with pytest.raises(NotFound, match="no prediction with request id 'nope'"):
-        record(ws.store, {"request_id": "nope", "label": None})
+        record(ws.store, {"request_id": "nope", "label": "yes"})
 
 
 def test_a_reference_column_of_unhashable_values_is_counted_by_its_text() -> None:
@@ -407,7 +407,7 @@ def test_a_feedback_file_of_non_scalar_labels_is_refused_in_one_line(  # type: i
     )
     cli = rung_cli("feedback", str(path), "--label", "y", cwd=ws.root)
     assert cli.returncode == 1, cli.stdout
-    assert cli.stderr.startswith("error: invalid feedback at feedback.0.label: expected one scalar")
+    assert cli.stderr.startswith(f"error: {str(path)!r} line 2: expected one scalar")
     assert len(cli.stderr.strip().splitlines()) == 1 and "Traceback" not in cli.stderr
     with ws.store.read() as tx:
         assert tx.scalar("SELECT COUNT(*) FROM feedback") == 0

@@ -157,6 +157,10 @@ def test_openapi_documents_predict_from_the_signature(served) -> None:  # type: 
     assert answer.status_code == 200, answer.text
     assert doc["info"]["version"] == "trend version 1"
     assert "swagger-ui" in httpx.get(f"{url}/docs").text
+    feedback = doc["paths"]["/feedback"]["post"]
+    assert set(feedback["responses"]) == {"200", "404", "413", "422"}
+    assert schemas["FeedbackAnswer"]["required"] == ["accepted", "replaced"]
+    assert schemas["FeedbackEntry"]["properties"]["label"]["example"] == "yes"
 
 
 def test_the_service_follows_its_alias_under_load_without_a_failed_request(served) -> None:  # type: ignore[no-untyped-def]
@@ -296,9 +300,13 @@ def test_feedback_and_the_client(served) -> None:  # type: ignore[no-untyped-def
         one = client.predict({"a": 2.0, "color": "red"})
         batch = client.predict(pd.DataFrame({"a": [1.0, -1.0], "color": ["red", "blue"]}))
         assert batch["predictions"] == ["yes", "no"]
-        assert client.feedback(one["request_id"], label="yes") == {"accepted": 1}
-        assert client.feedback(batch["request_id"], labels=["yes", "yes"]) == {"accepted": 2}
-        assert client.feedback(batch["request_id"], label="no", row=1) == {"accepted": 1}
+        assert client.feedback(one["request_id"], label="yes") == {"accepted": 1, "replaced": 0}
+        assert client.feedback(batch["request_id"], labels=["yes", "yes"])["accepted"] == 2
+        # row 1 had "yes": the latest label wins, and the answer says it replaced one
+        assert client.feedback(batch["request_id"], label="no", row=1) == {
+            "accepted": 1,
+            "replaced": 1,
+        }
         with pytest.raises(ServiceError, match="got a label for row 2") as past:
             client.feedback(batch["request_id"], label="no", row=2)
         assert past.value.status == 422
@@ -319,9 +327,9 @@ def test_feedback_and_the_client(served) -> None:  # type: ignore[no-untyped-def
         "request_id",
     ]
     with ws.store.read() as tx:
-        assert tx.scalar("SELECT COUNT(*) FROM feedback") == 4
-        latest = tx.one("SELECT row, label FROM feedback ORDER BY id DESC LIMIT 1")
-    assert (latest["row"], latest["label"]) == (1, '"no"')
+        assert tx.scalar("SELECT COUNT(*) FROM feedback") == 3  # one per labelled row
+        latest = tx.one("SELECT row, label, corrections FROM feedback ORDER BY id DESC LIMIT 1")
+    assert (latest["row"], latest["label"], latest["corrections"]) == (1, '"no"', 1)
     with pytest.raises(ServiceError, match="cannot reach the service"):
         rung.Client("http://127.0.0.1:9").predict({"a": 1.0, "color": "red"})
 

@@ -160,9 +160,10 @@ def _live(perf: dict[str, Any]) -> str:
 def _performance_line(perf: dict[str, Any]) -> str:
     if not perf["labelled"]:
         return f"live performance: no labels back yet for the {perf['rows']} rows (POST /feedback)"
+    corrected = f", {perf['corrected']} corrected" if perf.get("corrected") else ""
     line = (
         f"live performance: {_live(perf)} on {perf['labelled']}"
-        f" labelled rows of {perf['rows']} ({perf['missing']} labels not back yet)"
+        f" labelled rows of {perf['rows']}{corrected} ({perf['missing']} labels not back yet)"
     )
     classes = perf.get("per_class") or {}
     if 0 < len(classes) <= 10:

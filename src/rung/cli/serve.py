@@ -107,13 +107,16 @@ def feedback(
     label: Annotated[str, typer.Option("--label", "-l", help="The label column.")] = "label",
 ) -> None:
     """Send the ground truth of batch predictions back, keyed by the request_id and request_row
-    columns `rung predict` wrote; rows whose label is missing are left out and counted."""
+    columns `rung predict` wrote; rows whose label is missing are left out and counted. Each
+    label must be a class of the model version that scored the row (or a number for a
+    regressor); a row labelled before gets the new label (the latest wins)."""
     from rung.serving.feedback import feedback_file
 
     with _ws() as ws:
         done = feedback_file(ws.store, file, label)
     render.line(
         f"{done['accepted']} label(s) recorded"
+        + (f", {done['replaced']} replacing an earlier label" if done["replaced"] else "")
         + (f", {done['unlabelled']} row(s) without a label left out" if done["unlabelled"] else "")
     )
 

@@ -157,6 +157,7 @@ class Performance:
 
     task: str = CLASSIFICATION
     rows: int = 0
+    corrected: int = 0  # labelled rows whose label replaced an earlier, different one
     metrics: LiveMetrics = field(init=False)
 
     def __post_init__(self) -> None:
@@ -165,15 +166,18 @@ class Performance:
     def add(self, store: MetadataStore, records: list[dict[str, Any]], outputs: list[Any]) -> None:
         ids = [r["request_id"] for r, out in zip(records, outputs, strict=True) if out]
         truth: dict[tuple[str, int], Any] = {}
+        corrected: set[tuple[str, int]] = set()
         if ids:
             marks = ", ".join(f":r{i}" for i in range(len(ids)))
             with store.read() as tx:
                 rows = tx.all(
-                    f"SELECT request_id, row, label FROM feedback WHERE request_id IN ({marks})"
-                    " ORDER BY id",
+                    "SELECT request_id, row, label, corrections FROM feedback"
+                    f" WHERE request_id IN ({marks})",
                     {f"r{i}": rid for i, rid in enumerate(ids)},
                 )
+            # one label per (request, row): a unique index (the latest wins, see feedback)
             truth = {(f["request_id"], f["row"]): json.loads(f["label"]) for f in rows}
+            corrected = {(f["request_id"], f["row"]) for f in rows if f["corrections"]}
         for record, out in zip(records, outputs, strict=True):
             probas = (out or {}).get("probabilities")
             for row, pred in enumerate(out.get("predictions", []) if out else []):
@@ -182,7 +186,8 @@ class Performance:
                 if truth.get(key) is None:  # no label back (or a null one): unlabelled
                     continue
                 proba = probas[row] if isinstance(probas, list) and row < len(probas) else None
-                self.metrics.add(pred, truth[key], proba)  # the last label sent for a row wins
+                self.corrected += key in corrected
+                self.metrics.add(pred, truth[key], proba)  # one label per row: the latest
 
     def report(self) -> dict[str, Any]:
         n = self.metrics.labelled
@@ -190,6 +195,7 @@ class Performance:
             "task": self.task,
             "rows": self.rows,
             "labelled": n,
+            "corrected": self.corrected,
             "missing": self.rows - n,
             **self.metrics.report(),
         }
@@ -328,7 +334,8 @@ def labelled_rows(
             found = tx.all(
                 "SELECT f.id, f.request_id, f.row, f.label, p.id AS pid, p.version"
                 " FROM feedback f JOIN predictions p ON p.request_id = f.request_id"
-                f" WHERE {where}{page} ORDER BY f.id DESC LIMIT 500",
+                # a request id a client reused: its newest answered request is the one labelled
+                f" WHERE {where}{page} ORDER BY f.id DESC, p.id DESC LIMIT 500",
                 {**params, "before": before},
             )
             # each labelled request's record read and parsed once, however many rows it has

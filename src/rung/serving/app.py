@@ -330,12 +330,12 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         return _json({"model": held.name, "version": held.version, "request_id": request_id, **out})
 
     @app.post("/feedback")
-    async def feedback(request: Request) -> dict[str, Any]:
-        """Ground truth for earlier predictions, keyed by request id (single or batched)."""
+    async def feedback(request: Request) -> dict[str, int]:
+        """Ground truth for earlier predictions, keyed by request id and row (single or
+        batched), checked against the version that answered; ``{"accepted", "replaced"}``."""
         from rung.serving.feedback import record
 
-        accepted = await run_in_threadpool(record, service.ws.store, await _body(request))
-        return {"accepted": accepted}
+        return await run_in_threadpool(record, service.ws.store, await _body(request))
 
     @app.get("/v2/health/live")
     async def live() -> dict[str, Any]:

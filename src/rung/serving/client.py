@@ -40,21 +40,28 @@ class Client:
         return self._post("/predict", body)
 
     def feedback(
-        self, request_id: str, label: Any = None, labels: list[Any] | None = None, row: int = 0
+        self,
+        request_id: str,
+        label: Any = None,
+        labels: list[Any] | None = None,
+        row: int | None = None,
     ) -> dict[str, Any]:
-        """The label of row ``row`` of a request (or ``labels`` of its rows from ``row`` on);
-        for batch predictions, the ``request_id`` and ``request_row`` of `rung predict`'s
-        output."""
+        """The label of a one-row request, of row ``row`` of any request, or ``labels``: one
+        per row of the request (or of its rows from ``row`` on); for batch predictions, the
+        ``request_id`` and ``request_row`` of `rung predict`'s output. Returns
+        ``{"accepted": n, "replaced": m}`` (``m`` labels replaced an earlier, different one);
+        a label that is not a class of the model (or a number, for a regressor) raises
+        :class:`ServiceError` (422) naming it."""
         body = {
             "request_id": request_id,
             **({"labels": labels} if labels is not None else {"label": label}),
-            **({"row": row} if row else {}),
+            **({"row": row} if row is not None else {}),
         }
         return self._post("/feedback", body)
 
     def feedback_many(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         """Labels for many requests in one call: ``[{"request_id", "label" or "labels"}]``
-        (and ``"row"``, default 0)."""
+        (and ``"row"``), stored all or none."""
         return self._post("/feedback", {"feedback": items})
 
     def ready(self) -> bool:

@@ -1,114 +1,325 @@
-"""Ground truth arriving after the prediction, keyed by request id (for live performance)."""
+"""Ground truth arriving after the prediction, keyed by request id and row (live performance).
+
+Shapes (``POST /feedback``; ``rung feedback FILE`` builds the same entries):
+
+* ``{"request_id", "label"}`` — the label of a one-row request;
+* ``{"request_id", "row", "label"}`` — the label of row ``row`` (from 0) of any request;
+* ``{"request_id", "labels": [...]}`` — one label per predicted row, exactly as many as the
+  request had (``null`` for a row whose truth is not known yet: that row is left out);
+* ``{"request_id", "row", "labels": [...]}`` — the labels of rows ``row``, ``row + 1``, …;
+* ``{"feedback": [...]}`` of them, stored all or none.
+
+Checks, every failure a 422 naming the field (``feedback.0.labels.2``) in the one error body,
+nothing stored:
+
+* each label fits the version that answered the request (:mod:`rung.serving.labels`): one of
+  its classes, with their JSON types, or a finite number for a regressor;
+* a ``label`` without ``row`` for a request of several rows is ambiguous: refused; ``labels``
+  without ``row`` must have one entry per predicted row; no label past the request's rows;
+* a row labelled twice in one body is refused (which one would win is not said).
+
+An unknown request id is a 404. A request id whose requests all failed (logged with their
+status, no rows) has nothing to label: 422. When a client reused a request id (its
+``X-Request-ID``), the newest answered request with that id is the one labelled.
+
+**One label per (request, row); the latest wins.** A label for a row that already has one
+replaces it — the earlier label is not kept, but the row counts its ``corrections``, and a
+replaced row gets a new feedback id (it is the newest label: automation's performance trigger
+sees it). The same label sent again (a client's retry) changes nothing. The answer says
+``{"accepted": n, "replaced": m}``: ``m`` of the ``n`` labels replaced a different one. A
+unique index on ``(request_id, row)`` holds this whatever happens; writers also take one lock
+(PostgreSQL's advisory lock; SQLite's write lock), so two calls at once are applied one
+after the other and each answer counts exactly what it replaced.
+"""
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.hashing import canonical_json
 from rung.core.limits import REQUEST_ID, shown
-from rung.serving.payload import FieldError, PayloadError
-from rung.store.metadata import MetadataStore
+from rung.serving.labels import Target, target
+from rung.serving.payload import MAX_ERRORS, FieldError, PayloadError
+from rung.store.metadata import MetadataStore, Tx
+
+HINT = 'send {"request_id": "...", "label": ...}, or "labels": [one per row]'
 
 
-def items_of(body: Any) -> list[dict[str, Any]]:
-    """``{"request_id", "label"}``, ``{"request_id", "labels": [...]}`` or ``{"feedback": [...]}``
-    of them; ``"row"`` (default 0) names the row of the request the (first) label is for.
-    A null (or NaN) label is no label: that row is left out, and stays unlabelled."""
+@dataclass(frozen=True)
+class Item:
+    """One entry of a feedback body, its shape checked (not yet against the request)."""
+
+    index: int  # its place in the body's ``feedback`` list (0 for a bare entry)
+    request_id: str
+    row: int | None  # as given; None when the entry names no row
+    field: str  # "label" or "labels"
+    labels: list[Any]
+
+
+@dataclass(frozen=True)
+class Served:
+    """The answered request a label is for: its newest record in the prediction log."""
+
+    log_id: int
+    rows: int
+    target: Target
+
+
+def items_of(body: Any) -> list[Item]:
+    """The entries of a feedback body (see the module's docstring), or :class:`PayloadError`
+    naming every malformed field: a request id that is not a string (or too long), a row that
+    is not a number >= 0, ``labels`` that is not a non-empty list, a label that is not one
+    scalar (a list or an object), a ``label`` that is null, both ``label`` and ``labels``."""
     entries = body.get("feedback") if isinstance(body, dict) and "feedback" in body else [body]
     if not isinstance(entries, list) or not entries:
-        raise PayloadError(
-            "'feedback' must be a non-empty list", 'send {"request_id": "...", "label": ...}'
-        )
-    rows: list[dict[str, Any]] = []
+        raise PayloadError("'feedback' must be a non-empty list", HINT)
+    items: list[Item] = []
     errors: list[FieldError] = []
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or not isinstance(entry.get("request_id"), str):
-            errors.append(FieldError(["feedback", i, "request_id"], "field required (a string)"))
-            continue
-        if len(entry["request_id"]) > REQUEST_ID:
-            errors.append(
-                FieldError(
-                    ["feedback", i, "request_id"],
-                    f"{shown(entry['request_id'])} has {len(entry['request_id'])} characters,"
-                    f" over the limit of {REQUEST_ID}",
-                )
+        item = _item(i, entry, errors)
+        if item is not None:
+            items.append(item)
+    _raise(errors)
+    return items
+
+
+def _item(i: int, entry: Any, errors: list[FieldError]) -> Item | None:
+    def bad(field: list[str | int], msg: str) -> Item | None:
+        errors.append(FieldError(["feedback", i, *field], msg))
+        return None
+
+    if not isinstance(entry, dict) or not isinstance(entry.get("request_id"), str):
+        return bad(["request_id"], "field required (a string)")
+    request_id: str = entry["request_id"]
+    if len(request_id) > REQUEST_ID:
+        return bad(
+            ["request_id"],
+            f"{shown(request_id)} has {len(request_id)} characters, over the limit of {REQUEST_ID}",
+        )
+    row = entry.get("row")
+    if row is not None and (not isinstance(row, int) or isinstance(row, bool) or row < 0):
+        return bad(["row"], "expected a row number >= 0")
+    if "labels" in entry and "label" in entry:
+        return bad(["label"], "give 'label' (one row) or 'labels' (one per row), not both")
+    if "labels" in entry:
+        labels, field = entry["labels"], "labels"
+        if not isinstance(labels, list) or not labels:
+            return bad([field], "expected a non-empty list of labels")
+    elif "label" in entry:
+        labels, field = [entry["label"]], "label"
+        if _missing(entry["label"]):
+            return bad(
+                [field],
+                "null is not a label: leave the row out until its truth is known"
+                ' (in "labels", null marks such a row)',
             )
-            continue
-        row = entry.get("row", 0)
-        if not isinstance(row, int) or isinstance(row, bool) or row < 0:
-            errors.append(FieldError(["feedback", i, "row"], "expected a row number >= 0"))
-            continue
-        if "labels" in entry:
-            labels, field = entry["labels"], "labels"
-            if not isinstance(labels, list) or not labels:
-                errors.append(
-                    FieldError(["feedback", i, field], "expected a non-empty list of labels")
-                )
-                continue
-        elif "label" in entry:
-            labels, field = [entry["label"]], "label"
-        else:
-            errors.append(
-                FieldError(["feedback", i, "label"], "field required (or 'labels': a list)")
+    else:
+        return bad(["label"], "field required (or 'labels': a list)")
+    odd = next((j for j, v in enumerate(labels) if not _scalar(v)), None)
+    if odd is not None:
+        return bad(
+            [field, odd] if field == "labels" else [field],
+            f"expected one scalar label (a string, number, boolean or null) per row,"
+            f" got {type(labels[odd]).__name__} {shown(str(labels[odd]))}",
+        )
+    return Item(i, request_id, row, field, labels)
+
+
+def record(store: MetadataStore, body: Any, *, text: bool = False) -> dict[str, int]:
+    """Check and store the labels of ``body`` (see the module's docstring), all or none;
+    ``text``: string labels are text cells of a CSV file, read as the class or number they
+    spell (:meth:`rung.serving.labels.Target.read`).
+
+    Returns ``{"accepted": n, "replaced": m}``: ``n`` labels taken (nulls in ``labels`` are
+    not labels), ``m`` of them replacing a different earlier label of their row. Raises
+    :class:`PayloadError` (422) naming every bad field, :class:`NotFound` (404) for an unknown
+    request id, :class:`InvalidInput` (422) for a request that failed."""
+    items = items_of(body)
+    now = time.time()
+    with store.write() as tx:
+        tx.lock("feedback")  # one writer at a time: each answer counts what it replaced
+        served = _served(tx, sorted({i.request_id for i in items}))
+        labels = _checked(items, served, text)
+        replaced = _store(tx, labels, now)
+    return {"accepted": len(labels), "replaced": replaced}
+
+
+def _served(tx: Tx, request_ids: list[str]) -> dict[str, Served]:
+    """Each request's newest answered record and the labels its version takes."""
+    served: dict[str, Served] = {}
+    signatures: dict[tuple[str, int], dict[str, Any] | None] = {}
+    for rid in request_ids:
+        found = tx.one(
+            "SELECT id, model, version, rows, status FROM predictions"
+            " WHERE request_id = :r AND status < 400 ORDER BY id DESC LIMIT 1",
+            {"r": rid},
+        )
+        if found is None:
+            failed = tx.scalar(
+                "SELECT status FROM predictions WHERE request_id = :r ORDER BY id DESC LIMIT 1",
+                {"r": rid},
             )
-            continue
-        odd = next((j for j, v in enumerate(labels) if not _scalar(v)), None)
-        if odd is not None:
-            loc: list[str | int] = ["feedback", i, field]
-            loc += [odd] if field == "labels" else []
+            if failed is None:
+                raise NotFound(
+                    f"no prediction with request id {rid!r}",
+                    "use the request_id a prediction returned",
+                )
+            raise InvalidInput(
+                f"request {rid!r} failed (status {failed}): it has no prediction to label",
+                "send labels for requests that were answered",
+            )
+        key = (found["model"], found["version"])
+        if key not in signatures:
+            text = tx.scalar(
+                "SELECT signature FROM model_versions WHERE name = :n AND version = :v",
+                {"n": key[0], "v": key[1]},
+            )
+            signatures[key] = json.loads(text) if text else None
+        signature = signatures[key]
+        predictions: list[Any] = []
+        if not isinstance((signature or {}).get("classes"), list):  # judged by its answers
+            from rung.core.predlog import outputs_of
+
+            record = tx.one(
+                "SELECT id, request_id, rows, outputs, status FROM predictions WHERE id = :i",
+                {"i": found["id"]},
+            )
+            predictions = (outputs_of(record or {}) or {}).get("predictions", [])
+        ref = f"{key[0]}@{key[1]}"
+        served[rid] = Served(found["id"], found["rows"], target(ref, signature, predictions))
+    return served
+
+
+def _checked(
+    items: list[Item], served: dict[str, Served], text: bool = False
+) -> dict[tuple[str, int], Any]:
+    """The labels to store, by (request id, row): every item checked against its request —
+    rows, the multi-row rule, each label against the version's classes or numbers."""
+    labels: dict[tuple[str, int], Any] = {}
+    where: dict[tuple[str, int], list[str | int]] = {}
+    errors: list[FieldError] = []
+    hint: str | None = None  # the fix for the first error
+    for item in items:
+        s = served[item.request_id]
+        hint = hint if errors else s.target.hint()
+        loc: list[str | int] = ["feedback", item.index, item.field]
+        rid, n = item.request_id, len(item.labels)
+        if item.row is None and item.field == "label" and s.rows > 1:
             errors.append(
                 FieldError(
                     loc,
-                    f"expected one scalar label (a string, number, boolean or null) per row,"
-                    f" got {type(labels[odd]).__name__} {shown(str(labels[odd]))}",
+                    f"request {rid!r} predicted {s.rows} rows: one label without a row is"
+                    ' ambiguous; send "labels" (one per row) or "row" with the label',
                 )
             )
             continue
-        rows += [
-            {"request_id": entry["request_id"], "row": row + r, "label": v}
-            for r, v in enumerate(labels)
-        ]
+        if item.row is None and item.field == "labels" and n != s.rows:
+            errors.append(
+                FieldError(
+                    loc,
+                    f"{n} label(s) for request {rid!r}, which predicted {s.rows} row(s):"
+                    ' send one per row (null for a row not known yet), or give "row"',
+                )
+            )
+            continue
+        start = item.row or 0
+        if start + n > s.rows:
+            errors.append(
+                FieldError(
+                    ["feedback", item.index, "row"],
+                    f"request {rid!r} predicted {s.rows} row(s), got a label for row"
+                    f" {start + n - 1} (rows count from 0)",
+                )
+            )
+            continue
+        for j, value in enumerate(item.labels):
+            at = [*loc, j] if item.field == "labels" else loc
+            if _missing(value):  # null in "labels": that row is not labelled yet
+                continue
+            read = text and isinstance(value, str)
+            fits, label = s.target.read(value) if read else s.target.check(value)
+            if not fits:
+                errors.append(FieldError(at, label))
+                continue
+            key = (rid, start + j)
+            if key in where:
+                first = ".".join(map(str, where[key]))
+                errors.append(
+                    FieldError(
+                        at,
+                        f"row {start + j} of request {rid!r} is labelled twice in one body"
+                        f" (also at {first})",
+                    )
+                )
+                continue
+            labels[key], where[key] = label, at
+    _raise(errors, hint)
+    return labels
+
+
+def _store(tx: Tx, labels: dict[tuple[str, int], Any], now: float) -> int:
+    """Insert the new labels; a row whose label differs from the one stored gets the new label
+    under a new id, its ``corrections`` one higher; the same label again changes nothing.
+    Returns how many labels replaced a different one."""
+    fresh: list[dict[str, Any]] = []
+    stale: list[int] = []
+    by_request: dict[str, list[tuple[int, Any]]] = {}
+    for (rid, row), label in labels.items():
+        by_request.setdefault(rid, []).append((row, label))
+    for rid in sorted(by_request):
+        stored = {
+            f["row"]: f
+            for f in tx.all(
+                'SELECT id, "row", label, corrections FROM feedback WHERE request_id = :r',
+                {"r": rid},
+            )
+        }
+        for row, label in by_request[rid]:
+            text = canonical_json(label)
+            before = stored.get(row)
+            if before is not None and before["label"] == text:
+                continue  # a retry: nothing new
+            if before is not None:
+                stale.append(before["id"])
+            fresh.append(
+                {
+                    "request_id": rid,
+                    "row": row,
+                    "label": text,
+                    "at": now,
+                    "corrections": 0 if before is None else before["corrections"] + 1,
+                }
+            )
+    # the replaced rows step aside (row -id: unique, never a real row) so that the new labels
+    # are inserted while they still exist — SQLite reuses the highest rowid once it is
+    # deleted, and a correction must get an id above every earlier one — then go
+    _each(tx, 'UPDATE feedback SET "row" = -id WHERE id IN ({})', stale)
+    tx.insert_many("feedback", fresh)
+    _each(tx, "DELETE FROM feedback WHERE id IN ({})", stale)
+    return len(stale)
+
+
+def _each(tx: Tx, sql: str, ids: list[int]) -> None:
+    """Run ``sql`` (an ``IN ({})`` of ids) on ``ids``, 500 at a time."""
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join(f":i{k}" for k in range(len(chunk)))
+        tx.execute(sql.format(marks), {f"i{k}": i for k, i in enumerate(chunk)})
+
+
+def _raise(errors: list[FieldError], hint: str | None = None) -> None:
     if errors:
         raise PayloadError(
-            f"invalid feedback at {'.'.join(map(str, errors[0].loc))}: {errors[0].msg}",
-            'send {"request_id": "...", "label": ...}',
-            errors,
+            f"invalid feedback at {'.'.join(map(str, errors[0].loc))}: {errors[0].msg}"
+            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+            hint or HINT,
+            errors[:MAX_ERRORS],
         )
-    return rows
-
-
-def record(store: MetadataStore, body: Any) -> int:
-    """Store the ground truth; unknown request ids or rows past a request's are refused, all
-    or none. Null (or NaN) labels are checked like the others but not stored: those rows stay
-    unlabelled. Returns the number of labels stored."""
-    rows = items_of(body)
-    now = time.time()
-    last_row: dict[str, int] = {}  # per request, the highest row labelled: one pass
-    for r in rows:
-        last_row[r["request_id"]] = max(r["row"], last_row.get(r["request_id"], -1))
-    with store.write() as tx:
-        for request_id in sorted(last_row):
-            known = tx.one("SELECT rows FROM predictions WHERE request_id = :r", {"r": request_id})
-            if known is None:
-                raise NotFound(
-                    f"no prediction with request id {request_id!r}",
-                    "use the request_id a prediction returned",
-                )
-            if last_row[request_id] >= known["rows"]:
-                raise PayloadError(
-                    f"request {request_id!r} predicted {known['rows']} row(s), got a label for"
-                    f" row {last_row[request_id]}",
-                    "send one label per predicted row (rows count from 0)",
-                )
-        known_labels = [r for r in rows if not _missing(r["label"])]  # null: still unlabelled
-        tx.insert_many(
-            "feedback",
-            [{**r, "label": canonical_json(r["label"]), "at": now} for r in known_labels],
-        )
-    return len(known_labels)
 
 
 def feedback_file(store: MetadataStore, path: str | Path, label: str = "label") -> dict[str, Any]:
@@ -117,8 +328,9 @@ def feedback_file(store: MetadataStore, path: str | Path, label: str = "label") 
     column added, or any subset of its rows). Rows with a missing label are left out and
     counted; the rest are stored all or none (see :func:`record`).
 
-    Returns ``{"accepted": n, "unlabelled": m}``; raises :class:`InvalidInput` naming missing
-    columns or a bad row number, :class:`NotFound` for an unknown request id."""
+    Returns ``{"accepted": n, "replaced": r, "unlabelled": m}``; raises :class:`InvalidInput`
+    naming missing columns, a bad row number or the line of a label that does not fit the
+    model (see :func:`record`), :class:`NotFound` for an unknown request id."""
     import pandas as pd
 
     from rung.data.datasets import TABULAR, read_table
@@ -129,7 +341,13 @@ def feedback_file(store: MetadataStore, path: str | Path, label: str = "label") 
     fmt = TABULAR.get(source.suffix.lower())
     if fmt is None:
         raise InvalidInput(f"cannot read feedback from {str(source)!r}", "give a .csv or .parquet")
-    frame = read_table(source, fmt, "fix the file")
+    if fmt == "csv":  # a CSV cell has no type: the labels are read as the model's classes
+        try:
+            frame = pd.read_csv(source, dtype={label: str})
+        except (ValueError, OSError):
+            frame = read_table(source, fmt, "fix the file")  # its one-line error
+    else:
+        frame = read_table(source, fmt, "fix the file")
     wanted = ["request_id", "request_row", label]
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
@@ -151,8 +369,24 @@ def feedback_file(store: MetadataStore, path: str | Path, label: str = "label") 
             for rid, row, value in zip(known["request_id"], rows, known[label], strict=True)
         ]
     }
-    accepted = record(store, body) if body["feedback"] else 0
-    return {"accepted": accepted, "unlabelled": len(frame) - len(known)}
+    try:
+        answer = (
+            record(store, body, text=fmt == "csv")
+            if body["feedback"]
+            else {"accepted": 0, "replaced": 0}
+        )
+    except PayloadError as exc:  # named by the file's line, not the entry's place
+        raise _on_line(exc, source, [int(i) for i in known.index]) from None
+    return {**answer, "unlabelled": len(frame) - len(known)}
+
+
+def _on_line(exc: PayloadError, source: Path, index: list[int]) -> InvalidInput:
+    """The first refusal of a feedback file, naming its line (the header is line 1)."""
+    loc, msg = exc.errors[0].loc, exc.errors[0].msg
+    if len(loc) < 2 or not isinstance(loc[1], int):
+        return InvalidInput(exc.message, exc.hint)
+    more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
+    return InvalidInput(f"{str(source)!r} line {index[loc[1]] + 2}: {msg}{more}", exc.hint)
 
 
 def _scalar(value: Any) -> bool:

@@ -169,6 +169,7 @@ def document(
         "413": {"description": "the body is over the size limit", "content": error},
         "422": {"description": "the input does not match the signature", "content": error},
     }
+    _feedback(doc, signature.get("classes"), error)
     return doc
 
 
@@ -183,3 +184,78 @@ def example_record(signature: dict[str, Any]) -> dict[str, Any]:
         f: sample_value(ColumnKind.from_dict(columns[f])) if f in columns else 0.0
         for f in signature.get("features") or []
     }
+
+
+def _feedback(doc: dict[str, Any], classes: list[Any] | None, error: dict[str, Any]) -> None:
+    """``POST /feedback``: its entries, the answer and the errors (docs/serving.md#feedback).
+    The classes are those of the version being served; a label is checked against the
+    version that answered its request."""
+    ref = "#/components/schemas/"
+    label: dict[str, Any] = {
+        "description": "one of the classes of the version that answered the request, with"
+        " its JSON type, or a finite number for a regressor",
+        "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+    }
+    if classes:
+        label["example"] = classes[-1]
+    schemas = doc["components"]["schemas"]
+    schemas["FeedbackEntry"] = {
+        "type": "object",
+        "title": "FeedbackEntry",
+        "description": "'label' for a one-row request or with 'row'; 'labels': one per"
+        " predicted row (null: not known yet), or from 'row' on",
+        "properties": {
+            "request_id": {"type": "string", "description": "from the prediction's answer"},
+            "row": {"type": "integer", "minimum": 0},
+            "label": label,
+            "labels": {"type": "array", "minItems": 1, "items": {**label, "nullable": True}},
+        },
+        "required": ["request_id"],
+    }
+    schemas["FeedbackAnswer"] = {
+        "type": "object",
+        "title": "FeedbackAnswer",
+        "properties": {
+            "accepted": {"type": "integer", "description": "labels taken"},
+            "replaced": {
+                "type": "integer",
+                "description": "of them, labels that replaced a different earlier label of"
+                " their row (the latest wins)",
+            },
+        },
+        "required": ["accepted", "replaced"],
+    }
+    batch = {
+        "type": "object",
+        "title": "FeedbackBatch",
+        "properties": {"feedback": {"type": "array", "items": {"$ref": ref + "FeedbackEntry"}}},
+        "required": ["feedback"],
+    }
+    post = doc.setdefault("paths", {}).setdefault("/feedback", {}).setdefault("post", {})
+    post["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"oneOf": [{"$ref": ref + "FeedbackEntry"}, batch]}}
+        },
+    }
+    post["responses"] = {
+        "200": {
+            "description": "the labels stored, all of them",
+            "content": {"application/json": {"schema": {"$ref": ref + "FeedbackAnswer"}}},
+        },
+        "404": {"description": "an unknown request id", "content": error},
+        "413": {"description": "the body is over the size limit", "content": error},
+        "422": {
+            "description": "a label that does not fit the model, a missing or extra row, a"
+            " malformed entry: every field named, nothing stored",
+            "content": error,
+        },
+    }
+
+
+def _example(schema: dict[str, Any]) -> Any:
+    if "enum" in schema:
+        return schema["enum"][0]
+    if schema.get("format") == "date-time":
+        return "2024-01-01T00:00:00"
+    return {"number": 0.0, "boolean": False, "string": "text"}.get(schema.get("type", ""))

@@ -239,9 +239,12 @@ feedback = Table(
     Column("request_id", String, nullable=False),
     Column("row", Integer, nullable=False),
     Column("label", Text, nullable=False),  # JSON value: the ground truth for that row
-    Column("at", Float, nullable=False),
+    Column("at", Float, nullable=False),  # when the current label arrived
+    # how many times a different label replaced this row's label (the latest wins)
+    Column("corrections", Integer, nullable=False, server_default="0"),
 )
-Index("ix_feedback_request", feedback.c.request_id)
+# one label per predicted row: two feedback calls at once cannot store two (an upsert)
+Index("ux_feedback_request_row", feedback.c.request_id, feedback.c.row, unique=True)
 
 monitor_windows = Table(  # one computed monitoring window: drift, performance, health
     "monitor_windows",
