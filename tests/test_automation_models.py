@@ -148,3 +148,28 @@ def test_a_bad_model_table_is_one_line_at_open(tmp_path, toml: str, says: str) -
     got = rung_cli("automate", "history", cwd=tmp_path)
     assert got.returncode != 0 and len(got.stderr.strip().splitlines()) == 1
     assert says in got.stderr
+
+
+def test_the_gate_judges_each_model_by_its_own_table() -> None:
+    """The registry's gate takes an automated model's criteria and datasets from its own
+    table (defaults from [automate] included), the others' from [eval]."""
+    from rung.config import validate
+    from rung.registry.gate import Acceptance
+
+    settings = validate(
+        {
+            "eval": {"criteria": ["accuracy >= 0.6"], "datasets": ["shared@1"]},
+            "automate": {
+                "datasets": ["base@1"],
+                "models": {
+                    "east": {"criteria": ["accuracy >= 0.9"]},
+                    "west": {"datasets": ["west@2"]},
+                },
+            },
+        }
+    )
+    acceptance = Acceptance.from_settings(settings)
+    east, west, other = (acceptance.of(m) for m in ("east", "west", "other"))
+    assert (east.criteria, east.datasets) == (("accuracy >= 0.9",), ("base@1",))
+    assert (west.criteria, west.datasets) == (("accuracy >= 0.6",), ("west@2",))
+    assert (other.criteria, other.datasets) == (("accuracy >= 0.6",), ("shared@1",))

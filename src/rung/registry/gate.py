@@ -3,8 +3,8 @@ verdict.
 
 **Declared acceptance.** A model's acceptance criteria are ``[eval] criteria`` in
 ``rung.toml``, and its acceptance datasets ``[eval] datasets`` (none declared: any). For the
-model the loop automates (``[automate] model``) they are ``[automate] criteria`` and
-``[automate] datasets`` where set — the ones its loop judges challengers by.
+model the loop automates (``[automate] model`` or ``[automate.models.NAME]``) they are that
+table's ``criteria`` and ``datasets`` where set — the ones its loop judges challengers by.
 
 **The verdict of a version** comes from its *gate evaluation*: the latest evaluation
 
@@ -97,19 +97,27 @@ class Acceptance:
 
     criteria: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
-    automated: str = ""
-    automate_criteria: tuple[str, ...] | None = None
-    automate_datasets: tuple[str, ...] = field(default_factory=tuple)
+    # automated model -> (its criteria or None, its datasets, the table they come from)
+    automated: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...], str]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Acceptance:
         auto = settings.automate
+        automated = {}
+        for name, section in auto.per_model().items():
+            table = f"[automate.models.{name}]" if name in auto.models else "[automate]"
+            criteria = section.get("criteria")
+            automated[name] = (
+                None if criteria is None else tuple(criteria),
+                tuple(section.get("datasets") or ()),
+                table,
+            )
         return cls(
             criteria=tuple(settings.eval.criteria),
             datasets=tuple(settings.eval.datasets),
-            automated=auto.model,
-            automate_criteria=None if auto.criteria is None else tuple(auto.criteria),
-            automate_datasets=tuple(auto.datasets),
+            automated=automated,
         )
 
     @classmethod
@@ -122,15 +130,17 @@ class Acceptance:
         return cls.from_settings(load_config(Path(root)).settings)
 
     def of(self, model: str) -> Declared:
-        """The acceptance of ``model``: ``[automate]``'s for the automated model where set,
-        else ``[eval]``'s."""
+        """The acceptance of ``model``: its automation table's (``[automate]`` or
+        ``[automate.models.NAME]``, defaults included) for an automated model where set, else
+        ``[eval]``'s."""
         crit, source = self.criteria, "[eval] criteria"
         data, data_source = self.datasets, "[eval] datasets"
-        if model and model == self.automated:
-            if self.automate_criteria is not None:
-                crit, source = self.automate_criteria, "[automate] criteria"
-            if self.automate_datasets:
-                data, data_source = self.automate_datasets, "[automate] datasets"
+        if model in self.automated:
+            own_criteria, own_datasets, table = self.automated[model]
+            if own_criteria is not None:
+                crit, source = own_criteria, f"{table} criteria"
+            if own_datasets:
+                data, data_source = own_datasets, f"{table} datasets"
         return Declared(model, crit, data, source, data_source)
 
 
