@@ -29,6 +29,14 @@ def duration_seconds(text: Any) -> float:
     return value
 
 
+def spoken(seconds: float) -> str:
+    """``seconds`` in the largest unit that divides it: ``"1d"``, ``"10m"``, ``"366d"``."""
+    for unit, size in sorted(UNITS.items(), key=lambda u: -u[1]):
+        if unit != "w" and seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 MAX_WINDOW_SECONDS = 100 * 365 * 86400
 """The longest period a monitoring window may span: a century."""
 

@@ -18,7 +18,6 @@ import builtins
 import getpass
 import json
 import os
-import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -26,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from rung.core.errors import InvalidInput, NotFound, RungError
 from rung.core.hashing import canonical_json, ordered_json
-from rung.core.limits import ALIAS, WHO, check_length, is_digits, parse_int, shown
-from rung.core.refs import check_name
+from rung.core.limits import WHO, check_length, check_text, is_digits, parse_int
+from rung.core.refs import check_alias, check_name
 from rung.core.suggest import unknown
 from rung.store.metadata import Tx
 from rung.store.records import allocate
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
     from rung.pipelines.runner import Stores
 
 MODEL_KINDS = ("skops", "pickle")
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 
 
 @dataclass
@@ -593,6 +591,9 @@ class Registry:
         evaluation_id: int | None,
     ) -> dict[str, Any]:
         now = time.time()
+        who = current_user()  # checked before anything is written, like the reason
+        if reason is not None:
+            check_text(reason, "reason")
         with self._s.metadata.write() as tx:
             if self._s.metadata.dialect == "postgresql":  # serialise moves of this alias
                 tx.execute("SELECT pg_advisory_xact_lock(hashtext(:k))", {"k": f"{name}@{alias}"})
@@ -617,7 +618,7 @@ class Registry:
                 "from_version": current["version"] if current else None,
                 "to_version": version,
                 "action": action,
-                "who": current_user(),
+                "who": who,
                 "why": reason,
                 "evaluation_id": evaluation_id,
                 "at": now,
@@ -665,11 +666,7 @@ def _datasets_in(node: dict[str, Any]) -> set[str]:
 
 
 def _check_alias(alias: str) -> None:
-    if not _ALIAS.fullmatch(alias) or alias.isdigit():
-        raise InvalidInput(
-            f"invalid alias {shown(alias)}", "use a name such as champion, challenger or production"
-        )
-    check_length(alias, ALIAS, "alias")
+    check_alias(alias)  # the one rule, shared with [automate] alias (rung.core.refs)
 
 
 def current_user() -> str:
