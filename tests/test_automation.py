@@ -291,7 +291,7 @@ def test_configuration_errors_are_one_clear_line(sqlite_ws) -> None:  # type: ig
     w = sqlite_ws
     base = (w.root / "rung.toml").read_text()
     cases = {
-        '[automate]\nmodel = "m"\n[[automate.triggers]]\nkind = "schedule"\ncron = "61 * * * *"\n': "automate.triggers[0].cron = '61 * * * *': expected five fields",
+        '[automate]\nmodel = "m"\n[[automate.triggers]]\nkind = "schedule"\ncron = "61 * * * *"\n': "automate.triggers[0].cron = '61 * * * *': minute 61 is out of range 0-59",
         '[automate]\nmodel = "m"\n[[automate.triggers]]\nkind = "weekly"\n': "automate.triggers[0].kind = 'weekly': expected one of 'schedule'",
         '[automate]\nmodel = "m"\npolicy = "yolo"\n': "automate.policy = 'yolo': expected one of 'auto', 'manual'",
         '[automate]\nmodel = "m"\n': "no triggers configured",

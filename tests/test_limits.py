@@ -390,7 +390,7 @@ def test_the_automation_alias_and_model_are_checked_when_the_configuration_is_re
 
     for key, value, what in (("alias", "a" * 101, "alias"), ("model", "m" * 201, "model")):
         (sqlite_ws.root / "rung.toml").write_text(f'[automate]\n{key} = "{value}"\n')
-        with pytest.raises(InvalidInput, match=rf"\[automate\] {what} .* over the limit"):
+        with pytest.raises(InvalidInput, match=rf"automate\.{what} = .* over the limit"):
             _ = Workspace.open(sqlite_ws.root).automation
 
 

@@ -72,13 +72,81 @@ root = ""
 # ``__post_init__``. It costs a few milliseconds per command, which pydantic would not.
 
 
-def _duration(value: Any, key: str) -> float:
-    from rung.core.durations import duration_seconds
+class _Seconds:
+    """The reader of a duration key: seconds in ``low..high`` (``low`` itself only when
+    ``zero`` is allowed). Every duration of rung.toml has an upper bound, so that no value
+    can overflow a timer later (``socket.settimeout(1e308)`` raises ``OverflowError``)."""
 
-    try:
-        return duration_seconds(value)
-    except ValueError as exc:
-        raise _Bad(key, value, str(exc)) from None
+    def __init__(self, high: float, *, zero: bool = True, unit: str = "seconds") -> None:
+        self.high, self.zero, self.unit = high, zero, unit
+
+    def __call__(self, value: Any, key: str) -> float:
+        from rung.core.durations import duration_seconds, spoken
+
+        try:
+            seconds = duration_seconds(value)
+        except ValueError as exc:
+            raise _Bad(key, value, str(exc)) from None
+        if seconds == 0 and not self.zero:
+            raise _Bad(key, value, f"expected a duration above 0, at most {spoken(self.high)}")
+        if seconds > self.high:
+            raise _Bad(key, value, f"expected a duration of at most {spoken(self.high)}")
+        return seconds
+
+
+def _range(low: float, high: float, *, above: bool = False) -> Any:
+    """The reader of a number in ``[low, high]`` (``(low, high]`` with ``above``), finite."""
+
+    def read(value: Any, key: str) -> float:
+        import math
+
+        ok = math.isfinite(value) and (low < value if above else low <= value) and value <= high
+        if not ok:
+            lo = f"above {low:g}" if above else f"at least {low:g}"
+            raise _Bad(key, value, f"expected a finite number {lo} and at most {high:g}")
+        return float(value)
+
+    return read
+
+
+def _reason(exc: InvalidInput, value: Any) -> str:
+    """A refusal of ``value`` without repeating the value: ``invalid alias: use …``."""
+    from rung.core.limits import shown
+
+    text = (
+        exc.message.replace(f" {shown(str(value))}", "") if isinstance(value, str) else exc.message
+    )
+    return f"{text}: {exc.hint}" if exc.hint else text
+
+
+def _named(check: str, what: str) -> Any:
+    """The reader of a name-like key, checked by the rule the CLI applies to the same name
+    (:mod:`rung.core.refs`): ``check`` is ``name``, ``ref``, ``alias``, ``trigger`` or
+    ``label``."""
+
+    def read(value: Any, key: str) -> Any:
+        from rung.core import refs
+
+        if check == "name" and value == "" and key == "model":  # [automate] model: none
+            return value
+        checker = {
+            "name": refs.check_name,
+            "ref": refs.check_ref,
+            "alias": refs.check_alias,
+            "trigger": refs.check_trigger_name,
+            "label": refs.check_label,
+            "pipeline": refs.check_pipeline,
+        }[check]
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            where = f"{key}[{i}]" if isinstance(value, list) else key
+            try:
+                checker(item, what)
+            except InvalidInput as exc:
+                raise _Bad(where, item, _reason(exc, item)) from None
+        return value
+
+    return read
 
 
 def _window(value: Any, key: str) -> str:
@@ -107,15 +175,12 @@ def _statistic(value: Any, key: str) -> str:
 
 
 def _cron(value: Any, key: str) -> str:
-    from datetime import UTC, datetime
-
-    from cronsim import CronSim, CronSimError
+    from rung.core.cron import check_cron
 
     try:
-        CronSim(value, datetime.now(UTC))
-    except CronSimError:
-        raise _Bad(key, value, "expected five fields, e.g. '0 3 * * 1'") from None
-    return str(value)
+        return check_cron(value)
+    except ValueError as exc:
+        raise _Bad(key, value, f"{exc} (five fields: minute hour day month weekday)") from None
 
 
 def _webhook(value: Any, key: str) -> str:
@@ -159,6 +224,21 @@ def _margins(value: Any, key: str) -> dict[str, float | str]:
     return dict(value)
 
 
+def _pipelines(value: Any, key: str) -> dict[str, str]:
+    from rung.core.refs import check_name, check_target
+
+    for name, target in value.items():
+        try:
+            check_name(name, "pipeline name")
+        except InvalidInput as exc:
+            raise _Bad(key, name, _reason(exc, name)) from None
+        try:
+            check_target(target)
+        except InvalidInput as exc:
+            raise _Bad(f"{key}.{name}", target, _reason(exc, target)) from None
+    return dict(value)
+
+
 # A value with a grammar is declared with its reader as a marker; _Table reads every such
 # field after msgspec has checked its TOML type, so a new key of these types is one line too.
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_ID)]
@@ -168,13 +248,35 @@ Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
 Finite = Annotated[float, _finite]
 """Any finite number (NaN and ±inf refused)."""
 Above0 = Annotated[float, msgspec.Meta(gt=0), _finite]
-"""A finite number above 0 (a latency in ms, a timeout in seconds)."""
+"""A finite number above 0 (an error bound of a live metric)."""
 Webhook = Annotated[str, _webhook]
 """An http(s) URL with a host (:func:`rung.core.webhooks.check_webhook`); empty: none."""
 Criteria = Annotated[list[str], _criteria]
 """Acceptance criteria, each parsed by :func:`rung.core.criteria.parse_criterion`."""
-Duration = Annotated[float | str, _duration]
-"""Seconds: ``90``, ``"90s"``, ``"30m"``, ``"6h"``, ``"1d"``, ``"2w"``; read as float seconds."""
+DAY = 86400.0
+YEAR = 366 * DAY
+Duration = Annotated[float | str, _Seconds(YEAR)]
+"""Seconds: ``90``, ``"90s"``, ``"30m"``, ``"6h"``, ``"1d"``, ``"2w"``; read as float seconds,
+0 up to a year."""
+Interval = Annotated[float | str, _Seconds(DAY, zero=False)]
+"""A duration above 0 and at most a day (a lease, the loop's interval): 0 would spin or
+expire at once."""
+Timeout = Annotated[float, _range(0, 600, above=True)]
+"""Seconds to wait for a network peer: above 0, at most 10 minutes."""
+Millis = Annotated[float, _range(0, 3_600_000, above=True)]
+"""A latency in milliseconds: above 0, at most an hour."""
+Name = Annotated[str, _named("name", "name")]
+"""A dataset, model or pipeline name, by :func:`rung.core.refs.check_name`."""
+DatasetRef = Annotated[str, _named("ref", "dataset")]
+"""``NAME`` or ``NAME@VERSION``, by :func:`rung.core.refs.parse_ref`."""
+Alias = Annotated[str, _named("alias", "alias")]
+"""A model alias, by :func:`rung.core.refs.check_alias` (the registry's rule)."""
+TriggerName = Annotated[str, _named("trigger", "trigger name")]
+"""A trigger's name, by :func:`rung.core.refs.check_trigger_name`."""
+PipelineRef = Annotated[str, _named("pipeline", "pipeline")]
+"""A ``[pipelines]`` name or ``file.py:function``, by :func:`rung.core.refs.check_pipeline`."""
+Label = Annotated[str, _named("label", "label column")]
+"""A column name: not blank, at most :data:`rung.core.limits.KEY` characters."""
 Window = Annotated[int | str, _window]
 """A monitoring window: ``1000`` (rows) or a period ``"30m"``, ``"12h"``, ``"1d"``; read as str."""
 Statistic = Annotated[str, _statistic]
@@ -219,7 +321,7 @@ class ArtifactSettings(_Table):
 
 
 class EvalSettings(_Table):
-    label: str | None = None
+    label: Label | None = None
     criteria: Criteria = []
     datasets: list[str] = []  # the acceptance datasets: rung eval's default --on, and the gate's
 
@@ -231,6 +333,15 @@ class DriftRule(_Table):
     threshold: Finite | None = None
     null_threshold: Fraction | None = None
     alpha: Fraction | None = None  # the level of the test gating an effect size (0.0025); 1: off
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        from rung.core.drift import threshold_range
+
+        low, high = threshold_range(self.statistic)
+        if self.threshold is not None and not low <= self.threshold <= high:
+            what = f"{self.statistic} threshold" if self.statistic else "threshold"
+            raise _Bad("threshold", self.threshold, f"a {what} is in [{low:g}, {high:g}]")
 
 
 class AlertRules(_Table):
@@ -245,21 +356,21 @@ class AlertRules(_Table):
     min_r2: Finite | None = None  # regressors
     min_labelled: Count = 30
     max_error_rate: Fraction | None = None
-    max_p99_ms: Above0 | None = None
+    max_p99_ms: Millis | None = None
 
 
 class MonitorSettings(_Table):
     window: Window = "1000"
-    reference: str | None = None
+    reference: DatasetRef | None = None
     webhook: Webhook | None = None
-    webhook_timeout: Above0 = 5.0
+    webhook_timeout: Timeout = 5.0
     alerts: AlertRules = msgspec.field(default_factory=AlertRules)
     features: dict[str, DriftRule] = {}
     prediction: DriftRule = msgspec.field(default_factory=DriftRule)
 
 
 class _Trigger(_Table, tag_field="kind", kw_only=True):
-    name: str | None = None
+    name: TriggerName | None = None
 
 
 class ScheduleTrigger(_Trigger, tag="schedule", kw_only=True):
@@ -267,7 +378,7 @@ class ScheduleTrigger(_Trigger, tag="schedule", kw_only=True):
 
 
 class DatasetTrigger(_Trigger, tag="dataset", kw_only=True):
-    dataset: str
+    dataset: Name
 
 
 class DriftTrigger(_Trigger, tag="drift"):
@@ -290,10 +401,15 @@ class PerformanceTrigger(_Trigger, tag="performance"):
         super().__post_init__()
         bound = "below" if self.metric in ("accuracy", "r2") else "above"
         other = "above" if bound == "below" else "below"
-        if getattr(self, bound) is None:
+        value = getattr(self, bound)
+        if value is None:
             raise _Bad(bound, None, f"metric = {self.metric!r} needs {bound} = N")
         if getattr(self, other) is not None:
             raise _Bad(other, getattr(self, other), f"metric = {self.metric!r} fires {bound} = N")
+        if self.metric == "accuracy" and not 0 < value <= 1:
+            raise _Bad(bound, value, "an accuracy bound is above 0 and at most 1")
+        if self.metric in ("mae", "rmse", "log_loss") and not value >= 0:
+            raise _Bad(bound, value, f"a {self.metric} bound is at least 0")
 
 
 Trigger = ScheduleTrigger | DatasetTrigger | DriftTrigger | PerformanceTrigger
@@ -302,7 +418,7 @@ Trigger = ScheduleTrigger | DatasetTrigger | DriftTrigger | PerformanceTrigger
 def _model_table(base: type[_Table]) -> Any:
     """``[automate.models.NAME]``: every per-model key of ``[automate]`` (all but ``model``
     and ``models``), each optional, so a key left out takes the section's value. Made from
-    the section's own fields, so a key added there is a per-model key too."""
+    the section's own fields (and checks), so a key added there is a per-model key too."""
     return msgspec.defstruct(
         "ModelAutomate",
         [
@@ -310,7 +426,7 @@ def _model_table(base: type[_Table]) -> Any:
             for f in msgspec.structs.fields(base)
             if f.name not in ("model", "models")
         ],
-        bases=(_Table,),
+        bases=(base,),
         kw_only=True,
         forbid_unknown_fields=True,
         module=__name__,
@@ -320,8 +436,8 @@ def _model_table(base: type[_Table]) -> Any:
 class _AutomateKeys(_Table):
     """The keys of one model's loop: in ``[automate]`` and in each ``[automate.models.NAME]``."""
 
-    alias: str = "champion"
-    pipeline: str | None = None
+    alias: Alias = "champion"
+    pipeline: PipelineRef | None = None
     params: dict[str, Any] = {}
     policy: Literal["auto", "manual"] = "auto"
     decisive: Margins = {}  # empty: the first criterion's metric, else accuracy / mae
@@ -329,14 +445,31 @@ class _AutomateKeys(_Table):
     alpha: Alpha = 0.05
     decide_on: Literal["fresh", "datasets", "all"] = "fresh"
     gate_on: Literal["datasets", "all"] = "datasets"
-    datasets: list[str] = []
+    datasets: Annotated[list[str], _named("ref", "dataset")] = []
     criteria: Criteria | None = None  # None: [eval] criteria
     fresh: Count = 0
     cooldown: Duration = 0.0
     debounce: Positive = 1
-    lease: Duration = 60.0
-    interval: Duration = 60.0
+    lease: Interval = 60.0
+    interval: Interval = 60.0
     triggers: list[Trigger] = []
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        seen: dict[str, int] = {}
+        triggers = self.triggers or []  # None in a model's table: [automate]'s
+        for i, trigger in enumerate(triggers):
+            # the name a trigger is recorded under (rung.automation.triggers.parse_triggers)
+            same = [t for t in triggers if t.__struct_config__.tag == trigger.__struct_config__.tag]
+            tag = str(trigger.__struct_config__.tag)
+            name = trigger.name or (tag if len(same) == 1 else f"{tag}{i}")
+            if name in seen:
+                raise _Bad(
+                    f"triggers[{i}].name",
+                    name,
+                    f"triggers[{seen[name]}] has the same name; give each trigger its own name",
+                )
+            seen[name] = i
 
 
 if typing.TYPE_CHECKING:  # the same keys, for type checkers
@@ -350,20 +483,18 @@ class AutomateSettings(_AutomateKeys):
     ``[automate.models.NAME]`` table of the same keys; a key a model's table leaves out takes
     ``[automate]``'s value (see :meth:`per_model`)."""
 
-    model: str = ""
+    model: Name = ""
     models: dict[str, ModelAutomate] = {}
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from rung.core.limits import NAME, check_length
+        from rung.core.refs import check_name
 
         for name in self.models:
             try:
-                check_length(name, NAME, "model")
+                check_name(name, "model name")
             except InvalidInput as exc:
-                raise _Bad(f"models.{name[:20]}", name, exc.message) from None
-            if not name.strip() or not name.isprintable():
-                raise _Bad(f"models.{name!r}", name, "expected a model name")
+                raise _Bad(f"models.{name[:40]}", name, _reason(exc, name)) from None
         if self.model and self.model in self.models:
             raise _Bad(
                 "model",
@@ -389,7 +520,7 @@ class Settings(_Table):
 
     store: StoreSettings = msgspec.field(default_factory=StoreSettings)
     artifacts: ArtifactSettings = msgspec.field(default_factory=ArtifactSettings)
-    pipelines: dict[str, str] = {}
+    pipelines: Annotated[dict[str, str], _pipelines] = {}
     eval: EvalSettings = msgspec.field(default_factory=EvalSettings)
     monitor: MonitorSettings = msgspec.field(default_factory=MonitorSettings)
     automate: AutomateSettings = msgspec.field(default_factory=AutomateSettings)

@@ -112,19 +112,18 @@ def check_performance(options: dict[str, Any], where: str) -> None:
 
 def check_cron(expr: Any, where: str = "cron") -> None:
     """Refuse an expression cronsim cannot read, naming it."""
-    from cronsim import CronSim, CronSimError
+    from rung.core.cron import cron_problem
 
     if not isinstance(expr, str):
         raise InvalidInput(
             f'{where} needs cron = "..."', 'e.g. cron = "0 3 * * 1" (Mondays, 03:00 UTC)'
         )
-    try:
-        CronSim(expr, datetime.now(UTC))
-    except CronSimError as exc:
+    problem = cron_problem(expr)
+    if problem is not None:
         raise InvalidInput(
-            f"cannot read the cron expression {expr!r} in {where} ({exc})",
+            f"the cron expression {expr!r} in {where}: {problem}",
             'five fields: minute hour day month weekday, e.g. "0 3 * * 1"',
-        ) from exc
+        )
 
 
 def cron_due(expr: str, since: float, now: float) -> float | None:

@@ -30,7 +30,8 @@ def model_register(
         typer.Option(
             "--features",
             help="For a model fitted on an array: its input columns in the order it was fitted"
-            " on, separated by commas (a,b,c); recorded as the signature's names.",
+            " on, separated by commas (a,b,c; only commas separate: spaces are part of a"
+            " name); checked against the training step's input columns when known.",
         ),
     ] = None,
     as_json: JsonOpt = False,

@@ -95,8 +95,12 @@ def table(
     t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     for c in columns:
         t.add_column(c)
-    for r in rows:
-        t.add_row(*["-" if v is None else str(v) for v in r])
+    from rich.markup import escape
+
+    from rung.core.text import printable
+
+    for r in rows:  # stored text is shown as text: escaped controls, no rich markup
+        t.add_row(*["-" if v is None else escape(printable(str(v))) for v in r])
     _console("out").print(t)
 
 

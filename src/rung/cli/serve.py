@@ -47,16 +47,37 @@ def serve(
     if workers > 1:  # one /metrics for all workers: prometheus-client's multiprocess mode
         shared = tempfile.mkdtemp(prefix="rung-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
-    render.line(f"serving {ref} (version {version.version}) on http://{host}:{port}", sys.stderr)
+    announce = f"serving {ref} (version {version.version}) on http://{host}:{{port}}"
     try:
-        uvicorn.run(
-            "rung.cli.serve_app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="warning",
-        )
+        if workers == 1:
+            # said once the model is loaded and warmed and the socket is bound: a model that
+            # raises on its warm-up row exits with its one error line and no "serving" line
+            _Announcing(
+                uvicorn.Config(
+                    "rung.cli.serve_app:app_from_env",
+                    factory=True,
+                    host=host,
+                    port=port,
+                    log_level="warning",
+                ),
+                announce,
+            ).run()
+        else:
+            with _ws() as ws:  # the workers load it each: warm it here first, once
+                from rung.registry.models import require_signature
+                from rung.serving.predictor import ready
+
+                v, model = ws.models.load(ref)
+                ready(v.name, v.version, model, require_signature(v))
+            render.line(announce.format(port=port), sys.stderr)
+            uvicorn.run(
+                "rung.cli.serve_app:app_from_env",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="warning",
+            )
     finally:
         if shared:
             shutil.rmtree(shared, ignore_errors=True)
@@ -122,3 +143,26 @@ def feedback(
 
 
 # -- entry point -------------------------------------------------------------------------
+
+
+def _announcing_server() -> Any:
+    import uvicorn
+
+    class Announcing(uvicorn.Server):
+        """uvicorn's server, saying where it serves once it does (the real port of --port 0)."""
+
+        def __init__(self, config: Any, line: str) -> None:
+            super().__init__(config)
+            self.line = line
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started and not self.should_exit:
+                bound = [s.getsockname()[1] for srv in self.servers for s in srv.sockets]
+                render.line(self.line.format(port=bound[0] if bound else "?"), sys.stderr)
+
+    return Announcing
+
+
+def _Announcing(config: Any, line: str) -> Any:
+    return _announcing_server()(config, line)

@@ -296,7 +296,11 @@ def problem(value: Any, spec: ColumnKind) -> str | None:
         try:
             datetimes([value], spec)
         except (ValueError, TypeError, OverflowError) as exc:
-            return f"cannot read {value!r} as a date ({exc})"
+            # pandas' first line says what is wrong; the lines after it are advice about
+            # to_datetime's arguments, which a caller of the API cannot act on
+            reason = next((line for line in str(exc).splitlines() if line.strip()), "")
+            reason = reason.split(" You might want to try:")[0].strip()
+            return f"cannot read {value!r} as a date ({reason})"
         return None
     if kind == "text":
         return None if isinstance(value, str) else f"expected a string, got {value!r}"

@@ -17,6 +17,7 @@ the model was judged on absolute bounds alone.
 
 from __future__ import annotations
 
+import math
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -37,16 +38,17 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 }
 _METRIC = r"(?P<metric>[A-Za-z_][A-Za-z0-9_.\-]*)"
 _OP = r"(?P<op>>=|<=|==|>|<)"
-_NUM = r"(?P<bound>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)(?P<pct>%)?"
+# ASCII digits only ([0-9], never \d, which matches every Unicode digit: "١.٥" read as 1.5)
+_NUM = r"(?P<bound>[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)(?P<pct>%)?"
 _SCOPE = (
     r"(?:\s+on\s+(?P<scope>every\s+dataset|(?:the\s+)?mean|dataset\s+(?P<dataset>\S+)"
     r"|every\s+slice\s+(?P<slice_all>\S+)|slice\s+(?P<slice>\S+=\S+)))?"
 )
-_BOUND = re.compile(rf"^(?P<mean>mean\s+)?{_METRIC}\s*{_OP}\s*{_NUM}{_SCOPE}\s*$", re.I)
+_BOUND = re.compile(rf"^(?P<mean>mean\s+)?{_METRIC}\s*{_OP}\s*{_NUM}{_SCOPE}\s*$", re.I | re.A)
 _CHANGE = re.compile(
     rf"^{_METRIC}\s+(?P<direction>drop|rise)\s*{_OP}\s*{_NUM}\s+vs\s+(?:the\s+)?"
     rf"(?P<against>baseline|champion){_SCOPE}\s*$",
-    re.I,
+    re.I | re.A,
 )
 EXAMPLES = (
     "'precision_down >= 0.75 on every dataset', 'mean f1_macro >= 0.6' or"
@@ -81,6 +83,11 @@ def parse_criterion(text: str) -> Criterion:
     else:
         m = _BOUND.match(clean)
     if m is None:
+        if any(c.isnumeric() and not c.isascii() for c in clean):
+            raise InvalidInput(
+                f"malformed criterion {text!r}: numbers are written with ASCII digits 0-9",
+                f"write for example {EXAMPLES}",
+            )
         raise InvalidInput(f"malformed criterion {text!r}", f"write for example {EXAMPLES}")
     scope, target = _scope(m)
     if change is None and m.group("mean"):
@@ -96,6 +103,11 @@ def parse_criterion(text: str) -> Criterion:
             f"write '{m.group('metric')} {change} <= N vs baseline'",
         )
     bound = float(m.group("bound"))
+    if not math.isfinite(bound):
+        raise InvalidInput(
+            f"malformed criterion {text!r}: the bound {m.group('bound')} is not a finite number",
+            "write a bound such as 0.75 (ASCII digits, no inf or nan)",
+        )
     return Criterion(
         text=clean,
         metric=m.group("metric"),

@@ -84,6 +84,18 @@ _DIRECTION = {
     "chi2": "at_least",
     "wasserstein_raw": "at_least",
 }
+_UNIT = {"ks", "ks_pvalue", "chi2_pvalue", "jensenshannon", "changed_share", "null_rate_change"}
+
+
+def threshold_range(statistic: str | None) -> tuple[float, float]:
+    """The thresholds that can mean something for ``statistic``: ``(0, 1)`` for a p-value,
+    a share, the KS statistic and the Jensen-Shannon distance (all in [0, 1] by definition),
+    ``(0, inf)`` for the others (distances and PSI/chi² are >= 0) and for ``None`` (the
+    statistic chosen by the feature's kind and the window's size). Used by the configuration
+    schema to refuse ``threshold = 5`` on a p-value when the workspace opens."""
+    return (0.0, 1.0) if statistic in _UNIT else (0.0, math.inf)
+
+
 OTHER = "<other>"
 _EPS = 1e-4  # share given to an empty bin in PSI
 

@@ -29,12 +29,21 @@ def duration_seconds(text: Any) -> float:
     return value
 
 
+def spoken(seconds: float) -> str:
+    """``seconds`` in the largest unit that divides it: ``"1d"``, ``"10m"``, ``"366d"``."""
+    for unit, size in sorted(UNITS.items(), key=lambda u: -u[1]):
+        if unit != "w" and seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 MAX_WINDOW_SECONDS = 100 * 365 * 86400
 """The longest period a monitoring window may span: a century."""
 
 
 class WindowOutOfRange(ValueError):
-    """A period written correctly but longer than :data:`MAX_WINDOW_SECONDS` (or zero)."""
+    """A period written correctly but zero or longer than :data:`MAX_WINDOW_SECONDS`; its
+    text says which (too small or too large)."""
 
 
 def window_spec(text: Any) -> tuple[str, float]:
@@ -54,5 +63,7 @@ def window_spec(text: Any) -> tuple[str, float]:
         seconds = float(spec[:-1]) * UNITS[spec[-1]]
         if 0 < seconds <= MAX_WINDOW_SECONDS:
             return "seconds", seconds
+        if seconds == 0:
+            raise WindowOutOfRange("expected a period above 0, e.g. 30m, 12h, 1d, 2w")
         raise WindowOutOfRange("expected a period of at most a century (30m, 12h, 1d, 2w)")
     raise ValueError("expected a number of predictions (1000) or a period (30m, 12h, 1d)")

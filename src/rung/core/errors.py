@@ -9,6 +9,16 @@ value; ``hint`` says what to do about it.
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: each line break, with the spaces around it, becomes one space.
+    Every :class:`RungError` message and hint passes here, so an error that embeds another
+    library's multi-line text (pandas' "You might want to try: …" advice) is still the one
+    line the CLI prints and the API returns."""
+    if "\n" not in text and "\r" not in text:
+        return text
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
 class RungError(Exception):
     """Base of every error that rung reports to a user."""
 
@@ -16,9 +26,10 @@ class RungError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, hint: str | None = None) -> None:
+        message = one_line(message)
         super().__init__(message)
         self.message = message
-        self.hint = hint
+        self.hint = None if hint is None else one_line(hint)
 
     def __str__(self) -> str:
         return f"{self.message}: {self.hint}" if self.hint else self.message

@@ -147,12 +147,39 @@ def check_utf8_name(name: str) -> str:
     return name
 
 
-def check_length(value: str, limit: int, what: str, hint: str | None = None) -> str:
-    """Return ``value`` if it has at most ``limit`` characters, else raise :class:`InvalidInput`
-    naming it (cut for display), its length and the limit."""
-    if len(value) > limit:
+def check_text(value: str, what: str) -> str:
+    """Return ``value`` if it holds no control character (:func:`rung.core.text.is_control`:
+    C0/C1 controls such as ESC, newline and tab, DEL, line separators, bidi controls), else
+    raise :class:`InvalidInput` naming the field and the characters, escaped. The one rule
+    for free text a user gives rung (docs/limits.md)."""
+    from rung.core.text import control_chars, printable
+
+    bad = control_chars(value)
+    if bad:
+        shown_value = printable(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
         raise InvalidInput(
-            f"{what} {shown(value)} has {len(value)} characters, over the limit of {limit}",
+            f"{what} '{shown_value}' holds control character(s)"
+            f" {', '.join(printable(c) for c in bad)}",
+            "write it on one line without control characters (escape sequences, tabs, newlines)",
+        )
+    return value
+
+
+def check_length(value: str, limit: int, what: str, hint: str | None = None) -> str:
+    """Return ``value`` if it has at most ``limit`` characters and no control character
+    (:func:`check_text`), else raise :class:`InvalidInput` naming it (cut for display), its
+    length and the limit."""
+    check_text(value, what)
+    return _too_long(value, limit, what, hint)
+
+
+def _too_long(value: str, limit: int, what: str, hint: str | None = None) -> str:
+    if len(value) > limit:
+        from rung.core.text import printable
+
+        raise InvalidInput(
+            f"{what} {printable(shown(value))} has {len(value)} characters, over the limit"
+            f" of {limit}",
             hint or f"shorten it to at most {limit} characters",
         )
     return value
@@ -164,7 +191,7 @@ def check_column(table: str, column: str, value: object) -> None:
     if isinstance(value, str):
         entry = COLUMNS.get((table, column))
         if entry is not None and len(value) > entry[0]:
-            check_length(value, entry[0], entry[1])
+            _too_long(value, entry[0], entry[1])
 
 
 _DIGITS = re.compile(r"[0-9]+")

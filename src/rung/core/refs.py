@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from rung.core.errors import InvalidInput
-from rung.core.limits import MAX_ID, NAME, check_length, parse_int, shown
+from rung.core.limits import ALIAS, KEY, MAX_ID, NAME, TRIGGER, check_length, parse_int, shown
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+_TARGET = re.compile(r"^[^:\s][^:]*:[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,67 @@ def check_name(name: str, what: str = "name") -> str:
             "use letters, digits, '_', '.' and '-', starting with a letter or digit",
         )
     return check_length(name, NAME, what)
+
+
+def check_alias(alias: str, what: str = "alias") -> str:
+    """Return ``alias`` if it is a valid model alias (a letter, then letters, digits, '_'
+    and '-'; at most :data:`rung.core.limits.ALIAS` characters), else raise
+    :class:`InvalidInput`. The registry and ``[automate] alias`` use this one rule."""
+    if not _ALIAS.fullmatch(alias):
+        raise InvalidInput(
+            f"invalid {what} {shown(alias)}",
+            "use a name such as champion, challenger or production (a letter first, then"
+            " letters, digits, '_' or '-')",
+        )
+    return check_length(alias, ALIAS, what)
+
+
+def check_trigger_name(name: str, what: str = "trigger name") -> str:
+    """A trigger's name: the characters of :func:`check_name`, at most
+    :data:`rung.core.limits.TRIGGER` of them."""
+    if not _NAME.fullmatch(name):
+        raise InvalidInput(
+            f"invalid {what} {shown(name)}",
+            "use letters, digits, '_', '.' and '-', starting with a letter or digit",
+        )
+    return check_length(name, TRIGGER, what)
+
+
+def check_label(name: str, what: str = "label column") -> str:
+    """A column name given as text (``[eval] label``): not blank, no spaces around it, no
+    control characters, at most :data:`rung.core.limits.KEY` characters."""
+    if not name.strip() or name != name.strip() or not name.isprintable():
+        raise InvalidInput(
+            f"invalid {what} {shown(name)}",
+            "name a column of the evaluation datasets (not blank, no spaces around it)",
+        )
+    return check_length(name, KEY, what)
+
+
+def check_ref(text: str, what: str = "dataset") -> str:
+    """``text`` if it reads as ``NAME`` or ``NAME@VERSION`` (:func:`parse_ref`)."""
+    name, _, _ = text.partition("@")
+    check_name(name, f"{what} name")
+    parse_ref(text)
+    return text
+
+
+def check_target(text: str) -> str:
+    """A pipeline target: ``path/to/file.py:function`` or ``module:function``."""
+    if not _TARGET.fullmatch(text):
+        raise InvalidInput(
+            f"invalid pipeline target {shown(text)}",
+            "write path/to/file.py:function or module:function",
+        )
+    return text
+
+
+def check_pipeline(text: str, what: str = "pipeline") -> str:
+    """A pipeline as ``rung run`` takes it: a ``[pipelines]`` name (:func:`check_name`) or a
+    target (:func:`check_target`)."""
+    if ":" in text:
+        return check_target(text)
+    return check_name(text, f"{what} name")
 
 
 def parse_ref(text: str) -> Ref:

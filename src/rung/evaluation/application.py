@@ -70,6 +70,7 @@ class Step:
     inputs: Sequence[str] | None
     label: str | None
     allow_pickle: bool = False  # the opt-in recorded for its model
+    opt_in: str = ""  # how a refusal says to opt in (materialize.OPT_IN_*)
 
 
 class Chain:
@@ -80,7 +81,13 @@ class Chain:
 
         self.steps = steps
         self.models = {
-            s.name: load_model(s.model_path, s.model_kind, s.allow_pickle)
+            s.name: load_model(
+                s.model_path,
+                s.model_kind,
+                s.allow_pickle,
+                what=f"component {s.name}'s model",
+                opt_in=s.opt_in,
+            )
             for s in steps
             if s.model_path and s.model_kind
         }

@@ -24,6 +24,7 @@ from rung.core.hashing import canonical_json, ordered_json
 from rung.core.limits import KEY, check_int, check_length, is_digits, parse_int
 from rung.evaluation import worker
 from rung.evaluation.metrics import MetricFn, higher_is_better
+from rung.pipelines.materialize import OPT_IN_EVAL, OPT_IN_VERSION
 from rung.registry.gate import Acceptance, Declared
 from rung.registry.models import ModelRef, Registry, resolve_artifact
 
@@ -138,9 +139,17 @@ class Evaluator:
         name, at, _ = text.partition("@")
         if at and name and not is_digits(name):
             version = self._registry.get(text)
-            return ModelRef(text, version.hash, version.kind, version.run_id, version.allow_pickle)
+            return ModelRef(
+                text,
+                version.hash,
+                version.kind,
+                version.run_id,
+                version.allow_pickle,
+                OPT_IN_VERSION,
+            )
         found = resolve_artifact(self._s, text)
         found.allow_pickle = allow_pickle
+        found.opt_in = OPT_IN_EVAL
         return found
 
     def _feature_names(self, given: Any, ref: ModelRef) -> list[str] | None:
@@ -170,7 +179,16 @@ class Evaluator:
                 ref = self.resolve_model(c.model, allow_pickle)
                 path = self._s.artifacts.local_path(ref.hash)
                 steps.append(
-                    Step(c.name, path, ref.kind, None, c.inputs, c.label, ref.allow_pickle)
+                    Step(
+                        c.name,
+                        path,
+                        ref.kind,
+                        None,
+                        c.inputs,
+                        c.label,
+                        ref.allow_pickle,
+                        ref.opt_in,
+                    )
                 )
                 parts.append([c.name, ref.hash])
             elif callable(c.model):
@@ -289,6 +307,10 @@ class Evaluator:
                 model_path=model_path,
                 model_kind=chosen.kind,
                 model_allow_pickle=chosen.allow_pickle,
+                model_what=f"model {chosen.hash[:12]}",
+                baseline_what=f"baseline {base.hash[:12]}" if base else "baseline",
+                model_opt_in=chosen.opt_in,
+                baseline_opt_in=base.opt_in if base else "",
                 label=label,
                 metric_names=list(metrics) if metrics else None,
                 custom=dict(custom_metrics or {}),
@@ -514,10 +536,22 @@ def _warm_up(task: worker.Task) -> None:
     import rung.evaluation.metrics  # noqa: F401
 
     if task.model_kind in ("skops", "pickle"):
-        worker.load_model(task.model_path, task.model_kind, task.model_allow_pickle)
+        worker.load_model(
+            task.model_path,
+            task.model_kind,
+            task.model_allow_pickle,
+            what=task.model_what,
+            opt_in=task.model_opt_in,
+        )
     for step in task.application or []:
         if step.model_path and step.model_kind:
-            worker.load_model(step.model_path, step.model_kind, step.allow_pickle)
+            worker.load_model(
+                step.model_path,
+                step.model_kind,
+                step.allow_pickle,
+                what=f"component {step.name}'s model",
+                opt_in=step.opt_in,
+            )
     from sklearn import metrics  # noqa: F401
 
 

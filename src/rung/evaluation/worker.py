@@ -45,23 +45,27 @@ class Task:
     baseline_kind: str | None = None
     application: Sequence[Any] | None = None  # application.Step list, instead of one model
     model_allow_pickle: bool = False  # the opt-in recorded for the model (and the baseline)
+    model_what: str = "model"  # how a refusal names the model: "model <hash prefix>"
+    baseline_what: str = "baseline"
+    model_opt_in: str = ""  # how a refusal says to opt in (materialize.OPT_IN_*)
+    baseline_opt_in: str = ""
     baseline_allow_pickle: bool = False
     features: Sequence[str] | None = None  # the model's input columns in order, when known
     baseline_features: Sequence[str] | None = None
     margins: dict[str, Any] = field(default_factory=dict)  # metric → core.policy.Margin
 
 
-def load_model(path: str, kind: str, allow_pickle: bool = False) -> Any:
-    """The model in the verified file ``path``, through the one loader with its opt-in."""
-    from pathlib import Path
+def load_model(path: str, kind: str, allow_pickle: bool = False, *, what: str, opt_in: str) -> Any:
+    """The model in the verified file ``path``, through the one loader with its opt-in.
 
+    ``what`` names it in a refusal (``model cc721266d179``, the hash prefix users see): the
+    caller knows it; a file's name does not (objects are stored as ``cc/721266d179…``, and
+    the name read from the path dropped the folder's two hex digits)."""
     from rung.pipelines import materialize
 
     with open(path, "rb") as f:
         data = f.read()
-    return materialize.load(
-        kind, data, allow_pickle=allow_pickle, what=f"model {Path(path).name[:12]}"
-    )
+    return materialize.load(kind, data, allow_pickle=allow_pickle, what=what, opt_in=opt_in)
 
 
 def run(task: Task) -> dict[str, Any]:
@@ -103,7 +107,13 @@ def run(task: Task) -> dict[str, Any]:
     if task.application:
         pred, proba, classes, values, fns = _run_application(task, frame, y)
     else:
-        model = load_model(task.model_path, task.model_kind, task.model_allow_pickle)
+        model = load_model(
+            task.model_path,
+            task.model_kind,
+            task.model_allow_pickle,
+            what=task.model_what,
+            opt_in=task.model_opt_in,
+        )
         features = _features(model, frame, task, task.features)
         classes = _classes(model, y, task)
         y = _as_classes(y, classes)
@@ -119,7 +129,13 @@ def run(task: Task) -> dict[str, Any]:
     if task.baseline_path and task.baseline_kind:
         from rung.evaluation.bootstrap import paired_deltas
 
-        base = load_model(task.baseline_path, task.baseline_kind, task.baseline_allow_pickle)
+        base = load_model(
+            task.baseline_path,
+            task.baseline_kind,
+            task.baseline_allow_pickle,
+            what=task.baseline_what,
+            opt_in=task.baseline_opt_in,
+        )
         base_features = _features(base, frame, task, task.baseline_features)
         base_pred, base_proba = predict(base, base_features, task.dataset)
         numeric = [k for k, v in values.items() if isinstance(v, int | float)]

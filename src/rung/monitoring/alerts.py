@@ -193,8 +193,17 @@ def _opener() -> urllib.request.OpenerDirector:
 def deliver(url: str, alert: dict[str, Any], timeout: float) -> str | None:
     """POST one alert as JSON; None when the webhook answered 2xx, else a one-line error.
 
-    Never follows a redirect and never opens anything but http(s) (see the module's rules).
-    """
+    Never follows a redirect and never opens anything but http(s) (see the module's rules),
+    and never raises: the alert is stored before it is sent, so every failure is returned
+    and recorded as its delivery. What the peer sent (a reason phrase, bytes that are not
+    HTTP) is shown with control characters escaped (:func:`rung.core.text.printable`)."""
+    from rung.core.text import printable
+
+    error = _deliver(url, alert, timeout)
+    return None if error is None else printable(error)
+
+
+def _deliver(url: str, alert: dict[str, Any], timeout: float) -> str | None:
     try:
         check_webhook(url)
     except InvalidInput:
@@ -226,6 +235,10 @@ def deliver(url: str, alert: dict[str, Any], timeout: float) -> str | None:
         return f"the webhook {url} could not be reached ({reason})"
     except (ValueError, OSError) as exc:
         return f"the webhook {url} could not be reached ({exc})"
+    except Exception as exc:
+        # e.g. http.client.BadStatusLine from a peer that does not speak HTTP, or an
+        # OverflowError from a timeout the platform's timer cannot hold
+        return f"the webhook {url} could not be reached ({type(exc).__name__}: {exc})"
     if not 200 <= status < 300:
         return f"the webhook {url} answered {status}, not 2xx"
     return None

@@ -132,10 +132,11 @@ def parse_window(text: str) -> tuple[str, float]:
         parse_int(spec, "window (rows)")
     try:
         return window_spec(str(text))
-    except WindowOutOfRange:
+    except WindowOutOfRange as exc:
+        too = "too short" if "above 0" in str(exc) else "too long"
         raise InvalidInput(
-            f"window {shown(str(text))} is out of range",
-            "give a period of at most a century (30m, 12h, 1d, 2w)",
+            f"window {shown(str(text))} is {too}",
+            f"{str(exc).replace('expected', 'give', 1)}",
         ) from None
     except ValueError:
         raise InvalidInput(

@@ -53,6 +53,11 @@ class Monitor:
 
         Summarised once and kept in the metadata store (a few KB per feature), so that a
         tick every minute neither reloads the training data nor the model."""
+        if reference is not None and not reference.strip():
+            raise InvalidInput(
+                f"empty reference {reference!r}",
+                "give a dataset version (NAME@VERSION), or leave --reference out",
+            )
         reference = reference or self._config.get("reference") or None
         # ":kinds" — summarised by column kind (datetimes and text included): references
         # stored by an older rung, without them, are summarised again
@@ -89,7 +94,8 @@ class Monitor:
     ) -> dict[str, Any] | None:
         """One window of ``ref`` (NAME@ALIAS or NAME@VERSION): stored, alerts raised and
         delivered. ``only_new``: None when nothing was logged since the last stored window."""
-        window = str(window or self._config.get("window", "1000"))
+        # an empty --window is refused by parse_window, not read as "use the default"
+        window = str(self._config.get("window", "1000") if window is None else window)
         kind, size = parse_window(window)
         version = self._registry.get(ref)
         store = self._s.metadata

@@ -35,7 +35,23 @@ MEDIA_TYPES = {
     "skops": "application/x-skops",
     "pickle": "application/x-pickle",
 }
-OPT_IN = "--allow-pickle (allow_pickle=True)"
+# How to opt in, said by every refusal: each entry point names an option or decorator that it
+# really has (tests/test_opt_in_hints.py runs each one and checks the named option exists).
+OPT_IN_STEP = "@step(pickle=True) on the step that returns it, then run it again"
+"""A pipeline's own output read back (a cached step's output, by ``rung run``)."""
+OPT_IN_REGISTER = "rung model register … --allow-pickle (allow_pickle=True)"
+"""Registering a model: the opt-in is then recorded on the version."""
+OPT_IN_VERSION = (
+    "a registered version's opt-in is recorded when it is registered: register it under a new"
+    " name with rung model register SOURCE --name NAME --allow-pickle"
+)
+"""Loading a registered version (serve, predict, eval, reproduce, monitor)."""
+OPT_IN_EVAL = "rung eval … --allow-pickle (ws.evaluate(..., allow_pickle=True))"
+"""Evaluating a run, an output or a hash: the opt-in of this evaluation."""
+OPT_IN_API = (
+    "allow_pickle=True in Python; rung eval … --allow-pickle, rung model register … --allow-pickle"
+)
+"""A direct call of :func:`load` or :func:`check` from Python."""
 """How a user opts in to loading an object that can run code, named in every refusal."""
 
 
@@ -66,7 +82,14 @@ def dump(value: Any, *, allow_pickle: bool = False, where: str = "step") -> tupl
     raise _unsupported(f"a {type_name}", where)
 
 
-def load(kind: str, data: bytes, *, allow_pickle: bool = False, what: str = "artifact") -> Any:
+def load(
+    kind: str,
+    data: bytes,
+    *,
+    allow_pickle: bool = False,
+    what: str = "artifact",
+    opt_in: str = OPT_IN_API,
+) -> Any:
     """Rebuild the value that :func:`dump` stored as ``kind``: the one loader of stored objects.
 
     ``allow_pickle`` is the opt-in recorded for this object (a model version registered with
@@ -75,7 +98,8 @@ def load(kind: str, data: bytes, *, allow_pickle: bool = False, what: str = "art
     ``skops`` file that names any type outside :func:`rung.pipelines.trusted.trusted_types`;
     the refusal (:class:`~rung.core.errors.Untrusted`) names ``what``, the types and the
     opt-in, and happens before anything in the bytes is imported or run. With the opt-in the
-    file is loaded trusting every type it names: loading it may run code.
+    file is loaded trusting every type it names: loading it may run code. ``opt_in`` is how
+    the caller's user opts in (one of the ``OPT_IN_*`` constants), named by the refusal.
 
     Raises :class:`~rung.core.errors.IntegrityError` for bytes that do not parse as ``kind``.
     """
@@ -91,9 +115,9 @@ def load(kind: str, data: bytes, *, allow_pickle: bool = False, what: str = "art
     if kind == "json":
         return json.loads(data)
     if kind == "skops":
-        return _load_skops(data, allow_pickle, what)
+        return _load_skops(data, allow_pickle, what, opt_in)
     if kind == "pickle":
-        check(kind, data, allow_pickle=allow_pickle, what=what)
+        check(kind, data, allow_pickle=allow_pickle, what=what, opt_in=opt_in)
         import pickle
 
         try:
@@ -106,13 +130,20 @@ def load(kind: str, data: bytes, *, allow_pickle: bool = False, what: str = "art
     raise IntegrityError(f"unknown artifact kind {kind!r}", "upgrade rung")
 
 
-def check(kind: str, data: bytes, *, allow_pickle: bool = False, what: str = "artifact") -> None:
+def check(
+    kind: str,
+    data: bytes,
+    *,
+    allow_pickle: bool = False,
+    what: str = "artifact",
+    opt_in: str = OPT_IN_API,
+) -> None:
     """Raise what :func:`load` would raise for an untrusted object, without loading it (so a
     service can refuse at start-up, in one line, before its workers start)."""
     if kind == "pickle" and not allow_pickle:
         raise Untrusted(
             f"{what} is stored with pickle, which runs code when loaded, and was not opted in",
-            f"load it only if you trust its source: opt in with {OPT_IN}",
+            f"load it only if you trust its source: opt in with {opt_in}",
         )
     if kind == "skops" and not allow_pickle:
         refused = untrusted_types(data, what)
@@ -121,7 +152,7 @@ def check(kind: str, data: bytes, *, allow_pickle: bool = False, what: str = "ar
             raise Untrusted(
                 f"{what} names types rung does not trust, which could run code when loaded:"
                 f" {', '.join(refused[:5])}{more}",
-                f"load it only if you trust its source: opt in with {OPT_IN}",
+                f"load it only if you trust its source: opt in with {opt_in}",
             )
 
 
@@ -142,12 +173,12 @@ def untrusted_types(data: bytes, what: str = "artifact") -> list[str]:
     return sorted(t for t in named if t not in allowed or never_trusted(t))
 
 
-def _load_skops(data: bytes, allow_pickle: bool, what: str) -> Any:
+def _load_skops(data: bytes, allow_pickle: bool, what: str, opt_in: str) -> Any:
     import skops.io as sio
 
     from rung.pipelines.trusted import check_contents
 
-    check("skops", data, allow_pickle=allow_pickle, what=what)
+    check("skops", data, allow_pickle=allow_pickle, what=what, opt_in=opt_in)
     try:
         model = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
     except Exception as exc:
@@ -155,7 +186,7 @@ def _load_skops(data: bytes, allow_pickle: bool, what: str) -> Any:
             f"{what} could not be loaded from its skops file ({type(exc).__name__}: {exc})",
             "check that scikit-learn's version matches the one that stored it",
         ) from exc
-    check_contents(model, what, allow_io=allow_pickle)  # what sklearn's code trusts blindly
+    check_contents(model, what, allow_io=allow_pickle, opt_in=opt_in)  # sklearn trusts blindly
     return model
 
 

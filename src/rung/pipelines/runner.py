@@ -189,6 +189,7 @@ class Executor:
                 self.stores.artifacts.get_bytes(out.hash),
                 allow_pickle=out.allow_pickle,
                 what=f"output {out.name} ({out.hash[:12]})",
+                opt_in=materialize.OPT_IN_STEP,
             )
         return value
 

@@ -201,7 +201,9 @@ def _classes_of(module: ModuleType) -> list[str]:
 # segmentation fault, or worse). These checks run on every loaded model, before anyone uses it.
 
 
-def check_contents(model: object, what: str, allow_io: bool = False) -> None:
+def check_contents(
+    model: object, what: str, allow_io: bool = False, opt_in: str = "--allow-pickle"
+) -> None:
     """Raise :class:`~rung.core.errors.IntegrityError` if a decision tree, histogram-boosting
     predictor or neighbour search tree in ``model`` holds an index outside its own arrays or
     its estimator's input, a distance metric's parameters do not fit the features it measures,
@@ -242,8 +244,7 @@ def check_contents(model: object, what: str, allow_io: bool = False) -> None:
 
             raise Untrusted(
                 f"{what} holds a {name}(input='filename'), which opens the files its input names",
-                "load it only if you trust its source and its callers: opt in with"
-                " --allow-pickle (allow_pickle=True)",
+                f"load it only if you trust its source and its callers: opt in with {opt_in}",
             )
         if module == "sklearn.tree._tree" and name == "Tree":
             _check_tree(obj, n_features, what)

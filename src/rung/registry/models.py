@@ -19,7 +19,6 @@ import builtins
 import getpass
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -27,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from rung.core.errors import InvalidInput, NotFound, RungError
 from rung.core.hashing import canonical_json, ordered_json
-from rung.core.limits import ALIAS, WHO, check_length, is_digits, parse_int, shown
-from rung.core.refs import check_name
+from rung.core.limits import WHO, check_length, check_text, is_digits, parse_int
+from rung.core.refs import check_alias, check_name
 from rung.core.suggest import unknown
 from rung.registry.gate import (
     Acceptance,
@@ -44,7 +43,6 @@ if TYPE_CHECKING:
     from rung.pipelines.runner import Stores
 
 MODEL_KINDS = ("skops", "pickle")
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 
 
 @dataclass
@@ -56,6 +54,7 @@ class ModelRef:
     kind: str
     run_id: int | None = None
     allow_pickle: bool = False  # the opt-in to load it even if that can run code
+    opt_in: str = ""  # how to opt in, named by a refusal (rung.pipelines.materialize.OPT_IN_*)
 
 
 @dataclass
@@ -213,7 +212,9 @@ class Registry:
         :class:`~rung.core.errors.Untrusted` without it, and stores nothing.
         """
         check_name(name, "model name")
-        stated = None if features is None else [str(f).strip() for f in features]
+        # names exactly as given (spaces, case and Unicode kept): checked against the training
+        # step's input columns when the lineage knows them (see _signature)
+        stated = None if features is None else [str(f) for f in features]
         return self._register(resolve_artifact(self._s, source), name, allow_pickle, stated)
 
     def _register(
@@ -245,11 +246,12 @@ class Registry:
         with self._s.metadata.write() as tx:
             tx.lock(f"model:{name}")  # the same model registered at once: one version
             same = tx.one(
-                "SELECT version FROM model_versions WHERE name = :n AND artifact_hash = :h"
-                " ORDER BY version DESC LIMIT 1",
+                "SELECT version, signature, allow_pickle FROM model_versions"
+                " WHERE name = :n AND artifact_hash = :h ORDER BY version DESC LIMIT 1",
                 {"n": name, "h": ref.hash},
             )
             if same is not None:
+                _same_registration(name, same, signature, allow_pickle)
                 return int(same["version"])
             latest = tx.scalar(
                 "SELECT MAX(version) FROM model_versions WHERE name = :n", {"n": name}
@@ -304,8 +306,11 @@ class Registry:
             self._s.artifacts.get_bytes(ref.hash),
             allow_pickle=ref.allow_pickle,
             what=f"model {ref.name}",
+            opt_in=materialize.OPT_IN_REGISTER,
         )
         features, source = self.feature_names(model, stated)
+        if source == "user":
+            self._check_stated(features, tree)
         signature: dict[str, Any] = {"features": features, "names": source, "columns": {}}
         n = getattr(model, "n_features_in_", None)
         if n is not None:
@@ -326,6 +331,26 @@ class Registry:
 
             signature["classes"] = [plain(c) for c in classes]
         return signature
+
+    def _check_stated(self, stated: builtins.list[str], tree: dict[str, Any]) -> None:
+        """Refuse stated feature names that are not columns of the training step's input
+        frame, when the lineage knows that frame (one line naming them and the nearest)."""
+        frame = next(iter(self._lineage_frames(tree)), None)
+        if frame is None:
+            return
+        columns = [str(c) for c in frame.columns]
+        missing = [f for f in stated if f not in columns]
+        if missing:
+            from rung.core.suggest import closest
+
+            near = closest(missing[0], columns)
+            raise InvalidInput(
+                f"--features names {', '.join(repr(m) for m in missing[:5])}, not a column of"
+                f" the training step's input ({len(columns)} columns)",
+                (f"did you mean {near[0]!r}? " if near else "")
+                + "give the columns exactly as the training data names them (only commas"
+                " separate names: spaces are part of a name)",
+            )
 
     @staticmethod
     def feature_names(
@@ -443,6 +468,7 @@ class Registry:
             self._s.artifacts.get_bytes(version.hash),
             allow_pickle=version.allow_pickle,
             what=f"model {version.ref}",
+            opt_in=materialize.OPT_IN_VERSION,
         )
         return version, model
 
@@ -457,6 +483,7 @@ class Registry:
             self._s.artifacts.get_bytes(version.hash),
             allow_pickle=version.allow_pickle,
             what=f"model {version.ref}",
+            opt_in=materialize.OPT_IN_VERSION,
         )
         return version
 
@@ -639,6 +666,9 @@ class Registry:
         ``evaluation_id`` is the evaluation the event cites (default: the gate evaluation)."""
         now = time.time()
         declared = self.acceptance.of(name)
+        who = current_user()  # checked before anything is written, like the reason
+        if reason is not None:
+            check_text(reason, "reason")
         with self._s.metadata.write() as tx:
             if fence is not None:
                 fence(tx)
@@ -677,7 +707,7 @@ class Registry:
                 "from_version": current["version"] if current else None,
                 "to_version": version,
                 "action": action,
-                "who": current_user(),
+                "who": who,
                 "why": reason,
                 "evaluation_id": evaluation_id
                 if evaluation_id is not None
@@ -772,12 +802,37 @@ def _datasets_in(node: dict[str, Any]) -> set[str]:
     return found
 
 
-def _check_alias(alias: str) -> None:
-    if not _ALIAS.fullmatch(alias) or alias.isdigit():
+def _same_registration(
+    name: str, row: Any, signature: dict[str, Any] | None, allow_pickle: bool
+) -> None:
+    """The same bytes registered again under ``name`` return the version that holds them —
+    unless this registration states something that version does not record (feature names
+    stated with ``--features`` that differ from the version's, or ``--allow-pickle`` for a
+    version registered without it): then refuse in one line, since a version never changes
+    and silently keeping the old record would drop what was asked. Stating less (no
+    ``--features``, no opt-in) returns the version as it is."""
+    import json
+
+    ref = f"{name}@{row['version']}"
+    old = json.loads(row["signature"]) if row["signature"] else {}
+    new = signature or {}
+    if new.get("names") == "user" and (old.get("features") or []) != new.get("features"):
+        held = old.get("features") or []
+        has = f"feature names {held[:5]}" if held else "no feature names"
         raise InvalidInput(
-            f"invalid alias {shown(alias)}", "use a name such as champion, challenger or production"
+            f"{ref} already holds these bytes with {has}; a version never changes",
+            "register them under a new name (--name) to record other feature names",
         )
-    check_length(alias, ALIAS, "alias")
+    if allow_pickle and not row["allow_pickle"]:
+        raise InvalidInput(
+            f"{ref} already holds these bytes, registered without --allow-pickle; a version"
+            " never changes",
+            "register them under a new name (--name) to record another opt-in",
+        )
+
+
+def _check_alias(alias: str) -> None:
+    check_alias(alias)  # the one rule, shared with [automate] alias (rung.core.refs)
 
 
 def current_user() -> str:
