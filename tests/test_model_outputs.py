@@ -203,4 +203,7 @@ def test_numbers_against_string_labels_and_non_finite_are_named() -> None:
         InvalidInput, match=r"not finite for 1 of 2 row\(s\) of d \(first: -inf at row 1\)"
     ):
         check_against_labels(np.array([1.0, -np.inf]), np.array([1.0, 2.0]), "d", "y")
+    with pytest.raises(InvalidInput, match=r"labels are numbers but the model predicts strings"):
+        check_against_labels(np.array(["a"], dtype=object), np.array([1.0]), "d", "y")
     check_against_labels(np.array(["a"]), np.array(["a"], dtype=object), "d", "y")
+    check_against_labels(np.array([1, 0]), np.array([1, 1]), "d", "y")

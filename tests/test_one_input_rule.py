@@ -7,6 +7,7 @@ plain predictor every column, which `rung predict` refused."""
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -90,13 +91,15 @@ def _json(v: Any) -> Any:
     return v
 
 
-PLAIN = """
-import rung
-
-
+PLAIN_MODEL = """
 class Plain:
     def predict(self, frame):
         return ["yes"] * len(frame)
+"""
+
+PLAIN = """
+import rung
+from plain_model import Plain
 
 
 @rung.step(pickle=True)
@@ -111,10 +114,13 @@ def train():
 
 
 def test_a_nameless_plain_predictor_is_refused_by_eval_and_predict_alike(
-    sqlite_ws, tmp_path: Path
+    sqlite_ws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     ws = sqlite_ws
+    monkeypatch.syspath_prepend(str(ws.root))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ws.root), os.environ["PYTHONPATH"]]))
     (ws.root / "plain.py").write_text(PLAIN)
+    (ws.root / "plain_model.py").write_text(PLAIN_MODEL)
     run = str(ws.run("plain.py:train").id)
     reg = rung_cli("model", "register", run, "--name", "plain", "--allow-pickle", cwd=ws.root)
     assert reg.returncode == 0, reg.stderr

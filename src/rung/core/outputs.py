@@ -111,8 +111,8 @@ def from_json(values: list[Any]) -> list[Any]:
 
 def check_against_labels(pred: np.ndarray, y: np.ndarray, where: str, label: str) -> None:
     """:class:`InvalidInput` when the predictions cannot be scored against the labels: numbers
-    predicted for string labels (a regressor on a classification label), or non-finite
-    predictions (no metric is defined for them)."""
+    predicted for string labels (a regressor on a classification label), strings for numeric
+    labels, or non-finite predictions (no metric is defined for them)."""
     import numpy as np
 
     numeric_pred = pred.dtype.kind in "biuf"
@@ -123,6 +123,16 @@ def check_against_labels(pred: np.ndarray, y: np.ndarray, where: str, label: str
             f"labels are strings but the model predicts numbers: label column {label!r} of"
             f" {where} holds {str(shown)!r}",
             "evaluate with the label the model was trained on (--label), or a classifier",
+        )
+    text_pred = pred.dtype.kind in "US" or (
+        pred.dtype == object and any(isinstance(v, str) for v in pred)
+    )
+    if text_pred and y.dtype.kind in "biuf":
+        shown = next(v for v in pred if isinstance(v, str) or pred.dtype.kind in "US")
+        raise InvalidInput(
+            f"labels are numbers but the model predicts strings ({str(shown)!r}): label column"
+            f" {label!r} of {where}",
+            "evaluate with the label the model was trained on (--label)",
         )
     if pred.dtype.kind == "f":
         bad = ~np.isfinite(pred)
