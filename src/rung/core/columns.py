@@ -332,8 +332,24 @@ def check_frame(frame: pd.DataFrame, specs: dict[str, Any], where: str) -> None:
             bad += [(str(name), int(i), problem(col.iloc[i], spec) or "") for i in rows[:3]]
             bad += [(str(name), -1, "")] * max(len(rows) - 3, 0)
             continue
-        for i, v in enumerate(col):
-            why = problem(v, spec)
+        if spec.kind in ("boolean", "datetime") and col.dtype.kind in "bM":  # typed: nulls only
+            nulls = [] if spec.nullable else np.flatnonzero(col.isna().to_numpy()).tolist()
+            bad += [(str(name), int(i), problem(None, spec) or "") for i in nulls]
+            continue
+        if spec.kind == "categorical" and spec.categories is not None and spec.dtype != "bool":
+            # bulk: the values outside the categories, and nulls; each then named by problem
+            allowed = set(spec.categories)
+            items: list[Any] = col.tolist()
+            suspect = [
+                i
+                for i, v in enumerate(items)
+                if (v is None or v != v) or not isinstance(v, str) or v not in allowed
+            ]
+        else:
+            items = col.tolist()
+            suspect = list(range(len(col)))
+        for i in suspect:
+            why = problem(items[i], spec)
             if why:
                 bad.append((str(name), i, why))
     if bad:
