@@ -157,7 +157,11 @@ class Workspace:
         from rung.data.datasets import Datasets
 
         return Datasets(
-            self.store, self.artifacts, lambda: self.stat_cache, self.config.state_dir / "checkout"
+            self.store,
+            self.artifacts,
+            lambda: self.stat_cache,
+            self.config.state_dir / "checkout",
+            (self.config.state_dir,),
         )
 
     @cached_property

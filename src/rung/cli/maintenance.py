@@ -85,7 +85,8 @@ def gc(
     ] = "1d",
     as_json: JsonOpt = False,
 ) -> None:
-    """Sweep unreferenced objects and stale .partial-* files older than the grace period.
+    """Sweep unreferenced objects older than the grace period, and .partial-* files of killed
+    writes (a dead writer's at once, a live writer's never; see docs/maintenance.md).
 
     Live roots are every hash the metadata store refers to: dataset versions and their files,
     step inputs and outputs, run outputs, model versions, evaluations, monitor references.

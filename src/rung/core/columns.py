@@ -307,6 +307,65 @@ def problem(value: Any, spec: ColumnKind) -> str | None:
     return None
 
 
+def check_frame(frame: pd.DataFrame, specs: dict[str, Any], where: str) -> None:
+    """Check a frame's feature columns against a signature's kinds (``{name: ColumnKind
+    dict}``) with :func:`problem`, the rule of the service and ``rung predict``: a null where
+    the training data had none, a value of the wrong kind, an integer outside its dtype.
+    Raises :class:`~rung.core.errors.InvalidInput` naming the first bad value's column and
+    row, and how many more there are. Columns without a recorded kind are not checked."""
+    import numpy as np
+
+    from rung.core.errors import InvalidInput
+
+    bad: list[tuple[str, int, str]] = []
+    for name in frame.columns:
+        raw = specs.get(str(name))
+        if not raw:
+            continue
+        spec = ColumnKind.from_dict(raw)
+        col = frame[name]
+        if spec.kind in _NUMBERS and col.dtype.kind in "iuf":  # bulk: nulls and infinities
+            values = col.to_numpy()
+            wrong = (np.isnan(values) if not spec.nullable else np.zeros(len(col), bool)) | (
+                np.isinf(values) if col.dtype.kind == "f" else np.zeros(len(col), bool)
+            )
+            rows = np.flatnonzero(wrong)
+            if spec.kind == "integer" and col.dtype.kind in "iu":
+                lo, hi = integer_range(spec)
+                rows = np.union1d(rows, np.flatnonzero((values < lo) | (values > hi)))
+            bad += [(str(name), int(i), problem(col.iloc[i], spec) or "") for i in rows[:3]]
+            bad += [(str(name), -1, "")] * max(len(rows) - 3, 0)
+            continue
+        if spec.kind in ("boolean", "datetime") and col.dtype.kind in "bM":  # typed: nulls only
+            nulls = [] if spec.nullable else np.flatnonzero(col.isna().to_numpy()).tolist()
+            bad += [(str(name), int(i), problem(None, spec) or "") for i in nulls]
+            continue
+        if spec.kind == "categorical" and spec.categories is not None and spec.dtype != "bool":
+            # bulk: the values outside the categories, and nulls; each then named by problem
+            allowed = set(spec.categories)
+            items: list[Any] = col.tolist()
+            suspect = [
+                i
+                for i, v in enumerate(items)
+                if (v is None or v != v) or not isinstance(v, str) or v not in allowed
+            ]
+        else:
+            items = col.tolist()
+            suspect = list(range(len(col)))
+        for i in suspect:
+            why = problem(items[i], spec)
+            if why:
+                bad.append((str(name), i, why))
+    if bad:
+        column, row, why = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise InvalidInput(
+            f"{where} column {column!r} row {row}: {why}{more}",
+            "give the model values like its training data's (rung predict and the service"
+            " refuse them the same way)",
+        )
+
+
 def integer_range(spec: ColumnKind) -> tuple[int, int]:
     """The smallest and largest value an integer column of ``spec``'s dtype holds (int64's
     when the dtype is not an integer one: an object column of Python ints)."""

@@ -24,6 +24,7 @@ from rung.core.refs import Ref, check_name, parse_ref
 from rung.core.suggest import unknown
 from rung.data import reads
 from rung.data.profile import diff_profiles, profile
+from rung.data.tables import parquet_bytes, read_frame, read_table
 from rung.store.artifacts import ArtifactStore
 from rung.store.failures import require_space
 from rung.store.metadata import MetadataStore
@@ -72,14 +73,13 @@ class DatasetVersion:
         return self.path()
 
     def to_pandas(self) -> pd.DataFrame:
-        import pandas as pd
 
         if not self.tabular:
             raise InvalidInput(
                 f"dataset {self.ref} is {self.format}, not a table", "use .path() to read its files"
             )
         data = io.BytesIO(self._store().get_bytes(self.hash))
-        return pd.read_parquet(data) if self.format == "parquet" else pd.read_csv(data)
+        return read_frame(data, self.format)
 
     def path(self) -> Path:
         """A verified read-only copy of the file or folder, checked out under ``.rung/``.
@@ -138,7 +138,12 @@ class Datasets:
         artifacts_: ArtifactStore,
         stat_cache: Callable[[], StatCache],
         checkout_root: Path,
+        private: tuple[Path, ...] = (),
     ) -> None:
+        """``private``: the workspace's own folders (its state folder, the artifact root),
+        never versioned (:mod:`rung.data.tree`)."""
+        local = (Path(artifacts_.base),) if artifacts_.local else ()
+        self._private = (*private, *local, checkout_root)
         self._store = store
         self._artifacts = artifacts_
         self._stat_cache = stat_cache
@@ -176,9 +181,10 @@ class Datasets:
     def _add_path(self, path: Path, name: str) -> DatasetVersion:
         if not path.exists():
             raise NotFound(f"no such file or folder: {str(path)!r}", "check the path")
-        from rung.data.tree import check_regular
+        from rung.data.tree import check_not_private, check_regular
 
         check_regular(path)
+        check_not_private(path, self._private)
         if path.is_dir():
             return self._add_tree(path, name)
         fmt = TABULAR.get(path.suffix.lower(), "file")
@@ -207,7 +213,7 @@ class Datasets:
         from rung.data.tree import tree_files
 
         # (relative posix path, absolute path); special files follow the rule of data/tree.py
-        files = tree_files(root)
+        files = tree_files(root, self._private)
         if not files:
             raise InvalidInput(f"folder {str(root)!r} holds no files", "add a folder with files")
         files.sort()
@@ -467,41 +473,6 @@ class Datasets:
             _artifacts=self._artifacts,
             _checkout_root=self._checkout_root,
         )
-
-
-def parquet_bytes(frame: pd.DataFrame, where: str, index: bool = True) -> bytes:
-    """``frame`` as Parquet bytes, or :class:`InvalidInput` in one line naming the column
-    Parquet cannot hold (an object column mixing numbers and strings, say) and the fix.
-    Column names are made strings and must be unique (:func:`rung.core.columns.with_str_names`)."""
-    from rung.core.columns import with_str_names
-
-    frame = with_str_names(frame, where)
-    buf = io.BytesIO()
-    try:
-        frame.to_parquet(buf, index=index)
-    except (ValueError, TypeError, OverflowError) as exc:  # pyarrow's ArrowInvalid/TypeError
-        parts = exc.args if len(exc.args) > 1 else (str(exc),)
-        reason = "; ".join(str(p).strip().splitlines()[0] for p in parts if str(p).strip())
-        raise InvalidInput(
-            f"{where} cannot be stored as Parquet: {reason}",
-            "give each column one type (e.g. df[col] = df[col].astype(str) for mixed values)",
-        ) from exc
-    return buf.getvalue()
-
-
-def read_table(
-    path: Path,
-    fmt: str,
-    hint: str = "fix the file, or rename it to another extension to version it as a plain file",
-) -> pd.DataFrame:
-    """A CSV or Parquet file as a DataFrame; a file that does not parse is one clear error."""
-    import pandas as pd
-
-    try:
-        return pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
-    except (ValueError, OSError) as exc:  # ParserError, EmptyDataError, UnicodeDecodeError, Arrow
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InvalidInput(f"cannot read {str(path)!r} as {fmt.upper()}: {reason}", hint) from exc
 
 
 def _same_values(old: Any, new: Any) -> bool:

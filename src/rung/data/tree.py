@@ -13,6 +13,11 @@
 A file or folder whose name is not valid UTF-8 is refused too: no manifest, database or log
 line can hold it.
 
+The workspace's own state — its ``.rung/`` folder and the artifact store's root, wherever
+configured — is never versioned: inside a folder given to ``data add`` (``rung data add .``
+from the workspace root) it is skipped, like a folder that is not there (it changes while it
+is read: the add's own objects land in it); a path inside it is refused.
+
 A refusal is one :class:`~rung.core.errors.InvalidInput` naming the path, before anything is
 stored.
 """
@@ -49,22 +54,43 @@ def check_regular(path: Path) -> None:
         raise InvalidInput(f"{str(path)!r} is {_kind(info.st_mode)}", "give a file or a folder")
 
 
-def tree_files(root: Path) -> list[tuple[str, str]]:
+def check_not_private(path: Path, private: tuple[Path, ...]) -> None:
+    """Refuse a path inside one of the ``private`` folders (the workspace's state)."""
+    real = os.path.realpath(path)
+    for folder in private:
+        top = os.path.realpath(folder)
+        if real == top or real.startswith(top + os.sep):
+            raise InvalidInput(
+                f"{str(path)!r} is inside the workspace's own store ({top!r})",
+                "add your data from outside it (rung skips the store inside a folder you add)",
+            )
+
+
+def tree_files(root: Path, private: tuple[Path, ...] = ()) -> list[tuple[str, str]]:
     """``(relative posix path, absolute path)`` of every file to version under ``root``,
-    sorted; raises InvalidInput for a file that breaks the rule above."""
+    sorted, the ``private`` folders (and what is under them) left out; raises InvalidInput
+    for a file that breaks the rule above."""
     base = os.path.realpath(root)
     out: list[tuple[str, str]] = []
-    _walk(base, base, "", (base,), out)
+    skip = frozenset(os.path.realpath(p) for p in private)
+    _walk(base, base, "", (base,), out, skip)
     out.sort()
     return out
 
 
 def _walk(
-    base: str, folder: str, prefix: str, ancestors: tuple[str, ...], out: list[tuple[str, str]]
+    base: str,
+    folder: str,
+    prefix: str,
+    ancestors: tuple[str, ...],
+    out: list[tuple[str, str]],
+    skip: frozenset[str] = frozenset(),
 ) -> None:
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
     for entry in entries:
+        if skip and os.path.realpath(entry.path) in skip:
+            continue  # the workspace's own state
         check_utf8_name(entry.path)
         rel = f"{prefix}{entry.name}"
         shown = entry.path
@@ -86,7 +112,7 @@ def _walk(
                     raise InvalidInput(
                         f"{shown!r} is a symlink loop (-> {target!r}, a folder holding it)", _HINT
                     )
-                _walk(base, entry.path, f"{rel}/", (*ancestors, target), out)
+                _walk(base, entry.path, f"{rel}/", (*ancestors, target), out, skip)
             elif stat.S_ISREG(info.st_mode):
                 out.append((rel, entry.path))
             else:
@@ -94,7 +120,8 @@ def _walk(
             continue
         info = entry.stat(follow_symlinks=False)
         if stat.S_ISDIR(info.st_mode):
-            _walk(base, entry.path, f"{rel}/", (*ancestors, os.path.realpath(entry.path)), out)
+            real = os.path.realpath(entry.path)
+            _walk(base, entry.path, f"{rel}/", (*ancestors, real), out, skip)
         elif stat.S_ISREG(info.st_mode):
             out.append((rel, entry.path))
         else:

@@ -166,6 +166,19 @@ class Evaluator:
                 return list(sig.get("features") or []) or None
         return None
 
+    def _feature_kinds(self, given: Any) -> dict[str, Any] | None:
+        """The column kinds of a registered version's signature (``NAME@V``), which its
+        input is checked against as `rung predict` checks it; ``None`` for a run's output."""
+        if given is None:
+            return None
+        from rung.registry.models import Registry
+
+        text = str(given).strip()
+        name, at, _ = text.partition("@")
+        if at and name and not name.isdigit():
+            return dict((Registry(self._s).get(text).signature or {}).get("columns") or {})
+        return None
+
     # -- evaluating ------------------------------------------------------------------------
 
     def _resolve_application(self, app: Any, allow_pickle: bool) -> tuple[ModelRef, list[Any]]:
@@ -322,6 +335,7 @@ class Evaluator:
                 features=self._feature_names(model if app_steps is None else None, chosen),
                 baseline_features=self._feature_names(baseline, base) if base else None,
                 margins=dict(margins or {}),
+                feature_kinds=self._feature_kinds(model if app_steps is None else None),
             )
             for v in versions
         ]

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from rung.core.columns import model_input
+from rung.core.columns import check_frame, model_input
 from rung.core.errors import InvalidInput, RungError, model_raised
+from rung.core.outputs import check_against_labels, checked
 from rung.core.suggest import did_you_mean
 from rung.evaluation import metrics as m
 
@@ -53,6 +54,9 @@ class Task:
     features: Sequence[str] | None = None  # the model's input columns in order, when known
     baseline_features: Sequence[str] | None = None
     margins: dict[str, Any] = field(default_factory=dict)  # metric → core.policy.Margin
+    # the registered version's column kinds ({feature: ColumnKind dict}): its input is checked
+    # against them as `rung predict` and the service check theirs
+    feature_kinds: dict[str, Any] | None = None
 
 
 def load_model(path: str, kind: str, allow_pickle: bool = False, *, what: str, opt_in: str) -> Any:
@@ -70,13 +74,10 @@ def load_model(path: str, kind: str, allow_pickle: bool = False, *, what: str, o
 
 def run(task: Task) -> dict[str, Any]:
     """Score one dataset; raise :class:`RungError` with the dataset named on bad input."""
-    import pandas as pd
 
-    frame = (
-        pd.read_parquet(task.data_path)
-        if task.data_format == "parquet"
-        else pd.read_csv(task.data_path)
-    )
+    from rung.data.tables import read_frame
+
+    frame = read_frame(task.data_path, task.data_format)
     if frame.empty:
         raise InvalidInput(f"dataset {task.dataset} is empty", "evaluate on a dataset with rows")
     if task.label not in frame.columns:
@@ -115,9 +116,11 @@ def run(task: Task) -> dict[str, Any]:
             opt_in=task.model_opt_in,
         )
         features = _features(model, frame, task, task.features)
+        check_frame(features, task.feature_kinds or {}, f"dataset {task.dataset}")
         classes = _classes(model, y, task)
         y = _as_classes(y, classes)
         pred, proba = predict(model, features, task.dataset)
+        check_against_labels(pred, y, f"dataset {task.dataset}", task.label)
         task_kind = "classification" if len(classes) else "regression"
         fns = m.resolve(task.metric_names, task_kind, task.custom)
         values = m.compute(fns, y, pred, proba, classes)
@@ -138,6 +141,7 @@ def run(task: Task) -> dict[str, Any]:
         )
         base_features = _features(base, frame, task, task.baseline_features)
         base_pred, base_proba = predict(base, base_features, task.dataset)
+        check_against_labels(base_pred, y, f"dataset {task.dataset}", task.label)
         numeric = [k for k, v in values.items() if isinstance(v, int | float)]
         out["baseline_metrics"] = m.compute(fns, y, base_pred, base_proba, classes)
         out["deltas"] = paired_deltas(
@@ -205,8 +209,8 @@ def _features(model: Any, frame: Any, task: Task, known: Sequence[str] | None = 
     ``known`` (the order stated at registration). A model fitted on an array
     (``n_features_in_`` without ``feature_names_in_``) whose order nobody stated is refused:
     feeding columns by position scores silently wrong when the step fitted on another order.
-    A model with neither (a plain predictor) gets the columns other than the label and the
-    slice columns."""
+    A model with neither (a plain predictor) is refused the same way, as `rung predict` and
+    the service refuse it: one rule for a model's input everywhere (docs/columns.md)."""
     from rung.core.columns import check_unique_names
 
     check_unique_names(frame.columns, f"dataset {task.dataset}")
@@ -221,16 +225,15 @@ def _features(model: Any, frame: Any, task: Task, known: Sequence[str] | None = 
             )
         return frame[wanted]
     expected = getattr(model, "n_features_in_", None)
-    if expected is not None:
-        raise InvalidInput(
-            f"the model was fitted without column names on {expected} column(s),"
-            " so rung cannot know their order",
-            "fit it on a DataFrame (scikit-learn then keeps feature_names_in_), or register it"
-            " with the training order stated (`rung model register RUN --name NAME"
-            " --features a,b,c`) and evaluate NAME@VERSION",
-        )
-    dropped = {task.label, *[v for v in task.slices.values() if isinstance(v, str)]}
-    return frame[[c for c in frame.columns if c not in dropped]]
+    shape = f" on {expected} column(s)" if expected is not None else ""
+    # the rule of `rung predict` and the service (rung.registry.models.require_signature):
+    # a model's input is its named columns; a plain predictor without names is refused too
+    raise InvalidInput(
+        f"the model was fitted without column names{shape}, so rung cannot know their order",
+        "fit it on a DataFrame (scikit-learn then keeps feature_names_in_), or register it"
+        " with the training order stated (`rung model register RUN --name NAME"
+        " --features a,b,c`) and evaluate NAME@VERSION",
+    )
 
 
 def _classes(model: Any, y: np.ndarray, task: Task) -> list[Any]:
@@ -255,7 +258,9 @@ def predict(model: Any, features: Any, dataset: str) -> tuple[np.ndarray, np.nda
     for start in range(0, len(features), CHUNK):
         chunk = model_input(features.iloc[start : start + CHUNK], model)
         try:
-            preds.append(np.asarray(model.predict(chunk)))
+            end = min(start + CHUNK, len(features))
+            rows = f"on dataset {dataset}, rows {start} to {end - 1}"
+            preds.append(checked(model.predict(chunk), len(chunk), rows))
             if has_proba:
                 probas.append(np.asarray(model.predict_proba(chunk)))
         except RungError:

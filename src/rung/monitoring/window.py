@@ -27,6 +27,7 @@ import numpy as np
 from rung.core.columns import model_input
 from rung.core.drift import CategoricalReference, NumericReference
 from rung.core.errors import InvalidInput, NotFound
+from rung.core.outputs import checked, from_json
 from rung.core.predlog import MalformedRecord, inputs_of, outputs_of
 from rung.monitoring.drift import (
     Reference,
@@ -91,10 +92,9 @@ def _prediction_reference(
     """The model's predictions on the reference inputs, summarised like a feature."""
     _, model = registry.load(version.ref)  # an untrusted model is refused, not skipped
     try:
-        predicted = model.predict(model_input(frame, model))
+        values = checked(model.predict(model_input(frame, model)), len(frame))
     except Exception:  # a model that cannot score its reference here: no prediction drift
         return None
-    values = np.asarray(predicted)
     if values.dtype.kind in "fiu" and len(np.unique(values)) > 20:
         return NumericReference.of(values.astype(float))
     return CategoricalReference.of(values.tolist())
@@ -184,7 +184,7 @@ def compute_window(
                     p
                     for r, out in zip(records, outputs, strict=True)
                     if out and (version is None or r["version"] == version)
-                    for p in out.get("predictions", [])
+                    for p in from_json(out.get("predictions", []))
                 ]
             )
         health.add([r["status"] for r in records], [r["latency_ms"] for r in records])

@@ -41,6 +41,7 @@ from rung.core.limits import REQUEST_ID, check_length, is_digits
 from rung.serving.batching import Batcher
 from rung.serving.log import PredictionLog
 from rung.serving.payload import PayloadError, check, frame_of
+from rung.serving.payload import loads as payload_loads
 from rung.serving.predictor import Loaded, compute, ready
 
 MAX_BODY = 8 * 1024 * 1024
@@ -256,7 +257,7 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
                 "send smaller batches",
             )
         try:
-            return orjson.loads(raw)
+            return payload_loads(raw)
         except ValueError as exc:  # orjson.JSONDecodeError, invalid UTF-8 included
             raise PayloadError(
                 f"the body is not JSON ({exc})", 'send {"records": [{...}]}'

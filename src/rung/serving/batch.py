@@ -18,6 +18,7 @@ from typing import Any
 from rung.core import predlog
 from rung.core.columns import check_unique_names, json_column, model_input
 from rung.core.errors import InvalidInput, NotFound, RungError, model_raised
+from rung.core.outputs import checked, to_json
 from rung.data.datasets import TABULAR, read_table
 from rung.registry.models import require_signature
 from rung.serving.log import PredictionLog
@@ -85,7 +86,7 @@ def score_file(
             except Exception as exc:  # the model's own fault, named with its rows
                 end = start + len(part) - 1
                 raise model_raised(exc, f"on {str(input_path)!r}, rows {start} to {end}") from exc
-            outputs: dict[str, Any] = {"predictions": scored["prediction"].tolist()}
+            outputs: dict[str, Any] = {"predictions": to_json(scored["prediction"].to_numpy())}
             request_id = f"batch-{batch_id}-{k}"
             request_ids.append(request_id)
             scored["request_id"] = request_id  # the key to send labels back: see feedback_file
@@ -129,7 +130,7 @@ def _score(scored: Any, x: Any, model: Any, head: Any, final: Any) -> None:
     xt = (  # transformers once for both calls
         model_input(x, final) if head is None else head.transform(model_input(x, model))
     )
-    scored["prediction"] = final.predict(xt)
+    scored["prediction"] = checked(final.predict(xt), len(scored))
     if hasattr(final, "predict_proba"):
         proba = final.predict_proba(xt)
         for j, c in enumerate(final.classes_):

@@ -13,7 +13,9 @@ a category the model never saw, a null where the training data had none. Each na
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +53,33 @@ class PayloadError(RungError):
 
 
 _MISSING: Any = object()  # a feature absent from a record
+
+# an integer literal of 19 or more digits may lie outside 64 bits, which orjson reads as the
+# nearest float (-9223372036854775809 became -9.223372036854776e18, a valid int64): such a
+# body is read by the standard library's parser, whose integers are exact
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(raw: bytes) -> Any:
+    """A request body as Python values, every integer literal an exact ``int`` (never a float
+    rounded into some dtype's range), so that the signature check sees the value the client
+    sent. ``NaN``/``Infinity`` literals are refused (they are not JSON) by either parser.
+
+    Raises ``ValueError`` (``orjson.JSONDecodeError``, ``json.JSONDecodeError`` or
+    ``UnicodeDecodeError`` are subclasses) for a body that is not JSON.
+    """
+    import orjson
+
+    if _LONG_DIGITS.search(raw) is None:
+        return orjson.loads(raw)
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except RecursionError as exc:  # orjson stops at 1024 levels with a JSONDecodeError
+        raise ValueError("nested too deeply") from exc
 
 
 def columns_of(body: Any, features: list[str]) -> tuple[dict[str, list[Any]], int, str]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from rung.core.columns import ColumnKind, model_input, sample_value
 from rung.core.errors import InvalidInput, RungError, model_raised
+from rung.core.outputs import checked, to_json
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,8 @@ def _compute(held: Loaded, frame: Any) -> dict[str, Any]:
     x = frame if held.head is None else held.head.transform(model_input(frame, held.model))
     if held.head is None:
         x = model_input(frame, held.final)
-    out: dict[str, Any] = {"predictions": _plain(held.final.predict(x))}
+    predicted = checked(held.final.predict(x), len(frame), f"on rows 0 to {len(frame) - 1}")
+    out: dict[str, Any] = {"predictions": to_json(predicted)}
     if hasattr(held.final, "predict_proba"):
         proba = held.final.predict_proba(x)
         classes = [str(c) for c in held.final.classes_]
@@ -86,10 +88,6 @@ def split(model: Any) -> tuple[Any, Any]:
         if final is not None and final != "passthrough":
             return model[:-1], final
     return None, model
-
-
-def _plain(values: Any) -> list[Any]:
-    return [v.item() if hasattr(v, "item") else v for v in values]
 
 
 def warm(loaded: Loaded) -> None:

@@ -8,11 +8,17 @@ is at the head migration and that every dataset version, step input/output and m
 points at a recorded artifact.
 
 **gc** is a mark and sweep. The marks are every hash the metadata store refers to (including the
-files listed by folder manifests); the sweep removes the other objects, and the ``.partial-*``
-files of interrupted writes, that are older than a grace period (default one day). It is safe
-while other processes write:
+files listed by folder manifests); the sweep removes the other objects that are older than a
+grace period (default one day), and the temporary ``.partial-*`` files of interrupted writes
+by the rule of :mod:`rung.store.partials`: a partial whose writer (named in the file's name)
+ran on this host and is dead is garbage at once, whatever the grace period; one whose writer
+is alive is never removed; one from another host or of an older rung without an owner in its
+name goes once older than the grace period. Every object is counted once: referenced (kept),
+else younger than the grace period (kept), else swept. It is safe while other processes
+write:
 
-* an object being written is new, so younger than the grace period;
+* an object being written is new, so younger than the grace period, and its partial file
+  belongs to a live writer;
 * the objects are listed *before* the references are read, so an object written and recorded
   in between is either young or referenced;
 * a writer that reuses an object already stored freshens its mtime first
@@ -333,13 +339,7 @@ def gc(
         )
     try:
         cutoff = time.time() - grace
-        candidates: list[tuple[str, str, int]] = []
-        young = 0
-        for o in _objects(artifacts):  # listed before the references are read
-            if o.mtime is not None and o.mtime < cutoff:
-                candidates.append((o.digest, o.path, o.size))
-            else:
-                young += 1
+        listed = list(_objects(artifacts))  # listed before the references are read
         refs = collect(store, artifacts)
         if refs.unreadable:
             label, reason = next(iter(refs.unreadable.items()))
@@ -348,11 +348,15 @@ def gc(
                 " objects it holds; nothing was swept",
                 "run `rung verify`, restore the manifest, then run gc again",
             )
-        swept = swept_bytes = kept = 0
-        for digest, path, size in candidates:
-            if digest in refs.by_hash:
+        swept = swept_bytes = kept = young = 0
+        for o in listed:  # each object counted once: referenced, else young, else swept
+            if o.digest in refs.by_hash:
                 kept += 1
                 continue
+            if o.mtime is None or o.mtime >= cutoff:
+                young += 1
+                continue
+            path, size = o.path, o.size
             if dry_run or _sweep(path, cutoff):
                 swept += 1
                 swept_bytes += size
