@@ -37,14 +37,16 @@ def compute(held: Loaded, frame: Any) -> dict[str, Any]:
     Raises :class:`~rung.core.errors.ModelFailed` (500, one line naming the model's error and
     the rows) when the model itself raises — or :class:`~rung.core.errors.InvalidInput` (422)
     when it raised ValueError or TypeError on input that could not be checked first, because
-    the version records no kind for some of its features."""
+    the version records no kind for some of its features and the request gave one of them a
+    value that is not a finite number (a model failing on numbers alone is the model's fault:
+    500)."""
     try:
         return _compute(held, frame)
     except RungError:
         raise
     except Exception as exc:
         failed = model_raised(exc, f"on rows 0 to {len(frame) - 1} of the request")
-        unchecked = unchecked_features(held.signature)
+        unchecked = [f for f in unchecked_features(held.signature) if _not_all_numbers(frame, f)]
         if unchecked and isinstance(exc, ValueError | TypeError):
             raise InvalidInput(
                 f"the model refused the input: {failed.message.removeprefix('the model ')}",
@@ -52,6 +54,18 @@ def compute(held: Loaded, frame: Any) -> dict[str, Any]:
                 f" {', '.join(unchecked[:5])}, so they could not be checked first",
             ) from exc
         raise failed from exc
+
+
+def _not_all_numbers(frame: Any, feature: str) -> bool:
+    """Whether ``frame[feature]`` holds anything but finite numbers (bools count as not)."""
+    import math
+
+    if feature not in getattr(frame, "columns", ()):
+        return False
+    return not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        for v in frame[feature].tolist()
+    )
 
 
 def unchecked_features(signature: dict[str, Any]) -> list[str]:
