@@ -247,8 +247,8 @@ Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
 """An accuracy or a rate: 0..1 (NaN refused)."""
 Finite = Annotated[float, _finite]
 """Any finite number (NaN and ±inf refused)."""
-Above0 = Annotated[float, msgspec.Meta(gt=0), _finite]
-"""A finite number above 0 (an error bound of a live metric)."""
+ErrorBound = Annotated[float, _range(0, 1e12, above=True)]
+"""A bound on a live error metric (log loss, MAE, RMSE): above 0, at most 1e12."""
 Webhook = Annotated[str, _webhook]
 """An http(s) URL with a host (:func:`rung.core.webhooks.check_webhook`); empty: none."""
 Criteria = Annotated[list[str], _criteria]
@@ -323,7 +323,8 @@ class ArtifactSettings(_Table):
 class EvalSettings(_Table):
     label: Label | None = None
     criteria: Criteria = []
-    datasets: list[str] = []  # the acceptance datasets: rung eval's default --on, and the gate's
+    # the acceptance datasets: rung eval's default --on, and the gate's
+    datasets: Annotated[list[str], _named("ref", "dataset")] = []
 
 
 class DriftRule(_Table):
@@ -350,10 +351,10 @@ class AlertRules(_Table):
     drifted_features: Count = 1
     prediction_drift: bool = True
     min_accuracy: Fraction | None = None  # classifiers
-    max_log_loss: Above0 | None = None  # classifiers that log probabilities
-    max_mae: Above0 | None = None  # regressors
-    max_rmse: Above0 | None = None  # regressors
-    min_r2: Finite | None = None  # regressors
+    max_log_loss: ErrorBound | None = None  # classifiers that log probabilities
+    max_mae: ErrorBound | None = None  # regressors
+    max_rmse: ErrorBound | None = None  # regressors
+    min_r2: Fraction | None = None  # regressors
     min_labelled: Count = 30
     max_error_rate: Fraction | None = None
     max_p99_ms: Millis | None = None
