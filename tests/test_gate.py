@@ -289,9 +289,7 @@ dataset = "train"
 {extra}"""
 
 
-def loop(
-    ws: Any, policy: str = "auto", more: str = "", extra: str = "", weak: bool = False
-) -> Any:
+def loop(ws: Any, policy: str = "auto", more: str = "", extra: str = "", weak: bool = False) -> Any:
     """The loop over a promoted version 1; ``weak``: one so regularised that it predicts one
     class (accuracy ~0.55, the criterion then 0.5), so a retrained challenger is clearly
     better — the promotion policy keeps a champion a challenger merely ties."""

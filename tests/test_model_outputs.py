@@ -71,7 +71,9 @@ def weird(sqlite_ws, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untype
     (ws.root / "train.py").write_text(TRAIN)
     (ws.root / "weird.py").write_text(WEIRD)
     monkeypatch.syspath_prepend(str(ws.root))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ws.root), os.environ["PYTHONPATH"]]))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(ws.root), os.environ.get("PYTHONPATH", "")])
+    )
     for mode in MODES:
         run = str(ws.run("train.py:train", {"mode": mode}).id)
         reg = rung_cli("model", "register", run, "--name", mode, "--allow-pickle", cwd=ws.root)

@@ -118,7 +118,9 @@ def test_a_nameless_plain_predictor_is_refused_by_eval_and_predict_alike(
 ) -> None:  # type: ignore[no-untyped-def]
     ws = sqlite_ws
     monkeypatch.syspath_prepend(str(ws.root))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ws.root), os.environ["PYTHONPATH"]]))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(ws.root), os.environ.get("PYTHONPATH", "")])
+    )
     (ws.root / "plain.py").write_text(PLAIN)
     (ws.root / "plain_model.py").write_text(PLAIN_MODEL)
     run = str(ws.run("plain.py:train").id)
