@@ -42,7 +42,10 @@ def _takes(kind: Any, t: type) -> bool:
     return t in args
 
 
-FLOATS = [(p, k) for p, k in LEAVES if _takes(k, float) and not _takes(k, str)]
+# R² may be below 0 (worse than predicting the mean): min_r2 is bounded [-1e12, 1] instead
+FLOATS = [
+    (p, k) for p, k in LEAVES if _takes(k, float) and not _takes(k, str) and p[-1] != "min_r2"
+]
 DURATIONS = [(p, k) for p, k in LEAVES if _takes(k, float) and _takes(k, str)]
 # numbers whose largest value is legitimately unbounded: a distance threshold (wasserstein,
 # PSI, chi²: >= 0, any size) — a huge one only means "never drift", nothing overflows

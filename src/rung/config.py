@@ -354,7 +354,7 @@ class AlertRules(_Table):
     max_log_loss: ErrorBound | None = None  # classifiers that log probabilities
     max_mae: ErrorBound | None = None  # regressors
     max_rmse: ErrorBound | None = None  # regressors
-    min_r2: Fraction | None = None  # regressors
+    min_r2: Annotated[float, _range(-1e12, 1)] | None = None  # regressors (R² may be < 0)
     min_labelled: Count = 30
     max_error_rate: Fraction | None = None
     max_p99_ms: Millis | None = None
