@@ -347,7 +347,7 @@ def check_frame(frame: pd.DataFrame, specs: dict[str, Any], where: str) -> None:
             suspect = [
                 i
                 for i, v in enumerate(items)
-                if (v is None or v != v) or not isinstance(v, str) or v not in allowed
+                if is_null(v) or not isinstance(v, str) or v not in allowed
             ]
         else:
             items = col.tolist()
