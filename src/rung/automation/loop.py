@@ -182,25 +182,7 @@ class Automation:
 
         ``interval`` is a number of seconds in 0..1e9 (InvalidInput otherwise: NaN and huge
         values made the wait fail after the first tick)."""
-        if not 0 <= interval <= 1e9:  # also False for NaN
-            raise InvalidInput(
-                f"interval {interval!r} s is out of range 0..1e9",
-                "give the seconds between ticks, e.g. --interval 60",
-            )
-        if ticks is not None:
-            check_int(ticks, "ticks")
-        done = 0
-        while not stop.is_set():
-            try:
-                outcome = self.tick()
-            except RungError as exc:
-                outcome = {"status": "error", "message": exc.message}
-            if report:
-                report(outcome)
-            done += 1
-            if ticks is not None and done >= ticks:
-                return
-            stop.wait(interval)
+        run_each([self], interval, stop, ticks, report)
 
     # -- triggers ------------------------------------------------------------------------
 
