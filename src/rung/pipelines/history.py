@@ -16,6 +16,24 @@ from rung.pipelines.runner import Progress, Stores
 from rung.store.metadata import Tx
 
 _MAX_DEPTH = 50
+_HEX = frozenset("0123456789abcdef")
+MIN_PREFIX = 6  # the fewest hex digits of an artifact hash a user may type
+
+
+def is_hash_prefix(text: str) -> bool:
+    """True when ``text`` could be the start of an artifact hash (6+ hex digits)."""
+    return len(text) >= MIN_PREFIX and all(c in _HEX for c in text.lower())
+
+
+def artifacts_by_prefix(tx: Tx, prefix: str) -> builtins.list[dict[str, Any]]:
+    """Up to two artifacts (``hash``, ``kind``) whose hash starts with ``prefix``: two means
+    the prefix is ambiguous. Empty when ``prefix`` is not a hash prefix."""
+    if not is_hash_prefix(prefix):
+        return []
+    return tx.all(
+        "SELECT hash, kind FROM artifacts WHERE hash LIKE :p ORDER BY hash LIMIT 2",
+        {"p": prefix.lower() + "%"},
+    )
 
 
 @dataclass
@@ -217,6 +235,40 @@ class Runs:
             )
         return [(r["step"], Tx.read_real(r["value"])) for r in rows]
 
+    def resolve(self, text: str) -> tuple[str, Any]:
+        """What a user's ``text`` names: ``("run", id)`` or ``("artifact", row)``.
+
+        A run id and a hash prefix can both be all digits (a 12-digit prefix is all digits for
+        about one hash in 300), so digits are a run when that run exists, an artifact when a hash
+        starts with them, and refused as ambiguous when both are true. ``#N`` is always run N.
+        Raises :class:`NotFound` when nothing matches, :class:`InvalidInput` when ambiguous."""
+        text = text.strip()
+        forced = text.startswith("#")
+        body = text.lstrip("#")
+        with self._s.metadata.read() as tx:
+            run = None
+            if is_digits(body) and body:
+                rid = int(body) if len(body) <= 18 else None
+                if rid is not None and tx.one("SELECT id FROM runs WHERE id = :id", {"id": rid}):
+                    run = rid
+            rows = [] if forced else artifacts_by_prefix(tx, body)
+        if len(rows) > 1:
+            raise InvalidInput(f"hash prefix {body!r} is ambiguous", "give more digits")
+        if run is not None and rows:
+            raise InvalidInput(
+                f"{body!r} is both run {run} and the start of artifact {rows[0]['hash'][:16]}",
+                f"write #{run} for the run, or more digits of the hash",
+            )
+        if rows:
+            return "artifact", rows[0]
+        if is_digits(body) and body:
+            return "run", self._run_id(body)  # unknown: Runs.get names the known range
+        if forced:
+            raise InvalidInput(
+                f"{text!r} is not a run id", "write #N with N a run id (see `rung runs`)"
+            )
+        return "none", None
+
     def _run_id(self, run_id: int | str) -> int:
         if isinstance(run_id, int) and not isinstance(run_id, bool):
             return check_int(run_id, "run id", hint="run ids are numbers: see `rung runs`")
@@ -257,8 +309,12 @@ class Runs:
         text = what.strip()
         if "@" in text and not is_digits(text.lstrip("#")):
             return self._forward(text)
-        if is_digits(text.lstrip("#")):
-            return self._backward_run(self._run_id(text))
+        what_kind, found = self.resolve(text)
+        if what_kind == "run":
+            return self._backward_run(found)
+        if what_kind == "artifact":
+            with self._s.metadata.read() as tx:
+                return self._producer_tree(tx, "artifact", found["hash"], None, 0)
         return self._backward_artifact(text)
 
     def _backward_run(self, run_id: int) -> dict[str, Any]:
@@ -288,17 +344,7 @@ class Runs:
                 f"{prefix!r} is not a run id, an artifact hash or DATASET@VERSION",
                 "pass a run id (see `rung runs`), 6+ hex digits of a hash, or a dataset like sp500@1",
             )
-        with self._s.metadata.read() as tx:
-            rows = tx.all(
-                "SELECT hash FROM artifacts WHERE hash LIKE :p LIMIT 2", {"p": prefix.lower() + "%"}
-            )
-            if not rows:
-                raise NotFound(
-                    f"no artifact with hash {prefix!r}", "see `rung show RUN` for hashes"
-                )
-            if len(rows) > 1:
-                raise InvalidInput(f"hash prefix {prefix!r} is ambiguous", "give more digits")
-            return self._producer_tree(tx, "artifact", rows[0]["hash"], None, 0)
+        raise NotFound(f"no artifact with hash {prefix!r}", "see `rung show RUN` for hashes")
 
     def _producer_tree(
         self, tx: Tx, name: str, digest: str, run_id: int | None, depth: int

@@ -122,8 +122,10 @@ def resolve_artifact(stores: Stores, ref: str) -> ModelRef:
 
     text = str(ref).strip()
     run_part, sep, output = text.partition(":")
-    if is_digits(run_part):
-        detail = Runs(stores).get(parse_int(run_part, "run id"))
+    what, found = Runs(stores).resolve(run_part) if not sep else ("run", None)
+    if what == "run":
+        run_id = Runs(stores)._run_id(run_part) if found is None else found
+        detail = Runs(stores).get(run_id)
         candidates = [
             (f"{s['name']}.{o['name']}", o)
             for s in detail["steps"]
@@ -135,31 +137,23 @@ def resolve_artifact(stores: Stores, ref: str) -> ModelRef:
         names = sorted({c[0] for c in candidates})
         if not candidates:
             raise NotFound(
-                f"run {run_part} has no model output{' ' + repr(output) if sep else ''}",
+                f"run {run_id} has no model output{' ' + repr(output) if sep else ''}",
                 "pass a run whose steps return a scikit-learn model, or RUN:STEP.OUTPUT",
             )
         if len(names) > 1:
             raise InvalidInput(
-                f"run {run_part} has several model outputs: {', '.join(names)}",
-                f"pick one, e.g. {run_part}:{names[0]}",
+                f"run {run_id} has several model outputs: {', '.join(names)}",
+                f"pick one, e.g. {run_id}:{names[0]}",
             )
         _, out = candidates[-1]
-        return ModelRef(text, out["hash"], out["kind"], int(run_part))
-    if len(text) >= 6 and all(c in "0123456789abcdef" for c in text.lower()):
-        with stores.metadata.read() as tx:
-            rows = tx.all(
-                "SELECT hash, kind FROM artifacts WHERE hash LIKE :p LIMIT 2",
-                {"p": text.lower() + "%"},
-            )
-        if len(rows) == 1 and rows[0]["kind"] in MODEL_KINDS:
-            return ModelRef(text, rows[0]["hash"], rows[0]["kind"])
-        if len(rows) > 1:
-            raise InvalidInput(f"hash prefix {text!r} is ambiguous", "give more digits")
-        if rows:
-            raise InvalidInput(
-                f"artifact {text} is a {rows[0]['kind']}, not a model",
-                "pass a model artifact, or a run id",
-            )
+        return ModelRef(text, out["hash"], out["kind"], run_id)
+    if what == "artifact":
+        if found["kind"] in MODEL_KINDS:
+            return ModelRef(text, found["hash"], found["kind"])
+        raise InvalidInput(
+            f"artifact {text} is a {found['kind']}, not a model",
+            "pass a model artifact, or a run id",
+        )
     raise NotFound(
         f"no model {text!r}",
         "pass a registered NAME@VERSION or NAME@ALIAS, a run id (see `rung runs`),"
