@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import textwrap
 import threading
 import time
@@ -489,3 +490,47 @@ def test_a_corrected_label_is_the_newest_feedback(ws) -> None:  # type: ignore[n
     assert record(ws.store, {"request_id": rid, "row": 1, "label": "no"})["replaced"] == 0
     with pytest.raises(Exception, match="is a number; trend@1 predicts strings"):
         record(ws.store, {"request_id": rid, "row": 0, "label": 1})
+
+
+def _label(kind: str, prediction: Any, right: bool) -> Any:
+    """A label of ``kind`` equal to ``prediction`` (``right``) or wrong by far."""
+    if right:
+        return prediction
+    if kind == "str":
+        return {"yes": "no", "no": "yes"}[prediction]
+    if kind == "reg":
+        return float(prediction) + 100.0
+    return not prediction if kind == "bool" else 1 - int(prediction)
+
+
+def test_live_performance_counts_only_the_rows_the_version_answered(kinds) -> None:  # type: ignore[no-untyped-def]
+    """After a promotion, the late labels of the previous versions' answers are not the new
+    champion's errors (peer report: evidently#50's kind, a window mixing versions). For each
+    version judged in turn, its own rows are labelled right and every other version's wrong:
+    its live metrics are perfect, whatever the others did, and `rung monitor` says how many
+    rows it left out."""
+    ws, url, requests = kinds
+    by_version = {VERSIONS[k]: k for k in VERSIONS}
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for judged, judged_kind in by_version.items():
+            for kind, answers in requests.items():
+                for answer in answers.values():
+                    labels = [
+                        _label(kind, p, VERSIONS[kind] == judged) for p in answer["predictions"]
+                    ]
+                    sent = http.post(
+                        "/feedback", json={"request_id": answer["request_id"], "labels": labels}
+                    )
+                    assert sent.status_code == 200, sent.text
+            report = ws.monitor.check(f"m@{judged}", "1d", save=False)
+            perf = report["performance"]
+            # the fixture's polls while the alias moved are answered and left unlabelled
+            assert perf["labelled"] == 4 and perf["other_versions"] >= 12, perf
+            assert report["rows"] == perf["rows"] + perf["other_versions"]
+            if judged_kind == "reg":
+                assert perf["mae"] < 1e-6, perf
+            else:
+                assert perf["accuracy"] == 1.0, perf
+    shown = rung_cli("monitor", "m@4", "--window", "1d", "--no-save", cwd=ws.root)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"; \d+ rows answered by other versions are not counted", shown.stdout)

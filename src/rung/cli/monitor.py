@@ -158,12 +158,18 @@ def _live(perf: dict[str, Any]) -> str:
 
 
 def _performance_line(perf: dict[str, Any]) -> str:
+    others = perf.get("other_versions") or 0
+    besides = f"; {others} rows answered by other versions are not counted" if others else ""
     if not perf["labelled"]:
-        return f"live performance: no labels back yet for the {perf['rows']} rows (POST /feedback)"
+        return (
+            f"live performance: no labels back yet for the {perf['rows']} rows this version"
+            f" answered (POST /feedback){besides}"
+        )
     corrected = f", {perf['corrected']} corrected" if perf.get("corrected") else ""
     line = (
         f"live performance: {_live(perf)} on {perf['labelled']}"
-        f" labelled rows of {perf['rows']}{corrected} ({perf['missing']} labels not back yet)"
+        f" labelled rows of {perf['rows']}{corrected} ({perf['missing']} labels not back"
+        f" yet){besides}"
     )
     classes = perf.get("per_class") or {}
     if 0 < len(classes) <= 10:

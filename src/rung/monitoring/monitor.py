@@ -219,10 +219,12 @@ class Monitor:
                     tasks[served] = task_of(self._registry.get(served).signature)
                 except NotFound:  # a version deleted since: the task the window recorded
                     tasks[served] = (report.get("performance") or {}).get("task", CLASSIFICATION)
-            report["performance"] = live_performance(
+            version = served.partition("@")[2]
+            report["performance"] = live_performance(  # the labels back since, same rows
                 self._s.metadata,
                 name,
                 tasks[served],
+                versions=[int(version)] if version.isdigit() else None,
                 after_id=row["first_id"] - 1,
                 until_id=row["last_id"],
             )

@@ -145,13 +145,17 @@ def compute_window(
 ) -> dict[str, Any]:
     """Data drift, prediction drift, live performance and health of one window of ``model``'s
     log; ``window`` as for :func:`rung.monitoring.drift.log_records` (``after_id``, ``since``,
-    ``until_id``...). Inputs, performance and health cover every request of the window;
-    prediction drift only those answered by ``version``, whose outputs the reference holds.
-    Live performance by the metrics of ``task`` (:mod:`rung.monitoring.performance`)."""
+    ``until_id``...). Inputs and health cover every request of the window; prediction drift
+    and live performance only those answered by ``version`` (its outputs are what the
+    reference holds, and its errors are its own: after a promotion, the late labels of the
+    previous version's answers never count against the new one). Live performance by the
+    metrics of ``task`` (:mod:`rung.monitoring.performance`); ``performance["other_versions"]``
+    counts the window's rows answered by other versions."""
     features = {name: accumulator(ref) for name, ref in refs.inputs.items()}
     predicted = accumulator(refs.predictions) if refs.predictions else None
     health, performance = _Health(), Performance(task)
     first_id = last_id = None
+    others = 0  # rows of the window answered by another version than ``version``
     skipped = Skipped()
     fields = "request_id, version, rows, inputs, outputs, status, latency_ms"
     for chunk in log_records(store, model, fields, chunk=CHUNK, **window):
@@ -188,7 +192,17 @@ def compute_window(
                 ]
             )
         health.add([r["status"] for r in records], [r["latency_ms"] for r in records])
-        performance.add(store, records, outputs)
+        own = [version is None or r["version"] == version for r in records]
+        others += sum(
+            len(out.get("predictions", []))
+            for out, mine in zip(outputs, own, strict=True)
+            if out and not mine
+        )
+        performance.add(
+            store,
+            [r for r, mine in zip(records, own, strict=True) if mine],
+            [out for out, mine in zip(outputs, own, strict=True) if mine],
+        )
     if first_id is None or last_id is None:
         raise NotFound(
             f"no logged predictions of {model!r} in this window",
@@ -205,14 +219,14 @@ def compute_window(
     return {
         "first_id": first_id,
         "last_id": last_id,
-        "rows": performance.rows,
+        "rows": performance.rows + others,
         "reference": refs.source,
         "features": drift,
         "drifted": [n for n, f in drift.items() if f["verdict"]["drift"]],
         "notes": [f["note"] for f in [*drift.values(), prediction or {}] if "note" in f]
         + unmatched(thresholds, drift),
         "prediction": prediction,
-        "performance": performance.report(),
+        "performance": {**performance.report(), "other_versions": others},
         "health": health.report(),
         "skipped": skipped.report(),
     }
