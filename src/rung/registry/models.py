@@ -122,6 +122,7 @@ def resolve_artifact(stores: Stores, ref: str) -> ModelRef:
 
     text = str(ref).strip()
     run_part, sep, output = text.partition(":")
+    found: Any
     what, found = Runs(stores).resolve(run_part) if not sep else ("run", None)
     if what == "run":
         run_id = Runs(stores)._run_id(run_part) if found is None else found
