@@ -528,3 +528,35 @@ def test_a_module_is_recorded_under_the_distribution_that_installed_it() -> None
         "scikit-learn": sklearn.__version__,
         "numpy": __import__("numpy").__version__,
     }
+
+
+UNTRACKED = textwrap.dedent(
+    """
+    import pandas as pd
+    from rung import pipeline, step
+
+    @step
+    def load(n: int = 1):
+        return pd.read_csv("extra.csv")
+
+    @pipeline
+    def p(n: int = 1):
+        return load(n=n)
+    """
+)
+
+
+def test_a_file_read_directly_is_named_as_a_possible_cause(ws, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """dvc#1164's kind: a step read a file rung does not track and the file changed. The
+    diagnosis must not state as fact that the data was the same: it names what rung cannot
+    see (a file opened directly) and how to make it seen (a dataset)."""
+    monkeypatch.chdir(ws.root)
+    (ws.root / "untracked.py").write_text(UNTRACKED)
+    (ws.root / "extra.csv").write_text("a,b\n1,2\n")
+    first = ws.run("untracked.py:p")
+    (ws.root / "extra.csv").write_text("a,b\n1,5\n")
+    report = ws.runs.reproduce(first.id)
+    assert not report["reproduced"]
+    (cause,) = report["diverged"]["causes"]
+    assert cause["kind"] == "none"
+    assert "a file opened directly" in cause["text"] and "rung.dataset" in cause["text"]

@@ -15,7 +15,8 @@ A reproduction
   for it: ``code`` (the functions whose recorded hashes differ), ``data`` (the dataset
   versions it read, or an input built in the pipeline body), ``parameters``, ``environment``
   (Python and the packages whose versions differ from the recorded ones) — or, when none of
-  these changed, ``none``: the step is not deterministic.
+  these changed, ``none``: the step read something rung does not track (a file opened
+  directly, the network, the environment) or is not deterministic.
 """
 
 from __future__ import annotations
@@ -293,9 +294,11 @@ def _diagnose(
             {
                 "kind": "none",
                 "text": (
-                    f"none of these: step {sa['name']!r} ran the same code on the same data with"
-                    " the same parameters in the same environment and returned something else,"
-                    f" so it is not deterministic — {NONDETERMINISM_HINT}"
+                    f"none of these: step {sa['name']!r} ran the same code on the same datasets"
+                    " with the same parameters in the same environment and returned something"
+                    " else, so it read something rung does not track (a file opened directly,"
+                    " the network, an environment variable, the clock) or it is not"
+                    f" deterministic — add such files as datasets (rung.dataset); {NONDETERMINISM_HINT}"
                 ),
             }
         )
