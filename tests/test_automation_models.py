@@ -4,6 +4,7 @@ policy, alias and lease; every command's output and history per model (issue 11,
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from model_project import TRAIN, frame
 from rung.core.errors import InvalidInput, NotFound
 
 pytest.importorskip("sklearn")
+
+SCHEDULE = {"kind": "schedule", "cron": "* * * * *"}
 
 CONFIG = """
 [eval]
@@ -161,6 +164,8 @@ def test_the_gate_judges_each_model_by_its_own_table() -> None:
             "eval": {"criteria": ["accuracy >= 0.6"], "datasets": ["shared@1"]},
             "automate": {
                 "datasets": ["base@1"],
+                "pipeline": "train.py:train",
+                "triggers": [{"kind": "dataset", "dataset": "d"}],
                 "models": {
                     "east": {"criteria": ["accuracy >= 0.9"]},
                     "west": {"datasets": ["west@2"]},
@@ -173,3 +178,43 @@ def test_the_gate_judges_each_model_by_its_own_table() -> None:
     assert (east.criteria, east.datasets) == (("accuracy >= 0.9",), ("base@1",))
     assert (west.criteria, west.datasets) == (("accuracy >= 0.6",), ("west@2",))
     assert (other.criteria, other.datasets) == (("accuracy >= 0.6",), ("shared@1",))
+
+
+@pytest.mark.parametrize(
+    ("automate", "refused"),
+    [
+        ({"models": {"m3": {"triggers": [SCHEDULE]}}}, "automate.models.m3.pipeline"),
+        ({"models": {"m4": {"pipeline": "t.py:f"}}}, "automate.models.m4.triggers"),
+        ({"model": "m", "triggers": [SCHEDULE]}, "automate.pipeline"),
+        ({"model": "m", "pipeline": "t.py:f"}, "automate.triggers"),
+        ({"pipeline": "t.py:f", "models": {"a": {}}}, "models.a.triggers"),
+        ({"triggers": [SCHEDULE], "models": {"a": {"pipeline": "t.py:f"}, "b": {}}}, "b.pipeline"),
+    ],
+)
+def test_an_automated_model_without_a_pipeline_or_triggers_is_refused_at_open(
+    automate: dict[str, Any], refused: str
+) -> None:
+    """prefect#18420's kind: what a tick needs is known when the workspace opens, not when a
+    trigger fires (and a failed job would have consumed it). Inherited values count."""
+    from rung.config import validate
+
+    with pytest.raises(InvalidInput, match=re.escape(refused)):
+        validate({"automate": automate})
+    inherited = {"pipeline": "t.py:f", "triggers": [SCHEDULE], **automate}
+    validate({"automate": inherited})  # everything inherited from [automate]: fine
+
+
+def test_a_missing_pipeline_file_is_named_by_status(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root = tmp_path / "w"
+    assert rung_cli("init", str(root), cwd=tmp_path).returncode == 0
+    with (root / "rung.toml").open("a") as toml:
+        toml.write(
+            '\n[automate.models.m]\npipeline = "nofile.py:train"\n'
+            '[[automate.models.m.triggers]]\nkind = "schedule"\ncron = "* * * * *"\n'
+        )
+    for command in (["status"], ["tick"]):
+        shown = rung_cli("automate", *command, cwd=root)
+        assert shown.returncode == 1, shown.stdout
+        assert shown.stderr.startswith("error: model 'm': no pipeline file 'nofile.py'"), (
+            shown.stderr
+        )

@@ -502,6 +502,23 @@ class AutomateSettings(_AutomateKeys):
                 self.model,
                 f"also configured as [automate.models.{self.model}]: keep one of the two",
             )
+        for name, keys in self.per_model().items():  # what a tick needs, known before one
+            table = "" if name == self.model else f"models.{name}."
+            where = f"[automate{'.' + table[:-1] if table else ''}]"
+            if not keys.get("pipeline"):
+                raise _Bad(
+                    f"{table}pipeline",
+                    "",
+                    f"model {name!r} is automated but has no pipeline to retrain it:"
+                    f' set pipeline = "file.py:function" under {where} (or [automate])',
+                )
+            if not keys.get("triggers"):
+                raise _Bad(
+                    f"{table}triggers",
+                    [],
+                    f"model {name!r} is automated but nothing would start a job: add"
+                    f" [[automate.{table}triggers]] entries (or [[automate.triggers]])",
+                )
 
     def per_model(self) -> dict[str, dict[str, Any]]:
         """Every automated model's settings as plain data, by name: ``model = ...`` of the

@@ -38,6 +38,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rung.automation.pending import UNSEEN as _UNSEEN
@@ -645,6 +646,17 @@ class Automation:
             raise InvalidInput(
                 "no triggers configured", "add [[automate.triggers]] entries to rung.toml"
             )
+        pipeline = str(self.config.get("pipeline") or "")
+        location = pipeline.rpartition(":")[0]
+        if location.endswith(".py"):  # found now, not when a trigger fires (prefect#18420)
+            path = Path(location)
+            if not (path.is_absolute() and path.exists()) and not (self._s.root / path).exists():
+                raise NotFound(
+                    f"model {self.model!r}: no pipeline file {location!r}"
+                    f" (pipeline = {pipeline!r})",
+                    f"create it, or fix the pipeline of {self.model!r} in rung.toml"
+                    f" ([automate.models.{self.model}] or [automate])",
+                )
 
     def _champion(self) -> Any:
         try:
