@@ -294,7 +294,8 @@ def test_configuration_errors_are_one_clear_line(sqlite_ws) -> None:  # type: ig
         '[automate]\nmodel = "m"\n[[automate.triggers]]\nkind = "schedule"\ncron = "61 * * * *"\n': "automate.triggers[0].cron = '61 * * * *': minute 61 is out of range 0-59",
         '[automate]\nmodel = "m"\n[[automate.triggers]]\nkind = "weekly"\n': "automate.triggers[0].kind = 'weekly': expected one of 'schedule'",
         '[automate]\nmodel = "m"\npolicy = "yolo"\n': "automate.policy = 'yolo': expected one of 'auto', 'manual'",
-        '[automate]\nmodel = "m"\n': "no triggers configured",
+        '[automate]\nmodel = "m"\n': "model 'm' is automated but has no pipeline",
+        '[automate]\nmodel = "m"\npipeline = "train.py:train"\n': "model 'm' is automated but nothing would start a job",
         '[automate]\nmodle = "m"\n': "unknown key 'automate.modle' — did you mean 'model'?",
     }
     for config, message in cases.items():
