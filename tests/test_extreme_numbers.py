@@ -105,6 +105,8 @@ def test_metrics_never_raise_or_warn_and_explain_what_is_not_finite(
         shown = {"mae": "MAE", "rmse": "RMSE", "r2": "R²"}[name]
         said = [n for n in live.get("not_finite", []) if n.startswith(shown)]
         assert (live[name] is None or math.isfinite(live[name])) == (not said), live
+    for name in ("mae", "rmse"):  # an error past float64 is inf in both, never nan
+        assert values[name] == live[name] or values[name] == pytest.approx(live[name], rel=1e-6)
     for d in deltas.values():
         assert math.isfinite(d["delta"]) and 0 < d["p_better"] <= 1 and 0 < d["p_worse"] <= 1
 

@@ -165,6 +165,12 @@ def not_finite(
     )
 
 
+def _rescaled(total: float, ratio: float) -> float:
+    """A running sum in a new unit (``ratio`` <= 1); an infinite sum stays infinite (inf × 0
+    would be NaN)."""
+    return total * ratio if math.isfinite(total) else total
+
+
 class Running:
     """MAE, RMSE and R² of (prediction, label) pairs added one at a time, in bounded memory and
     scaled like :func:`regression`: the sums are kept in units of the largest error (and of the
@@ -197,11 +203,11 @@ class Running:
                 self.top_label = (y, where)
             if math.isfinite(error) and abs(error) > self._se:
                 ratio = self._se / abs(error)
-                self._abs, self._sq = self._abs * ratio, self._sq * ratio * ratio
+                self._abs, self._sq = _rescaled(self._abs, ratio), _rescaled(self._sq, ratio**2)
                 self._se = abs(error)
             if math.isfinite(y) and abs(y) > self._sy:
                 ratio = self._sy / abs(y)
-                self._mean, self._m2 = self._mean * ratio, self._m2 * ratio * ratio
+                self._mean, self._m2 = _rescaled(self._mean, ratio), _rescaled(self._m2, ratio**2)
                 self._sy = abs(y)
             se, sy = self._se or 1.0, self._sy or 1.0
             self.n += 1
