@@ -319,3 +319,12 @@ def test_feedback_refuses_1e308_and_a_stored_one_breaks_nothing(ws) -> None:  # 
     assert "FAILED" not in tick.stdout and "Overflow" not in tick.stdout + tick.stderr
     assert "Warning" not in tick.stderr, tick.stderr[:2000]
     assert "job 1:" in tick.stdout, tick.stdout
+
+
+def test_the_openapi_document_states_the_range() -> None:
+    from rung.serving.openapi import feature_schema
+
+    schema = feature_schema({"kind": "numeric", "dtype": "float64"})
+    assert (schema["minimum"], schema["maximum"]) == (-MAX_MAGNITUDE, MAX_MAGNITUDE)
+    narrow = feature_schema({"kind": "numeric", "dtype": "float32"})
+    assert narrow["maximum"] == float(np.finfo("float32").max)
