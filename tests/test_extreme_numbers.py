@@ -328,3 +328,16 @@ def test_the_openapi_document_states_the_range() -> None:
     assert (schema["minimum"], schema["maximum"]) == (-MAX_MAGNITUDE, MAX_MAGNITUDE)
     narrow = feature_schema({"kind": "numeric", "dtype": "float32"})
     assert narrow["maximum"] == float(np.finfo("float32").max)
+
+
+def test_a_criterion_on_a_metric_that_is_nan_fails_saying_so() -> None:
+    """Not "metric 'r2' is missing … did you mean": the metric is there, but not a number."""
+    from rung.core.criteria import judge, parse_criteria
+
+    results = {"datasets": {"d@1": {"r2": math.nan, "mae": 1.0}}, "mean": {}, "slices": {}}
+    verdict = judge(parse_criteria(["r2 >= 0.5 on every dataset"]), results)
+    assert verdict.status == "failed"
+    assert verdict.reasons == [
+        "r2 >= 0.5 on every dataset: r2 is not a number (nan) at dataset d@1, so it cannot"
+        " meet >= 0.5 (the evaluation's notes say why)"
+    ]
