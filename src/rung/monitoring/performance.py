@@ -267,6 +267,12 @@ def performance_trigger(
         return True, None
     sign = "<" if worse == "below" else ">"
     text = f"{value:.3f}" if metric in ("accuracy", "r2") else f"{value:.4g}"
+    if not math.isfinite(value):  # fires (a NaN meets no bound), saying what it is
+        return (
+            True,
+            f"live {shown} of {champion.ref} is not finite ({value}) on its newest {n} labelled"
+            f" rows, so {worse} = {bound:g} cannot hold",
+        )
     return (
         True,
         f"live {shown} of {champion.ref} {text} {sign} {bound:g} on its newest {n} labelled rows",
