@@ -341,3 +341,27 @@ def test_a_criterion_on_a_metric_that_is_nan_fails_saying_so() -> None:
         "r2 >= 0.5 on every dataset: r2 is not a number (nan) at dataset d@1, so it cannot"
         " meet >= 0.5 (the evaluation's notes say why)"
     ]
+
+
+def test_an_evaluation_notes_a_metric_that_is_not_finite(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    """A dataset whose labels barely vary (subnormals) against errors of ~150: R² is -inf,
+    not a crash and not a silent value — a note of the evaluation names it, and a criterion
+    on it fails saying it is not a number."""
+    ws = sqlite_ws
+    (ws.root / "train.py").write_text(REGRESS)
+    ws.data.add(diab(200, 1), name="diab")
+    run = ws.run("train.py:train", {})
+    tiny = diab(50, 2).assign(y=[1e-320 * (i % 3) for i in range(50)])
+    ws.data.add(tiny, name="tiny")
+    catcher = _strict()
+    try:
+        ev = ws.evaluate(str(run.id), ["tiny@1"], label="y", criteria=["r2 >= 0.5"])
+    finally:
+        catcher.__exit__(None, None, None)
+    notes = ev.verdict["notes"]
+    assert any(
+        n.startswith("dataset tiny@1: r2 is not finite (-inf)") and "barely vary" in n
+        for n in notes
+    ), notes
+    assert ev.status == "failed"
+    assert math.isfinite(ev.rows["tiny@1"]["mae"])
