@@ -71,10 +71,8 @@ def fits(kind: str, value: Any) -> Any:
     if isinstance(value, bool):
         return value if kind == "bool" else _REFUSED
     if isinstance(value, int | float):
-        if isinstance(value, int) and not -(2**63) <= value < 2**64:
-            value = float(value)  # JSON parsers read such integers as doubles
-        if kind == "reg":
-            return value if math.isfinite(value) else _REFUSED
+        if kind == "reg":  # a finite number in the range rung accepts; integers kept exact
+            return value if abs(value) <= 1e100 and math.isfinite(float(value)) else _REFUSED
         if kind == "int" and value in (0, 1):
             return int(value)
         return _REFUSED
@@ -95,7 +93,7 @@ LABELS = st.one_of(
     st.booleans(),
     st.integers(-3, 3),
     st.integers(-(2**70), 2**70),
-    st.sampled_from([0.0, 1.0, -0.0, 0.5, 1.5, 2.0**53, 1e308, -1e-300]),
+    st.sampled_from([0.0, 1.0, -0.0, 0.5, 1.5, 2.0**53, 1e308, -1e-300, 1e100, 1.5e100, 5e-324]),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=6),
     st.lists(st.sampled_from(["yes", 1, True, None]), max_size=2),

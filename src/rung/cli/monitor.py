@@ -178,6 +178,8 @@ def _performance_line(perf: dict[str, Any]) -> str:
             f" ({c['support']} labelled)"
             for name, c in classes.items()
         )
+    for note in perf.get("not_finite") or []:  # a metric that is not a number: why, one line
+        line += f"\n  {note}"
     if perf.get("not_numbers"):
         line += (
             f"\n  {perf['not_numbers']} labelled row(s) left out: prediction or label not a number"

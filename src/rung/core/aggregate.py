@@ -3,7 +3,8 @@
 Each dataset row holds the number of examples and one value per metric. Aggregate rows sum,
 average and take the *sample* standard deviation (ddof=1) of every numeric column; a column
 holding any non-numeric value (the most frequent error class, say) shows ``-`` there, as does
-Std with fewer than two datasets.
+Std with fewer than two datasets. Values near float64's limit give ``inf`` or ``nan`` where
+the true result is not representable, never an exception.
 """
 
 from __future__ import annotations
@@ -37,13 +38,32 @@ def aggregate_rows(
             for name in AGGREGATES:
                 result[name][column] = DASH
             continue
-        total = math.fsum(numbers)
-        mean = total / len(numbers)
+        total, mean, std = _moments(numbers)
         result["Total"][column] = total
         result["Mean"][column] = mean
-        if len(numbers) < 2:
-            result["Std"][column] = DASH
-        else:
-            var = math.fsum((x - mean) ** 2 for x in numbers) / (len(numbers) - 1)
-            result["Std"][column] = math.sqrt(var)
+        result["Std"][column] = DASH if len(numbers) < 2 else std
     return result
+
+
+def _moments(numbers: list[float]) -> tuple[float, float, float]:
+    """Sum, mean and sample standard deviation: exact (``math.fsum``) for ordinary values;
+    for values near float64's limit (``1e308``), computed on the values divided by the
+    largest magnitude and scaled back, so that they are finite whenever the result is
+    representable — and ``inf`` or ``nan`` (a sum past the limit, an infinite value), never
+    an ``OverflowError`` (see :mod:`rung.core.numbers`)."""
+    n = len(numbers)
+    finite = [abs(x) for x in numbers if math.isfinite(x)]
+    top = max(finite, default=0.0) or 1.0
+    if len(finite) == n and top <= 1e100:
+        total = math.fsum(numbers)
+        mean = total / n
+        var = math.fsum((x - mean) ** 2 for x in numbers) / (n - 1) if n > 1 else 0.0
+        return total, mean, math.sqrt(var)
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        scaled = np.asarray(numbers, dtype=float) / top
+        total = float(np.sum(scaled) * top)
+        mean = float(np.mean(scaled) * top)
+        std = float(np.std(scaled, ddof=1) * top) if n > 1 else 0.0
+    return total, mean, std

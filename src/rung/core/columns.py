@@ -271,6 +271,10 @@ def problem(value: Any, spec: ColumnKind) -> str | None:
             finite = False
         if not finite:
             return "expected a finite number"
+        if kind == "numeric":
+            from rung.core.numbers import out_of_range
+
+            return out_of_range(float(value), spec.dtype)
         if kind == "integer":
             if isinstance(value, float) and not value.is_integer():
                 return f"expected an integer, got {value!r}"
@@ -310,7 +314,9 @@ def problem(value: Any, spec: ColumnKind) -> str | None:
 def check_frame(frame: pd.DataFrame, specs: dict[str, Any], where: str) -> None:
     """Check a frame's feature columns against a signature's kinds (``{name: ColumnKind
     dict}``) with :func:`problem`, the rule of the service and ``rung predict``: a null where
-    the training data had none, a value of the wrong kind, an integer outside its dtype.
+    the training data had none, a value of the wrong kind, an integer outside its dtype, a
+    number outside the range of numbers (:mod:`rung.core.numbers`: ``-1e100 … 1e100``, less
+    for a float32 or float16 column).
     Raises :class:`~rung.core.errors.InvalidInput` naming the first bad value's column and
     row, and how many more there are. Columns without a recorded kind are not checked."""
     import numpy as np
@@ -329,6 +335,11 @@ def check_frame(frame: pd.DataFrame, specs: dict[str, Any], where: str) -> None:
             wrong = (np.isnan(values) if not spec.nullable else np.zeros(len(col), bool)) | (
                 np.isinf(values) if col.dtype.kind == "f" else np.zeros(len(col), bool)
             )
+            if col.dtype.kind == "f":  # past the range of numbers (rung.core.numbers)
+                from rung.core.numbers import dtype_max
+
+                with np.errstate(invalid="ignore"):
+                    wrong |= np.abs(values) > dtype_max(spec.dtype)
             rows = np.flatnonzero(wrong)
             if spec.kind == "integer" and col.dtype.kind in "iu":
                 lo, hi = integer_range(spec)

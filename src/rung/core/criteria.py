@@ -249,6 +249,16 @@ def _check(
     value = (current or {}).get(c.metric)
     if current is None:
         return Check(c.text, where, None, c.bound, False, f"{c.text}: {where} has no results")
+    if isinstance(value, float) and value != value:  # present, but NaN: not "missing"
+        return Check(
+            c.text,
+            where,
+            value,
+            c.bound,
+            False,
+            f"{c.text}: {c.metric} is not a number (nan) at {where}, so it cannot meet"
+            f" {c.op} {c.bound:g} (the evaluation's notes say why)",
+        )
     if not is_number(value):
         near = closest(c.metric, [k for k, v in current.items() if is_number(v)])
         return Check(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rung.core.numbers import quiet
 from rung.evaluation.metrics import MetricFn, class_codes, class_label, compute, higher_is_better
 
 if TYPE_CHECKING:
@@ -42,7 +43,28 @@ def paired_deltas(
     """For each metric name: the delta (new − old), its 95% interval, a reading, and the
     one-sided p-values ``p_better`` and ``p_worse`` (:func:`tail_p`); ``p_worse`` is at the
     metric's margin from ``margins`` (in the metric's units, a relative one taken of the old
-    model's value; recorded as ``margin``), else at 0."""
+    model's value; recorded as ``margin``), else at 0.
+
+    Computed under :func:`rung.core.numbers.quiet`: extreme labels (``1e308``) give finite
+    MAE and RMSE differences (scaled by the largest error) and never a numpy warning; a
+    metric whose values are not finite has no interval and is left out."""
+    with quiet():
+        return _paired_deltas(
+            y, pred_new, pred_old, proba_new, proba_old, classes, fns, names, margins
+        )
+
+
+def _paired_deltas(
+    y: np.ndarray,
+    pred_new: np.ndarray,
+    pred_old: np.ndarray,
+    proba_new: np.ndarray | None,
+    proba_old: np.ndarray | None,
+    classes: Sequence[Any],
+    fns: Sequence[tuple[str, MetricFn]],
+    names: Sequence[str],
+    margins: Mapping[str, Margin] | None = None,
+) -> dict[str, dict[str, Any]]:
     rng = np.random.default_rng(SEED)
     n = len(y)
     idx = rng.integers(0, n, size=(ROUNDS, n))
@@ -67,9 +89,11 @@ def paired_deltas(
                 continue
         if np.isnan(samples).all():  # no resample has a value (one labelled row, say)
             continue
-        with np.errstate(invalid="ignore"):  # infinite samples (a MAPE on labels near 0)
-            lo, hi = (float(v) for v in np.nanpercentile(samples, [2.5, 97.5]))
         delta = float(a) - float(b)
+        if not np.isfinite(delta):  # inf - inf: no difference to test (noted by the evaluator)
+            continue
+        # infinite samples (a MAPE on labels near 0) give infinite bounds, not a warning
+        lo, hi = (float(v) for v in np.nanpercentile(samples, [2.5, 97.5]))
         if lo > 0 or hi < 0:  # the interval excludes zero
             reading = "better" if (delta > 0) == higher_is_better(name) else "worse"
         else:
@@ -121,12 +145,14 @@ def tail_p(samples: np.ndarray, higher: bool, margin: float, side: str) -> float
 def _fast_metrics(
     y: np.ndarray, pn: np.ndarray, po: np.ndarray, classes: Sequence[Any], idx: np.ndarray
 ) -> dict[str, np.ndarray]:
-    if not len(classes):  # regression
-        err_n = (pn.astype(float) - y.astype(float))[idx]
-        err_o = (po.astype(float) - y.astype(float))[idx]
+    if not len(classes):  # regression: scaled as rung.core.numbers.regression is
+        en = pn.astype(float) - y.astype(float)
+        eo = po.astype(float) - y.astype(float)
+        scale = max(_scale(en), _scale(eo))
+        err_n, err_o = (en / scale)[idx], (eo / scale)[idx]
         return {
-            "mae": np.abs(err_n).mean(axis=1) - np.abs(err_o).mean(axis=1),
-            "rmse": np.sqrt((err_n**2).mean(axis=1)) - np.sqrt((err_o**2).mean(axis=1)),
+            "mae": (np.abs(err_n).mean(axis=1) - np.abs(err_o).mean(axis=1)) * scale,
+            "rmse": (np.sqrt((err_n**2).mean(axis=1)) - np.sqrt((err_o**2).mean(axis=1))) * scale,
         }
     labels = list(classes)
     k = len(labels)
@@ -134,6 +160,13 @@ def _fast_metrics(
     stats_n = _confusion_stats(yi, class_codes(pn, labels), idx, k, labels)
     stats_o = _confusion_stats(yi, class_codes(po, labels), idx, k, labels)
     return {name: stats_n[name] - stats_o[name] for name in stats_n}
+
+
+def _scale(errors: np.ndarray) -> float:
+    """The largest finite error in magnitude (1.0 when none is above 0)."""
+    finite = np.abs(errors[np.isfinite(errors)])
+    top = float(finite.max()) if finite.size else 0.0
+    return top if top > 0 else 1.0
 
 
 def _probability_metrics(

@@ -393,6 +393,7 @@ class Evaluator:
                     f"dataset {r['dataset']}: {missing} of {r['examples']} rows have no label in"
                     f" {label!r}: left out of the metrics"
                 )
+            notes += [f"dataset {r['dataset']}: {n}" for n in r.get("not_finite", [])]
             for k in r["metrics"]:
                 if k not in columns:
                     columns.append(k)

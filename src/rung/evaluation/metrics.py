@@ -9,7 +9,9 @@ values (per-class metrics do).
 Classification: accuracy, precision/recall/F1 per class (``precision_<class>``) and averaged
 (``_macro``, ``_weighted``), ROC AUC, log loss, the confusion matrix (kept apart from the
 table), and ``top_error`` (the most frequent (true → predicted) confusion).
-Regression: MAE, RMSE, R², MAPE.
+Regression: MAE, RMSE, R², MAPE — MAE, RMSE and R² in float64 scaled by the largest
+magnitude involved (:func:`rung.core.numbers.regression`), so that labels such as ``1e308``
+give finite values; a value that is still not finite is explained by :func:`rung.core.numbers.not_finite`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from rung.core.errors import InvalidInput
+from rung.core.numbers import quiet, regression
 from rung.core.suggest import did_you_mean
 
 MetricFn = Callable[[np.ndarray, np.ndarray, "np.ndarray | None", Sequence[Any]], Any]
@@ -130,18 +133,16 @@ def _top_error(
     return f"{pairs[0][i]}→{pairs[1][i]}"
 
 
-def _mae(y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]) -> float:
-    return float(np.mean(np.abs(y.astype(float) - p.astype(float))))
+def _mae(y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]) -> Any:
+    return regression(y, p)["mae"]
 
 
-def _rmse(y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]) -> float:
-    return float(np.sqrt(np.mean((y.astype(float) - p.astype(float)) ** 2)))
+def _rmse(y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]) -> Any:
+    return regression(y, p)["rmse"]
 
 
 def _r2(y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]) -> Any:
-    from sklearn.metrics import r2_score
-
-    return float(r2_score(y, p)) if len(y) > 1 else None
+    return regression(y, p)["r2"]
 
 
 def _mape(y: np.ndarray, p: np.ndarray, proba: np.ndarray | None, classes: Sequence[Any]) -> Any:
@@ -222,10 +223,13 @@ def compute(
     proba: np.ndarray | None,
     classes: Sequence[Any],
 ) -> dict[str, Any]:
-    """Every metric's value(s), flattened to one dict."""
+    """Every metric's value(s), flattened to one dict. Computed under
+    :func:`rung.core.numbers.quiet`: extreme values give ``inf`` or ``nan`` (explained by
+    :func:`rung.core.numbers.not_finite`), never a numpy warning or an exception."""
     values: dict[str, Any] = {}
     for name, fn in fns:
-        value = fn(y, p, proba, classes)
+        with quiet():
+            value = fn(y, p, proba, classes)
         if isinstance(value, dict):
             values.update(value)
         elif isinstance(value, np.generic):

@@ -93,6 +93,7 @@ def run(task: Task) -> dict[str, Any]:
     examples = len(frame)
     slice_counts = _slice_counts(frame, task)  # examples per slice value, labelled or not
     labelled = frame[task.label].notna().to_numpy()  # None, NaN, pd.NA and NaT are missing
+    positions = np.flatnonzero(labelled)  # each labelled row's place in the dataset
     if not labelled.all():
         frame = frame[labelled].reset_index(drop=True)
     out: dict[str, Any] = {
@@ -125,6 +126,10 @@ def run(task: Task) -> dict[str, Any]:
         fns = m.resolve(task.metric_names, task_kind, task.custom)
         values = m.compute(fns, y, pred, proba, classes)
     out["metrics"] = values
+    named = [f"row {i}" for i in positions]
+    unsure = [n for n in _not_finite(values, y, pred, named) if n]
+    if unsure:  # a metric that is not a number says why (the evaluator notes it)
+        out["not_finite"] = unsure
     out["slices"] = _slices(frame, task, fns, y, pred, proba, classes, slice_counts)
     if len(classes):
         out["confusion"] = m.confusion(y, pred, classes)
@@ -148,6 +153,17 @@ def run(task: Task) -> dict[str, Any]:
             y, pred, base_pred, proba, base_proba, classes, fns, numeric, task.margins
         )
     return out
+
+
+def _not_finite(
+    values: dict[str, Any], y: np.ndarray, pred: np.ndarray, rows: list[str]
+) -> list[str | None]:
+    """A note per numeric regression metric of ``values`` that is not finite, naming the row."""
+    from rung.core.numbers import not_finite
+
+    if y.dtype.kind not in "biuf" or pred.dtype.kind not in "biuf":
+        return []
+    return [not_finite(name, value, y, pred, rows) for name, value in values.items()]
 
 
 def _run_application(

@@ -26,6 +26,7 @@ the status and its ``Location``), and only a 2xx answer is recorded as "delivere
 
 from __future__ import annotations
 
+import math
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -133,7 +134,18 @@ def breaches(report: dict[str, Any], rules: dict[str, Any]) -> list[dict[str, An
         value = perf.get(metric) if perf.get("task", fits) == fits else None
         if bound is None or value is None or perf["labelled"] < rules["min_labelled"]:
             continue
-        if (value < bound) if worse == "below" else (value > bound):
+        if not math.isfinite(value):  # NaN compares false with every bound: said, not skipped
+            why = next((n for n in perf.get("not_finite", []) if n.startswith(said)), "")
+            out.append(
+                {
+                    "kind": "performance",
+                    "message": f"{model}: live {said} is not finite ({value}), so"
+                    f" {_RULE[metric]} = {bound:g} cannot hold, on {perf['labelled']} labelled"
+                    f" rows" + (f" — {why}" if why else ""),
+                    "details": perf,
+                }
+            )
+        elif (value < bound) if worse == "below" else (value > bound):
             text = f"{value:.3f}" if metric in ("accuracy", "r2") else f"{value:.4g}"
             out.append(
                 {

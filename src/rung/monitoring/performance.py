@@ -15,9 +15,12 @@ trigger alike:
   as :func:`sklearn.metrics.r2_score`; None when the labels do not vary), over the rows
   whose prediction and label are both numbers (the others are counted, ``not_numbers``).
 
-Every metric is kept as running sums (Welford's update for the labels' variance: Welford
-1962, "Note on a method for calculating corrected sums of squares and products",
-*Technometrics* 4(3)), so a window of millions of rows is measured in bounded memory.
+Every metric is kept as running sums (the regression's scaled by the largest error and
+label, with Welford's update for the labels' variance: :class:`rung.core.numbers.Running`),
+so a window of millions of rows is measured in bounded memory, and a label of ``1e308``
+stored before the range of numbers was enforced gives finite metrics. A metric that is still
+not finite is named with its cause under ``not_finite`` (one line each), and an alert on it
+fires (:func:`rung.monitoring.alerts.breaches`) instead of being skipped as a NaN.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rung.core.errors import InvalidInput
+from rung.core.numbers import Running
 from rung.core.predlog import MalformedRecord, inputs_of, outputs_of
 from rung.monitoring.drift import log_records
 from rung.store.metadata import MetadataStore
@@ -81,14 +85,12 @@ class LiveMetrics:
     classes: dict[str, list[int]] = field(default_factory=dict)  # tp, predicted, actual
     log_loss_sum: float = 0.0
     scored: int = 0  # rows with the probability of their label
-    n: int = 0  # regression: rows with a number as prediction and as label
-    abs_error: float = 0.0
-    sq_error: float = 0.0
-    mean: float = 0.0  # of the labels (Welford)
-    m2: float = 0.0
+    regression: Running = field(default_factory=Running)  # rows with numbers as both
     not_numbers: int = 0
 
-    def add(self, prediction: Any, label: Any, probabilities: Any = None) -> None:
+    def add(self, prediction: Any, label: Any, probabilities: Any = None, where: str = "") -> None:
+        """One labelled row; ``where`` names it in a note on a metric that is not finite
+        (``request 'R' row 2``)."""
         self.labelled += 1
         if self.task == CLASSIFICATION:
             right = prediction == label
@@ -106,13 +108,7 @@ class LiveMetrics:
         if not (_number(prediction) and _number(label)):
             self.not_numbers += 1
             return
-        y, error = float(label), float(prediction) - float(label)
-        self.n += 1
-        self.abs_error += abs(error)
-        self.sq_error += error * error
-        delta = y - self.mean
-        self.mean += delta / self.n
-        self.m2 += delta * (y - self.mean)
+        self.regression.add(prediction, label, where)
 
     def report(self) -> dict[str, Any]:
         if self.task == CLASSIFICATION:
@@ -129,13 +125,12 @@ class LiveMetrics:
                     for name, (tp, said, actual) in sorted(self.classes.items())
                 },
             }
-        n = self.n
-        return {
-            "mae": self.abs_error / n if n else None,
-            "rmse": math.sqrt(self.sq_error / n) if n else None,
-            "r2": 1 - self.sq_error / self.m2 if n > 1 and self.m2 > 0 else None,
-            "not_numbers": self.not_numbers,
-        }
+        values = self.regression.report()
+        notes = [self.regression.not_finite(METRICS[k][2], v) for k, v in values.items()]
+        out: dict[str, Any] = {**values, "not_numbers": self.not_numbers}
+        if any(notes):
+            out["not_finite"] = [note for note in notes if note]
+        return out
 
 
 def live_metrics(
@@ -187,7 +182,8 @@ class Performance:
                     continue
                 proba = probas[row] if isinstance(probas, list) and row < len(probas) else None
                 self.corrected += key in corrected
-                self.metrics.add(pred, truth[key], proba)  # one label per row: the latest
+                where = f"request {key[0]!r} row {row}"
+                self.metrics.add(pred, truth[key], proba, where)  # one label per row: the latest
 
     def report(self) -> dict[str, Any]:
         n = self.metrics.labelled
@@ -271,6 +267,12 @@ def performance_trigger(
         return True, None
     sign = "<" if worse == "below" else ">"
     text = f"{value:.3f}" if metric in ("accuracy", "r2") else f"{value:.4g}"
+    if not math.isfinite(value):  # fires (a NaN meets no bound), saying what it is
+        return (
+            True,
+            f"live {shown} of {champion.ref} is not finite ({value}) on its newest {n} labelled"
+            f" rows, so {worse} = {bound:g} cannot hold",
+        )
     return (
         True,
         f"live {shown} of {champion.ref} {text} {sign} {bound:g} on its newest {n} labelled rows",

@@ -40,7 +40,15 @@ from rung.core.errors import InvalidInput, RungError
 from rung.core.limits import REQUEST_ID, check_length, is_digits
 from rung.serving.batching import Batcher
 from rung.serving.log import PredictionLog
-from rung.serving.payload import PayloadError, check, frame_of
+from rung.serving.payload import HINT as PREDICT_HINT
+from rung.serving.payload import (
+    PayloadError,
+    check,
+    expect_object,
+    frame_of,
+    not_json,
+    unknown_fields,
+)
 from rung.serving.payload import loads as payload_loads
 from rung.serving.predictor import Loaded, compute, ready
 
@@ -173,6 +181,14 @@ class _Metrics:
         return bytes(generate_latest(merged))
 
 
+INFER_HINT = (
+    'send {"inputs": [{"name": "feature", "shape": [n], "datatype": "FP64", "data": [...]}]}'
+    " (the Open Inference Protocol v2)"
+)
+INFER_FIELDS = ["id", "inputs", "outputs", "parameters"]  # an inference request's fields
+INPUT_FIELDS = ["data", "datatype", "name", "parameters", "shape"]  # one input tensor's
+
+
 def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX_BODY) -> FastAPI:
     """The ASGI app serving ``ref`` (NAME@ALIAS or NAME@VERSION) from workspace ``ws``."""
     from contextlib import asynccontextmanager
@@ -244,7 +260,9 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         body = error_body(RungError(f"internal error: {type(exc).__name__}: {exc}", None))
         return JSONResponse(body, status_code=500)
 
-    async def _body(request: Request) -> Any:
+    async def _body(request: Request, hint: str) -> Any:
+        """The request's JSON body; a body over the limit is a 413, one that is not JSON a
+        422 with the route's ``hint`` (what that route takes)."""
         length = request.headers.get("content-length")
         if length is not None and is_digits(length) and int(length) > max_body:
             raise PayloadTooLarge(
@@ -259,12 +277,10 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         try:
             return payload_loads(raw)
         except ValueError as exc:  # orjson.JSONDecodeError, invalid UTF-8 included
-            raise PayloadError(
-                f"the body is not JSON ({exc})", 'send {"records": [{...}]}'
-            ) from exc
+            raise not_json(exc, hint) from exc
 
     async def _answer(
-        request: Request, to_body: Callable[[Any], Any]
+        request: Request, to_body: Callable[[Any], Any], hint: str = PREDICT_HINT
     ) -> tuple[Loaded, dict[str, Any], str]:
         """Check, predict and log one request; a failed one is logged too, with its status
         and no inputs (the error rate of monitoring comes from the same log). The request
@@ -307,7 +323,8 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
                         "X-Request-ID header",
                         f"send an id of at most {REQUEST_ID} characters, or none (one is made)",
                     )
-                columns, rows = check(to_body(await _body(request)), service.current.signature)
+                body = to_body(await _body(request, hint))
+                columns, rows = check(body, service.current.signature)
                 held, out = await service.batcher.predict(columns, rows, alone=service.active == 1)
             except Exception as exc:
                 # not awaited: an error answer does not wait for the disk
@@ -334,9 +351,9 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
     async def feedback(request: Request) -> dict[str, int]:
         """Ground truth for earlier predictions, keyed by request id and row (single or
         batched), checked against the version that answered; ``{"accepted", "replaced"}``."""
-        from rung.serving.feedback import record
+        from rung.serving.feedback import HINT, record
 
-        return await run_in_threadpool(record, service.ws.store, await _body(request))
+        return await run_in_threadpool(record, service.ws.store, await _body(request, HINT))
 
     @app.get("/v2/health/live")
     async def live() -> dict[str, Any]:
@@ -371,17 +388,25 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         _named(name)
 
         def columns_of(body: Any) -> dict[str, Any]:
-            inputs = body.get("inputs") if isinstance(body, dict) else None
+            body = expect_object(body, INFER_HINT)
+            stray = unknown_fields(body, INFER_FIELDS, [])
+            inputs = body.get("inputs")
+            if isinstance(inputs, list):
+                for k, i in enumerate(inputs):
+                    if isinstance(i, dict):
+                        stray += unknown_fields(i, INPUT_FIELDS, ["inputs", k])
+            if stray:
+                where = ".".join(map(str, stray[0].loc))
+                raise PayloadError(f"invalid input at {where}: {stray[0].msg}", INFER_HINT, stray)
             if not isinstance(inputs, list) or not all(
                 isinstance(i, dict) and "name" in i and "data" in i for i in inputs
             ):
                 raise PayloadError(
-                    "'inputs' must be a list of {name, shape, datatype, data}",
-                    "see the Open Inference Protocol v2",
+                    "'inputs' must be a list of {name, shape, datatype, data}", INFER_HINT
                 )
             return {"columns": {i["name"]: i["data"] for i in inputs}}
 
-        held, out, request_id = await _answer(request, columns_of)
+        held, out, request_id = await _answer(request, columns_of, INFER_HINT)
         preds = out["predictions"]
         outputs = [
             {"name": "predict", "shape": [len(preds)], "datatype": _pred_type(preds), "data": preds}

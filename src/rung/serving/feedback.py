@@ -44,10 +44,23 @@ from rung.core.errors import InvalidInput, NotFound
 from rung.core.hashing import canonical_json
 from rung.core.limits import REQUEST_ID, shown
 from rung.serving.labels import Target, target
-from rung.serving.payload import MAX_ERRORS, FieldError, PayloadError
+from rung.serving.payload import (
+    MAX_ERRORS,
+    FieldError,
+    PayloadError,
+    expect_object,
+    json_kind,
+    unknown_fields,
+)
 from rung.store.metadata import MetadataStore, Tx
 
 HINT = 'send {"request_id": "...", "label": ...}, or "labels": [one per row]'
+"""What ``/feedback`` takes (the hint of its errors about the body's shape)."""
+FIELDS = ["label", "labels", "request_id", "row"]
+"""The fields of one feedback entry; any other key is refused with the nearest of them."""
+ROWS_HINT = (
+    'give "row" (from 0) below the rows the request predicted, or "labels" with one label per row'
+)
 
 
 @dataclass(frozen=True)
@@ -75,9 +88,17 @@ def items_of(body: Any) -> list[Item]:
     naming every malformed field: a request id that is not a string (or too long), a row that
     is not a number >= 0, ``labels`` that is not a non-empty list, a label that is not one
     scalar (a list or an object), a ``label`` that is null, both ``label`` and ``labels``."""
-    entries = body.get("feedback") if isinstance(body, dict) and "feedback" in body else [body]
+    body = expect_object(body, HINT)
+    if "feedback" in body:
+        stray = unknown_fields({k: v for k, v in body.items() if k != "feedback"}, ["feedback"], [])
+        _raise(stray)  # beside "feedback", nothing: entries go inside it
+        entries = body["feedback"]
+    else:
+        entries = [body]
     if not isinstance(entries, list) or not entries:
-        raise PayloadError("'feedback' must be a non-empty list", HINT)
+        raise PayloadError(
+            f"'feedback' must be a non-empty list of entries, got {json_kind(entries)}", HINT
+        )
     items: list[Item] = []
     errors: list[FieldError] = []
     for i, entry in enumerate(entries):
@@ -93,7 +114,16 @@ def _item(i: int, entry: Any, errors: list[FieldError]) -> Item | None:
         errors.append(FieldError(["feedback", i, *field], msg))
         return None
 
-    if not isinstance(entry, dict) or not isinstance(entry.get("request_id"), str):
+    if not isinstance(entry, dict):
+        errors.append(
+            FieldError(["feedback", i], f"each entry must be an object, got {json_kind(entry)}")
+        )
+        return None
+    stray = unknown_fields(entry, FIELDS, ["feedback", i])
+    if stray:  # a misspelt key: its fix, not the "field required" it leads to
+        errors.extend(stray)
+        return None
+    if not isinstance(entry.get("request_id"), str):
         return bad(["request_id"], "field required (a string)")
     request_id: str = entry["request_id"]
     if len(request_id) > REQUEST_ID:
@@ -203,10 +233,8 @@ def _checked(
     labels: dict[tuple[str, int], Any] = {}
     where: dict[tuple[str, int], list[str | int]] = {}
     errors: list[FieldError] = []
-    hint: str | None = None  # the fix for the first error
     for item in items:
         s = served[item.request_id]
-        hint = hint if errors else s.target.hint()
         loc: list[str | int] = ["feedback", item.index, item.field]
         rid, n = item.request_id, len(item.labels)
         if item.row is None and item.field == "label" and s.rows > 1:
@@ -215,6 +243,7 @@ def _checked(
                     loc,
                     f"request {rid!r} predicted {s.rows} rows: one label without a row is"
                     ' ambiguous; send "labels" (one per row) or "row" with the label',
+                    ROWS_HINT,
                 )
             )
             continue
@@ -224,6 +253,7 @@ def _checked(
                     loc,
                     f"{n} label(s) for request {rid!r}, which predicted {s.rows} row(s):"
                     ' send one per row (null for a row not known yet), or give "row"',
+                    ROWS_HINT,
                 )
             )
             continue
@@ -234,6 +264,7 @@ def _checked(
                     ["feedback", item.index, "row"],
                     f"request {rid!r} predicted {s.rows} row(s), got a label for row"
                     f" {start + n - 1} (rows count from 0)",
+                    ROWS_HINT,
                 )
             )
             continue
@@ -244,7 +275,7 @@ def _checked(
             read = text and isinstance(value, str)
             fits, label = s.target.read(value) if read else s.target.check(value)
             if not fits:
-                errors.append(FieldError(at, label))
+                errors.append(FieldError(at, label, s.target.hint()))
                 continue
             key = (rid, start + j)
             if key in where:
@@ -254,11 +285,12 @@ def _checked(
                         at,
                         f"row {start + j} of request {rid!r} is labelled twice in one body"
                         f" (also at {first})",
+                        "send each row's label once",
                     )
                 )
                 continue
             labels[key], where[key] = label, at
-    _raise(errors, hint)
+    _raise(errors)
     return labels
 
 
@@ -312,12 +344,14 @@ def _each(tx: Tx, sql: str, ids: list[int]) -> None:
         tx.execute(sql.format(marks), {f"i{k}": i for k, i in enumerate(chunk)})
 
 
-def _raise(errors: list[FieldError], hint: str | None = None) -> None:
+def _raise(errors: list[FieldError]) -> None:
+    """The one 422 of a feedback body: the first error located, its own hint (a label's: the
+    model's classes; a row's: the request's rows) or the route's :data:`HINT`."""
     if errors:
         raise PayloadError(
             f"invalid feedback at {'.'.join(map(str, errors[0].loc))}: {errors[0].msg}"
             + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
-            hint or HINT,
+            errors[0].hint or HINT,
             errors[:MAX_ERRORS],
         )
 

@@ -8,8 +8,10 @@ version that made the prediction, as its registry entry records it:
   strings; for ``[0, 1]`` the numbers 0 and 1 (``1.0`` is the class 1, ``"1"`` and ``true``
   are not); for ``[false, true]`` only the booleans. The label is stored as the class itself,
   so that it compares equal to the predictions;
-* a **regressor** (no classes, numeric predictions): a finite JSON number, not a boolean and
-  not a string such as ``"3.5"`` or ``"NaN"``;
+* a **regressor** (no classes, numeric predictions): a finite JSON number in the range of
+  numbers rung accepts (``-1e100 … 1e100``, :mod:`rung.core.numbers`: a label of ``1e308``
+  would make the live RMSE infinite), not a boolean and not a string such as ``"3.5"`` or
+  ``"NaN"``;
 * a model that records no classes but predicts strings or booleans (a custom, pickled
   estimator without ``classes_``): a label of the predictions' JSON type — its classes are not
   known, so they cannot be checked.
@@ -25,6 +27,8 @@ import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from rung.core.numbers import RANGE, in_range
 
 SHOWN_CLASSES = 20
 
@@ -60,7 +64,7 @@ class Target:
         if self.predicts == "number":
             number = _spelled(text)
             if number is not None:
-                return True, number
+                return self.check(number)
             return False, f"{_json(text)} is not a finite number, and {self.ref} is a regressor"
         if self.predicts == "boolean":
             flag = {"true": True, "false": False}.get(text.casefold())
@@ -75,8 +79,13 @@ class Target:
                 return True, self._index[key]
             return False, self._not_a_class(value)
         if self.predicts == "number":
-            if _number(value) and math.isfinite(value):
+            if _number(value) and in_range(value):
                 return True, value
+            if _number(value) and _finite(value):
+                return False, (
+                    f"{_json(value)} is outside the range of numbers rung accepts ({RANGE}):"
+                    f" a label of {self.ref}, a regressor, must be within it"
+                )
             return False, (
                 f"{_json(value)} is not a finite number, and {self.ref} is a regressor"
                 + (f" (send {value.strip()} unquoted)" if _numeric_text(value) else "")
@@ -105,7 +114,10 @@ class Target:
         if self.classes is not None:
             return f'send one of the classes of {self.ref}, with its JSON type ("1" is not 1)'
         if self.predicts == "number":
-            return f"send the true value of each row as a JSON number ({self.ref} is a regressor)"
+            return (
+                f"send the true value of each row as a JSON number in {RANGE}"
+                f" ({self.ref} is a regressor)"
+            )
         return f"send labels of the type {self.ref} predicts ({self.predicts})"
 
 
@@ -158,6 +170,13 @@ def _json_type(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     return "null" if value is None else type(value).__name__
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
 
 
 def _number(value: Any) -> bool:

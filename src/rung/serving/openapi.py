@@ -36,6 +36,11 @@ def feature_schema(spec: dict[str, Any]) -> dict[str, Any]:
         from rung.core.columns import ColumnKind, integer_range
 
         schema["minimum"], schema["maximum"] = integer_range(ColumnKind.from_dict(spec))
+    if kind == "numeric":  # the range of numbers (rung.core.numbers), the dtype's if narrower
+        from rung.core.numbers import dtype_max
+
+        limit = dtype_max(str(spec.get("dtype") or "float64"))
+        schema["minimum"], schema["maximum"] = -limit, limit
     if spec.get("dtype"):
         schema["description"] = f"{kind or 'any'} ({spec['dtype']} in the training data)"
     if spec.get("nullable"):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rung.core.columns import ColumnKind, coerce, integer_range, problem
 from rung.core.errors import RungError
+from rung.core.numbers import dtype_max
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,8 +31,12 @@ MAX_ERRORS = 50
 
 @dataclass
 class FieldError:
+    """One bad field: where (``loc``), what is wrong (``msg``), and, when the fix is not the
+    route's usual one, how to fix it (``hint``: the error's hint when it is the first)."""
+
     loc: list[str | int]
     msg: str
+    hint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"loc": self.loc, "msg": self.msg}
@@ -52,7 +57,55 @@ class PayloadError(RungError):
         return (type(self), (self.message, self.hint, self.errors))
 
 
+def json_kind(value: Any) -> str:
+    """What a JSON value is, for messages: ``an object``, ``a list``, ``a string``,
+    ``a number``, ``a boolean`` or ``null``."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "null" if value is None else type(value).__name__
+
+
+def not_json(exc: Exception, hint: str) -> PayloadError:
+    """The 422 for a body that is not JSON, with the route's ``hint`` (each route says what
+    it takes: ``/feedback`` does not hint at ``/predict``'s records)."""
+    return PayloadError(f"the body is not JSON ({exc})", hint)
+
+
+def expect_object(body: Any, hint: str, what: str = "the body") -> dict[str, Any]:
+    """``body`` when it is a JSON object, else the 422 naming what it is (a list, a string, a
+    number…), with the route's ``hint``."""
+    if not isinstance(body, dict):
+        raise PayloadError(f"{what} must be a JSON object, got {json_kind(body)}", hint)
+    return body
+
+
+def unknown_fields(
+    obj: dict[str, Any], known: list[str], loc: list[str | int], hint: str | None = None
+) -> list[FieldError]:
+    """A :class:`FieldError` per key of ``obj`` that is not one of ``known``, at ``loc`` +
+    the key: ``unknown field 'lable': did you mean 'label'?`` (:mod:`rung.core.suggest`), or
+    the known fields when none is close."""
+    from rung.core.suggest import did_you_mean
+
+    listed = "known fields: " + ", ".join(repr(k) for k in known)
+    return [
+        FieldError([*loc, key], f"unknown field {key!r}: {did_you_mean(key, known, listed)}", hint)
+        for key in obj
+        if key not in known
+    ]
+
+
 _MISSING: Any = object()  # a feature absent from a record
+HINT = 'send {"records": [{"feature": value}]} or {"columns": {"feature": [values]}}'
+"""What ``/predict`` takes (the hint of its errors about the body's shape)."""
 
 # an integer literal of 19 or more digits may lie outside 64 bits, which orjson reads as the
 # nearest float (-9223372036854775809 became -9.223372036854776e18, a valid int64): such a
@@ -85,11 +138,7 @@ def loads(raw: bytes) -> Any:
 def columns_of(body: Any, features: list[str]) -> tuple[dict[str, list[Any]], int, str]:
     """The payload as one list per feature (``_MISSING`` where a record lacks it), the number
     of rows, and the form it came in (``records``, ``columns`` or ``record``)."""
-    if not isinstance(body, dict):
-        raise PayloadError(
-            f"the body must be a JSON object, got {type(body).__name__}",
-            'send {"records": [{...}]} or {"columns": {"feature": [...]}}',
-        )
+    body = expect_object(body, HINT)
     forms = [k for k in ("records", "columns") if k in body and k not in features]
     bare = [f for f in features if f in body and f not in ("records", "columns")]
     if len(forms) > 1 or (forms and bare):
@@ -99,6 +148,17 @@ def columns_of(body: Any, features: list[str]) -> tuple[dict[str, list[Any]], in
             'send {"records": [...]}, or {"columns": {...}}, or one bare record {"feature": ...}',
             [FieldError([k], "only one form per body") for k in [*forms, *bare[:3]]],
         )
+    if forms:  # an envelope holds its form only: another key is a mistake, said so
+        stray = unknown_fields({k: v for k, v in body.items() if k != forms[0]}, forms, [])
+        if stray:
+            raise PayloadError(f"invalid input at {stray[0].loc[0]}: {stray[0].msg}", HINT, stray)
+    elif not bare:  # no feature at all: a misspelt "records" or "columns"?
+        from rung.core.suggest import closest
+
+        near = [k for k in body if closest(k, ["records", "columns"], n=1)]
+        if near:
+            stray = unknown_fields({near[0]: None}, ["records", "columns"], [])
+            raise PayloadError(f"invalid input at {near[0]}: {stray[0].msg}", HINT, stray)
     if "records" in body and "records" not in features:
         records = body["records"]
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
@@ -185,9 +245,9 @@ def check(body: Any, signature: dict[str, Any]) -> tuple[dict[str, list[Any]], i
                 else [form, name, i]
             )
             if value is _MISSING:
-                errors.append(FieldError(loc, "field required"))
+                errors.append(FieldError(loc, "field required" + _sent_as(body, form, i, name)))
                 if form == "columns":  # the whole column is absent: say it once
-                    errors[-1] = FieldError(["columns", name], "field required")
+                    errors[-1] = FieldError(["columns", name], errors[-1].msg)
                     break
                 continue
             wrong = problem(value, kind) if kind is not None else _not_scalar(value)
@@ -215,6 +275,22 @@ def check(body: Any, signature: dict[str, Any]) -> tuple[dict[str, list[Any]], i
 _NUMBERS = frozenset((int, float))
 
 
+def _sent_as(body: Any, form: str, i: int, feature: str) -> str:
+    """For a missing ``feature``: ``"; unknown field 'colr' given: did you mean 'color'?"``
+    when the record (or the columns) holds a key that is not a feature and is close to it
+    (other keys are left alone: a record may carry columns the model does not use)."""
+    from rung.core.suggest import closest
+
+    holder = {"record": body, "records": None, "columns": body.get("columns")}[form]
+    if form == "records":
+        records = body.get("records")
+        holder = records[i] if isinstance(records, list) and i < len(records) else None
+    if not isinstance(holder, dict):
+        return ""
+    near = [k for k in holder if isinstance(k, str) and closest(k, [feature], n=1)]
+    return f"; unknown field {near[0]!r} given: did you mean {feature!r}?" if near else ""
+
+
 def _column_ok(column: list[Any], spec: dict[str, Any]) -> bool:
     """True when every value of the column is certainly valid (checked in bulk); a column
     that is not goes value by value through :func:`rung.core.columns.problem`."""
@@ -229,12 +305,14 @@ def _column_ok(column: list[Any], spec: dict[str, Any]) -> bool:
         if not types <= _NUMBERS:
             return False  # a null, a string, a bool, a missing value: check one by one
         try:
+            limit = dtype_max(str(spec.get("dtype") or "float64"))
             if len(column) <= 64:  # a few values: plain Python beats a numpy round trip
-                return all(map(math.isfinite, column))  # NaN and inf go value by value
+                # NaN, inf and numbers past the range go value by value
+                return all(math.isfinite(v) and -limit <= v <= limit for v in column)
             values = np.asarray(column, dtype=float)
         except OverflowError:  # an integer beyond any float
             return False
-        return not np.isinf(values).any() and (
+        return not (np.abs(values) > limit).any() and (
             spec.get("nullable", True) or not np.isnan(values).any()
         )
     if kind == "categorical":
