@@ -367,13 +367,17 @@ def test_the_family_is_refused_by_every_cli_entry_point(sqlite_ws, tmp_path: Pat
         lambda digest, model: ["monitor", model, "--reference", "ref@1"],
         lambda digest, model: ["serve", model, "--port", "0"],
     ]
+    # The family meets the one loader in-process (the tests above, and
+    # test_opt_in_hints.test_every_library_refusal_names_a_real_prefix); here each command's
+    # path to that loader is walked with one skops and one pickle file (each CLI call starts
+    # a Python with scikit-learn: the whole family × every command took minutes).
+    first = {kind: i for i, (_, kind, _, _) in reversed(list(enumerate(files)))}
     for i, (label, kind, data, named) in enumerate(files):
+        if i not in first.values():
+            continue
         digest = _store(ws, kind, data)
         _version(ws, f"m{i}", kind, digest)
-        # every command with a skops and a pickle file, each file with some command
-        for j, command in enumerate(commands):
-            if (i + j) % 5 and label not in (files[0][0], files[-1][0]):
-                continue
+        for command in commands:
             args = command(digest, f"m{i}@1")
             if args[0] == "serve":
                 proc = subprocess.run(
