@@ -334,33 +334,34 @@ def test_feedback_and_the_client(served) -> None:  # type: ignore[no-untyped-def
         rung.Client("http://127.0.0.1:9").predict({"a": 1.0, "color": "red"})
 
 
-@pytest.mark.parametrize(
-    ("entry", "loc"),
-    [
-        ({"label": {"x": [1]}}, ["feedback", 0, "label"]),
-        ({"label": ["yes", "no"]}, ["feedback", 0, "label"]),
-        ({"label": []}, ["feedback", 0, "label"]),
-        ({"labels": ["yes", ["no"]]}, ["feedback", 0, "labels", 1]),
-        ({"labels": [{"a": 1}, "no"]}, ["feedback", 0, "labels", 0]),
-        ({"labels": []}, ["feedback", 0, "labels"]),
-        ({"labels": "yes"}, ["feedback", 0, "labels"]),
-        ({"labels": {"0": "yes"}}, ["feedback", 0, "labels"]),
-    ],
-)
-def test_non_scalar_labels_are_refused_with_the_field(served, entry, loc) -> None:  # type: ignore[no-untyped-def]
+NON_SCALAR = [
+    ({"label": {"x": [1]}}, ["feedback", 0, "label"]),
+    ({"label": ["yes", "no"]}, ["feedback", 0, "label"]),
+    ({"label": []}, ["feedback", 0, "label"]),
+    ({"labels": ["yes", ["no"]]}, ["feedback", 0, "labels", 1]),
+    ({"labels": [{"a": 1}, "no"]}, ["feedback", 0, "labels", 0]),
+    ({"labels": []}, ["feedback", 0, "labels"]),
+    ({"labels": "yes"}, ["feedback", 0, "labels"]),
+    ({"labels": {"0": "yes"}}, ["feedback", 0, "labels"]),
+]
+
+
+def test_non_scalar_labels_are_refused_with_the_field(served) -> None:  # type: ignore[no-untyped-def]
+    """Each kind of label that is not a scalar, in both body forms, against one server."""
     ws, url, _ = served
     batch = httpx.post(
         f"{url}/predict", json={"columns": {"a": [1.0, -1.0], "color": ["red", "blue"]}}
     ).json()
-    for body in (
-        {"request_id": batch["request_id"], **entry},
-        {"feedback": [{"request_id": batch["request_id"], **entry}]},
-    ):
-        r = httpx.post(f"{url}/feedback", json=body)
-        assert r.status_code == 422, r.text
-        error = r.json()["error"]
-        assert error["type"] == "PayloadError" and error["fields"][0]["loc"] == loc
-        assert "\n" not in error["message"]
+    for entry, loc in NON_SCALAR:
+        for body in (
+            {"request_id": batch["request_id"], **entry},
+            {"feedback": [{"request_id": batch["request_id"], **entry}]},
+        ):
+            r = httpx.post(f"{url}/feedback", json=body)
+            assert r.status_code == 422, (entry, r.text)
+            error = r.json()["error"]
+            assert error["type"] == "PayloadError" and error["fields"][0]["loc"] == loc, entry
+            assert "\n" not in error["message"]
     with pytest.raises(Exception, match="predicted 2 row"):  # too many labels: the row count
         from rung.serving.feedback import record
 
