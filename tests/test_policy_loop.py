@@ -116,10 +116,12 @@ def test_clearly_better_is_promoted_and_truly_worse_is_rejected(ws) -> None:  # 
     assert worse[0] in history  # untruncated, as recorded
 
 
-def test_a_noisy_tie_never_promotes_and_never_flips(ws) -> None:  # type: ignore[no-untyped-def]
+def test_a_noisy_tie_never_promotes_and_never_flips(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
     """Each tick trains a challenger like the champion on another sample of the same world:
-    every one is a tie, the champion stays, and no tick flips the alias."""
-    w = project(ws)
+    every one is a tie, the champion stays, and no tick flips the alias. (The decision is
+    the same code on either backend: walked on SQLite; the loop's writes on both are in
+    test_clearly_better_… and test_manual_waits_….)"""
+    w = project(sqlite_ws)
     for seed in (21, 22, 23):
         w.data.add(world(1500, seed), name="train")
         job = tick(w)
@@ -259,11 +261,12 @@ def regression_world(n: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"a": a, "b": b, "y": 30 * a - 20 * b + r.normal(0, 5, n)})
 
 
-def test_a_regressor_is_judged_on_mae_with_a_relative_margin(ws) -> None:  # type: ignore[no-untyped-def]
+def test_a_regressor_is_judged_on_mae_with_a_relative_margin(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
     """No criterion names a metric of its own: MAE decides, RMSE guards (5 %), and the
     margins are shares of the champion's values."""
     from rung import Workspace
 
+    ws = sqlite_ws
     (ws.root / "train.py").write_text(TRAIN_REGRESSION)
     ws.data.add(regression_world(800, 1), name="train")
     ws.data.add(regression_world(400, 9), name="holdout")
