@@ -26,6 +26,7 @@ def _kill_after(cmd: list[str], cwd: Path, log: Path, marker: Path, wanted: str)
     flushed), the slow fit announcing itself in ``marker``; SIGKILL it once it is in the
     fit and ``wanted`` is in the log (or after 60 s). Returns the log."""
     env = {**os.environ, "SLOW_FIT": str(marker)}
+    env.pop("PYTHONUNBUFFERED", None)  # Python's own buffering, as under cron
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
