@@ -121,6 +121,21 @@ def test_a_failure_at_each_step_of_a_job_leaves_its_trigger_pending(  # type: ig
         assert job["decision"] == "promote" and _champion(w) == job["challenger"], point
 
 
+def test_a_failure_after_the_promotion_ends_the_job_done(sqlite_ws, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """After the alias moved the job did what it was for: done (the error kept as a note),
+    its trigger settled — not "failed … the alias was not moved" and a retraining."""
+    w = _fresh(_loop(sqlite_ws, "dataset"))
+    fire(w, "dataset")
+    monkeypatch.setenv("RUNG_FAULT_AT", "tick.promoted:raise")
+    outcome = w.automation.tick()
+    monkeypatch.delenv("RUNG_FAULT_AT")
+    job = outcome["job"]
+    assert outcome["status"] == "done" and job["decision"] == "promote", outcome
+    assert job["error"] == "after the promotion: InjectedFault: fault injected at tick.promoted"
+    assert _champion(w) == job["challenger"] and _pending(w) == []
+    assert w.automation.tick()["status"] == "idle"
+
+
 def test_a_failure_that_repeats_itself_is_retried_after_a_growing_backoff(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
     """A deterministic failure, cooldown 0, a tick every moment: one job per backoff
     (60 s, 120 s, 240 s, …), not one per tick."""

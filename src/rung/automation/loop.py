@@ -41,8 +41,9 @@ from collections.abc import Callable
 from typing import Any
 
 from rung.automation.explain import quiet_reason
+from rung.automation.jobs import approved_before, awaiting, next_job_wait
 from rung.automation.pending import UNSEEN as _UNSEEN
-from rung.automation.pending import observe, release, retry_backoff, settle
+from rung.automation.pending import observe, release, settle
 from rung.automation.triggers import Trigger, cron_due, parse_duration, parse_triggers
 from rung.core import faults
 from rung.core.criteria import parse_criteria
@@ -79,7 +80,6 @@ _KEYS = {
     "triggers",
 }
 FINAL = ("done", "failed", "skipped")
-_COUNTED = 8  # failed jobs in a row counted for the backoff (it is at its longest after 7)
 _WINDOW = "\x00window\x00"  # the drift reason's window number, known once it is stored
 
 
@@ -239,7 +239,7 @@ class Automation:
                         reason = reason.replace(_WINDOW, str(number))
                 self._observe(trigger, state, reason, now, seen)
             pending = [(t, s) for t, s, _ in observed if s.get("pending")]
-            if pending and self._wait(tx, now) is None:
+            if pending and next_job_wait(tx, self.model, self.cooldown, now) is None:
                 job_id = tx.insert("automation_jobs", self._job_row(pending, champion, now))
                 for _, state in pending:
                     state["pending"]["job"] = job_id
@@ -396,11 +396,20 @@ class Automation:
         except LeaseLost:
             raise  # the job is another tick's now: record nothing, not even a failure
         except RungError as exc:  # the hint names the failed run: `rung show RUN`
-            error = exc.message + (f" ({exc.hint})" if exc.hint else "")
-            job = self._update(job, state="failed", error=error)
+            job = self._fail(job, exc.message + (f" ({exc.hint})" if exc.hint else ""))
         except Exception as exc:  # a bug in a step or a model: the job fails, not every tick
-            job = self._update(job, state="failed", error=f"{type(exc).__name__}: {exc}")
+            job = self._fail(job, f"{type(exc).__name__}: {exc}")
         return job
+
+    def _fail(self, job: dict[str, Any], error: str) -> dict[str, Any]:
+        """End ``job`` as failed with ``error`` (its triggers pending again) — unless its
+        promotion already happened (the alias holds its challenger): then it did what it
+        was for and ends done, the error kept as a note, rather than claiming that no alias
+        moved and retraining for triggers already acted on."""
+        current = self._champion() if job.get("decision") == "promote" else None
+        if current is not None and current.version == job["challenger"]:
+            return self._update(job, state="done", error=f"after the promotion: {error}")
+        return self._update(job, state="failed", error=error)
 
     def _train(self, job: dict[str, Any]) -> dict[str, Any]:
         pipeline = self.config.get("pipeline")
@@ -606,30 +615,20 @@ class Automation:
         in which job, and whether it is the champion since (or was replaced) — when a job
         of it was approved; return otherwise."""
         with self._s.metadata.read() as tx:
-            row = tx.one(
-                "SELECT id, alias, evidence FROM automation_jobs WHERE model = :m"
-                " AND challenger = :v AND decision = 'approved' ORDER BY id DESC LIMIT 1",
-                {"m": name, "v": version},
-            )
-            if row is None:
-                return
-            moved = tx.one(
-                "SELECT at FROM alias_events WHERE name = :m AND alias = :a AND to_version = :v"
-                " ORDER BY id DESC LIMIT 1",
-                {"m": name, "a": row["alias"], "v": version},
-            )
-        approval = (json.loads(row["evidence"]) if row["evidence"] else {}).get("approval") or {}
-        by = f" by {approval['by']}" if approval.get("by") else ""
-        current = self._registry_alias(name, row["alias"])
+            before = approved_before(tx, name, version)
+        if before is None:
+            return
+        by = f" by {before['by']}" if before["by"] else ""
+        alias, current = before["alias"], self._registry_alias(name, before["alias"])
         if current == version:
-            since = f" since {_iso(moved['at'])}" if moved else ""
-            state = f"it is {row['alias']}{since}"
-            hint = "nothing to do; see `rung model history " + name + "`"
+            since = f" since {_iso(before['since'])}" if before["since"] else ""
+            state = f"it is {alias}{since}"
+            hint = f"nothing to do; see `rung model history {name}`"
         else:
-            state = f"{row['alias']} is now version {current}" if current else "no alias now"
+            state = f"{alias} is now version {current}" if current else f"no version is {alias}"
             hint = f"to serve it again: `rung model promote {name} {version}`"
         raise InvalidInput(
-            f"{name}@{version} was already approved{by} (automate job {row['id']}): {state}",
+            f"{name}@{version} was already approved{by} (automate job {before['id']}): {state}",
             hint,
         )
 
@@ -703,19 +702,8 @@ class Automation:
             "waiting_for": wait[1] if wait else None,
             "unfinished": self._unfinished(),
             "triggers": triggers,
-            "awaiting": self._awaiting(),
+            "awaiting": self._read(lambda tx: awaiting(tx, self.model)),
         }
-
-    def _awaiting(self) -> list[dict[str, Any]]:
-        """Challengers the manual policy left waiting for ``rung model approve``: each
-        job's ``id``, ``challenger``, the ``champion`` it was compared with, its
-        ``evaluation_id`` and ``updated_at`` (when it was decided), oldest first."""
-        with self._s.metadata.read() as tx:
-            return tx.all(
-                "SELECT id, challenger, champion, evaluation_id, updated_at FROM automation_jobs"
-                " WHERE model = :m AND decision = 'await' AND state = 'done' ORDER BY id",
-                {"m": self.model},
-            )
 
     def job(self, job_id: int) -> dict[str, Any]:
         with self._s.metadata.read() as tx:
@@ -757,32 +745,12 @@ class Automation:
         """When the next job may start and what holds it back — ``(time, "the cooldown of
         N s")`` or ``(time, "the backoff of N s after K failed job(s) in a row")`` — or None
         when a job may start now."""
-        with self._s.metadata.read() as tx:
-            return self._wait(tx, time.time())
+        now = time.time()
+        return self._read(lambda tx: next_job_wait(tx, self.model, self.cooldown, now))
 
-    def _wait(self, tx: Tx, now: float) -> tuple[float, str] | None:
-        """:meth:`wait` in the transaction ``tx``. The wait is the longer of the cooldown
-        and :func:`~rung.automation.pending.retry_backoff` of the failed jobs in a row,
-        counted from the start of the last job."""
-        rows = tx.all(
-            "SELECT state, created_at FROM automation_jobs WHERE model = :m"
-            " AND state <> 'skipped' ORDER BY id DESC LIMIT :n",
-            {"m": self.model, "n": _COUNTED},
-        )
-        if not rows:
-            return None
-        failures = next((i for i, r in enumerate(rows) if r["state"] != "failed"), len(rows))
-        backoff = retry_backoff(failures)
-        until = float(rows[0]["created_at"]) + max(self.cooldown, backoff)
-        if now >= until:
-            return None
-        if backoff > self.cooldown:
-            jobs = "job" if failures == 1 else "jobs"
-            more = " or more" if failures == _COUNTED else ""
-            why = f"the backoff of {backoff:g} s after {failures}{more} failed {jobs} in a row"
-        else:
-            why = f"the cooldown of {self.cooldown:g} s"
-        return until, why
+    def _read(self, query: Callable[[Tx], Any]) -> Any:
+        with self._s.metadata.read() as tx:
+            return query(tx)
 
     def _retry(self, job: dict[str, Any]) -> dict[str, Any]:
         """After the failed ``job``: the triggers it leaves pending and when the next job
