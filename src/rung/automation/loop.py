@@ -139,9 +139,9 @@ class Automation:
 
         ``report``, when given, hears what the tick did as soon as it is committed, before
         the job's long steps, so that a tick killed in its pipeline run has already said
-        so: ``{"event": "checked", "fired", "held", "job"}`` after the trigger check's
-        transaction (``job``: the job created, or None), ``{"event": "resuming", "job"}``
-        before an unfinished job is carried on."""
+        so: ``{"event": "checked", "fired", "held"}`` after the trigger check's transaction,
+        then ``{"event": "started", "job"}`` when it created a job; ``{"event": "resuming",
+        "job"}`` before an unfinished job is carried on."""
         self.require()
         lease = Lease(self._s.metadata, f"automate:{self.model}", self.lease_ttl)
         if not lease.acquire():
