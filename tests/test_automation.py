@@ -330,8 +330,11 @@ def test_automate_run_loops_until_its_ticks_are_done(sqlite_ws) -> None:  # type
     out = rung_cli("automate", "run", "--interval", "0.2", "--ticks", "3", cwd=w.root)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    assert len(lines) == 3 and "PROMOTED version 2 to champion" in lines[0]
-    assert lines[1].endswith("no trigger fired") and lines[2].endswith("no trigger fired")
+    assert len(lines) == 5, lines  # what fired and the job's start are printed as they happen
+    assert "] fired: dataset: new dataset version train@2" in lines[0]
+    assert lines[1].endswith("] job 1: started, running the pipeline")
+    assert "PROMOTED version 2 to champion" in lines[2]
+    assert lines[3].endswith("no trigger fired") and lines[4].endswith("no trigger fired")
 
 
 def test_a_schedule_trigger_fires_once_per_due_time(sqlite_ws) -> None:  # type: ignore[no-untyped-def]

@@ -171,6 +171,8 @@ POINTS = (
     "tick.state-saved",  # inside the tick's transaction: states written, the job not yet
     "tick.job-created",  # the job committed, nothing run
     "tick.step",  # the job's pipeline run, as its step starts
+    "tick.ran",  # the run succeeded, its model not registered: the next tick adopts the run
+    "tick.registered",  # the challenger registered, the job not yet marked trained
     "tick.trained",
     "tick.evaluated",
     "tick.decided",

@@ -41,8 +41,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rung.automation.explain import quiet_reason
+from rung.automation.jobs import approved_before, awaiting, next_job_wait
 from rung.automation.pending import UNSEEN as _UNSEEN
-from rung.automation.pending import observe, settle
+from rung.automation.pending import observe, release, settle
 from rung.automation.triggers import Trigger, cron_due, parse_duration, parse_triggers
 from rung.core import faults
 from rung.core.criteria import parse_criteria
@@ -125,7 +127,7 @@ class Automation:
 
     # -- the tick ----------------------------------------------------------------------
 
-    def tick(self) -> dict[str, Any]:
+    def tick(self, report: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Check every trigger once and carry a fired one through; idempotent.
 
         The outcome's ``status``: ``busy`` (another tick holds the lease), ``idle`` (nothing
@@ -134,7 +136,13 @@ class Automation:
         held on enough ticks in a row this time; ``pending``: those waiting for a job after
         the tick; ``held``: conditions that held but not yet on ``debounce`` ticks in a row.
         Raises :class:`~rung.core.errors.LeaseLost` when another tick took the lease over
-        (this one stops; it recorded nothing after losing it)."""
+        (this one stops; it recorded nothing after losing it).
+
+        ``report``, when given, hears what the tick did as soon as it is committed, before
+        the job's long steps, so that a tick killed in its pipeline run has already said
+        so: ``{"event": "checked", "fired", "held"}`` after the trigger check's transaction,
+        then ``{"event": "started", "job"}`` when it created a job; ``{"event": "resuming",
+        "job"}`` before an unfinished job is carried on."""
         self.require()
         lease = Lease(self._s.metadata, f"automate:{self.model}", self.lease_ttl)
         if not lease.acquire():
@@ -152,22 +160,32 @@ class Automation:
                 observed = self._check_triggers()
                 faults.point("tick.checked")
                 seen, job = self._commit(observed)
+                if report is not None:
+                    report({"event": "checked", "fired": seen["fired"], "held": seen["held"]})
+                    if job is not None:
+                        report({"event": "started", "job": job})
                 if job is not None:
                     faults.point("tick.job-created")
+            elif report is not None:
+                report({"event": "resuming", "job": job})
             if job is None:
                 if not seen["pending"]:
                     return {"status": "idle", **seen, "job": None}
-                until = self._cooldown_until()
+                wait = self.wait()
+                until, why = wait if wait else (time.time(), "nothing")
                 return {
                     "status": "deferred",
                     **seen,
                     "job": None,
                     "until": until,
-                    "message": f"{len(seen['pending'])} trigger(s) pending: deferred by the"
-                    f" cooldown of {self.cooldown:g} s until {_iso(until or time.time())}",
+                    "message": f"{len(seen['pending'])} trigger(s) pending: deferred by {why}"
+                    f" until {_iso(until)}",
                 }
             job = self._carry(job)
-            return {"status": job["state"], "resumed": resumed, **seen, "job": job}
+            outcome = {"status": job["state"], "resumed": resumed, **seen, "job": job}
+            if job["state"] == "failed":  # its triggers stay pending: when the retry comes
+                outcome["retry"] = self._retry(job)
+            return outcome
         finally:
             self._lease = None
             lease.release()
@@ -202,9 +220,11 @@ class Automation:
     ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Any] | None]:
         """One write transaction, under the lease's fence: the monitoring windows the drift
         triggers judged, every trigger's state, and — when a trigger is pending and the
-        cooldown is over — the job, which takes every pending trigger off the pending list.
-        A crash anywhere before the commit leaves nothing of the tick: the next tick judges
-        the same things again. Returns what was seen (fired, pending, held) and the job."""
+        cooldown (and the backoff after failed jobs) is over — the job, which every pending
+        trigger is marked as acted on by (they stay pending until it ends: settled when it
+        is done, pending again when it failed). A crash anywhere before the commit leaves
+        nothing of the tick: the next tick judges the same things again. Returns what was
+        seen (fired, pending, held) and the job."""
         now = time.time()
         champion = self._champion()
         seen: dict[str, list[dict[str, Any]]] = {"fired": [], "pending": [], "held": []}
@@ -220,14 +240,10 @@ class Automation:
                         reason = reason.replace(_WINDOW, str(number))
                 self._observe(trigger, state, reason, now, seen)
             pending = [(t, s) for t, s, _ in observed if s.get("pending")]
-            last = tx.scalar(
-                "SELECT MAX(created_at) FROM automation_jobs WHERE model = :m"
-                " AND state <> 'skipped'",
-                {"m": self.model},
-            )
-            job = None
-            if pending and (last is None or now - last >= self.cooldown):
-                job = self._settle(pending, champion, now)
+            if pending and next_job_wait(tx, self.model, self.cooldown, now) is None:
+                job_id = tx.insert("automation_jobs", self._job_row(pending, champion, now))
+                for _, state in pending:
+                    state["pending"]["job"] = job_id
             for trigger, state, _ in observed:
                 tx.upsert(
                     "automation_state",
@@ -235,8 +251,6 @@ class Automation:
                     key=("key",),
                 )
             faults.point("tick.state-saved")
-            if job is not None:
-                job_id = tx.insert("automation_jobs", job)
         for report in self._windows.values():
             self._monitor.deliver_alerts(report)
         seen["pending"] = [
@@ -267,16 +281,16 @@ class Automation:
                 }
             )
 
-    def _settle(
+    def _job_row(
         self, pending: list[tuple[Trigger, dict[str, Any]]], champion: Any, now: float
     ) -> dict[str, Any]:
-        """The job row acting on every pending trigger, each trigger's state settled (what
-        it fired for recorded, its pending entry removed)."""
+        """The job row acting on every pending trigger (a retry names the failed job)."""
         reasons = []
         for trigger, state in pending:
-            entry = settle(state, now)
+            entry = state["pending"]
             waited = f" (pending since {_iso(entry['since'])})" if entry["since"] < now else ""
-            reasons.append(f"{trigger.name}: {entry['reason']}{waited}")
+            retry = f" (a retry: {entry['failed']})" if entry.get("failed") else ""
+            reasons.append(f"{trigger.name}: {entry['reason']}{waited}{retry}")
         return {
             "model": self.model,
             "alias": self.alias,
@@ -383,11 +397,20 @@ class Automation:
         except LeaseLost:
             raise  # the job is another tick's now: record nothing, not even a failure
         except RungError as exc:  # the hint names the failed run: `rung show RUN`
-            error = exc.message + (f" ({exc.hint})" if exc.hint else "")
-            job = self._update(job, state="failed", error=error)
+            job = self._fail(job, exc.message + (f" ({exc.hint})" if exc.hint else ""))
         except Exception as exc:  # a bug in a step or a model: the job fails, not every tick
-            job = self._update(job, state="failed", error=f"{type(exc).__name__}: {exc}")
+            job = self._fail(job, f"{type(exc).__name__}: {exc}")
         return job
+
+    def _fail(self, job: dict[str, Any], error: str) -> dict[str, Any]:
+        """End ``job`` as failed with ``error`` (its triggers pending again) — unless its
+        promotion already happened (the alias holds its challenger): then it did what it
+        was for and ends done, the error kept as a note, rather than claiming that no alias
+        moved and retraining for triggers already acted on."""
+        current = self._champion() if job.get("decision") == "promote" else None
+        if current is not None and current.version == job["challenger"]:
+            return self._update(job, state="done", error=f"after the promotion: {error}")
+        return self._update(job, state="failed", error=error)
 
     def _train(self, job: dict[str, Any]) -> dict[str, Any]:
         pipeline = self.config.get("pipeline")
@@ -395,14 +418,31 @@ class Automation:
             raise InvalidInput(
                 "no pipeline to run", 'set pipeline = "file.py:function" under [automate]'
             )
-        result = self._run(
-            str(pipeline),
-            dict(self.config.get("params", {})),
-            trigger=f"automate job {job['id']}: {job['trigger']}",
-            progress=_Fenced(self._check_lease),
-        )
-        version = self._registry.register(str(result.id), self.model)
-        return self._update(job, state="trained", run_id=result.id, challenger=version.version)
+        trigger = f"automate job {job['id']}: {job['trigger']}"
+        run_id = self._finished_run(trigger)  # a killed tick's run that finished: adopted
+        if run_id is None:
+            result = self._run(
+                str(pipeline),
+                dict(self.config.get("params", {})),
+                trigger=trigger,
+                progress=_Fenced(self._check_lease),
+            )
+            run_id = result.id
+            faults.point("tick.ran")
+        version = self._registry.register(str(run_id), self.model)
+        faults.point("tick.registered")
+        return self._update(job, state="trained", run_id=run_id, challenger=version.version)
+
+    def _finished_run(self, trigger: str) -> int | None:
+        """The newest succeeded run recorded with ``trigger`` (the job's), if a tick killed
+        after its run finished left one: resuming adopts it rather than recording a second
+        run of the job."""
+        with self._s.metadata.read() as tx:
+            run_id = tx.scalar(
+                "SELECT MAX(id) FROM runs WHERE trigger = :t AND status = 'succeeded'",
+                {"t": trigger},
+            )
+        return None if run_id is None else int(run_id)
 
     def _evaluate(self, job: dict[str, Any]) -> dict[str, Any]:
         on = [str(d) for d in self.config.get("datasets", [])]
@@ -542,6 +582,7 @@ class Automation:
                 {"m": name, "v": version},
             )
         if row is None:
+            self._already_approved(name, version)
             hint = "see `rung automate history`; only a passed challenger under policy"
             hint += ' = "manual" waits'
             if rejected is not None:
@@ -569,6 +610,34 @@ class Automation:
             "at": time.time(),
         }
         return self._update(job, decision="approved", evidence=canonical_json(evidence))
+
+    def _already_approved(self, name: str, version: int) -> None:
+        """Raise the InvalidInput that says ``name@version`` was approved already — by whom,
+        in which job, and whether it is the champion since (or was replaced) — when a job
+        of it was approved; return otherwise."""
+        with self._s.metadata.read() as tx:
+            before = approved_before(tx, name, version)
+        if before is None:
+            return
+        by = f" by {before['by']}" if before["by"] else ""
+        alias, current = before["alias"], self._registry_alias(name, before["alias"])
+        if current == version:
+            since = f" since {_iso(before['since'])}" if before["since"] else ""
+            state = f"it is {alias}{since}"
+            hint = f"nothing to do; see `rung model history {name}`"
+        else:
+            state = f"{alias} is now version {current}" if current else f"no version is {alias}"
+            hint = f"to serve it again: `rung model promote {name} {version}`"
+        raise InvalidInput(
+            f"{name}@{version} was already approved{by} (automate job {before['id']}): {state}",
+            hint,
+        )
+
+    def _registry_alias(self, name: str, alias: str) -> int | None:
+        try:
+            return int(self._registry.get(f"{name}@{alias}").version)
+        except NotFound:
+            return None
 
     # -- reading -------------------------------------------------------------------------
 
@@ -599,6 +668,7 @@ class Automation:
         if lease is not None and lease["expires_at"] < time.time():
             lease = {**lease, "holder": None}  # expired or released: free
         triggers = []
+        champion = self._champion()
         for trigger in self.triggers:
             state = self._state(trigger)
             entry: dict[str, Any] = {"trigger": trigger.name, "kind": trigger.kind}
@@ -608,6 +678,9 @@ class Automation:
                     reason=state["pending"]["reason"],
                     since=state["pending"]["since"],
                 )
+                for key in ("job", "failed"):  # the job acting on it; the job that failed
+                    if key in state["pending"]:
+                        entry[key] = state["pending"][key]
             elif state.get("streak"):
                 entry.update(
                     state="held",
@@ -617,14 +690,20 @@ class Automation:
                 )
             else:
                 entry["state"] = "quiet"
+                entry["why"] = quiet_reason(
+                    self._s, self.model, self.alias, trigger, state, champion
+                )
             triggers.append(entry)
+        wait = self.wait()
         return {
             "model": self.model,
             "alias": self.alias,
             "lease": lease,
-            "cooldown_until": self._cooldown_until(),
+            "cooldown_until": wait[0] if wait else None,
+            "waiting_for": wait[1] if wait else None,
             "unfinished": self._unfinished(),
             "triggers": triggers,
+            "awaiting": self._read(lambda tx: awaiting(tx, self.model)),
         }
 
     def job(self, job_id: int) -> dict[str, Any]:
@@ -674,16 +753,34 @@ class Automation:
             )
         return self.job(row["id"]) if row else None
 
-    def _last_started(self) -> float | None:
+    def wait(self) -> tuple[float, str] | None:
+        """When the next job may start and what holds it back — ``(time, "the cooldown of
+        N s")`` or ``(time, "the backoff of N s after K failed job(s) in a row")`` — or None
+        when a job may start now."""
+        now = time.time()
+        return self._read(lambda tx: next_job_wait(tx, self.model, self.cooldown, now))
+
+    def _read(self, query: Callable[[Tx], Any]) -> Any:
         with self._s.metadata.read() as tx:
-            return tx.scalar(
-                "SELECT MAX(created_at) FROM automation_jobs WHERE model = :m AND state <> 'skipped'",
-                {"m": self.model},
-            )
+            return query(tx)
+
+    def _retry(self, job: dict[str, Any]) -> dict[str, Any]:
+        """After the failed ``job``: the triggers it leaves pending and when the next job
+        may retry them (``at``, ``why``)."""
+        wait = self.wait()
+        with self._s.metadata.read() as tx:
+            states = [(t.name, self._state_in(tx, t)) for t in self.triggers]
+        return {
+            "triggers": [n for n, st in states if (st.get("pending") or {}).get("failed")],
+            "at": wait[0] if wait else time.time(),
+            "why": wait[1] if wait else None,
+        }
 
     def _update(self, job: dict[str, Any], **changes: Any) -> dict[str, Any]:
         """Write ``changes`` to the job's row, fenced: refused (:class:`LeaseLost`) in the
-        same transaction when a tick holding the lease lost it."""
+        same transaction when a tick holding the lease lost it. A job that ends ``done``
+        settles the triggers it acted on, and one that ends ``failed`` leaves them pending
+        (:func:`~rung.automation.pending.release`), in the same transaction."""
         changes["updated_at"] = time.time()
         sets = ", ".join(f"{k} = :{k}" for k in changes)
         with self._s.metadata.write() as tx:
@@ -691,13 +788,35 @@ class Automation:
             tx.execute(
                 f"UPDATE automation_jobs SET {sets} WHERE id = :id", {**changes, "id": job["id"]}
             )
+            if changes.get("state") in ("done", "failed"):
+                self._end_triggers(tx, job["id"], changes["state"], changes.get("error"))
         return self.job(job["id"])
+
+    def _end_triggers(self, tx: Tx, job_id: int, state: str, error: str | None) -> None:
+        """Settle (``done``) or release (``failed``) every trigger job ``job_id`` acted on."""
+        now = time.time()
+        for trigger in self.triggers:
+            current = self._state_in(tx, trigger)
+            if (current.get("pending") or {}).get("job") != job_id:
+                continue
+            if state == "done":
+                settle(current, now)
+            else:
+                release(current, job_id, error or "unknown error")
+            tx.upsert(
+                "automation_state",
+                {"key": self._key(trigger), "value": canonical_json(current), "updated_at": now},
+                key=("key",),
+            )
 
     def _state(self, trigger: Trigger) -> dict[str, Any]:
         with self._s.metadata.read() as tx:
-            value = tx.scalar(
-                "SELECT value FROM automation_state WHERE key = :k", {"k": self._key(trigger)}
-            )
+            return self._state_in(tx, trigger)
+
+    def _state_in(self, tx: Tx, trigger: Trigger) -> dict[str, Any]:
+        value = tx.scalar(
+            "SELECT value FROM automation_state WHERE key = :k", {"k": self._key(trigger)}
+        )
         return json.loads(value) if value else {}
 
     def _fence(self, tx: Tx) -> None:
@@ -715,11 +834,9 @@ class Automation:
             self._lease.check()
 
     def _cooldown_until(self) -> float | None:
-        """When the cooldown after the last job ends (None: no cooldown now)."""
-        last = self._last_started()
-        if last is None or time.time() - last >= self.cooldown:
-            return None
-        return float(last + self.cooldown)
+        """When the cooldown (or the backoff) after the last job ends (None: not now)."""
+        wait = self.wait()
+        return None if wait is None else wait[0]
 
     def _key(self, trigger: Trigger) -> str:
         return f"{self.model}/{trigger.name}"
@@ -751,18 +868,30 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
 
 
-def tick_each(loops: list[Automation]) -> list[dict[str, Any]]:
+def tick_each(
+    loops: list[Automation], events: Callable[[dict[str, Any]], None] | None = None
+) -> list[dict[str, Any]]:
     """One tick of each model's loop, in turn; each outcome carries its ``model``. A model
     whose tick raises a RungError gives an ``error`` outcome and the others still tick (each
-    holds its own lease, ``automate:MODEL``)."""
+    holds its own lease, ``automate:MODEL``). ``events`` hears each tick's ``report`` (see
+    :meth:`Automation.tick`), with its ``model``."""
     outcomes = []
     for loop in loops:
+        report = None
+        if events is not None:
+            report = _with_model(events, loop.model)
         try:
-            outcome = loop.tick()
+            outcome = loop.tick(report)
         except RungError as exc:
             outcome = {"status": "error", "message": exc.message}
         outcomes.append({"model": loop.model, **outcome})
     return outcomes
+
+
+def _with_model(
+    events: Callable[[dict[str, Any]], None], model: str
+) -> Callable[[dict[str, Any]], None]:
+    return lambda event: events({"model": model, **event})
 
 
 def run_each(
@@ -771,9 +900,11 @@ def run_each(
     stop: threading.Event,
     ticks: int | None = None,
     report: Callable[[dict[str, Any]], None] | None = None,
+    events: Callable[[dict[str, Any]], None] | None = None,
 ) -> None:
     """:func:`tick_each` every ``interval`` seconds until ``stop`` is set (or ``ticks``
-    rounds); ``report`` gets each model's outcome. ``interval`` as in :meth:`Automation.run`."""
+    rounds); ``report`` gets each model's outcome, ``events`` what each tick reports as it
+    goes (:meth:`Automation.tick`). ``interval`` as in :meth:`Automation.run`."""
     if not 0 <= interval <= 1e9:  # also False for NaN
         raise InvalidInput(
             f"interval {interval!r} s is out of range 0..1e9",
@@ -783,7 +914,7 @@ def run_each(
         check_int(ticks, "ticks")
     done = 0
     while not stop.is_set():
-        for outcome in tick_each(loops):
+        for outcome in tick_each(loops, events):
             if report:
                 report(outcome)
         done += 1

@@ -50,15 +50,20 @@ def automate_tick(model: ModelOpt = None, as_json: JsonOpt = False) -> None:
         loops = _loops(ws, model)
         for loop in loops:
             loop.require()
+        named = len(loops) > 1
+        # each line is printed as soon as what it says is committed (a tick killed in its
+        # pipeline run has said what fired and which job started); --json prints once
+        events = None if as_json else (lambda e: _print_event(e, named))
         if len(loops) == 1:  # one model: its error is the command's (one line, exit code)
-            outcomes = [{"model": loops[0].model, **loops[0].tick()}]
+            report = None if events is None else (lambda e: events({"model": loops[0].model, **e}))
+            outcomes = [{"model": loops[0].model, **loops[0].tick(report)}]
         else:  # several: one model's error does not stop the others' ticks
-            outcomes = tick_each(loops)
+            outcomes = tick_each(loops, events)
     if as_json:
         render.print_json(outcomes[0] if len(outcomes) == 1 else outcomes)
     else:
         for outcome in outcomes:
-            _print_tick(outcome, len(outcomes) > 1)
+            _print_tick(outcome, named)
     for outcome in outcomes:
         if outcome["status"] == "error":
             render.line(f"error: {outcome['model']}: {outcome['message']}", sys.stderr)
@@ -66,13 +71,31 @@ def automate_tick(model: ModelOpt = None, as_json: JsonOpt = False) -> None:
         raise typer.Exit(1)
 
 
+def _event_lines(event: dict[str, Any]) -> list[str]:
+    """The lines of what a tick reports as it goes (:meth:`Automation.tick`'s ``report``)."""
+    lines = [f"fired: {f['trigger']}: {f['reason']}" for f in event.get("fired", [])]
+    lines += [_held_line(h) for h in event.get("held", [])]
+    job: dict[str, Any] = event.get("job") or {}
+    if event["event"] == "started":
+        lines.append(f"job {job['id']}: started, running the pipeline")
+    elif event["event"] == "resuming":
+        lines.append(f"job {job['id']}: resuming an unfinished job (state {job['state']})")
+    return lines
+
+
+def _print_event(event: dict[str, Any], named: bool, stamp: bool = False) -> None:
+    head = (f"[{render.when(time.time())}] " if stamp else "") + (
+        f"{event['model']}: " if named else ""
+    )
+    for text in _event_lines(event):
+        render.line(head + text)
+
+
 def _print_tick(outcome: dict[str, Any], named: bool = False) -> None:
+    """The end of a tick: what became of its job, or why there is none (what fired and
+    the job's start were printed as they happened)."""
     head = f"{outcome['model']}: " if named else ""
     status, job = outcome["status"], outcome.get("job")
-    for fired in outcome.get("fired", []):
-        render.line(f"{head}fired: {fired['trigger']}: {fired['reason']}")
-    for held in outcome.get("held", []):
-        render.line(head + _held_line(held))
     if status == "busy":
         render.line(head + outcome["message"])
     elif status == "deferred":
@@ -83,6 +106,15 @@ def _print_tick(outcome: dict[str, Any], named: bool = False) -> None:
         render.line(f"{head}no trigger fired")
     elif job is not None:
         render.line(head + _job_line(job, resumed=bool(outcome.get("resumed"))))
+        if outcome.get("retry"):
+            render.line(head + _retry_line(outcome["retry"]))
+
+
+def _retry_line(retry: dict[str, Any]) -> str:
+    """What a failed job left: its triggers pending, and when the next job retries them."""
+    names = ", ".join(retry["triggers"]) or "its triggers"
+    when = f"from {render.when(retry['at'])} ({retry['why']})" if retry.get("why") else "now"
+    return f"pending again: {names} — the next tick retries {when}"
 
 
 def _held_line(held: dict[str, Any]) -> str:
@@ -93,9 +125,14 @@ def _held_line(held: dict[str, Any]) -> str:
 
 
 def _pending_line(pending: dict[str, Any]) -> str:
-    return (
+    text = (
         f"pending since {render.when(pending['since'])}: {pending['trigger']}: {pending['reason']}"
     )
+    if pending.get("job") is not None:
+        text += f" — job {pending['job']} is acting on it"
+    elif pending.get("failed"):
+        text += f" — {pending['failed']}"
+    return text
 
 
 def _run_line(o: dict[str, Any]) -> str:
@@ -103,9 +140,9 @@ def _run_line(o: dict[str, Any]) -> str:
     if o["status"] in ("error", "busy", "deferred"):
         return str(o["message"])
     if o.get("job"):
-        return _job_line(o["job"], bool(o.get("resumed")))
-    held = o.get("held") or []
-    return "no trigger fired" + (f" ({'; '.join(_held_line(h) for h in held)})" if held else "")
+        line = _job_line(o["job"], bool(o.get("resumed")))
+        return line + (f"; {_retry_line(o['retry'])}" if o.get("retry") else "")
+    return "no trigger fired"
 
 
 def _job_line(job: dict[str, Any], resumed: bool = False) -> str:
@@ -198,6 +235,7 @@ def automate_run(
                     + (f"{o['model']}: " if named else "")
                     + _run_line(o)
                 ),
+                lambda e: _print_event(e, named, stamp=True),
             )
 
 
@@ -254,8 +292,7 @@ def automate_history(
                 render.line(
                     (f"{name}: " if named else "")
                     + _pending_line(t)
-                    + " — no job yet"
-                    + _waits_for(status)
+                    + ("" if t.get("job") is not None else " — no job yet" + _waits_for(status))
                 )
 
 
@@ -263,8 +300,12 @@ def _waits_for(status: dict[str, Any]) -> str:
     if status["unfinished"]:
         return f" (job {status['unfinished']['id']} is unfinished)"
     if status["cooldown_until"]:
-        return f" (the cooldown ends {render.when(status['cooldown_until'])})"
+        return f" ({_waiting_for(status)} ends {render.when(status['cooldown_until'])})"
     return ""
+
+
+def _waiting_for(status: dict[str, Any]) -> str:
+    return str(status.get("waiting_for") or "the cooldown")
 
 
 @automate_app.command("status", short_help="The lease, the cooldown, pending triggers.")
@@ -298,7 +339,11 @@ def _print_status(status: dict[str, Any]) -> None:
         token = f" (last fencing token {lease['generation']})" if lease else ""
         render.line(f"lease: free{token}")
     until = status["cooldown_until"]
-    render.line(f"cooldown: until {render.when(until)}" if until else "cooldown: over")
+    render.line(
+        f"cooldown: until {render.when(until)} ({_waiting_for(status)})"
+        if until
+        else "cooldown: over"
+    )
     job = status["unfinished"]
     if job:
         render.line(f"unfinished: job {job['id']} ({job['state']}): the next tick resumes it")
@@ -308,4 +353,13 @@ def _print_status(status: dict[str, Any]) -> None:
         elif t["state"] == "held":
             render.line(_held_line(t))
         else:
-            render.line(f"quiet: {t['trigger']} ({t['kind']})")
+            why = f": {t['why']}" if t.get("why") else ""
+            render.line(f"quiet: {t['trigger']} ({t['kind']}){why}")
+    for job in status.get("awaiting") or []:
+        render.line(
+            f"waiting for approval: version {job['challenger']} (job {job['id']}, evaluation"
+            f" {job['evaluation_id']}"
+            + (f", compared with version {job['champion']}" if job["champion"] else "")
+            + f", decided {render.when(job['updated_at'])}): `rung model approve"
+            f" {status['model']} {job['challenger']}`"
+        )

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from rung.core.errors import RungError
 
+    render.line_buffered()  # every line reaches a file or pipe when printed (a kill loses none)
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if debug:  # accepted anywhere on the line, handed to the app as its global option

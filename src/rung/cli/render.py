@@ -39,8 +39,23 @@ def __getattr__(name: str) -> Any:
     return console
 
 
+def line_buffered() -> None:
+    """Make stdout and stderr flush at every newline, whatever they are connected to.
+
+    Python buffers stdout in blocks when it is a file or a pipe (cron, ``> log``, ``| tee``),
+    so a process killed mid-command lost every line it had printed since the last block —
+    `rung automate tick` under cron left an empty log of a tick that had fired a trigger and
+    started a job. Called once by the CLI's entry point, this covers every way a command
+    writes (:func:`line`, rich's consoles, :func:`print_json`, a pipeline step's own
+    ``print``), so no print needs its own flush."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:  # a replaced stream (a test's capture) may not have it
+            reconfigure(line_buffering=True)
+
+
 def line(text: str, stream: Any = None) -> None:
-    """A plain line, without rich."""
+    """A plain line, without rich, flushed at once."""
     (stream or sys.stdout).write(text + "\n")
     (stream or sys.stdout).flush()
 
