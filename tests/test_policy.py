@@ -369,7 +369,7 @@ def test_every_decision_text_is_true_of_the_state(
     for line in out.decided_by:
         if ": better (" in line:
             assert line in better
-            assert verdict == "passed", "a gain decided nothing when the criteria rejected"
+            assert out.decision != "reject", "a gain decides nothing in a rejection"
         if ": worse beyond" in line:
             assert line in worse
     # a rejection is decided by a line among its reasons; a promotion or a wait has none
@@ -385,6 +385,9 @@ def test_every_decision_text_is_true_of_the_state(
     assert tie == (champion == "present" and not out.better and decisive != "worse")
     vetoed = [r for r in out.reasons if r.startswith("significantly worse")]
     assert bool(vetoed) == bool(out.worse)
+    # a gain a veto overruled is noted as such
+    vetoed_gains = [n for n in out.notes if n.startswith("shown better, but vetoed: ")]
+    assert len(vetoed_gains) == (len(out.better) if out.worse else 0)
     if champion == "present":
         assert ("log_loss" in " ".join(vetoed)) == (guardrail == "worse")
         assert ("accuracy" in " ".join(vetoed)) == (decisive == "worse")

@@ -451,9 +451,11 @@ def decide(
                 "no decisive metric shown better than the champion (a tie keeps the champion): "
                 + "; ".join(t.line for t in tests if t.kind == "gain")
             )
-        decided_by = [t.line for t in better] + [t.line for t in worse]
-        if not decided_by:
-            decided_by = [t.line for t in tests if t.kind == "gain"]
+        if worse:  # a veto decides; a gain it overrules is noted, never cited as deciding
+            decided_by = [t.line for t in worse]
+            notes += [f"shown better, but vetoed: {t.line}" for t in better]
+        else:
+            decided_by = [t.line for t in better] or [t.line for t in tests if t.kind == "gain"]
         if verdict != "passed":  # the criteria rejected it: a gain decided nothing
             decided_by = _criteria_lines(verdict, failed_checks) + [t.line for t in worse]
     elif same_version is None:

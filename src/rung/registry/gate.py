@@ -20,9 +20,11 @@ Later evaluations with other criteria, on other datasets, or using the version a
 leave it as it is. Changing the declared criteria in ``rung.toml`` changes which evaluations
 count: every version is then judged anew by evaluations against the new criteria.
 
-**The rule of a move.** An alias may rest on a version whose verdict is ``passed``; moving
-it onto any other version needs ``force`` and a reason, whichever command moves it (promote,
-rollback, approve, the loop). The rule is applied once, in ``Registry._move``.
+**The rule of a move.** An alias may rest on a version whose verdict is ``passed`` and that
+the automation has not rejected for that alias (:func:`policy_rejection`: the loop's latest
+judgement of it is ``reject``); moving it onto any other version needs ``force`` and a
+reason, whichever command moves it (promote, rollback, approve, the loop). The rule is
+applied once, in ``Registry._move``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ data the training step received: feature names, kinds, dtypes and allowed catego
 Aliases (``champion``, ``challenger``, any name) point at versions. Every move — promote,
 rollback, approve, the loop's — passes one gate (:meth:`Registry._move`): the version's
 verdict against the project's declared acceptance criteria (:mod:`rung.registry.gate`) must
-be passed, or the move is forced with a reason; every move is an event with who, when, why
+be passed and the automation must not have rejected it for that alias, or the move is
+forced with a reason; every move is an event with who, when, why
 and the evaluation that justified it. A move is one transaction: SQLite's
 ``BEGIN IMMEDIATE`` and a PostgreSQL transaction-level advisory lock per alias serialise two
 racing promotions, so the trail never loses a step.
