@@ -181,3 +181,27 @@ def test_approve_refuses_stale_evidence(ws) -> None:  # type: ignore[no-untyped-
     history = rung_cli("automate", "history", cwd=w.root).stdout
     assert f"stale evidence: compared with version {weak}" in history
     assert "the policy's rejection" not in history
+
+
+def test_the_loops_own_promotion_refuses_stale_evidence(ws) -> None:  # type: ignore[no-untyped-def]
+    """The same time-of-check/time-of-use for the loop: a tick killed after its decision to
+    promote, the alias moved by a person meanwhile — the resumed tick does not promote on
+    evidence about another champion; the job fails saying why, the person's move stands."""
+    w = project(ws, champion_C=0.0001, criteria=PASSING, more="lease = 1\n")
+    w.data.add(world(1500, 2), name="train")
+    killed = rung_cli("automate", "tick", cwd=w.root, env={"RUNG_FAULT_AT": "tick.decided"})
+    assert killed.returncode == 97, killed.stderr
+    job = w.automation.history()[-1]
+    assert job["state"] == "decided" and job["decision"] == "promote" and job["champion"] == 1
+    other = version_of(w, 0.0002, evaluate=False)
+    w.models.promote("trend", other, force=True, reason="a person's move while it was down")
+    import time
+
+    time.sleep(1.5)  # the dead tick's lease expires
+    out = rung_cli("automate", "tick", cwd=w.root)
+    job = w.automation.job(job["id"])
+    assert job["state"] == "failed", (out.stdout, out.stderr)
+    assert f"automate job {job['id']} compared it with trend@1" in job["error"]
+    assert f"trend@champion is now version {other}" in job["error"]
+    assert "approve anyway" not in job["error"]
+    assert champion(w) == other and events(w)[-1]["to_version"] == other

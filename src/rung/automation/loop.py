@@ -519,6 +519,9 @@ class Automation:
                 f" {job['evaluation_id']} passed"
                 + (f"; decided by {'; '.join(decided_by)}" if decided_by else ""),
                 fence=self._fence_move,
+                # the evidence compared with the job's champion: moved since (a person, while
+                # this job was decided and a crash left it to resume), it is stale
+                check=lambda now: None if now == job["champion"] else _stale(job, now, "loop"),
             )
             faults.point("tick.promoted")
         return self._update(job, state="done")
@@ -782,9 +785,10 @@ def _version_text(version: int | None) -> str:
     return "no version" if version is None else f"version {version}"
 
 
-def _stale(job: dict[str, Any], serving: int | None) -> RefusedPromotion:
-    """The refusal of an approval whose evidence compared the challenger with another
-    version than the one the alias points at now (``serving``; None: the alias is unset)."""
+def _stale(job: dict[str, Any], serving: int | None, by: str = "approve") -> RefusedPromotion:
+    """The refusal of an approval (``by`` the loop: of the job's own promotion) whose
+    evidence compared the challenger with another version than the one the alias points at
+    now (``serving``; None: the alias is unset)."""
     name, version, alias = job["model"], job["challenger"], job["alias"]
     compared = (
         f"compared it with {name}@{job['champion']}"
@@ -798,11 +802,15 @@ def _stale(job: dict[str, Any], serving: int | None) -> RefusedPromotion:
         if serving is not None
         else f"promote it with `rung model promote {name} {version}`"
     )
+    override = (
+        f'; or approve anyway with `rung model approve {name} {version} --force --reason "..."`'
+        if by == "approve"
+        else ""
+    )
     return RefusedPromotion(
-        f"refusing to approve {name}@{version}: the evidence is stale — automate job"
-        f" {job['id']} {compared}, but {name}@{alias} is now {now}",
-        f"{fresh}, or let the next `rung automate tick` judge a new challenger; or approve"
-        f' anyway with `rung model approve {name} {version} --force --reason "..."`',
+        f"refusing to {'promote' if by == 'loop' else by} {name}@{version}: the evidence is"
+        f" stale — automate job {job['id']} {compared}, but {name}@{alias} is now {now}",
+        f"{fresh}, or let the next `rung automate tick` judge a new challenger{override}",
     )
 
 
