@@ -353,6 +353,17 @@ def test_a_schedule_trigger_fires_once_per_due_time(sqlite_ws) -> None:  # type:
     # the same data again: the run reproduces the serving model, which is not promoted twice
     assert job["decision"] == "reject" and job["challenger"] == job["champion"] == 1
     assert "the run produced the serving version 1 again" in job["evidence"]["reasons"]
+    # ... and that alone decided: not "no champion to compare with" (report t11 item 8)
+    assert job["evidence"]["decided_by"] == ["the run produced the serving version 1 again"]
+    history = rung_cli("automate", "history", cwd=w.root).stdout
+    assert "no champion" not in history and "decided by" not in history.split("job 1")[-1]
+    # nor is it a rejection of version 1 that a later move onto it would have to force
+    from rung.registry.gate import policy_rejection
+
+    with w.store.read() as tx:
+        assert policy_rejection(tx, "trend", "champion", 1) is None
+    with pytest.raises(NotFound, match="no challenger trend@1 is waiting"):  # nor approvable
+        w.automation.approve("trend", 1, force=True, reason="no rejection to override")
     assert w.automation.tick()["status"] == "idle"  # not due again before next New Year
 
 

@@ -421,6 +421,92 @@ def test_an_alias_never_rests_on_a_failing_version_without_a_forced_event(versio
         assert w.models.get(f"trend@{alias}").version == model[-1][1]
 
 
+JUDGEMENTS = st.lists(  # the loop's judgements of trend@1 for an alias, oldest first
+    st.tuples(
+        st.sampled_from(["reject", "promote", "await", "approved"]),
+        st.booleans(),  # the job's run reproduced the serving version (it judged nothing)
+    ),
+    max_size=4,
+)
+
+
+def record_judgements(w: Any, alias: str, judgements: list[tuple[str, bool]]) -> int | None:
+    """The loop's job rows judging trend@1 for ``alias``, as the loop stores them; the id of
+    the standing rejection (None: none stands)."""
+    import json
+    import time
+
+    standing = None
+    with w.store.write() as tx:
+        for decision, same in judgements:
+            job = tx.insert(
+                "automation_jobs",
+                {
+                    "model": "trend",
+                    "alias": alias,
+                    "trigger": "dataset",
+                    "reason": "dataset: new dataset version train@1",
+                    "state": "done",
+                    "challenger": 1,
+                    "champion": 1 if same else 3,
+                    "decision": decision,
+                    "evidence": json.dumps({"reasons": ["a tie keeps the champion"]}),
+                    "created_at": time.time(),
+                    "updated_at": time.time(),
+                },
+            )
+            if not same:
+                standing = job if decision == "reject" else None
+    return standing
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(judgements=JUDGEMENTS, ops=OPS)
+def test_an_alias_never_rests_on_a_version_the_loop_rejected_without_a_forced_event(
+    versions, judgements, ops
+) -> None:  # type: ignore[no-untyped-def]
+    """The same invariant for the loop's rejection (report t11 item 6): whatever the loop's
+    judgements of trend@1 for this alias (a rejection stands when the latest judgement that
+    judged anything is ``reject``; a reproduction of the serving version judged nothing),
+    promote and rollback move the alias onto a rejected version only forced, with a reason,
+    and name the rejecting job when refusing; another alias is not guarded by it."""
+    w = versions
+    alias = f"r{next(_aliases)}"
+    standing = record_judgements(w, alias, judgements)
+    passes = {v: w.models.get(f"trend@{v}").verdict == "passed" for v in (1, 2, 3)}
+    allowed = {**passes, 1: passes[1] and standing is None}
+    model: list[tuple[int | None, int]] = []
+    for op, version, force, reason in ops:
+        blank = force and not (reason or "").strip()
+        target = version if op == "promote" else (model[-1][0] if model else None)
+        try:
+            if op == "promote":
+                event = w.models.promote("trend", version, alias, force=force, reason=reason)
+            else:
+                event = w.models.rollback("trend", alias, reason, force=force)
+        except RefusedPromotion as exc:
+            assert target is not None and not allowed[target] and not force
+            if passes[target]:  # refused for the rejection alone: it names the job
+                assert f"automate job {standing} rejected it" in exc.message
+                assert "--force --reason" in exc.hint
+            continue
+        except (InvalidInput, NotFound):
+            continue  # a blank reason, nothing to roll back to: test_gate's test above
+        assert not blank and target is not None and event["to_version"] == target
+        assert event["action"].startswith("force") == (not allowed[target])
+        if target == 1 and passes[1] and standing is not None:
+            assert f"overrides automate job {standing}'s rejection" in event["why"]
+        model.append((event["from_version"], target))
+    for e in [e for e in w.models.history("trend") if e["alias"] == alias] if model else []:
+        if not allowed[e["to_version"]]:
+            assert e["action"] in ("force", "force-rollback") and (e["why"] or "").strip()
+    if standing is not None:  # the loop guards its own alias only
+        other = f"o{next(_aliases)}"
+        assert w.models.promote("trend", 1, other)["action"] == "promote"
+
+
 # -- the pieces, without a store -------------------------------------------------------------
 
 CRITERIA = st.lists(

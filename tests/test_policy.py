@@ -288,7 +288,9 @@ def test_the_rules_of_the_decision() -> None:
     ]
     out = run(Policy(), [], champion=False)  # the first champion: the verdict decides
     assert out.decision == "promote" and out.tests == []
-    assert out.decided_by == ["no champion to compare accuracy with: the criteria alone decide"]
+    assert out.decided_by == [
+        "no champion to compare accuracy with: the acceptance criteria alone decide (met)"
+    ]
     out = run(Policy(), [])  # a champion, but nothing compared: no gain shown
     assert out.decision == "reject" and "no paired comparison" in out.reasons[0]
     # an evaluation tested at another margin: noted, no veto test
@@ -301,6 +303,94 @@ def test_every_decision_names_its_decisive_metric() -> None:
     for centre in (-0.2, 0.0, 0.2):
         out = run(Policy(), [comparison("accuracy", "served@1", rng.normal(centre, 0.02, 1000))])
         assert out.decided_by and all("accuracy on served@1" in line for line in out.decided_by)
+
+
+def _pair(decisive: str, guardrail: str) -> list[Comparison]:
+    """A decisive accuracy comparison (better, tie, worse) and a log-loss guardrail one (ok,
+    worse beyond its 0.05 margin), on served@1, from fixed draws."""
+    rng = np.random.default_rng(3)
+    centre = {"better": 0.2, "tie": 0.0, "worse": -0.2}[decisive]
+    loss = {"ok": 0.0, "worse": 0.4}[guardrail]
+    return [
+        comparison("accuracy", "served@1", rng.normal(centre, 0.02, 1000), margin=0.01),
+        comparison("log_loss", "served@1", rng.normal(loss, 0.02, 1000), False, 0.05),
+    ]
+
+
+STATES = list(
+    itertools.product(
+        ("none", "same", "present"),  # the champion: none, the run reproduced it, another
+        ("better", "tie", "worse"),  # the decisive metric
+        ("ok", "worse"),  # the guardrail
+        ("passed", "failed", None),  # the criteria's verdict (None: no criteria)
+        (False, True),  # manual: wait for a person
+    )
+)
+
+
+@pytest.mark.parametrize(("champion", "decisive", "guardrail", "verdict", "manual"), STATES)
+def test_every_decision_text_is_true_of_the_state(
+    champion: str, decisive: str, guardrail: str, verdict: str | None, manual: bool
+) -> None:
+    """The kind of the issue's "no champion to compare with" said of a run that reproduced
+    the serving version: every reason and every decided-by line states what holds — over
+    every champion / challenger pair (none, same version, better, tie, worse, guardrail
+    veto) × verdict × manual wait."""
+    out = run(
+        Policy(manual=manual),
+        _pair(decisive, guardrail) if champion == "present" else [],
+        verdict=verdict,
+        failed_checks=["accuracy = 0.5 < 0.6"] if verdict == "failed" else [],
+        champion=champion == "present",
+        same_version=4 if champion == "same" else None,
+    )
+    text = out.reasons + out.decided_by
+    assert out.decided_by, "every decision says what decided it"
+    # a champion there is never denied
+    assert (champion == "none") == any("no champion" in line for line in out.decided_by)
+    if champion == "same":
+        assert out.decision == "reject"
+        assert out.decided_by == ["the run produced the serving version 4 again"]
+        assert out.reasons[0] == out.decided_by[0] and out.tests == []
+    # the criteria: unmet ones are named; "the criteria decide" only when there are some
+    if verdict == "failed":
+        assert "criterion not met: accuracy = 0.5 < 0.6" in out.reasons
+        assert out.decision == "reject"
+    if verdict is None:
+        assert any("no acceptance criteria" in line for line in text)
+        assert not any("criteria alone decide" in line for line in text)
+    if champion == "none" and verdict == "passed":
+        assert out.decided_by == [
+            "no champion to compare accuracy with: the acceptance criteria alone decide (met)"
+        ]
+    # a line that calls a metric better or worse is a significant test saying so
+    better = set(out.better)
+    worse = set(out.worse)
+    for line in out.decided_by:
+        if ": better (" in line:
+            assert line in better
+            assert out.decision != "reject", "a gain decides nothing in a rejection"
+        if ": worse beyond" in line:
+            assert line in worse
+    # a rejection is decided by a line among its reasons; a promotion or a wait has none
+    if out.decision == "reject":
+        assert out.reasons
+        assert any(line in r for line in out.decided_by for r in out.reasons)
+    else:
+        assert not out.reasons and verdict == "passed" and champion != "same"
+        assert out.decision == ("await" if manual else "promote")
+        assert not any("not shown better" in line for line in out.decided_by)
+    # the tie's words only for a tie, and a veto's only for what was shown worse
+    tie = any("a tie keeps the champion" in r for r in out.reasons)
+    assert tie == (champion == "present" and not out.better and decisive != "worse")
+    vetoed = [r for r in out.reasons if r.startswith("significantly worse")]
+    assert bool(vetoed) == bool(out.worse)
+    # a gain a veto overruled is noted as such
+    vetoed_gains = [n for n in out.notes if n.startswith("shown better, but vetoed: ")]
+    assert len(vetoed_gains) == (len(out.better) if out.worse else 0)
+    if champion == "present":
+        assert ("log_loss" in " ".join(vetoed)) == (guardrail == "worse")
+        assert ("accuracy" in " ".join(vetoed)) == (decisive == "worse")
 
 
 # -- simulated pairs through the real paired bootstrap --------------------------------------

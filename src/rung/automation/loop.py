@@ -56,7 +56,7 @@ from rung.evaluation.evaluator import Evaluator
 from rung.monitoring.monitor import Monitor
 from rung.monitoring.performance import labelled_rows, performance_trigger
 from rung.pipelines.runner import Stores
-from rung.registry.models import Registry, current_user
+from rung.registry.models import RefusedPromotion, Registry, current_user
 from rung.store.lease import Lease
 from rung.store.metadata import Tx
 
@@ -81,6 +81,8 @@ _KEYS = {
     "triggers",
 }
 FINAL = ("done", "failed", "skipped")
+# a job whose run reproduced the serving version judged nothing about it (approve skips it)
+_JUDGED = "(champion IS NULL OR champion <> challenger)"
 _WINDOW = "\x00window\x00"  # the drift reason's window number, known once it is stored
 
 
@@ -328,8 +330,15 @@ class Automation:
             if latest.ref in used or state.get("fired_for") == latest.ref:
                 return None
             self._settles[trigger.name] = {"fired_for": latest.ref}
-            trained = ", ".join(sorted(used)) or "nothing yet"
-            return f"new dataset version {latest.ref} (the champion was trained on {trained})"
+            if champion is None:
+                return f"new dataset version {latest.ref} (no {self.alias} yet)"
+            if not used:
+                return (
+                    f"new dataset version {latest.ref} (the {self.alias},"
+                    f" {champion.ref}, records no training dataset)"
+                )
+            trained = ", ".join(sorted(used))
+            return f"new dataset version {latest.ref} (the {self.alias} was trained on {trained})"
         if champion is None:
             return None  # drift and performance are of a served champion
         if trigger.kind == "drift":
@@ -551,6 +560,9 @@ class Automation:
                 f" {job['evaluation_id']} passed"
                 + (f"; decided by {'; '.join(decided_by)}" if decided_by else ""),
                 fence=self._fence_move,
+                # the evidence compared with the job's champion: moved since (a person, while
+                # this job was decided and a crash left it to resume), it is stale
+                check=lambda now: None if now == job["champion"] else _stale(job, now, "loop"),
             )
             faults.point("tick.promoted")
         return self._update(job, state="done")
@@ -561,6 +573,15 @@ class Automation:
         """Promote a challenger the manual policy left waiting (decision ``await``), or —
         with ``force`` and a ``reason`` — one the policy rejected; records who approved,
         why, and whether it was forced, in the job's evidence and the alias event.
+
+        The job's evidence compared the challenger with the version the alias pointed at
+        when the job was created (its ``champion``). When the alias has moved since (a
+        person's promote or rollback, another job's promotion) that evidence is stale: the
+        approval is refused with :class:`~rung.registry.models.RefusedPromotion` naming
+        both versions and how to compare them afresh, unless ``force`` and a ``reason``
+        are given (then recorded as forced over stale evidence). The alias is checked in
+        the move's own transaction (:meth:`Registry.promote`'s ``check``), so a move
+        between the check and the approval cannot slip through.
 
         Raises NotFound when no such challenger waits (or, with ``force``, was decided on),
         and InvalidInput for ``force`` without a reason."""
@@ -573,12 +594,13 @@ class Automation:
         with self._s.metadata.read() as tx:
             row = tx.one(
                 "SELECT id FROM automation_jobs WHERE model = :m AND challenger = :v"
-                f" AND decision IN {decisions} AND state = 'done' ORDER BY id DESC LIMIT 1",
+                f" AND decision IN {decisions} AND state = 'done' AND {_JUDGED}"
+                " ORDER BY id DESC LIMIT 1",
                 {"m": name, "v": version},
             )
             rejected = tx.scalar(
                 "SELECT MAX(id) FROM automation_jobs WHERE model = :m AND challenger = :v"
-                " AND decision = 'reject'",
+                f" AND decision = 'reject' AND {_JUDGED}",
                 {"m": name, "v": version},
             )
         if row is None:
@@ -593,14 +615,34 @@ class Automation:
             raise NotFound(f"no challenger {name}@{version} is waiting for approval", hint)
         job = self.job(row["id"])
         user = current_user()
-        forced = job["decision"] == "reject"
+        serving = self._alias_version(name, job["alias"])
+        stale = serving != job["champion"]
+        if stale and not force:
+            raise _stale(job, serving)
+        forced = job["decision"] == "reject" or stale
+        overrides = []
+        if job["decision"] == "reject":
+            overrides.append("rejected by the policy")
+        if stale:
+            overrides.append(
+                f"compared with {_version_text(job['champion'])}, not the serving"
+                f" {_version_text(serving)}"
+            )
         why = (
             f"approved by {user} (automate job {job['id']}, evaluation {job['evaluation_id']}"
-            + (", rejected by the policy: forced" if forced else ", the policy would promote")
+            + (f", {', '.join(overrides)}: forced" if forced else ", the policy would promote")
             + ")"
             + (f": {reason}" if reason else "")
         )
-        self._registry.promote(name, version, job["alias"], force=forced, reason=why)
+
+        def fresh(current: int | None) -> RefusedPromotion | None:
+            # read again in the move's transaction: moved since it was read above, the
+            # approval (and what its why says) is refused whatever force says
+            if current != serving:
+                raise _stale(job, current)
+            return _stale(job, current) if stale else None  # stale: forced, recorded so
+
+        self._registry.promote(name, version, job["alias"], force=forced, reason=why, check=fresh)
         evidence = dict(job.get("evidence") or {})
         evidence["approval"] = {
             "by": user,
@@ -609,6 +651,8 @@ class Automation:
             "was": job["decision"],
             "at": time.time(),
         }
+        if stale:
+            evidence["approval"]["stale"] = {"compared_with": job["champion"], "serving": serving}
         return self._update(job, decision="approved", evidence=canonical_json(evidence))
 
     def _already_approved(self, name: str, version: int) -> None:
@@ -620,7 +664,7 @@ class Automation:
         if before is None:
             return
         by = f" by {before['by']}" if before["by"] else ""
-        alias, current = before["alias"], self._registry_alias(name, before["alias"])
+        alias, current = before["alias"], self._alias_version(name, before["alias"])
         if current == version:
             since = f" since {_iso(before['since'])}" if before["since"] else ""
             state = f"it is {alias}{since}"
@@ -633,11 +677,13 @@ class Automation:
             hint,
         )
 
-    def _registry_alias(self, name: str, alias: str) -> int | None:
-        try:
-            return int(self._registry.get(f"{name}@{alias}").version)
-        except NotFound:
-            return None
+    def _alias_version(self, name: str, alias: str) -> int | None:
+        with self._s.metadata.read() as tx:
+            value = tx.scalar(
+                "SELECT version FROM aliases WHERE name = :n AND alias = :a",
+                {"n": name, "a": alias},
+            )
+        return None if value is None else int(value)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -856,6 +902,39 @@ class _Fenced:
 
     def step_finished(self, name: str, outcome: str, seconds: float) -> None:
         self._check()
+
+
+def _version_text(version: int | None) -> str:
+    return "no version" if version is None else f"version {version}"
+
+
+def _stale(job: dict[str, Any], serving: int | None, by: str = "approve") -> RefusedPromotion:
+    """The refusal of an approval (``by`` the loop: of the job's own promotion) whose
+    evidence compared the challenger with another version than the one the alias points at
+    now (``serving``; None: the alias is unset)."""
+    name, version, alias = job["model"], job["challenger"], job["alias"]
+    compared = (
+        f"compared it with {name}@{job['champion']}"
+        if job["champion"] is not None
+        else "compared it with no champion"
+    )
+    now = f"version {serving}" if serving is not None else "no version"
+    fresh = (
+        f"compare them afresh with `rung eval {name}@{version} --baseline {name}@{serving}`"
+        f" and then `rung model promote {name} {version}`"
+        if serving is not None
+        else f"promote it with `rung model promote {name} {version}`"
+    )
+    override = (
+        f'; or approve anyway with `rung model approve {name} {version} --force --reason "..."`'
+        if by == "approve"
+        else ""
+    )
+    return RefusedPromotion(
+        f"refusing to {'promote' if by == 'loop' else by} {name}@{version}: the evidence is"
+        f" stale — automate job {job['id']} {compared}, but {name}@{alias} is now {now}",
+        f"{fresh}, or let the next `rung automate tick` judge a new challenger{override}",
+    )
 
 
 def _with_evidence(job: dict[str, Any]) -> dict[str, Any]:

@@ -187,10 +187,27 @@ def _why_parts(job: dict[str, Any]) -> list[str]:
     if approval:
         parts.append(
             f"approved by {approval['by']}"
-            + (" (forced over the policy's rejection)" if approval.get("forced") else "")
+            + _forced_over(approval)
             + (f": {approval['reason']}" if approval.get("reason") else "")
         )
     return parts
+
+
+def _forced_over(approval: dict[str, Any]) -> str:
+    """`` (forced over …)``: what a forced approval overrode, as recorded (empty: nothing)."""
+    if not approval.get("forced"):
+        return ""
+    over = ["the policy's rejection"] if approval.get("was") == "reject" else []
+    stale = approval.get("stale")
+    if stale:
+        compared = stale.get("compared_with")
+        over.append(
+            f"stale evidence: compared with version {compared}"
+            if compared is not None
+            else "stale evidence: compared with no champion"
+        )
+        over[-1] += f", serving version {stale.get('serving')}"
+    return f" (forced over {' and '.join(over or ['the gate'])})"
 
 
 @automate_app.command("run", short_help="Tick on an interval until stopped.")

@@ -179,14 +179,19 @@ def model_promote(
     version: Annotated[int, typer.Argument(min=1, max=MAX_ID)],
     alias: Annotated[str, typer.Option("--alias", help="Alias to move.")] = "champion",
     force: Annotated[
-        bool, typer.Option("--force", help="Promote despite a failed or missing verdict.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Promote despite a failed or missing verdict, or the loop's rejection.",
+        ),
     ] = False,
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why (required with --force).")
     ] = None,
 ) -> None:
     """Point ALIAS at VERSION; refused unless its evaluation against the project's acceptance
-    criteria passed (or --force --reason, recorded)."""
+    criteria passed and the automation did not reject it for ALIAS (or --force --reason,
+    recorded)."""
     with _ws() as ws:
         event = ws.models.promote(name, version, alias, force=force, reason=reason)
     before = f" (was {event['from_version']})" if event["from_version"] else ""
@@ -220,14 +225,19 @@ def model_approve(
     version: Annotated[int, typer.Argument(min=1, max=MAX_ID)],
     force: Annotated[
         bool,
-        typer.Option("--force", help="Approve a challenger the policy rejected (needs --reason)."),
+        typer.Option(
+            "--force",
+            help="Approve a challenger the policy rejected, or one compared with another"
+            " champion than the one serving now (needs --reason).",
+        ),
     ] = False,
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why; recorded in the job and the alias event.")
     ] = None,
 ) -> None:
     """Promote a challenger that the manual policy left waiting for approval; with --force
-    --reason, one that the policy rejected. Who approved, why and whether it was forced are
+    --reason, one that the policy rejected, or one whose job compared it with another version
+    than the alias points at now (refused without: the evidence is stale). Who approved, why and whether it was forced are
     recorded in the job (`rung automate history`) and the alias event (`rung model history`)."""
     with _ws() as ws:
         job = ws.automation_of(name).approve(name, version, force=force, reason=reason)

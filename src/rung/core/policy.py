@@ -305,8 +305,10 @@ class Test:
 @dataclass
 class Decision:
     """``decision`` (promote, reject or await); ``reasons`` that reject; ``decided_by``: the
-    lines naming every metric that decided, in full; ``tests`` every test with its p-values;
-    ``notes`` what was left out and why."""
+    lines naming what decided, in full, each true of the state judged — the tests of the
+    metrics that decided; the unmet criteria (then no gain is cited: a gain decided nothing);
+    the serving version reproduced; or, without a champion, the acceptance criteria alone;
+    ``tests`` every test with its p-values; ``notes`` what was left out and why."""
 
     decision: str
     reasons: list[str]
@@ -369,7 +371,7 @@ def decide(
     if verdict is None:
         reasons.append("no acceptance criteria: set criteria under [automate] or [eval]")
     elif verdict != "passed":
-        reasons += [f"criterion not met: {r}" for r in failed_checks] or ["criterion not met"]
+        reasons += _criteria_lines(verdict, failed_checks)
     tests: list[Test] = []
     decided_by: list[str] = []
     if champion:
@@ -449,13 +451,24 @@ def decide(
                 "no decisive metric shown better than the champion (a tie keeps the champion): "
                 + "; ".join(t.line for t in tests if t.kind == "gain")
             )
-        decided_by = [t.line for t in better] + [t.line for t in worse]
-        if not decided_by:
-            decided_by = [t.line for t in tests if t.kind == "gain"]
-    else:
-        decided_by.append(
-            f"no champion to compare {', '.join(decisive)} with: the criteria alone decide"
-        )
+        if worse:  # a veto decides; a gain it overrules is noted, never cited as deciding
+            decided_by = [t.line for t in worse]
+            notes += [f"shown better, but vetoed: {t.line}" for t in better]
+        else:
+            decided_by = [t.line for t in better] or [t.line for t in tests if t.kind == "gain"]
+        if verdict != "passed":  # the criteria rejected it: a gain decided nothing
+            decided_by = _criteria_lines(verdict, failed_checks) + [t.line for t in worse]
+    elif same_version is None:
+        head = f"no champion to compare {', '.join(decisive)} with"
+        if verdict is None:
+            decided_by = [head, *_criteria_lines(verdict, failed_checks)]
+        else:
+            met = "met" if verdict == "passed" else "not met"
+            decided_by = [f"{head}: the acceptance criteria alone decide ({met})"]
+            if verdict != "passed":
+                decided_by += _criteria_lines(verdict, failed_checks)
+    if same_version is not None:  # nothing was compared: the run made nothing new
+        decided_by = [reasons[0]]
     decision = "reject" if reasons else "await" if policy.manual else "promote"
     return Decision(
         decision,
@@ -466,3 +479,10 @@ def decide(
         {m: str(v) for m, v in guardrails.items()},
         notes,
     )
+
+
+def _criteria_lines(verdict: str | None, failed_checks: Sequence[str]) -> list[str]:
+    """The lines of a rejection by the acceptance criteria (as in the reasons)."""
+    if verdict is None:
+        return ["no acceptance criteria"]
+    return [f"criterion not met: {r}" for r in failed_checks] or ["criterion not met"]

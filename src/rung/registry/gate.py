@@ -20,9 +20,11 @@ Later evaluations with other criteria, on other datasets, or using the version a
 leave it as it is. Changing the declared criteria in ``rung.toml`` changes which evaluations
 count: every version is then judged anew by evaluations against the new criteria.
 
-**The rule of a move.** An alias may rest on a version whose verdict is ``passed``; moving
-it onto any other version needs ``force`` and a reason, whichever command moves it (promote,
-rollback, approve, the loop). The rule is applied once, in ``Registry._move``.
+**The rule of a move.** An alias may rest on a version whose verdict is ``passed`` and that
+the automation has not rejected for that alias (:func:`policy_rejection`: the loop's latest
+judgement of it is ``reject``); moving it onto any other version needs ``force`` and a
+reason, whichever command moves it (promote, rollback, approve, the loop). The rule is
+applied once, in ``Registry._move``.
 """
 
 from __future__ import annotations
@@ -180,3 +182,27 @@ def first_reason(tx: Tx, evaluation_id: int) -> str | None:
         return None
     reasons = json.loads(row["result"]).get("verdict", {}).get("reasons") or []
     return str(reasons[0]) if reasons else None
+
+
+def policy_rejection(tx: Tx, name: str, alias: str, version: int) -> dict[str, Any] | None:
+    """The automation's standing rejection of ``name@version`` for ``alias``: the job
+    (``job``, ``reason``: its first reason) whose decision is the latest of the loop's
+    judgements of that version for that alias, when that decision is ``reject``; None when
+    the loop never judged it for that alias, or its latest judgement is promote, await or
+    approved (a person forced it over the rejection with ``rung model approve``).
+
+    A job whose run reproduced the serving version (its challenger is its champion) judged
+    nothing about that version and is not counted. Read through the store (the
+    ``automation_jobs`` rows), so the registry does not import the automation layer above it.
+    """
+    rows = tx.all(
+        "SELECT id, decision, evidence FROM automation_jobs WHERE model = :n AND alias = :a"
+        " AND challenger = :v AND decision IS NOT NULL"
+        " AND (champion IS NULL OR champion <> challenger) ORDER BY id DESC LIMIT 1",
+        {"n": name, "a": alias, "v": version},
+    )
+    if not rows or rows[0]["decision"] != "reject":
+        return None
+    evidence = json.loads(rows[0]["evidence"]) if rows[0]["evidence"] else {}
+    reasons = evidence.get("reasons") or []
+    return {"job": rows[0]["id"], "reason": str(reasons[0]) if reasons else None}

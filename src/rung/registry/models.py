@@ -7,7 +7,8 @@ data the training step received: feature names, kinds, dtypes and allowed catego
 Aliases (``champion``, ``challenger``, any name) point at versions. Every move — promote,
 rollback, approve, the loop's — passes one gate (:meth:`Registry._move`): the version's
 verdict against the project's declared acceptance criteria (:mod:`rung.registry.gate`) must
-be passed, or the move is forced with a reason; every move is an event with who, when, why
+be passed and the automation must not have rejected it for that alias, or the move is
+forced with a reason; every move is an event with who, when, why
 and the evaluation that justified it. A move is one transaction: SQLite's
 ``BEGIN IMMEDIATE`` and a PostgreSQL transaction-level advisory lock per alias serialise two
 racing promotions, so the trail never loses a step.
@@ -35,6 +36,7 @@ from rung.registry.gate import (
     first_reason,
     gate_evaluation,
     other_evaluations,
+    policy_rejection,
 )
 from rung.store.metadata import Tx
 from rung.store.records import allocate
@@ -583,6 +585,7 @@ class Registry:
         force: bool = False,
         reason: str | None = None,
         fence: Callable[[Tx], None] | None = None,
+        check: Callable[[int | None], RefusedPromotion | None] | None = None,
     ) -> dict[str, Any]:
         """Point ``alias`` at ``version``: the event (a dict of ``alias_events``).
 
@@ -592,12 +595,21 @@ class Registry:
         ``force``). Raises :class:`InvalidInput` for ``force`` without a reason or a bad
         alias, :class:`NotFound` for an unknown model or version. ``fence`` (the automation's
         lease) is called inside the move's transaction before anything is written; it raises
-        to refuse the move (:class:`LeaseLost`)."""
+        to refuse the move (:class:`LeaseLost`); ``check`` is the caller's own condition of
+        the move (see :meth:`_move`)."""
         _check_alias(alias)
         target = self.get(f"{name}@{version}")
         _check_force(force, reason)
         return self._move(
-            name, alias, target.version, "promote", reason, None, force=force, fence=fence
+            name,
+            alias,
+            target.version,
+            "promote",
+            reason,
+            None,
+            force=force,
+            fence=fence,
+            check=check,
         )
 
     def rollback(
@@ -650,15 +662,21 @@ class Registry:
         *,
         force: bool = False,
         fence: Callable[[Tx], None] | None = None,
+        check: Callable[[int | None], RefusedPromotion | None] | None = None,
     ) -> dict[str, Any]:
         """Move ``alias`` to ``version`` in one transaction, and record the event.
 
-        **The gate**, for every move whatever command asks for it: the version's verdict
-        (its gate evaluation, :func:`rung.registry.gate.gate_evaluation`, read in this same
-        transaction) must be passed; otherwise the move needs ``force`` and a non-blank
-        ``reason``, and its action is recorded as ``force`` (for ``promote``) or
-        ``force-ACTION``. Raises :class:`RefusedPromotion` (nothing stored) otherwise.
-        ``evaluation_id`` is the evaluation the event cites (default: the gate evaluation)."""
+        **The gate**, for every move whatever command asks for it, read in this same
+        transaction: the version's verdict (its gate evaluation,
+        :func:`rung.registry.gate.gate_evaluation`) must be passed; the automation must not
+        stand by a rejection of the version for this alias
+        (:func:`rung.registry.gate.policy_rejection`); and ``check``, the caller's own
+        condition (``rung model approve``: the alias still on the champion its evidence
+        compared with), called with the alias's current version (None: unset), must return
+        no refusal. Otherwise the move needs ``force`` and a non-blank ``reason``, and its
+        action is recorded as ``force`` (for ``promote``) or ``force-ACTION``. Raises the
+        first :class:`RefusedPromotion` (nothing stored) otherwise. ``evaluation_id`` is the
+        evaluation the event cites (default: the gate evaluation)."""
         now = time.time()
         declared = self.acceptance.of(name)
         who = current_user()  # checked before anything is written, like the reason
@@ -676,15 +694,26 @@ class Registry:
             if row is None:
                 raise NotFound(f"model {name!r} has no version {version}", "see `rung model list`")
             ev = gate_evaluation(tx, declared, row["artifact_hash"])
-            if ev is None or ev["verdict"] != "passed":
-                if not force:
-                    raise _refusal(tx, declared, name, alias, version, action, row, ev)
-                _check_force(force, reason)
-                action = "force" if action == "promote" else f"force-{action}"
             current = tx.one(
                 "SELECT version FROM aliases WHERE name = :n AND alias = :a",
                 {"n": name, "a": alias},
             )
+            refusals: builtins.list[RefusedPromotion | None] = []
+            if ev is None or ev["verdict"] != "passed":
+                refusals.append(_refusal(tx, declared, name, alias, version, action, row, ev))
+            rejected = policy_rejection(tx, name, alias, version)
+            if rejected is not None:
+                refusals.append(_rejected(name, alias, version, action, rejected))
+            if check is not None:
+                refusals.append(check(current["version"] if current else None))
+            if any(refusals):
+                if not force:
+                    raise next(r for r in refusals if r is not None)
+                _check_force(force, reason)
+                action = "force" if action == "promote" else f"force-{action}"
+                mention = f"automate job {rejected['job']}" if rejected else ""
+                if rejected is not None and reason is not None and mention not in reason:
+                    reason += f" (overrides automate job {rejected['job']}'s rejection)"
             if current is None:
                 tx.insert(
                     "aliases",
@@ -781,6 +810,23 @@ def _refusal(
         f"{head}: its evaluation {ev['id']} against the project's acceptance criteria has"
         f" verdict {ev['verdict']}" + (f" ({reason})" if reason else ""),
         f"promote a version that passed, {override}",
+    )
+
+
+def _rejected(
+    name: str, alias: str, version: int, action: str, rejected: dict[str, Any]
+) -> RefusedPromotion:
+    """Why ``alias`` may not move onto ``version`` that the automation rejected for it."""
+    ref = f"{name}@{version}"
+    what = _VERBS.get(action, "move {name}@{alias} to {ref} (" + action + ")")
+    head = f"refusing to {what.format(ref=ref, name=name, alias=alias)}"
+    why = f" ({rejected['reason']})" if rejected["reason"] else ""
+    other = "" if alias == "champion" else f" --alias {alias}"
+    command = f"rollback {name}" if action == "rollback" else f"promote {name} {version}"
+    return RefusedPromotion(
+        f"{head}: automate job {rejected['job']} rejected it{why}",
+        f'ship it anyway with `rung model approve {name} {version} --force --reason "..."`'
+        f' or `rung model {command}{other} --force --reason "..."`',
     )
 
 
