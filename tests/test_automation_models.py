@@ -158,11 +158,11 @@ def test_the_gate_judges_each_model_by_its_own_table() -> None:
 
     settings = validate(
         {
-            "eval": {"criteria": ["accuracy >= 0.6"], "datasets": ["shared@1"]},
+            "eval": {"criteria": ["accuracy >= 0.6"], "datasets": ["shared@1"], "label": "y"},
             "automate": {
                 "datasets": ["base@1"],
                 "models": {
-                    "east": {"criteria": ["accuracy >= 0.9"]},
+                    "east": {"criteria": ["accuracy >= 0.9"], "label": "e"},
                     "west": {"datasets": ["west@2"]},
                 },
             },
@@ -173,3 +173,4 @@ def test_the_gate_judges_each_model_by_its_own_table() -> None:
     assert (east.criteria, east.datasets) == (("accuracy >= 0.9",), ("base@1",))
     assert (west.criteria, west.datasets) == (("accuracy >= 0.6",), ("west@2",))
     assert (other.criteria, other.datasets) == (("accuracy >= 0.6",), ("shared@1",))
+    assert (east.label, west.label, other.label) == ("e", "y", "y")  # its own, else [eval]

@@ -159,7 +159,12 @@ def _why_parts(job: dict[str, Any]) -> list[str]:
 @automate_app.command("run", short_help="Tick on an interval until stopped.")
 def automate_run(
     interval: Annotated[
-        float | None, typer.Option("--interval", help="Seconds between ticks (default 60).")
+        str | None,
+        typer.Option(
+            "--interval",
+            help="Time between ticks: seconds (60) or a duration (5m); above 0, at most a day"
+            " (default: automate.interval).",
+        ),
     ] = None,
     ticks: Annotated[
         int | None, typer.Option("--ticks", min=1, max=MAX_ID, help="Stop after this many ticks.")
@@ -173,7 +178,12 @@ def automate_run(
     import threading
 
     from rung.automation.loop import run_each
+    from rung.config import read_key
 
+    # the key's own type and check, before anything opens or prints
+    given = (
+        None if interval is None else float(read_key("automate.interval", interval, "--interval"))
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with _ws() as ws:
@@ -181,8 +191,8 @@ def automate_run(
         for loop in loops:
             loop.require()
         every = float(
-            interval
-            if interval is not None
+            given
+            if given is not None
             else min(float(lp.config.get("interval", 60)) for lp in loops)
         )
         named = len(loops) > 1
