@@ -565,6 +565,11 @@ class _AutomateKeys(_Table):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # metric names and bounds, here for [automate]'s defaults too (a model's whole set
+        # is checked for one task by Settings)
+        _criteria_metrics(self.criteria or [], "criteria")
+        _margin_metrics(self.decisive or {}, "decisive")
+        _margin_metrics(self.guardrails or {}, "guardrails")
         if self.decisive == {}:
             raise _Bad(
                 "decisive",
@@ -665,12 +670,13 @@ class Settings(_Table):
                     else f"automate.{key}"
                 )
 
-            if not section.get("label") and not self.eval.label:
-                raise _Bad(
+            if section.get("triggers") and not section.get("label") and not self.eval.label:
+                also = "[automate] or [eval]" if own is not None else "[eval]"
+                raise _Bad(  # a loop that can fire evaluates: known before anything runs
                     f"{table}.label",
                     None,
                     f"{name}'s loop evaluates each challenger on a label column: set"
-                    f' label = "COLUMN" in [{table}] (or in [automate] or [eval], for every model)',
+                    f' label = "COLUMN" in [{table}] (or in {also}, for every model)',
                 )
             named: list[tuple[str, str, Any]] = []
             criteria = section.get("criteria")
@@ -941,7 +947,10 @@ def check_criteria(texts: list[str], option: str, custom: list[str] | None = Non
     """Criteria given as ``option`` (``--criterion``) checked as ``eval.criteria`` is at
     open: each parsed, its metric one rung computes (or a declared user metric in
     ``custom``) and a value bound in the metric's range. Raises one :class:`InvalidInput`."""
-    read_key("eval.criteria", list(texts), option)
+    from rung.core.criteria import parse_criterion
+
+    for text in texts:
+        parse_criterion(text)  # its own one line: "malformed criterion …"
     try:
         _criteria_metrics(list(texts), option, custom or [])
     except _Bad as exc:

@@ -62,6 +62,7 @@ _KEYS = {
     "alias",
     "pipeline",
     "params",
+    "label",
     "policy",
     "decisive",
     "guardrails",

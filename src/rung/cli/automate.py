@@ -229,18 +229,29 @@ def automate_history(
     if as_json:
         render.print_json(jobs)
         return
+    # fits 80 columns: the model only when several are listed, the champion and challenger
+    # in one column (1→2), the time without year and seconds (the lines below say the rest)
+    several = len({j["model"] for j in jobs}) > 1
     render.table(
         "continuous training",
-        ["job", "model", "when", "trigger", "run", "champion", "challenger", "eval", "decision"],
+        [
+            "job",
+            *(["model"] if several else []),
+            "when (UTC)",
+            "trigger",
+            "run",
+            "versions",
+            "eval",
+            "decision",
+        ],
         [
             [
                 j["id"],
-                j["model"],
-                render.when(j["created_at"]),
+                *([j["model"]] if several else []),
+                time.strftime("%m-%d %H:%M", time.gmtime(j["created_at"])),
                 j["trigger"],
                 j["run_id"],
-                j["champion"],
-                j["challenger"],
+                f"{j['champion'] or '-'}→{j['challenger'] or '-'}",
                 j["evaluation_id"],
                 j["decision"] or j["state"],
             ]

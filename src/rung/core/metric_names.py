@@ -70,8 +70,7 @@ def metric_range(name: str, custom: Iterable[str] = ()) -> tuple[str | None, flo
         return CLASSIFICATION, 0.0, 1.0
     if name in NOT_NUMBERS:
         raise UnknownMetric(f"metric {name!r} is not a number ({NOT_NUMBERS[name]})")
-    near = [f"{f}_{rest}" for f in closest(family, PER_CLASS)] if sep and rest else []
-    near = near or closest(name, [*EXAMPLES, *custom])  # precison_down: the class kept
+    near = closest(name, [*EXAMPLES, *custom, *_per_class_readings(name)])
     if near:
         raise UnknownMetric(
             f"unknown metric {name!r}: did you mean {' or '.join(map(repr, near))}?"
@@ -81,6 +80,25 @@ def metric_range(name: str, custom: Iterable[str] = ()) -> tuple[str | None, flo
         f"unknown metric {name!r}: known: {known}, their _macro/_weighted averages"
         " (user metrics: declare them in [eval] custom_metrics)"
     )
+
+
+def _per_class_readings(name: str) -> set[str]:
+    """Per-class names ``name`` may have meant, its class kept: split at each ``_`` (or, with
+    none, at each family's length, one character either way) where the part before is
+    near a family — ``precison_down``, ``p_recision_down`` and ``precisiondown`` all give
+    ``precision_down``."""
+    cuts = (
+        {i for i, c in enumerate(name) if c == "_"}
+        or {len(f) for f in PER_CLASS if name.startswith(f)}
+        or {len(f) + d for f in PER_CLASS for d in (-1, 1)}
+    )
+    out: set[str] = set()
+    for cut in cuts:
+        prefix, rest = name[:cut], name[cut:].lstrip("_")
+        if rest:  # the family misspelt, its class kept
+            families = [prefix] if prefix in PER_CLASS else closest(prefix, PER_CLASS)
+            out.update(f"{f}_{rest}" for f in families)
+    return out
 
 
 def in_range(name: str, value: float, custom: Iterable[str] = ()) -> str | None:

@@ -132,6 +132,8 @@ class Monitor:
         """One window of ``ref`` (NAME@ALIAS or NAME@VERSION): stored, alerts raised and
         delivered. ``only_new``: None when nothing was logged since the last stored window."""
         # an empty --window is refused by parse_window, not read as "use the default"
+        if window is not None:  # a window given is checked before anything is read
+            parse_window(str(window))
         version = self._registry.get(ref)
         config = self.config_of(version.name)
         window = str(config.get("window", "1000") if window is None else window)
