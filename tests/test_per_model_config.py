@@ -520,3 +520,24 @@ def test_two_models_each_with_its_own_label_and_monitoring(ws) -> None:  # type:
     out = rung_cli("monitor", "cls@champion", "--no-save", cwd=ws.root, env=env)
     assert out.returncode == 0, out.stderr
     assert "[monitor.alerts] max_mae does not apply to cls@champion" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("wasserstien", "wasserstein"),
+        ("ks_pvaleu", "ks_pvalue"),
+        ("null_rate_chnage", "null_rate_change"),
+    ],
+)
+@pytest.mark.parametrize(
+    "where", [("features", "a"), ("prediction",), ("models", "m", "prediction")]
+)
+def test_a_misspelt_statistic_gets_the_nearest(
+    typo: str, meant: str, where: tuple[str, ...]
+) -> None:
+    raw: dict[str, Any] = {"statistic": typo}
+    for part in reversed(where):
+        raw = {part: raw}
+    with pytest.raises(InvalidInput, match=rf"statistic = '{typo}': did you mean '{meant}'\?"):
+        validate({"monitor": raw})

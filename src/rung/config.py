@@ -173,7 +173,11 @@ def _statistic(value: Any, key: str) -> str:
     from rung.core.drift import _DIRECTION
 
     if value not in _DIRECTION:
-        raise _Bad(key, value, f"expected one of {sorted(_DIRECTION)}")
+        from rung.core.suggest import closest
+
+        near = closest(str(value), _DIRECTION)
+        said = f"did you mean {' or '.join(map(repr, near))}? " if near else ""
+        raise _Bad(key, value, f"{said}expected one of {sorted(_DIRECTION)}")
     return str(value)
 
 

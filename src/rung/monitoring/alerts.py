@@ -1,6 +1,8 @@
 """Alerts: the breaches of one monitoring window, logged and optionally POSTed to a webhook.
 
-The rules come from ``[monitor.alerts]`` in ``rung.toml``; each is off when absent, except
+The rules come from ``[monitor.alerts]`` in ``rung.toml``, with a model's own
+``[monitor.models.NAME.alerts]`` over them key by key
+(:meth:`rung.monitoring.monitor.Monitor.config_of`); each is off when absent, except
 data drift (one drifted feature) and prediction drift, which are on by default::
 
     [monitor.alerts]
