@@ -161,13 +161,13 @@ def test_the_gate_judges_each_model_by_its_own_table() -> None:
 
     settings = validate(
         {
-            "eval": {"criteria": ["accuracy >= 0.6"], "datasets": ["shared@1"]},
+            "eval": {"criteria": ["accuracy >= 0.6"], "datasets": ["shared@1"], "label": "y"},
             "automate": {
                 "datasets": ["base@1"],
                 "pipeline": "train.py:train",
                 "triggers": [{"kind": "dataset", "dataset": "d"}],
                 "models": {
-                    "east": {"criteria": ["accuracy >= 0.9"]},
+                    "east": {"criteria": ["accuracy >= 0.9"], "label": "e"},
                     "west": {"datasets": ["west@2"]},
                 },
             },
@@ -178,6 +178,7 @@ def test_the_gate_judges_each_model_by_its_own_table() -> None:
     assert (east.criteria, east.datasets) == (("accuracy >= 0.9",), ("base@1",))
     assert (west.criteria, west.datasets) == (("accuracy >= 0.6",), ("west@2",))
     assert (other.criteria, other.datasets) == (("accuracy >= 0.6",), ("shared@1",))
+    assert (east.label, west.label, other.label) == ("e", "y", "y")  # its own, else [eval]
 
 
 @pytest.mark.parametrize(
@@ -199,8 +200,8 @@ def test_an_automated_model_without_a_pipeline_or_triggers_is_refused_at_open(
     from rung.config import validate
 
     with pytest.raises(InvalidInput, match=re.escape(refused)):
-        validate({"automate": automate})
-    inherited = {"pipeline": "t.py:f", "triggers": [SCHEDULE], **automate}
+        validate({"automate": {"label": "y", **automate}})
+    inherited = {"label": "y", "pipeline": "t.py:f", "triggers": [SCHEDULE], **automate}
     validate({"automate": inherited})  # everything inherited from [automate]: fine
 
 
@@ -209,7 +210,7 @@ def test_a_missing_pipeline_file_is_named_by_status(tmp_path) -> None:  # type: 
     assert rung_cli("init", str(root), cwd=tmp_path).returncode == 0
     with (root / "rung.toml").open("a") as toml:
         toml.write(
-            '\n[automate.models.m]\npipeline = "nofile.py:train"\n'
+            '\n[automate.models.m]\npipeline = "nofile.py:train"\nlabel = "y"\n'
             '[[automate.models.m.triggers]]\nkind = "schedule"\ncron = "* * * * *"\n'
         )
     for command in (["status"], ["tick"]):

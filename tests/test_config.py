@@ -60,15 +60,24 @@ def _struct(kind: Any) -> bool:
     return isinstance(kind, type) and issubclass(kind, msgspec.Struct)
 
 
+def _optional(kind: Any) -> Any:
+    """``X`` of ``X | None``; else ``kind``."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(kind) if a is not type(None)]
+        return members[0] if len(members) == 1 else kind
+    return kind
+
+
 def leaves(kind: Any = Settings, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
     """Every key of the schema with its type; a table of named entries gets the name ``f``."""
     out = []
     for f in msgspec.structs.fields(kind):
         here = (*path, f.name)
-        if _struct(f.type):
-            out += leaves(f.type, here)
-        elif typing.get_origin(f.type) is dict and _struct(typing.get_args(f.type)[1]):
-            out += leaves(typing.get_args(f.type)[1], (*here, "f"))
+        table = _optional(f.type)
+        if _struct(table):  # a per-model table's sub-table is optional: its keys too
+            out += leaves(table, here)
+        elif typing.get_origin(table) is dict and _struct(typing.get_args(table)[1]):
+            out += leaves(typing.get_args(table)[1], (*here, "f"))
         elif f.type is not typing.get_args(Trigger) and f.name != "triggers":
             out.append((here, f.type))
     return out
@@ -336,7 +345,10 @@ def test_the_reference_documents_every_key() -> None:
         f"automate.triggers.{name}" for _, name, _ in TRIGGER_FIELDS
     }
     # a per-model key ([automate.models.NAME]) is documented by its [automate] row
-    keys = {k.replace("automate.models.f.", "automate.") for k in keys} | {"automate.models"}
+    keys = {
+        k.replace("automate.models.f.", "automate.").replace("monitor.models.f.", "monitor.")
+        for k in keys
+    } | {"automate.models", "monitor.models"}
     missing = sorted(k for k in keys if f"`{k}`" not in doc)
     assert not missing, f"docs/configuration.md lacks {missing}"
 

@@ -52,6 +52,11 @@ DURATIONS = [(p, k) for p, k in LEAVES if _takes(k, float) and _takes(k, str)]
 UNBOUNDED = {("monitor", "features", "f", "threshold"), ("monitor", "prediction", "threshold")}
 
 
+def _section_key(path: tuple[str, ...]) -> tuple[str, ...]:
+    """A model's table's key as its section's: ``monitor.models.f.window`` → ``monitor.window``."""
+    return (path[0], *path[3:]) if path[1:3] == ("models", "f") else path
+
+
 def test_the_families_are_not_empty() -> None:
     assert {p for p, _ in DURATIONS} >= {
         ("automate", "cooldown"),
@@ -70,7 +75,7 @@ def test_every_number_key_refuses_negative_non_finite_and_huge(leaf: Any, value:
     """No number of rung.toml is negative, and each has an upper bound (a timeout of 1e308
     s crashed ``socket.settimeout`` after the alert was stored), except the listed ones."""
     path, _ = leaf
-    if value > 0 and value != float("inf") and path in UNBOUNDED:
+    if value > 0 and value != float("inf") and _section_key(path) in UNBOUNDED:
         validate(_at(path, value))
         return
     with pytest.raises(InvalidInput) as caught:
@@ -155,6 +160,8 @@ NAMED = {
     ("eval", "datasets"): "list",
     ("monitor", "reference"): "ref",
     ("eval", "label"): "label",
+    ("automate", "label"): "label",
+    ("eval", "custom_metrics"): "list",
 }
 FREE = {
     ("store", "url"),  # a URL: checked when the store opens (one line, test_config)
@@ -181,8 +188,7 @@ FREE = {
 def test_every_text_key_is_checked_or_listed_as_free() -> None:
     """A new string key must get a reader (a name rule) or be listed here with its reason."""
     for path, kind in LEAVES:
-        if path[:3] == ("automate", "models", "f"):  # a model's table: [automate]'s keys
-            path = ("automate", *path[3:])
+        path = _section_key(path)  # a model's table: its section's keys
         if _takes(kind, str) or _takes(kind, list) or _takes(kind, dict):
             assert path in NAMED or path in FREE, path
             if path in NAMED:
@@ -204,7 +210,7 @@ BAD_NAMES = st.one_of(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from(sorted(set(NAMED) - {("eval", "label")})), BAD_NAMES)
+@given(st.sampled_from(sorted(set(NAMED) - {("eval", "label"), ("automate", "label")})), BAD_NAMES)
 def test_every_name_key_refuses_bad_names(path: tuple[str, ...], name: str) -> None:
     value: Any = [name] if NAMED[path] == "list" else name
     if path == ("automate", "model") and name == "":
@@ -224,10 +230,11 @@ def test_trigger_names_and_datasets_refuse_bad_names(name: str, key: str) -> Non
 
 
 @pytest.mark.parametrize("label", ["", " ", " y", "y ", "a\x1bb", "l" * 251])
-def test_a_blank_or_unprintable_label_is_refused(label: str) -> None:
+@pytest.mark.parametrize("section", ["eval", "automate"])
+def test_a_blank_or_unprintable_label_is_refused(label: str, section: str) -> None:
     with pytest.raises(InvalidInput) as caught:
-        validate({"eval": {"label": label}})
-    assert_one_line_naming(caught.value, "eval.label")
+        validate({section: {"label": label}})
+    assert_one_line_naming(caught.value, f"{section}.label")
 
 
 @pytest.mark.parametrize("alias", ["1bad", "9", "bad alias", "-x", "a.b", "é"])

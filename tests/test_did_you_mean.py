@@ -198,11 +198,16 @@ def test_evaluation_names_columns_and_metrics(project) -> None:  # type: ignore[
     assert "has no column 'colour' to slice by — did you mean 'color'?" in err, err
     err = _error(root, env, *base, "--label", "y", "--metric", "acuracy")
     assert "unknown metric 'acuracy' — did you mean 'accuracy'?" in err, err
-    judged = rung_cli(*base, "--label", "y", "--criterion", "acuracy >= 0.5", cwd=root, env=env)
+    # a criterion's metric is read as [eval] criteria's are: refused before anything is
+    # evaluated or recorded (it became a recorded verdict, issue 11 report item 4)
+    err = _error(root, env, *base, "--label", "y", "--criterion", "acuracy >= 0.5")
+    assert "unknown metric 'acuracy': did you mean 'accuracy'?" in err, err
+    # a class is known only once evaluated: a wrong one is a missing metric, with the nearest
+    judged = rung_cli(
+        *base, "--label", "y", "--criterion", "precision_dwn >= 0.5", cwd=root, env=env
+    )
     assert judged.returncode == 1
-    assert "metric 'acuracy' is missing at dataset cancer@1 (did you mean 'accuracy'?)" in (
-        judged.stdout
-    ), judged.stdout
+    assert "metric 'precision_dwn' is missing at dataset cancer@1" in (judged.stdout), judged.stdout
 
 
 def test_every_command_group_answers_typos_the_same_way() -> None:

@@ -230,7 +230,13 @@ def test_an_alert_rule_of_the_other_task_is_a_warning_and_a_trigger_metric_an_er
     rules = rules_of({"alerts": {"min_accuracy": 0.5, "max_mae": 3.0}})
     assert misfits(rules, "regression", "diab@1") == [
         "[monitor.alerts] min_accuracy does not apply to diab@1, a regressor: it has no live"
-        " accuracy (its rules: max_mae, max_rmse, min_r2)"
+        " accuracy (its rules: max_mae, max_rmse, min_r2); set it per model, in"
+        " [monitor.models.NAME.alerts] of the models it fits"
+    ]
+    # a rule of the model's own table is named there, with no advice to move it
+    assert misfits(rules, "regression", "diab@1", "diab", {"min_accuracy"}) == [
+        "[monitor.models.diab.alerts] min_accuracy does not apply to diab@1, a regressor: it"
+        " has no live accuracy (its rules: max_mae, max_rmse, min_r2)"
     ]
     assert misfits(rules, "classification", "trend@1")[0].startswith(
         "[monitor.alerts] max_mae does not apply to trend@1, a classifier"

@@ -23,6 +23,7 @@ schema and fails when the docs' table lacks one.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
@@ -86,7 +87,8 @@ class _Seconds:
         try:
             seconds = duration_seconds(value)
         except ValueError as exc:
-            raise _Bad(key, value, str(exc)) from None
+            low = "above 0" if not self.zero else "at least 0"
+            raise _Bad(key, value, f"{exc}; {low}, at most {spoken(self.high)}") from None
         if seconds == 0 and not self.zero:
             raise _Bad(key, value, f"expected a duration above 0, at most {spoken(self.high)}")
         if seconds > self.high:
@@ -164,13 +166,18 @@ class _Bad(ValueError):
 
     def __init__(self, key: str, value: Any, expected: str) -> None:
         super().__init__(f"{key}\x00{_short(value)}\x00{expected}")
+        self.key, self.value, self.expected = key, value, expected
 
 
 def _statistic(value: Any, key: str) -> str:
     from rung.core.drift import _DIRECTION
 
     if value not in _DIRECTION:
-        raise _Bad(key, value, f"expected one of {sorted(_DIRECTION)}")
+        from rung.core.suggest import closest
+
+        near = closest(str(value), _DIRECTION)
+        said = f"did you mean {' or '.join(map(repr, near))}? " if near else ""
+        raise _Bad(key, value, f"{said}expected one of {sorted(_DIRECTION)}")
     return str(value)
 
 
@@ -222,6 +229,72 @@ def _margins(value: Any, key: str) -> dict[str, float | str]:
         except ValueError as exc:
             raise _Bad(f"{key}.{metric}", margin, str(exc)) from None
     return dict(value)
+
+
+def _criteria_metrics(
+    texts: list[str], key: str, custom: tuple[str, ...] | list[str] = ()
+) -> list[tuple[str, str, Any]]:
+    """Every criterion's metric checked as :func:`_metric` checks it, and a value bound in
+    the metric's range (``accuracy >= 1.5`` can never hold); ``(metric, key)`` of each."""
+    from rung.core.criteria import parse_criterion
+    from rung.core.metric_names import UnknownMetric, in_range, metric_range
+
+    out = []
+    for i, text in enumerate(texts):
+        where = f"{key}[{i}]"
+        c = parse_criterion(text)
+        try:
+            _, low, high = metric_range(c.metric, custom)
+        except UnknownMetric as exc:
+            raise _Bad(where, text, str(exc)) from None
+        if c.change is None and (why := in_range(c.metric, c.bound, custom)):
+            raise _Bad(where, text, f"{why}: a bound of {c.bound:g} is outside it")
+        if c.change and not c.relative and high - low == 1 and abs(c.bound) > 1:
+            raise _Bad(where, text, f"{c.metric} is in [0, 1]: a {c.change} is at most 1")
+        out.append((c.metric, where, text))
+    return out
+
+
+def _margin_metrics(margins: dict[str, Any], key: str) -> list[tuple[str, str, Any]]:
+    """Every metric of a ``decisive``/``guardrails`` table named as rung computes it, and an
+    absolute margin of a metric in [0, 1] at most 1; ``(metric, key)`` of each."""
+    from rung.core.metric_names import UnknownMetric, metric_range
+    from rung.core.policy import parse_margin
+
+    out = []
+    for metric, margin in margins.items():
+        where = f"{key}.{metric}"
+        try:
+            _, low, high = metric_range(metric)
+        except UnknownMetric as exc:
+            raise _Bad(where, margin, str(exc)) from None
+        m = parse_margin(margin)
+        if not m.relative and high - low == 1 and m.value > 1:
+            raise _Bad(where, margin, f"{metric} is in [0, 1]: a margin of it is at most 1")
+        out.append((metric, where, margin))
+    return out
+
+
+def _one_task(named: list[tuple[str, str, Any]]) -> None:
+    """Refuse metrics of two tasks for one model (``accuracy`` criteria, ``mae`` guardrail)."""
+    from rung.core.metric_names import NUMERIC, PER_CLASS
+
+    first: tuple[str, str, str] | None = None
+    for metric, where, value in named:
+        task = NUMERIC[metric][0] if metric in NUMERIC else None
+        if task is None and metric.partition("_")[0] in PER_CLASS:
+            task = "classification"
+        if task is None:
+            continue
+        if first is None:
+            first = (metric, where, task)
+        elif task != first[2]:
+            raise _Bad(
+                where,
+                value,
+                f"{metric} is a {task} metric but {first[0]} ({first[1]}) is a {first[2]}"
+                " one: a model has one task",
+            )
 
 
 def _pipelines(value: Any, key: str) -> dict[str, str]:
@@ -325,6 +398,12 @@ class EvalSettings(_Table):
     criteria: Criteria = []
     # the acceptance datasets: rung eval's default --on, and the gate's
     datasets: Annotated[list[str], _named("ref", "dataset")] = []
+    # names of user metrics (ws.evaluate(custom_metrics=...)) that criteria may name
+    custom_metrics: Annotated[list[str], _named("name", "metric name")] = []
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _criteria_metrics(self.criteria, "criteria", self.custom_metrics)
 
 
 class DriftRule(_Table):
@@ -360,7 +439,10 @@ class AlertRules(_Table):
     max_p99_ms: Millis | None = None
 
 
-class MonitorSettings(_Table):
+class _MonitorKeys(_Table):
+    """The keys of one model's monitoring: in ``[monitor]`` and in each
+    ``[monitor.models.NAME]``."""
+
     window: Window = "1000"
     reference: DatasetRef | None = None
     webhook: Webhook | None = None
@@ -368,6 +450,33 @@ class MonitorSettings(_Table):
     alerts: AlertRules = msgspec.field(default_factory=AlertRules)
     features: dict[str, DriftRule] = {}
     prediction: DriftRule = msgspec.field(default_factory=DriftRule)
+
+
+_MERGED = ("alerts", "features", "prediction")
+"""The tables of ``[monitor]`` a model's table merges key by key rather than replaces."""
+
+
+class MonitorSettings(_MonitorKeys):
+    """``[monitor]``: the monitoring of every model, and ``[monitor.models.NAME]`` tables of
+    the same keys for one model each; see :meth:`of`."""
+
+    models: dict[str, ModelMonitor] = {}
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_model_names(self.models)
+
+    def of(self, model: str) -> dict[str, Any]:
+        """The monitoring settings of ``model`` as plain data: ``[monitor]``'s, with the keys
+        of ``[monitor.models.MODEL]`` over them — ``alerts``, ``features`` and
+        ``prediction`` key by key (a model's ``max_mae`` joins the section's
+        ``drifted_features``), every other key as a whole."""
+        base = {k: v for k, v in _plain(self).items() if k != "models"}
+        own = _plain(self.models[model]) if model in self.models else {}
+        merged = {**base, **{k: v for k, v in own.items() if k not in _MERGED}}
+        for key in _MERGED:
+            merged[key] = {**base.get(key, {}), **own.get(key, {})}
+        return merged
 
 
 class _Trigger(_Table, tag_field="kind", kw_only=True):
@@ -416,14 +525,16 @@ class PerformanceTrigger(_Trigger, tag="performance"):
 Trigger = ScheduleTrigger | DatasetTrigger | DriftTrigger | PerformanceTrigger
 
 
-def _model_table(base: type[_Table]) -> Any:
-    """``[automate.models.NAME]``: every per-model key of ``[automate]`` (all but ``model``
-    and ``models``), each optional, so a key left out takes the section's value. Made from
-    the section's own fields (and checks), so a key added there is a per-model key too."""
+def _model_table(base: type[_Table], name: str, **types_: Any) -> Any:
+    """``[automate.models.NAME]``, ``[monitor.models.NAME]``: every per-model key of the
+    section ``base`` (all but ``model`` and ``models``), each optional, so a key left out
+    takes the section's value (``types_`` replaces a key's type: a sub-table whose own keys
+    are optional). Made from the section's own fields (and checks), so a key added there is
+    a per-model key too."""
     return msgspec.defstruct(
-        "ModelAutomate",
+        name,
         [
-            (f.name, f.type | None, None)
+            (f.name, types_.get(f.name, f.type) | None, None)
             for f in msgspec.structs.fields(base)
             if f.name not in ("model", "models")
         ],
@@ -441,7 +552,8 @@ class _AutomateKeys(_Table):
     pipeline: PipelineRef | None = None
     params: dict[str, Any] = {}
     policy: Literal["auto", "manual"] = "auto"
-    decisive: Margins = {}  # empty: the first criterion's metric, else accuracy / mae
+    label: Label | None = None  # None: [eval] label
+    decisive: Margins | None = None  # None: the first criterion's metric, else accuracy / mae
     guardrails: Margins | None = None  # None: log_loss 0.05 / rmse 5%; {}: none
     alpha: Alpha = 0.05
     decide_on: Literal["fresh", "datasets", "all"] = "fresh"
@@ -457,6 +569,18 @@ class _AutomateKeys(_Table):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # metric names and bounds, here for [automate]'s defaults too (a model's whole set
+        # is checked for one task by Settings)
+        _criteria_metrics(self.criteria or [], "criteria")
+        _margin_metrics(self.decisive or {}, "decisive")
+        _margin_metrics(self.guardrails or {}, "guardrails")
+        if self.decisive == {}:
+            raise _Bad(
+                "decisive",
+                {},
+                "name at least one metric, e.g. { accuracy = 0.02 } (leave decisive out for"
+                " the default: the first criterion's metric)",
+            )
         seen: dict[str, int] = {}
         triggers = self.triggers or []  # None in a model's table: [automate]'s
         for i, trigger in enumerate(triggers):
@@ -475,8 +599,23 @@ class _AutomateKeys(_Table):
 
 if typing.TYPE_CHECKING:  # the same keys, for type checkers
     ModelAutomate = _AutomateKeys
+    ModelMonitor = _MonitorKeys
 else:
-    ModelAutomate = _model_table(_AutomateKeys)
+    ModelAutomate = _model_table(_AutomateKeys, "ModelAutomate")
+    ModelMonitor = _model_table(
+        _MonitorKeys, "ModelMonitor", alerts=_model_table(AlertRules, "ModelAlerts")
+    )
+
+
+def _check_model_names(models: dict[str, Any]) -> None:
+    """Each ``[SECTION.models.NAME]``'s NAME is a model name."""
+    from rung.core.refs import check_name
+
+    for name in models:
+        try:
+            check_name(name, "model name")
+        except InvalidInput as exc:
+            raise _Bad(f"models.{name[:40]}", name, _reason(exc, name)) from None
 
 
 class AutomateSettings(_AutomateKeys):
@@ -489,36 +628,13 @@ class AutomateSettings(_AutomateKeys):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from rung.core.refs import check_name
-
-        for name in self.models:
-            try:
-                check_name(name, "model name")
-            except InvalidInput as exc:
-                raise _Bad(f"models.{name[:40]}", name, _reason(exc, name)) from None
+        _check_model_names(self.models)
         if self.model and self.model in self.models:
             raise _Bad(
                 "model",
                 self.model,
                 f"also configured as [automate.models.{self.model}]: keep one of the two",
             )
-        for name, keys in self.per_model().items():  # what a tick needs, known before one
-            table = "" if name == self.model else f"models.{name}."
-            where = f"[automate{'.' + table[:-1] if table else ''}]"
-            if not keys.get("pipeline"):
-                raise _Bad(
-                    f"{table}pipeline",
-                    "",
-                    f"model {name!r} is automated but has no pipeline to retrain it:"
-                    f' set pipeline = "file.py:function" under {where} (or [automate])',
-                )
-            if not keys.get("triggers"):
-                raise _Bad(
-                    f"{table}triggers",
-                    [],
-                    f"model {name!r} is automated but nothing would start a job: add"
-                    f" [[automate.{table}triggers]] entries (or [[automate.triggers]])",
-                )
 
     def per_model(self) -> dict[str, dict[str, Any]]:
         """Every automated model's settings as plain data, by name: ``model = ...`` of the
@@ -542,6 +658,65 @@ class Settings(_Table):
     eval: EvalSettings = msgspec.field(default_factory=EvalSettings)
     monitor: MonitorSettings = msgspec.field(default_factory=MonitorSettings)
     automate: AutomateSettings = msgspec.field(default_factory=AutomateSettings)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        auto = self.automate
+        for name, section in auto.per_model().items():
+            own = auto.models.get(name)
+            table = f"automate.models.{name}" if own is not None else "automate"
+
+            def at(key: str, own: Any = own, name: str = name) -> str:
+                """Where ``key`` of this model is written (its table, else [automate])."""
+                return (
+                    f"automate.models.{name}.{key}"
+                    if getattr(own, key, None) is not None
+                    else f"automate.{key}"
+                )
+
+            if section.get("triggers") and not section.get("label") and not self.eval.label:
+                also = "[automate] or [eval]" if own is not None else "[eval]"
+                raise _Bad(  # a loop that can fire evaluates: known before anything runs
+                    f"{table}.label",
+                    None,
+                    f"{name}'s loop evaluates each challenger on a label column: set"
+                    f' label = "COLUMN" in [{table}] (or in {also}, for every model)',
+                )
+            named: list[tuple[str, str, Any]] = []
+            criteria = section.get("criteria")
+            if criteria is None:  # [eval]'s: user metrics may be declared there
+                custom = self.eval.custom_metrics
+                for metric, where, text in _criteria_metrics(
+                    self.eval.criteria, "eval.criteria", custom
+                ):
+                    if metric in custom:
+                        raise _Bad(
+                            where,
+                            text,
+                            f"{metric} is a user metric, which {name}'s loop does not compute:"
+                            f" give [{table}] criteria of its own",
+                        )
+                    named.append((metric, where, text))
+            else:
+                named += _criteria_metrics(criteria, at("criteria"))
+            named += _margin_metrics(section.get("decisive") or {}, at("decisive"))
+            named += _margin_metrics(section.get("guardrails") or {}, at("guardrails"))
+            _one_task(named)
+            inherit = " (or [automate], for every model)" if own is not None else ""
+            if not section.get("pipeline"):  # what a tick needs, known before one fires
+                raise _Bad(
+                    f"{table}.pipeline",
+                    "",
+                    f"model {name!r} is automated but has no pipeline to retrain it:"
+                    f' set pipeline = "file.py:function" under [{table}]{inherit}',
+                )
+            if not section.get("triggers"):
+                raise _Bad(
+                    f"{table}.triggers",
+                    [],
+                    f"model {name!r} is automated but nothing would start a job: add"
+                    f" [[{table}.triggers]] entries{inherit}",
+                )
 
     def section(self, name: str) -> dict[str, Any]:
         """One section as plain data, defaults filled in, unset optional keys left out."""
@@ -643,6 +818,9 @@ def _type_at(parts: list[str | int], raw: Any) -> Any:
             if not members:
                 return None
             kind = members[0]
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None: X
+            members = [t for t in typing.get_args(kind) if t is not type(None)]
+            kind = members[0] if len(members) == 1 else kind
         if part is None:
             return kind
         here = here[part] if isinstance(here, dict | list) and part in _keys(here) else None  # type: ignore[index]
@@ -665,6 +843,27 @@ def _known(parts: list[str | int], raw: Any) -> list[str]:
     if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
         return sorted(f.name for f in msgspec.structs.fields(kind))
     return []
+
+
+def _table_meant(parts: list[str | int], raw: Any) -> str | None:
+    """The key beside ``parts[-1]`` that takes a table and is nearest its name, if any: the
+    one meant when a table was written at a key that takes a value (``automate.model``)."""
+    if not parts or not isinstance(parts[-1], str):
+        return None
+    kind = _type_at(parts[:-1], raw)
+    if not (isinstance(kind, type) and issubclass(kind, msgspec.Struct)):
+        return None
+    tables = [
+        f.name
+        for f in msgspec.structs.fields(kind)
+        if _struct(f.type) or typing.get_origin(f.type) is dict
+    ]
+    near = difflib.get_close_matches(parts[-1], tables, n=1, cutoff=0.6)
+    return near[0] if near else None
+
+
+def _struct(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, msgspec.Struct)
 
 
 def _choices(parts: list[str | int], raw: Any) -> list[str]:
@@ -714,6 +913,13 @@ def describe(path: Path | str, raw: dict[str, Any], exc: Exception) -> InvalidIn
         expected = " or ".join(n for n in names if n != "nothing") or "nothing"
         expected = f"expected {expected}{typed[2]}".replace(">=", "at least").replace(">", "above")
         expected = expected.replace("<=", "at most").replace("<", "below")
+        meant = _table_meant(parts, raw) if isinstance(value, dict) else None
+        if meant and "table" not in expected:  # [automate.model.a]: a table where a value goes
+            first: list[str | int] = [str(k) for k in list(value)[:1]]
+            return InvalidInput(
+                f"{path}: {_dotted(parts)} = {_short(value)}: {expected}, not a table",
+                f"did you mean [{_dotted([*parts[:-1], meant, *first])}]?",
+            )
     elif _choices(parts, raw):
         expected = f"expected one of {', '.join(repr(c) for c in _choices(parts, raw))}"
     else:
@@ -727,6 +933,50 @@ def validate(raw: dict[str, Any], path: Path | str = CONFIG_FILE) -> Settings:
         return msgspec.convert(raw, Settings)
     except (msgspec.ValidationError, ValueError) as exc:
         raise describe(path, raw, exc) from None
+
+
+def read_key(key: str, value: Any, option: str) -> Any:
+    """``value`` given on the command line as ``option`` (``--interval``), read as the key
+    ``key`` (``automate.interval``) of rung.toml is read: the same type, grammar and range,
+    so an option and the key it mirrors accept the same values. A string is read as TOML
+    would read it where the key takes a number (``"60"`` → 60). Raises one
+    :class:`InvalidInput` line naming the option, the value and what the key expects."""
+    kind = _type_at(list[str | int](key.split(".")), {})
+    hint = f"the same values as {key} in rung.toml (docs/configuration.md)"
+    read = _reader(kind)
+    if isinstance(value, str) and read is None:
+        with contextlib.suppress(tomllib.TOMLDecodeError):
+            value = tomllib.loads(f"v = {value}")["v"]
+    try:
+        value = msgspec.convert(value, kind)
+        return read(value, key) if read is not None and value is not None else value
+    except _Bad as exc:  # the bad item itself, for a list
+        raise InvalidInput(f"{option} {_short(exc.value)}: {exc.expected}", hint) from None
+    except msgspec.ValidationError as exc:
+        what = str(exc).split(" - at ")[0]
+        typed = re.match(r"Expected `([^`]*)`(.*?)(?:, got `(.*)`)?$", what)
+        if typed:
+            names = [_TYPES.get(t.strip(), t.strip()) for t in typed[1].split("|")]
+            what = f"expected {' or '.join(n for n in names if n != 'nothing')}{typed[2]}"
+            what = what.replace(">=", "at least").replace("<=", "at most")
+        raise InvalidInput(f"{option} {_short(value)}: {what}", hint) from None
+
+
+def check_criteria(texts: list[str], option: str, custom: list[str] | None = None) -> None:
+    """Criteria given as ``option`` (``--criterion``) checked as ``eval.criteria`` is at
+    open: each parsed, its metric one rung computes (or a declared user metric in
+    ``custom``) and a value bound in the metric's range. Raises one :class:`InvalidInput`."""
+    from rung.core.criteria import parse_criterion
+
+    for text in texts:
+        parse_criterion(text)  # its own one line: "malformed criterion …"
+    try:
+        _criteria_metrics(list(texts), option, custom or [])
+    except _Bad as exc:
+        raise InvalidInput(
+            f"{option} {_short(exc.value)}: {exc.expected}",
+            "the same criteria as [eval] criteria in rung.toml (docs/evaluation.md)",
+        ) from None
 
 
 @dataclass

@@ -300,7 +300,7 @@ class Workspace:
             self.evals,
             self.monitor,
             self.run,
-            settings.eval.label,
+            section.get("label") or settings.eval.label,
             list(settings.eval.criteria),
         )
 

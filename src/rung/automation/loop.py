@@ -65,6 +65,7 @@ _KEYS = {
     "alias",
     "pipeline",
     "params",
+    "label",
     "policy",
     "decisive",
     "guardrails",
@@ -201,8 +202,9 @@ class Automation:
     ) -> None:
         """Tick every ``interval`` seconds until ``stop`` is set (or ``ticks`` ticks).
 
-        ``interval`` is a number of seconds in 0..1e9 (InvalidInput otherwise: NaN and huge
-        values made the wait fail after the first tick)."""
+        ``interval`` is seconds (or a duration such as ``"5m"``) read as the key
+        ``automate.interval`` is: above 0, at most a day (InvalidInput otherwise: 0 spun,
+        NaN and huge values made the wait fail after the first tick)."""
         run_each([self], interval, stop, ticks, report)
 
     # -- triggers ------------------------------------------------------------------------
@@ -460,7 +462,10 @@ class Automation:
         label = self.label
         if fresh and job["champion"] is not None:
             if not label:
-                raise InvalidInput("no label column for fresh data", "set label under [eval]")
+                raise InvalidInput(
+                    "no label column for fresh data",
+                    "set label in [automate], its [automate.models.NAME] or [eval]",
+                )
             frame = labelled_rows(self._s.metadata, self.model, fresh, label)
             if len(frame):
                 served = self._s.data.add(
@@ -984,11 +989,9 @@ def run_each(
     """:func:`tick_each` every ``interval`` seconds until ``stop`` is set (or ``ticks``
     rounds); ``report`` gets each model's outcome, ``events`` what each tick reports as it
     goes (:meth:`Automation.tick`). ``interval`` as in :meth:`Automation.run`."""
-    if not 0 <= interval <= 1e9:  # also False for NaN
-        raise InvalidInput(
-            f"interval {interval!r} s is out of range 0..1e9",
-            "give the seconds between ticks, e.g. --interval 60",
-        )
+    from rung.config import read_key
+
+    interval = float(read_key("automate.interval", interval, "interval"))  # the key's check
     if ticks is not None:
         check_int(ticks, "ticks")
     done = 0

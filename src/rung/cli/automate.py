@@ -213,7 +213,12 @@ def _forced_over(approval: dict[str, Any]) -> str:
 @automate_app.command("run", short_help="Tick on an interval until stopped.")
 def automate_run(
     interval: Annotated[
-        float | None, typer.Option("--interval", help="Seconds between ticks (default 60).")
+        str | None,
+        typer.Option(
+            "--interval",
+            help="Time between ticks: seconds (60) or a duration (5m); above 0, at most a day"
+            " (default: automate.interval).",
+        ),
     ] = None,
     ticks: Annotated[
         int | None, typer.Option("--ticks", min=1, max=MAX_ID, help="Stop after this many ticks.")
@@ -227,7 +232,12 @@ def automate_run(
     import threading
 
     from rung.automation.loop import run_each
+    from rung.config import read_key
 
+    # the key's own type and check, before anything opens or prints
+    given = (
+        None if interval is None else float(read_key("automate.interval", interval, "--interval"))
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with _ws() as ws:
@@ -235,8 +245,8 @@ def automate_run(
         for loop in loops:
             loop.require()
         every = float(
-            interval
-            if interval is not None
+            given
+            if given is not None
             else min(float(lp.config.get("interval", 60)) for lp in loops)
         )
         named = len(loops) > 1
@@ -274,18 +284,29 @@ def automate_history(
     if as_json:
         render.print_json(jobs)
         return
+    # fits 80 columns: the model only when several are listed, the champion and challenger
+    # in one column (1→2), the time without year and seconds (the lines below say the rest)
+    several = len({j["model"] for j in jobs}) > 1
     render.table(
         "continuous training",
-        ["job", "model", "when", "trigger", "run", "champion", "challenger", "eval", "decision"],
+        [
+            "job",
+            *(["model"] if several else []),
+            "when (UTC)",
+            "trigger",
+            "run",
+            "versions",
+            "eval",
+            "decision",
+        ],
         [
             [
                 j["id"],
-                j["model"],
-                render.when(j["created_at"]),
+                *([j["model"]] if several else []),
+                time.strftime("%m-%d %H:%M", time.gmtime(j["created_at"])),
                 j["trigger"],
                 j["run_id"],
-                j["champion"],
-                j["challenger"],
+                f"{j['champion'] or '-'}→{j['challenger'] or '-'}",
                 j["evaluation_id"],
                 j["decision"] or j["state"],
             ]

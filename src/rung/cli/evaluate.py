@@ -64,6 +64,15 @@ def eval_cmd(
     note: str | None = None
     if fmt not in ("table", "markdown", "json", "html"):
         raise InvalidInput(f"unknown format {fmt!r}", "use table, markdown, json or html")
+    from rung.config import check_criteria, read_key
+
+    # each option mirroring a key of [eval] is read as that key is, before anything runs
+    if label is not None:
+        read_key("eval.label", label, "--label")
+    if on:
+        read_key("eval.datasets", list(on), "--on")
+    if criterion:
+        check_criteria(list(criterion), "--criterion")  # the CLI computes rung's metrics only
     with _ws() as ws:
         if model == "show":
             if eval_id is None:

@@ -53,6 +53,10 @@ def monitor_check(
 ) -> None:
     """Drift of inputs and predictions, live performance and health of the latest window;
     stored, and its alerts logged and sent to the webhook. Exit 0 on drift, 1 on errors."""
+    from rung.config import read_key
+
+    if reference and reference.strip():  # read as [monitor] reference is (window: window_spec)
+        read_key("monitor.reference", reference, "--reference")
     with _ws() as ws:
         report = ws.monitor.check(ref, window, reference=reference, save=save)
     assert report is not None

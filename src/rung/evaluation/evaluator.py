@@ -261,11 +261,12 @@ class Evaluator:
                 "pass --on NAME@VERSION (repeatable), or declare the acceptance datasets"
                 ' under [eval] in rung.toml: datasets = ["holdout@1"]',
             )
-        label = label or cfg.get("label")
+        label = label or (declared.label if declared else None) or cfg.get("label")
         if not label:
             raise InvalidInput(
                 "no label column given",
-                "pass --label COLUMN or set label under [eval] in rung.toml",
+                "pass --label COLUMN, or set label under [eval] in rung.toml (for an automated"
+                " model: under its [automate.models.NAME])",
             )
         check_length(str(label), KEY, "label column name")
         if criteria is not None:

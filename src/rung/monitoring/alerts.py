@@ -1,6 +1,8 @@
 """Alerts: the breaches of one monitoring window, logged and optionally POSTed to a webhook.
 
-The rules come from ``[monitor.alerts]`` in ``rung.toml``; each is off when absent, except
+The rules come from ``[monitor.alerts]`` in ``rung.toml``, with a model's own
+``[monitor.models.NAME.alerts]`` over them key by key
+(:meth:`rung.monitoring.monitor.Monitor.config_of`); each is off when absent, except
 data drift (one drifted feature) and prediction drift, which are on by default::
 
     [monitor.alerts]
@@ -85,19 +87,30 @@ _RULE = {
 }
 
 
-def misfits(rules: dict[str, Any], task: str, model: str) -> list[str]:
+def misfits(
+    rules: dict[str, Any], task: str, model: str, name: str = "", own: set[str] | None = None
+) -> list[str]:
     """One warning line per performance rule set for a metric the model's task does not
     have (``min_accuracy`` for a regressor, ``max_mae`` for a classifier): the rule is left
-    out rather than stopping the check — other models may share ``[monitor.alerts]``."""
+    out rather than stopping the check. ``own``: the rules set in the model's own table
+    ``[monitor.models.NAME.alerts]`` (``name``); a rule of ``[monitor.alerts]`` that does not
+    fit is said to belong in another model's table."""
     out = []
+    own = own or set()
     for metric, (fits, _, _) in METRICS.items():
         key = _RULE[metric]
         if rules.get(key) is not None and fits != task:
             kind = "classifier" if task == CLASSIFICATION else "regressor"
             use = ", ".join(_RULE[m] for m, (t, _, _) in METRICS.items() if t == task)
+            where = f"[monitor.models.{name}.alerts]" if key in own else "[monitor.alerts]"
+            fix = (
+                "; set it per model, in [monitor.models.NAME.alerts] of the models it fits"
+                if key not in own
+                else ""
+            )
             out.append(
-                f"[monitor.alerts] {key} does not apply to {model}, a {kind}: it has no"
-                f" live {METRICS[metric][2]} (its rules: {use})"
+                f"{where} {key} does not apply to {model}, a {kind}: it has no"
+                f" live {METRICS[metric][2]} (its rules: {use}){fix}"
             )
     return out
 

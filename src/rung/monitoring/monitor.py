@@ -25,7 +25,17 @@ from rung.pipelines.runner import Stores
 from rung.registry.models import ModelVersion, Registry, require_model
 from rung.store.metadata import Tx
 
-_KEYS = {"window", "reference", "webhook", "webhook_timeout", "alerts", "features", "prediction"}
+_MERGED = ("alerts", "features", "prediction")
+_KEYS = {
+    "window",
+    "reference",
+    "webhook",
+    "webhook_timeout",
+    "alerts",
+    "features",
+    "prediction",
+    "models",
+}
 
 
 class Monitor:
@@ -41,12 +51,36 @@ class Monitor:
             )
         self._s = stores
         self._registry = registry
-        self._config = config
+        self._section = config
         self._label = label
         self.rules = rules_of(config)
-        if config.get("webhook") not in (None, ""):
-            check_webhook(config["webhook"])
+        for name in [None, *config.get("models", {})]:
+            conf = self.config_of(name)
+            rules_of(conf)
+            if conf.get("webhook") not in (None, ""):
+                check_webhook(conf["webhook"])
         self._refs: dict[str, References] = {}
+
+    def config_of(self, model: str | None) -> dict[str, Any]:
+        """The monitoring settings of ``model`` (None: ``[monitor]``'s own): ``[monitor]``
+        with ``[monitor.models.MODEL]`` over it, ``alerts``, ``features`` and ``prediction``
+        merged key by key (:meth:`rung.config.MonitorSettings.of`, the same rule)."""
+        section = self._section
+        base = {k: v for k, v in section.items() if k != "models"}
+        own = (section.get("models") or {}).get(model) or {} if model is not None else {}
+        merged = {**base, **{k: v for k, v in own.items() if k not in _MERGED}}
+        for key in _MERGED:
+            merged[key] = {**(base.get(key) or {}), **(own.get(key) or {})}
+        return merged
+
+    def rules_for(self, model: str) -> dict[str, Any]:
+        """The alert rules of ``model`` (:func:`rung.monitoring.alerts.rules_of`): its
+        ``[monitor.models.MODEL.alerts]`` over ``[monitor.alerts]``."""
+        return rules_of(self.config_of(model))
+
+    def _label_of(self, model: str) -> str | None:
+        """The label column of ``model``: its automation table's, else ``[eval] label``."""
+        return self._registry.acceptance.of(model).label or self._label
 
     def references(self, version: ModelVersion, reference: str | None = None) -> References:
         """The version's references: its training data, or the dataset ``reference``.
@@ -58,7 +92,8 @@ class Monitor:
                 f"empty reference {reference!r}",
                 "give a dataset version (NAME@VERSION), or leave --reference out",
             )
-        reference = reference or self._config.get("reference") or None
+        config = self.config_of(version.name)
+        reference = reference or config.get("reference") or None
         # ":kinds" — summarised by column kind (datetimes and text included): references
         # stored by an older rung, without them, are summarised again
         key = f"{version.hash}:{reference or 'training'}:kinds"
@@ -71,7 +106,9 @@ class Monitor:
         else:
             if reference:
                 frame = self._s.data.get(reference).load()
-                refs = references(self._registry, version, frame, reference, self._label)
+                refs = references(
+                    self._registry, version, frame, reference, self._label_of(version.name)
+                )
             else:
                 refs = references(self._registry, version)
             with self._s.metadata.write() as tx:  # a summary of the same key is the same
@@ -95,9 +132,12 @@ class Monitor:
         """One window of ``ref`` (NAME@ALIAS or NAME@VERSION): stored, alerts raised and
         delivered. ``only_new``: None when nothing was logged since the last stored window."""
         # an empty --window is refused by parse_window, not read as "use the default"
-        window = str(self._config.get("window", "1000") if window is None else window)
-        kind, size = parse_window(window)
+        if window is not None:  # a window given is checked before anything is read
+            parse_window(str(window))
         version = self._registry.get(ref)
+        config = self.config_of(version.name)
+        window = str(config.get("window", "1000") if window is None else window)
+        kind, size = parse_window(window)
         store = self._s.metadata
         if only_new:
             with store.read() as tx:
@@ -120,15 +160,17 @@ class Monitor:
                 store,
                 version.name,
                 refs,
-                self._config.get("features", {}),
-                self._config.get("prediction", {}),
+                config.get("features", {}),
+                config.get("prediction", {}),
                 version.version,
                 task_of(version.signature),
                 **start,
             ),
         }
-        report["alerts"] = breaches({**report, "model": ref}, self.rules)
-        report["warnings"] = misfits(self.rules, task_of(version.signature), ref)
+        rules = rules_of(config)
+        report["alerts"] = breaches({**report, "model": ref}, rules)
+        own = set(((self._section.get("models") or {}).get(version.name) or {}).get("alerts") or {})
+        report["warnings"] = misfits(rules, task_of(version.signature), ref, version.name, own)
         if save:
             with store.write() as tx:
                 self.record(tx, version.name, report)
@@ -183,9 +225,10 @@ class Monitor:
         set, and record each delivery's outcome."""
         if "id" not in report:
             return  # stored before (same_as): its alerts went out then
-        url = self._config.get("webhook")
+        config = self.config_of(str(report["model"]).partition("@")[0])
+        url = config.get("webhook")
         for alert in report["alerts"] if url else []:
-            timeout = float(self._config.get("webhook_timeout", 5))
+            timeout = float(config.get("webhook_timeout", 5))
             error = deliver(
                 str(url), {**alert, "model": report["ref"], "window": report["id"]}, timeout
             )

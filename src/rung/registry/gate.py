@@ -4,7 +4,8 @@ verdict.
 **Declared acceptance.** A model's acceptance criteria are ``[eval] criteria`` in
 ``rung.toml``, and its acceptance datasets ``[eval] datasets`` (none declared: any). For the
 model the loop automates (``[automate] model`` or ``[automate.models.NAME]``) they are that
-table's ``criteria`` and ``datasets`` where set — the ones its loop judges challengers by.
+table's ``criteria``, ``datasets`` and ``label`` where set — the ones its loop judges
+challengers by.
 
 **The verdict of a version** comes from its *gate evaluation*: the latest evaluation
 
@@ -54,6 +55,7 @@ class Declared:
     datasets: tuple[str, ...] = ()
     source: str = "[eval] criteria"
     datasets_source: str = "[eval] datasets"
+    label: str | None = None  # its label column: its automation table's, else [eval] label
 
     @property
     def digest(self) -> str | None:
@@ -103,6 +105,8 @@ class Acceptance:
     automated: dict[str, tuple[tuple[str, ...] | None, tuple[str, ...], str]] = field(
         default_factory=dict
     )
+    label: str | None = None  # [eval] label
+    labels: dict[str, str] = field(default_factory=dict)  # automated model -> its own label
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Acceptance:
@@ -120,6 +124,12 @@ class Acceptance:
             criteria=tuple(settings.eval.criteria),
             datasets=tuple(settings.eval.datasets),
             automated=automated,
+            label=settings.eval.label,
+            labels={
+                name: str(section["label"])
+                for name, section in auto.per_model().items()
+                if section.get("label")
+            },
         )
 
     @classmethod
@@ -143,7 +153,8 @@ class Acceptance:
                 crit, source = own_criteria, f"{table} criteria"
             if own_datasets:
                 data, data_source = own_datasets, f"{table} datasets"
-        return Declared(model, crit, data, source, data_source)
+        label = self.labels.get(model) or self.label
+        return Declared(model, crit, data, source, data_source, label)
 
 
 def gate_evaluation(tx: Tx, declared: Declared, digest: str) -> dict[str, Any] | None:
