@@ -29,6 +29,7 @@ SLOW_ROUNDS = 200
 SEED = 20260101
 
 
+@quiet()  # a fresh context each call (contextlib.ContextDecorator)
 def paired_deltas(
     y: np.ndarray,
     pred_new: np.ndarray,
@@ -48,23 +49,6 @@ def paired_deltas(
     Computed under :func:`rung.core.numbers.quiet`: extreme labels (``1e308``) give finite
     MAE and RMSE differences (scaled by the largest error) and never a numpy warning; a
     metric whose values are not finite has no interval and is left out."""
-    with quiet():
-        return _paired_deltas(
-            y, pred_new, pred_old, proba_new, proba_old, classes, fns, names, margins
-        )
-
-
-def _paired_deltas(
-    y: np.ndarray,
-    pred_new: np.ndarray,
-    pred_old: np.ndarray,
-    proba_new: np.ndarray | None,
-    proba_old: np.ndarray | None,
-    classes: Sequence[Any],
-    fns: Sequence[tuple[str, MetricFn]],
-    names: Sequence[str],
-    margins: Mapping[str, Margin] | None = None,
-) -> dict[str, dict[str, Any]]:
     rng = np.random.default_rng(SEED)
     n = len(y)
     idx = rng.integers(0, n, size=(ROUNDS, n))
