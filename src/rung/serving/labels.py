@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rung.core.numbers import RANGE, in_range
+from rung.serving.payload import json_kind, json_type
 
 SHOWN_CLASSES = 20
 
@@ -90,17 +91,17 @@ class Target:
                 f"{_json(value)} is not a finite number, and {self.ref} is a regressor"
                 + (f" (send {value.strip()} unquoted)" if _numeric_text(value) else "")
             )
-        if _json_type(value) == self.predicts:
+        if json_type(value) == self.predicts:
             return True, value
         return False, (
-            f"{_json(value)} is a {_json_type(value)}; {self.ref} predicts {self.predicts}s"
+            f"{_json(value)} is {json_kind(value)}; {self.ref} predicts {self.predicts}s"
             " (its classes are not recorded)"
         )
 
     def _not_a_class(self, value: Any) -> str:
         classes = self.classes or []
         like = [c for c in classes if _loose(c) == _loose(value)]
-        near = f"; did you mean {_json(like[0])}, a {_json_type(like[0])}?" if like else ""
+        near = f"; did you mean {_json(like[0])}, {json_kind(like[0])}?" if like else ""
         return f"{_json(value)} is not a class of {self.ref} (its classes: {self.shown()}){near}"
 
     def shown(self) -> str:
@@ -127,7 +128,7 @@ def target(ref: str, signature: dict[str, Any] | None, predictions: list[Any]) -
     classes = (signature or {}).get("classes")
     if isinstance(classes, list):
         return Target(ref, classes)
-    kinds = {_json_type(p) for p in predictions if p is not None}
+    kinds = {json_type(p) for p in predictions if p is not None}
     predicts = kinds.pop() if len(kinds) == 1 and kinds <= {"string", "boolean"} else "number"
     return Target(ref, None, predicts)
 
@@ -156,20 +157,10 @@ def _spelled(text: str) -> int | float | None:
 
 def _key(value: Any) -> tuple[str, Any]:
     """A label's identity as a class: its JSON type and value (1 and 1.0 are one number)."""
-    kind = _json_type(value)
+    kind = json_type(value)
     if kind == "number" and isinstance(value, float) and value != value:
         return kind, "NaN"
     return kind, value
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "null" if value is None else type(value).__name__
 
 
 def _finite(value: int | float) -> bool:

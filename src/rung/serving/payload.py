@@ -57,20 +57,29 @@ class PayloadError(RungError):
         return (type(self), (self.message, self.hint, self.errors))
 
 
+def json_type(value: Any) -> str:
+    """The JSON type of a parsed value: ``object``, ``list``, ``boolean``, ``number``,
+    ``string`` or ``null`` (a Python type's name for anything else)."""
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "null" if value is None else type(value).__name__
+
+
 def json_kind(value: Any) -> str:
     """What a JSON value is, for messages: ``an object``, ``a list``, ``a string``,
     ``a number``, ``a boolean`` or ``null``."""
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "null" if value is None else type(value).__name__
+    kind = json_type(value)
+    if kind == "null":
+        return kind
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
 
 
 def not_json(exc: Exception, hint: str) -> PayloadError:
