@@ -247,25 +247,21 @@ def _check(
     c: Criterion, where: str, current: Mapping[str, Any] | None, base: Mapping[str, Any] | None
 ) -> Check:
     value = (current or {}).get(c.metric)
+
+    def judged(passed: bool, text: str) -> Check:
+        return Check(c.text, where, value, c.bound, passed, text)
+
     if current is None:
-        return Check(c.text, where, None, c.bound, False, f"{c.text}: {where} has no results")
+        return judged(False, f"{c.text}: {where} has no results")
     if isinstance(value, float) and value != value:  # present, but NaN: not "missing"
-        return Check(
-            c.text,
-            where,
-            value,
-            c.bound,
+        return judged(
             False,
             f"{c.text}: {c.metric} is not a number (nan) at {where}, so it cannot meet"
             f" {c.op} {c.bound:g} (the evaluation's notes say why)",
         )
     if not is_number(value):
         near = closest(c.metric, [k for k, v in current.items() if is_number(v)])
-        return Check(
-            c.text,
-            where,
-            value,
-            c.bound,
+        return judged(
             False,
             f"{c.text}: metric {c.metric!r} is missing at {where}"
             + (f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""),
@@ -273,17 +269,10 @@ def _check(
     if c.change is None:
         passed = _OPS[c.op](float(value), c.bound)
         text = f"{c.metric} = {value:.4g} at {where} {'meets' if passed else 'misses'} {c.op} {c.bound:g}"
-        return Check(c.text, where, value, c.bound, passed, text)
+        return judged(passed, text)
     before = (base or {}).get(c.metric)
     if not is_number(before):
-        return Check(
-            c.text,
-            where,
-            value,
-            c.bound,
-            False,
-            f"{c.text}: the baseline has no {c.metric!r} at {where}",
-        )
+        return judged(False, f"{c.text}: the baseline has no {c.metric!r} at {where}")
     delta = float(value) - float(before)
     moved = -delta if c.change == "drop" else delta
     amount = moved / abs(float(before)) if c.relative and before else moved
@@ -294,4 +283,4 @@ def _check(
         f"{c.metric} {c.change} of {shown} at {where} ({before:.4g} → {value:.4g})"
         f" {'within' if passed else 'exceeds'} {c.bound:g}{'' if not c.relative else ' (relative)'}"
     )
-    return Check(c.text, where, value, c.bound, passed, text)
+    return judged(passed, text)
