@@ -38,7 +38,6 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from rung.automation.explain import quiet_reason
@@ -55,6 +54,7 @@ from rung.core.policy import Comparison, Policy, decide
 from rung.evaluation.evaluator import Evaluator
 from rung.monitoring.monitor import Monitor
 from rung.monitoring.performance import labelled_rows, performance_trigger
+from rung.pipelines.loader import pipeline_file
 from rung.pipelines.runner import Stores
 from rung.registry.models import RefusedPromotion, Registry, current_user
 from rung.store.lease import Lease
@@ -778,15 +778,13 @@ class Automation:
             )
         pipeline = str(self.config.get("pipeline") or "")
         location = pipeline.rpartition(":")[0]
-        if location.endswith(".py"):  # found now, not when a trigger fires (prefect#18420)
-            path = Path(location)
-            if not (path.is_absolute() and path.exists()) and not (self._s.root / path).exists():
-                raise NotFound(
-                    f"model {self.model!r}: no pipeline file {location!r}"
-                    f" (pipeline = {pipeline!r})",
-                    f"create it, or fix the pipeline of {self.model!r} in rung.toml"
-                    f" ([automate.models.{self.model}] or [automate])",
-                )
+        # found now, not when a trigger fires (prefect#18420); as the loader would find it
+        if location.endswith(".py") and pipeline_file(location, self._s.root) is None:
+            raise NotFound(
+                f"model {self.model!r}: no pipeline file {location!r} (pipeline = {pipeline!r})",
+                f"create it, or fix the pipeline of {self.model!r} in rung.toml"
+                f" ([automate.models.{self.model}] or [automate])",
+            )
 
     def _champion(self) -> Any:
         try:

@@ -66,6 +66,14 @@ def discover(root: Path, limit: int = 1_000_000) -> dict[str, str]:
     return found
 
 
+def pipeline_file(location: str, root: Path) -> Path | None:
+    """The file ``path/to/file.py`` of a target as :func:`load_object` finds it: relative
+    to the workspace ``root`` first, then to the current folder; None when neither has it."""
+    path = Path(location)
+    path = path if path.is_absolute() else (root / path if (root / path).exists() else path)
+    return path if path.exists() else None
+
+
 def load_object(target: str, root: Path) -> object:
     """Import whatever ``path/to/file.py:name`` or ``module:name`` names."""
     location, sep, attr = target.rpartition(":")
@@ -76,9 +84,8 @@ def load_object(target: str, root: Path) -> object:
             " [pipelines] in rung.toml",
         )
     if location.endswith(".py"):
-        path = Path(location)
-        path = path if path.is_absolute() else (root / path if (root / path).exists() else path)
-        if not path.exists():
+        path = pipeline_file(location, root)
+        if path is None:
             raise NotFound(f"no pipeline file {location!r}", "check the path in the target")
         module = _import_file(path.resolve())
     else:
