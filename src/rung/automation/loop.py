@@ -620,7 +620,7 @@ class Automation:
             raise NotFound(f"no challenger {name}@{version} is waiting for approval", hint)
         job = self.job(row["id"])
         user = current_user()
-        serving = self._alias_version(name, job["alias"])
+        serving = self._registry.alias_version(name, job["alias"])
         stale = serving != job["champion"]
         if stale and not force:
             raise _stale(job, serving)
@@ -669,7 +669,7 @@ class Automation:
         if before is None:
             return
         by = f" by {before['by']}" if before["by"] else ""
-        alias, current = before["alias"], self._alias_version(name, before["alias"])
+        alias, current = before["alias"], self._registry.alias_version(name, before["alias"])
         if current == version:
             since = f" since {_iso(before['since'])}" if before["since"] else ""
             state = f"it is {alias}{since}"
@@ -681,14 +681,6 @@ class Automation:
             f"{name}@{version} was already approved{by} (automate job {before['id']}): {state}",
             hint,
         )
-
-    def _alias_version(self, name: str, alias: str) -> int | None:
-        with self._s.metadata.read() as tx:
-            value = tx.scalar(
-                "SELECT version FROM aliases WHERE name = :n AND alias = :a",
-                {"n": name, "a": alias},
-            )
-        return None if value is None else int(value)
 
     # -- reading -------------------------------------------------------------------------
 

@@ -484,6 +484,15 @@ class Registry:
         )
         return version
 
+    def alias_version(self, name: str, alias: str) -> int | None:
+        """The version ``name@alias`` points at, or None when the alias is not set."""
+        with self._s.metadata.read() as tx:
+            value = tx.scalar(
+                "SELECT version FROM aliases WHERE name = :n AND alias = :a",
+                {"n": name, "a": alias},
+            )
+        return None if value is None else int(value)
+
     def get(self, ref: str) -> ModelVersion:
         """``NAME`` (latest), ``NAME@VERSION`` or ``NAME@ALIAS``."""
         name, _, which = ref.partition("@")
