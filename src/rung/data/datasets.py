@@ -8,7 +8,6 @@ also carry a schema and summary statistics.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -73,13 +72,11 @@ class DatasetVersion:
         return self.path()
 
     def to_pandas(self) -> pd.DataFrame:
-
         if not self.tabular:
             raise InvalidInput(
                 f"dataset {self.ref} is {self.format}, not a table", "use .path() to read its files"
             )
-        data = io.BytesIO(self._store().get_bytes(self.hash))
-        return read_frame(data, self.format)
+        return read_frame(self._store().get_bytes(self.hash), self.format)
 
     def path(self) -> Path:
         """A verified read-only copy of the file or folder, checked out under ``.rung/``.
@@ -169,12 +166,10 @@ class Datasets:
         )
 
     def _add_frame(self, df: pd.DataFrame, name: str, source: str) -> DatasetVersion:
-        import pandas as pd
-
         data = parquet_bytes(df, f"dataset {name!r}", index=False)  # refused: nothing stored
         # the profile of what is stored (an object column of ints and nulls reads back as
         # floats): every later reader sees the kinds the version reports
-        schema, stats = profile(pd.read_parquet(io.BytesIO(data)))
+        schema, stats = profile(read_frame(data, "parquet"))
         digest = self._artifacts.put_bytes(data)
         return self._record(name, digest, "parquet", source, len(df), 1, len(data), schema, stats)
 

@@ -21,7 +21,7 @@ import decimal
 import io
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rung.core.columns import check_unique_names
 from rung.core.errors import InvalidInput
@@ -62,15 +62,29 @@ def read_table(
     return frame
 
 
-def read_frame(source: Any, fmt: str) -> pd.DataFrame:
-    """A file or file-like object of format ``fmt`` as a DataFrame, without the checks of
-    :func:`read_table` (for stored versions, which passed them when they were added): the
-    CSV's first column is never taken as the index, and integer columns beyond 64 bits are
-    exact ``int`` values."""
+def read_frame(source: Path | str | bytes | IO[bytes], fmt: str) -> pd.DataFrame:
+    """A file (path), bytes or binary file-like object of format ``fmt`` as a DataFrame,
+    without the checks of :func:`read_table` (for stored versions, which passed them when
+    they were added): the CSV's first column is never taken as the index, and integer
+    columns beyond 64 bits are exact ``int`` values.
+
+    The one reader of Parquet in rung: Arrow is given a path or an Arrow buffer, never a
+    Python file object. Arrow's reader threads calling back into a Python file object (an
+    ``open()`` handle, a ``BytesIO``, an fsspec file) can abort the interpreter at exit with
+    "terminate called without an active exception" after the command has done its work
+    (apache/arrow#34314, #50482; seen here in about one process in seven).
+    """
     import pandas as pd
 
     if fmt == "parquet":
-        return pd.read_parquet(source)
+        if isinstance(source, (str, Path)):
+            return pd.read_parquet(source)
+        import pyarrow as pa
+
+        data = source if isinstance(source, bytes) else source.read()
+        return pd.read_parquet(pa.BufferReader(data))
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
     return exact_integers(pd.read_csv(source, index_col=False))
 
 

@@ -104,9 +104,9 @@ def load(
     Raises :class:`~rung.core.errors.IntegrityError` for bytes that do not parse as ``kind``.
     """
     if kind in ("parquet", "series"):
-        import pandas as pd
+        from rung.data.tables import read_frame
 
-        frame = pd.read_parquet(io.BytesIO(data))
+        frame = read_frame(data, "parquet")
         return frame.iloc[:, 0] if kind == "series" else frame
     if kind == "npy":
         import numpy as np
