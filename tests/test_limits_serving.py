@@ -125,7 +125,7 @@ def test_a_refused_record_fails_only_its_own_request_in_a_group_commit(ws) -> No
 
 @pytest.mark.parametrize("poll", [float("nan"), float("inf"), 0.0, -1.0, 1e9])
 def test_the_alias_poll_interval_is_range_checked(sqlite_ws, poll: float) -> None:  # type: ignore[no-untyped-def]
-    from rung.serving.app import Service
+    from rung.serving.service import Service
 
     with pytest.raises(InvalidInput, match=r"poll interval .* out of range 0\.05\.\.86400"):
         Service(sqlite_ws, "trend@champion", poll)
