@@ -95,9 +95,8 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
         return JSONResponse(body, status_code=500)
 
 
-async def read_body(request: Request, hint: str, max_body: int = MAX_BODY) -> Any:
-    """The request's JSON body; a body over ``max_body`` bytes is a 413, one that is not JSON
-    a 422 with the route's ``hint`` (what that route takes)."""
+async def read_raw(request: Request, max_body: int = MAX_BODY) -> bytes:
+    """The request's body bytes; a body over ``max_body`` bytes is a 413."""
     length = request.headers.get("content-length")
     if length is not None and is_digits(length) and int(length) > max_body:
         raise PayloadTooLarge(
@@ -109,6 +108,13 @@ async def read_body(request: Request, hint: str, max_body: int = MAX_BODY) -> An
             f"the body has {len(raw)} bytes, over the limit of {max_body}",
             "send smaller batches",
         )
+    return raw
+
+
+async def read_body(request: Request, hint: str, max_body: int = MAX_BODY) -> Any:
+    """The request's JSON body (:func:`read_raw`); one that is not JSON is a 422 with the
+    route's ``hint`` (what that route takes)."""
+    raw = await read_raw(request, max_body)
     try:
         return payload_loads(raw)
     except ValueError as exc:  # orjson.JSONDecodeError, invalid UTF-8 included
