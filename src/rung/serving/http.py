@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+import zlib
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
 from typing import Any
 
@@ -52,6 +53,33 @@ def error_body(exc: RungError) -> dict[str, Any]:
     }
 
 
+def is_v2(path: str) -> bool:
+    """Whether ``path`` is one of the Open Inference Protocol's routes (``/v2``...)."""
+    return path == "/v2" or path.startswith("/v2/")
+
+
+def error_response(
+    request: Request,
+    body: dict[str, Any],
+    status: int,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """The error ``body`` (:func:`error_body`) in the shape the route's clients read.
+
+    On the Open Inference Protocol's routes, the protocol's shape: ``{"error": "<message> —
+    <hint>"}`` (a string: tritonclient's ``InferenceServerException.message()`` and KServe's
+    SDK read it so), rung's canonical object under ``"detail"``, and 400 for a bad request
+    where rung's own routes answer 422 (the specification's "Inference Response JSON Error
+    Object", https://github.com/kserve/open-inference-protocol). Elsewhere the canonical
+    body as it is."""
+    if is_v2(request.url.path):
+        inner = body["error"]
+        text = f"{inner['message']} — {inner['hint']}" if inner.get("hint") else inner["message"]
+        body = {"error": text, "detail": inner}
+        status = 400 if status == 422 else status
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def json_response(content: Any) -> Response:
     """``content`` encoded by orjson (numpy values included): FastAPI would otherwise walk
     every value of a large batch."""
@@ -69,7 +97,7 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
         metrics.errors.labels(path_label(request.url.path), type(exc).__name__).inc()
         retry = getattr(exc, "retry_after", None)  # 503s: a full disk, the store unreachable
         headers = {"Retry-After": str(retry)} if retry else None
-        return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
+        return error_response(request, error_body(exc), exc.status, headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -79,7 +107,7 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
         body["error"]["type"] = {404: "NotFound", 405: "MethodNotAllowed"}.get(
             exc.status_code, "HTTPError"
         )
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        return error_response(request, body, exc.status_code, exc.headers)
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
@@ -92,7 +120,7 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
             return await _rung_error(request, known)
         metrics.errors.labels(path_label(request.url.path), type(exc).__name__).inc()
         body = error_body(RungError(f"internal error: {type(exc).__name__}: {exc}", None))
-        return JSONResponse(body, status_code=500)
+        return error_response(request, body, 500)
 
 
 async def read_raw(request: Request, max_body: int = MAX_BODY) -> bytes:
@@ -108,7 +136,60 @@ async def read_raw(request: Request, max_body: int = MAX_BODY) -> bytes:
             f"the body has {len(raw)} bytes, over the limit of {max_body}",
             "send smaller batches",
         )
+    return decoded(raw, request.headers.get("content-encoding"), max_body)
+
+
+class UnsupportedEncoding(RungError):
+    """The body's ``Content-Encoding`` is not one the service decodes (HTTP 415, RFC 9110
+    §15.5.16)."""
+
+    status = 415
+
+
+# zlib's window bits for each content coding (RFC 9110 §8.4.1): gzip's header, zlib's
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def decoded(raw: bytes, encoding: str | None, max_body: int = MAX_BODY) -> bytes:
+    """``raw`` with its ``Content-Encoding`` (gzip, deflate, identity, or a list of them)
+    undone; the decoded size counts against ``max_body`` (over it, 413: a zip bomb stops at
+    the limit, never inflated whole). Raises :class:`UnsupportedEncoding` (415) for another
+    coding and :class:`~rung.core.errors.InvalidInput` for data that is not of its coding."""
+    if not encoding:
+        return raw
+    for coding in reversed([c.strip().lower() for c in encoding.split(",") if c.strip()]):
+        if coding == "identity":
+            continue
+        if coding not in _WBITS:
+            raise UnsupportedEncoding(
+                f"Content-Encoding {coding[:40]!r} is not supported",
+                "send the body as is, or compressed with gzip or deflate",
+            )
+        raw = _inflate(raw, coding, max_body)
     return raw
+
+
+def _inflate(raw: bytes, coding: str, max_body: int) -> bytes:
+    # "deflate" is zlib's format (RFC 9110 §8.4.1.2); some clients send raw deflate: try both
+    for wbits in (_WBITS[coding], -zlib.MAX_WBITS) if coding == "deflate" else (_WBITS[coding],):
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out = inflater.decompress(raw, max_body + 1)
+        except zlib.error as exc:
+            error = exc
+            continue
+        if len(out) > max_body or inflater.unconsumed_tail:
+            raise PayloadTooLarge(
+                f"the body decompresses to over the limit of {max_body} bytes",
+                "send smaller batches",
+            )
+        if not inflater.eof:
+            raise InvalidInput(f"the {coding} body is truncated", "send the whole body")
+        return out
+    raise InvalidInput(
+        f"the body is not {coding} data ({error})",
+        f"compress it with {coding}, or send it uncompressed without Content-Encoding",
+    )
 
 
 async def read_body(request: Request, hint: str, max_body: int = MAX_BODY) -> Any:
@@ -127,11 +208,14 @@ async def answer(
     to_body: Callable[[Any], Any],
     hint: str = PREDICT_HINT,
     max_body: int = MAX_BODY,
+    read: Callable[[Request], Awaitable[Any]] | None = None,
 ) -> tuple[Loaded, dict[str, Any], str]:
     """Check, predict and log one request: the version that answered, its outputs and the
     request id. A failed request is logged too, with its status and no inputs (the error rate
     of monitoring comes from the same log). The request counts as load (``service.active``)
-    from its arrival until its record is durable, and is answered only once it is."""
+    from its arrival until its record is durable, and is answered only once it is. ``read``
+    reads the body (default: :func:`read_body`, JSON) before ``to_body`` turns it into
+    ``/predict``'s form."""
     started = time.perf_counter()
     given = request.headers.get("x-request-id")
     try:  # HTTP hands header bytes over as Latin-1; clients send ids as UTF-8, as in JSON
@@ -170,7 +254,8 @@ async def answer(
                     "X-Request-ID header",
                     f"send an id of at most {REQUEST_ID} characters, or none (one is made)",
                 )
-            body = to_body(await read_body(request, hint, max_body))
+            got = await (read(request) if read else read_body(request, hint, max_body))
+            body = to_body(got)
             columns, rows = check(body, service.current.signature)
             held, out = await service.batcher.predict(columns, rows, alone=service.active == 1)
         except Exception as exc:

@@ -1,9 +1,17 @@
-"""The Open Inference Protocol v2 routes (KServe's "V2 inference protocol"):
-``/v2/health/live``, ``/v2/health/ready``, ``/v2/models/{name}``,
-``/v2/models/{name}/ready`` and ``/v2/models/{name}/infer``.
+"""The Open Inference Protocol v2 routes (KServe's "V2 inference protocol"): server metadata
+``/v2``, ``/v2/health/live``, ``/v2/health/ready``, and per model ``/v2/models/{name}``,
+``.../ready`` and ``.../infer``, each also under ``/v2/models/{name}/versions/{version}``.
 
-Source: the Open Inference Protocol's REST specification,
-https://github.com/kserve/open-inference-protocol (``specification/protocol/inference_rest.md``).
+Requests may carry their tensors as JSON (flat or nested, row-major) or in the binary tensor
+data extension, and may be compressed (``Content-Encoding: gzip`` or ``deflate``, decoded by
+:func:`rung.serving.http.read_raw`). Errors answer ``{"error": "<message> — <hint>"}`` with
+400 for a bad request and 404 for an unknown model or version, rung's canonical error object
+under ``"detail"`` (:func:`rung.serving.http.error_response`).
+
+Sources: the Open Inference Protocol's REST specification,
+https://github.com/kserve/open-inference-protocol (``specification/protocol/inference_rest.md``);
+Triton's binary tensor data extension,
+https://github.com/triton-inference-server/server (``docs/protocol/extension_binary_data.md``).
 """
 
 from __future__ import annotations
@@ -13,33 +21,53 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from rung.serving.http import MAX_BODY, answer, json_response
-from rung.serving.payload import PayloadError, expect_object, unknown_fields
+from rung.core.columns import ColumnKind
+from rung.core.errors import NotFound
+from rung.serving import tensors
+from rung.serving.http import MAX_BODY, answer, json_response, read_raw
+from rung.serving.payload import expect_object, not_json, unknown_fields
+from rung.serving.payload import loads as payload_loads
 from rung.serving.predictor import Loaded
 from rung.serving.service import Service
+from rung.serving.tensors import TensorError
 
 INFER_HINT = (
     'send {"inputs": [{"name": "feature", "shape": [n], "datatype": "FP64", "data": [...]}]}'
     " (the Open Inference Protocol v2)"
 )
-INFER_FIELDS = ["id", "inputs", "outputs", "parameters"]  # an inference request's fields
+# an inference request's fields (KServe's SDK also sends the model's name)
+INFER_FIELDS = ["id", "inputs", "outputs", "parameters", "model_name", "model_version"]
 INPUT_FIELDS = ["data", "datatype", "name", "parameters", "shape"]  # one input tensor's
+OUTPUT_FIELDS = ["name", "parameters"]  # one requested output's
+EXTENSIONS = ["binary_tensor_data"]  # the protocol extensions this server supports
 
 
 def router(service: Service, max_body: int = MAX_BODY) -> APIRouter:
     """The v2 routes, answering from ``service``."""
     routes = APIRouter()
 
-    def named(name: str) -> Loaded:
+    def named(name: str, version: str | None = None) -> Loaded:
+        """The served version of model ``name`` (of ``version`` when the path names one), or
+        :class:`~rung.core.errors.NotFound` (404)."""
         held = service.current
         if name != held.name:
-            from rung.core.errors import NotFound
-
             raise NotFound(
                 f"this service serves model {held.name!r}, not {name!r}",
                 f"use /v2/models/{held.name}",
             )
+        if version is not None and version != str(held.version):
+            raise NotFound(
+                f"model {name!r} version {version!r} is not served here: this service serves"
+                f" version {held.version}",
+                f"use /v2/models/{name}/versions/{held.version}, or /v2/models/{name}",
+            )
         return held
+
+    @routes.get("/v2")
+    async def server_metadata() -> dict[str, Any]:
+        from rung import __version__
+
+        return {"name": "rung", "version": __version__, "extensions": EXTENSIONS}
 
     @routes.get("/v2/health/live")
     async def live() -> dict[str, Any]:
@@ -51,83 +79,204 @@ def router(service: Service, max_body: int = MAX_BODY) -> APIRouter:
 
     @routes.get("/v2/models/{name}")
     async def model_metadata(name: str) -> dict[str, Any]:
-        held = named(name)
-        cols = held.signature.get("columns", {})
-        return {
-            "name": held.name,
-            "versions": [str(held.version)],
-            "platform": "rung-sklearn",
-            "inputs": [
-                {"name": f, "datatype": _datatype(cols.get(f, {})), "shape": [-1]}
-                for f in held.signature.get("features", [])
-            ],
-            "outputs": [{"name": "predict", "datatype": "BYTES", "shape": [-1]}],
-        }
+        return metadata(named(name))
+
+    @routes.get("/v2/models/{name}/versions/{version}")
+    async def version_metadata(name: str, version: str) -> dict[str, Any]:
+        return metadata(named(name, version))
 
     @routes.get("/v2/models/{name}/ready")
     async def model_ready(name: str) -> dict[str, Any]:
         named(name)
         return {"name": name, "ready": True}
 
+    @routes.get("/v2/models/{name}/versions/{version}/ready")
+    async def version_ready(name: str, version: str) -> dict[str, Any]:
+        named(name, version)
+        return {"name": name, "ready": True}
+
     @routes.post("/v2/models/{name}/infer")
     async def infer(name: str, request: Request) -> Response:
-        named(name)
-        held, out, request_id = await answer(service, request, _columns_of, INFER_HINT, max_body)
-        preds = out["predictions"]
-        outputs = [
-            {"name": "predict", "shape": [len(preds)], "datatype": _pred_type(preds), "data": preds}
-        ]
-        if "probabilities" in out:
-            classes = list(out["probabilities"][0]) if out["probabilities"] else []
-            flat = [row[c] for row in out["probabilities"] for c in classes]
-            outputs.append(
-                {
-                    "name": "predict_proba",
-                    "shape": [len(preds), len(classes)],
-                    "datatype": "FP64",
-                    "data": flat,
-                }
-            )
-        return json_response(
-            {
-                "model_name": held.name,
-                "model_version": str(held.version),
-                "id": request_id,
-                "outputs": outputs,
-            }
+        return await _infer(name, None, request)
+
+    @routes.post("/v2/models/{name}/versions/{version}/infer")
+    async def version_infer(name: str, version: str, request: Request) -> Response:
+        return await _infer(name, version, request)
+
+    async def _infer(name: str, version: str | None, request: Request) -> Response:
+        named(name, version)
+        sent: dict[str, Any] = {}
+
+        async def read(req: Request) -> Any:
+            raw = await read_raw(req, max_body)
+            sent.update(parse(raw, req.headers.get("inference-header-content-length")))
+            sent["binary"] = requested(sent["request"], outputs_of(service.current))
+            return {"columns": _inputs(sent["columns"], service.current)}
+
+        held, out, request_id = await answer(service, request, _same, INFER_HINT, max_body, read)
+        body: dict[str, Any] = {
+            "model_name": held.name,
+            "model_version": str(held.version),
+            "id": sent["request"].get("id", request_id),
+        }
+        produced = [o for o in _outputs(held, out) if o["name"] in sent["binary"]]
+        order = list(sent["binary"])
+        produced.sort(key=lambda o: order.index(o["name"]))
+        body["outputs"], blob = tensors.encode(produced, sent["binary"])
+        if not blob:
+            return json_response(body)
+        import orjson
+
+        head = orjson.dumps(body)
+        return Response(
+            head + blob,
+            media_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(len(head))},
         )
 
     return routes
 
 
-def _columns_of(body: Any) -> dict[str, Any]:
-    """An inference request as rung's columns form."""
-    body = expect_object(body, INFER_HINT)
+def _same(body: Any) -> Any:
+    return body
+
+
+def parse(raw: bytes, header_length: str | None) -> dict[str, Any]:
+    """An inference request's body (JSON, then binary tensors when ``header_length``, the
+    ``Inference-Header-Content-Length`` header, is given): ``{"request": the JSON object,
+    "columns": each input's flat values}``. Raises :class:`~rung.serving.tensors.TensorError`
+    or :class:`~rung.serving.payload.PayloadError` (400 on this route)."""
+    head, binary = tensors.split(raw, header_length)
+    try:
+        body = expect_object(payload_loads(head), INFER_HINT)
+    except ValueError as exc:  # orjson.JSONDecodeError, invalid UTF-8 included
+        raise not_json(exc, INFER_HINT) from exc
     stray = unknown_fields(body, INFER_FIELDS, [])
-    inputs = body.get("inputs")
-    if isinstance(inputs, list):
-        for k, i in enumerate(inputs):
-            if isinstance(i, dict):
-                stray += unknown_fields(i, INPUT_FIELDS, ["inputs", k])
+    for key, fields in (("inputs", INPUT_FIELDS), ("outputs", OUTPUT_FIELDS)):
+        if isinstance(body.get(key), list):
+            for k, i in enumerate(body[key]):
+                if isinstance(i, dict):
+                    stray += unknown_fields(i, fields, [key, k])
     if stray:
         where = ".".join(map(str, stray[0].loc))
-        raise PayloadError(f"invalid input at {where}: {stray[0].msg}", INFER_HINT, stray)
-    if not isinstance(inputs, list) or not all(
-        isinstance(i, dict) and "name" in i and "data" in i for i in inputs
-    ):
-        raise PayloadError("'inputs' must be a list of {name, shape, datatype, data}", INFER_HINT)
-    return {"columns": {i["name"]: i["data"] for i in inputs}}
+        raise TensorError(f"invalid input at {where}: {stray[0].msg}", INFER_HINT)
+    if "id" in body and not isinstance(body["id"], str):
+        raise TensorError(f"'id' must be a string, got {str(body['id'])[:40]}", None)
+    return {"request": body, "columns": tensors.decode(body, binary)}
 
 
-def _datatype(spec: dict[str, Any]) -> str:
-    return {"numeric": "FP64", "integer": "INT64", "boolean": "BOOL"}.get(
-        spec.get("kind", ""), "BYTES"
-    )
+def _inputs(columns: dict[str, list[Any]], held: Loaded) -> dict[str, list[Any]]:
+    """The decoded inputs when they are exactly the model's features; else the 400 naming the
+    missing or unknown input."""
+    from rung.core.suggest import did_you_mean
+
+    features: list[str] = held.signature.get("features") or []
+    takes = f"the model's inputs: {', '.join(features)} (GET /v2/models/{held.name})"
+    for name in columns:
+        if name not in features:
+            raise TensorError(
+                f"input {name!r} is not one of the model's inputs",
+                did_you_mean(name, features, takes) or takes,
+            )
+    for name in features:
+        if name not in columns:
+            raise TensorError(f"input {name!r} is missing", f"send {takes}")
+    return columns
 
 
-def _pred_type(values: list[Any]) -> str:
-    if values and all(isinstance(v, bool) for v in values):
-        return "BOOL"
-    if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        return "FP64"
-    return "BYTES"
+def metadata(held: Loaded) -> dict[str, Any]:
+    """The model metadata response: each feature's datatype from its column kind in the
+    signature, each output's from the model (see :func:`outputs_of`)."""
+    cols = held.signature.get("columns") or {}
+    return {
+        "name": held.name,
+        "versions": [str(held.version)],
+        "platform": "rung_sklearn",
+        "inputs": [
+            {
+                "name": f,
+                "datatype": tensors.datatype_of(
+                    ColumnKind.from_dict(cols[f]) if f in cols else None
+                ),
+                "shape": [-1],
+            }
+            for f in held.signature.get("features", [])
+        ],
+        "outputs": outputs_of(held),
+    }
+
+
+def outputs_of(held: Loaded) -> list[dict[str, Any]]:
+    """The outputs of a version: ``predict`` [-1] typed by the classifier's classes (INT64 for
+    integer classes, BOOL, BYTES for strings) or FP64 for a regressor; and, for a model with
+    ``predict_proba``, ``predict_proba`` [-1, k] FP64, one column per class."""
+    import numpy as np
+
+    classes = getattr(held.final, "classes_", None)
+    kind = "FP64" if classes is None else tensors.datatype_of_values(np.asarray(classes).dtype)
+    out = [{"name": "predict", "datatype": kind, "shape": [-1]}]
+    if hasattr(held.final, "predict_proba"):
+        k = -1 if classes is None else len(classes)
+        out.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, k]})
+    return out
+
+
+def requested(body: dict[str, Any], available: list[dict[str, Any]]) -> dict[str, bool]:
+    """The outputs to answer, in order, each mapped to whether it goes as binary data
+    (``parameters.binary_data`` of the output, else the request's
+    ``parameters.binary_data_output``, else JSON). An unknown output is a 400."""
+    from rung.core.suggest import did_you_mean
+
+    params = body.get("parameters") or {}  # other request parameters are hints: ignored
+    if not isinstance(params, dict):
+        raise TensorError("the request's 'parameters' must be an object", INFER_HINT)
+    default = params.get("binary_data_output", False)
+    if not isinstance(default, bool):
+        raise TensorError("parameters.binary_data_output must be true or false", None)
+    names = [o["name"] for o in available]
+    wanted = body.get("outputs")
+    if wanted is None:
+        return dict.fromkeys(names, default)
+    if not isinstance(wanted, list):
+        raise TensorError("'outputs' must be a list of {name, parameters}", INFER_HINT)
+    out: dict[str, bool] = {}
+    for k, o in enumerate(wanted):
+        if not isinstance(o, dict) or not isinstance(o.get("name"), str):
+            raise TensorError(f"outputs[{k}] is not an output with a string 'name'", None)
+        name = o["name"]
+        if name not in names:
+            listed = f"the model's outputs: {', '.join(names)}"
+            raise TensorError(
+                f"output {name!r} is not one of the model's outputs",
+                did_you_mean(name, names, listed) or listed,
+            )
+        p = tensors.known_parameters(o.get("parameters"), ("binary_data",), f"output {name!r}")
+        binary = p.get("binary_data", default)
+        if not isinstance(binary, bool):
+            raise TensorError(
+                f"output {name!r}: parameters.binary_data must be true or false", None
+            )
+        out[name] = binary
+    return out
+
+
+def _outputs(held: Loaded, out: dict[str, Any]) -> list[dict[str, Any]]:
+    """The prediction as output tensors, each in the datatype its metadata gives."""
+    from rung.core.outputs import from_json
+
+    meta = {o["name"]: o for o in outputs_of(held)}
+    preds = from_json(out["predictions"])
+    kind = meta["predict"]["datatype"]
+    try:
+        data = tensors.as_datatype(preds, kind)
+    except (TypeError, ValueError):  # a model whose predictions are not its classes' type
+        kind, data = "BYTES", tensors.as_datatype(preds, "BYTES")
+    outputs = [{"name": "predict", "datatype": kind, "shape": [len(preds)], "data": data}]
+    if "probabilities" in out:
+        rows = out["probabilities"]
+        k = len(rows[0]) if rows else max(meta["predict_proba"]["shape"][1], 0)
+        flat = [float(v) for row in rows for v in row.values()]
+        outputs.append(
+            {"name": "predict_proba", "datatype": "FP64", "shape": [len(preds), k], "data": flat}
+        )
+    return outputs
