@@ -198,6 +198,10 @@ def test_tritonclient_http_with_its_defaults(server: str) -> None:
         "get_model_metadata(other model)",
         refused(lambda: client.get_model_metadata("x"), "404", "not 'x'"),
     )
+    calls.run(
+        "get_model_config (Triton's extension, not offered)",
+        refused(lambda: client.get_model_config("clf"), "404", "Not Found"),
+    )
     calls.run("infer (binary)", infer)
     calls.run("infer (JSON)", lambda: infer(binary=False))
     calls.run("infer(model_version)", lambda: infer(model_version="1"))

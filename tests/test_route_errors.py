@@ -44,6 +44,14 @@ NOT_OBJECTS["null"] = "null"
 
 
 def _error(answer: httpx.Response) -> dict[str, Any]:
+    """The canonical error object: the body's ``error`` on rung's own routes (422); on the
+    Open Inference Protocol's, its ``detail`` beside the protocol's ``error`` string (400)."""
+    if answer.request.url.path.startswith("/v2/"):
+        assert answer.status_code == 400, answer.text
+        body = answer.json()
+        assert body["error"].startswith(body["detail"]["message"]), body
+        detail: dict[str, Any] = body["detail"]
+        return detail
     assert answer.status_code == 422, answer.text
     error: dict[str, Any] = answer.json()["error"]
     assert "\n" not in error["message"]

@@ -25,7 +25,7 @@ from rung.core.columns import ColumnKind
 from rung.core.errors import NotFound
 from rung.serving import tensors
 from rung.serving.http import MAX_BODY, answer, json_response, read_raw
-from rung.serving.payload import expect_object, not_json, unknown_fields
+from rung.serving.payload import PayloadError, expect_object, not_json, unknown_fields
 from rung.serving.payload import loads as payload_loads
 from rung.serving.predictor import Loaded
 from rung.serving.service import Service
@@ -159,7 +159,7 @@ def parse(raw: bytes, header_length: str | None) -> dict[str, Any]:
                     stray += unknown_fields(i, fields, [key, k])
     if stray:
         where = ".".join(map(str, stray[0].loc))
-        raise TensorError(f"invalid input at {where}: {stray[0].msg}", INFER_HINT)
+        raise PayloadError(f"invalid input at {where}: {stray[0].msg}", INFER_HINT, stray)
     if "id" in body and not isinstance(body["id"], str):
         raise TensorError(f"'id' must be a string, got {str(body['id'])[:40]}", None)
     return {"request": body, "columns": tensors.decode(body, binary)}
