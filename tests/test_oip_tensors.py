@@ -140,3 +140,98 @@ def test_bytes_elements_are_length_prefixed_and_binary_claims_are_exact() -> Non
     tensor = {"name": "x", "shape": [1], "datatype": "INT64", "data": [1]}
     with pytest.raises(TensorError, match="no input claims"):
         decode({"inputs": [tensor]}, b"extra")
+
+
+@pytest.mark.parametrize(
+    ("labels", "datatype", "python_type"),
+    [
+        ([0, 1, 2] * 10, "INT64", int),
+        (["no", "yes", "maybe"] * 10, "BYTES", str),
+        ([True, False, True] * 10, "BOOL", bool),
+        ([0.0, 1.0, 1.0] * 10, "FP64", float),
+        (None, "FP64", float),  # a regressor
+    ],
+)
+def test_predicts_datatype_follows_the_model_in_metadata_and_answers(
+    labels: list[Any] | None, datatype: str, python_type: type
+) -> None:
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    from rung.serving.predictor import compute, ready
+    from rung.serving.v2 import _outputs, outputs_of
+
+    x = pd.DataFrame({"a": np.linspace(-3, 3, 30)})
+    model = (
+        LinearRegression().fit(x, x["a"] * 2)
+        if labels is None
+        else LogisticRegression().fit(x, np.array(labels))
+    )
+    spec = {"kind": "numeric", "dtype": "float64", "nullable": False}
+    held = ready("m", 1, model, {"features": ["a"], "columns": {"a": spec}})
+    meta = outputs_of(held)
+    answered = _outputs(held, compute(held, x))
+    assert meta[0] == {"name": "predict", "datatype": datatype, "shape": [-1]}
+    assert answered[0]["datatype"] == datatype and answered[0]["shape"] == [30]
+    assert all(type(v) is python_type for v in answered[0]["data"])
+    assert (
+        from_binary(to_binary(answered[0]["data"], datatype), datatype, "p")
+        == (answered[0]["data"])
+    )
+    if labels is None:
+        assert [m["name"] for m in meta] == ["predict"] and len(answered) == 1
+    else:
+        k = len(set(labels))
+        assert meta[1] == {"name": "predict_proba", "datatype": "FP64", "shape": [-1, k]}
+        assert answered[1]["shape"] == [30, k] and len(answered[1]["data"]) == 30 * k
+
+
+@pytest.mark.parametrize(
+    ("kind", "datatype"),
+    [
+        ({"kind": "integer", "dtype": "int64"}, "INT64"),
+        ({"kind": "integer", "dtype": "Int64"}, "INT64"),
+        ({"kind": "numeric", "dtype": "float32"}, "FP64"),
+        ({"kind": "boolean", "dtype": "bool"}, "BOOL"),
+        ({"kind": "categorical", "dtype": "object"}, "BYTES"),
+        ({"kind": "text", "dtype": "string"}, "BYTES"),
+        ({"kind": "datetime", "dtype": "datetime64[ns]"}, "BYTES"),
+        (None, "BYTES"),
+    ],
+)
+def test_an_inputs_datatype_is_its_column_kinds(kind: dict[str, Any] | None, datatype: str) -> None:
+    from rung.core.columns import ColumnKind
+    from rung.serving.tensors import datatype_of
+
+    assert datatype_of(ColumnKind.from_dict(kind) if kind else None) == datatype
+
+
+def test_content_codings_are_undone_within_the_limit() -> None:
+    """gzip (several members too), deflate in zlib's format and raw, identity, and a list of
+    them; past the limit 413 whatever the ratio; truncated or foreign data 422 (400 on /v2)."""
+    import gzip
+    import zlib
+
+    from rung.core.errors import InvalidInput
+    from rung.serving.http import PayloadTooLarge, UnsupportedEncoding, decoded
+
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    plain_deflate = raw.compress(b"raw") + raw.flush()
+    assert decoded(gzip.compress(b"ab") + gzip.compress(b"cd"), "gzip") == b"abcd"
+    assert decoded(zlib.compress(b"xy"), "deflate") == b"xy"
+    assert decoded(plain_deflate, "deflate") == b"raw"
+    assert decoded(gzip.compress(b"q"), "identity, GZIP") == b"q"
+    assert decoded(b"as is", None) == b"as is"
+    assert len(decoded(gzip.compress(b"a" * 1000), "gzip", 1000)) == 1000
+    for body, error in (
+        (gzip.compress(b"a" * 1001), PayloadTooLarge),
+        (gzip.compress(b"a" * 600) * 2, PayloadTooLarge),
+        (gzip.compress(b"a" * 100)[:-5], InvalidInput),
+        (b"zz", InvalidInput),
+        (gzip.compress(b"a") + b"junk", InvalidInput),
+    ):
+        with pytest.raises(error):
+            decoded(body, "gzip", 1000)
+    with pytest.raises(UnsupportedEncoding) as err:
+        decoded(b"x", "br")
+    assert err.value.status == 415

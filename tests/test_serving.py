@@ -133,6 +133,7 @@ def test_open_inference_protocol_v2_and_metrics(served) -> None:  # type: ignore
     ).json()
     assert infer["model_name"] == "trend" and infer["outputs"][0]["data"] == ["yes", "no"]
     assert infer["outputs"][1]["shape"] == [2, 2]
+    assert infer["outputs"][0]["datatype"] == meta["outputs"][0]["datatype"] == "BYTES"
     metrics = httpx.get(f"{url}/metrics").text
     assert 'rung_model_version{model="trend"} 1.0' in metrics
     assert "rung_request_seconds_bucket" in metrics and "rung_rows_predicted_total 2.0" in metrics

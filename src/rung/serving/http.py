@@ -172,12 +172,23 @@ def decoded(raw: bytes, encoding: str | None, max_body: int = MAX_BODY) -> bytes
 def _inflate(raw: bytes, coding: str, max_body: int) -> bytes:
     # "deflate" is zlib's format (RFC 9110 §8.4.1.2); some clients send raw deflate: try both
     for wbits in (_WBITS[coding], -zlib.MAX_WBITS) if coding == "deflate" else (_WBITS[coding],):
-        inflater = zlib.decompressobj(wbits)
         try:
-            out = inflater.decompress(raw, max_body + 1)
+            return _members(raw, coding, wbits, max_body)
         except zlib.error as exc:
             error = exc
-            continue
+    raise InvalidInput(
+        f"the body is not {coding} data ({error})",
+        f"compress it with {coding}, or send it uncompressed without Content-Encoding",
+    )
+
+
+def _members(raw: bytes, coding: str, wbits: int, max_body: int) -> bytes:
+    """Every member of ``raw`` (a gzip body may hold several, RFC 1952 §2.2) inflated, at most
+    ``max_body`` bytes in all."""
+    out = b""
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        out += inflater.decompress(raw, max_body + 1 - len(out))  # never 0: that is unbounded
         if len(out) > max_body or inflater.unconsumed_tail:
             raise PayloadTooLarge(
                 f"the body decompresses to over the limit of {max_body} bytes",
@@ -185,11 +196,9 @@ def _inflate(raw: bytes, coding: str, max_body: int) -> bytes:
             )
         if not inflater.eof:
             raise InvalidInput(f"the {coding} body is truncated", "send the whole body")
-        return out
-    raise InvalidInput(
-        f"the body is not {coding} data ({error})",
-        f"compress it with {coding}, or send it uncompressed without Content-Encoding",
-    )
+        raw = inflater.unused_data
+        if not raw:
+            return out
 
 
 async def read_body(request: Request, hint: str, max_body: int = MAX_BODY) -> Any:

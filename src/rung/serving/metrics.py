@@ -14,7 +14,15 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 PATHS = frozenset(
-    ("/predict", "/feedback", "/metrics", "/v2/health/live", "/v2/health/ready", "/openapi.json")
+    (
+        "/predict",
+        "/feedback",
+        "/metrics",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/openapi.json",
+    )
 )
 
 
@@ -96,4 +104,6 @@ def path_label(path: str) -> str:
             return "/v2/models/{name}"
         if tail == ["ready"] or tail == ["infer"]:
             return "/v2/models/{name}/" + tail[0]
+        if len(tail) in (2, 3) and tail[0] == "versions" and tail[2:] in ([], ["ready"], ["infer"]):
+            return "/v2/models/{name}/versions/{version}" + "".join("/" + t for t in tail[2:])
     return "other"
