@@ -51,7 +51,7 @@ def tensors(draw: st.DrawFn) -> tuple[dict[str, Any], bytes, list[Any]]:
 
 
 @given(tensors())
-@settings(max_examples=120, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_a_tensor_whose_shape_and_datatype_agree_decodes_to_its_values(
     case: tuple[dict[str, Any], bytes, list[Any]],
 ) -> None:
@@ -111,7 +111,7 @@ def broken(draw: st.DrawFn) -> tuple[dict[str, Any], bytes, str]:
 
 
 @given(broken())
-@settings(max_examples=120, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_a_tensor_with_a_fault_is_a_400_naming_the_input(
     case: tuple[dict[str, Any], bytes, str],
 ) -> None:
