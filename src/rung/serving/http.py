@@ -2,8 +2,10 @@
 a request's body within the size limit, and answering one prediction request (check,
 predict, log durably, then answer).
 
-Errors share one JSON body: ``{"error": {"type", "message", "hint", "fields"}}``. Bodies over
-the size limit get 413.
+Errors share one JSON body: ``{"error": {"type", "message", "hint", "fields"}}`` (on the Open
+Inference Protocol's ``/v2`` routes wrapped in that protocol's shape, :func:`error_response`).
+Bodies over the size limit get 413, compressed ones (``Content-Encoding: gzip``/``deflate``,
+:func:`decoded`) counted by their decoded size.
 """
 
 from __future__ import annotations
