@@ -274,27 +274,33 @@ def test_unknown_and_failed_request_ids(kinds) -> None:  # type: ignore[no-untyp
         assert "no prediction with request id 'nope'" in r.json()["error"]["message"]
         bad = http.post("/predict", json={"a": "x", "color": "red"}, headers={"X-Request-ID": "f1"})
         assert bad.status_code == 422
+        failed = bad.headers["x-request-id"]  # the server's id, whatever the client sent
+        assert failed != "f1" and bad.headers["x-correlation-id"] == "f1"
         deadline = time.monotonic() + 30  # a failed request is logged after its answer
-        while not _logged(ws, "f1"):
+        while not _logged(ws, failed):
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        r = http.post("/feedback", json={"request_id": "f1", "label": 1.0})
-        assert r.status_code == 422 and "request 'f1' failed (status 422)" in r.text
-        # the id reused by a request that was answered: that one is labelled
+        r = http.post("/feedback", json={"request_id": failed, "label": 1.0})
+        assert r.status_code == 422 and f"request '{failed}' failed (status 422)" in r.text
+        # a client reusing its own id makes two requests with two ids: no ambiguity
         ok = http.post("/predict", json=ROW, headers={"X-Request-ID": "f1"}).json()
-        assert ok["version"] == 4
-        assert http.post("/feedback", json={"request_id": "f1", "label": 1.0}).status_code == 200
+        assert ok["version"] == 4 and ok["request_id"] not in ("f1", failed)
+        assert http.post("/feedback", json={"request_id": "f1", "label": 1.0}).status_code == 404
+        r = http.post("/feedback", json={"request_id": ok["request_id"], "label": 1.0})
+        assert r.status_code == 200
         again = {"a": 5.0, "color": "blue"}
-        assert http.post("/predict", json=again, headers={"X-Request-ID": "f1"}).status_code == 200
-        assert http.post("/feedback", json={"request_id": "f1", "label": 11.0}).json() == {
-            "accepted": 1,
-            "replaced": 1,
-        }
-    assert count(ws) == 1
+        second = http.post("/predict", json=again, headers={"X-Request-ID": "f1"}).json()
+        assert second["request_id"] != ok["request_id"]
+        assert http.post(
+            "/feedback", json={"request_id": second["request_id"], "label": 11.0}
+        ).json() == {"accepted": 1, "replaced": 0}
+    assert count(ws) == 2
     from rung.monitoring.performance import labelled_rows
 
     rows = labelled_rows(ws.store, "m", 10, "y")
-    assert rows[["a", "y"]].to_dict("records") == [{"a": 5.0, "y": 11.0}]  # the newest request
+    assert sorted(rows[["a", "y"]].to_dict("records"), key=str) == sorted(
+        [{"a": 0.3, "y": 1.0}, {"a": 5.0, "y": 11.0}], key=str
+    )
 
 
 def _logged(ws: Any, request_id: str) -> bool:

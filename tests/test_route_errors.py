@@ -79,12 +79,13 @@ def test_every_route_answers_a_bad_body_from_its_own_schema(service, route: str)
     spec = ROUTES[route]
     others = [r["hint"] for k, r in ROUTES.items() if k != route]
 
-    error = _error(http.post(route, content=b"not json"))
+    json = {"content-type": "application/json"}
+    error = _error(http.post(route, content=b"not json", headers=json))
     assert error["message"].startswith("the body is not JSON (")
     assert spec["hint"] in error["hint"] and not any(o in error["hint"] for o in others)
 
     for text, kind in NOT_OBJECTS.items():
-        error = _error(http.post(route, content=text.encode()))
+        error = _error(http.post(route, content=text.encode(), headers=json))
         assert error["message"] == f"the body must be a JSON object, got {kind}", error
         assert spec["hint"] in error["hint"]
 

@@ -33,6 +33,9 @@ def served(sqlite_ws):  # type: ignore[no-untyped-def]
         proc.wait(timeout=30)
 
 
+JSON = {"content-type": "application/json"}
+
+
 def logged(ws: Any) -> int:
     with ws.store.read() as tx:
         return int(tx.scalar("SELECT COUNT(*) FROM predictions"))
@@ -65,7 +68,7 @@ def test_bad_input_is_422_with_the_field_and_never_500(served) -> None:  # type:
         )
         assert r.status_code == 422, (payload, r.text)
         assert set(r.json()["error"]) == {"type", "message", "hint", "fields"}
-    big = httpx.post(f"{url}/predict", content=b"x" * (9 * 1024 * 1024))
+    big = httpx.post(f"{url}/predict", content=b"x" * (9 * 1024 * 1024), headers=JSON)
     assert big.status_code == 413 and big.json()["error"]["type"] == "PayloadTooLarge"
     odd: list[bytes] = [
         b'{"a": 1e999, "color": "red"}',  # parses to infinity
@@ -85,7 +88,7 @@ def test_bad_input_is_422_with_the_field_and_never_500(served) -> None:  # type:
         b"\xff\xfe",
     ]
     for payload in odd:
-        r = httpx.post(f"{url}/predict", content=payload)
+        r = httpx.post(f"{url}/predict", content=payload, headers=JSON)
         assert r.status_code == 422, (payload, r.status_code, r.text)
         assert set(r.json()["error"]) == {"type", "message", "hint", "fields"}, payload
     extra = httpx.post(f"{url}/predict", json={"a": 1, "color": "red", "unused": "x"})

@@ -649,6 +649,37 @@ class AutomateSettings(_AutomateKeys):
         return out
 
 
+def _origins(value: Any, key: str) -> Any:
+    """CORS origins: ``scheme://host[:port]``, as a browser's ``Origin`` header writes them."""
+    import re
+
+    for i, item in enumerate(value):
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", item) or item.endswith("/"):
+            raise _Bad(f"{key}[{i}]", item, "expected an origin such as https://app.example.com")
+    return value
+
+
+def _hosts(value: Any, key: str) -> Any:
+    """``Host`` names: a host name or address, ``*.domain`` or ``*``, without a port."""
+    import re
+
+    for i, item in enumerate(value):
+        if not re.fullmatch(r"\*|(\*\.)?[A-Za-z0-9.\-]+|(?=.*:.*:)[0-9A-Fa-f:]+", item):
+            raise _Bad(f"{key}[{i}]", item, "expected a host name without a port, *.domain or *")
+    return value
+
+
+class ServeSettings(_Table):
+    """``[serve]``: what `rung serve` accepts (see docs/security.md, "Serving securely")."""
+
+    # Host header names accepted beside the bound address, localhost, 127.0.0.1 and ::1
+    allowed_hosts: Annotated[list[str], _hosts] = []
+    # origins allowed to call the service from a browser (CORS); empty: no CORS at all
+    cors_origins: Annotated[list[str], _origins] = []
+    # seconds a connection may take to send a request's headers before it is closed
+    header_timeout: Annotated[float | str, _Seconds(3600, zero=False)] = 10.0
+
+
 class Settings(_Table):
     """The whole of ``rung.toml``."""
 
@@ -658,6 +689,7 @@ class Settings(_Table):
     eval: EvalSettings = msgspec.field(default_factory=EvalSettings)
     monitor: MonitorSettings = msgspec.field(default_factory=MonitorSettings)
     automate: AutomateSettings = msgspec.field(default_factory=AutomateSettings)
+    serve: ServeSettings = msgspec.field(default_factory=ServeSettings)
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -20,6 +20,7 @@ for _module in (
     "monitor",
     "automate",
     "serve",
+    "tokens",
     "maintenance",
 ):
     importlib.import_module(f"rung.cli.{_module}")

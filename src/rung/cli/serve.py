@@ -26,8 +26,35 @@ def serve(
         float,
         typer.Option("--poll", min=0.05, max=86400, help="Seconds between checks of the alias."),
     ] = 1.0,
+    tokens: Annotated[
+        Path | None,
+        typer.Option(
+            "--tokens",
+            help="Token file to accept (default: $RUNG_SERVE_TOKENS, else the workspace's).",
+        ),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option("--allow-host", help="Also accept this Host name (repeat; * for any)."),
+    ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--header-timeout",
+            min=0.1,
+            max=3600,
+            help="Seconds a connection may take to send its headers ([serve] header_timeout).",
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="Serve a non-loopback --host without tokens."),
+    ] = False,
 ) -> None:
-    """Serve a model alias over HTTP: /predict, Open Inference Protocol v2, /metrics."""
+    """Serve a model alias over HTTP: /predict, Open Inference Protocol v2, /metrics.
+
+    With tokens (`rung token create`), every route but the health checks needs one; without
+    them the service binds loopback only. See docs/security.md, "Serving securely"."""
     import os
     import shutil
     import tempfile
@@ -38,11 +65,17 @@ def serve(
         require(module, "serving runs")
     import uvicorn
 
+    from rung.serving.connections import PROTOCOL
+
     with _ws() as ws:
+        protection = _protection(ws, host, tokens, allow_host or [], insecure)
         # fail here, in one line, if the alias does not exist or its model is not trusted
         version = ws.models.check_loadable(ref)
         root = str(ws.root)
+        settings = ws.config.settings.serve
+    timeout = header_timeout if header_timeout is not None else float(settings.header_timeout)
     os.environ.update(RUNG_SERVE_ROOT=root, RUNG_SERVE_REF=ref, RUNG_SERVE_POLL=str(poll))
+    os.environ.update(protection.to_env(), RUNG_SERVE_HEADER_TIMEOUT=str(timeout))
     shared = None
     if workers > 1:  # one /metrics for all workers: prometheus-client's multiprocess mode
         shared = tempfile.mkdtemp(prefix="rung-metrics-")
@@ -59,6 +92,7 @@ def serve(
                     host=host,
                     port=port,
                     log_level="warning",
+                    http=PROTOCOL,
                 ),
                 announce,
             ).run()
@@ -77,10 +111,53 @@ def serve(
                 port=port,
                 workers=workers,
                 log_level="warning",
+                http=PROTOCOL,
             )
     finally:
         if shared:
             shutil.rmtree(shared, ignore_errors=True)
+
+
+def _protection(
+    ws: Any, host: str, tokens_file: Path | None, allow_host: list[str], insecure: bool
+) -> Any:
+    """The service's tokens (``--tokens FILE``, else ``RUNG_SERVE_TOKENS``, else the
+    workspace's token file), ``Host`` allowlist and CORS origins; refuses a non-loopback
+    ``host`` without tokens unless ``insecure``."""
+    import ipaddress
+    import os
+
+    from rung.core.errors import InvalidInput
+    from rung.core.tokens import FILE, TokenSet, parse, read_file
+    from rung.serving.guards import Protection, default_hosts
+
+    if tokens_file is not None:
+        if not tokens_file.is_file():
+            raise InvalidInput(
+                f"no token file {tokens_file}", "make one with rung token create --file PATH"
+            )
+        found = read_file(tokens_file)
+    elif os.environ.get("RUNG_SERVE_TOKENS"):
+        found = parse(os.environ["RUNG_SERVE_TOKENS"], "RUNG_SERVE_TOKENS")
+    else:
+        found = read_file(ws.config.state_dir / FILE)
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not found and not loopback and not insecure:
+        raise InvalidInput(
+            f"--host {host} without tokens would let anyone who reaches it predict and send"
+            " feedback",
+            "make a token (rung token create NAME --scope predict), or add --insecure to serve"
+            " it open",
+        )
+    settings = ws.config.settings.serve
+    return Protection(
+        TokenSet(found),
+        default_hosts(host, [*settings.allowed_hosts, *allow_host]),
+        tuple(settings.cors_origins),
+    )
 
 
 @app.command(short_help="Score a file with a registered version.")

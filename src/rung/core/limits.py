@@ -37,7 +37,8 @@ KEY = 250
 WHO = 200
 """Who moved an alias: ``RUNG_USER`` or the login name."""
 REQUEST_ID = 64
-"""A served request's id (``X-Request-ID``); rung's own are 32 hex digits."""
+"""A served request's id (rung's own are 32 hex digits) and a client's ``X-Request-ID``,
+kept as its correlation id."""
 WINDOW = 50
 """A monitoring window as written (``1000``, ``1d``)."""
 
@@ -99,6 +100,7 @@ COLUMNS: dict[tuple[str, str], tuple[int, str]] = {
     ("alias_events", "action"): (WORD, "alias action"),
     ("alias_events", "who"): (WHO, "user name (RUNG_USER)"),
     ("predictions", "request_id"): (REQUEST_ID, "request id"),
+    ("predictions", "correlation_id"): (REQUEST_ID, "correlation id"),
     ("predictions", "model"): (NAME, "model name"),
     ("feedback", "request_id"): (REQUEST_ID, "request id"),
     ("monitor_windows", "model"): (NAME, "model name"),

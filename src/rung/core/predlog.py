@@ -50,13 +50,15 @@ def record(
     latency_ms: float,
     status: int = 200,
     at: float | None = None,
+    correlation_id: str | None = None,
 ) -> dict[str, Any]:
     """The row to insert for one request (``inputs``/``outputs`` still Python objects, encoded
-    by the writer): ``inputs`` as columns — a DataFrame, or a mapping of feature to values.
+        by the writer): ``inputs`` as columns — a DataFrame, or a mapping of feature to values.
+    ``request_id`` is the writer's own id; ``correlation_id`` the client's, if it sent one.
 
-    ``rows`` is derived from the inputs (0 for a failed request, whose inputs are not kept);
-    raises :class:`ValueError` when columns and predictions differ in length (a bug of the
-    writer, never stored)."""
+        ``rows`` is derived from the inputs (0 for a failed request, whose inputs are not kept);
+        raises :class:`ValueError` when columns and predictions differ in length (a bug of the
+        writer, never stored)."""
     failed = status >= 400
     columns: dict[str, list[Any]] = {} if failed else _columns(inputs)
     lengths = {len(v) for v in columns.values()}
@@ -75,6 +77,7 @@ def record(
         "latency_ms": float(latency_ms),
         "status": int(status),
         "at": time.time() if at is None else at,
+        "correlation_id": correlation_id,
     }
 
 

@@ -8,6 +8,9 @@
 * ``GET /metrics`` in Prometheus format and the middleware that counts every request
   (:mod:`rung.serving.metrics`);
 * the one JSON error body and the body size limit (:mod:`rung.serving.http`);
+* the protection every request passes first: the ``Host`` allowlist and the JSON content
+  type (:mod:`rung.serving.guards`), CORS for configured origins only, and tokens with
+  scopes (:mod:`rung.serving.auth`);
 * ``/openapi.json`` with ``/predict`` described by the served version's signature
   (:mod:`rung.serving.openapi`).
 
@@ -23,14 +26,25 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from rung.serving import v1, v2
-from rung.serving.http import MAX_BODY, install_error_handlers
+from rung.serving.auth import Authorize
+from rung.serving.guards import Guard, Protection
+from rung.serving.http import MAX_BODY, RequestIds, install_error_handlers
 from rung.serving.metrics import Measure
 from rung.serving.service import Service
 
 
-def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX_BODY) -> FastAPI:
-    """The ASGI app serving ``ref`` (NAME@ALIAS or NAME@VERSION) from workspace ``ws``."""
+def create_app(
+    ws: Any,
+    ref: str,
+    poll_seconds: float = 1.0,
+    max_body: int = MAX_BODY,
+    protection: Protection | None = None,
+) -> FastAPI:
+    """The ASGI app serving ``ref`` (NAME@ALIAS or NAME@VERSION) from workspace ``ws``,
+    protected as ``protection`` says (default: no tokens, loopback host names only)."""
     from contextlib import asynccontextmanager
+
+    protection = protection or Protection()
 
     service = Service(ws, ref, poll_seconds)
 
@@ -69,6 +83,21 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
 
     app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app, service.metrics)
+    # the last added runs first:
+    # Measure → RequestIds → Guard (Host, content type) → CORS → Authorize → routes
+    app.add_middleware(Authorize, tokens=protection.tokens, metrics=service.metrics)
+    if protection.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(protection.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(Guard, allowed_hosts=protection.allowed_hosts, metrics=service.metrics)
+    app.add_middleware(RequestIds)
     app.add_middleware(Measure, metrics=service.metrics)
     app.include_router(v1.router(service, max_body))
     app.include_router(v2.router(service, max_body))

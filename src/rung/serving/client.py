@@ -20,13 +20,21 @@ class ServiceError(RungError):
 
 
 class Client:
-    """A small httpx client for a ``rung serve`` service."""
+    """A small httpx client for a ``rung serve`` service.
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    ``token`` (default: the environment's ``RUNG_TOKEN``) is sent as
+    ``Authorization: Bearer <token>`` on every call; a service with tokens answers 401
+    without one and 403 for a token lacking the route's scope (:class:`ServiceError`)."""
+
+    def __init__(self, url: str, timeout: float = 10.0, token: str | None = None) -> None:
+        import os
+
         import httpx
 
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        token = token if token is not None else os.environ.get("RUNG_TOKEN") or None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
 
     def predict(self, rows: Any) -> dict[str, Any]:
         """One record (dict), several (list of dicts) or a DataFrame; returns the answer."""

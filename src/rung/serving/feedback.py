@@ -19,8 +19,9 @@ nothing stored:
 * a row labelled twice in one body is refused (which one would win is not said).
 
 An unknown request id is a 404. A request id whose requests all failed (logged with their
-status, no rows) has nothing to label: 422. When a client reused a request id (its
-``X-Request-ID``), the newest answered request with that id is the one labelled.
+status, no rows) has nothing to label: 422. Request ids are the server's (never a client's
+``X-Request-ID``); for an id logged more than once (an older rung kept clients' ids), the
+newest answered request with that id is the one labelled.
 
 **One label per (request, row); the latest wins.** A label for a row that already has one
 replaces it — the earlier label is not kept, but the row counts its ``corrections``, and a

@@ -6,11 +6,20 @@ Errors share one JSON body: ``{"error": {"type", "message", "hint", "fields"}}``
 Inference Protocol's ``/v2`` routes wrapped in that protocol's shape, :func:`error_response`).
 Bodies over the size limit get 413, compressed ones (``Content-Encoding: gzip``/``deflate``,
 :func:`decoded`) counted by their decoded size.
+
+**Request ids are the server's** (:class:`RequestIds`): every request gets a fresh one
+(32 hex digits), the key of its prediction-log record and of ``/feedback``, sent back in the
+``X-Request-ID`` response header (and ``request_id`` of ``/predict``'s body). A client's own
+``X-Request-ID`` (at most :data:`rung.core.limits.REQUEST_ID` characters of UTF-8) is kept
+as its *correlation id*: stored with the record (``correlation_id``) and echoed in
+``X-Correlation-ID``; it is never the log's key, so two clients sending the same value
+cannot make feedback ambiguous.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 import zlib
@@ -34,6 +43,75 @@ from rung.serving.predictor import Loaded
 from rung.serving.service import Service
 
 MAX_BODY = 8 * 1024 * 1024
+_log = logging.getLogger("rung")
+
+
+class RequestIds:
+    """The ASGI middleware giving every request the server's id
+    (``scope["state"]["request_id"]``) and answering it in ``X-Request-ID``; the client's
+    ``X-Request-ID`` (raw bytes, checked where it is used: :func:`correlation_id`) is echoed
+    in ``X-Correlation-ID`` when it is valid."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        echo = given if given is not None and _valid_id(given) else None
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                if echo is not None:
+                    headers.append((b"x-correlation-id", echo))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def _valid_id(raw: bytes) -> bool:
+    try:
+        return 0 < len(raw.decode("utf-8")) <= REQUEST_ID
+    except UnicodeError:
+        return False
+
+
+def request_id_of(request: Request) -> str:
+    """The server's id of ``request`` (:class:`RequestIds`; a fresh one without it)."""
+    rid = getattr(request.state, "request_id", None)
+    if rid is None:
+        rid = request.state.request_id = uuid.uuid4().hex
+    return str(rid)
+
+
+def correlation_id(request: Request) -> str | None:
+    """The client's ``X-Request-ID`` as text, or None; raises :class:`InvalidInput` (422)
+    for one that is not UTF-8 or longer than :data:`REQUEST_ID` characters."""
+    given = request.headers.get("x-request-id")
+    if not given:
+        return None
+    try:  # HTTP hands header bytes over as Latin-1; clients send ids as UTF-8, as in JSON
+        text = given.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise InvalidInput(
+            f"X-Request-ID header {given!r} is not UTF-8 text",
+            "send the id as UTF-8 (or ASCII), or none",
+        ) from None
+    check_length(
+        text,
+        REQUEST_ID,
+        "X-Request-ID header",
+        f"send an id of at most {REQUEST_ID} characters, or none",
+    )
+    return text
 
 
 class PayloadTooLarge(RungError):
@@ -66,6 +144,12 @@ def error_response(
     status: int,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
+    return shaped(request.url.path, body, status, headers)
+
+
+def shaped(
+    path: str, body: dict[str, Any], status: int, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     """The error ``body`` (:func:`error_body`) in the shape the route's clients read.
 
     On the Open Inference Protocol's routes, the protocol's shape: ``{"error": "<message> —
@@ -74,12 +158,22 @@ def error_response(
     where rung's own routes answer 422 (the specification's "Inference Response JSON Error
     Object", https://github.com/kserve/open-inference-protocol). Elsewhere the canonical
     body as it is."""
-    if is_v2(request.url.path):
+    if is_v2(path):
         inner = body["error"]
         text = f"{inner['message']} — {inner['hint']}" if inner.get("hint") else inner["message"]
         body = {"error": text, "detail": inner}
         status = 400 if status == 422 else status
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def refusal(
+    exc: RungError, path: str, metrics: Metrics | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """``exc`` answered in the canonical body at its status, for the guards that answer
+    before a route is reached (tokens, Host, content type); counted in ``rung_errors_total``."""
+    if metrics is not None:
+        metrics.errors.labels(path_label(path), type(exc).__name__).inc()
+    return shaped(path, error_body(exc), exc.status, headers)
 
 
 def json_response(content: Any) -> Response:
@@ -121,24 +215,42 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
         if known is not None:
             return await _rung_error(request, known)
         metrics.errors.labels(path_label(request.url.path), type(exc).__name__).inc()
-        body = error_body(RungError(f"internal error: {type(exc).__name__}: {exc}", None))
-        return error_response(request, body, 500)
+        rid = request_id_of(request)
+        # the exception's text may hold data, paths or secrets: the log has it, not the body
+        _log.error("request %s: %s %s failed", rid, request.method, request.url.path, exc_info=exc)
+        body = error_body(
+            RungError(
+                f"internal error (request {rid})",
+                f"a bug in the service: the server's log has its traceback under request {rid}",
+            )
+        )
+        body["error"]["type"] = "InternalError"
+        return error_response(request, body, 500, {"X-Request-ID": rid})
 
 
 async def read_raw(request: Request, max_body: int = MAX_BODY) -> bytes:
-    """The request's body bytes; a body over ``max_body`` bytes is a 413."""
+    """The request's body bytes; a body over ``max_body`` bytes is a 413.
+
+    A declared ``Content-Length`` over the limit is refused before reading; a chunked body
+    (no length) is counted while it streams in and refused as soon as it passes the limit,
+    so the server never holds more than ``max_body`` bytes of one body (uvicorn stops
+    reading the socket while the app is not asking for more)."""
     length = request.headers.get("content-length")
     if length is not None and is_digits(length) and int(length) > max_body:
         raise PayloadTooLarge(
             f"the body has {length} bytes, over the limit of {max_body}", "send smaller batches"
         )
-    raw = await request.body()
-    if len(raw) > max_body:
-        raise PayloadTooLarge(
-            f"the body has {len(raw)} bytes, over the limit of {max_body}",
-            "send smaller batches",
-        )
-    return decoded(raw, request.headers.get("content-encoding"), max_body)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_body:
+            raise PayloadTooLarge(
+                f"the body has more than {max_body} bytes, over the limit of {max_body}",
+                "send smaller batches",
+            )
+        chunks.append(chunk)
+    return decoded(b"".join(chunks), request.headers.get("content-encoding"), max_body)
 
 
 class UnsupportedEncoding(RungError):
@@ -228,19 +340,14 @@ async def answer(
     reads the body (default: :func:`read_body`, JSON) before ``to_body`` turns it into
     ``/predict``'s form."""
     started = time.perf_counter()
-    given = request.headers.get("x-request-id")
-    try:  # HTTP hands header bytes over as Latin-1; clients send ids as UTF-8, as in JSON
-        given = given.encode("latin-1").decode("utf-8") if given else given
-        unreadable = False
-    except UnicodeError:
-        unreadable = True
-    fits = given and not unreadable and len(given) <= REQUEST_ID
-    request_id = given if given and fits else uuid.uuid4().hex
+    request_id = request_id_of(request)
+    correlation: str | None = None
 
     def record(held: Loaded, inputs: Any, outputs: Any, status: int) -> Future[None]:
         return service.log.submit(
             predlog.record(
                 request_id=request_id,
+                correlation_id=correlation,
                 model=held.name,
                 version=held.version,
                 inputs=inputs,
@@ -253,18 +360,7 @@ async def answer(
     service.active += 1
     try:
         try:
-            if unreadable:  # refused here, logged under a fresh id
-                raise InvalidInput(
-                    f"X-Request-ID header {given!r} is not UTF-8 text",
-                    "send the id as UTF-8 (or ASCII), or none (one is made)",
-                )
-            if given and len(given) > REQUEST_ID:  # refused here, logged under a fresh id
-                check_length(
-                    given,
-                    REQUEST_ID,
-                    "X-Request-ID header",
-                    f"send an id of at most {REQUEST_ID} characters, or none (one is made)",
-                )
+            correlation = correlation_id(request)  # refused: logged without it
             got = await (read(request) if read else read_body(request, hint, max_body))
             body = to_body(got)
             columns, rows = check(body, service.current.signature)

@@ -228,6 +228,8 @@ predictions = Table(
     Column("at", Float, nullable=False),
     # 200, or the HTTP status of a failed request (logged without inputs: the error rate)
     Column("status", Integer, nullable=False, server_default="200"),
+    # the client's own X-Request-ID, if it sent one (request_id is always the server's)
+    Column("correlation_id", String, nullable=True),
 )
 Index("ix_predictions_request", predictions.c.request_id)
 Index("ix_predictions_model_at", predictions.c.model, predictions.c.at)  # monitor windows

@@ -1,0 +1,184 @@
+"""What a request must be before any route sees it: for this server (``Host``), and not
+forgeable by a web page (a JSON content type on every request with a body; CORS only for
+configured origins). With the tokens of :mod:`rung.serving.auth` these are the service's
+protection; :class:`Protection` holds their settings and carries them to every worker.
+
+* **DNS rebinding**: a page on ``attacker.example`` whose name is re-pointed at 127.0.0.1 can
+  make the browser send requests to a loopback service, with ``Host: attacker.example``. The
+  ``Host`` header (its name, without the port) must be in the allowlist, which defaults to
+  the bound address, ``localhost``, ``127.0.0.1`` and ``::1``; otherwise **400**
+  ``UnknownHost``. ``*`` allows any; ``*.example.com`` any subdomain.
+* **Cross-site request forgery**: a page can send a POST to another site without the CORS
+  preflight only with a "simple" content type (``text/plain``, form encodings) or none, and
+  no custom header (Fetch standard, "CORS-safelisted request-header"). So every POST, PUT,
+  PATCH or DELETE needs ``Content-Type: application/json`` (parameters allowed) — **415**
+  ``UnsupportedMediaType`` otherwise — except two shapes no page can forge without a
+  preflight, which the Open Inference Protocol's clients (``tritonclient[http]``, the KServe
+  SDK) send by default: a request carrying ``Inference-Header-Content-Length`` (the binary
+  tensor extension: a custom header), and a ``/v2/…/infer`` request with no
+  ``Content-Type`` at all and no ``Origin`` (browsers send ``Origin`` on every cross-origin
+  POST; tritonclient's JSON infer sends neither header).
+* **CORS**: none unless ``[serve] cors_origins`` lists origins (Starlette's
+  ``CORSMiddleware``); a preflight from any other origin gets no CORS headers, so the
+  browser does not send the request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rung.core.errors import RungError
+from rung.core.tokens import TokenSet, parse
+from rung.serving.http import refusal
+from rung.serving.metrics import Metrics
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+"""Always allowed in ``Host`` unless ``allowed_hosts`` is set explicitly."""
+WILDCARD_BINDS = ("0.0.0.0", "::", "")
+_BODY_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+_INFER = re.compile(r"/v2/models/[^/]+(/versions/[^/]+)?/infer")
+
+
+class UnknownHost(RungError):
+    """The ``Host`` header names a host this server is not for (HTTP 400)."""
+
+    status = 400
+
+
+class UnsupportedMediaType(RungError):
+    """A body that is not declared JSON (HTTP 415)."""
+
+    status = 415
+
+
+@dataclass(frozen=True)
+class Protection:
+    """The protection settings of one service: its ``tokens`` (none: no authentication),
+    the ``allowed_hosts`` of the ``Host`` header and the CORS ``cors_origins`` (none: no
+    CORS). Carried to uvicorn's workers in the environment (:meth:`to_env`)."""
+
+    tokens: TokenSet = field(default_factory=TokenSet)
+    allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
+    cors_origins: tuple[str, ...] = ()
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that :meth:`from_env` reads back in a worker process."""
+        from rung.core.tokens import render
+
+        return {
+            "RUNG_SERVE_TOKENS": render(self.tokens.tokens),
+            "RUNG_SERVE_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
+            "RUNG_SERVE_CORS_ORIGINS": ",".join(self.cors_origins),
+        }
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Protection:
+        """The settings :meth:`to_env` wrote (defaults for what is not set)."""
+        hosts = env.get("RUNG_SERVE_ALLOWED_HOSTS")
+        return cls(
+            TokenSet(parse(env.get("RUNG_SERVE_TOKENS", ""), "RUNG_SERVE_TOKENS")),
+            tuple(h for h in hosts.split(",") if h) if hosts else LOCAL_HOSTS,
+            tuple(o for o in env.get("RUNG_SERVE_CORS_ORIGINS", "").split(",") if o),
+        )
+
+
+def default_hosts(bound: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
+    """The ``Host`` allowlist for a server bound to ``bound``: it, :data:`LOCAL_HOSTS`, and
+    for a wildcard address (``0.0.0.0``, ``::``) this machine's host name and FQDN; then
+    ``extra``."""
+    import socket
+
+    hosts = [bound, *LOCAL_HOSTS] if bound not in WILDCARD_BINDS else list(LOCAL_HOSTS)
+    if bound in WILDCARD_BINDS:
+        hosts += [socket.gethostname(), socket.getfqdn()]
+    hosts += list(extra)
+    return tuple(dict.fromkeys(h.lower().strip("[]") for h in hosts if h))
+
+
+def host_name(header: str) -> str:
+    """The host of a ``Host`` header, without its port or IPv6 brackets, lower case, without
+    a trailing dot."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        return value[1:].partition("]")[0]
+    name, colon, port = value.rpartition(":")
+    if colon and port.isdigit() and ":" not in name:
+        value = name
+    return value.rstrip(".")
+
+
+def host_allowed(header: str | None, allowed: Iterable[str]) -> bool:
+    """True if ``header`` names an allowed host (``*``: any; ``*.d``: any subdomain of d)."""
+    if header is None:
+        return False
+    name = host_name(header)
+    for pattern in allowed:
+        if pattern == "*" or pattern == name:
+            return True
+        if pattern.startswith("*.") and name.endswith(pattern[1:]):
+            return True
+    return False
+
+
+def is_json(content_type: str | None) -> bool:
+    """True for ``application/json``, with or without parameters (``; charset=utf-8``)."""
+    return bool(content_type) and (
+        content_type.split(";", 1)[0].strip().lower() == "application/json"  # type: ignore[union-attr]
+    )
+
+
+class Guard:
+    """The ASGI middleware checking ``Host`` and, on requests with a body, the content type
+    (see the module's docstring); refusals in the canonical error body."""
+
+    def __init__(self, app: Any, allowed_hosts: tuple[str, ...], metrics: Metrics | None) -> None:
+        self.app = app
+        self.allowed = allowed_hosts
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: dict[bytes, bytes] = {}
+        for key, value in scope["headers"]:
+            headers.setdefault(key, value)
+        path, method = scope["path"], scope["method"]
+        host = headers.get(b"host")
+        shown = host.decode("latin-1") if host is not None else None
+        exc: RungError | None = None
+        if not host_allowed(shown, self.allowed):
+            exc = UnknownHost(
+                f"Host {shown[:100]!r} is not a name of this server"
+                if shown is not None
+                else "the request has no Host header",
+                "call it by an allowed name, or allow this one: rung serve --allow-host NAME"
+                " ([serve] allowed_hosts)",
+            )
+        elif method in _BODY_METHODS and not self._json_or_exempt(headers, path):
+            given = headers.get(b"content-type")
+            exc = UnsupportedMediaType(
+                f"{method} {path} takes Content-Type: application/json, not"
+                f" {given.decode('latin-1')[:100]!r}"
+                if given is not None
+                else f"{method} {path} takes Content-Type: application/json; none was given",
+                "send the body as JSON with that header (httpx/requests: json=...;"
+                " curl: -H 'Content-Type: application/json')",
+            )
+        if exc is not None:
+            await refusal(exc, path, self.metrics)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _json_or_exempt(headers: dict[bytes, bytes], path: str) -> bool:
+        given = headers.get(b"content-type")
+        if given is not None and is_json(given.decode("latin-1")):
+            return True
+        if b"inference-header-content-length" in headers:  # a custom header: preflighted
+            return True
+        return given is None and b"origin" not in headers and bool(_INFER.fullmatch(path))
