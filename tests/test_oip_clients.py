@@ -407,6 +407,9 @@ def test_nested_data_id_and_requested_outputs(server: str) -> None:
     assert np.allclose(proba.sum(axis=1), 1)
 
 
+GZIP_JSON = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+
+
 def test_compressed_bodies_count_against_the_limit(server: str) -> None:
     raw = json.dumps(_request()).encode()
     for coding, packed in (("gzip", gzip.compress(raw)), ("deflate", zlib.compress(raw))):
@@ -417,9 +420,9 @@ def test_compressed_bodies_count_against_the_limit(server: str) -> None:
     bomb = gzip.compress(b" " * (64 * 1024 * 1024))  # 64 MiB of spaces in ~64 KiB
     assert len(bomb) < 200_000
     for path in ("/v2/models/clf/infer", "/predict"):
-        r = httpx.post(f"{server}{path}", content=bomb, headers={"Content-Encoding": "gzip"})
+        r = httpx.post(f"{server}{path}", content=bomb, headers=GZIP_JSON)
         assert r.status_code == 413, r.text
-    r = httpx.post(f"{server}/predict", content=b"xx", headers={"Content-Encoding": "gzip"})
+    r = httpx.post(f"{server}/predict", content=b"xx", headers=GZIP_JSON)
     assert r.status_code == 422 and "gzip" in r.json()["error"]["message"]
     r = httpx.post(f"{server}/v2/models/clf/infer", content=raw, headers={"Content-Encoding": "br"})
     assert r.status_code == 415 and "'br'" in r.json()["error"]
