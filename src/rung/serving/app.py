@@ -9,7 +9,8 @@
   (:mod:`rung.serving.metrics`);
 * the one JSON error body and the body size limit (:mod:`rung.serving.http`);
 * ``/openapi.json`` with ``/predict`` described by the served version's signature
-  (:mod:`rung.serving.openapi`).
+  (:mod:`rung.serving.openapi`), and ``/docs`` and ``/redoc`` served from the package
+  (:mod:`rung.serving.docs`).
 
 Every prediction is logged durably before its response is sent (:mod:`rung.serving.log`).
 """
@@ -23,6 +24,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from rung.serving import v1, v2
+from rung.serving.docs import install_docs
 from rung.serving.http import MAX_BODY, install_error_handlers
 from rung.serving.metrics import Measure
 from rung.serving.service import Service
@@ -48,6 +50,8 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
         title=f"rung: {ref}",
         description="Predictions from a model version that follows its alias.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package, not a CDN (rung.serving.docs)
+        redoc_url=None,
     )
     app.state.service = service
     documented: dict[int, dict[str, Any]] = {}
@@ -72,6 +76,7 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
     app.add_middleware(Measure, metrics=service.metrics)
     app.include_router(v1.router(service, max_body))
     app.include_router(v2.router(service, max_body))
+    install_docs(app)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -1,0 +1,197 @@
+"""The OpenAPI document of a real ``rung serve``, judged by schemathesis with all its checks,
+and ``/docs`` and ``/redoc`` served without any external URL (they work offline).
+
+The model has a nullable numeric feature (``age``, nulls in training), a categorical and an
+integer one, so that the document's nullability (JSON Schema 2020-12, never 3.0's
+``nullable``), enums and ranges are all exercised against the server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from urllib.parse import urljoin
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import start_server
+
+TRAIN = textwrap.dedent(
+    """
+    import rung
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    @rung.step
+    def fit(frame):
+        prep = make_column_transformer(
+            (OneHotEncoder(handle_unknown="ignore"), ["color"]),
+            (SimpleImputer(), ["age"]),
+            remainder="passthrough",
+        )
+        return make_pipeline(prep, LogisticRegression()).fit(
+            frame[["age", "color", "n"]], frame["y"]
+        )
+
+    @rung.pipeline
+    def train():
+        return fit(rung.dataset("train"))
+    """
+)
+
+
+def frame(n: int, seed: int) -> pd.DataFrame:
+    r = np.random.default_rng(seed)
+    age = r.normal(40, 10, n)
+    age[::7] = np.nan
+    color = r.choice(["red", "blue"], n)
+    y = np.where(np.nan_to_num(age, nan=40) / 40 + (color == "red") > 1.5, "yes", "no")
+    return pd.DataFrame({"age": age, "color": color, "n": r.integers(0, 10, n), "y": y})
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from rung import Workspace
+
+    with Workspace.init(tmp_path_factory.mktemp("openapi") / "ws") as ws:
+        (ws.root / "train.py").write_text(TRAIN)
+        ws.data.add(frame(200, 1), name="train")
+        run = ws.run("train.py:train")
+        ws.models.register(str(run.id), "trend")
+        ws.models.promote("trend", 1, force=True, reason="test")
+        proc, url = start_server(ws.root, "trend@champion")
+        try:
+            yield ws, url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def test_schemathesis_with_all_checks_finds_nothing(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Every documented operation, positive and negative cases, every check. Deterministic
+    (no seed, no example database) and bounded (20 examples an operation). The stateful
+    phase is left out: a label must name a row of the request it is for and the number of
+    rows is the prediction's, a rule of the server's state no schema can state."""
+    _, url = server
+    v2_error = httpx.get(f"{url}/v2/models/not-served").json().get("error")
+    protocol_errors = isinstance(v2_error, str)  # the v2 routes' {"error": "<message>"}
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "run",
+        f"{url}/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        "20",
+        "--generation-deterministic",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--workers",
+        "1",
+        "--no-color",
+        "--request-timeout",
+        "30",
+    ]
+    if not protocol_errors:  # until the v2 routes answer in the protocol's error body
+        command += ["--exclude-path-regex", "^/v2"]
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+        ),
+    }
+    done = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-5000:]
+    tested = re.search(r"Tested: (\d+)", done.stdout)
+    assert tested is not None and int(tested.group(1)) >= (8 if protocol_errors else 3), done.stdout
+
+
+def test_the_document_is_openapi_3_1_and_what_the_server_does(server) -> None:  # type: ignore[no-untyped-def]
+    """A null where training had nulls is allowed as JSON Schema 2020-12 says it, and the
+    server takes it; no 3.0 ``nullable``; no FastAPI 422 that no route returns; ``/metrics``
+    as Prometheus text; request bodies for every POST; at least one row."""
+    _, url = server
+    doc = httpx.get(f"{url}/openapi.json").json()
+    text = httpx.get(f"{url}/openapi.json").text
+    assert doc["openapi"].startswith("3.1")
+    assert '"nullable"' not in text and "HTTPValidationError" not in text
+    record = doc["components"]["schemas"]["Record"]
+    assert record["properties"]["age"]["type"] == ["number", "null"]
+    assert record["properties"]["color"]["type"] == "string"
+    got = httpx.post(f"{url}/predict", json={"age": None, "color": "red", "n": 3})
+    assert got.status_code == 200, got.text
+    refused = httpx.post(f"{url}/predict", json={"age": 1.0, "color": None, "n": 3})
+    assert refused.status_code == 422, refused.text
+    schemas = doc["components"]["schemas"]
+    assert schemas["Records"]["properties"]["records"]["minItems"] == 1
+    columns = schemas["Columns"]["properties"]["columns"]["properties"]
+    assert all(c["minItems"] == 1 for c in columns.values())
+    for empty in ({"records": []}, {"columns": {"age": [], "color": [], "n": []}}):
+        assert httpx.post(f"{url}/predict", json=empty).status_code == 422
+    paths = doc["paths"]
+    for path, item in paths.items():
+        for method, op in item.items():
+            if method == "post":
+                assert "application/json" in op["requestBody"]["content"], path
+                assert {"413", "415", "500"} <= set(op["responses"]), path
+            for status, answer in op["responses"].items():
+                if status.startswith(("4", "5")):
+                    assert answer["content"]["application/json"]["schema"], (path, status)
+    metrics = paths["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(metrics) == ["text/plain; version=0.0.4"]
+    served = httpx.get(f"{url}/metrics").headers["content-type"]
+    assert served.startswith("text/plain; version=0.0.4")
+    infer = paths["/v2/models/{name}/infer"]["post"]
+    assert "404" in infer["responses"] and "422" not in infer["responses"]
+
+
+def test_feedback_row_as_an_integral_number(server) -> None:  # type: ignore[no-untyped-def]
+    """JSON (and JSON Schema's ``integer``) has no integer type apart from numbers: ``0.0`` is
+    row 0, as ``3.0`` is the integer 3 in an integer feature; ``0.5`` is still refused."""
+    _, url = server
+    rid = httpx.post(f"{url}/predict", json={"age": 30.0, "color": "red", "n": 3.0}).json()
+    label = rid["predictions"][0]
+    ok = httpx.post(
+        f"{url}/feedback", json={"request_id": rid["request_id"], "row": 0.0, "label": label}
+    )
+    assert ok.status_code == 200 and ok.json()["accepted"] == 1, ok.text
+    bad = httpx.post(
+        f"{url}/feedback", json={"request_id": rid["request_id"], "row": 0.5, "label": label}
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["loc"][-1] == "row"
+
+
+def _referenced(html: str) -> list[str]:
+    return re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']|url:\s*["']([^"']+)["']""", html)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_load_everything_from_the_server(server, page: str) -> None:  # type: ignore[no-untyped-def]
+    """Swagger UI and ReDoc: the page and every script, stylesheet, icon and the document it
+    names come from the server itself; no other host is named anywhere in the page."""
+    _, url = server
+    answer = httpx.get(url + page)
+    assert answer.status_code == 200 and "text/html" in answer.headers["content-type"]
+    html = answer.text
+    assert not re.search(r"(?:https?:)?//(?!127\.0\.0\.1)[\w.-]+\.[a-z]{2,}", html), html
+    named = [a or b for a, b in _referenced(html)]
+    assert any(n.endswith(".js") for n in named), named
+    assert "/openapi.json" in named or "/openapi.json" in html
+    for ref in named:
+        asset = httpx.get(urljoin(url + page, ref))
+        assert asset.status_code == 200 and len(asset.content) > 0, ref
+    if page == "/docs":
+        assert any(n.endswith(".css") for n in named) and "validatorUrl" in html
