@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 import httpx
@@ -195,3 +196,54 @@ def test_docs_load_everything_from_the_server(server, page: str) -> None:  # typ
         assert asset.status_code == 200 and len(asset.content) > 0, ref
     if page == "/docs":
         assert any(n.endswith(".css") for n in named) and "validatorUrl" in html
+
+
+def _valid(doc: dict[str, Any], schema: dict[str, Any], value: Any) -> bool:
+    """Whether ``value`` fits ``schema`` of the document, as JSON Schema 2020-12 says (the
+    validator schemathesis itself uses)."""
+    import jsonschema_rs
+
+    root = {**schema, "components": doc["components"]}
+    return bool(jsonschema_rs.Draft202012Validator(root).is_valid(value))
+
+
+def test_what_the_document_allows_the_server_takes_and_what_it_refuses_the_server_refuses(
+    server,
+) -> None:  # type: ignore[no-untyped-def]
+    """A family of bodies, each judged by the document and by the server: they agree."""
+    _, url = server
+    doc = httpx.get(f"{url}/openapi.json").json()
+    predict = doc["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    row = {"age": 31.5, "color": "red", "n": 2}
+    for body in (
+        row,
+        {**row, "age": None},
+        {**row, "extra": [1, {"x": 2}]},  # a record's other keys are ignored
+        {"records": [row, {**row, "color": "blue"}]},
+        {"columns": {"age": [1.0, None], "color": ["red", "blue"], "n": [1, 2]}},
+        {"columns": {"age": [1.0], "color": ["red"], "n": [1], "other": "not a list"}},
+        {"records": []},
+        {"records": [row], "extra": 1},
+        {**row, "records": [row]},
+        {**row, "color": None},
+        {**row, "color": "green"},
+        {**row, "n": 2.5},
+        {**row, "age": True},
+        {"columns": {"age": [], "color": [], "n": []}},
+    ):
+        documented = _valid(doc, predict["schema"], body)
+        answer = httpx.post(f"{url}/predict", json=body)
+        assert documented == (answer.status_code == 200), (body, answer.text)
+    infer = doc["paths"]["/v2/models/{name}/infer"]["post"]["requestBody"]["content"]
+    schema = infer["application/json"]["schema"]
+    tensors = [
+        {"name": "age", "shape": [2], "datatype": "FP64", "data": [1.0, None]},
+        {"name": "color", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]},
+        {"name": "n", "shape": [2], "datatype": "INT64", "data": [1, 2]},
+    ]
+    assert _valid(doc, schema, {"inputs": tensors, "outputs": [{"name": "predict"}]})
+    assert not _valid(doc, schema, {"inputs": tensors[:2]})  # a feature missing
+    assert not _valid(doc, schema, {"inputs": [*tensors, tensors[0]]})  # one named twice
+    assert not _valid(doc, schema, {"inputs": tensors, "outputs": [{"name": "nope"}]})
+    params = doc["paths"]["/v2/models/{name}"]["get"]["parameters"]
+    assert params[0]["schema"]["enum"] == ["trend"]

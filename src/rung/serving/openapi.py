@@ -243,9 +243,11 @@ def document(
     }
     schemas.update(components(signature, name))
     schemas.update(_feedback_schemas(signature.get("classes")))
-    from rung.serving.openapi_v2 import v2_schemas
+    from rung.serving.openapi_v2 import request_schema, v2_schemas
+    from rung.serving.v2 import _datatype
 
     schemas.update(v2_schemas())
+    schemas["V2InferenceRequest"] = request_schema(signature, _datatype)
     doc["components"] = {**doc.get("components", {}), "schemas": schemas}
     if scope_of is not None:
         doc["components"]["securitySchemes"] = {
@@ -260,7 +262,7 @@ def document(
     _feedback(paths)
     from rung.serving.openapi_v2 import v2_paths
 
-    v2_paths(paths)
+    v2_paths(paths, name, version)
     if "/metrics" in paths and "get" in paths["/metrics"]:
         paths["/metrics"]["get"]["responses"] = {
             "200": {

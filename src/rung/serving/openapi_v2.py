@@ -94,42 +94,6 @@ def v2_schemas() -> dict[str, Any]:
             },
             "required": ["name", "platform", "inputs", "outputs"],
         },
-        "V2InferenceRequest": {
-            "type": "object",
-            "title": "V2InferenceRequest",
-            "description": "one input per feature of the model (GET /v2/models/{name} lists"
-            " them), each holding one value per row; the binary tensor data extension sends"
-            " application/octet-stream with an Inference-Header-Content-Length header",
-            "properties": {
-                "id": {"type": "string", "description": "echoed in the response"},
-                "parameters": parameters,
-                "inputs": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "name": {"type": "string"},
-                            "shape": shape,
-                            "datatype": {"type": "string", "enum": DATATYPES},
-                            "parameters": parameters,
-                            "data": data,
-                        },
-                        "required": ["name", "shape", "datatype"],
-                    },
-                },
-                "outputs": {
-                    "type": "array",
-                    "description": "the outputs wanted (all by default)",
-                    "items": {
-                        "type": "object",
-                        "properties": {"name": {"type": "string"}, "parameters": parameters},
-                        "required": ["name"],
-                    },
-                },
-            },
-            "required": ["inputs"],
-        },
         "V2InferenceResponse": {
             "type": "object",
             "title": "V2InferenceResponse",
@@ -165,8 +129,9 @@ def _json(name: str, description: str) -> dict[str, Any]:
     }
 
 
-def v2_paths(paths: dict[str, Any]) -> None:
-    """Complete every ``/v2`` operation of ``paths`` (FastAPI's) in place."""
+def v2_paths(paths: dict[str, Any], name: str, version: int) -> None:
+    """Complete every ``/v2`` operation of ``paths`` (FastAPI's) in place: the model's name
+    (and version) path parameters take the one served (any other is a 404)."""
     from rung.serving.openapi import UNAVAILABLE, error
 
     v2_error = error(v2=True)
@@ -180,6 +145,8 @@ def v2_paths(paths: dict[str, Any]) -> None:
             item["get"]["responses"] = {"200": _json("V2Ready", "the server is ready")}
         elif (match := _MODEL.fullmatch(path)) is not None:
             rest = match["rest"]
+            for op in item.values():
+                _served_only(op, path, name, version)
             if rest == "" and "get" in item:
                 item["get"]["responses"] = {
                     "200": _json("V2ModelMetadata", "the model's inputs and outputs"),
@@ -195,7 +162,7 @@ def v2_paths(paths: dict[str, Any]) -> None:
                 post["requestBody"] = {
                     "required": True,
                     "content": {
-                        "application/json": {"schema": {"$ref": REF + "V2InferenceRequest"}}
+                        "application/json": {"schema": {"$ref": REF + "V2InferenceRequest"}},
                     },
                 }
                 canonical = error()["application/json"]["schema"]
@@ -217,3 +184,98 @@ def v2_paths(paths: dict[str, Any]) -> None:
                     "404": unknown,
                     "503": {**UNAVAILABLE, "content": v2_error},
                 }
+
+
+def _served_only(op: dict[str, Any], path: str, name: str, version: int) -> None:
+    """The path parameters of a model route: its first names the model, the one after
+    ``/versions/`` its version; each documented as the value served."""
+    if not isinstance(op, dict):
+        return
+    params = re.findall(r"\{([^}/]+)\}", path)
+    served = {params[0]: name, **({params[1]: str(version)} if len(params) > 1 else {})}
+    for param in op.get("parameters", []):
+        if param.get("in") == "path" and param.get("name") in served:
+            param["schema"] = {
+                **param.get("schema", {}),
+                "type": "string",
+                "enum": [served[param["name"]]],
+            }
+
+
+def request_schema(signature: dict[str, Any], datatype: Any) -> dict[str, Any]:
+    """``$inference_request`` for the served model: one input per feature, each named once,
+    its datatype the one the model metadata gives (``datatype(spec)``), its data the
+    feature's values (:func:`rung.serving.openapi.feature_schema`), one per row, the shape
+    ``[rows]`` (or ``[rows, 1]``)."""
+    from rung.serving.openapi import feature_schema
+
+    columns = signature.get("columns") or {}
+    features = signature.get("features") or []
+    outputs = ["predict", *(["predict_proba"] if signature.get("classes") else [])]
+    parameters = {"type": "object", "description": "the protocol's parameters object"}
+    tensors = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": f},
+                "shape": {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 1},
+                    "minItems": 1,
+                    "maxItems": 1,
+                    "description": "[rows]: as many as data holds",
+                },
+                "datatype": {"const": datatype(columns.get(f, {}))},
+                "parameters": parameters,
+                "data": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": feature_schema(columns.get(f, {})),
+                },
+            },
+            "required": ["name", "shape", "datatype", "data"],
+            "additionalProperties": False,
+        }
+        for f in features
+    ]
+    return {
+        "type": "object",
+        "title": "V2InferenceRequest",
+        "description": "one input per feature of the model (GET /v2/models/{name} lists"
+        " them), each with one value per row, the same number in each; the binary tensor"
+        " data extension sends application/octet-stream with an Inference-Header-Content-Length"
+        " header",
+        "properties": {
+            "id": {"type": "string", "description": "echoed in the response"},
+            "parameters": parameters,
+            "inputs": {
+                "type": "array",
+                "minItems": len(features),
+                "maxItems": len(features),
+                "items": {"oneOf": tensors},
+                "allOf": [
+                    {
+                        "contains": {"properties": {"name": {"const": f}}},
+                        "minContains": 1,
+                        "maxContains": 1,
+                    }
+                    for f in features
+                ],
+            },
+            "outputs": {
+                "type": "array",
+                "description": "the outputs wanted (all by default)",
+                "uniqueItems": True,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "enum": outputs},
+                        "parameters": parameters,
+                    },
+                    "required": ["name"],
+                },
+            },
+        },
+        "required": ["inputs"],
+        "additionalProperties": False,
+    }
