@@ -247,3 +247,50 @@ def test_what_the_document_allows_the_server_takes_and_what_it_refuses_the_serve
     assert not _valid(doc, schema, {"inputs": tensors, "outputs": [{"name": "nope"}]})
     params = doc["paths"]["/v2/models/{name}"]["get"]["parameters"]
     assert params[0]["schema"]["enum"] == ["trend"]
+
+
+def test_tokens_put_a_bearer_scheme_and_401_403_on_the_routes_that_need_one() -> None:
+    """With tokens, each route's scope (as the server's own rule gives it) is documented;
+    open routes have none; without tokens no route mentions them."""
+    from rung.serving.openapi import document
+
+    base: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "0"},
+        "paths": {
+            "/predict": {"post": {"responses": {}}},
+            "/feedback": {"post": {"responses": {}}},
+            "/v2/health/live": {"get": {"responses": {}}},
+        },
+    }
+    signature = {"features": ["a"], "columns": {"a": {"kind": "numeric", "dtype": "float64"}}}
+
+    def scope_of(method: str, path: str) -> str | None:
+        return None if path.startswith("/v2/health") else path.strip("/")
+
+    doc = document(base, signature, "m", 1, scope_of)
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    for path in ("/predict", "/feedback"):
+        post = doc["paths"][path]["post"]
+        assert post["security"] == [{"bearer": []}] and {"401", "403"} <= set(post["responses"])
+        assert path.strip("/") in post["responses"]["403"]["description"]
+    live = doc["paths"]["/v2/health/live"]["get"]
+    assert "security" not in live and "401" not in live["responses"]
+    plain = document(base, signature, "m", 1)
+    assert "securitySchemes" not in plain["components"]
+    assert not any("401" in op["responses"] for i in plain["paths"].values() for op in i.values())
+
+
+def test_a_datetime_feature_is_documented_as_the_service_reads_it() -> None:
+    """ISO 8601 as the service reads it (a date alone too), not RFC 3339's date-time, which
+    refuses "2024-05-01" and allows a lowercase "t" the service does not."""
+    import re as regex
+
+    from rung.core.columns import ColumnKind, problem
+    from rung.serving.openapi import feature_schema
+
+    spec = {"kind": "datetime", "dtype": "datetime64[ns]"}
+    pattern = regex.compile(feature_schema(spec)["pattern"])
+    kind = ColumnKind.from_dict(spec)
+    for value in ("2024-05-01", "2024-05-01T12:00:00", "2024-05-01 12:00", "2024-05-01t12:00"):
+        assert (pattern.search(value) is not None) == (problem(value, kind) is None), value

@@ -57,8 +57,14 @@ def feature_schema(spec: dict[str, Any]) -> dict[str, Any]:
     version does not record takes any JSON scalar."""
     kind = spec.get("kind", "")
     schema: dict[str, Any]
-    if kind == "datetime":
-        schema = {"type": "string", "format": "date-time"}
+    if kind == "datetime":  # what the service reads (ISO 8601 as pandas does), wider than
+        from rung.core.columns import ISO_TIME  # RFC 3339's date-time: a date alone, no zone
+
+        schema = {
+            "type": "string",
+            "pattern": f"^(?:{ISO_TIME.pattern})$",
+            "description": "an ISO 8601 date or time, e.g. 2024-05-01T12:00:00",
+        }
     elif kind == "categorical" and spec.get("categories") is not None:
         schema = {"type": "string", "enum": [str(c) for c in spec["categories"]]}
     elif kind in _JSON_TYPES:
@@ -75,7 +81,8 @@ def feature_schema(spec: dict[str, Any]) -> dict[str, Any]:
         limit = dtype_max(str(spec.get("dtype") or "float64"))
         schema["minimum"], schema["maximum"] = -limit, limit
     if spec.get("dtype"):
-        schema["description"] = f"{kind or 'any'} ({spec['dtype']} in the training data)"
+        said = f"{kind or 'any'} ({spec['dtype']} in the training data)"
+        schema["description"] = f"{schema['description']}; {said}" if kind == "datetime" else said
     if spec.get("nullable") and isinstance(schema["type"], str):
         schema["type"] = [schema["type"], "null"]
         if "enum" in schema:
