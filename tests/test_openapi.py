@@ -294,3 +294,40 @@ def test_a_datetime_feature_is_documented_as_the_service_reads_it() -> None:
     kind = ColumnKind.from_dict(spec)
     for value in ("2024-05-01", "2024-05-01T12:00:00", "2024-05-01 12:00", "2024-05-01t12:00"):
         assert (pattern.search(value) is not None) == (problem(value, kind) is None), value
+
+
+def test_every_v2_route_is_described_whatever_its_parameters_are_named() -> None:
+    """The versioned paths and ``GET /v2`` (server metadata) as their unversioned twins: the
+    protocol's objects, its error body, the served name and version as the only values."""
+    from rung.serving.openapi import document
+
+    def param(name: str) -> dict[str, Any]:
+        return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+    versioned = "/v2/models/{model_name}/versions/{model_version}"
+    params = [param("model_name"), param("model_version")]
+    base: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "0"},
+        "paths": {
+            "/v2": {"get": {"responses": {}}},
+            versioned: {"get": {"parameters": params, "responses": {}}},
+            versioned + "/ready": {"get": {"parameters": params, "responses": {}}},
+            versioned + "/infer": {"post": {"parameters": params, "responses": {}}},
+        },
+    }
+    signature = {"features": ["a"], "columns": {"a": {"kind": "numeric", "dtype": "float64"}}}
+    paths = document(base, signature, "m", 3)["paths"]
+    server = paths["/v2"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert server["$ref"].endswith("/V2ServerMetadata")
+    for path, method in ((versioned, "get"), (versioned + "/ready", "get")):
+        op = paths[path][method]
+        assert [p["schema"]["enum"] for p in op["parameters"]] == [["m"], ["3"]]
+        assert op["responses"]["404"]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/V2Error"
+        )
+    infer = paths[versioned + "/infer"]["post"]
+    assert infer["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/V2InferenceRequest"
+    )
+    assert {"200", "400", "404", "413", "415", "500", "503"} <= set(infer["responses"])
