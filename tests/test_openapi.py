@@ -237,7 +237,7 @@ def test_what_the_document_allows_the_server_takes_and_what_it_refuses_the_serve
     infer = doc["paths"]["/v2/models/{name}/infer"]["post"]["requestBody"]["content"]
     schema = infer["application/json"]["schema"]
     tensors = [
-        {"name": "age", "shape": [2], "datatype": "FP64", "data": [1.0, None]},
+        {"name": "age", "shape": [2], "datatype": "FP64", "data": [1.0, 2]},
         {"name": "color", "shape": [2], "datatype": "BYTES", "data": ["red", "blue"]},
         {"name": "n", "shape": [2], "datatype": "INT64", "data": [1, 2]},
     ]
@@ -245,6 +245,16 @@ def test_what_the_document_allows_the_server_takes_and_what_it_refuses_the_serve
     assert not _valid(doc, schema, {"inputs": tensors[:2]})  # a feature missing
     assert not _valid(doc, schema, {"inputs": [*tensors, tensors[0]]})  # one named twice
     assert not _valid(doc, schema, {"inputs": tensors, "outputs": [{"name": "nope"}]})
+    # the datatypes that hold a feature's values: an integer one for numbers only in range
+    small = {"name": "n", "shape": [2, 1], "datatype": "UINT8", "data": [[1], [2]]}
+    assert _valid(doc, schema, {"inputs": [*tensors[:2], small]})
+    big = {**small, "data": [[1], [256]]}
+    assert not _valid(doc, schema, {"inputs": [*tensors[:2], big]})
+    text = {**small, "datatype": "BYTES", "data": [["1"], ["2"]]}
+    assert not _valid(doc, schema, {"inputs": [*tensors[:2], text]})
+    # the protocol's JSON has no null: a nullable feature's nulls do not go this way
+    null = {**tensors[0], "data": [1.0, None]}
+    assert not _valid(doc, schema, {"inputs": [null, *tensors[1:]]})
     params = doc["paths"]["/v2/models/{name}"]["get"]["parameters"]
     assert params[0]["schema"]["enum"] == ["trend"]
 

@@ -251,10 +251,9 @@ def document(
     schemas.update(components(signature, name))
     schemas.update(_feedback_schemas(signature.get("classes")))
     from rung.serving.openapi_v2 import request_schema, v2_schemas
-    from rung.serving.v2 import _datatype
 
     schemas.update(v2_schemas())
-    schemas["V2InferenceRequest"] = request_schema(signature, _datatype)
+    schemas["V2InferenceRequest"] = request_schema(signature)
     doc["components"] = {**doc.get("components", {}), "schemas": schemas}
     if scope_of is not None:
         doc["components"]["securitySchemes"] = {
@@ -302,9 +301,16 @@ def _complete(op: dict[str, Any], method: str, path: str, scope_of: Scope | None
         responses.setdefault(
             "413", {"description": "the body is over the size limit", "content": own}
         )
+        either = {
+            "application/json": {"schema": {"anyOf": [own_schema(own), own_schema(canonical)]}}
+        }
         responses.setdefault(
             "415",
-            {"description": "the body is not sent as application/json", "content": canonical},
+            {
+                "description": "the body is not sent as application/json (rung's canonical"
+                " body), or in a Content-Encoding the service does not decode",
+                "content": either if v2 else canonical,
+            },
         )
     scope = scope_of(method.upper(), path) if scope_of is not None else None
     if scope is not None:
@@ -325,6 +331,11 @@ def _complete(op: dict[str, Any], method: str, path: str, scope_of: Scope | None
             "content": own,
         },
     )
+
+
+def own_schema(content: dict[str, Any]) -> dict[str, Any]:
+    """The schema of an error ``content``."""
+    return dict(content["application/json"]["schema"])
 
 
 def error(v2: bool = False) -> dict[str, Any]:

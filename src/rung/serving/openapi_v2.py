@@ -167,7 +167,22 @@ def v2_paths(paths: dict[str, Any], name: str, version: int) -> None:
                 }
                 canonical = error()["application/json"]["schema"]
                 post["responses"] = {
-                    "200": _json("V2InferenceResponse", "the outputs, from the version named"),
+                    "200": {
+                        "description": "the outputs, from the version named; as binary"
+                        " tensor data when asked (the JSON header, then the tensors)",
+                        "content": {
+                            "application/json": {"schema": {"$ref": REF + "V2InferenceResponse"}},
+                            "application/octet-stream": {
+                                "schema": {"type": "string", "format": "binary"}
+                            },
+                        },
+                        "headers": {
+                            "Inference-Header-Content-Length": {
+                                "schema": {"type": "integer"},
+                                "description": "with binary data: the JSON header's length",
+                            }
+                        },
+                    },
                     "400": {
                         "description": "a request the protocol refuses (malformed, a shape or"
                         " datatype that does not fit its data or the model, an unknown input"
@@ -202,41 +217,110 @@ def _served_only(op: dict[str, Any], path: str, name: str, version: int) -> None
             }
 
 
-def request_schema(signature: dict[str, Any], datatype: Any) -> dict[str, Any]:
-    """``$inference_request`` for the served model: one input per feature, each named once,
-    its datatype the one the model metadata gives (``datatype(spec)``), its data the
-    feature's values (:func:`rung.serving.openapi.feature_schema`), one per row, the shape
-    ``[rows]`` (or ``[rows, 1]``)."""
+_INT_BITS = {"INT8": 8, "INT16": 16, "INT32": 32, "INT64": 64}
+_UINT_BITS = {"UINT8": 8, "UINT16": 16, "UINT32": 32, "UINT64": 64}
+
+
+def _datatype_range(datatype: str) -> tuple[int, int] | None:
+    """The integers an integer datatype holds; None for another datatype."""
+    if datatype in _INT_BITS:
+        bits = _INT_BITS[datatype]
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    if datatype in _UINT_BITS:
+        return 0, 2 ** _UINT_BITS[datatype] - 1
+    return None
+
+
+def tensor_values(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Each datatype a feature (``spec``: its signature entry) can be sent in, with the JSON
+    schema of one of its values: the feature's values that the datatype holds. Numbers go in
+    any numeric datatype (an integer datatype: the integers of its range), an integer
+    feature's values are integers in any numeric one, booleans in BOOL, strings (categories,
+    text, times) in BYTES; a feature whose kind the version does not record takes any. The
+    protocol's JSON has no null: a feature's nulls are not sent this way."""
     from rung.serving.openapi import feature_schema
 
+    value = feature_schema(spec)
+    types = value["type"] if isinstance(value["type"], list) else [value["type"]]
+    value = {**value, "type": [t for t in types if t != "null"]}
+    if "enum" in value:
+        value["enum"] = [v for v in value["enum"] if v is not None]
+    if len(value["type"]) == 1:
+        value["type"] = value["type"][0]
+    kind = spec.get("kind", "")
+    numeric = [d for d in DATATYPES if d not in ("BOOL", "BYTES")]
+    if kind in ("numeric", "integer"):
+        out = []
+        for d in numeric:
+            held = _datatype_range(d)
+            if held is None:
+                out.append((d, value))
+                continue
+            lo, hi = held
+            low, high = max(lo, value.get("minimum", lo)), min(hi, value.get("maximum", hi))
+            out.append((d, {**value, "type": "integer", "minimum": low, "maximum": high}))
+        return out
+    if kind == "boolean":
+        return [("BOOL", value)]
+    if kind in ("categorical", "text", "datetime"):
+        return [("BYTES", value)]
+    return [
+        ("BOOL", {"type": "boolean"}),
+        ("BYTES", {"type": "string"}),
+        *(
+            (d, {"type": "integer", "minimum": r[0], "maximum": r[1]})
+            if (r := _datatype_range(d))
+            else (d, {"type": "number"})
+            for d in numeric
+        ),
+    ]
+
+
+def request_schema(signature: dict[str, Any]) -> dict[str, Any]:
+    """``$inference_request`` for the served model, in JSON (the binary tensor data extension
+    is described, not schematised): one input per feature, each named once, in a datatype
+    that holds the feature's values (:func:`tensor_values`), one value per row, the shape
+    ``[rows]`` or ``[rows, 1]``; the outputs by name."""
     columns = signature.get("columns") or {}
     features = signature.get("features") or []
     outputs = ["predict", *(["predict_proba"] if signature.get("classes") else [])]
-    parameters = {"type": "object", "description": "the protocol's parameters object"}
+    shape = {
+        "type": "array",
+        "prefixItems": [{"type": "integer", "minimum": 1}, {"const": 1}],
+        "items": False,
+        "minItems": 1,
+        "description": "[rows] or [rows, 1]: as many rows as data holds",
+    }
+    no_parameters = {
+        "type": ["object", "null"],
+        "maxProperties": 0,
+        "description": "none in JSON; binary_data_size with the binary tensor data extension",
+    }
     tensors = [
         {
             "type": "object",
             "properties": {
                 "name": {"const": f},
-                "shape": {
-                    "type": "array",
-                    "items": {"type": "integer", "minimum": 1},
-                    "minItems": 1,
-                    "maxItems": 1,
-                    "description": "[rows]: as many as data holds",
-                },
-                "datatype": {"const": datatype(columns.get(f, {}))},
-                "parameters": parameters,
+                "shape": shape,
+                "datatype": {"const": datatype},
+                "parameters": no_parameters,
                 "data": {
                     "type": "array",
                     "minItems": 1,
-                    "items": feature_schema(columns.get(f, {})),
+                    "items": {
+                        "anyOf": [
+                            item,
+                            {"type": "array", "items": item, "minItems": 1, "maxItems": 1},
+                        ]
+                    },
+                    "description": "the values, one per row (flat, or nested as [[v], ...])",
                 },
             },
             "required": ["name", "shape", "datatype", "data"],
             "additionalProperties": False,
         }
         for f in features
+        for datatype, item in tensor_values(columns.get(f, {}))
     ]
     return {
         "type": "object",
@@ -247,7 +331,19 @@ def request_schema(signature: dict[str, Any], datatype: Any) -> dict[str, Any]:
         " header",
         "properties": {
             "id": {"type": "string", "description": "echoed in the response"},
-            "parameters": parameters,
+            "model_name": {"description": "not read (KServe's SDK sends it): the path names"},
+            "model_version": {"description": "not read (KServe's SDK sends it)"},
+            "parameters": {
+                "type": ["object", "null"],
+                "properties": {
+                    "binary_data_output": {
+                        "type": "boolean",
+                        "description": "every output as binary data (the answer is then"
+                        " application/octet-stream)",
+                    }
+                },
+                "description": "other parameters are hints, not read",
+            },
             "inputs": {
                 "type": "array",
                 "minItems": len(features),
@@ -263,16 +359,21 @@ def request_schema(signature: dict[str, Any], datatype: Any) -> dict[str, Any]:
                 ],
             },
             "outputs": {
-                "type": "array",
-                "description": "the outputs wanted (all by default)",
-                "uniqueItems": True,
+                "type": ["array", "null"],
+                "description": "the outputs wanted (all when absent or null; one named twice"
+                " is answered once)",
                 "items": {
                     "type": "object",
                     "properties": {
                         "name": {"type": "string", "enum": outputs},
-                        "parameters": parameters,
+                        "parameters": {
+                            "type": ["object", "null"],
+                            "properties": {"binary_data": {"type": "boolean"}},
+                            "additionalProperties": False,
+                        },
                     },
                     "required": ["name"],
+                    "additionalProperties": False,
                 },
             },
         },
