@@ -24,6 +24,8 @@ import pytest
 
 from conftest import start_server
 
+pytestmark = pytest.mark.xdist_group("openapi")  # one trained model and server per run
+
 TRAIN = textwrap.dedent(
     """
     import rung
