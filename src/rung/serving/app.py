@@ -12,7 +12,8 @@
   type (:mod:`rung.serving.guards`), CORS for configured origins only, and tokens with
   scopes (:mod:`rung.serving.auth`);
 * ``/openapi.json`` with ``/predict`` described by the served version's signature
-  (:mod:`rung.serving.openapi`).
+  (:mod:`rung.serving.openapi`), and ``/docs`` and ``/redoc`` served from the package
+  (:mod:`rung.serving.docs`).
 
 Every prediction is logged durably before its response is sent (:mod:`rung.serving.log`).
 """
@@ -26,7 +27,8 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from rung.serving import v1, v2
-from rung.serving.auth import Authorize
+from rung.serving.auth import Authorize, route_scope
+from rung.serving.docs import install_docs
 from rung.serving.guards import Guard, Protection
 from rung.serving.http import MAX_BODY, RequestIds, install_error_handlers
 from rung.serving.metrics import Measure
@@ -62,6 +64,8 @@ def create_app(
         title=f"rung: {ref}",
         description="Predictions from a model version that follows its alias.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package, not a CDN (rung.serving.docs)
+        redoc_url=None,
     )
     app.state.service = service
     documented: dict[int, dict[str, Any]] = {}
@@ -78,7 +82,10 @@ def create_app(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             documented.clear()
-            documented[held.version] = document(base, held.signature, held.name, held.version)
+            scope_of = route_scope if protection.tokens else None
+            documented[held.version] = document(
+                base, held.signature, held.name, held.version, scope_of
+            )
         return documented[held.version]
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -101,6 +108,7 @@ def create_app(
     app.add_middleware(Measure, metrics=service.metrics)
     app.include_router(v1.router(service, max_body))
     app.include_router(v2.router(service, max_body))
+    install_docs(app)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -47,8 +47,11 @@ def route_scope(method: str, path: str) -> str | None:
     """The scope a request needs, or None for the open health routes.
 
     * open: ``/v2/health/live``, ``/v2/health/ready``, ``/v2/models/{name}[/versions/{v}]/ready``
-      (orchestrators probe them without credentials);
-    * :data:`ANY` valid token: ``/openapi.json``, ``/docs``, ``/redoc`` (and their assets);
+      (orchestrators probe them without credentials), and ``/openapi.json``, ``/docs``,
+      ``/redoc`` with their assets: a browser opening ``/docs`` cannot send a bearer token,
+      and Swagger UI fetches the document without one. The document describes the interface
+      (features, their kinds and categories), as any published API reference does; calls
+      made from Swagger UI still need a token (its "Authorize" button);
     * ``feedback``: ``/feedback``;
     * ``admin``: ``/metrics`` (it tells traffic, errors and versions; Prometheus sends a
       bearer token with ``authorization: {credentials: ...}`` in its scrape config);
@@ -58,7 +61,7 @@ def route_scope(method: str, path: str) -> str | None:
     if _OPEN.fullmatch(path):
         return None
     if _DOCS.fullmatch(path):
-        return ANY
+        return None
     if path == "/feedback":
         return "feedback"
     if path == "/metrics":

@@ -133,6 +133,8 @@ def _item(i: int, entry: Any, errors: list[FieldError]) -> Item | None:
             f"{shown(request_id)} has {len(request_id)} characters, over the limit of {REQUEST_ID}",
         )
     row = entry.get("row")
+    if isinstance(row, float) and row.is_integer():  # 3.0 is the integer 3 in JSON, as in
+        row = int(row)  # JSON Schema (and in an integer feature, rung.core.columns.problem)
     if row is not None and (not isinstance(row, int) or isinstance(row, bool) or row < 0):
         return bad(["row"], "expected a row number >= 0")
     if "labels" in entry and "label" in entry:

@@ -10,8 +10,10 @@ protection; :class:`Protection` holds their settings and carries them to every w
   ``UnknownHost``. ``*`` allows any; ``*.example.com`` any subdomain.
 * **Cross-site request forgery**: a page can send a POST to another site without the CORS
   preflight only with a "simple" content type (``text/plain``, form encodings) or none, and
-  no custom header (Fetch standard, "CORS-safelisted request-header"). So every POST, PUT,
-  PATCH or DELETE needs ``Content-Type: application/json`` (parameters allowed) — **415**
+  no custom header (Fetch standard, "CORS-safelisted request-header"), and only with GET,
+  HEAD or POST (other methods are always preflighted: a PUT is answered 405 by the router,
+  as any method no route takes). So every POST needs ``Content-Type: application/json``
+  (parameters allowed) — **415**
   ``UnsupportedMediaType`` otherwise — except two shapes no page can forge without a
   preflight, which the Open Inference Protocol's clients (``tritonclient[http]``, the KServe
   SDK) send by default: a request carrying ``Inference-Header-Content-Length`` (the binary
@@ -39,7 +41,7 @@ from rung.serving.metrics import Metrics
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 """Always allowed in ``Host`` unless ``allowed_hosts`` is set explicitly."""
 WILDCARD_BINDS = ("0.0.0.0", "::", "")
-_BODY_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+_BODY_METHODS = frozenset({"POST"})  # the others are preflighted: see above
 _INFER = re.compile(r"/v2/models/[^/]+(/versions/[^/]+)?/infer")
 
 

@@ -1,15 +1,44 @@
-"""The service's OpenAPI document, generated from the served version's input signature.
+"""The service's OpenAPI 3.1 document: what every route takes and every answer it can give.
 
-FastAPI documents a route from its Python types; ``/predict`` takes whatever the signature of
-the version being served says, and that changes when the alias moves. So the request and
-response schemas are built here from the signature — one property per feature, its JSON type,
-the categories as an ``enum``, ``nullable`` where the training data had nulls, the classes of
-the predictions — and the document is rebuilt whenever the served version changes.
+FastAPI documents a route from its Python types; rung's routes read their bodies themselves
+(``/predict`` takes whatever the signature of the version being served says, and that changes
+when the alias moves). So the document is built here, from FastAPI's list of routes and the
+served version's signature, and rebuilt whenever the served version changes:
+
+* ``/predict``: one property per feature, its JSON type, the categories as an ``enum``,
+  ``null`` allowed (JSON Schema 2020-12 ``type: [..., "null"]``, never OpenAPI 3.0's
+  ``nullable``) where the training data had nulls, at least one row, the classes of the
+  predictions;
+* ``/feedback``: its entries (``label`` or ``labels``, never both) and its answer;
+* the Open Inference Protocol routes (:mod:`rung.serving.v2`): the protocol's request and
+  response objects, its ``{"error": "<message>"}`` error body;
+* ``/metrics``: Prometheus' text format (``text/plain; version=0.0.4``);
+* every status a route can answer with its real body: rung's canonical error body
+  ``{"error": {"type", "message", "hint", "fields"}}`` (:func:`rung.serving.http.error_body`)
+  on rung's routes and for the refusals that come before any route (Host, tokens, content
+  type), the protocol's on ``/v2`` routes. FastAPI's ``422 HTTPValidationError``, which no
+  route returns, is removed.
+
+One rule JSON Schema cannot state: the columns of the columns form (and the tensors of a v2
+request) hold one value per row, the same number in each. It is said in the descriptions.
+
+Sources: OpenAPI 3.1.0 (https://spec.openapis.org/oas/v3.1.0), JSON Schema 2020-12, the Open
+Inference Protocol's REST specification
+(https://github.com/kserve/open-inference-protocol, ``specification/protocol/inference_rest.md``),
+Prometheus' text exposition format 0.0.4.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from typing import Any
+
+from rung.core.limits import REQUEST_ID
+
+REF = "#/components/schemas/"
+METRICS_TYPE = "text/plain; version=0.0.4"
+"""The media type of ``GET /metrics`` (Prometheus' text exposition format)."""
 
 _JSON_TYPES = {
     "numeric": "number",
@@ -18,20 +47,30 @@ _JSON_TYPES = {
     "categorical": "string",
     "text": "string",
 }
+_SCALAR = ["string", "number", "boolean"]
 
 
 def feature_schema(spec: dict[str, Any]) -> dict[str, Any]:
-    """The JSON schema of one feature's value."""
+    """The JSON schema of one feature's value (``spec``: the signature's entry for it): its
+    JSON type, categories as an ``enum``, an integer's or number's range, and ``null`` among
+    its types when the training data had nulls (JSON Schema 2020-12). A feature whose kind the
+    version does not record takes any JSON scalar."""
     kind = spec.get("kind", "")
     schema: dict[str, Any]
-    if kind == "datetime":
-        schema = {"type": "string", "format": "date-time"}
+    if kind == "datetime":  # what the service reads (ISO 8601 as pandas does), wider than
+        from rung.core.columns import ISO_TIME  # RFC 3339's date-time: a date alone, no zone
+
+        schema = {
+            "type": "string",
+            "pattern": f"^(?:{ISO_TIME.pattern})$",
+            "description": "an ISO 8601 date or time, e.g. 2024-05-01T12:00:00",
+        }
     elif kind == "categorical" and spec.get("categories") is not None:
         schema = {"type": "string", "enum": [str(c) for c in spec["categories"]]}
     elif kind in _JSON_TYPES:
         schema = {"type": _JSON_TYPES[kind]}
     else:
-        schema = {}
+        schema = {"type": [*_SCALAR, "null"]}
     if kind == "integer":  # the training dtype's range: what /predict accepts
         from rung.core.columns import ColumnKind, integer_range
 
@@ -42,14 +81,17 @@ def feature_schema(spec: dict[str, Any]) -> dict[str, Any]:
         limit = dtype_max(str(spec.get("dtype") or "float64"))
         schema["minimum"], schema["maximum"] = -limit, limit
     if spec.get("dtype"):
-        schema["description"] = f"{kind or 'any'} ({spec['dtype']} in the training data)"
-    if spec.get("nullable"):
-        schema["nullable"] = True
+        said = f"{kind or 'any'} ({spec['dtype']} in the training data)"
+        schema["description"] = f"{schema['description']}; {said}" if kind == "datetime" else said
+    if spec.get("nullable") and isinstance(schema["type"], str):
+        schema["type"] = [schema["type"], "null"]
+        if "enum" in schema:
+            schema["enum"] = [*schema["enum"], None]
     return schema
 
 
 def record_schema(signature: dict[str, Any]) -> dict[str, Any]:
-    """One row: every feature of the signature, all required."""
+    """One row: every feature of the signature, all required; other keys are ignored."""
     columns = signature.get("columns") or {}
     features = signature.get("features") or []
     return {
@@ -61,13 +103,20 @@ def record_schema(signature: dict[str, Any]) -> dict[str, Any]:
 
 
 def components(signature: dict[str, Any], name: str) -> dict[str, Any]:
-    """The schemas of ``/predict``'s request and response for this signature."""
+    """The schemas of ``/predict``'s request and response for this signature, and the
+    canonical error body."""
     record = record_schema(signature)
+    features = record["required"]
+    forms = [k for k in ("records", "columns") if k not in features]
     columns = {
         "type": "object",
         "title": "Columns",
-        "properties": {f: {"type": "array", "items": s} for f, s in record["properties"].items()},
-        "required": record["required"],
+        "description": "one list per feature, all of the same length (one value per row);"
+        " other keys are ignored",
+        "properties": {
+            f: {"type": "array", "minItems": 1, "items": s} for f, s in record["properties"].items()
+        },
+        "required": features,
     }
     classes = signature.get("classes")
     prediction: dict[str, Any] = (
@@ -90,76 +139,230 @@ def components(signature: dict[str, Any], name: str) -> dict[str, Any]:
             "items": {
                 "type": "object",
                 "properties": {str(c): {"type": "number"} for c in classes},
+                "required": [str(c) for c in classes],
             },
         }
+    bare: dict[str, Any] = {
+        "title": "RecordBody",
+        "description": "one bare record (one row)",
+        "allOf": [{"$ref": REF + "Record"}],
+    }
+    if forms:  # a bare record beside "records" or "columns" mixes forms: refused
+        bare["not"] = {"anyOf": [{"required": [k]} for k in forms]}
     return {
         "Record": record,
         "Records": {
             "type": "object",
             "title": "Records",
             "properties": {
-                "records": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}}
+                "records": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"$ref": REF + "Record"},
+                }
             },
             "required": ["records"],
+            "additionalProperties": False,
         },
         "Columns": {
             "type": "object",
             "title": "ColumnsBody",
             "properties": {"columns": columns},
             "required": ["columns"],
+            "additionalProperties": False,
         },
+        "RecordBody": bare,
         "Prediction": response,
+        **error_schemas(),
+    }
+
+
+def error_schemas() -> dict[str, Any]:
+    """``Error``: rung's canonical error body (:func:`rung.serving.http.error_body`);
+    ``V2Error``: the Open Inference Protocol's ``{"error": "<message — hint>"}``, with rung's
+    details beside it."""
+    detail = {
+        "type": "object",
+        "title": "ErrorDetail",
+        "properties": {
+            "type": {"type": "string", "description": "the error's kind, e.g. PayloadError"},
+            "message": {"type": "string"},
+            "hint": {"type": ["string", "null"], "description": "how to fix it"},
+            "fields": {
+                "type": "array",
+                "description": "every bad field of the request, where and what",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+                        "msg": {"type": "string"},
+                    },
+                    "required": ["loc", "msg"],
+                },
+            },
+        },
+        "required": ["type", "message", "hint", "fields"],
+    }
+    return {
+        "ErrorDetail": detail,
         "Error": {
             "type": "object",
             "title": "Error",
+            "properties": {"error": {"$ref": REF + "ErrorDetail"}},
+            "required": ["error"],
+        },
+        "V2Error": {
+            "type": "object",
+            "title": "V2Error",
+            "description": "the Open Inference Protocol's error body",
             "properties": {
-                "error": {
-                    "type": "object",
-                    "properties": {
-                        "type": {"type": "string"},
-                        "message": {"type": "string"},
-                        "hint": {"type": "string", "nullable": True},
-                        "fields": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "loc": {"type": "array", "items": {}},
-                                    "msg": {"type": "string"},
-                                },
-                            },
-                        },
-                    },
-                }
+                "error": {"type": "string", "description": "the message — the hint"},
+                "detail": {"$ref": REF + "ErrorDetail"},
             },
+            "required": ["error"],
         },
     }
 
 
+Scope = Callable[[str, str], str | None]
+"""The token scope a (method, path) needs, None for an open route."""
+
+
 def document(
-    base: dict[str, Any], signature: dict[str, Any], name: str, version: int
+    base: dict[str, Any],
+    signature: dict[str, Any],
+    name: str,
+    version: int,
+    scope_of: Scope | None = None,
 ) -> dict[str, Any]:
-    """``base`` (FastAPI's own document) with ``/predict`` described by the signature."""
-    doc = dict(base)
+    """``base`` (FastAPI's own document of the app's routes) completed: ``/predict`` described
+    by the signature, every route's request body and every status it can answer.
+
+    ``scope_of``: when the server checks tokens, the scope each route needs (a bearer token
+    is then documented, with 401 and 403, on every route that needs one); None without tokens.
+    """
+    doc = copy.deepcopy(base)
     doc["info"] = {**doc.get("info", {}), "version": f"{name} version {version}"}
     schemas = {
-        **doc.get("components", {}).get("schemas", {}),
-        **components(signature, name),
+        k: v
+        for k, v in doc.get("components", {}).get("schemas", {}).items()
+        if k not in ("HTTPValidationError", "ValidationError")  # FastAPI's, never returned
     }
+    schemas.update(components(signature, name))
+    schemas.update(_feedback_schemas(signature.get("classes")))
+    from rung.serving.openapi_v2 import request_schema, v2_schemas
+
+    schemas.update(v2_schemas())
+    schemas["V2InferenceRequest"] = request_schema(signature)
     doc["components"] = {**doc.get("components", {}), "schemas": schemas}
-    ref = "#/components/schemas/"
-    error = {"application/json": {"schema": {"$ref": ref + "Error"}}}
+    if scope_of is not None:
+        doc["components"]["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a token of `rung serve` (docs/security.md), with the route's scope",
+            }
+        }
+    paths = doc.setdefault("paths", {})
+    _predict(paths, signature)
+    _feedback(paths)
+    from rung.serving.openapi_v2 import v2_paths
+
+    v2_paths(paths, name, version)
+    if "/metrics" in paths and "get" in paths["/metrics"]:
+        paths["/metrics"]["get"]["responses"] = {
+            "200": {
+                "description": "the service's metrics in Prometheus' text format",
+                "content": {METRICS_TYPE: {"schema": {"type": "string"}}},
+            }
+        }
+    for path, item in paths.items():
+        for method, op in item.items():
+            if isinstance(op, dict) and "responses" in op:
+                _complete(op, method, path, scope_of)
+    return doc
+
+
+def _complete(op: dict[str, Any], method: str, path: str, scope_of: Scope | None) -> None:
+    """Add the statuses every route shares: the refusals before any route (400 Host, 401/403
+    tokens, 415 content type, 413 size), 500 for a bug; drop FastAPI's 422."""
+    responses = op["responses"]
+    v2 = path == "/v2" or path.startswith("/v2/")
+    if "422" in responses and "HTTPValidationError" in str(responses["422"]):
+        del responses["422"]
+    own = error(v2)
+    canonical = error()
+    if "400" not in responses:
+        responses["400"] = {
+            "description": "the Host header is not one this server answers to",
+            "content": canonical,
+        }
+    if method == "post":
+        responses.setdefault(
+            "413", {"description": "the body is over the size limit", "content": own}
+        )
+        either = {
+            "application/json": {"schema": {"anyOf": [own_schema(own), own_schema(canonical)]}}
+        }
+        responses.setdefault(
+            "415",
+            {
+                "description": "the body is not sent as application/json (rung's canonical"
+                " body), or in a Content-Encoding the service does not decode",
+                "content": either if v2 else canonical,
+            },
+        )
+    scope = scope_of(method.upper(), path) if scope_of is not None else None
+    if scope is not None:
+        op["security"] = [{"bearer": []}]
+        responses["401"] = {
+            "description": "no token, or one this server does not accept"
+            " (WWW-Authenticate: Bearer)",
+            "content": canonical,
+        }
+        responses["403"] = {
+            "description": f"the token lacks the scope {scope!r}",
+            "content": canonical,
+        }
+    responses.setdefault(
+        "500",
+        {
+            "description": "a fault of the server; the traceback is in its log",
+            "content": own,
+        },
+    )
+
+
+def own_schema(content: dict[str, Any]) -> dict[str, Any]:
+    """The schema of an error ``content``."""
+    return dict(content["application/json"]["schema"])
+
+
+def error(v2: bool = False) -> dict[str, Any]:
+    """The ``content`` of an error response: the canonical body, or the protocol's."""
+    return {"application/json": {"schema": {"$ref": REF + ("V2Error" if v2 else "Error")}}}
+
+
+UNAVAILABLE = {
+    "description": "the store is unreachable or its disk is full: retry after Retry-After seconds",
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+}
+
+
+def _predict(paths: dict[str, Any], signature: dict[str, Any]) -> None:
+    if "/predict" not in paths:
+        return
     example = example_record(signature)
-    predict = doc.setdefault("paths", {}).setdefault("/predict", {}).setdefault("post", {})
+    predict = paths["/predict"].setdefault("post", {})
     predict["requestBody"] = {
         "required": True,
         "content": {
             "application/json": {
                 "schema": {
                     "oneOf": [
-                        {"$ref": ref + "Records"},
-                        {"$ref": ref + "Columns"},
-                        {"$ref": ref + "Record"},
+                        {"$ref": REF + "Records"},
+                        {"$ref": REF + "Columns"},
+                        {"$ref": REF + "RecordBody"},
                     ]
                 },
                 "example": {"records": [example]},
@@ -169,13 +372,23 @@ def document(
     predict["responses"] = {
         "200": {
             "description": "predictions from the version named in the answer",
-            "content": {"application/json": {"schema": {"$ref": ref + "Prediction"}}},
+            "content": {"application/json": {"schema": {"$ref": REF + "Prediction"}}},
+            "links": {
+                "feedback": {
+                    "operationRef": "#/paths/~1feedback/post",
+                    "description": "the truth of row 0, later, under the answer's request_id"
+                    " (here the prediction itself)",
+                    "requestBody": {
+                        "request_id": "$response.body#/request_id",
+                        "row": 0,
+                        "label": "$response.body#/predictions/0",
+                    },
+                }
+            },
         },
-        "413": {"description": "the body is over the size limit", "content": error},
-        "422": {"description": "the input does not match the signature", "content": error},
+        "422": {"description": "the input does not match the signature", "content": error()},
+        "503": {**UNAVAILABLE, "content": error()},
     }
-    _feedback(doc, signature.get("classes"), error)
-    return doc
 
 
 def example_record(signature: dict[str, Any]) -> dict[str, Any]:
@@ -191,76 +404,101 @@ def example_record(signature: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _feedback(doc: dict[str, Any], classes: list[Any] | None, error: dict[str, Any]) -> None:
-    """``POST /feedback``: its entries, the answer and the errors (docs/serving.md#feedback).
-    The classes are those of the version being served; a label is checked against the
-    version that answered its request."""
-    ref = "#/components/schemas/"
+def _feedback_schemas(classes: list[Any] | None) -> dict[str, Any]:
+    """``POST /feedback``'s entries and answer (docs/serving.md#feedback). The classes are
+    those of the version being served; a label is checked against the version that answered
+    its request (:mod:`rung.serving.feedback`)."""
     label: dict[str, Any] = {
-        "description": "one of the classes of the version that answered the request, with"
-        " its JSON type, or a finite number for a regressor",
-        "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}],
+        "description": "one of the classes of the version that answered the request (those"
+        " of the version served now are listed), with its JSON type, or a finite number for"
+        " a regressor",
+        "type": _SCALAR,
     }
     if classes:
-        label["example"] = classes[-1]
-    schemas = doc["components"]["schemas"]
-    schemas["FeedbackEntry"] = {
+        label = {"description": label["description"], "enum": classes, "example": classes[-1]}
+    entry = {
         "type": "object",
         "title": "FeedbackEntry",
         "description": "'label' for a one-row request or with 'row'; 'labels': one per"
-        " predicted row (null: not known yet), or from 'row' on",
+        " predicted row (null: not known yet), or from 'row' on; one of the two",
         "properties": {
-            "request_id": {"type": "string", "description": "from the prediction's answer"},
-            "row": {"type": "integer", "minimum": 0},
+            "request_id": {
+                "type": "string",
+                "maxLength": REQUEST_ID,
+                "description": "from the prediction's answer",
+            },
+            "row": {"type": ["integer", "null"], "minimum": 0},
             "label": label,
-            "labels": {"type": "array", "minItems": 1, "items": {**label, "nullable": True}},
-        },
-        "required": ["request_id"],
-    }
-    schemas["FeedbackAnswer"] = {
-        "type": "object",
-        "title": "FeedbackAnswer",
-        "properties": {
-            "accepted": {"type": "integer", "description": "labels taken"},
-            "replaced": {
-                "type": "integer",
-                "description": "of them, labels that replaced a different earlier label of"
-                " their row (the latest wins)",
+            "labels": {
+                "type": "array",
+                "minItems": 1,
+                "items": (
+                    {**label, "enum": [*classes, None]}
+                    if classes
+                    else {**label, "type": [*_SCALAR, "null"]}
+                ),
             },
         },
-        "required": ["accepted", "replaced"],
+        "required": ["request_id"],
+        "additionalProperties": False,
+        "oneOf": [{"required": ["label"]}, {"required": ["labels"]}],
     }
-    batch = {
-        "type": "object",
-        "title": "FeedbackBatch",
-        "properties": {"feedback": {"type": "array", "items": {"$ref": ref + "FeedbackEntry"}}},
-        "required": ["feedback"],
+    return {
+        "FeedbackEntry": entry,
+        "FeedbackBatch": {
+            "type": "object",
+            "title": "FeedbackBatch",
+            "description": "several entries, stored all or none",
+            "properties": {
+                "feedback": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"$ref": REF + "FeedbackEntry"},
+                }
+            },
+            "required": ["feedback"],
+            "additionalProperties": False,
+        },
+        "FeedbackAnswer": {
+            "type": "object",
+            "title": "FeedbackAnswer",
+            "properties": {
+                "accepted": {"type": "integer", "description": "labels taken"},
+                "replaced": {
+                    "type": "integer",
+                    "description": "of them, labels that replaced a different earlier label"
+                    " of their row (the latest wins)",
+                },
+            },
+            "required": ["accepted", "replaced"],
+        },
     }
-    post = doc.setdefault("paths", {}).setdefault("/feedback", {}).setdefault("post", {})
+
+
+def _feedback(paths: dict[str, Any]) -> None:
+    if "/feedback" not in paths:
+        return
+    post = paths["/feedback"].setdefault("post", {})
     post["requestBody"] = {
         "required": True,
         "content": {
-            "application/json": {"schema": {"oneOf": [{"$ref": ref + "FeedbackEntry"}, batch]}}
+            "application/json": {
+                "schema": {
+                    "oneOf": [{"$ref": REF + "FeedbackEntry"}, {"$ref": REF + "FeedbackBatch"}]
+                }
+            }
         },
     }
     post["responses"] = {
         "200": {
             "description": "the labels stored, all of them",
-            "content": {"application/json": {"schema": {"$ref": ref + "FeedbackAnswer"}}},
+            "content": {"application/json": {"schema": {"$ref": REF + "FeedbackAnswer"}}},
         },
-        "404": {"description": "an unknown request id", "content": error},
-        "413": {"description": "the body is over the size limit", "content": error},
+        "404": {"description": "an unknown request id", "content": error()},
         "422": {
             "description": "a label that does not fit the model, a missing or extra row, a"
             " malformed entry: every field named, nothing stored",
-            "content": error,
+            "content": error(),
         },
+        "503": {**UNAVAILABLE, "content": error()},
     }
-
-
-def _example(schema: dict[str, Any]) -> Any:
-    if "enum" in schema:
-        return schema["enum"][0]
-    if schema.get("format") == "date-time":
-        return "2024-01-01T00:00:00"
-    return {"number": 0.0, "boolean": False, "string": "text"}.get(schema.get("type", ""))

@@ -179,20 +179,26 @@ def columns_of(body: Any, features: list[str]) -> tuple[dict[str, list[Any]], in
         return {f: [r.get(f, _MISSING) for r in records] for f in features}, len(records), "records"
     if "columns" in body and "columns" not in features:
         columns = body["columns"]
-        if not isinstance(columns, dict) or not all(isinstance(v, list) for v in columns.values()):
+        # the features' columns only: other keys are ignored, as a record's are
+        named: dict[str, Any] = (
+            {f: columns[f] for f in features if f in columns} if isinstance(columns, dict) else {}
+        )
+        if not isinstance(columns, dict) or not all(isinstance(v, list) for v in named.values()):
             raise PayloadError(
                 "'columns' must map each feature to a list",
                 'send {"columns": {"feature": [values]}}',
                 [FieldError(["columns"], "must map each feature to a list")],
             )
-        lengths = {len(v) for v in columns.values()}
+        lengths = {len(v) for v in named.values()}
         if len(lengths) > 1:
             raise PayloadError(
                 f"the columns have different lengths {sorted(lengths)}",
                 "send one value per row in every column",
-                [FieldError(["columns", k], f"has {len(v)} values") for k, v in columns.items()],
+                [FieldError(["columns", k], f"has {len(v)} values") for k, v in named.items()],
             )
-        n = lengths.pop() if lengths else 0
+        # no feature at all: as many rows as the other lists say, so each feature is named
+        others = (len(v) for v in columns.values() if isinstance(v, list))
+        n = lengths.pop() if lengths else max(others, default=0)
         return {f: columns.get(f, [_MISSING] * n) for f in features}, n, "columns"
     return {f: [body.get(f, _MISSING)] for f in features}, 1, "record"
 

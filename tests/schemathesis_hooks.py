@@ -1,0 +1,41 @@
+"""Schemathesis hooks for the OpenAPI test (tests/test_openapi.py), loaded by the CLI through
+``SCHEMATHESIS_HOOKS``.
+
+One rule of the service's API cannot be said in JSON Schema: the lists of the columns form
+(``/predict``) and the input tensors of a v2 request hold one value per row, the same number
+in each (a tensor's ``shape`` says how many). A *positive* case (one the schema says is valid)
+is made to follow it before it is sent, its lists cut to the shortest (and each shape set to
+it); negative cases are left alone (cutting could remove the very value that makes them
+invalid).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import schemathesis
+from schemathesis import GenerationMode
+
+
+@schemathesis.hook
+def map_case(context: Any, case: Any) -> Any:
+    meta = case.meta
+    if meta is None or meta.generation.mode != GenerationMode.POSITIVE:
+        return case
+    body = case.body
+    if case.operation.path == "/predict" and isinstance(body, dict):
+        raw = case.operation.schema.raw_schema
+        features = raw["components"]["schemas"]["Record"]["required"]
+        columns = body.get("columns")
+        if isinstance(columns, dict) and all(isinstance(columns.get(f), list) for f in features):
+            n = min(len(columns[f]) for f in features)
+            body["columns"] = {**columns, **{f: columns[f][:n] for f in features}}
+    if case.operation.path.endswith("/infer") and isinstance(body, dict):
+        inputs = body.get("inputs")
+        if isinstance(inputs, list) and all(
+            isinstance(i, dict) and isinstance(i.get("data"), list) for i in inputs
+        ):
+            n = min((len(i["data"]) for i in inputs), default=0)
+            for i in inputs:
+                i["data"], i["shape"] = i["data"][:n], [n]
+    return case
