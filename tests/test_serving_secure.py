@@ -88,7 +88,10 @@ def _auth(token: str) -> dict[str, str]:
 
 def _refused(r: httpx.Response, status: int, kind: str) -> dict[str, Any]:
     assert r.status_code == status, (r.status_code, r.text)
-    error: dict[str, Any] = r.json()["error"]
+    body = r.json()
+    if isinstance(body["error"], str):  # /v2: the protocol's shape, rung's body in "detail"
+        assert body["error"].startswith(body["detail"]["message"]), body
+    error: dict[str, Any] = body["detail"] if isinstance(body["error"], str) else body["error"]
     assert set(error) == ERROR_KEYS and error["type"] == kind, error
     assert "\n" not in error["message"]
     return error

@@ -134,8 +134,9 @@ def is_json(content_type: str | None) -> bool:
 
 
 class Guard:
-    """The ASGI middleware checking ``Host`` and, on requests with a body, the content type
-    (see the module's docstring); refusals in the canonical error body."""
+    """The ASGI middleware checking ``Host`` (see the module's docstring); refusals in the
+    canonical error body. The content type of a body is checked by the body reader
+    (:func:`require_json_body`), once a route has matched."""
 
     def __init__(self, app: Any, allowed_hosts: tuple[str, ...], metrics: Metrics | None) -> None:
         self.app = app
@@ -149,10 +150,8 @@ class Guard:
         headers: dict[bytes, bytes] = {}
         for key, value in scope["headers"]:
             headers.setdefault(key, value)
-        path, method = scope["path"], scope["method"]
         host = headers.get(b"host")
         shown = host.decode("latin-1") if host is not None else None
-        exc: RungError | None = None
         if not host_allowed(shown, self.allowed):
             exc = UnknownHost(
                 f"Host {shown[:100]!r} is not a name of this server"
@@ -161,26 +160,32 @@ class Guard:
                 "call it by an allowed name, or allow this one: rung serve --allow-host NAME"
                 " ([serve] allowed_hosts)",
             )
-        elif method in _BODY_METHODS and not self._json_or_exempt(headers, path):
-            given = headers.get(b"content-type")
-            exc = UnsupportedMediaType(
-                f"{method} {path} takes Content-Type: application/json, not"
-                f" {given.decode('latin-1')[:100]!r}"
-                if given is not None
-                else f"{method} {path} takes Content-Type: application/json; none was given",
-                "send the body as JSON with that header (httpx/requests: json=...;"
-                " curl: -H 'Content-Type: application/json')",
-            )
-        if exc is not None:
-            await refusal(exc, path, self.metrics)(scope, receive, send)
+            await refusal(exc, scope["path"], self.metrics)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
-    @staticmethod
-    def _json_or_exempt(headers: dict[bytes, bytes], path: str) -> bool:
-        given = headers.get(b"content-type")
-        if given is not None and is_json(given.decode("latin-1")):
-            return True
-        if b"inference-header-content-length" in headers:  # a custom header: preflighted
-            return True
-        return given is None and b"origin" not in headers and bool(_INFER.fullmatch(path))
+
+def require_json_body(method: str, path: str, headers: Mapping[str, str]) -> None:
+    """Refuse (:class:`UnsupportedMediaType`, 415) a POST body that a web page could have
+    forged (see the module's docstring): called by the one body reader,
+    :func:`rung.serving.http.read_raw`, so a route is matched first (``POST /metrics`` is a
+    405, not a 415) and every route that reads a body is covered."""
+    if method not in _BODY_METHODS or _json_or_exempt(headers, path):
+        return
+    given = headers.get("content-type")
+    raise UnsupportedMediaType(
+        f"{method} {path} takes Content-Type: application/json, not {given[:100]!r}"
+        if given is not None
+        else f"{method} {path} takes Content-Type: application/json; none was given",
+        "send the body as JSON with that header (httpx/requests: json=...;"
+        " curl: -H 'Content-Type: application/json')",
+    )
+
+
+def _json_or_exempt(headers: Mapping[str, str], path: str) -> bool:
+    given = headers.get("content-type")
+    if given is not None and is_json(given):
+        return True
+    if "inference-header-content-length" in headers:  # a custom header: preflighted
+        return True
+    return given is None and "origin" not in headers and bool(_INFER.fullmatch(path))

@@ -235,6 +235,9 @@ async def read_raw(request: Request, max_body: int = MAX_BODY) -> bytes:
     (no length) is counted while it streams in and refused as soon as it passes the limit,
     so the server never holds more than ``max_body`` bytes of one body (uvicorn stops
     reading the socket while the app is not asking for more)."""
+    from rung.serving.guards import require_json_body  # guards imports this module
+
+    require_json_body(request.method, request.url.path, request.headers)
     length = request.headers.get("content-length")
     if length is not None and is_digits(length) and int(length) > max_body:
         raise PayloadTooLarge(

@@ -145,6 +145,7 @@ def decode(request: dict[str, Any], binary: bytes) -> dict[str, list[Any]]:
                     "send the Inference-Header-Content-Length header and each tensor's bytes"
                     " after the JSON, in the order of 'inputs'",
                 )
+            nbytes = int(nbytes)
             values = from_binary(binary[offset : offset + nbytes], datatype, name)
             offset += nbytes
         elif "data" in tensor:
@@ -170,7 +171,7 @@ def decode(request: dict[str, Any], binary: bytes) -> dict[str, list[Any]]:
 
 def _datatype(tensor: dict[str, Any], name: str) -> str:
     datatype = tensor.get("datatype")
-    if datatype not in DTYPES:
+    if not isinstance(datatype, str) or datatype not in DTYPES:  # {} is not hashable
         from rung.core.suggest import did_you_mean
 
         known = "known: " + ", ".join(DTYPES)
@@ -192,6 +193,7 @@ def _shape(tensor: dict[str, Any], name: str) -> list[int]:
             f"input {name!r} has shape {str(shape)[:80]}: not a list of non-negative integers",
             "send its shape, e.g. [n] or [n, 1] for n rows",
         )
+    shape = [int(d) for d in shape]
     if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
         raise TensorError(
             f"input {name!r} has shape {shape}: each input is one feature, one value per row",
@@ -201,6 +203,10 @@ def _shape(tensor: dict[str, Any], name: str) -> list[int]:
 
 
 def _is_int(value: Any) -> bool:
+    """An integer as JSON Schema's ``integer`` reads JSON: ``255`` and ``255.0`` alike (the
+    callers take ``int(value)``), never a boolean."""
+    if isinstance(value, float):
+        return value.is_integer()
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -247,6 +253,8 @@ def _from_json(data: Any, datatype: str, name: str) -> list[Any]:
                 f" {_expected(datatype)}",
                 f"send {datatype} values, or the datatype of the values you send",
             )
+    if datatype in _INT_BITS:  # 255.0 is the integer 255
+        return [int(v) for v in values]
     return values
 
 

@@ -227,7 +227,8 @@ def requested(body: dict[str, Any], available: list[dict[str, Any]]) -> dict[str
     ``parameters.binary_data_output``, else JSON). An unknown output is a 400."""
     from rung.core.suggest import did_you_mean
 
-    params = body.get("parameters") or {}  # other request parameters are hints: ignored
+    params = body.get("parameters")
+    params = {} if params is None else params  # other request parameters are hints: ignored
     if not isinstance(params, dict):
         raise TensorError("the request's 'parameters' must be an object", INFER_HINT)
     default = params.get("binary_data_output", False)
