@@ -327,6 +327,30 @@ def probe(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[bool, str]:
     return p.returncode == 0, p.stdout + p.stderr
 
 
+def create_token(cmd: list[str], cwd: Path, env: dict[str, str]) -> str | None:
+    """The token a ``rung token create`` prints on stdout (its last line; notes go to stderr)."""
+    p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    lines = [ln.strip() for ln in p.stdout.splitlines() if ln.strip()]
+    if p.returncode != 0 or not lines:
+        return None
+    token = lines[-1].split()[-1]
+    return token if token.isascii() and token.isprintable() else None
+
+
+def settled_count(db: Path, timeout: float = 15.0) -> int:
+    """Records in rung's prediction log once the count stops moving (shadow predictions are
+    written after the answer, so a run's records may land after its last response)."""
+    n = sb.predictions_logged(db)[0]
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        time.sleep(0.3)
+        m = sb.predictions_logged(db)[0]
+        if m == n:
+            break
+        n = m
+    return n
+
+
 def predictions(tool: str, raw: bytes) -> list[str]:
     """The predicted labels of one answer, in request order."""
     ans = json.loads(raw)
@@ -424,8 +448,9 @@ def bench_serve(env: Any, args: argparse.Namespace, run_cmd: Any, error: type[Ex
     has_shadow = "--shadow" in serve_help
     auth: dict[str, str] = {}
     if has_token:
-        _, out = run_cmd([*rung, "token", "create", "bench", "--scope", "predict"], ws, env.env, 60)
-        token = [ln.strip() for ln in out.splitlines() if ln.strip()][-1]
+        token = create_token([*rung, "token", "create", "bench", "--scope", "predict"], ws, env.env)
+        if token is None:
+            raise error("`rung token create bench --scope predict` printed no token on stdout")
         auth = {"Authorization": f"Bearer {token}"}
     res["rung_tokens"] = "on" if has_token else "off (`rung token` is not in this rung)"
     res["rung_shadow"] = "on" if has_shadow else "skipped (`rung serve --help` has no --shadow)"
@@ -597,10 +622,10 @@ def bench_serve(env: Any, args: argparse.Namespace, run_cmd: Any, error: type[Ex
                 for tool in order:
                     url, h = target(tool, model)
                     src = "rung" if tool == "rung_shadow" else tool
-                    before = sb.predictions_logged(db)[0] if src == "rung" else 0
+                    before = settled_count(db) if src == "rung" else 0
                     r = load(url, h, body[src, kind], conc)
                     if src == "rung":
-                        n = sb.predictions_logged(db)[0] - before
+                        n = settled_count(db) - before
                         r["logged_records"] = n
                         pre = "shadow_" if tool == "rung_shadow" else ""
                         logged[f"{pre}records"] += n
@@ -789,7 +814,7 @@ def notes(r: dict[str, Any]) -> str:
     if lg.get("shadow_ok"):
         shadow_line = (
             f" Shadow server: {lg['shadow_records']:,} records for {lg['shadow_ok']:,} 2xx"
-            " responses."
+            " responses (the answer's and the challenger's)."
         )
     bullets = [
         f'rung: `rung serve NAME@champion --workers {w}`, `POST /predict` `{{"records": [...]}}`'
