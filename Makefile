@@ -47,8 +47,10 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# `make bench BENCH=serve`: the serving benchmark alone (see benchmarks/README.md)
+BENCH ?=
 bench: $(VENV)/.installed-dev
-	bash benchmarks/run.sh
+	bash benchmarks/run.sh $(BENCH)
 
 clean:
 	rm -rf $(VENV) $(KSERVE_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -49,7 +49,9 @@ class Stats:
         self.error_sample: str | None = None
 
 
-def build_request(method: str, url: str, body: bytes | None, content_type: str) -> bytes:
+def build_request(
+    method: str, url: str, body: bytes | None, content_type: str, headers: list[str] | None = None
+) -> bytes:
     parts = urlsplit(url)
     path = parts.path or "/"
     if parts.query:
@@ -60,6 +62,7 @@ def build_request(method: str, url: str, body: bytes | None, content_type: str) 
         "User-Agent: rung-bench-loadgen",
         "Accept: application/json",
         "Connection: keep-alive",
+        *(headers or []),
     ]
     if body is not None:
         lines += [f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
@@ -195,7 +198,8 @@ async def run(a: argparse.Namespace) -> dict[str, object]:
     if a.body:
         with open(a.body, "rb") as f:
             body = f.read()
-    request = build_request("POST" if body is not None else "GET", a.url, body, a.content_type)
+    method = "POST" if body is not None else "GET"
+    request = build_request(method, a.url, body, a.content_type, a.header)
     stats = Stats()
     t_start = time.perf_counter()
     t_measure = t_start + a.warmup
@@ -293,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--url", required=True)
     r.add_argument("--body", help="file with the request body (POST); none: GET")
     r.add_argument("--content-type", default="application/json")
+    r.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        help='an extra request header, "Name: value" (repeatable), e.g. Authorization',
+    )
     r.add_argument("--concurrency", type=int, default=8)
     r.add_argument("--duration", type=float, default=10.0, help="measured seconds")
     r.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")

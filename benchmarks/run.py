@@ -8,7 +8,8 @@ Run it with rung's own venv python (``make bench``, ``bash benchmarks/run.sh`` o
 
     python benchmarks/run.py                 # everything, 5 repetitions, full sizes
     python benchmarks/run.py --quick         # smoke test: small sizes, 3 repetitions
-    python benchmarks/run.py --only b        # a | b | c | d | e | f | fa | cli | sync (or a,b)
+    python benchmarks/run.py --only b        # a | b | c | d | e | serve | f | fa | cli | sync (or a,b)
+    python benchmarks/run.py --only serve    # serving: rung vs MLServer and MLflow (~10 min)
 
 Comparisons (see benchmarks/README.md):
   a    versioning 1 GiB as one file and as 10,000 files of 100 KiB: `dvc add` vs `rung data add`
@@ -16,6 +17,9 @@ Comparisons (see benchmarks/README.md):
   c    tracking: 10,000 x log_metric; 500 runs x (5 params + 5 metrics): MLflow+SQLite vs rung
   d    one model on 4 datasets of 20,000 rows: `rung eval` (one call) vs 4 x mlflow.models.evaluate
   e    serving one scikit-learn model: `rung serve` vs `mlflow models serve` (serve_bench.py)
+  serve  serving, issue 12: `rung serve` (tokens, prediction log, shadow mode) vs MLServer with
+       adaptive batching and `mlflow models serve`; a light model and a 100-tree forest
+       (serve_peers.py)
   f    data drift of 2 x 100,000 and 2 x 1,000,000 rows x 25 columns: Evidently's DataDriftPreset
        vs rung's compare_frames (time, peak memory, flagged columns; scripts/drift_bench.py)
   fa   drift false alarms of rung's default verdicts on in-distribution windows of 100, 1,000 and
@@ -47,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import serve_bench
+import serve_peers
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -103,6 +108,8 @@ class Env:
         self.peer_python = str(self.peer_bin / "python")
         self.evidently_venv = Path(args.evidently_venv)
         self.evidently_python = str(self.evidently_venv / "bin" / "python")
+        self.mlserver_venv = Path(args.mlserver_venv)
+        self.mlserver_python = str(self.mlserver_venv / "bin" / "python")
         self.tmp = Path(args.tmp)
         self.work = self.tmp / "work"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("RUNG_")}
@@ -990,6 +997,10 @@ def bench_e(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     return serve_bench.bench_e(env, args, run_cmd=run_cmd, error=Failed)
 
 
+def bench_serve(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    return serve_peers.bench_serve(env, args, run_cmd=run_cmd, error=Failed)
+
+
 # -- (f) data drift: rung's compare_frames vs Evidently's DataDriftPreset ------------------------
 
 DRIFT_SCRIPT = SCRIPTS / "drift_bench.py"
@@ -1478,6 +1489,13 @@ BENCHES = {
         serve_bench.rows_e,
         serve_bench.HEADER_E,
     ),
+    "serve": (
+        "(serve) Serving, issue 12: rung serve vs MLServer (adaptive batching) and mlflow models"
+        " serve",
+        bench_serve,
+        serve_peers.rows,
+        serve_peers.HEADER,
+    ),
     "f": (
         "(f) Data drift: Evidently's DataDriftPreset vs rung's compare_frames",
         bench_f,
@@ -1554,12 +1572,17 @@ def ensure_peers(env: Env, args: argparse.Namespace, selected: list[str]) -> Non
     if set(selected) <= {"sync", "fa"}:
         return  # rung alone: no peer venv needed
     need_evidently = "f" in selected
+    need_mlserver = "serve" in selected
     if args.no_setup:
         if not Path(env.peer_python).exists():
             raise SystemExit(f"no peers venv at {env.peers_venv}: run benchmarks/setup_peers.sh")
         if need_evidently and not Path(env.evidently_python).exists():
             raise SystemExit(
                 f"no Evidently venv at {env.evidently_venv}: run benchmarks/setup_evidently.sh"
+            )
+        if need_mlserver and not Path(env.mlserver_python).exists():
+            raise SystemExit(
+                f"no MLServer venv at {env.mlserver_venv}: run benchmarks/setup_mlserver.sh"
             )
         return
     penv = dict(env.env)
@@ -1572,6 +1595,11 @@ def ensure_peers(env: Env, args: argparse.Namespace, selected: list[str]) -> Non
         r = subprocess.run(["bash", str(HERE / "setup_evidently.sh")], env=penv, timeout=1800)
         if r.returncode != 0:
             raise SystemExit("setup_evidently.sh failed")
+    if need_mlserver:
+        penv["MLSERVER_VENV"] = str(env.mlserver_venv)
+        r = subprocess.run(["bash", str(HERE / "setup_mlserver.sh")], env=penv, timeout=1800)
+        if r.returncode != 0:
+            raise SystemExit("setup_mlserver.sh failed")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1581,7 +1609,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         action="append",
         default=[],
-        help="a, b, c, d, e, f or cli; repeat or comma-separate (default: all)",
+        help="a, b, c, d, e, serve, f, fa, cli or sync; repeat or comma-separate (default: all)",
     )
     ap.add_argument(
         "--reps", type=int, default=None, help="repetitions (default 5, quick 3; (e), (f): 3)"
@@ -1601,6 +1629,17 @@ def main(argv: list[str] | None = None) -> int:
         "--evidently-venv",
         default=os.environ.get("EVIDENTLY_VENV", str(HERE / ".venv-evidently")),
         help="(f): Evidently's venv (made by setup_evidently.sh)",
+    )
+    ap.add_argument(
+        "--mlserver-venv",
+        default=os.environ.get("MLSERVER_VENV", str(HERE / ".venv-mlserver")),
+        help="(serve): MLServer's venv (made by setup_mlserver.sh)",
+    )
+    ap.add_argument(
+        "--serve-duration",
+        type=float,
+        default=None,
+        help="(serve): measured seconds per load run (default 5; quick 1.5)",
     )
     ap.add_argument(
         "--drift-rows",
@@ -1635,7 +1674,8 @@ def main(argv: list[str] | None = None) -> int:
         "--serve-workers",
         type=int,
         default=2,
-        help="(e): uvicorn workers for both `rung serve` and `mlflow models serve` (default 2)",
+        help="(e), (serve): workers of every server (uvicorn workers; MLServer's"
+        " parallel_workers) (default 2)",
     )
     ap.add_argument("--no-setup", action="store_true", help="do not run setup_peers.sh")
     ap.add_argument("--keep", action="store_true", help="keep the scratch workspaces")
@@ -1649,7 +1689,7 @@ def main(argv: list[str] | None = None) -> int:
     selected = only or list(BENCHES)
     args.reps_given = args.reps is not None  # (e) and (f) default to 3 repetitions, not 5
     if args.reps is None:
-        args.reps = 3 if args.quick or set(selected) <= {"e", "f"} else 5
+        args.reps = 3 if args.quick or set(selected) <= {"e", "serve", "f"} else 5
     if args.reps < 1:
         ap.error("--reps must be ≥ 1")
     if args.serve_workers < 1:
@@ -1710,6 +1750,8 @@ def main(argv: list[str] | None = None) -> int:
             print_table(title, header, rows_fn(res))
             if key == "e":
                 log("\n" + serve_bench.e_notes(res))
+            if key == "serve":
+                log("\n" + serve_peers.notes(res))
             if key == "f":
                 log("\n" + f_notes(res))
         except Exception as exc:  # one failing comparison does not stop the others
@@ -1763,6 +1805,8 @@ def markdown(report: dict[str, Any]) -> str:
             lines += ["", d_notes(res)]
         if key == "e":
             lines += ["", serve_bench.e_notes(res)]
+        if key == "serve":
+            lines += ["", serve_peers.notes(res)]
         if key == "f":
             lines += ["", f_notes(res)]
         if res.get("warnings"):
