@@ -41,6 +41,9 @@ def test_a_utf8_header_id_is_the_same_id_as_in_json(served_on_each_backend) -> N
             )
             assert r.status_code == 200, r.text
             assert r.json()["request_id"] == rid
+            # the answer's X-Request-ID header: the id's UTF-8 bytes, as they were sent
+            raw = dict(r.headers.raw)[b"x-request-id"]
+            assert raw.decode("utf-8") == rid
             fb = c.post(f"{url}/feedback", json={"request_id": rid, "label": "yes"})
             assert fb.status_code < 300, (rid, fb.text)
             stored = "SELECT COUNT(*) FROM predictions WHERE request_id = :rid"

@@ -649,6 +649,15 @@ class AutomateSettings(_AutomateKeys):
         return out
 
 
+class ServeSettings(_Table):
+    """``[serve]``: what the prediction log keeps (:mod:`rung.serving.retention`)."""
+
+    retention: Duration | None = None  # records older than this go (e.g. "30d"); None: kept
+    max_log_rows: Positive | None = None  # at most this many records (the oldest go first)
+    log_sample_rows: Positive = 1000  # a request of more rows stores a sample of this many
+    prune_interval: Interval = 3600.0  # how often the running service applies retention
+
+
 class Settings(_Table):
     """The whole of ``rung.toml``."""
 
@@ -658,6 +667,7 @@ class Settings(_Table):
     eval: EvalSettings = msgspec.field(default_factory=EvalSettings)
     monitor: MonitorSettings = msgspec.field(default_factory=MonitorSettings)
     automate: AutomateSettings = msgspec.field(default_factory=AutomateSettings)
+    serve: ServeSettings = msgspec.field(default_factory=ServeSettings)
 
     def __post_init__(self) -> None:
         super().__post_init__()

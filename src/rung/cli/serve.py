@@ -26,6 +26,12 @@ def serve(
         float,
         typer.Option("--poll", min=0.05, max=86400, help="Seconds between checks of the alias."),
     ] = 1.0,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log", help="One line per request on stderr (default on)."
+        ),
+    ] = True,
 ) -> None:
     """Serve a model alias over HTTP: /predict, Open Inference Protocol v2, /metrics."""
     import os
@@ -42,7 +48,13 @@ def serve(
         # fail here, in one line, if the alias does not exist or its model is not trusted
         version = ws.models.check_loadable(ref)
         root = str(ws.root)
-    os.environ.update(RUNG_SERVE_ROOT=root, RUNG_SERVE_REF=ref, RUNG_SERVE_POLL=str(poll))
+    _check_port(host, port)  # a busy port: one line, before anything says "serving"
+    os.environ.update(
+        RUNG_SERVE_ROOT=root,
+        RUNG_SERVE_REF=ref,
+        RUNG_SERVE_POLL=str(poll),
+        RUNG_SERVE_ACCESS_LOG="1" if access_log else "0",
+    )
     shared = None
     if workers > 1:  # one /metrics for all workers: prometheus-client's multiprocess mode
         shared = tempfile.mkdtemp(prefix="rung-metrics-")
@@ -140,9 +152,48 @@ def feedback(
         + (f", {done['replaced']} replacing an earlier label" if done["replaced"] else "")
         + (f", {done['unlabelled']} row(s) without a label left out" if done["unlabelled"] else "")
     )
+    if done.get("note"):  # labels for rows a sampled log record did not keep
+        render.line(done["note"])
 
 
 # -- entry point -------------------------------------------------------------------------
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port that another process listens on (or that cannot be bound) in one line,
+    before uvicorn tries and after-the-fact prints its own ``[Errno 98]``: the address is
+    bound as uvicorn will bind it (``SO_REUSEADDR``, so a port in TIME_WAIT is free) and
+    released at once. Port 0 (the system picks a free one) is never busy."""
+    import errno
+    import socket
+
+    from rung.core.errors import InvalidInput
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise InvalidInput(
+            f"cannot serve on host {host!r}: {exc.strerror}",
+            "give an address of this machine, e.g. --host 127.0.0.1",
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise InvalidInput(
+                    f"port {port} on {host} is already in use by another process",
+                    "stop that process, or serve on another port (--port 0 picks a free one)",
+                ) from None
+            raise InvalidInput(
+                f"cannot serve on {host}:{port}: {exc.strerror or exc}",
+                "give an address of this machine and a port you may bind (above 1023 unless"
+                " root), or --port 0",
+            ) from None
 
 
 def _announcing_server() -> Any:

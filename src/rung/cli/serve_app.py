@@ -2,22 +2,52 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from typing import Any
 
 
-def app_from_env() -> Any:
-    """``RUNG_SERVE_ROOT``, ``RUNG_SERVE_REF`` and ``RUNG_SERVE_POLL`` say what to serve."""
-    import sys
+class _Line(logging.Formatter):
+    """A log record as one line on stderr: the access log's lines carry their own time; the
+    service's (``rung.serve``: swaps, the follower's failures) get one, ISO 8601 UTC."""
 
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "rung.access":
+            return record.getMessage()
+        from rung.serving.metrics import utc_now
+
+        return f"{utc_now()} {record.getMessage()}"
+
+
+def configure_logging(access_log: bool) -> None:
+    """The service's loggers on stderr: ``rung.serve`` (swaps, follower failures) always,
+    ``rung.access`` (one line per request) when ``access_log``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Line())
+    for name, on in (("rung.serve", True), ("rung.access", access_log)):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler] if on else []
+        logger.setLevel(logging.INFO if on else logging.WARNING)
+        logger.propagate = False
+
+
+def app_from_env() -> Any:
+    """``RUNG_SERVE_ROOT``, ``RUNG_SERVE_REF``, ``RUNG_SERVE_POLL`` and
+    ``RUNG_SERVE_ACCESS_LOG`` (``1``/``0``) say what to serve and how."""
     from rung.core.errors import RungError
     from rung.serving.app import create_app
     from rung.workspace import Workspace
 
+    access = os.environ.get("RUNG_SERVE_ACCESS_LOG", "1") != "0"
+    configure_logging(access)
     try:
         ws = Workspace.open(os.environ["RUNG_SERVE_ROOT"])
         return create_app(
-            ws, os.environ["RUNG_SERVE_REF"], float(os.environ.get("RUNG_SERVE_POLL", "1.0"))
+            ws,
+            os.environ["RUNG_SERVE_REF"],
+            float(os.environ.get("RUNG_SERVE_POLL", "1.0")),
+            access_log=access,
         )
     except RungError as exc:  # e.g. the version changed to an untrusted model since the check
         hint = f" — {exc.hint}" if exc.hint else ""

@@ -28,8 +28,16 @@ from rung.serving.metrics import Measure
 from rung.serving.service import Service
 
 
-def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX_BODY) -> FastAPI:
-    """The ASGI app serving ``ref`` (NAME@ALIAS or NAME@VERSION) from workspace ``ws``."""
+def create_app(
+    ws: Any,
+    ref: str,
+    poll_seconds: float = 1.0,
+    max_body: int = MAX_BODY,
+    access_log: bool = True,
+) -> FastAPI:
+    """The ASGI app serving ``ref`` (NAME@ALIAS or NAME@VERSION) from workspace ``ws``;
+    ``access_log``: one line per request on the ``rung.access`` logger
+    (:class:`rung.serving.metrics.Measure`)."""
     from contextlib import asynccontextmanager
 
     service = Service(ws, ref, poll_seconds)
@@ -69,7 +77,7 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
 
     app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app, service.metrics)
-    app.add_middleware(Measure, metrics=service.metrics)
+    app.add_middleware(Measure, metrics=service.metrics, access=access_log)
     app.include_router(v1.router(service, max_body))
     app.include_router(v2.router(service, max_body))
 

@@ -52,12 +52,46 @@ def error_body(exc: RungError) -> dict[str, Any]:
     }
 
 
-def json_response(content: Any) -> Response:
+def json_response(content: Any, headers: dict[str, str] | None = None) -> Response:
     """``content`` encoded by orjson (numpy values included): FastAPI would otherwise walk
     every value of a large batch."""
     return Response(
-        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
+        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
+        media_type="application/json",
+        headers=headers,
     )
+
+
+VERSION_HEADER = "X-Model-Version"
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def served_headers(version: int | None, request_id: str | None) -> dict[str, str]:
+    """The headers naming what answered a prediction request: ``X-Model-Version`` (the
+    version that computed it) and ``X-Request-ID`` (the server's id of the request, its key
+    in the prediction log and for feedback). The Measure middleware
+    (:class:`rung.serving.metrics.Measure`) reads them for the access log."""
+    headers = {}
+    if version is not None:
+        headers[VERSION_HEADER] = str(version)
+    if request_id is not None:  # its UTF-8 bytes, as a client's id is read (see answer)
+        headers[REQUEST_ID_HEADER] = request_id.encode("utf-8").decode("latin-1")
+    return headers
+
+
+def served_response(content: Any, held: Loaded, request_id: str) -> Response:
+    """The answer of a prediction route (v1 ``/predict``, v2 ``infer``): ``content`` as JSON
+    with :func:`served_headers`."""
+    return json_response(content, served_headers(held.version, request_id))
+
+
+def _served_of(request: Request) -> dict[str, str]:
+    """:func:`served_headers` of a failed prediction request (set by :func:`answer`), or
+    none for a request that never reached it."""
+    state = request.scope.get("state") or {}
+    if "request_id" not in state:
+        return {}
+    return served_headers(state.get("version"), state["request_id"])
 
 
 def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
@@ -68,17 +102,20 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def _rung_error(request: Request, exc: RungError) -> JSONResponse:
         metrics.errors.labels(path_label(request.url.path), type(exc).__name__).inc()
         retry = getattr(exc, "retry_after", None)  # 503s: a full disk, the store unreachable
-        headers = {"Retry-After": str(retry)} if retry else None
-        return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
+        headers = _served_of(request)
+        if retry:
+            headers["Retry-After"] = str(retry)
+        return JSONResponse(error_body(exc), status_code=exc.status, headers=headers or None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         """Unknown routes (404) and methods (405) in the one error shape too."""
         hint = "see /docs for the routes" if exc.status_code in (404, 405) else None
         body = error_body(RungError(f"{request.method} {request.url.path}: {exc.detail}", hint))
-        body["error"]["type"] = {404: "NotFound", 405: "MethodNotAllowed"}.get(
-            exc.status_code, "HTTPError"
-        )
+        kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+        body["error"]["type"] = kind
+        if exc.status_code >= 400:  # every error answer counts, whoever raised it
+            metrics.errors.labels(path_label(request.url.path), kind).inc()
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
@@ -92,7 +129,7 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
             return await _rung_error(request, known)
         metrics.errors.labels(path_label(request.url.path), type(exc).__name__).inc()
         body = error_body(RungError(f"internal error: {type(exc).__name__}: {exc}", None))
-        return JSONResponse(body, status_code=500)
+        return JSONResponse(body, status_code=500, headers=_served_of(request) or None)
 
 
 async def read_raw(request: Request, max_body: int = MAX_BODY) -> bytes:
@@ -152,9 +189,12 @@ async def answer(
                 outputs=outputs,
                 latency_ms=(time.perf_counter() - started) * 1000,
                 status=status,
+                sample_rows=service.sample_rows,  # a large request stores a sample
             )
         )
 
+    # what a failed request's error answer names (X-Request-ID, X-Model-Version)
+    request.state.request_id = request_id
     service.active += 1
     try:
         try:
@@ -176,7 +216,9 @@ async def answer(
         except Exception as exc:
             # not awaited: an error answer does not wait for the disk
             status = exc.status if isinstance(exc, RungError) else 500
-            record(service.current, {}, {"error": type(exc).__name__}, status)
+            failed = service.current
+            request.state.version = failed.version
+            record(failed, {}, {"error": type(exc).__name__}, status)
             raise
         done = record(held, columns, out, 200)
         await asyncio.wrap_future(done)  # durable before we answer

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from rung.serving.http import MAX_BODY, answer, json_response
+from rung.serving.http import MAX_BODY, answer, served_response
 from rung.serving.payload import PayloadError, expect_object, unknown_fields
 from rung.serving.predictor import Loaded
 from rung.serving.service import Service
@@ -88,13 +88,15 @@ def router(service: Service, max_body: int = MAX_BODY) -> APIRouter:
                     "data": flat,
                 }
             )
-        return json_response(
+        return served_response(
             {
                 "model_name": held.name,
                 "model_version": str(held.version),
                 "id": request_id,
                 "outputs": outputs,
-            }
+            },
+            held,
+            request_id,
         )
 
     return routes
