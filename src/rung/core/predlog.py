@@ -23,7 +23,7 @@ service's ``[serve] log_sample_rows``) keeps a uniform random sample of them, dr
 request id as seed (the same request, the same sample): ``rows`` is the rows *stored* (the
 length of every column and of ``predictions``), ``answered`` the rows the request was
 answered with, and ``outputs["sample"]`` the request's row number of each stored row, in
-order. A record of every row has ``answered`` None and no ``sample``. Readers map a stored
+order. A record of every row has ``answered`` = ``rows`` and no ``sample``. Readers map a stored
 position to the request's row with :func:`request_rows` (labels are keyed by the request's
 row); a label for a row that was not stored has no prediction to be compared with.
 
@@ -80,7 +80,7 @@ def record(
     if not failed and len(outputs.get("predictions", [])) != rows:
         raise ValueError(f"{len(outputs.get('predictions', []))} predictions for {rows} rows")
     kept: dict[str, Any] = dict(outputs)
-    answered = None
+    answered = rows
     if sample_rows is not None and rows > sample_rows:
         answered = rows
         keep = sorted(random.Random(request_id).sample(range(rows), sample_rows))

@@ -239,7 +239,7 @@ def _served(tx: Tx, request_ids: list[str]) -> dict[str, Served]:
             signatures[key] = json.loads(text) if text else None
         signature = signatures[key]
         predictions: list[Any] = []
-        sampled = found["answered"] is not None
+        sampled = (found["answered"] or 0) > found["rows"]  # a sample of its rows was kept
         stored = None
         if sampled or not isinstance((signature or {}).get("classes"), list):
             from rung.core.predlog import outputs_of, request_rows

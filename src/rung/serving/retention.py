@@ -105,9 +105,11 @@ def prune(
     start = 0.0  # the window kept starts here (UNIX seconds)
     with store.read() as tx:
         if serve.retention is not None:
-            params["cut"] = now - float(serve.retention)
-            where.append("at < :cut")
-            start = params["cut"]
+            start = now - float(serve.retention)
+            last = _last_before(tx, start)
+            if last is not None:
+                params["cut"] = last
+                where.append("id <= :cut")
         if serve.max_log_rows is not None:
             edge = tx.one(
                 "SELECT id, at FROM predictions ORDER BY id DESC LIMIT 1 OFFSET :k",
@@ -190,6 +192,33 @@ def prune(
         kept_monitoring,
         total - records,
     )
+
+
+def _last_before(tx: Tx, moment: float) -> int | None:
+    """The id of the newest record written before ``moment`` (UNIX seconds), None if none.
+
+    The log's ids follow its time — records are committed in the order they are written, a
+    record's ``at`` taken just before — so a binary search over the primary key finds it in
+    about 40 indexed reads, with no index on ``at`` (which would cost every record ~25
+    bytes). Records committed out of order by a few milliseconds around the boundary may
+    fall on either side of it."""
+    bounds = tx.one("SELECT MIN(id) AS lo, MAX(id) AS hi FROM predictions")
+    if not bounds or bounds["lo"] is None:
+        return None
+    lo, hi = int(bounds["lo"]), int(bounds["hi"])
+    found = None
+    while lo <= hi:  # the first record at or after `mid`, in id order
+        mid = (lo + hi) // 2
+        row = tx.one(
+            "SELECT id, at FROM predictions WHERE id >= :i ORDER BY id LIMIT 1", {"i": mid}
+        )
+        if row is None:
+            hi = mid - 1
+        elif float(row["at"]) < moment:
+            found, lo = int(row["id"]), int(row["id"]) + 1
+        else:
+            hi = mid - 1
+    return found
 
 
 def _monitoring(tx: Tx, settings: Any, now: float, params: dict[str, Any]) -> list[str]:

@@ -1,10 +1,14 @@
-"""What the prediction log's retention and bounded records need.
+"""What bounded prediction log records need: ``predictions.answered``.
 
-* ``predictions.answered``: the rows a request was answered with when its record keeps only
-  a sample of them (``[serve] log_sample_rows``); NULL when every row is stored (``rows``).
-  The sample's row numbers are in the record's outputs (``"sample"``), see
-  :mod:`rung.core.predlog`.
-* an index on ``predictions.at``: retention deletes by age across every model.
+The rows a request was answered with. A record that keeps only a sample of them (``[serve]
+log_sample_rows``) has ``answered`` > ``rows`` (the rows stored); the sample's row numbers
+are in its outputs (``"sample"``), see :mod:`rung.core.predlog`. Every other record has
+``answered`` = ``rows`` (set here for the records already logged). Not NULL: on PostgreSQL
+a NULL would add a null bitmap, 8 bytes, to every record.
+
+Retention needs no index: the log's ids follow its time (records are committed in the order
+they are written), so the boundary of an age is found by a binary search on the primary key
+(:mod:`rung.serving.retention`).
 
 Revision ID: 0016
 Revises: 0014
@@ -21,11 +25,10 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("predictions") as batch:
-        batch.add_column(sa.Column("answered", sa.Integer, nullable=True))
-    op.create_index("ix_predictions_at", "predictions", ["at"])
+        batch.add_column(sa.Column("answered", sa.Integer, nullable=False, server_default="0"))
+    op.execute("UPDATE predictions SET answered = rows")
 
 
 def downgrade() -> None:
-    op.drop_index("ix_predictions_at", table_name="predictions")
     with op.batch_alter_table("predictions") as batch:
         batch.drop_column("answered")
