@@ -228,6 +228,8 @@ predictions = Table(
     Column("at", Float, nullable=False),
     # 200, or the HTTP status of a failed request (logged without inputs: the error rate)
     Column("status", Integer, nullable=False, server_default="200"),
+    # the rows answered: above ``rows`` when the record keeps a sample of them (0016)
+    Column("answered", Integer, nullable=False, server_default="0"),
 )
 Index("ix_predictions_request", predictions.c.request_id)
 Index("ix_predictions_model_at", predictions.c.model, predictions.c.at)  # monitor windows
