@@ -18,6 +18,11 @@ kept all the same when:
    window`` for that model, and the ``window`` of each drift trigger of ``[automate]``: the
    newest N predicted rows, or the records of the last period).
 
+Ages are judged along the log's ids: records are committed in the order they are written
+(group commit), so the newest record older than ``retention`` bounds the candidates, found by
+a binary search on the primary key — no index on ``at``. A record inserted by hand with an
+old ``at`` after newer ones is judged by its place in the log.
+
 So the log may hold more than ``max_log_rows`` records while those are protected. The labels
 of a deleted record go with it (no prediction is left to compare them with). A deleted
 record's space is reused by later records (SQLite's file does not shrink without
