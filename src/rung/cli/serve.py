@@ -48,7 +48,6 @@ def serve(
         # fail here, in one line, if the alias does not exist or its model is not trusted
         version = ws.models.check_loadable(ref)
         root = str(ws.root)
-    _check_port(host, port)  # a busy port: one line, before anything says "serving"
     os.environ.update(
         RUNG_SERVE_ROOT=root,
         RUNG_SERVE_REF=ref,
@@ -81,6 +80,7 @@ def serve(
 
                 v, model = ws.models.load(ref)
                 ready(v.name, v.version, model, require_signature(v))
+            _check_port(host, port)  # a busy port: one line, and no "serving" line before it
             render.line(announce.format(port=port), sys.stderr)
             uvicorn.run(
                 "rung.cli.serve_app:app_from_env",
@@ -207,6 +207,9 @@ def _announcing_server() -> Any:
             self.line = line
 
         async def startup(self, sockets: Any = None) -> None:
+            # the model is loaded and warmed (its errors come first); the port is next
+            if sockets is None:
+                _check_port(self.config.host, self.config.port)
             await super().startup(sockets)
             if self.started and not self.should_exit:
                 bound = [s.getsockname()[1] for srv in self.servers for s in srv.sockets]
