@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,9 +88,28 @@ def sqlite_ws(tmp_path: Path):  # type: ignore[no-untyped-def]
 RUNG = str(Path(sys.executable).with_name("rung"))
 
 
-def start_server(
-    root: Path, ref: str, *options: str, timeout: float = 120
-) -> tuple[subprocess.Popen[str], str]:
+class Served(subprocess.Popen[str]):
+    """A `rung serve` process whose stderr goes to a file, never a pipe: the access log
+    writes a line per request, which would fill a pipe nobody reads and stall the server.
+    ``err()`` is what it wrote so far; ``communicate()`` returns it as its stderr."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        import tempfile
+
+        self.err_file = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed with the process)
+        super().__init__(args, cwd=cwd, stdout=subprocess.PIPE, stderr=self.err_file, text=True)
+
+    def err(self) -> str:
+        self.err_file.flush()
+        self.err_file.seek(0)
+        return self.err_file.read()
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[Any, Any]:
+        out, _ = super().communicate(input, timeout)
+        return out, self.err()
+
+
+def start_server(root: Path, ref: str, *options: str, timeout: float = 120) -> tuple[Served, str]:
     """`rung serve REF` on a free port of 127.0.0.1, once it answers /v2/health/ready."""
     import socket
     import time
@@ -99,13 +119,7 @@ def start_server(
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    proc = subprocess.Popen(
-        [RUNG, "serve", ref, "--port", str(port), *options],
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = Served([RUNG, "serve", ref, "--port", str(port), *options], cwd=root)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
@@ -115,7 +129,7 @@ def start_server(
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
-    raise AssertionError(f"rung serve did not start: {proc.stderr.read() if proc.stderr else ''}")
+    raise AssertionError(f"rung serve did not start: {proc.err()}")
 
 
 def rung_cli(

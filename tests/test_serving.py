@@ -291,7 +291,7 @@ def test_several_workers_share_one_metrics_page_and_one_log(served) -> None:  # 
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 0, proc.err()
 
 
 def test_feedback_and_the_client(served) -> None:  # type: ignore[no-untyped-def]

@@ -225,10 +225,10 @@ def serve_and_swap(run: str, passed: bool) -> None:
         )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    print(f"\n$ rung serve {MODEL}@{alias} --port {port} --poll 0.5   (in the background)")
-    server = subprocess.Popen(
-        [str(RUNG), "serve", f"{MODEL}@{alias}", "--port", str(port), "--poll", "0.5"], cwd=WS
-    )
+    # no access log: a line per request would bury the demo's output (the swap is one line)
+    serve = ["serve", f"{MODEL}@{alias}", "--port", str(port), "--poll", "0.5", "--no-access-log"]
+    print(f"\n$ rung {' '.join(serve)}   (in the background)")
+    server = subprocess.Popen([str(RUNG), *serve], cwd=WS)
     try:
         wait_ready(url, server)
         app = [sys.executable, "../app.py", "--service", url]

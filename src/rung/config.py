@@ -670,7 +670,8 @@ def _hosts(value: Any, key: str) -> Any:
 
 
 class ServeSettings(_Table):
-    """``[serve]``: what `rung serve` accepts (see docs/security.md, "Serving securely")."""
+    """``[serve]``: what `rung serve` accepts (see docs/security.md, "Serving securely") and
+    what the prediction log keeps (:mod:`rung.serving.retention`)."""
 
     # Host header names accepted beside the bound address, localhost, 127.0.0.1 and ::1
     allowed_hosts: Annotated[list[str], _hosts] = []
@@ -678,6 +679,11 @@ class ServeSettings(_Table):
     cors_origins: Annotated[list[str], _origins] = []
     # seconds a connection may take to send a request's headers before it is closed
     header_timeout: Annotated[float | str, _Seconds(3600, zero=False)] = 10.0
+
+    retention: Duration | None = None  # records older than this go (e.g. "30d"); None: kept
+    max_log_rows: Positive | None = None  # at most this many records (the oldest go first)
+    log_sample_rows: Positive = 1000  # a request of more rows stores a sample of this many
+    prune_interval: Interval = 3600.0  # how often the running service applies retention
 
 
 class Settings(_Table):

@@ -315,16 +315,23 @@ class Workspace:
 
     def gc(self, *, dry_run: bool = False, grace: float | None = None) -> GcReport:
         """Sweep unreferenced objects and stale ``.partial-*`` files older than ``grace``
-        seconds (default one day); safe while other processes write. See
-        :mod:`rung.store.maintenance`."""
+        seconds (default one day); safe while other processes write (see
+        :mod:`rung.store.maintenance`); and apply the prediction log's retention when
+        ``[serve]`` configures one (:mod:`rung.serving.retention`)."""
+        from rung.serving.retention import prune
         from rung.store.maintenance import DEFAULT_GRACE, gc
 
-        return gc(
+        report = gc(
             self.store,
             self.artifacts,
             dry_run=dry_run,
             grace=DEFAULT_GRACE if grace is None else grace,
         )
+        # the prediction log's retention ([serve] retention, max_log_rows), if configured
+        log = prune(self.store, self.config.settings, dry_run=dry_run)
+        report.prediction_log = log.to_dict() if log is not None else None
+        report.prediction_log_line = log.line() if log is not None else None
+        return report
 
     @contextmanager
     def start_run(self, name: str, params: dict[str, Any] | None = None) -> Iterator[TrackingRun]:

@@ -90,7 +90,9 @@ def gc(
 
     Live roots are every hash the metadata store refers to: dataset versions and their files,
     step inputs and outputs, run outputs, model versions, evaluations, monitor references.
-    Safe while other processes write; two gcs never run at once.
+    Safe while other processes write; two gcs never run at once. With ``[serve] retention``
+    or ``max_log_rows`` in rung.toml, also deletes old prediction log records (see
+    docs/maintenance.md for what is kept).
     """
     from rung.automation.triggers import parse_duration
 
@@ -107,3 +109,5 @@ def gc(
         f" {report.partials} stale .partial files ({render.size(report.partial_bytes)});"
         f" kept {report.kept_referenced} referenced and {report.kept_young} younger than {grace}"
     )
+    if report.prediction_log_line:  # [serve] retention / max_log_rows
+        render.line(report.prediction_log_line)

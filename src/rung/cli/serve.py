@@ -50,6 +50,12 @@ def serve(
         bool,
         typer.Option("--insecure", help="Serve a non-loopback --host without tokens."),
     ] = False,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log", help="One line per request on stderr (default on)."
+        ),
+    ] = True,
 ) -> None:
     """Serve a model alias over HTTP: /predict, Open Inference Protocol v2, /metrics.
 
@@ -74,7 +80,12 @@ def serve(
         root = str(ws.root)
         settings = ws.config.settings.serve
     timeout = header_timeout if header_timeout is not None else float(settings.header_timeout)
-    os.environ.update(RUNG_SERVE_ROOT=root, RUNG_SERVE_REF=ref, RUNG_SERVE_POLL=str(poll))
+    os.environ.update(
+        RUNG_SERVE_ROOT=root,
+        RUNG_SERVE_REF=ref,
+        RUNG_SERVE_POLL=str(poll),
+        RUNG_SERVE_ACCESS_LOG="1" if access_log else "0",
+    )
     os.environ.update(protection.to_env(), RUNG_SERVE_HEADER_TIMEOUT=str(timeout))
     shared = None
     if workers > 1:  # one /metrics for all workers: prometheus-client's multiprocess mode
@@ -103,6 +114,7 @@ def serve(
 
                 v, model = ws.models.load(ref)
                 ready(v.name, v.version, model, require_signature(v))
+            _check_port(host, port)  # a busy port: one line, and no "serving" line before it
             render.line(announce.format(port=port), sys.stderr)
             uvicorn.run(
                 "rung.cli.serve_app:app_from_env",
@@ -217,9 +229,48 @@ def feedback(
         + (f", {done['replaced']} replacing an earlier label" if done["replaced"] else "")
         + (f", {done['unlabelled']} row(s) without a label left out" if done["unlabelled"] else "")
     )
+    if done.get("note"):  # labels for rows a sampled log record did not keep
+        render.line(done["note"])
 
 
 # -- entry point -------------------------------------------------------------------------
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port that another process listens on (or that cannot be bound) in one line,
+    before uvicorn tries and after-the-fact prints its own ``[Errno 98]``: the address is
+    bound as uvicorn will bind it (``SO_REUSEADDR``, so a port in TIME_WAIT is free) and
+    released at once. Port 0 (the system picks a free one) is never busy."""
+    import errno
+    import socket
+
+    from rung.core.errors import InvalidInput
+
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise InvalidInput(
+            f"cannot serve on host {host!r}: {exc.strerror}",
+            "give an address of this machine, e.g. --host 127.0.0.1",
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise InvalidInput(
+                    f"port {port} on {host} is already in use by another process",
+                    "stop that process, or serve on another port (--port 0 picks a free one)",
+                ) from None
+            raise InvalidInput(
+                f"cannot serve on {host}:{port}: {exc.strerror or exc}",
+                "give an address of this machine and a port you may bind (above 1023 unless"
+                " root), or --port 0",
+            ) from None
 
 
 def _announcing_server() -> Any:
@@ -233,6 +284,9 @@ def _announcing_server() -> Any:
             self.line = line
 
         async def startup(self, sockets: Any = None) -> None:
+            # the model is loaded and warmed (its errors come first); the port is next
+            if sockets is None:
+                _check_port(self.config.host, self.config.port)
             await super().startup(sockets)
             if self.started and not self.should_exit:
                 bound = [s.getsockname()[1] for srv in self.servers for s in srv.sockets]

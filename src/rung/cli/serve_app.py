@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from typing import Any
 
 
+class _Line(logging.Formatter):
+    """A log record as one line on stderr: the access log's lines carry their own time; the
+    service's (``rung.serve``: swaps, the follower's failures) get one, ISO 8601 UTC."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "rung.access":
+            return record.getMessage()
+        from rung.serving.metrics import utc_now
+
+        return f"{utc_now()} {record.getMessage()}"
+
+
+def configure_logging(access_log: bool) -> None:
+    """The service's loggers on stderr: ``rung.serve`` (swaps, follower failures) always,
+    ``rung.access`` (one line per request) when ``access_log``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Line())
+    for name, on in (("rung.serve", True), ("rung.access", access_log)):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler] if on else []
+        logger.setLevel(logging.INFO if on else logging.WARNING)
+        logger.propagate = False
+
+
 def app_from_env() -> Any:
-    """``RUNG_SERVE_ROOT``, ``RUNG_SERVE_REF`` and ``RUNG_SERVE_POLL`` say what to serve;
+    """``RUNG_SERVE_ROOT``, ``RUNG_SERVE_REF``, ``RUNG_SERVE_POLL`` and
+    ``RUNG_SERVE_ACCESS_LOG`` (``1``/``0``) say what to serve and how;
     ``RUNG_SERVE_TOKENS``, ``RUNG_SERVE_ALLOWED_HOSTS`` and ``RUNG_SERVE_CORS_ORIGINS`` how
     to protect it (set by ``rung serve``: :meth:`rung.serving.guards.Protection.to_env`)."""
-    import sys
-
     from rung.core.errors import RungError
     from rung.serving.app import create_app
     from rung.serving.guards import Protection
     from rung.workspace import Workspace
 
+    access = os.environ.get("RUNG_SERVE_ACCESS_LOG", "1") != "0"
+    configure_logging(access)
     try:
         ws = Workspace.open(os.environ["RUNG_SERVE_ROOT"])
         return create_app(
@@ -24,6 +51,7 @@ def app_from_env() -> Any:
             os.environ["RUNG_SERVE_REF"],
             float(os.environ.get("RUNG_SERVE_POLL", "1.0")),
             protection=Protection.from_env(),
+            access_log=access,
         )
     except RungError as exc:  # e.g. the version changed to an untrusted model since the check
         hint = f" — {exc.hint}" if exc.hint else ""

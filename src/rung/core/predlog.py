@@ -15,7 +15,17 @@ A record of an answered request (status < 400) holds:
   string (never a list or an object).
 
 A failed request (status >= 400) is logged with ``rows`` 0, empty inputs and
-``{"error": <exception type>}``: the error rate comes from the same log.
+``{"error": <exception type>}``: the error rate comes from the same log. Its payload is
+never kept: a refused request costs one small record, whatever it sent.
+
+**A sampled record.** A request of more rows than the writer's bound (``sample_rows``: the
+service's ``[serve] log_sample_rows``) keeps a uniform random sample of them, drawn with the
+request id as seed (the same request, the same sample): ``rows`` is the rows *stored* (the
+length of every column and of ``predictions``), ``answered`` the rows the request was
+answered with, and ``outputs["sample"]`` the request's row number of each stored row, in
+order. A record of every row has ``answered`` = ``rows`` and no ``sample``. Readers map a stored
+position to the request's row with :func:`request_rows` (labels are keyed by the request's
+row); a label for a row that was not stored has no prediction to be compared with.
 
 A record that breaks this (written by an older rung, another tool, or by hand) raises
 :class:`MalformedRecord`, one line naming its log id; readers skip it and count it rather
@@ -24,6 +34,7 @@ than stop (see docs/monitoring.md).
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -51,10 +62,13 @@ def record(
     status: int = 200,
     at: float | None = None,
     correlation_id: str | None = None,
+    sample_rows: int | None = None,
 ) -> dict[str, Any]:
     """The row to insert for one request (``inputs``/``outputs`` still Python objects, encoded
-        by the writer): ``inputs`` as columns — a DataFrame, or a mapping of feature to values.
-    ``request_id`` is the writer's own id; ``correlation_id`` the client's, if it sent one.
+    by the writer): ``inputs`` as columns — a DataFrame, or a mapping of feature to values.
+    ``request_id`` is the writer's own id; ``correlation_id`` the client's, if it sent one;
+    ``sample_rows``: above this many rows, keep a sample of this many (see the module's
+    docstring), None: every row.
 
         ``rows`` is derived from the inputs (0 for a failed request, whose inputs are not kept);
         raises :class:`ValueError` when columns and predictions differ in length (a bug of the
@@ -67,13 +81,26 @@ def record(
     rows = 0 if failed else lengths.pop() if lengths else len(outputs.get("predictions", []))
     if not failed and len(outputs.get("predictions", [])) != rows:
         raise ValueError(f"{len(outputs.get('predictions', []))} predictions for {rows} rows")
+    kept: dict[str, Any] = dict(outputs)
+    answered = rows
+    if sample_rows is not None and rows > sample_rows:
+        answered = rows
+        keep = sorted(random.Random(request_id).sample(range(rows), sample_rows))
+        columns = {k: [v[i] for i in keep] for k, v in columns.items()}
+        kept = {
+            k: [v[i] for i in keep] if isinstance(v, list) and len(v) == rows else v
+            for k, v in kept.items()
+        }
+        kept["sample"] = keep
+        rows = sample_rows
     return {
         "request_id": request_id,
         "model": model,
         "version": version,
         "rows": rows,
+        "answered": answered,
         "inputs": columns,
-        "outputs": dict(outputs),
+        "outputs": kept,
         "latency_ms": float(latency_ms),
         "status": int(status),
         "at": time.time() if at is None else at,
@@ -118,6 +145,15 @@ def outputs_of(row: Mapping[str, Any]) -> dict[str, Any] | None:
         raise _malformed(row, f"it holds {len(predictions)} predictions for {rows} rows")
     _scalars(row, predictions, "its predictions")
     return value
+
+
+def request_rows(outputs: Mapping[str, Any] | None, stored: int) -> list[int]:
+    """The request's row number of each of the ``stored`` rows of a record with ``outputs``
+    (:func:`outputs_of`): ``0 … stored - 1``, or a sampled record's ``sample``."""
+    sample = (outputs or {}).get("sample")
+    if isinstance(sample, list) and len(sample) == stored:
+        return [int(i) for i in sample]
+    return list(range(stored))
 
 
 def _scalars(row: Mapping[str, Any], values: list[Any], where: str) -> None:

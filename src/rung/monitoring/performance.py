@@ -33,7 +33,7 @@ from typing import Any
 
 from rung.core.errors import InvalidInput
 from rung.core.numbers import Running
-from rung.core.predlog import MalformedRecord, inputs_of, outputs_of
+from rung.core.predlog import MalformedRecord, inputs_of, outputs_of, request_rows
 from rung.monitoring.drift import log_records
 from rung.store.metadata import MetadataStore
 
@@ -175,9 +175,12 @@ class Performance:
             corrected = {(f["request_id"], f["row"]) for f in rows if f["corrections"]}
         for record, out in zip(records, outputs, strict=True):
             probas = (out or {}).get("probabilities")
-            for row, pred in enumerate(out.get("predictions", []) if out else []):
+            predictions = out.get("predictions", []) if out else []
+            # a sampled record: labels are keyed by the request's row, not the stored position
+            numbers = request_rows(out, len(predictions))
+            for row, pred in enumerate(predictions):
                 self.rows += 1
-                key = (record["request_id"], row)
+                key = (record["request_id"], numbers[row])
                 if truth.get(key) is None:  # no label back (or a null one): unlabelled
                     continue
                 proba = probas[row] if isinstance(probas, list) and row < len(probas) else None
@@ -326,8 +329,8 @@ def labelled_rows(
         params.update({f"v{i}": v for i, v in enumerate(versions)})
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, int]] = set()
-    # log id: inputs, answers, probabilities
-    served: dict[int, tuple[dict[str, list[Any]], list[Any], Any]] = {}
+    # log id: inputs, answers, probabilities, the stored position of each request row
+    served: dict[int, tuple[dict[str, list[Any]], list[Any], Any, dict[int, int]]] = {}
     skipped = Skipped()
     before = None
     while len(rows) < limit:
@@ -351,14 +354,16 @@ def labelled_rows(
                 ):
                     try:
                         outputs = outputs_of(r) or {}
+                        predicted = outputs.get("predictions", [])
                         served[r["id"]] = (
                             inputs_of(r),
-                            outputs.get("predictions", []),
+                            predicted,
                             outputs.get("probabilities"),
+                            {n: i for i, n in enumerate(request_rows(outputs, len(predicted)))},
                         )
                     except MalformedRecord as exc:  # left out, and said once
                         skipped.add(r["id"], exc)
-                        served[r["id"]] = ({}, [], None)
+                        served[r["id"]] = ({}, [], None, {})
         if not found:
             break
         before = found[-1]["id"]
@@ -367,10 +372,10 @@ def labelled_rows(
             if key in seen:
                 continue
             seen.add(key)
-            inputs, predictions, probas = served[f["pid"]]
-            row = f["row"]
-            if row >= len(predictions):
-                continue  # feedback for a row the request did not have
+            inputs, predictions, probas, position = served[f["pid"]]
+            if f["row"] not in position:
+                continue  # a row the request did not have, or its record did not keep
+            row = position[f["row"]]  # where a sampled record stores it
             truth = json.loads(f["label"])
             if truth is None:  # a null label stored by an older rung: unlabelled
                 continue

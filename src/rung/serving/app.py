@@ -41,9 +41,12 @@ def create_app(
     poll_seconds: float = 1.0,
     max_body: int = MAX_BODY,
     protection: Protection | None = None,
+    access_log: bool = True,
 ) -> FastAPI:
     """The ASGI app serving ``ref`` (NAME@ALIAS or NAME@VERSION) from workspace ``ws``,
-    protected as ``protection`` says (default: no tokens, loopback host names only)."""
+    protected as ``protection`` says (default: no tokens, loopback host names only);
+    ``access_log``: one line per request on the ``rung.access`` logger
+    (:class:`rung.serving.metrics.Measure`)."""
     from contextlib import asynccontextmanager
 
     protection = protection or Protection()
@@ -105,7 +108,7 @@ def create_app(
         )
     app.add_middleware(Guard, allowed_hosts=protection.allowed_hosts, metrics=service.metrics)
     app.add_middleware(RequestIds)
-    app.add_middleware(Measure, metrics=service.metrics)
+    app.add_middleware(Measure, metrics=service.metrics, access=access_log)
     app.include_router(v1.router(service, max_body))
     app.include_router(v2.router(service, max_body))
     install_docs(app)

@@ -80,8 +80,9 @@ class Served:
     """The answered request a label is for: its newest record in the prediction log."""
 
     log_id: int
-    rows: int
+    rows: int  # the rows the request was answered with
     target: Target
+    stored: frozenset[int] | None = None  # a sampled record's rows; None: every row
 
 
 def items_of(body: Any) -> list[Item]:
@@ -163,13 +164,16 @@ def _item(i: int, entry: Any, errors: list[FieldError]) -> Item | None:
     return Item(i, request_id, row, field, labels)
 
 
-def record(store: MetadataStore, body: Any, *, text: bool = False) -> dict[str, int]:
+def record(store: MetadataStore, body: Any, *, text: bool = False) -> dict[str, Any]:
     """Check and store the labels of ``body`` (see the module's docstring), all or none;
     ``text``: string labels are text cells of a CSV file, read as the class or number they
     spell (:meth:`rung.serving.labels.Target.read`).
 
     Returns ``{"accepted": n, "replaced": m}``: ``n`` labels taken (nulls in ``labels`` are
-    not labels), ``m`` of them replacing a different earlier label of their row. Raises
+    not labels), ``m`` of them replacing a different earlier label of their row; with
+    ``"unstored": k`` and a one-line ``"note"`` when ``k`` labels were for rows the log did
+    not keep (a sampled record, :mod:`rung.core.predlog`): they are checked like the others,
+    then left out, since no prediction of theirs is stored to compare them with. Raises
     :class:`PayloadError` (422) naming every bad field, :class:`NotFound` (404) for an unknown
     request id, :class:`InvalidInput` (422) for a request that failed."""
     items = items_of(body)
@@ -178,8 +182,31 @@ def record(store: MetadataStore, body: Any, *, text: bool = False) -> dict[str, 
         tx.lock("feedback")  # one writer at a time: each answer counts what it replaced
         served = _served(tx, sorted({i.request_id for i in items}))
         labels = _checked(items, served, text)
+        unstored = {k: v for k, v in labels.items() if not _kept(served[k[0]], k[1])}
+        labels = {k: v for k, v in labels.items() if k not in unstored}
         replaced = _store(tx, labels, now)
-    return {"accepted": len(labels), "replaced": replaced}
+    answer: dict[str, Any] = {"accepted": len(labels), "replaced": replaced}
+    if unstored:
+        answer["unstored"] = len(unstored)
+        answer["note"] = unstored_note(unstored, served)
+    return answer
+
+
+def _kept(served: Served, row: int) -> bool:
+    """Whether the log holds ``row`` of the request (a sampled record holds some rows)."""
+    return served.stored is None or row in served.stored
+
+
+def unstored_note(unstored: dict[tuple[str, int], Any], served: dict[str, Served]) -> str:
+    """One line saying which labels were left out because the log kept only a sample of
+    their request's rows."""
+    rid, row = min(unstored)
+    s = served[rid]
+    return (
+        f"{len(unstored)} label(s) left out: their rows were not stored (e.g. row {row} of"
+        f" request {rid!r}, whose log record kept a sample of {len(s.stored or ())} of its"
+        f" {s.rows} rows; [serve] log_sample_rows)"
+    )
 
 
 def _served(tx: Tx, request_ids: list[str]) -> dict[str, Served]:
@@ -188,7 +215,7 @@ def _served(tx: Tx, request_ids: list[str]) -> dict[str, Served]:
     signatures: dict[tuple[str, int], dict[str, Any] | None] = {}
     for rid in request_ids:
         found = tx.one(
-            "SELECT id, model, version, rows, status FROM predictions"
+            "SELECT id, model, version, rows, answered, status FROM predictions"
             " WHERE request_id = :r AND status < 400 ORDER BY id DESC LIMIT 1",
             {"r": rid},
         )
@@ -215,16 +242,22 @@ def _served(tx: Tx, request_ids: list[str]) -> dict[str, Served]:
             signatures[key] = json.loads(text) if text else None
         signature = signatures[key]
         predictions: list[Any] = []
-        if not isinstance((signature or {}).get("classes"), list):  # judged by its answers
-            from rung.core.predlog import outputs_of
+        sampled = (found["answered"] or 0) > found["rows"]  # a sample of its rows was kept
+        stored = None
+        if sampled or not isinstance((signature or {}).get("classes"), list):
+            from rung.core.predlog import outputs_of, request_rows
 
             record = tx.one(
                 "SELECT id, request_id, rows, outputs, status FROM predictions WHERE id = :i",
                 {"i": found["id"]},
             )
-            predictions = (outputs_of(record or {}) or {}).get("predictions", [])
+            outputs = outputs_of(record or {}) or {}
+            predictions = outputs.get("predictions", [])  # judged by its answers
+            if sampled:
+                stored = frozenset(request_rows(outputs, len(predictions)))
         ref = f"{key[0]}@{key[1]}"
-        served[rid] = Served(found["id"], found["rows"], target(ref, signature, predictions))
+        rows = found["answered"] if sampled else found["rows"]
+        served[rid] = Served(found["id"], rows, target(ref, signature, predictions), stored)
     return served
 
 

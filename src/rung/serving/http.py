@@ -176,12 +176,38 @@ def refusal(
     return shaped(path, error_body(exc), exc.status, headers)
 
 
-def json_response(content: Any) -> Response:
+def json_response(content: Any, headers: dict[str, str] | None = None) -> Response:
     """``content`` encoded by orjson (numpy values included): FastAPI would otherwise walk
     every value of a large batch."""
     return Response(
-        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
+        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
+        media_type="application/json",
+        headers=headers,
     )
+
+
+VERSION_HEADER = "X-Model-Version"
+
+
+def served_headers(version: int | None) -> dict[str, str]:
+    """The header naming the version that answered a prediction request, ``X-Model-Version``
+    (the request's id is in ``X-Request-ID`` on every answer: :class:`RequestIds`). The
+    Measure middleware (:class:`rung.serving.metrics.Measure`) reads both for the access
+    log."""
+    return {VERSION_HEADER: str(version)} if version is not None else {}
+
+
+def served_response(content: Any, held: Loaded) -> Response:
+    """The answer of a prediction route (v1 ``/predict``, v2 ``infer``): ``content`` as JSON
+    with :func:`served_headers`."""
+    return json_response(content, served_headers(held.version))
+
+
+def _served_of(request: Request) -> dict[str, str]:
+    """:func:`served_headers` of a failed prediction request (its version set by
+    :func:`answer`), or none for a request that never reached it."""
+    state = request.scope.get("state") or {}
+    return served_headers(state.get("version"))
 
 
 def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
@@ -192,17 +218,20 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def _rung_error(request: Request, exc: RungError) -> JSONResponse:
         metrics.errors.labels(path_label(request.url.path), type(exc).__name__).inc()
         retry = getattr(exc, "retry_after", None)  # 503s: a full disk, the store unreachable
-        headers = {"Retry-After": str(retry)} if retry else None
-        return error_response(request, error_body(exc), exc.status, headers)
+        headers = _served_of(request)
+        if retry:
+            headers["Retry-After"] = str(retry)
+        return error_response(request, error_body(exc), exc.status, headers or None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         """Unknown routes (404) and methods (405) in the one error shape too."""
         hint = "see /docs for the routes" if exc.status_code in (404, 405) else None
         body = error_body(RungError(f"{request.method} {request.url.path}: {exc.detail}", hint))
-        body["error"]["type"] = {404: "NotFound", 405: "MethodNotAllowed"}.get(
-            exc.status_code, "HTTPError"
-        )
+        kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+        body["error"]["type"] = kind
+        if exc.status_code >= 400:  # every error answer counts, whoever raised it
+            metrics.errors.labels(path_label(request.url.path), kind).inc()
         return error_response(request, body, exc.status_code, exc.headers)
 
     @app.exception_handler(Exception)
@@ -225,7 +254,7 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
             )
         )
         body["error"]["type"] = "InternalError"
-        return error_response(request, body, 500, {"X-Request-ID": rid})
+        return error_response(request, body, 500, _served_of(request) or None)
 
 
 async def read_raw(request: Request, max_body: int = MAX_BODY) -> bytes:
@@ -357,6 +386,7 @@ async def answer(
                 outputs=outputs,
                 latency_ms=(time.perf_counter() - started) * 1000,
                 status=status,
+                sample_rows=service.sample_rows,  # a large request stores a sample
             )
         )
 
@@ -371,7 +401,9 @@ async def answer(
         except Exception as exc:
             # not awaited: an error answer does not wait for the disk
             status = exc.status if isinstance(exc, RungError) else 500
-            record(service.current, {}, {"error": type(exc).__name__}, status)
+            failed = service.current
+            request.state.version = failed.version  # named by the error answer's header
+            record(failed, {}, {"error": type(exc).__name__}, status)
             raise
         done = record(held, columns, out, 200)
         await asyncio.wrap_future(done)  # durable before we answer

@@ -1,12 +1,25 @@
-"""The service's Prometheus metrics and the middleware that counts every request.
+"""The service's Prometheus metrics and the one middleware that measures every request and
+writes the access log.
 
 ``rung_requests_total{path,status}``, ``rung_request_seconds{path}``,
-``rung_errors_total{path,type}``, ``rung_rows_predicted_total``, ``rung_model_calls_total``
-and ``rung_model_version{model}``; route labels come from a bounded set (:func:`path_label`).
+``rung_errors_total{path,type}`` (every 4xx and 5xx answer), ``rung_rows_predicted_total``,
+``rung_model_calls_total``, ``rung_model_version{model}`` and
+``rung_alias_follow_failures_total{model}``; route labels come from a bounded set
+(:func:`path_label`).
+
+The access log is one line per request on the ``rung.access`` logger (INFO)::
+
+    2026-11-30T14:20:01.123Z POST /predict 200 3.21ms version=2 request_id=9f8e…
+
+time (UTC, when the answer was complete), method, route, status, latency in milliseconds,
+the model version that answered and the request id — both read from the answer's
+``X-Model-Version`` and ``X-Request-ID`` headers (:func:`rung.serving.http.served_headers`),
+``-`` when the route answered no prediction.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any
@@ -19,11 +32,13 @@ PATHS = frozenset(
         "/feedback",
         "/metrics",
         "/v2",
+        "/health",
         "/v2/health/live",
         "/v2/health/ready",
         "/openapi.json",
     )
 )
+access_log = logging.getLogger("rung.access")
 
 
 class Metrics:
@@ -53,6 +68,12 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="liveall",  # with several workers: each worker's version
         )
+        self.follow_failures = Counter(
+            "rung_alias_follow_failures_total",
+            "Versions the alias moved to that could not be loaded (each attempt)",
+            ["model"],
+            registry=self.registry,
+        )
 
     def exposition(self) -> bytes:
         """The Prometheus text: this process's metrics, or every worker's when several serve."""
@@ -66,12 +87,15 @@ class Metrics:
 
 
 class Measure:
-    """Request count and latency per route, as a plain ASGI middleware (Starlette's
-    ``@app.middleware("http")`` costs a task and a stream per request)."""
+    """Request count and latency per route, and the access log line (``access``), as a plain
+    ASGI middleware (Starlette's ``@app.middleware("http")`` costs a task and a stream per
+    request). It knows nothing of the routes: what answered is read from the response's
+    headers."""
 
-    def __init__(self, app: Any, metrics: Metrics) -> None:
+    def __init__(self, app: Any, metrics: Metrics, access: bool = True) -> None:
         self.app = app
         self.metrics = metrics
+        self.access = access
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -79,19 +103,59 @@ class Measure:
             return
         started = time.perf_counter()
         status = 500
+        version = request_id = b"-"
 
         async def sending(message: Any) -> None:
-            nonlocal status
+            nonlocal status, version, request_id
             if message["type"] == "http.response.start":
                 status = message["status"]
+                for key, value in message.get("headers", ()):
+                    if key == b"x-model-version":
+                        version = value
+                    elif key == b"x-request-id":
+                        request_id = value
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
         finally:
             path = path_label(scope["path"])
+            seconds = time.perf_counter() - started
             self.metrics.requests.labels(path, str(status)).inc()
-            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+            self.metrics.latency.labels(path).observe(seconds)
+            if self.access and access_log.isEnabledFor(logging.INFO):
+                route = path if path != "other" else _printable(scope["path"])
+                line = (
+                    f"{utc_now()} {scope['method']} {route} {status} {seconds * 1000:.2f}ms"
+                    f" version={version.decode('latin-1')}"
+                    f" request_id={_printable(request_id.decode('utf-8', 'replace'))}"
+                )
+                # Logger.info would also look up the caller's frame: a third of its cost
+                access_log.handle(
+                    access_log.makeRecord(access_log.name, logging.INFO, "", 0, line, (), None)
+                )
+
+
+_second: tuple[int, str] = (-1, "")  # the last whole second formatted, and its text
+
+
+def utc_now() -> str:
+    """The time now, ISO 8601 in UTC to the millisecond: ``2026-11-30T14:20:01.123Z``."""
+    global _second
+    now = time.time()
+    cached = _second  # one read: another thread may replace it meanwhile
+    if cached[0] != int(now):  # strftime once a second, not once a request
+        cached = _second = (int(now), time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(now))))
+    return f"{cached[1]}.{int(now % 1 * 1000):03d}Z"
+
+
+def _printable(text: str, limit: int = 120) -> str:
+    """What a client sent (a path, an id) as one line of the log: control characters and
+    spaces escaped, at most ``limit`` characters."""
+    if text.isprintable() and " " not in text and len(text) <= limit:
+        return text
+    escaped = text.encode("unicode_escape").decode("ascii").replace(" ", "\\x20")
+    return escaped[:limit] + ("…" if len(escaped) > limit else "")
 
 
 def path_label(path: str) -> str:

@@ -2,13 +2,30 @@
 
 A background thread polls the alias, loads and warms a new version, then swaps it in one
 assignment, so every response names the version that computed it and no request fails during
-the swap.
+the swap. Each swap is one line on the ``rung.serve`` logger: ``version 3 → 4 of
+NAME@ALIAS``.
+
+**The follower never fails silently.** When the alias moves to a version that cannot be
+loaded (its bytes corrupt, its model type not trusted, its file unreadable), the service
+keeps answering with the version it holds, and:
+
+* logs one line (``rung.serve``, WARNING) naming both versions and the reason — once per
+  version and reason, not at every retry;
+* counts every failed attempt in ``rung_alias_follow_failures_total{model}``;
+* reports it in :meth:`Service.health` (``GET /health``): the alias's target, the version
+  served and the last error;
+* tries that version again with an exponential backoff: after ``8 × poll`` seconds, then
+  twice as long each time, at most :data:`MAX_BACKOFF` (a restored object is picked up
+  without a restart, and a broken one is not reloaded at every poll). A move of the alias
+  to another version is followed at the next poll.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from rung.core.errors import InvalidInput
@@ -18,7 +35,25 @@ from rung.serving.metrics import Metrics
 from rung.serving.payload import frame_of
 from rung.serving.predictor import Loaded, compute, ready
 
-_log = logging.getLogger("rung")
+_log = logging.getLogger("rung.serve")
+MAX_BACKOFF = 600.0  # seconds between two attempts to load a version that failed, at most
+
+
+@dataclass
+class FollowError:
+    """The last failure of the alias follower: the version it could not load and why."""
+
+    version: int
+    error: str
+    attempts: int
+    at: float  # UNIX seconds of the last attempt
+    retry_at: float  # UNIX seconds of the next one
+
+
+def backoff(poll_seconds: float, attempts: int) -> float:
+    """Seconds before attempt ``attempts + 1`` to load a version that failed ``attempts``
+    times: ``8 × poll``, doubling, at most :data:`MAX_BACKOFF`."""
+    return float(min(poll_seconds * 8 * 2 ** min(attempts - 1, 30), MAX_BACKOFF))
 
 
 class Service:
@@ -34,19 +69,49 @@ class Service:
                 "give the seconds between checks of the alias, e.g. --poll 1",
             )
         self.poll_seconds = poll_seconds
+        self.settings = self.ws.config.settings  # [serve]: the log's bounds and retention
+        self.sample_rows: int = self.settings.serve.log_sample_rows
         self.current = self._load(self.ws.models.get(ref).version)
         self.log = PredictionLog(self.ws.store)
         self._stop = threading.Event()
         self._follower = threading.Thread(
             target=self._follow, name="rung-alias-follower", daemon=True
         )
+        self._pruner = threading.Thread(target=self._prune, name="rung-retention", daemon=True)
         self.batcher = Batcher(self.predict)
         self.active = 0  # prediction requests being served (on the event loop: no lock)
         self.metrics = Metrics()
         self.metrics.version.labels(self.name).set(self.current.version)
+        self.target = self.current.version  # where the alias points, as last read
+        self.follow_error: FollowError | None = None
 
     def start(self) -> None:
         self._follower.start()
+        serve = self.settings.serve
+        if serve.retention is not None or serve.max_log_rows is not None:
+            self._pruner.start()
+
+    def _prune(self) -> None:
+        """Apply the log's retention every ``[serve] prune_interval`` (at once on start),
+        one process at a time (the ``retention`` lease); each pass that deletes is a line on
+        the ``rung.serve`` logger, a failure a warning (and the next pass tries again)."""
+        from rung.serving.retention import prune
+        from rung.store.lease import Lease
+
+        interval = float(self.settings.serve.prune_interval)
+        while True:
+            lease = Lease(self.ws.store, "retention", ttl=max(interval, 60.0))
+            try:
+                if lease.acquire():
+                    report = prune(self.ws.store, self.settings)
+                    if report is not None and report.records:
+                        _log.info("%s", report.line())
+            except Exception as exc:  # the store busy or away: the next pass tries again
+                _log.warning("prediction log retention failed (%s); retrying in %gs", exc, interval)
+            finally:
+                lease.release()
+            if self._stop.wait(interval):
+                return
 
     def stop(self) -> None:
         self._stop.set()
@@ -59,30 +124,71 @@ class Service:
         v, model = self.ws.models.load(f"{self.name}@{version}")  # verified bytes, safe formats
         return ready(v.name, v.version, model, require_signature(v))
 
+    def health(self) -> dict[str, Any]:
+        """Readiness with its details: ``{"ready", "model", "version" (served), "alias",
+        "alias_target" (the version the alias points to), "last_error"}`` — ``last_error``
+        None, or the version the follower cannot load, why, how many attempts and when the
+        next one is (UNIX seconds)."""
+        error = self.follow_error
+        return {
+            "ready": True,
+            "model": self.name,
+            "version": self.current.version,
+            "alias": self.ref,
+            "alias_target": self.target,
+            "last_error": asdict(error) if error is not None else None,
+        }
+
     def _follow(self) -> None:
-        refused: int | None = None  # a version that cannot be loaded: not retried every poll
         while not self._stop.wait(self.poll_seconds):
             try:
-                target = self.ws.models.get(self.ref).version
-                if target == self.current.version or target == refused:
-                    continue
-                try:
-                    fresh = self._load(target)  # load and warm before anyone sees it
-                except Exception as exc:  # untrusted, corrupt, unreadable: keep serving
-                    refused = target
-                    _log.warning(
-                        "rung serve: %s moved to version %s, which cannot be served (%s);"
-                        " still serving version %s",
-                        self.ref,
-                        target,
-                        exc,
-                        self.current.version,
-                    )
-                    continue
-                self.current = fresh  # the swap: one assignment
-                self.metrics.version.labels(self.name).set(fresh.version)
+                self.follow_once()
             except Exception:  # the store unreachable for a moment: try again next poll
                 continue
+
+    def follow_once(self) -> None:
+        """One poll of the alias: swap to the version it points to, unless that version is
+        the one held or failed to load and its backoff is not over (see the module's
+        docstring)."""
+        target = self.ws.models.get(self.ref).version
+        self.target = target
+        error = self.follow_error
+        if target == self.current.version:
+            self.follow_error = None  # moved back: nothing is failing any more
+            return
+        if error is not None and error.version == target and time.time() < error.retry_at:
+            return
+        try:
+            fresh = self._load(target)  # load and warm before anyone sees it
+        except Exception as exc:  # untrusted, corrupt, unreadable: keep serving
+            self._failed(target, exc)
+            return
+        before = self.current.version
+        self.current = fresh  # the swap: one assignment
+        self.follow_error = None
+        self.metrics.version.labels(self.name).set(fresh.version)
+        _log.info("version %s → %s of %s", before, fresh.version, self.ref)
+
+    def _failed(self, target: int, exc: Exception) -> None:
+        """Count, report and (once per version and reason) log a version that failed to load."""
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        error = self.follow_error
+        same = error is not None and error.version == target
+        attempts = error.attempts + 1 if error is not None and same else 1
+        now = time.time()
+        self.follow_error = FollowError(
+            target, reason, attempts, now, now + backoff(self.poll_seconds, attempts)
+        )
+        self.metrics.follow_failures.labels(self.name).inc()
+        if not same or (error is not None and error.error != reason):
+            _log.warning(
+                "%s moved to version %s, which cannot be served (%s); still serving version %s,"
+                " retrying with a backoff",
+                self.ref,
+                target,
+                reason,
+                self.current.version,
+            )
 
     def predict(self, columns: dict[str, list[Any]]) -> tuple[Loaded, dict[str, Any]]:
         """The rows of one request, or of a batch of them (see :mod:`rung.serving.batching`)."""

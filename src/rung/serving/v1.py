@@ -1,14 +1,18 @@
 """rung's own routes: ``POST /predict`` (records or columns, one row or a batch; see
-:mod:`rung.serving.payload`) and ``POST /feedback`` (ground truth for earlier predictions; see
-:mod:`rung.serving.feedback`)."""
+:mod:`rung.serving.payload`), ``POST /feedback`` (ground truth for earlier predictions; see
+:mod:`rung.serving.feedback`) and ``GET /health`` (readiness with its details: the version
+served, where the alias points, the follower's last error; see
+:meth:`rung.serving.service.Service.health`)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from rung.serving.http import MAX_BODY, answer, json_response, read_body
+from rung.serving.http import MAX_BODY, answer, read_body, served_response
 from rung.serving.service import Service
 
 
@@ -20,14 +24,23 @@ def router(service: Service, max_body: int = MAX_BODY) -> APIRouter:
     async def predict(request: Request) -> Response:
         """Predict one row or a batch (records or columns form)."""
         held, out, request_id = await answer(service, request, lambda body: body, max_body=max_body)
-        return json_response(
-            {"model": held.name, "version": held.version, "request_id": request_id, **out}
+        return served_response(
+            {"model": held.name, "version": held.version, "request_id": request_id, **out},
+            held,
         )
 
+    @routes.get("/health")
+    async def health() -> dict[str, Any]:
+        """Readiness with details: ``{"ready", "model", "version", "alias", "alias_target",
+        "last_error"}``."""
+        return service.health()
+
     @routes.post("/feedback")
-    async def feedback(request: Request) -> dict[str, int]:
+    async def feedback(request: Request) -> dict[str, Any]:
         """Ground truth for earlier predictions, keyed by request id and row (single or
-        batched), checked against the version that answered; ``{"accepted", "replaced"}``."""
+        batched), checked against the version that answered; ``{"accepted", "replaced"}``
+        (and ``"unstored"``, ``"note"`` when labels were for rows a sampled record did not
+        keep)."""
         from rung.serving.feedback import HINT, record
 
         body = await read_body(request, HINT, max_body)

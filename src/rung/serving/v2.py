@@ -24,7 +24,7 @@ from fastapi.responses import Response
 from rung.core.columns import ColumnKind
 from rung.core.errors import NotFound
 from rung.serving import tensors
-from rung.serving.http import MAX_BODY, answer, json_response, read_raw
+from rung.serving.http import MAX_BODY, answer, json_response, read_raw, served_headers
 from rung.serving.payload import PayloadError, expect_object, not_json, unknown_fields
 from rung.serving.payload import loads as payload_loads
 from rung.serving.predictor import Loaded
@@ -124,14 +124,17 @@ def router(service: Service, max_body: int = MAX_BODY) -> APIRouter:
         produced.sort(key=lambda o: order.index(o["name"]))
         body["outputs"], blob = tensors.encode(produced, sent["binary"])
         if not blob:
-            return json_response(body)
+            return json_response(body, served_headers(held.version))
         import orjson
 
         head = orjson.dumps(body)
         return Response(
             head + blob,
             media_type="application/octet-stream",
-            headers={"Inference-Header-Content-Length": str(len(head))},
+            headers={
+                "Inference-Header-Content-Length": str(len(head)),
+                **served_headers(held.version),
+            },
         )
 
     return routes

@@ -96,9 +96,14 @@ class GcReport:
     kept_referenced: int
     kept_young: int  # unreferenced, but younger than the grace period
     seconds: float
+    # the prediction log's retention, when [serve] configures one (set by Workspace.gc)
+    prediction_log: dict[str, Any] | None = None
+    prediction_log_line: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out.pop("prediction_log_line")
+        return out
 
 
 # -- the store's files ----------------------------------------------------------------------

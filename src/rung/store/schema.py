@@ -230,6 +230,8 @@ predictions = Table(
     Column("status", Integer, nullable=False, server_default="200"),
     # the client's own X-Request-ID, if it sent one (request_id is always the server's)
     Column("correlation_id", String, nullable=True),
+    # the rows answered: above ``rows`` when the record keeps a sample of them (0016)
+    Column("answered", Integer, nullable=False, server_default="0"),
 )
 Index("ix_predictions_request", predictions.c.request_id)
 Index("ix_predictions_model_at", predictions.c.model, predictions.c.at)  # monitor windows
