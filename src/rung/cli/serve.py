@@ -12,10 +12,14 @@ from rung.cli.app import _ws, app
 from rung.core.limits import MAX_ID
 
 
-@app.command(short_help="Serve a model alias over HTTP.")
+@app.command(short_help="Serve model aliases over HTTP.")
 def serve(
-    ref: Annotated[
-        str, typer.Argument(metavar="NAME@ALIAS", help="Model alias (or version) to serve.")
+    refs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="NAME@ALIAS...",
+            help="Model alias (or version) to serve; several: each under its own name.",
+        ),
     ],
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
@@ -26,8 +30,28 @@ def serve(
         float,
         typer.Option("--poll", min=0.05, max=86400, help="Seconds between checks of the alias."),
     ] = 1.0,
+    shadow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--shadow",
+            metavar="NAME@ALIAS[=SHARE%]",
+            help="A challenger that also predicts every request (or the share), off the"
+            " request path, logged as a shadow prediction; clients see only the answer.",
+        ),
+    ] = None,
+    canary: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--canary",
+            metavar="NAME@ALIAS=SHARE%",
+            help="A challenger that answers that share of requests (stable hash of"
+            " X-Canary-Key, else the request id).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve a model alias over HTTP: /predict, Open Inference Protocol v2, /metrics."""
+    """Serve model aliases over HTTP: /predict, Open Inference Protocol v2, /metrics; with
+    challengers in shadow (--shadow) or as a canary (--canary)."""
+    import json
     import os
     import shutil
     import tempfile
@@ -38,16 +62,33 @@ def serve(
         require(module, "serving runs")
     import uvicorn
 
+    from rung.serving.fleet import Challenger
+
+    shadows, canaries = list(shadow or []), list(canary or [])
+    challengers = [Challenger.parse(t, "--shadow", required=False).ref for t in shadows]
+    challengers += [Challenger.parse(t, "--canary", required=True).ref for t in canaries]
     with _ws() as ws:
-        # fail here, in one line, if the alias does not exist or its model is not trusted
-        version = ws.models.check_loadable(ref)
+        # fail here, in one line, if an alias does not exist or its model is not trusted
+        versions = [ws.models.check_loadable(ref) for ref in refs]
+        for ref in challengers:
+            ws.models.check_loadable(ref)
         root = str(ws.root)
-    os.environ.update(RUNG_SERVE_ROOT=root, RUNG_SERVE_REF=ref, RUNG_SERVE_POLL=str(poll))
+    ref = refs[0]
+    os.environ.update(
+        RUNG_SERVE_ROOT=root,
+        RUNG_SERVE_REF=ref,
+        RUNG_SERVE_REFS=json.dumps(refs),
+        RUNG_SERVE_SHADOW=json.dumps(shadows),
+        RUNG_SERVE_CANARY=json.dumps(canaries),
+        RUNG_SERVE_POLL=str(poll),
+    )
     shared = None
     if workers > 1:  # one /metrics for all workers: prometheus-client's multiprocess mode
         shared = tempfile.mkdtemp(prefix="rung-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
-    announce = f"serving {ref} (version {version.version}) on http://{host}:{{port}}"
+    served = ", ".join(f"{r} (version {v.version})" for r, v in zip(refs, versions, strict=True))
+    besides = "".join(f", shadow {t}" for t in shadows) + "".join(f", canary {t}" for t in canaries)
+    announce = f"serving {served}{besides} on http://{host}:{{port}}"
     try:
         if workers == 1:
             # said once the model is loaded and warmed and the socket is bound: a model that
@@ -67,8 +108,9 @@ def serve(
                 from rung.registry.models import require_signature
                 from rung.serving.predictor import ready
 
-                v, model = ws.models.load(ref)
-                ready(v.name, v.version, model, require_signature(v))
+                for each in [*refs, *challengers]:
+                    v, model = ws.models.load(each)
+                    ready(v.name, v.version, model, require_signature(v))
             render.line(announce.format(port=port), sys.stderr)
             uvicorn.run(
                 "rung.cli.serve_app:app_from_env",

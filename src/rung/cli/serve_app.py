@@ -7,7 +7,10 @@ from typing import Any
 
 
 def app_from_env() -> Any:
-    """``RUNG_SERVE_ROOT``, ``RUNG_SERVE_REF`` and ``RUNG_SERVE_POLL`` say what to serve."""
+    """``RUNG_SERVE_ROOT``, ``RUNG_SERVE_REFS`` (a JSON list; else ``RUNG_SERVE_REF``),
+    ``RUNG_SERVE_SHADOW``, ``RUNG_SERVE_CANARY`` (JSON lists) and ``RUNG_SERVE_POLL`` say
+    what to serve."""
+    import json
     import sys
 
     from rung.core.errors import RungError
@@ -16,8 +19,15 @@ def app_from_env() -> Any:
 
     try:
         ws = Workspace.open(os.environ["RUNG_SERVE_ROOT"])
+        refs = json.loads(os.environ.get("RUNG_SERVE_REFS") or "[]") or [
+            os.environ["RUNG_SERVE_REF"]
+        ]
         return create_app(
-            ws, os.environ["RUNG_SERVE_REF"], float(os.environ.get("RUNG_SERVE_POLL", "1.0"))
+            ws,
+            refs,
+            float(os.environ.get("RUNG_SERVE_POLL", "1.0")),
+            shadows=json.loads(os.environ.get("RUNG_SERVE_SHADOW") or "[]"),
+            canaries=json.loads(os.environ.get("RUNG_SERVE_CANARY") or "[]"),
         )
     except RungError as exc:  # e.g. the version changed to an untrusted model since the check
         hint = f" — {exc.hint}" if exc.hint else ""

@@ -100,6 +100,7 @@ COLUMNS: dict[tuple[str, str], tuple[int, str]] = {
     ("alias_events", "who"): (WHO, "user name (RUNG_USER)"),
     ("predictions", "request_id"): (REQUEST_ID, "request id"),
     ("predictions", "model"): (NAME, "model name"),
+    ("predictions", "role"): (WORD, "prediction role"),
     ("feedback", "request_id"): (REQUEST_ID, "request id"),
     ("monitor_windows", "model"): (NAME, "model name"),
     ("monitor_windows", "ref"): (MODEL_REF, "monitored model reference"),

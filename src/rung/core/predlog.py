@@ -14,6 +14,11 @@ A record of an answered request (status < 400) holds:
 * every value of a column, and every prediction, a JSON scalar: null, boolean, number or
   string (never a list or an object).
 
+Every record has a ``role``: ``answer`` (the version that answered the client), ``canary``
+(a challenger answering its share of requests) or ``shadow`` (a challenger's prediction of the
+same request, never sent, logged under its request id with no inputs: they are the answer's).
+Readers of what clients were answered leave shadow records out (:data:`ANSWERED`).
+
 A failed request (status >= 400) is logged with ``rows`` 0, empty inputs and
 ``{"error": <exception type>}``: the error rate comes from the same log.
 
@@ -35,6 +40,10 @@ except ModuleNotFoundError:  # without the serve extra (`rung predict` logs too)
 
 from rung.core.errors import InvalidInput
 
+ROLES = ("answer", "canary", "shadow")
+ANSWERED = "role <> 'shadow'"
+"""The SQL condition on ``predictions`` of the records whose answer a client got."""
+
 
 class MalformedRecord(InvalidInput):
     """A record of the prediction log that does not have the one format; names its log id."""
@@ -50,13 +59,16 @@ def record(
     latency_ms: float,
     status: int = 200,
     at: float | None = None,
+    role: str = "answer",
 ) -> dict[str, Any]:
     """The row to insert for one request (``inputs``/``outputs`` still Python objects, encoded
     by the writer): ``inputs`` as columns — a DataFrame, or a mapping of feature to values.
 
     ``rows`` is derived from the inputs (0 for a failed request, whose inputs are not kept);
     raises :class:`ValueError` when columns and predictions differ in length (a bug of the
-    writer, never stored)."""
+    writer, never stored). ``role``: one of :data:`ROLES`."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {ROLES}")
     failed = status >= 400
     columns: dict[str, list[Any]] = {} if failed else _columns(inputs)
     lengths = {len(v) for v in columns.values()}
@@ -75,6 +87,7 @@ def record(
         "latency_ms": float(latency_ms),
         "status": int(status),
         "at": time.time() if at is None else at,
+        "role": role,
     }
 
 

@@ -1,7 +1,8 @@
-"""The serving service: one model alias behind a REST API, decoupled from the application.
+"""The serving service: model aliases behind a REST API, decoupled from the application.
 
-``rung serve NAME@ALIAS`` serves whatever version the alias points to
-(:mod:`rung.serving.service`). The app is composed here from:
+``rung serve NAME@ALIAS [NAME2@ALIAS ...]`` serves whatever version each alias points to
+(:mod:`rung.serving.service`), each model under its own name, with its challengers in shadow
+or as a canary (:mod:`rung.serving.fleet`). The app is composed here from:
 
 * rung's own routes, ``POST /predict`` and ``POST /feedback`` (:mod:`rung.serving.v1`);
 * the Open Inference Protocol v2 routes (:mod:`rung.serving.v2`);
@@ -23,33 +24,45 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from rung.serving import v1, v2
+from rung.serving.fleet import Fleet
 from rung.serving.http import MAX_BODY, install_error_handlers
 from rung.serving.metrics import Measure
-from rung.serving.service import Service
 
 
-def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX_BODY) -> FastAPI:
-    """The ASGI app serving ``ref`` (NAME@ALIAS or NAME@VERSION) from workspace ``ws``."""
+def create_app(
+    ws: Any,
+    ref: str | list[str],
+    poll_seconds: float = 1.0,
+    max_body: int = MAX_BODY,
+    shadows: list[str] | None = None,
+    canaries: list[str] | None = None,
+) -> FastAPI:
+    """The ASGI app serving ``ref`` (NAME@ALIAS or NAME@VERSION; a list for several models)
+    from workspace ``ws``, with challengers ``shadows`` (``NAME@ALIAS[=SHARE%]``) and
+    ``canaries`` (``NAME@ALIAS=SHARE%``); see :mod:`rung.serving.fleet`."""
     from contextlib import asynccontextmanager
 
-    service = Service(ws, ref, poll_seconds)
+    refs = [ref] if isinstance(ref, str) else list(ref)
+    fleet = Fleet(ws, refs, poll_seconds, shadows or [], canaries or [])
+    service = fleet.first  # the OpenAPI document describes the first model's /predict
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
-        service.start()
+        fleet.start()
         yield
-        service.stop()
+        fleet.stop()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
 
             multiprocess.mark_process_dead(os.getpid())
 
     app = FastAPI(
-        title=f"rung: {ref}",
+        title=f"rung: {' '.join(refs)}",
         description="Predictions from a model version that follows its alias.",
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.fleet = fleet
     documented: dict[int, dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
@@ -70,8 +83,8 @@ def create_app(ws: Any, ref: str, poll_seconds: float = 1.0, max_body: int = MAX
     app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app, service.metrics)
     app.add_middleware(Measure, metrics=service.metrics)
-    app.include_router(v1.router(service, max_body))
-    app.include_router(v2.router(service, max_body))
+    app.include_router(v1.router(fleet, max_body))
+    app.include_router(v2.router(fleet, max_body))
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -131,7 +131,11 @@ async def answer(
     """Check, predict and log one request: the version that answered, its outputs and the
     request id. A failed request is logged too, with its status and no inputs (the error rate
     of monitoring comes from the same log). The request counts as load (``service.active``)
-    from its arrival until its record is durable, and is answered only once it is."""
+    from its arrival until its record is durable, and is answered only once it is.
+
+    With a canary, the request is answered by the arm its client key picks
+    (:meth:`Service.arm`: the ``X-Canary-Key`` header, else the request id); with a shadow,
+    the shadow is handed the request once its answer is durable (:meth:`Service.after`)."""
     started = time.perf_counter()
     given = request.headers.get("x-request-id")
     try:  # HTTP hands header bytes over as Latin-1; clients send ids as UTF-8, as in JSON
@@ -141,6 +145,7 @@ async def answer(
         unreadable = True
     fits = given and not unreadable and len(given) <= REQUEST_ID
     request_id = given if given and fits else uuid.uuid4().hex
+    arm = service.arm(request.headers.get("x-canary-key") or request_id)
 
     def record(held: Loaded, inputs: Any, outputs: Any, status: int) -> Future[None]:
         return service.log.submit(
@@ -152,6 +157,7 @@ async def answer(
                 outputs=outputs,
                 latency_ms=(time.perf_counter() - started) * 1000,
                 status=status,
+                role=arm.role,
             )
         )
 
@@ -171,15 +177,17 @@ async def answer(
                     f"send an id of at most {REQUEST_ID} characters, or none (one is made)",
                 )
             body = to_body(await read_body(request, hint, max_body))
-            columns, rows = check(body, service.current.signature)
-            held, out = await service.batcher.predict(columns, rows, alone=service.active == 1)
+            columns, rows = check(body, arm.current.signature)
+            held, out = await arm.batcher.predict(columns, rows, alone=service.active == 1)
         except Exception as exc:
             # not awaited: an error answer does not wait for the disk
             status = exc.status if isinstance(exc, RungError) else 500
-            record(service.current, {}, {"error": type(exc).__name__}, status)
+            record(arm.current, {}, {"error": type(exc).__name__}, status)
             raise
         done = record(held, columns, out, 200)
         await asyncio.wrap_future(done)  # durable before we answer
+        if arm is service:
+            service.after(body, columns, request_id, held.signature)  # the shadow's turn
     finally:
         service.active -= 1
     service.metrics.rows.inc(rows)

@@ -13,10 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from rung.serving.fleet import Fleet
 from rung.serving.http import MAX_BODY, answer, json_response
 from rung.serving.payload import PayloadError, expect_object, unknown_fields
 from rung.serving.predictor import Loaded
-from rung.serving.service import Service
 
 INFER_HINT = (
     'send {"inputs": [{"name": "feature", "shape": [n], "datatype": "FP64", "data": [...]}]}'
@@ -26,20 +26,12 @@ INFER_FIELDS = ["id", "inputs", "outputs", "parameters"]  # an inference request
 INPUT_FIELDS = ["data", "datatype", "name", "parameters", "shape"]  # one input tensor's
 
 
-def router(service: Service, max_body: int = MAX_BODY) -> APIRouter:
-    """The v2 routes, answering from ``service``."""
+def router(fleet: Fleet, max_body: int = MAX_BODY) -> APIRouter:
+    """The v2 routes, answering from the models of ``fleet``, each under its own name."""
     routes = APIRouter()
 
     def named(name: str) -> Loaded:
-        held = service.current
-        if name != held.name:
-            from rung.core.errors import NotFound
-
-            raise NotFound(
-                f"this service serves model {held.name!r}, not {name!r}",
-                f"use /v2/models/{held.name}",
-            )
-        return held
+        return fleet.named(name).current  # the one lookup by name (a 404 naming the served)
 
     @routes.get("/v2/health/live")
     async def live() -> dict[str, Any]:
@@ -71,7 +63,7 @@ def router(service: Service, max_body: int = MAX_BODY) -> APIRouter:
 
     @routes.post("/v2/models/{name}/infer")
     async def infer(name: str, request: Request) -> Response:
-        named(name)
+        service = fleet.named(name)
         held, out, request_id = await answer(service, request, _columns_of, INFER_HINT, max_body)
         preds = out["predictions"]
         outputs = [
@@ -88,7 +80,7 @@ def router(service: Service, max_body: int = MAX_BODY) -> APIRouter:
                     "data": flat,
                 }
             )
-        return json_response(
+        response = json_response(
             {
                 "model_name": held.name,
                 "model_version": str(held.version),
@@ -96,6 +88,8 @@ def router(service: Service, max_body: int = MAX_BODY) -> APIRouter:
                 "outputs": outputs,
             }
         )
+        response.headers["X-Model-Version"] = f"{held.name}@{held.version}"
+        return response
 
     return routes
 

@@ -228,6 +228,9 @@ predictions = Table(
     Column("at", Float, nullable=False),
     # 200, or the HTTP status of a failed request (logged without inputs: the error rate)
     Column("status", Integer, nullable=False, server_default="200"),
+    # answer (the client got it), canary (a challenger's share of answers) or shadow (never
+    # sent: predicted beside the answer of the same request id; see migration 0017)
+    Column("role", String, nullable=False, server_default="answer"),
 )
 Index("ix_predictions_request", predictions.c.request_id)
 Index("ix_predictions_model_at", predictions.c.model, predictions.c.at)  # monitor windows
