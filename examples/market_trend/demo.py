@@ -262,6 +262,7 @@ def serve_and_swap(run: str, passed: bool) -> None:
         shadow_phase(url, alias)
 
         # The application checks a purchase on every trading day of 2008 while the alias moves.
+        before = rows_predicted(url)  # the checks so far (2007 included) are not the replay's
         print(f"\n$ python ../app.py --service {url} replay 2008-01-01 2008-12-31 --pace 0.02 &")
         replay = subprocess.Popen(
             [*app, "--json", "replay", "2008-01-01", "2008-12-31", "--pace", "0.02"],
@@ -269,7 +270,7 @@ def serve_and_swap(run: str, passed: bool) -> None:
             stdout=subprocess.PIPE,
             text=True,
         )
-        wait_for_rows(url, 40, replay)  # let some requests through version 1 first
+        wait_for_rows(url, before + 40, replay)  # let some requests through version 1 first
         promote_v2 = ["model", "promote", MODEL, "2", "--alias", alias]
         if not passed:
             promote_v2 += ["--force", "--reason", SHADOW_REASON]
@@ -402,13 +403,20 @@ def wait_ready(url: str, server: subprocess.Popen) -> None:
     sys.exit("demo failed: the service did not become ready in 120 s")
 
 
-def wait_for_rows(url: str, rows: int, replay: subprocess.Popen) -> None:
+def rows_predicted(url: str) -> float:
+    """The rows the service has answered (its Prometheus metrics)."""
+    for line in httpx_get(f"{url}/metrics").splitlines():
+        if line.startswith("rung_rows_predicted_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def wait_for_rows(url: str, rows: float, replay: subprocess.Popen) -> None:
     """Until the service has predicted ``rows`` rows (read from its Prometheus metrics)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and replay.poll() is None:
-        for line in httpx_get(f"{url}/metrics").splitlines():
-            if line.startswith("rung_rows_predicted_total ") and float(line.split()[1]) >= rows:
-                return
+        if rows_predicted(url) >= rows:
+            return
         time.sleep(0.1)
     sys.exit("demo failed: the application's requests did not reach the service")
 
