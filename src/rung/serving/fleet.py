@@ -12,6 +12,7 @@ own alias too.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,8 +70,8 @@ class Fleet:
         ws: Any,
         refs: list[str],
         poll_seconds: float = 1.0,
-        shadows: list[str] = (),  # type: ignore[assignment]
-        canaries: list[str] = (),  # type: ignore[assignment]
+        shadows: Sequence[str] = (),
+        canaries: Sequence[str] = (),
     ) -> None:
         if not refs:
             raise InvalidInput(
