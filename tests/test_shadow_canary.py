@@ -259,3 +259,40 @@ def test_a_bad_challenger_option_is_one_line(fleet, option: str, value: str, say
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_shadow_that_cannot_predict_never_fails_the_answer(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    """The challenger needs a feature the requests do not carry: every answer is still the
+    champion's 200, and the shadow's failure is logged under the request's id with its
+    status and counted."""
+    ws = sqlite_ws
+    (ws.root / "train.py").write_text(TRAIN)
+    (ws.root / "train_b.py").write_text(
+        TRAIN.replace('frame[["a", "color"]]', 'frame[["a", "color", "b"]]').replace(
+            'rung.dataset("train")', 'rung.dataset("train_b")'
+        )
+    )
+    data = frame(200, 3)
+    ws.data.add(data, name="train")
+    ws.data.add(data.assign(b=data["a"] * 2), name="train_b")
+    ws.models.register(str(ws.run("train.py:train").id), "trend")
+    ws.models.register(str(ws.run("train_b.py:train").id), "trend")
+    ws.models.promote("trend", 1, force=True, reason="test")
+    proc, url = start_server(ws.root, "trend@champion", "--shadow", "trend@2")
+    try:
+        ids = []
+        with httpx.Client() as client:
+            for a in (-1.0, 0.0, 1.0):
+                got = client.post(f"{url}/predict", json={"a": a, "color": "red"})
+                assert got.status_code == 200 and got.json()["version"] == 1, got.text
+                ids.append(got.json()["request_id"])
+        assert until(lambda: all(len(records(ws, rid)) == 2 for rid in ids))
+        for rid in ids:
+            answer, shadow = records(ws, rid)
+            assert (answer["role"], answer["status"]) == ("answer", 200)
+            assert (shadow["role"], shadow["version"], shadow["status"]) == ("shadow", 2, 422)
+        metrics = httpx.get(f"{url}/metrics").text
+        assert 'rung_shadow_total{outcome="failed"} 3.0' in metrics
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
