@@ -12,8 +12,10 @@ criterion is met.
 Then the model becomes a service: it is registered, promoted to ``champion`` only if it passed
 (otherwise the refusal is shown and it is served in shadow mode, a forced move with its reason
 in the audit trail), served with ``rung serve``, and called by the application ``app.py``,
-which never imports the model. While the application checks a purchase on every trading day of
-2008, the alias moves to a second version; the demo shows which version answered which days and
+which never imports the model. A second version runs beside it in shadow (``--shadow``): it
+predicts every request of 2007 too, the labels come back, and ``rung monitor compare`` judges
+it against the served version on those same requests. While the application checks a purchase
+on every trading day of 2008, the alias moves to that second version; the demo shows which version answered which days and
 fails if any request failed. A rollback, the audit trail and the service's metrics close it.
 
 Each command is printed before it runs. The demo exits non-zero if a command fails; missing
@@ -223,10 +225,30 @@ def serve_and_swap(run: str, passed: bool) -> None:
             "--reason",
             SHADOW_REASON,
         )
+    # A second version: the same pipeline with a stronger regularisation, evaluated too, and
+    # made the challenger: it will meet live traffic in shadow before anyone promotes it.
+    second = run_id(sh(str(RUNG), "run", PIPELINE, "-p", "C=0.1", capture=True))
+    sh(str(RUNG), "model", "register", second, "--name", MODEL)
+    on = [arg for name in EVAL_SETS for arg in ("--on", f"{name}@1")]
+    sh(str(RUNG), "eval", f"{MODEL}@2", *on, ok=(0, 1))
+    sh(
+        str(RUNG),
+        "model",
+        "promote",
+        MODEL,
+        "2",
+        "--alias",
+        "challenger",
+        "--force",
+        "--reason",
+        "challenger: judged in shadow on live traffic before any promotion",
+    )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # no access log: a line per request would bury the demo's output (the swap is one line)
-    serve = ["serve", f"{MODEL}@{alias}", "--port", str(port), "--poll", "0.5", "--no-access-log"]
+    shadow = ["--shadow", f"{MODEL}@challenger"]
+    serve = ["serve", f"{MODEL}@{alias}", *shadow, "--port", str(port), "--poll", "0.5"]
+    serve.append("--no-access-log")
     print(f"\n$ rung {' '.join(serve)}   (in the background)")
     server = subprocess.Popen([str(RUNG), *serve], cwd=WS)
     try:
@@ -234,14 +256,10 @@ def serve_and_swap(run: str, passed: bool) -> None:
         app = [sys.executable, "../app.py", "--service", url]
         sh(*app, "check", "2008-09-12")
         sh(*app, "check", "2009-03-09")
-
-        # A second version: the same pipeline with a stronger regularisation, evaluated too.
-        second = run_id(sh(str(RUNG), "run", PIPELINE, "-p", "C=0.1", capture=True))
-        sh(str(RUNG), "model", "register", second, "--name", MODEL)
-        on = [arg for name in EVAL_SETS for arg in ("--on", f"{name}@1")]
-        sh(str(RUNG), "eval", f"{MODEL}@2", *on, ok=(0, 1))
+        shadow_phase(url, alias)
 
         # The application checks a purchase on every trading day of 2008 while the alias moves.
+        before = rows_predicted(url)  # the checks so far (2007 included) are not the replay's
         print(f"\n$ python ../app.py --service {url} replay 2008-01-01 2008-12-31 --pace 0.02 &")
         replay = subprocess.Popen(
             [*app, "--json", "replay", "2008-01-01", "2008-12-31", "--pace", "0.02"],
@@ -249,7 +267,7 @@ def serve_and_swap(run: str, passed: bool) -> None:
             stdout=subprocess.PIPE,
             text=True,
         )
-        wait_for_rows(url, 40, replay)  # let some requests through version 1 first
+        wait_for_rows(url, before + 40, replay)  # let some requests through version 1 first
         promote_v2 = ["model", "promote", MODEL, "2", "--alias", alias]
         if not passed:
             promote_v2 += ["--force", "--reason", SHADOW_REASON]
@@ -304,6 +322,54 @@ def serve_and_swap(run: str, passed: bool) -> None:
         )
 
 
+def shadow_phase(url: str, alias: str) -> None:
+    """Every trading day of 2007 (after the training period) checked through the service, the
+    challenger predicting each request in shadow; the labels come back; the challenger is
+    judged against the served version on those same requests."""
+    import pandas as pd
+
+    sys.path.insert(0, str(HERE))
+    import app
+    import features
+
+    import rung
+
+    print(
+        f"\n# {MODEL}@challenger in shadow: it predicts every purchase check of 2007 too (clients"
+        " see only the served version's answer); once each day's trend is known, the labels"
+        " come back (POST /feedback)"
+    )
+    prices = pd.read_csv(WS / "prices.csv", parse_dates=["Date"])
+    rows = app.feature_rows(WS / "prices.csv")
+    truth = features.build_windows(prices, 20, 20).set_index("date")["trend"]
+    with rung.Client(url) as client:
+        answers = [app.check(client, rows, day) for day in rows.loc["2007"].index]
+        labelled = [a for a in answers if pd.Timestamp(a["day"]) in truth.index]
+        client.feedback_many(
+            [
+                {"request_id": a["request_id"], "label": truth.at[pd.Timestamp(a["day"])]}
+                for a in labelled
+            ]
+        )
+    versions = sorted({a["version"] for a in answers})
+    print(
+        f"{len(answers)} checks of 2007 answered by version {', '.join(map(str, versions))},"
+        f" {len(labelled)} labels sent back"
+    )
+    deadline = time.monotonic() + 30  # the shadow logs off the request path: let it finish
+    while time.monotonic() < deadline and shadow_logged(url) < len(answers):
+        time.sleep(0.2)
+    sh(str(RUNG), "monitor", "compare", f"{MODEL}@{alias}", f"{MODEL}@challenger")
+
+
+def shadow_logged(url: str) -> float:
+    """How many shadow predictions the service logged (its Prometheus metrics)."""
+    for line in httpx_get(f"{url}/metrics").splitlines():
+        if line.startswith('rung_shadow_total{outcome="logged"}'):
+            return float(line.split()[1])
+    return 0.0
+
+
 def free_port() -> int:
     import socket
 
@@ -334,13 +400,20 @@ def wait_ready(url: str, server: subprocess.Popen) -> None:
     sys.exit("demo failed: the service did not become ready in 120 s")
 
 
-def wait_for_rows(url: str, rows: int, replay: subprocess.Popen) -> None:
+def rows_predicted(url: str) -> float:
+    """The rows the service has answered (its Prometheus metrics)."""
+    for line in httpx_get(f"{url}/metrics").splitlines():
+        if line.startswith("rung_rows_predicted_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def wait_for_rows(url: str, rows: float, replay: subprocess.Popen) -> None:
     """Until the service has predicted ``rows`` rows (read from its Prometheus metrics)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and replay.poll() is None:
-        for line in httpx_get(f"{url}/metrics").splitlines():
-            if line.startswith("rung_rows_predicted_total ") and float(line.split()[1]) >= rows:
-                return
+        if rows_predicted(url) >= rows:
+            return
         time.sleep(0.1)
     sys.exit("demo failed: the application's requests did not reach the service")
 

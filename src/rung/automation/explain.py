@@ -65,7 +65,9 @@ def _next_due(cron: str) -> str | None:
 
 def _drift(stores: Stores, model: str, state: dict[str, Any]) -> str:
     with stores.metadata.read() as tx:
-        newest = tx.scalar("SELECT MAX(id) FROM predictions WHERE model = :m", {"m": model})
+        newest = tx.scalar(
+            "SELECT MAX(id) FROM predictions WHERE model = :m AND role <> 'shadow'", {"m": model}
+        )
     if newest is None:
         return f"no prediction of {model} logged yet"
     seen = state.get("seen_id")

@@ -349,7 +349,8 @@ class Automation:
             # or a tick killed before its commit, does not make it skip rows
             with self._s.metadata.read() as tx:
                 newest = tx.scalar(
-                    "SELECT MAX(id) FROM predictions WHERE model = :m", {"m": self.model}
+                    "SELECT MAX(id) FROM predictions WHERE model = :m AND role <> 'shadow'",
+                    {"m": self.model},
                 )
                 seen = (
                     state.get("seen_id")

@@ -310,3 +310,98 @@ def monitor_report(
         alerts = ws.monitor.alerts(name, 10 * last)
     output.write_text(monitoring_html(name, windows, jobs, alerts), encoding="utf-8")
     render.line(f"wrote {output}")
+
+
+@monitor_app.command("compare", short_help="Judge a challenger against the champion live.")
+def monitor_compare(
+    champion: Annotated[str, typer.Argument(metavar="NAME@ALIAS", help="The champion.")],
+    challenger: Annotated[
+        str, typer.Argument(metavar="NAME@ALIAS", help="The challenger (shadow or canary).")
+    ],
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only requests of the last period (1d, 6h) or since a date."),
+    ] = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="auto, paired (shadow) or two-sample (canary).")
+    ] = "auto",
+    min_labelled: Annotated[
+        int,
+        typer.Option("--min-labelled", min=1, max=MAX_ID, help="Labelled rows needed to test."),
+    ] = 30,
+    as_json: JsonOpt = False,
+) -> None:
+    """The challenger against the champion on the requests they served whose labels came
+    back: paired on the same requests (shadow), or two-sample (canary), judged by the
+    automation's policy (decisive metric, margins, Holm's error control). Says which is
+    better, or that there is not enough evidence."""
+    from rung.automation.live import compare_live
+    from rung.core.criteria import parse_criteria
+    from rung.core.policy import Policy
+
+    start = _since(since) if since is not None else None
+    with _ws() as ws:
+        loops = ws.automations
+        loop = loops.get(champion.partition("@")[0])
+        policy = loop.rules if loop is not None else Policy()
+        criteria = loop.criteria if loop is not None else list(ws.config.settings.eval.criteria)
+        result = compare_live(
+            ws.store,
+            ws.models,
+            policy,
+            parse_criteria(criteria),
+            champion,
+            challenger,
+            since=start,
+            mode=mode,
+            min_labelled=min_labelled,
+        )
+    if as_json:
+        render.print_json(result)
+        return
+    counts = result["labelled"]
+    if result["mode"] == "paired":
+        evidence = f"{counts['pairs']} labelled rows predicted by both (shadow)"
+    else:
+        evidence = (
+            f"{counts['champion']} labelled answers of the champion and"
+            f" {counts['challenger']} of the canary"
+        )
+    render.line(
+        f"{result['challenger']} (challenger) vs {result['champion']} (champion), {result['mode']}"
+        f" on live traffic: {evidence}"
+    )
+    render.line(
+        "policy: decisive "
+        + ", ".join(f"{m} (margin {v})" for m, v in result["decisive"].items())
+        + "; guardrails "
+        + (", ".join(f"{m} (margin {v})" for m, v in result["guardrails"].items()) or "none")
+        + f"; Holm at alpha {result['alpha']:g}"
+    )
+    for test in (result["decision"] or {}).get("tests", []):
+        render.line(f"  {test['kind']} ({test['role']}): {test['line']}")
+    for note in result["notes"]:
+        render.line(f"note: {note}")
+    render.line(f"verdict: {result['summary']}")
+
+
+def _since(text: str) -> float:
+    """``1d``, ``6h`` (that long ago) or an ISO date or time (UTC unless it says)."""
+    import time
+    from datetime import UTC, datetime
+
+    from rung.core.durations import duration_seconds
+    from rung.core.errors import InvalidInput
+
+    try:
+        return time.time() - duration_seconds(text)
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"--since {text!r} is neither a period nor a date",
+            "give a period (1d, 6h) or an ISO date (2026-11-30 or 2026-11-30T12:00)",
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()

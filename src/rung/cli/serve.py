@@ -12,10 +12,14 @@ from rung.cli.app import _ws, app
 from rung.core.limits import MAX_ID
 
 
-@app.command(short_help="Serve a model alias over HTTP.")
+@app.command(short_help="Serve model aliases over HTTP.")
 def serve(
-    ref: Annotated[
-        str, typer.Argument(metavar="NAME@ALIAS", help="Model alias (or version) to serve.")
+    refs: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="NAME@ALIAS...",
+            help="Model alias (or version) to serve; several: each under its own name.",
+        ),
     ],
     host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535)] = 8000,
@@ -56,11 +60,31 @@ def serve(
             "--access-log/--no-access-log", help="One line per request on stderr (default on)."
         ),
     ] = True,
+    shadow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--shadow",
+            metavar="NAME@ALIAS[=SHARE%]",
+            help="A challenger that also predicts every request (or the share), off the"
+            " request path, logged as a shadow prediction; clients see only the answer.",
+        ),
+    ] = None,
+    canary: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--canary",
+            metavar="NAME@ALIAS=SHARE%",
+            help="A challenger that answers that share of requests (stable hash of"
+            " X-Canary-Key, else the request id).",
+        ),
+    ] = None,
 ) -> None:
-    """Serve a model alias over HTTP: /predict, Open Inference Protocol v2, /metrics.
+    """Serve model aliases over HTTP: /predict, Open Inference Protocol v2, /metrics; with
+    challengers in shadow (--shadow) or as a canary (--canary).
 
     With tokens (`rung token create`), every route but the health checks needs one; without
     them the service binds loopback only. See docs/security.md, "Serving securely"."""
+    import json
     import os
     import shutil
     import tempfile
@@ -72,17 +96,27 @@ def serve(
     import uvicorn
 
     from rung.serving.connections import PROTOCOL
+    from rung.serving.fleet import Challenger
 
+    shadows, canaries = list(shadow or []), list(canary or [])
+    challengers = [Challenger.parse(t, "--shadow", required=False).ref for t in shadows]
+    challengers += [Challenger.parse(t, "--canary", required=True).ref for t in canaries]
     with _ws() as ws:
         protection = _protection(ws, host, tokens, allow_host or [], insecure)
-        # fail here, in one line, if the alias does not exist or its model is not trusted
-        version = ws.models.check_loadable(ref)
+        # fail here, in one line, if an alias does not exist or its model is not trusted
+        versions = [ws.models.check_loadable(ref) for ref in refs]
+        for ref in challengers:
+            ws.models.check_loadable(ref)
         root = str(ws.root)
         settings = ws.config.settings.serve
+    ref = refs[0]
     timeout = header_timeout if header_timeout is not None else float(settings.header_timeout)
     os.environ.update(
         RUNG_SERVE_ROOT=root,
         RUNG_SERVE_REF=ref,
+        RUNG_SERVE_REFS=json.dumps(refs),
+        RUNG_SERVE_SHADOW=json.dumps(shadows),
+        RUNG_SERVE_CANARY=json.dumps(canaries),
         RUNG_SERVE_POLL=str(poll),
         RUNG_SERVE_ACCESS_LOG="1" if access_log else "0",
     )
@@ -91,7 +125,9 @@ def serve(
     if workers > 1:  # one /metrics for all workers: prometheus-client's multiprocess mode
         shared = tempfile.mkdtemp(prefix="rung-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = shared
-    announce = f"serving {ref} (version {version.version}) on http://{host}:{{port}}"
+    served = ", ".join(f"{r} (version {v.version})" for r, v in zip(refs, versions, strict=True))
+    besides = "".join(f", shadow {t}" for t in shadows) + "".join(f", canary {t}" for t in canaries)
+    announce = f"serving {served}{besides} on http://{host}:{{port}}"
     try:
         if workers == 1:
             # said once the model is loaded and warmed and the socket is bound: a model that
@@ -112,8 +148,9 @@ def serve(
                 from rung.registry.models import require_signature
                 from rung.serving.predictor import ready
 
-                v, model = ws.models.load(ref)
-                ready(v.name, v.version, model, require_signature(v))
+                for each in [*refs, *challengers]:
+                    v, model = ws.models.load(each)
+                    ready(v.name, v.version, model, require_signature(v))
             _check_port(host, port)  # a busy port: one line, and no "serving" line before it
             render.line(announce.format(port=port), sys.stderr)
             uvicorn.run(

@@ -33,10 +33,13 @@ def configure_logging(access_log: bool) -> None:
 
 
 def app_from_env() -> Any:
-    """``RUNG_SERVE_ROOT``, ``RUNG_SERVE_REF``, ``RUNG_SERVE_POLL`` and
+    """``RUNG_SERVE_ROOT``, ``RUNG_SERVE_REFS`` (a JSON list; else ``RUNG_SERVE_REF``),
+    ``RUNG_SERVE_SHADOW``, ``RUNG_SERVE_CANARY`` (JSON lists), ``RUNG_SERVE_POLL`` and
     ``RUNG_SERVE_ACCESS_LOG`` (``1``/``0``) say what to serve and how;
     ``RUNG_SERVE_TOKENS``, ``RUNG_SERVE_ALLOWED_HOSTS`` and ``RUNG_SERVE_CORS_ORIGINS`` how
     to protect it (set by ``rung serve``: :meth:`rung.serving.guards.Protection.to_env`)."""
+    import json
+
     from rung.core.errors import RungError
     from rung.serving.app import create_app
     from rung.serving.guards import Protection
@@ -46,12 +49,17 @@ def app_from_env() -> Any:
     configure_logging(access)
     try:
         ws = Workspace.open(os.environ["RUNG_SERVE_ROOT"])
+        refs = json.loads(os.environ.get("RUNG_SERVE_REFS") or "[]") or [
+            os.environ["RUNG_SERVE_REF"]
+        ]
         return create_app(
             ws,
-            os.environ["RUNG_SERVE_REF"],
+            refs,
             float(os.environ.get("RUNG_SERVE_POLL", "1.0")),
             protection=Protection.from_env(),
             access_log=access,
+            shadows=json.loads(os.environ.get("RUNG_SERVE_SHADOW") or "[]"),
+            canaries=json.loads(os.environ.get("RUNG_SERVE_CANARY") or "[]"),
         )
     except RungError as exc:  # e.g. the version changed to an untrusted model since the check
         hint = f" — {exc.hint}" if exc.hint else ""

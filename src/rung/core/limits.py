@@ -102,6 +102,7 @@ COLUMNS: dict[tuple[str, str], tuple[int, str]] = {
     ("predictions", "request_id"): (REQUEST_ID, "request id"),
     ("predictions", "correlation_id"): (REQUEST_ID, "correlation id"),
     ("predictions", "model"): (NAME, "model name"),
+    ("predictions", "role"): (WORD, "prediction role"),
     ("feedback", "request_id"): (REQUEST_ID, "request id"),
     ("monitor_windows", "model"): (NAME, "model name"),
     ("monitor_windows", "ref"): (MODEL_REF, "monitored model reference"),

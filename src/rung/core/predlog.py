@@ -14,6 +14,11 @@ A record of an answered request (status < 400) holds:
 * every value of a column, and every prediction, a JSON scalar: null, boolean, number or
   string (never a list or an object).
 
+Every record has a ``role``: ``answer`` (the version that answered the client), ``canary``
+(a challenger answering its share of requests) or ``shadow`` (a challenger's prediction of the
+same request, never sent, logged under its request id with no inputs: they are the answer's).
+Readers of what clients were answered leave shadow records out (:data:`ANSWERED`).
+
 A failed request (status >= 400) is logged with ``rows`` 0, empty inputs and
 ``{"error": <exception type>}``: the error rate comes from the same log. Its payload is
 never kept: a refused request costs one small record, whatever it sent.
@@ -46,6 +51,10 @@ except ModuleNotFoundError:  # without the serve extra (`rung predict` logs too)
 
 from rung.core.errors import InvalidInput
 
+ROLES = ("answer", "canary", "shadow")
+ANSWERED = "role <> 'shadow'"
+"""The SQL condition on ``predictions`` of the records whose answer a client got."""
+
 
 class MalformedRecord(InvalidInput):
     """A record of the prediction log that does not have the one format; names its log id."""
@@ -63,6 +72,7 @@ def record(
     at: float | None = None,
     correlation_id: str | None = None,
     sample_rows: int | None = None,
+    role: str = "answer",
 ) -> dict[str, Any]:
     """The row to insert for one request (``inputs``/``outputs`` still Python objects, encoded
     by the writer): ``inputs`` as columns — a DataFrame, or a mapping of feature to values.
@@ -70,9 +80,11 @@ def record(
     ``sample_rows``: above this many rows, keep a sample of this many (see the module's
     docstring), None: every row.
 
-        ``rows`` is derived from the inputs (0 for a failed request, whose inputs are not kept);
-        raises :class:`ValueError` when columns and predictions differ in length (a bug of the
-        writer, never stored)."""
+    ``rows`` is derived from the inputs (0 for a failed request, whose inputs are not kept);
+    raises :class:`ValueError` when columns and predictions differ in length (a bug of the
+    writer, never stored). ``role``: one of :data:`ROLES`."""
+    if role not in ROLES:
+        raise ValueError(f"role {role!r} is not one of {ROLES}")
     failed = status >= 400
     columns: dict[str, list[Any]] = {} if failed else _columns(inputs)
     lengths = {len(v) for v in columns.values()}
@@ -105,6 +117,7 @@ def record(
         "status": int(status),
         "at": time.time() if at is None else at,
         "correlation_id": correlation_id,
+        "role": role,
     }
 
 

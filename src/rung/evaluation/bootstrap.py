@@ -56,22 +56,110 @@ def paired_deltas(
     fast.update(_probability_metrics(y, proba_new, proba_old, classes, idx))
     base_new = compute(fns, y, pred_new, proba_new, classes)
     base_old = compute(fns, y, pred_old, proba_old, classes)
-    out: dict[str, dict[str, Any]] = {}
     slow_idx = idx[:SLOW_ROUNDS]
+
+    def samples_of(name: str) -> np.ndarray | None:
+        if name in fast:
+            return fast[name]
+        return _slow(name, fns, y, pred_new, pred_old, proba_new, proba_old, classes, slow_idx)
+
+    return _summaries(names, base_new, base_old, samples_of, margins)
+
+
+@quiet()
+def two_sample_deltas(
+    new: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    old: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    classes: Sequence[Any],
+    fns: Sequence[tuple[str, MetricFn]],
+    names: Sequence[str],
+    margins: Mapping[str, Margin] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """As :func:`paired_deltas`, for two models scored on **different** examples (a canary
+    and the champion, each answering its own share of requests): ``new`` and ``old`` are
+    each ``(labels, predictions, probabilities or None)``. Each round resamples each arm on
+    its own (the two-sample bootstrap of a difference of statistics: Efron and Tibshirani
+    1993, §16.2), so the interval carries both arms' noise; the p-values are read off the
+    resampled differences exactly as for the paired bootstrap (:func:`tail_p`)."""
+    (y_new, pred_new, proba_new), (y_old, pred_old, proba_old) = new, old
+    rng = np.random.default_rng(SEED)
+    idx_new = rng.integers(0, len(y_new), size=(ROUNDS, len(y_new)))
+    idx_old = rng.integers(0, len(y_old), size=(ROUNDS, len(y_old)))
+    scale = 1.0
+    if not len(classes):
+        scale = max(
+            _scale(pred_new.astype(float) - y_new.astype(float)),
+            _scale(pred_old.astype(float) - y_old.astype(float)),
+        )
+    arm_new = _arm(y_new, pred_new, proba_new, classes, idx_new, scale)
+    arm_old = _arm(y_old, pred_old, proba_old, classes, idx_old, scale)
+    fast = {k: arm_new[k] - arm_old[k] for k in arm_new if k in arm_old}
+    base_new = compute(fns, y_new, pred_new, proba_new, classes)
+    base_old = compute(fns, y_old, pred_old, proba_old, classes)
+
+    def samples_of(name: str) -> np.ndarray | None:
+        if name in fast:
+            return fast[name]
+        fn = next((f for n, f in fns if n == name), None)
+        if fn is None:
+            return None
+        deltas = []
+        for rn, ro in zip(idx_new[:SLOW_ROUNDS], idx_old[:SLOW_ROUNDS], strict=True):
+            a = fn(y_new[rn], pred_new[rn], None if proba_new is None else proba_new[rn], classes)
+            b = fn(y_old[ro], pred_old[ro], None if proba_old is None else proba_old[ro], classes)
+            if isinstance(a, int | float) and isinstance(b, int | float):
+                deltas.append(float(a) - float(b))
+        return np.array(deltas) if deltas else None
+
+    return _summaries(names, base_new, base_old, samples_of, margins)
+
+
+def _arm(
+    y: np.ndarray,
+    p: np.ndarray,
+    q: np.ndarray | None,
+    classes: Sequence[Any],
+    idx: np.ndarray,
+    scale: float,
+) -> dict[str, np.ndarray]:
+    """One model's metrics on each resample ``idx`` of its own examples (vectorised)."""
+    if not len(classes):
+        err = (p.astype(float) - y.astype(float)) / scale
+        return {
+            "mae": np.abs(err[idx]).mean(axis=1) * scale,
+            "rmse": np.sqrt((err[idx] ** 2).mean(axis=1)) * scale,
+        }
+    labels = list(classes)
+    yi = class_codes(y, labels)
+    out = _confusion_stats(yi, class_codes(p, labels), idx, len(labels), labels)
+    if q is not None and not (yi < 0).any():
+        eps = np.finfo(float).eps
+        loss = -np.log(np.clip(q[np.arange(len(y)), yi], eps, 1))
+        out["log_loss"] = loss[idx].mean(axis=1)
+        if len(labels) == 2:
+            out["roc_auc"] = _auc(yi == 1, q[:, 1], idx)
+    return out
+
+
+def _summaries(
+    names: Sequence[str],
+    base_new: Mapping[str, Any],
+    base_old: Mapping[str, Any],
+    samples_of: Any,
+    margins: Mapping[str, Margin] | None,
+) -> dict[str, dict[str, Any]]:
+    """Each metric's delta record from its values on the whole data and its resampled
+    differences (``samples_of(name)``, None when it has none)."""
+    out: dict[str, dict[str, Any]] = {}
     for name in names:
         a, b = base_new.get(name), base_old.get(name)
         if not isinstance(a, int | float) or not isinstance(b, int | float):
             continue
-        samples: np.ndarray | None
-        if name in fast:
-            samples = fast[name]
-        else:
-            samples = _slow(
-                name, fns, y, pred_new, pred_old, proba_new, proba_old, classes, slow_idx
-            )
-            if samples is None:
-                continue
-        if np.isnan(samples).all():  # no resample has a value (one labelled row, say)
+        samples: np.ndarray | None = samples_of(name)
+        if samples is None:
+            continue
+        samples = samples[~np.isnan(samples)] if samples.size else samples
+        if not samples.size:  # no resample has a value (one labelled row, say)
             continue
         delta = float(a) - float(b)
         if not np.isfinite(delta):  # inf - inf: no difference to test (noted by the evaluator)

@@ -23,7 +23,7 @@ from rung.core.drift import (
 )
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.limits import WINDOW, check_length, is_digits, parse_int, shown
-from rung.core.predlog import MalformedRecord, inputs_of
+from rung.core.predlog import ANSWERED, MalformedRecord, inputs_of
 from rung.store.metadata import MetadataStore
 
 Reference = dict[str, NumericReference | CategoricalReference]
@@ -154,8 +154,8 @@ def window_start(store: MetadataStore, model: str, kind: str, size: float) -> di
     with store.read() as tx:  # the newest records holding at least `size` rows
         first = tx.scalar(
             "SELECT MIN(id) FROM (SELECT id, SUM(rows) OVER (ORDER BY id DESC) AS newer"
-            " FROM predictions WHERE model = :m) t WHERE newer <= :n"
-            " OR id = (SELECT MAX(id) FROM predictions WHERE model = :m)",
+            " FROM predictions WHERE model = :m AND role <> 'shadow') t WHERE newer <= :n"
+            " OR id = (SELECT MAX(id) FROM predictions WHERE model = :m AND role <> 'shadow')",
             {"m": model, "n": size},
         )
     return {"after_id": (int(first) - 1) if first is not None else 0}
@@ -173,8 +173,9 @@ def log_records(
     until_id: int | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """``fields`` of the log records of ``model`` in a window, ``chunk`` records at a time,
-    paginated by id (the one reader of the prediction log: drift and live performance)."""
-    where = ["model = :m", "id > :last"]
+    paginated by id (the one reader of the prediction log: drift and live performance).
+    Shadow predictions (never sent to a client) are left out."""
+    where = ["model = :m", "id > :last", ANSWERED]
     params: dict[str, Any] = {"m": model, "n": chunk}
     if versions:
         where.append("version IN (" + ", ".join(f":v{i}" for i in range(len(versions))) + ")")

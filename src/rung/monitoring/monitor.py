@@ -145,7 +145,8 @@ class Monitor:
                     "SELECT MAX(last_id) FROM monitor_windows WHERE model = :m", {"m": version.name}
                 )
                 newest = tx.scalar(
-                    "SELECT MAX(id) FROM predictions WHERE model = :m", {"m": version.name}
+                    "SELECT MAX(id) FROM predictions WHERE model = :m AND role <> 'shadow'",
+                    {"m": version.name},
                 )
             if newest is None or (seen is not None and newest <= seen):
                 return None

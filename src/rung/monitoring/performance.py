@@ -246,7 +246,7 @@ def performance_trigger(
     with store.read() as tx:
         newest = tx.scalar(  # this model's labels only: another model's do not wake it
             "SELECT MAX(f.id) FROM feedback f JOIN predictions p ON p.request_id = f.request_id"
-            " WHERE p.model = :m",
+            " WHERE p.model = :m AND p.role <> 'shadow'",
             {"m": model},
         )
     if newest is None or newest == state.get("feedback_seen"):
@@ -322,7 +322,7 @@ def labelled_rows(
     probabilities of each row (``{class: p}``, or None), when asked."""
     import pandas as pd
 
-    where = "p.model = :m AND p.status < 400"
+    where = "p.model = :m AND p.status < 400 AND p.role <> 'shadow'"  # what clients got
     params: dict[str, Any] = {"m": model}
     if versions:
         where += " AND p.version IN (" + ", ".join(f":v{i}" for i in range(len(versions))) + ")"

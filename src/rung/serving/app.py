@@ -1,7 +1,8 @@
-"""The serving service: one model alias behind a REST API, decoupled from the application.
+"""The serving service: model aliases behind a REST API, decoupled from the application.
 
-``rung serve NAME@ALIAS`` serves whatever version the alias points to
-(:mod:`rung.serving.service`). The app is composed here from:
+``rung serve NAME@ALIAS [NAME2@ALIAS ...]`` serves whatever version each alias points to
+(:mod:`rung.serving.service`), each model under its own name, with its challengers in shadow
+or as a canary (:mod:`rung.serving.fleet`). The app is composed here from:
 
 * rung's own routes, ``POST /predict`` and ``POST /feedback`` (:mod:`rung.serving.v1`);
 * the Open Inference Protocol v2 routes (:mod:`rung.serving.v2`);
@@ -31,46 +32,51 @@ from rung.serving.auth import Authorize, route_scope
 from rung.serving.docs import install_docs
 from rung.serving.guards import Guard, Protection
 from rung.serving.http import MAX_BODY, RequestIds, install_error_handlers
+from rung.serving.fleet import Fleet
 from rung.serving.metrics import Measure
-from rung.serving.service import Service
 
 
 def create_app(
     ws: Any,
-    ref: str,
+    ref: str | list[str],
     poll_seconds: float = 1.0,
     max_body: int = MAX_BODY,
     protection: Protection | None = None,
     access_log: bool = True,
+    shadows: list[str] | None = None,
+    canaries: list[str] | None = None,
 ) -> FastAPI:
-    """The ASGI app serving ``ref`` (NAME@ALIAS or NAME@VERSION) from workspace ``ws``,
-    protected as ``protection`` says (default: no tokens, loopback host names only);
-    ``access_log``: one line per request on the ``rung.access`` logger
-    (:class:`rung.serving.metrics.Measure`)."""
+    """The ASGI app serving ``ref`` (NAME@ALIAS or NAME@VERSION; a list for several models)
+    from workspace ``ws``, with challengers ``shadows`` (``NAME@ALIAS[=SHARE%]``) and
+    ``canaries`` (``NAME@ALIAS=SHARE%``; see :mod:`rung.serving.fleet`), protected as
+    ``protection`` says (default: no tokens, loopback host names only); ``access_log``: one
+    line per request on the ``rung.access`` logger (:class:`rung.serving.metrics.Measure`)."""
     from contextlib import asynccontextmanager
 
     protection = protection or Protection()
-
-    service = Service(ws, ref, poll_seconds)
+    refs = [ref] if isinstance(ref, str) else list(ref)
+    fleet = Fleet(ws, refs, poll_seconds, shadows or [], canaries or [])
+    service = fleet.first  # the OpenAPI document describes the first model's /predict
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
-        service.start()
+        fleet.start()
         yield
-        service.stop()
+        fleet.stop()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess
 
             multiprocess.mark_process_dead(os.getpid())
 
     app = FastAPI(
-        title=f"rung: {ref}",
+        title=f"rung: {' '.join(refs)}",
         description="Predictions from a model version that follows its alias.",
         lifespan=lifespan,
         docs_url=None,  # served from the package, not a CDN (rung.serving.docs)
         redoc_url=None,
     )
     app.state.service = service
+    app.state.fleet = fleet
     documented: dict[int, dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
@@ -92,10 +98,10 @@ def create_app(
         return documented[held.version]
 
     app.openapi = openapi  # type: ignore[method-assign]
-    install_error_handlers(app, service.metrics)
+    install_error_handlers(app, fleet.metrics)
     # the last added runs first:
     # Measure → RequestIds → Guard (Host, content type) → CORS → Authorize → routes
-    app.add_middleware(Authorize, tokens=protection.tokens, metrics=service.metrics)
+    app.add_middleware(Authorize, tokens=protection.tokens, metrics=fleet.metrics)
     if protection.cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -106,15 +112,15 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID"],
         )
-    app.add_middleware(Guard, allowed_hosts=protection.allowed_hosts, metrics=service.metrics)
+    app.add_middleware(Guard, allowed_hosts=protection.allowed_hosts, metrics=fleet.metrics)
     app.add_middleware(RequestIds)
-    app.add_middleware(Measure, metrics=service.metrics, access=access_log)
-    app.include_router(v1.router(service, max_body))
-    app.include_router(v2.router(service, max_body))
+    app.add_middleware(Measure, metrics=fleet.metrics, access=access_log)
+    app.include_router(v1.router(fleet, max_body))
+    app.include_router(v2.router(fleet, max_body))
     install_docs(app)
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        return Response(service.metrics.exposition(), media_type="text/plain; version=0.0.4")
+        return Response(fleet.metrics.exposition(), media_type="text/plain; version=0.0.4")
 
     return app

@@ -216,12 +216,14 @@ def _served(tx: Tx, request_ids: list[str]) -> dict[str, Served]:
     for rid in request_ids:
         found = tx.one(
             "SELECT id, model, version, rows, answered, status FROM predictions"
-            " WHERE request_id = :r AND status < 400 ORDER BY id DESC LIMIT 1",
+            " WHERE request_id = :r AND status < 400 AND role <> 'shadow'"
+            " ORDER BY id DESC LIMIT 1",
             {"r": rid},
         )
         if found is None:
             failed = tx.scalar(
-                "SELECT status FROM predictions WHERE request_id = :r ORDER BY id DESC LIMIT 1",
+                "SELECT status FROM predictions WHERE request_id = :r AND role <> 'shadow'"
+                " ORDER BY id DESC LIMIT 1",
                 {"r": rid},
             )
             if failed is None:

@@ -189,25 +189,25 @@ def json_response(content: Any, headers: dict[str, str] | None = None) -> Respon
 VERSION_HEADER = "X-Model-Version"
 
 
-def served_headers(version: int | None) -> dict[str, str]:
-    """The header naming the version that answered a prediction request, ``X-Model-Version``
-    (the request's id is in ``X-Request-ID`` on every answer: :class:`RequestIds`). The
-    Measure middleware (:class:`rung.serving.metrics.Measure`) reads both for the access
-    log."""
-    return {VERSION_HEADER: str(version)} if version is not None else {}
+def served_headers(held: Loaded | None) -> dict[str, str]:
+    """The header naming the version that answered a prediction request, ``X-Model-Version:
+    NAME@VERSION`` (the request's id is in ``X-Request-ID`` on every answer:
+    :class:`RequestIds`). The Measure middleware (:class:`rung.serving.metrics.Measure`)
+    reads both for the access log."""
+    return {VERSION_HEADER: f"{held.name}@{held.version}"} if held is not None else {}
 
 
 def served_response(content: Any, held: Loaded) -> Response:
     """The answer of a prediction route (v1 ``/predict``, v2 ``infer``): ``content`` as JSON
     with :func:`served_headers`."""
-    return json_response(content, served_headers(held.version))
+    return json_response(content, served_headers(held))
 
 
 def _served_of(request: Request) -> dict[str, str]:
-    """:func:`served_headers` of a failed prediction request (its version set by
-    :func:`answer`), or none for a request that never reached it."""
+    """:func:`served_headers` of a failed prediction request (the version that would have
+    answered, set by :func:`answer`), or none for a request that never reached it."""
     state = request.scope.get("state") or {}
-    return served_headers(state.get("version"))
+    return served_headers(state.get("held"))
 
 
 def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
@@ -370,10 +370,15 @@ async def answer(
     of monitoring comes from the same log). The request counts as load (``service.active``)
     from its arrival until its record is durable, and is answered only once it is. ``read``
     reads the body (default: :func:`read_body`, JSON) before ``to_body`` turns it into
-    ``/predict``'s form."""
+    ``/predict``'s form.
+
+    With a canary, the request is answered by the arm its client key picks
+    (:meth:`Service.arm`: the ``X-Canary-Key`` header, else the request id); with a shadow,
+    the shadow is handed the request once its answer is durable (:meth:`Service.after`)."""
     started = time.perf_counter()
     request_id = request_id_of(request)
     correlation: str | None = None
+    arm = service.arm(request.headers.get("x-canary-key") or request_id)
 
     def record(held: Loaded, inputs: Any, outputs: Any, status: int) -> Future[None]:
         return service.log.submit(
@@ -387,6 +392,7 @@ async def answer(
                 latency_ms=(time.perf_counter() - started) * 1000,
                 status=status,
                 sample_rows=service.sample_rows,  # a large request stores a sample
+                role=arm.role,
             )
         )
 
@@ -396,17 +402,19 @@ async def answer(
             correlation = correlation_id(request)  # refused: logged without it
             got = await (read(request) if read else read_body(request, hint, max_body))
             body = to_body(got)
-            columns, rows = check(body, service.current.signature)
-            held, out = await service.batcher.predict(columns, rows, alone=service.active == 1)
+            columns, rows = check(body, arm.current.signature)
+            held, out = await arm.batcher.predict(columns, rows, alone=service.active == 1)
         except Exception as exc:
             # not awaited: an error answer does not wait for the disk
             status = exc.status if isinstance(exc, RungError) else 500
-            failed = service.current
-            request.state.version = failed.version  # named by the error answer's header
+            failed = arm.current
+            request.state.held = failed  # named by the error answer's header
             record(failed, {}, {"error": type(exc).__name__}, status)
             raise
         done = record(held, columns, out, 200)
         await asyncio.wrap_future(done)  # durable before we answer
+        if arm is service:
+            service.after(body, columns, request_id, held.signature)  # the shadow's turn
     finally:
         service.active -= 1
     service.metrics.rows.inc(rows)

@@ -3,7 +3,7 @@ writes the access log.
 
 ``rung_requests_total{path,status}``, ``rung_request_seconds{path}``,
 ``rung_errors_total{path,type}`` (every 4xx and 5xx answer), ``rung_rows_predicted_total``,
-``rung_model_calls_total``, ``rung_model_version{model}`` and
+``rung_model_calls_total``, ``rung_shadow_total{outcome}``, ``rung_model_version{model}`` and
 ``rung_alias_follow_failures_total{model}``; route labels come from a bounded set
 (:func:`path_label`).
 
@@ -59,6 +59,12 @@ class Metrics:
         self.calls = Counter(
             "rung_model_calls_total",
             "Calls to the model: fewer than requests when overlapping requests are batched",
+            registry=self.registry,
+        )
+        self.shadow = Counter(
+            "rung_shadow_total",
+            "Shadow predictions: logged, failed (logged with their status) or dropped (backlog)",
+            ["outcome"],
             registry=self.registry,
         )
         self.version = Gauge(
@@ -162,6 +168,8 @@ def path_label(path: str) -> str:
     """A bounded set of label values: the routes, never what a client typed."""
     if path in PATHS:
         return path
+    if path.startswith("/predict/"):
+        return "/predict/{name}"
     if path.startswith("/v2/models/"):
         tail = path.rstrip("/").split("/")[4:]
         if not tail:

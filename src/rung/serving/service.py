@@ -1,4 +1,5 @@
-"""The served model: its holder, the follower of its alias, and its prediction log.
+"""The served model: its holder, the follower of its alias, and its prediction log; with its
+challengers, in shadow or as a canary.
 
 A background thread polls the alias, loads and warms a new version, then swaps it in one
 assignment, so every response names the version that computed it and no request fails during
@@ -18,17 +19,35 @@ keeps answering with the version it holds, and:
   twice as long each time, at most :data:`MAX_BACKOFF` (a restored object is picked up
   without a restart, and a broken one is not reloaded at every poll). A move of the alias
   to another version is followed at the next poll.
+
+A served model may have challengers (each a :class:`Service` of its own, following its own
+alias, sharing the log and the metrics):
+
+* a **shadow** (``rung serve NAME@champion --shadow NAME@challenger[=SHARE%]``) predicts every
+  request (or the share of them picked by :func:`picked`) once its answer is durable, as a
+  task on the event loop whose model call runs in the shadow's own predicting thread: the
+  client's answer never waits for it and never fails because of it. Its prediction is logged
+  under the answered request's id in the role ``shadow`` (no inputs: they are the answer's).
+  When more than :data:`SHADOW_BACKLOG` shadow predictions wait, new ones are dropped and
+  counted (``rung_shadow_total{outcome="dropped"}``): the shadow never slows the answers down
+  by queueing without bound;
+* a **canary** (``--canary NAME@challenger=10%``) answers the share of requests that
+  :func:`picked` chooses by a stable hash of the client's key (the ``X-Canary-Key`` header,
+  else the request id), logged in the role ``canary``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rung.core.errors import InvalidInput
+from rung.core import predlog
+from rung.core.errors import InvalidInput, RungError
 from rung.serving.batching import Batcher
 from rung.serving.log import PredictionLog
 from rung.serving.metrics import Metrics
@@ -37,6 +56,19 @@ from rung.serving.predictor import Loaded, compute, ready
 
 _log = logging.getLogger("rung.serve")
 MAX_BACKOFF = 600.0  # seconds between two attempts to load a version that failed, at most
+
+SHADOW_BACKLOG = 256
+"""Shadow predictions waiting at most; beyond, new ones are dropped (and counted)."""
+
+
+def picked(key: str, share: float, salt: str) -> bool:
+    """Whether ``key`` falls in ``share`` (0 < share <= 1) of the keys: a stable hash (BLAKE2b
+    of ``salt:key``, read as a fraction of 2**64), so the same client key always gets the same
+    arm, in every process and across restarts."""
+    if share >= 1:
+        return True
+    digest = hashlib.blake2b(f"{salt}:{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < share * 2**64
 
 
 @dataclass
@@ -59,7 +91,16 @@ def backoff(poll_seconds: float, attempts: int) -> float:
 class Service:
     """The model holder, the alias follower and the log of one served alias."""
 
-    def __init__(self, ws: Any, ref: str, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        ws: Any,
+        ref: str,
+        poll_seconds: float = 1.0,
+        *,
+        role: str = "answer",
+        log: PredictionLog | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.ws = ws  # a rung.Workspace (passed in: serving sits below the workspace layer)
         self.ref = ref
         self.name, _, self.alias = ref.partition("@")
@@ -72,7 +113,9 @@ class Service:
         self.settings = self.ws.config.settings  # [serve]: the log's bounds and retention
         self.sample_rows: int = self.settings.serve.log_sample_rows
         self.current = self._load(self.ws.models.get(ref).version)
-        self.log = PredictionLog(self.ws.store)
+        self.role = role  # answer, canary or shadow: the role of its prediction-log records
+        self._owns_log = log is None
+        self.log = PredictionLog(self.ws.store) if log is None else log
         self._stop = threading.Event()
         self._follower = threading.Thread(
             target=self._follow, name="rung-alias-follower", daemon=True
@@ -80,16 +123,26 @@ class Service:
         self._pruner = threading.Thread(target=self._prune, name="rung-retention", daemon=True)
         self.batcher = Batcher(self.predict)
         self.active = 0  # prediction requests being served (on the event loop: no lock)
-        self.metrics = Metrics()
-        self.metrics.version.labels(self.name).set(self.current.version)
+        self.metrics = Metrics() if metrics is None else metrics
+        if role == "answer":
+            self.metrics.version.labels(self.name).set(self.current.version)
         self.target = self.current.version  # where the alias points, as last read
         self.follow_error: FollowError | None = None
+        self.shadow: Service | None = None  # a challenger predicting beside this one
+        self.shadow_share = 1.0
+        self.canary: Service | None = None  # a challenger answering a share of requests
+        self.canary_share = 0.0
+        self._shadowing: set[asyncio.Task[None]] = set()  # held: the loop keeps weak refs
 
     def start(self) -> None:
         self._follower.start()
         serve = self.settings.serve
-        if serve.retention is not None or serve.max_log_rows is not None:
+        retained = serve.retention is not None or serve.max_log_rows is not None
+        if retained and self.role == "answer":  # the challengers share its log
             self._pruner.start()
+        for other in (self.shadow, self.canary):
+            if other is not None:
+                other.start()
 
     def _prune(self) -> None:
         """Apply the log's retention every ``[serve] prune_interval`` (at once on start),
@@ -115,8 +168,76 @@ class Service:
 
     def stop(self) -> None:
         self._stop.set()
+        for other in (self.shadow, self.canary):
+            if other is not None:
+                other.stop()
         self.batcher.close()
-        self.log.close()
+        if self._owns_log:
+            self.log.close()
+
+    def arm(self, key: str) -> Service:
+        """The service that answers the request of client key ``key``: the canary for its
+        share of keys (:func:`picked`), else this one."""
+        if self.canary is not None and picked(key, self.canary_share, "canary"):
+            return self.canary
+        return self
+
+    def after(self, body: Any, columns: dict[str, Any], request_id: str, answered: Any) -> None:
+        """The shadow hook, called once a request's answer is durable: the shadow, if any and
+        if ``request_id`` is in its share, predicts the same request in a task of its own
+        (never awaited by the request). ``body`` is checked again against the shadow's
+        signature unless it is the one ``columns`` were checked against (``answered``)."""
+        shadow = self.shadow
+        if shadow is None or not picked(request_id, self.shadow_share, "shadow"):
+            return
+        if len(self._shadowing) >= SHADOW_BACKLOG:
+            self.metrics.shadow.labels("dropped").inc()
+            return
+        try:
+            task = asyncio.get_running_loop().create_task(
+                shadow.predict_shadow(body, columns, request_id, answered)
+            )
+        except Exception:  # never the answer's failure
+            self.metrics.shadow.labels("failed").inc()
+            return
+        self._shadowing.add(task)
+        task.add_done_callback(self._shadowing.discard)
+
+    async def predict_shadow(
+        self, body: Any, columns: dict[str, Any], request_id: str, answered: Any
+    ) -> None:
+        """Predict one request as the shadow and log it (role ``shadow``); a failure is
+        logged with its status and counted, never raised."""
+        from rung.serving.payload import check
+
+        started = time.perf_counter()
+        held = self.current
+        try:
+            if held.signature != answered:  # another signature: the body checked against it
+                columns, _ = check(body, held.signature)
+            rows = len(next(iter(columns.values()))) if columns else 0
+            held, out = await self.batcher.predict(columns, rows)  # in its thread, batched
+            status = 200
+        except Exception as exc:
+            out = {"error": type(exc).__name__}
+            status = exc.status if isinstance(exc, RungError) else 500
+        try:
+            self.log.submit(
+                predlog.record(
+                    request_id=request_id,
+                    model=held.name,
+                    version=held.version,
+                    inputs={},  # the answer's record holds them, under the same request id
+                    outputs=out,
+                    latency_ms=(time.perf_counter() - started) * 1000,
+                    status=status,
+                    role="shadow",
+                    sample_rows=self.sample_rows,  # the answer's sample: the same seed
+                )
+            )
+        except Exception:  # a bug of the shadow's outputs: counted, the answer is unaffected
+            status = 500
+        self.metrics.shadow.labels("logged" if status < 400 else "failed").inc()
 
     def _load(self, version: int) -> Loaded:
         from rung.registry.models import require_signature
@@ -166,7 +287,8 @@ class Service:
         before = self.current.version
         self.current = fresh  # the swap: one assignment
         self.follow_error = None
-        self.metrics.version.labels(self.name).set(fresh.version)
+        if self.role == "answer":
+            self.metrics.version.labels(self.name).set(fresh.version)
         _log.info("version %s → %s of %s", before, fresh.version, self.ref)
 
     def _failed(self, target: int, exc: Exception) -> None:

@@ -24,11 +24,11 @@ from fastapi.responses import Response
 from rung.core.columns import ColumnKind
 from rung.core.errors import NotFound
 from rung.serving import tensors
+from rung.serving.fleet import Fleet
 from rung.serving.http import MAX_BODY, answer, json_response, read_raw, served_headers
 from rung.serving.payload import PayloadError, expect_object, not_json, unknown_fields
 from rung.serving.payload import loads as payload_loads
 from rung.serving.predictor import Loaded
-from rung.serving.service import Service
 from rung.serving.tensors import TensorError
 
 INFER_HINT = (
@@ -42,19 +42,15 @@ OUTPUT_FIELDS = ["name", "parameters"]  # one requested output's
 EXTENSIONS = ["binary_tensor_data"]  # the protocol extensions this server supports
 
 
-def router(service: Service, max_body: int = MAX_BODY) -> APIRouter:
-    """The v2 routes, answering from ``service``."""
+def router(fleet: Fleet, max_body: int = MAX_BODY) -> APIRouter:
+    """The v2 routes, answering from the models of ``fleet``, each under its own name."""
     routes = APIRouter()
 
     def named(name: str, version: str | None = None) -> Loaded:
         """The served version of model ``name`` (of ``version`` when the path names one), or
-        :class:`~rung.core.errors.NotFound` (404)."""
-        held = service.current
-        if name != held.name:
-            raise NotFound(
-                f"this service serves model {held.name!r}, not {name!r}",
-                f"use /v2/models/{held.name}",
-            )
+        :class:`~rung.core.errors.NotFound` (404) naming what is served (the one lookup by
+        name: :meth:`rung.serving.fleet.Fleet.named`)."""
+        held = fleet.named(name).current
         if version is not None and version != str(held.version):
             raise NotFound(
                 f"model {name!r} version {version!r} is not served here: this service serves"
@@ -105,6 +101,7 @@ def router(service: Service, max_body: int = MAX_BODY) -> APIRouter:
 
     async def _infer(name: str, version: str | None, request: Request) -> Response:
         named(name, version)
+        service = fleet.named(name)  # with a canary, its arm may answer (http.answer)
         sent: dict[str, Any] = {}
 
         async def read(req: Request) -> Any:
@@ -124,7 +121,7 @@ def router(service: Service, max_body: int = MAX_BODY) -> APIRouter:
         produced.sort(key=lambda o: order.index(o["name"]))
         body["outputs"], blob = tensors.encode(produced, sent["binary"])
         if not blob:
-            return json_response(body, served_headers(held.version))
+            return json_response(body, served_headers(held))
         import orjson
 
         head = orjson.dumps(body)
@@ -133,7 +130,7 @@ def router(service: Service, max_body: int = MAX_BODY) -> APIRouter:
             media_type="application/octet-stream",
             headers={
                 "Inference-Header-Content-Length": str(len(head)),
-                **served_headers(held.version),
+                **served_headers(held),
             },
         )
 

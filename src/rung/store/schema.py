@@ -232,6 +232,9 @@ predictions = Table(
     Column("correlation_id", String, nullable=True),
     # the rows answered: above ``rows`` when the record keeps a sample of them (0016)
     Column("answered", Integer, nullable=False, server_default="0"),
+    # answer (the client got it), canary (a challenger's share of answers) or shadow (never
+    # sent: predicted beside the answer of the same request id; see migration 0017)
+    Column("role", String, nullable=False, server_default="answer"),
 )
 Index("ix_predictions_request", predictions.c.request_id)
 Index("ix_predictions_model_at", predictions.c.model, predictions.c.at)  # monitor windows
