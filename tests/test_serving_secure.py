@@ -252,6 +252,16 @@ def test_a_non_loopback_host_without_tokens_is_refused(open_local, host: str) ->
     assert len(done.stderr.strip().splitlines()) == 1 and "serving" not in done.stderr
 
 
+def test_insecure_says_so_explicitly(open_local) -> None:  # type: ignore[no-untyped-def]
+    """--insecure passes the check: 192.0.2.7 (TEST-NET-1, never this machine's) then fails
+    to bind, so nothing listens beyond loopback in the test."""
+    ws, _, _ = open_local
+    done = rung_cli(
+        "serve", "trend@champion", "--host", "192.0.2.7", "--port", "0", "--insecure", cwd=ws.root
+    )
+    assert done.returncode != 0 and "without tokens" not in done.stderr, done.stderr
+
+
 # -- 3. CSRF: JSON content type; the OIP clients' bodies; CORS ------------------------------
 
 NOT_JSON = ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; b=x"]
