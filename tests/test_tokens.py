@@ -96,3 +96,22 @@ def test_json_content_types() -> None:
 def test_token_lines_keep_the_scope_order() -> None:
     token = Token("ci", frozenset({"admin", "predict"}), "sha256:" + "0" * 64)
     assert token.line() == "ci predict,admin sha256:" + "0" * 64
+
+
+def test_the_default_host_allowlist() -> None:
+    import socket
+
+    from rung.serving.guards import default_hosts
+
+    assert default_hosts("10.1.2.3", ["Models.Example"]) == (
+        "10.1.2.3",
+        "localhost",
+        "127.0.0.1",
+        "::1",
+        "models.example",
+    )
+    wildcard = default_hosts("0.0.0.0")
+    assert "0.0.0.0" not in wildcard and socket.gethostname().lower() in wildcard
+    resolved = {str(i[4][0]) for i in socket.getaddrinfo(socket.gethostname(), None)}
+    assert resolved <= set(wildcard)
+    assert default_hosts("::1") == ("::1", "localhost", "127.0.0.1")
