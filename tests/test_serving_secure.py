@@ -255,6 +255,16 @@ def test_a_non_loopback_host_without_tokens_is_refused(open_local, host: str) ->
     assert len(done.stderr.strip().splitlines()) == 1 and "serving" not in done.stderr
 
 
+def test_insecure_says_so_explicitly(open_local) -> None:  # type: ignore[no-untyped-def]
+    """--insecure passes the check: 192.0.2.7 (TEST-NET-1, never this machine's) then fails
+    to bind, so nothing listens beyond loopback in the test."""
+    ws, _, _ = open_local
+    done = rung_cli(
+        "serve", "trend@champion", "--host", "192.0.2.7", "--port", "0", "--insecure", cwd=ws.root
+    )
+    assert done.returncode != 0 and "without tokens" not in done.stderr, done.stderr
+
+
 # -- 3. CSRF: JSON content type; the OIP clients' bodies; CORS ------------------------------
 
 NOT_JSON = ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; b=x"]
@@ -567,3 +577,18 @@ def test_a_500_carries_the_request_id_and_the_traceback_goes_to_the_log(  # type
         err = _stop(proc)
     assert f"request {rid}: GET /v2/boom failed" in err
     assert "Traceback" in err and "secret-value-7" in err
+
+
+@pytest.mark.parametrize("value", ["a:80", "ü.example", "http://x", "", "a b"])
+def test_a_bad_allowed_host_is_one_line(tmp_path: Path, value: str) -> None:
+    from rung import Workspace
+
+    root = tmp_path / "ws"
+    Workspace.init(root).close()
+    done = rung_cli("serve", "m@champion", "--allow-host", value, cwd=root)
+    assert done.returncode != 0 and "--allow-host" in done.stderr, done.stderr
+    assert "is not a host name without a port" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    (root / "rung.toml").write_text(f"[serve]\nallowed_hosts = [{value!r}]\n".replace("'", '"'))
+    done = rung_cli("serve", "m@champion", cwd=root)
+    assert done.returncode != 0 and "serve.allowed_hosts[0]" in done.stderr, done.stderr

@@ -661,11 +661,15 @@ def _origins(value: Any, key: str) -> Any:
 
 def _hosts(value: Any, key: str) -> Any:
     """``Host`` names: a host name or address, ``*.domain`` or ``*``, without a port."""
-    import re
+    from rung.core.refs import check_host
 
     for i, item in enumerate(value):
-        if not re.fullmatch(r"\*|(\*\.)?[A-Za-z0-9.\-]+|(?=.*:.*:)[0-9A-Fa-f:]+", item):
-            raise _Bad(f"{key}[{i}]", item, "expected a host name without a port, *.domain or *")
+        try:
+            check_host(item)
+        except InvalidInput:
+            raise _Bad(
+                f"{key}[{i}]", item, "expected a host name without a port, *.domain or *"
+            ) from None
     return value
 
 

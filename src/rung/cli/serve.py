@@ -177,6 +177,7 @@ def _protection(
     import os
 
     from rung.core.errors import InvalidInput
+    from rung.core.refs import check_host
     from rung.core.tokens import FILE, TokenSet, parse, read_file
     from rung.serving.guards import Protection, default_hosts
 
@@ -201,6 +202,8 @@ def _protection(
             "make a token (rung token create NAME --scope predict), or add --insecure to serve"
             " it open",
         )
+    for name in allow_host:
+        check_host(name, "--allow-host")
     settings = ws.config.settings.serve
     return Protection(
         TokenSet(found),

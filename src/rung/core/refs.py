@@ -72,6 +72,20 @@ def check_label(name: str, what: str = "label column") -> str:
     return check_length(name, KEY, what)
 
 
+_HOST = re.compile(r"\*|(\*\.)?[A-Za-z0-9.\-]{1,253}|(?=.*:.*:)[0-9A-Fa-f:]{2,39}")
+
+
+def check_host(name: str, what: str = "allowed host") -> str:
+    """A ``Host`` name `rung serve` may accept: a host name or address without a port,
+    ``*.domain`` (its subdomains) or ``*`` (any)."""
+    if not _HOST.fullmatch(name):
+        raise InvalidInput(
+            f"{what} {shown(name)} is not a host name without a port, *.domain or *",
+            "give a name such as models.example.com, 10.0.0.5 or *.example.com",
+        )
+    return name
+
+
 def check_ref(text: str, what: str = "dataset") -> str:
     """``text`` if it reads as ``NAME`` or ``NAME@VERSION`` (:func:`parse_ref`)."""
     name, _, _ = text.partition("@")

@@ -90,13 +90,17 @@ class Protection:
 
 def default_hosts(bound: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
     """The ``Host`` allowlist for a server bound to ``bound``: it, :data:`LOCAL_HOSTS`, and
-    for a wildcard address (``0.0.0.0``, ``::``) this machine's host name and FQDN; then
-    ``extra``."""
+    for a wildcard address (``0.0.0.0``, ``::``) this machine's host name, FQDN and the
+    addresses its name resolves to; then ``extra``."""
+    import contextlib
     import socket
 
     hosts = [bound, *LOCAL_HOSTS] if bound not in WILDCARD_BINDS else list(LOCAL_HOSTS)
     if bound in WILDCARD_BINDS:
-        hosts += [socket.gethostname(), socket.getfqdn()]
+        name = socket.gethostname()
+        hosts += [name, socket.getfqdn()]
+        with contextlib.suppress(OSError):  # an orchestrator's probe: Host: <pod IP>:<port>
+            hosts += [str(info[4][0]) for info in socket.getaddrinfo(name, None)]
     hosts += list(extra)
     return tuple(dict.fromkeys(h.lower().strip("[]") for h in hosts if h))
 
