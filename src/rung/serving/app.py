@@ -30,9 +30,9 @@ from fastapi.responses import Response
 from rung.serving import v1, v2
 from rung.serving.auth import Authorize, route_scope
 from rung.serving.docs import install_docs
+from rung.serving.fleet import Fleet
 from rung.serving.guards import Guard, Protection
 from rung.serving.http import MAX_BODY, RequestIds, install_error_handlers
-from rung.serving.fleet import Fleet
 from rung.serving.metrics import Measure
 
 
