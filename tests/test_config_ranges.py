@@ -182,6 +182,12 @@ FREE = {
     ("automate", "lease"),
     ("automate", "interval"),
     ("pipelines",),  # names and targets: _pipelines
+    ("serve", "allowed_hosts"),  # core.refs.check_host, each name
+    ("serve", "cors_origins"),  # config._origins, each origin
+    ("serve", "retention"),  # durations: _Seconds
+    ("serve", "prune_interval"),
+    ("serve", "header_timeout"),
+    ("serve", "body_timeout"),
 }
 
 

@@ -79,7 +79,7 @@ def samples(url: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
 def test_each_request_is_one_access_log_line_naming_its_version_and_id(server) -> None:  # type: ignore[no-untyped-def]
     ws, url, proc = server
     one = httpx.post(f"{url}/predict", json={"a": 2.0, "color": "red"})
-    assert one.headers["x-model-version"] == "1"
+    assert one.headers["x-model-version"] == "trend@1"
     assert one.headers["x-request-id"] == one.json()["request_id"]
     infer = httpx.post(
         f"{url}/v2/models/trend/infer",
@@ -91,7 +91,7 @@ def test_each_request_is_one_access_log_line_naming_its_version_and_id(server) -
         },
     )
     assert (
-        infer.headers["x-model-version"] == "1"
+        infer.headers["x-model-version"] == "trend@1"
         and infer.headers["x-request-id"] == infer.json()["id"]
     )
     bad = httpx.post(f"{url}/predict", json={"a": "x", "color": "red"})
@@ -119,14 +119,19 @@ def test_each_request_is_one_access_log_line_naming_its_version_and_id(server) -
         "POST",
         "/predict",
         "200",
-        "1",
+        "trend@1",
     )
     assert float(ok["ms"]) > 0
     v2 = by_id[infer.headers["x-request-id"]]
-    assert (v2["route"], v2["status"], v2["version"]) == ("/v2/models/{name}/infer", "200", "1")
+    assert (v2["route"], v2["status"], v2["version"]) == (
+        "/v2/models/{name}/infer",
+        "200",
+        "trend@1",
+    )
     assert by_id[bad.headers["x-request-id"]]["status"] == "422"
     live = [line for line in lines if line["route"] == "/v2/health/live"]
-    assert live and live[-1]["version"] == "-" and live[-1]["request_id"] == "-"
+    # every answer has the server's request id; only predictions name a version
+    assert live and live[-1]["version"] == "-" and len(live[-1]["request_id"]) == 32
     odd = [line for line in lines if line["status"] == "404"]
     assert odd and odd[-1]["route"] == "/no\\nwhere\\x20at\\x20all"
     assert not [
@@ -144,8 +149,9 @@ ERRORS = [  # (method, path, body, status): every kind of error answer the servi
     ("POST", "/predict", b'{"a": "x", "color": "red"}', 422),
     ("POST", "/feedback", b'{"request_id": "nope", "label": "yes"}', 404),
     ("GET", "/v2/models/other", None, 404),
-    ("POST", "/v2/models/trend/infer", b'{"inputs": 3}', 422),
+    ("POST", "/v2/models/trend/infer", b'{"inputs": 3}', 400),
     ("POST", "/predict", b"x" * (9 * 1024 * 1024), 413),
+    ("POST", "/predict", b"{}", 415),  # not declared JSON (sent as text/plain below)
 ]
 
 
@@ -157,7 +163,9 @@ def test_every_4xx_counts_in_rung_errors_total(server) -> None:  # type: ignore[
 
     before = total()
     for method, path, body, status in ERRORS:
-        r = httpx.request(method, f"{url}{path}", content=body)
+        kind = "text/plain" if status == 415 else "application/json"
+        headers = {"Content-Type": kind} if body is not None else {}
+        r = httpx.request(method, f"{url}{path}", content=body, headers=headers)
         assert r.status_code == status, (method, path, r.text)
     assert total() - before == len(ERRORS)
     errors = samples(url, "rung_errors_total")
@@ -220,7 +228,7 @@ def test_refused_requests_are_logged_without_their_payload(server) -> None:  # t
         ("/v2/models/trend/infer", {"inputs": [{"name": "a", "data": ["secret " * 100]}]}),
         ("/predict", {"a": 1.0, "color": "green " * 100}),
     ):
-        assert httpx.post(f"{url}{path}", json=body).status_code == 422
+        assert httpx.post(f"{url}{path}", json=body).status_code in (400, 422)  # v2: 400
     assert (
         httpx.post(f"{url}/feedback", json={"request_id": "x" * 10, "label": "s"}).status_code
         == 404
@@ -231,8 +239,10 @@ def test_refused_requests_are_logged_without_their_payload(server) -> None:  # t
             "SELECT rows, inputs, outputs, status FROM predictions WHERE id > :i", {"i": before}
         )
     assert len(failed) == 3  # /feedback's refusals are not predictions
+    # each logged with the status its client got (the v2 route's bad request is a 400)
+    assert sorted(r["status"] for r in failed) == [400, 422, 422]
     for record in failed:
-        assert record["rows"] == 0 and record["inputs"] == "{}" and record["status"] == 422
+        assert record["rows"] == 0 and record["inputs"] == "{}"
         assert record["outputs"] == '{"error":"PayloadError"}' and "secret" not in str(record)
 
 

@@ -108,8 +108,8 @@ ROUTES: list[tuple[str, str, Any, str | None]] = [
     ("GET", "/v2/models/trend", None, "predict"),
     ("POST", "/feedback", {"request_id": "nope", "label": "yes"}, "feedback"),
     ("GET", "/metrics", None, "admin"),
-    ("GET", "/openapi.json", None, None),
-    ("GET", "/docs", None, None),
+    ("GET", "/openapi.json", None, "any"),
+    ("GET", "/docs", None, "any"),
     ("GET", "/nowhere", None, "predict"),  # closed until given a scope
 ]
 

@@ -47,11 +47,10 @@ def route_scope(method: str, path: str) -> str | None:
     """The scope a request needs, or None for the open health routes.
 
     * open: ``/v2/health/live``, ``/v2/health/ready``, ``/v2/models/{name}[/versions/{v}]/ready``
-      (orchestrators probe them without credentials), and ``/openapi.json``, ``/docs``,
-      ``/redoc`` with their assets: a browser opening ``/docs`` cannot send a bearer token,
-      and Swagger UI fetches the document without one. The document describes the interface
-      (features, their kinds and categories), as any published API reference does; calls
-      made from Swagger UI still need a token (its "Authorize" button);
+      (orchestrators probe them without credentials);
+    * :data:`ANY` valid token: ``/openapi.json``, ``/docs``, ``/redoc`` (and their assets):
+      the document tells the model's features and categories (docs/security.md says how to
+      read it in a browser with tokens on);
     * ``feedback``: ``/feedback``;
     * ``admin``: ``/metrics`` (it tells traffic, errors and versions; Prometheus sends a
       bearer token with ``authorization: {credentials: ...}`` in its scrape config);
@@ -61,7 +60,7 @@ def route_scope(method: str, path: str) -> str | None:
     if _OPEN.fullmatch(path):
         return None
     if _DOCS.fullmatch(path):
-        return None
+        return ANY
     if path == "/feedback":
         return "feedback"
     if path == "/metrics":

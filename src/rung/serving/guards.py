@@ -17,7 +17,9 @@ protection; :class:`Protection` holds their settings and carries them to every w
   ``UnsupportedMediaType`` otherwise — except two shapes no page can forge without a
   preflight, which the Open Inference Protocol's clients (``tritonclient[http]``, the KServe
   SDK) send by default: a request carrying ``Inference-Header-Content-Length`` (the binary
-  tensor extension: a custom header), and a ``/v2/…/infer`` request with no
+  tensor extension: a custom header), a ``/v2/…/infer`` request declared
+  ``application/octet-stream`` (tritonclient's ``aio`` client and the KServe SDK; not a
+  CORS-safelisted type, so preflighted), and a ``/v2/…/infer`` request with no
   ``Content-Type`` at all and no ``Origin`` (browsers send ``Origin`` on every cross-origin
   POST; tritonclient's JSON infer sends neither header).
 * **CORS**: none unless ``[serve] cors_origins`` lists origins (Starlette's
@@ -192,4 +194,10 @@ def _json_or_exempt(headers: Mapping[str, str], path: str) -> bool:
         return True
     if "inference-header-content-length" in headers:  # a custom header: preflighted
         return True
-    return given is None and "origin" not in headers and bool(_INFER.fullmatch(path))
+    if not _INFER.fullmatch(path):
+        return False
+    if given is None:
+        return "origin" not in headers
+    # the protocol's binary type (tritonclient's aio client sends it for JSON bodies too);
+    # not a CORS-safelisted type, so a page cannot send it without a preflight
+    return given.split(";", 1)[0].strip().lower() == "application/octet-stream"

@@ -25,12 +25,13 @@ import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from rung.core import predlog
 from rung.core.errors import InvalidInput, RungError
@@ -68,7 +69,8 @@ class RequestIds:
         async def sending(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                if not any(k.lower() == b"x-request-id" for k, _ in headers):  # a 5xx sets it
+                    headers.append((b"x-request-id", request_id.encode()))
                 if echo is not None:
                     headers.append((b"x-correlation-id", echo))
                 message = {**message, "headers": headers}
@@ -78,9 +80,11 @@ class RequestIds:
 
 
 def _valid_id(raw: bytes) -> bool:
+    """Whether a client's ``X-Request-ID`` is one :func:`correlation_id` keeps (the one rule:
+    an id refused there is never echoed)."""
     try:
-        return 0 < len(raw.decode("utf-8")) <= REQUEST_ID
-    except UnicodeError:
+        return _correlation(raw.decode("latin-1")) is not None
+    except InvalidInput:
         return False
 
 
@@ -95,7 +99,10 @@ def request_id_of(request: Request) -> str:
 def correlation_id(request: Request) -> str | None:
     """The client's ``X-Request-ID`` as text, or None; raises :class:`InvalidInput` (422)
     for one that is not UTF-8 or longer than :data:`REQUEST_ID` characters."""
-    given = request.headers.get("x-request-id")
+    return _correlation(request.headers.get("x-request-id"))
+
+
+def _correlation(given: str | None) -> str | None:
     if not given:
         return None
     try:  # HTTP hands header bytes over as Latin-1; clients send ids as UTF-8, as in JSON
@@ -162,8 +169,14 @@ def shaped(
         inner = body["error"]
         text = f"{inner['message']} — {inner['hint']}" if inner.get("hint") else inner["message"]
         body = {"error": text, "detail": inner}
-        status = 400 if status == 422 else status
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(body, status_code=answered_status(path, status), headers=headers)
+
+
+def answered_status(path: str, status: int) -> int:
+    """The status a request to ``path`` is answered with for an error of ``status``: on the
+    Open Inference Protocol's routes a bad request is 400 where rung's own routes say 422.
+    The prediction log records this same status (:func:`answer`)."""
+    return 400 if status == 422 and is_v2(path) else status
 
 
 def refusal(
@@ -187,6 +200,16 @@ def json_response(content: Any, headers: dict[str, str] | None = None) -> Respon
 
 
 VERSION_HEADER = "X-Model-Version"
+
+
+REQUEST_ID_HEADER = "X-Request-ID"
+CLIENT_CLOSED = 499  # nginx's status for a client that closed its connection first
+_FAILURES = {  # what a 5xx answer says instead of its error's text
+    "ModelFailed": "the model raised on this request",
+    "IntegrityError": "a stored object is missing or corrupt",
+    "StoreUnavailable": "the metadata store is unavailable",
+    "DiskFull": "the disk is full",
+}
 
 
 def served_headers(held: Loaded | None) -> dict[str, str]:
@@ -218,10 +241,33 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def _rung_error(request: Request, exc: RungError) -> JSONResponse:
         metrics.errors.labels(path_label(request.url.path), type(exc).__name__).inc()
         retry = getattr(exc, "retry_after", None)  # 503s: a full disk, the store unreachable
-        headers = _served_of(request)
+        headers = {**_served_of(request), **getattr(exc, "headers", {})}
         if retry:
             headers["Retry-After"] = str(retry)
-        return error_response(request, error_body(exc), exc.status, headers or None)
+        if exc.status < 500:
+            return error_response(request, error_body(exc), exc.status, headers or None)
+        # a 5xx's text may hold data, paths or secrets (a model's exception, a store's URL):
+        # the server's log has it under the request's id, the answer only names that id
+        rid = request_id_of(request)
+        _log.error("request %s: %s %s failed: %s", rid, request.method, request.url.path, exc)
+        hint = exc.hint if exc.status == 503 else None
+        body = error_body(
+            RungError(
+                f"{_FAILURES.get(type(exc).__name__, 'the service could not answer')}"
+                f" (request {rid})",
+                hint or f"the server's log has the error under request {rid}",
+            )
+        )
+        body["error"]["type"] = type(exc).__name__
+        headers[REQUEST_ID_HEADER] = rid  # also outside the middleware (see _bug)
+        return error_response(request, body, exc.status, headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+        """The client went away before its body was read: nobody reads the answer, nothing
+        failed here (status 499, nginx's "client closed request"; no traceback)."""
+        metrics.errors.labels(path_label(request.url.path), "ClientDisconnect").inc()
+        return Response(status_code=CLIENT_CLOSED)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -254,7 +300,8 @@ def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:
             )
         )
         body["error"]["type"] = "InternalError"
-        return error_response(request, body, 500, _served_of(request) or None)
+        headers = {**_served_of(request), REQUEST_ID_HEADER: rid}  # outside RequestIds here
+        return error_response(request, body, 500, headers)
 
 
 async def read_raw(request: Request, max_body: int = MAX_BODY) -> bytes:
@@ -287,9 +334,11 @@ async def read_raw(request: Request, max_body: int = MAX_BODY) -> bytes:
 
 class UnsupportedEncoding(RungError):
     """The body's ``Content-Encoding`` is not one the service decodes (HTTP 415, RFC 9110
-    §15.5.16)."""
+    §15.5.16), answered with the codings it does decode in ``Accept-Encoding`` (RFC 7694
+    §3)."""
 
     status = 415
+    headers: ClassVar[dict[str, str]] = {"Accept-Encoding": "gzip, deflate"}
 
 
 # zlib's window bits for each content coding (RFC 9110 §8.4.1): gzip's header, zlib's
@@ -406,7 +455,14 @@ async def answer(
             held, out = await arm.batcher.predict(columns, rows, alone=service.active == 1)
         except Exception as exc:
             # not awaited: an error answer does not wait for the disk
-            status = exc.status if isinstance(exc, RungError) else 500
+            status = (
+                exc.status
+                if isinstance(exc, RungError)
+                else CLIENT_CLOSED
+                if isinstance(exc, ClientDisconnect)
+                else 500
+            )
+            status = answered_status(request.url.path, status)  # what the client got
             failed = arm.current
             request.state.held = failed  # named by the error answer's header
             record(failed, {}, {"error": type(exc).__name__}, status)

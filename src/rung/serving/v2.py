@@ -107,6 +107,7 @@ def router(fleet: Fleet, max_body: int = MAX_BODY) -> APIRouter:
         async def read(req: Request) -> Any:
             raw = await read_raw(req, max_body)
             sent.update(parse(raw, req.headers.get("inference-header-content-length")))
+            _same_model(sent["request"], name, version or str(service.current.version))
             sent["binary"] = requested(sent["request"], outputs_of(service.current))
             return {"columns": _inputs(sent["columns"], service.current)}
 
@@ -139,6 +140,21 @@ def router(fleet: Fleet, max_body: int = MAX_BODY) -> APIRouter:
 
 def _same(body: Any) -> Any:
     return body
+
+
+def _same_model(request: dict[str, Any], name: str, version: str) -> None:
+    """Refuse (400) a request whose body's ``model_name`` or ``model_version`` (the KServe SDK
+    sends them) names another model or version than the path it was sent to: it was meant
+    for another model, and answering it with this one would be a silent mix-up."""
+    for key, served in (("model_name", name), ("model_version", version)):
+        given = request.get(key)
+        if given not in (None, "") and str(given) != served:
+            raise TensorError(
+                f"the body's {key} {str(given)[:80]!r} is not the {served!r} of this path",
+                f"send it to /v2/models/{given}/infer, or leave {key} out"
+                if key == "model_name"
+                else f"send it to /v2/models/{name}/versions/{given}/infer, or leave {key} out",
+            )
 
 
 def parse(raw: bytes, header_length: str | None) -> dict[str, Any]:
