@@ -426,3 +426,27 @@ def test_compressed_bodies_count_against_the_limit(server: str) -> None:
     assert r.status_code == 422 and "gzip" in r.json()["error"]["message"]
     r = httpx.post(f"{server}/v2/models/clf/infer", content=raw, headers={"Content-Encoding": "br"})
     assert r.status_code == 415 and "'br'" in r.json()["error"]
+
+
+def test_a_body_naming_another_model_or_version_is_refused(server: str) -> None:
+    """The KServe SDK sends model_name (and model_version) in the body: one that names
+    another model or version than the path is a 400, never answered by this one."""
+    for change, path in (
+        ({"model_name": "other"}, "/v2/models/clf/infer"),
+        ({"model_version": "7"}, "/v2/models/clf/infer"),
+        ({"model_version": "7"}, "/v2/models/clf/versions/1/infer"),
+    ):
+        r = _post(server, _request(**change), path)
+        assert r.status_code == 400 and "of this path" in r.json()["error"], (change, r.text)
+    for same in ({"model_name": "clf"}, {"model_version": "1"}, {"model_version": None}):
+        assert _post(server, _request(**same)).status_code == 200, same
+
+
+def test_an_unsupported_coding_says_which_are(server: str) -> None:
+    raw = json.dumps(_request()).encode()
+    r = httpx.post(
+        f"{server}/v2/models/clf/infer",
+        content=raw,
+        headers={"Content-Encoding": "br", "Content-Type": "application/json"},
+    )
+    assert r.status_code == 415 and r.headers["accept-encoding"] == "gzip, deflate"

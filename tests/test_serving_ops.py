@@ -362,3 +362,26 @@ def test_a_version_that_cannot_load_is_logged_counted_reported_and_retried(serve
     assert "still serving version 1" in warnings[0]
     swaps = [line for line in err.splitlines() if line.endswith("version 1 → 2 of trend@champion")]
     assert len(swaps) == 1 and re.match(r"^\d{4}-\d\d-\d\dT[\d:.]+Z ", swaps[0]), err
+
+
+def test_a_client_gone_before_its_body_is_499_not_a_500(server) -> None:  # type: ignore[no-untyped-def]
+    """A client that closes its connection mid-body: logged 499 (nobody reads an answer),
+    no traceback in the server's log, never a 500 in the error rate monitoring reads."""
+    ws, url, proc = server
+    host, port = url.removeprefix("http://").split(":")
+    with ws.store.read() as tx:
+        before = int(tx.scalar("SELECT MAX(id) FROM predictions") or 0)
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"records": ['
+        )
+        time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    logged: list[Any] = []
+    while time.monotonic() < deadline and not logged:
+        with ws.store.read() as tx:
+            logged = tx.all("SELECT status FROM predictions WHERE id > :i", {"i": before})
+        time.sleep(0.1)
+    assert [r["status"] for r in logged] == [499]
+    assert "Traceback" not in proc.err() and "ClientDisconnect" not in proc.err()

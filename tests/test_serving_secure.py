@@ -10,6 +10,7 @@ origin, a 2 s header timeout) and ``open_local`` (no tokens, the defaults).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import stat
@@ -310,21 +311,37 @@ def test_the_inference_protocol_clients_are_not_refused_as_forgeries(open_local)
     a CORS preflight). Neither is refused as a forgery (415) nor by the Host check."""
     import numpy as np
     import tritonclient.http as triton
-    from tritonclient.utils import InferenceServerException
 
     _, url, _ = open_local
     client = triton.InferenceServerClient(url.removeprefix("http://"))
-    for binary in (False, True):
+
+    def inputs(binary: bool) -> list[Any]:
         a = triton.InferInput("a", [2], "FP64")
         a.set_data_from_numpy(np.array([2.0, -2.0]), binary_data=binary)
         color = triton.InferInput("color", [2], "BYTES")
         color.set_data_from_numpy(np.array([b"red", b"blue"], dtype=object), binary_data=binary)
+        return [a, color]
+
+    for binary in (False, True):
+        assert client.infer("trend", inputs(binary)).as_numpy("predict").shape == (2,)
+
+    async def with_aio() -> None:  # its aio client declares application/octet-stream
+        import tritonclient.http.aio as triton_aio
+
+        aio = triton_aio.InferenceServerClient(url.removeprefix("http://"))
         try:
-            client.infer("trend", [a, color])
-        except InferenceServerException as exc:
-            # the binary extension is helper oip's part: anything but a forgery refusal
-            assert exc.status() not in ("415", "400"), exc.message()
-            assert "Content-Type" not in str(exc.message())
+            for binary in (False, True):
+                answered = await aio.infer("trend", inputs(binary))
+                assert answered.as_numpy("predict").shape == (2,)
+        finally:
+            await aio.close()
+
+    asyncio.run(with_aio())
+    # the protocol's binary type is taken on the infer routes only, never on rung's own
+    r = httpx.post(
+        f"{url}/predict", content=b"{}", headers={"Content-Type": "application/octet-stream"}
+    )
+    _refused(r, 415, "UnsupportedMediaType")
 
 
 def test_cors_only_for_listed_origins(secured) -> None:  # type: ignore[no-untyped-def]
@@ -403,6 +420,12 @@ def test_request_ids_are_the_servers_and_the_clients_is_a_correlation_id(secured
         assert fb.status_code == 404
         # every answer carries the server's id, refusals included
         assert len(http.post("/predict", json=ROW).headers["x-request-id"]) == 32
+        # an id refused as a correlation id (422) is never echoed back as one
+        for bad in ("a\x01b", "x" * 65, "tab\there"):
+            r = http.post(
+                "/predict", json=ROW, headers={"X-Request-ID": bad, **_auth(tokens["root"])}
+            )
+            assert r.status_code == 422 and "x-correlation-id" not in r.headers, bad
     with ws.store.read() as tx:
         rows = tx.all(
             "SELECT request_id, correlation_id FROM predictions WHERE correlation_id = 'mine-1'"
@@ -538,6 +561,13 @@ def boom() -> None:
     raise RuntimeError("secret-value-7 /home/someone/.aws/credentials")
 
 
+@app.get("/boom/{kind}")
+def boom_as(kind: str) -> None:  # rung's own 5xx errors, whose text may hold data too
+    from rung.core import errors
+
+    raise getattr(errors, kind)("secret-value-7 in /srv/db.sqlite password=hunter2", "hint")
+
+
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
 """
 
@@ -573,10 +603,21 @@ def test_a_500_carries_the_request_id_and_the_traceback_goes_to_the_log(  # type
         rid = r.headers["x-request-id"]
         assert len(rid) == 32 and rid in error["message"] and rid in error["hint"]
         assert "secret-value-7" not in r.text and "RuntimeError" not in r.text
+        ids = {}
+        for kind in ("ModelFailed", "IntegrityError", "StoreUnavailable", "DiskFull"):
+            r = httpx.get(f"{url}/boom/{kind}")
+            assert r.status_code >= 500 and "secret-value-7" not in r.text, r.text
+            assert "hunter2" not in str(r.headers)
+            error = r.json()["error"]
+            ids[kind] = r.headers["x-request-id"]
+            assert error["type"] == kind and ids[kind] in error["message"]
+            assert r.headers.get_list("x-request-id") == [ids[kind]]  # one id, not two
     finally:
         err = _stop(proc)
     assert f"request {rid}: GET /v2/boom failed" in err
     assert "Traceback" in err and "secret-value-7" in err
+    for kind, each in ids.items():  # the log has each error's text under its request id
+        assert f"request {each}: GET /boom/{kind} failed: secret-value-7" in err, kind
 
 
 @pytest.mark.parametrize("value", ["a:80", "ü.example", "http://x", "", "a b"])
