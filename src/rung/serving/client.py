@@ -8,6 +8,53 @@ from rung.core.columns import check_unique_names
 from rung.core.errors import RungError
 
 
+def encode(body: Any) -> bytes:
+    """``body`` as JSON, with the values an application holds in pandas and numpy as the
+    service reads them: ``NaN``, ``None``, ``pd.NA`` and ``NaT`` as ``null``; numpy scalars as
+    numbers (or booleans); arrays as lists; datetimes (``Timestamp``, ``datetime64``) as ISO
+    8601 text. Raises :class:`~rung.core.errors.InvalidInput` naming a value of another
+    type."""
+    import orjson
+
+    try:  # not orjson's own numpy support: it writes a NaT as 1970-01-01
+        return orjson.dumps(body, default=_plain, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError as exc:
+        if isinstance(exc.__cause__, RungError):
+            raise exc.__cause__ from None
+        raise
+
+
+def _plain(value: Any) -> Any:
+    import datetime as dt
+
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        if isinstance(value, np.datetime64):
+            return None if np.isnat(value) else str(np.datetime_as_string(value))
+        item = value.item()
+        return None if isinstance(item, float) and item != item else item
+    if isinstance(value, dt.datetime | dt.date):  # pandas' Timestamp among them
+        return None if value != value else value.isoformat()
+    if isinstance(value, np.ndarray) and value.dtype.kind == "M":  # datetime64
+        return [None if np.isnat(v) else str(np.datetime_as_string(v)) for v in value]
+    if hasattr(value, "tolist"):  # an array, a Series (each value through orjson again)
+        return value.astype(object).tolist() if hasattr(value, "astype") else value.tolist()
+    try:
+        import pandas as pd
+
+        if value is pd.NA or value is pd.NaT:
+            return None
+    except ImportError:
+        pass
+    from rung.core.errors import InvalidInput
+
+    raise InvalidInput(
+        f"cannot send a {type(value).__name__} value as JSON: {str(value)[:60]!r}",
+        "send numbers, text, booleans, datetimes or None",
+    )
+
+
 class ServiceError(RungError):
     """The service answered with an error; ``status`` and ``body`` say which."""
 
@@ -91,7 +138,9 @@ class Client:
         import httpx
 
         try:
-            r = self._http.post(path, json=body)
+            r = self._http.post(
+                path, content=encode(body), headers={"Content-Type": "application/json"}
+            )
         except httpx.HTTPError as exc:
             raise ServiceError(
                 f"cannot reach the service at {self.url} ({exc})", "is `rung serve` running?"

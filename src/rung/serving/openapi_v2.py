@@ -287,8 +287,8 @@ def request_schema(signature: dict[str, Any]) -> dict[str, Any]:
     shape = {
         "type": "array",
         "prefixItems": [{"type": "integer", "minimum": 1}, {"const": 1}],
-        "items": False,
         "minItems": 1,
+        "maxItems": 2,  # not "items": false, which client generators refuse
         "description": "[rows] or [rows, 1]: as many rows as data holds",
     }
     no_parameters = {
