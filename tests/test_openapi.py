@@ -131,6 +131,9 @@ def test_the_document_is_openapi_3_1_and_what_the_server_does(server) -> None:  
     text = httpx.get(f"{url}/openapi.json").text
     assert doc["openapi"].startswith("3.1")
     assert '"nullable"' not in text and "HTTPValidationError" not in text
+    # no boolean schema (``"items": false``): client generators such as openapi-python-client
+    # refuse the whole document for one
+    assert not list(_boolean_schemas(doc)), list(_boolean_schemas(doc))[:3]
     record = doc["components"]["schemas"]["Record"]
     assert record["properties"]["age"]["type"] == ["number", "null"]
     assert record["properties"]["color"]["type"] == "string"
@@ -343,3 +346,16 @@ def test_every_v2_route_is_described_whatever_its_parameters_are_named() -> None
         "/V2InferenceRequest"
     )
     assert {"200", "400", "404", "413", "415", "500", "503"} <= set(infer["responses"])
+
+
+def _boolean_schemas(node: Any, where: str = "") -> Any:
+    """The places in the document where a schema keyword holds ``true``/``false``."""
+    keys = {"items", "additionalProperties", "not", "contains", "propertyNames", "if"}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in keys and isinstance(v, bool) and k != "additionalProperties":
+                yield f"{where}/{k}"
+            yield from _boolean_schemas(v, f"{where}/{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _boolean_schemas(v, f"{where}/{i}")
