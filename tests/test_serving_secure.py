@@ -657,6 +657,72 @@ def test_a_request_with_several_host_headers_is_400(open_local, hosts: tuple[str
     assert error["type"] == "UnknownHost" and "Host headers" in error["message"], error
 
 
+H11_SERVER = """
+import sys
+import uvicorn
+from rung.serving.app import create_app
+from rung.serving.connections import H11_LIMIT
+from rung.workspace import Workspace
+
+uvicorn.run(
+    create_app(Workspace.open(sys.argv[1]), "trend@champion"),
+    host="127.0.0.1",
+    port=int(sys.argv[2]),
+    log_level="warning",
+    http="rung.serving.connections:HeaderTimeoutH11",
+    h11_max_incomplete_event_size=H11_LIMIT,
+)
+"""
+
+
+def test_the_h11_protocol_has_the_same_bounds(open_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """uvicorn's h11 protocol (used when httptools is not installed): the same 431 for a
+    large head, 408 for a stalled body, under the real app on 127.0.0.1."""
+    ws, _, _ = open_local
+    script = tmp_path / "h11_server.py"
+    script.write_text(H11_SERVER)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RUNG_SERVE_BODY_TIMEOUT": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(ws.root), str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{url}/v2/health/live", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            try:
+                for piece in _big_head("one long header", 4 * 2**20):
+                    s.sendall(piece)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            answer = _read_all(s, 5)
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:300]
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            begun = time.monotonic()
+            s.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{"
+            )
+            answer = _read_all(s, 8)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+        assert time.monotonic() - begun < 5
+        assert httpx.post(f"{url}/predict", json=ROW).status_code == 200
+    finally:
+        _stop(proc)
+
+
 # -- 8. a 500 carries the request id, not the exception's text -------------------------------
 
 BUGGY = """
