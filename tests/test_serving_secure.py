@@ -657,6 +657,28 @@ def test_a_request_with_several_host_headers_is_400(open_local, hosts: tuple[str
     assert error["type"] == "UnknownHost" and "Host headers" in error["message"], error
 
 
+@pytest.mark.parametrize(
+    ("target", "host", "status"),
+    [
+        ("http://evil.example/v2/health/ready", "127.0.0.1", 400),
+        ("http://evil.example:8080/v2/health/ready", "127.0.0.1", 400),
+        ("HTTP://user@evil.example/v2/health/ready", "127.0.0.1", 400),
+        ("http://127.0.0.1/v2/health/ready", "evil.example", 200),  # the target wins
+        ("http://localhost:1/v2/health/ready", "127.0.0.1", 200),
+    ],
+)
+def test_an_absolute_form_target_is_checked_as_the_host(  # type: ignore[no-untyped-def]
+    open_local, target: str, host: str, status: int
+) -> None:
+    """RFC 9112 §3.2.2: the authority of an absolute-form target replaces Host."""
+    _, url, _ = open_local
+    address, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((address, int(port)), timeout=30) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        answer = _read_all(s, 5)
+    assert answer.startswith(b"HTTP/1.1 %d " % status), answer[:300]
+
+
 H11_SERVER = """
 import sys
 import uvicorn

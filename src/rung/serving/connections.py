@@ -242,7 +242,23 @@ try:
 
     class HeaderTimeoutHttpTools(_HeaderTimeout, HttpToolsProtocol):
         """uvicorn's httptools protocol (its default when httptools is installed) with the
-        header and body timeouts and the head limit."""
+        header and body timeouts and the head limit; and the authority of an absolute-form
+        target (``GET http://name/path``) as the request's ``Host`` (RFC 9112 §3.2.2: the
+        server MUST use it and ignore the ``Host`` field), so the ``Host`` allowlist
+        (:class:`rung.serving.guards.Guard`) checks the name the request is really for.
+        With several ``Host`` fields nothing is replaced: the guard answers 400."""
+
+        url: bytes
+        headers: list[tuple[bytes, bytes]]
+
+        def on_headers_complete(self) -> None:
+            scheme, sep, rest = self.url.partition(b"://")
+            if sep and scheme.lower() in (b"http", b"https"):
+                authority = rest.split(b"/", 1)[0].split(b"?", 1)[0].rpartition(b"@")[2]
+                at = [i for i, (name, _) in enumerate(self.headers) if name == b"host"]
+                if len(at) == 1:
+                    self.headers[at[0]] = (b"host", authority)
+            super().on_headers_complete()
 
     PROTOCOL = "rung.serving.connections:HeaderTimeoutHttpTools"
 except ImportError:  # httptools is optional: uvicorn then uses h11
