@@ -181,7 +181,9 @@ class _HeaderTimeout:
         if not self._body_pending() or self.transport.is_closing():
             return
         now = self.loop.time()
-        if self.flow.read_paused:  # the server is not reading: the client is not to blame
+        # the server is not reading (flow control), or has not yet said "100 Continue" to a
+        # client that waits for it (RFC 9110 §10.1.1): the client is not to blame
+        if self.flow.read_paused or getattr(self.cycle, "waiting_for_100_continue", False):
             self._body_seen = now
             self._body_start += now - self._body_checked
         self._body_checked = now
