@@ -2,15 +2,17 @@
 127.0.0.1: tokens with scopes, loopback-only without tokens, the JSON content type on every
 POST (and the Open Inference Protocol clients' bodies still accepted), the ``Host``
 allowlist, CORS only for listed origins, server-side request ids, the streamed body limit,
-the header timeout and a 500 without the exception's text.
+the header and body timeouts, the head size limit, one Host header and a 500 without
+the exception's text.
 
 Two servers per module: ``secured`` (tokens, ``[serve]`` with an extra host and a CORS
-origin, a 2 s header timeout) and ``open_local`` (no tokens, the defaults).
+origin, 2 s header and body timeouts) and ``open_local`` (no tokens, the defaults).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import stat
@@ -67,7 +69,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         made = rung_cli("token", "create", name, *[f"--scope={s}" for s in scopes], cwd=root)
         assert made.returncode == 0, made.stderr
         tokens[name] = made.stdout.strip()
-    proc, url = start_server(root, "trend@champion", "--header-timeout", "2")
+    proc, url = start_server(root, "trend@champion", "--header-timeout", "2", "--body-timeout", "2")
     yield ws, url, proc, tokens
     _stop(proc)
     ws.close()
@@ -543,6 +545,227 @@ def test_connections_that_never_finish_their_headers_are_closed(secured) -> None
     with httpx.Client(base_url=url, headers=_auth(tokens["pred"])) as http:
         for _ in range(3):
             assert http.post("/predict", json=ROW).status_code == 200
+
+
+# -- 7b. the body timeout, the head size limit and one Host ---------------------------------
+
+
+def _read_all(s: socket.socket, limit: float) -> bytes:
+    """What the server sends until it closes the connection (or ``limit`` seconds pass)."""
+    s.settimeout(limit)
+    answer = b""
+    try:
+        while more := s.recv(65536):
+            answer += more
+    except (TimeoutError, ConnectionResetError):
+        pass
+    return answer
+
+
+def _slow_body(host: str, port: int, token: str, shape: str) -> tuple[bytes, float]:
+    """A POST /predict whose body stalls or trickles (``shape``); the answer and its time."""
+    body = b'{"a": 2.0, "color": "red"}'
+    chunked = shape == "chunked trickle"
+    framing = b"Transfer-Encoding: chunked" if chunked else b"Content-Length: %d" % len(body)
+    with socket.create_connection((host, port), timeout=30) as s:
+        begun = time.monotonic()
+        s.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\n" + framing + b"\r\n\r\n"
+        )
+        if shape == "part then nothing":
+            s.sendall(body[:5])
+        elif shape in ("byte trickle", "chunked trickle"):  # a byte every 0.3 s: 3 B/s
+            try:
+                for byte in body[:-1]:
+                    s.sendall(b"1\r\n%c\r\n" % byte if chunked else bytes([byte]))
+                    time.sleep(0.3)
+                    if time.monotonic() - begun > 6:
+                        break
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        return _read_all(s, 8), time.monotonic() - begun
+
+
+@pytest.mark.parametrize(
+    "shape", ["nothing", "part then nothing", "byte trickle", "chunked trickle"]
+)
+def test_a_body_that_stalls_or_trickles_gets_408_and_is_closed(secured, shape: str) -> None:  # type: ignore[no-untyped-def]
+    """--body-timeout 2: a body that sends nothing for 2 s, or that averages under 500 B/s
+    (Apache mod_reqtimeout's MinRate) past its first 2 s, is answered 408 and closed."""
+    _, url, _, tokens = secured
+    host, port = url.removeprefix("http://").split(":")
+    answer, took = _slow_body(host, int(port), tokens["pred"], shape)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+    _, _, body = answer.partition(b"\r\n\r\n")
+    error = json.loads(body)["error"]
+    assert set(error) == ERROR_KEYS and error["type"] == "RequestTimeout", error
+    assert 1.5 < took < 5, took
+    r = httpx.post(f"{url}/predict", json=ROW, headers=_auth(tokens["pred"]))
+    assert r.status_code == 200  # still serving; a whole body in time is unaffected
+
+
+def _big_head(kind: str, size: int) -> Iterator[bytes]:
+    """A request head of about ``size`` bytes, in pieces of up to 64 KiB, shaped by ``kind``."""
+    piece = min(65536, size)
+    if kind == "one long header":
+        yield b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: "
+        for _ in range(size // piece):
+            yield b"a" * piece
+        yield b"\r\n\r\n"
+    elif kind == "many headers":
+        yield b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        line = b"X-Pad: " + b"b" * 90 + b"\r\n"
+        for _ in range(size // (len(line) * 600)):
+            yield line * 600
+        yield b"\r\n"
+    else:  # a long request target
+        yield b"GET /v2/health/live?q="
+        for _ in range(size // piece):
+            yield b"c" * piece
+        yield b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("kind", ["one long header", "many headers", "long target"])
+def test_a_head_over_64_kib_gets_431_without_growing_memory(open_local, kind: str) -> None:  # type: ignore[no-untyped-def]
+    """A 40 MiB head (one header, many, or the request line) is refused with 431 (RFC 6585)
+    and closed before it is buffered; a head just under 64 KiB is still served."""
+    _, url, proc = open_local
+    host, port = url.removeprefix("http://").split(":")
+    before = _rss_peak(proc.pid)
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        try:
+            for piece in _big_head(kind, 40 * 2**20):
+                s.sendall(piece)
+                sent += len(piece)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        answer = _read_all(s, 5)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 431 "), answer[:300]
+    if answer:
+        body = json.loads(answer.partition(b"\r\n\r\n")[2])
+        assert body["error"]["type"] == "RequestHeaderFieldsTooLarge"
+    assert sent < 40 * 2**20  # refused long before the whole head was taken
+    grown = _rss_peak(proc.pid) - before
+    assert grown < 8 * 2**20, f"the server's peak memory grew by {grown / 2**20:.1f} MiB"
+    near = b"".join(_big_head(kind, 60 * 1024))
+    assert 55 * 1024 < len(near) < 64 * 1024
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(near.replace(b"HTTP/1.1\r\n", b"HTTP/1.1\r\nConnection: close\r\n", 1))
+        assert _read_all(s, 5).startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        ("127.0.0.1", "evil.example"),
+        ("evil.example", "127.0.0.1"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("localhost", "127.0.0.1", "evil.example"),
+    ],
+)
+def test_a_request_with_several_host_headers_is_400(open_local, hosts: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    """RFC 9112 §3.2: a server MUST answer 400 to a request with more than one Host field."""
+    _, url, _ = open_local
+    host, port = url.removeprefix("http://").split(":")
+    fields = b"".join(b"Host: " + h.encode() + b"\r\n" for h in hosts)
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        s.sendall(b"GET /v2/health/ready HTTP/1.1\r\n" + fields + b"Connection: close\r\n\r\n")
+        answer = _read_all(s, 5)
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:300]
+    body = json.loads(answer.partition(b"\r\n\r\n")[2])
+    error = body["detail"]  # a /v2 route: the protocol's {"error": "..."}, rung's in detail
+    assert error["type"] == "UnknownHost" and "Host headers" in error["message"], error
+
+
+@pytest.mark.parametrize(
+    ("target", "host", "status"),
+    [
+        ("http://evil.example/v2/health/ready", "127.0.0.1", 400),
+        ("http://evil.example:8080/v2/health/ready", "127.0.0.1", 400),
+        ("HTTP://user@evil.example/v2/health/ready", "127.0.0.1", 400),
+        ("http://127.0.0.1/v2/health/ready", "evil.example", 200),  # the target wins
+        ("http://localhost:1/v2/health/ready", "127.0.0.1", 200),
+    ],
+)
+def test_an_absolute_form_target_is_checked_as_the_host(  # type: ignore[no-untyped-def]
+    open_local, target: str, host: str, status: int
+) -> None:
+    """RFC 9112 §3.2.2: the authority of an absolute-form target replaces Host."""
+    _, url, _ = open_local
+    address, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((address, int(port)), timeout=30) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        answer = _read_all(s, 5)
+    assert answer.startswith(b"HTTP/1.1 %d " % status), answer[:300]
+
+
+H11_SERVER = """
+import sys
+import uvicorn
+from rung.serving.app import create_app
+from rung.serving.connections import H11_LIMIT
+from rung.workspace import Workspace
+
+uvicorn.run(
+    create_app(Workspace.open(sys.argv[1]), "trend@champion"),
+    host="127.0.0.1",
+    port=int(sys.argv[2]),
+    log_level="warning",
+    http="rung.serving.connections:HeaderTimeoutH11",
+    h11_max_incomplete_event_size=H11_LIMIT,
+)
+"""
+
+
+def test_the_h11_protocol_has_the_same_bounds(open_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """uvicorn's h11 protocol (used when httptools is not installed): the same 431 for a
+    large head, 408 for a stalled body, under the real app on 127.0.0.1."""
+    ws, _, _ = open_local
+    script = tmp_path / "h11_server.py"
+    script.write_text(H11_SERVER)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "RUNG_SERVE_BODY_TIMEOUT": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(ws.root), str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{url}/v2/health/live", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            try:
+                for piece in _big_head("one long header", 4 * 2**20):
+                    s.sendall(piece)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            answer = _read_all(s, 5)
+        assert answer.startswith(b"HTTP/1.1 431 "), answer[:300]
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            begun = time.monotonic()
+            s.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 40\r\n\r\n{"
+            )
+            answer = _read_all(s, 8)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+        assert time.monotonic() - begun < 5
+        assert httpx.post(f"{url}/predict", json=ROW).status_code == 200
+    finally:
+        _stop(proc)
 
 
 # -- 8. a 500 carries the request id, not the exception's text -------------------------------

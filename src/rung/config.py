@@ -683,6 +683,8 @@ class ServeSettings(_Table):
     cors_origins: Annotated[list[str], _origins] = []
     # seconds a connection may take to send a request's headers before it is closed
     header_timeout: Annotated[float | str, _Seconds(3600, zero=False)] = 10.0
+    # seconds a request's body may send nothing before it is answered 408 and closed
+    body_timeout: Annotated[float | str, _Seconds(3600, zero=False)] = 10.0
 
     retention: Duration | None = None  # records older than this go (e.g. "30d"); None: kept
     max_log_rows: Positive | None = None  # at most this many records (the oldest go first)

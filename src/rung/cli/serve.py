@@ -50,6 +50,15 @@ def serve(
             help="Seconds a connection may take to send its headers ([serve] header_timeout).",
         ),
     ] = None,
+    body_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--body-timeout",
+            min=0.1,
+            max=3600,
+            help="Seconds a request's body may send nothing before a 408 ([serve] body_timeout).",
+        ),
+    ] = None,
     insecure: Annotated[
         bool,
         typer.Option("--insecure", help="Serve a non-loopback --host without tokens."),
@@ -95,7 +104,7 @@ def serve(
         require(module, "serving runs")
     import uvicorn
 
-    from rung.serving.connections import PROTOCOL
+    from rung.serving.connections import H11_LIMIT, PROTOCOL
     from rung.serving.fleet import Challenger
 
     shadows, canaries = list(shadow or []), list(canary or [])
@@ -120,7 +129,12 @@ def serve(
         RUNG_SERVE_POLL=str(poll),
         RUNG_SERVE_ACCESS_LOG="1" if access_log else "0",
     )
-    os.environ.update(protection.to_env(), RUNG_SERVE_HEADER_TIMEOUT=str(timeout))
+    body = body_timeout if body_timeout is not None else float(settings.body_timeout)
+    os.environ.update(
+        protection.to_env(),
+        RUNG_SERVE_HEADER_TIMEOUT=str(timeout),
+        RUNG_SERVE_BODY_TIMEOUT=str(body),
+    )
     shared = None
     if workers > 1:  # one /metrics for all workers: prometheus-client's multiprocess mode
         shared = tempfile.mkdtemp(prefix="rung-metrics-")
@@ -140,6 +154,7 @@ def serve(
                     port=port,
                     log_level="warning",
                     http=PROTOCOL,
+                    h11_max_incomplete_event_size=H11_LIMIT,
                 ),
                 announce,
             ).run()
@@ -161,6 +176,7 @@ def serve(
                 workers=workers,
                 log_level="warning",
                 http=PROTOCOL,
+                h11_max_incomplete_event_size=H11_LIMIT,
             )
     finally:
         if shared:

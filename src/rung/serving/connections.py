@@ -1,51 +1,123 @@
-"""uvicorn's HTTP protocols with a header timeout: a connection that has not sent a whole
-request head (request line and headers) within ``RUNG_SERVE_HEADER_TIMEOUT`` seconds
-(``[serve] header_timeout``, default 10) of opening, or of its previous response, is closed.
+"""uvicorn's HTTP protocols with the bounds uvicorn lacks on a connection:
 
-uvicorn has no such bound: its ``timeout_keep_alive`` timer starts only after a response
+* **a header timeout**: a connection that has not sent a whole request head (request line
+  and headers) within ``RUNG_SERVE_HEADER_TIMEOUT`` seconds (``[serve] header_timeout``,
+  default 10) of opening, or of its previous response, is closed;
+* **a body timeout**: a request whose body receives no byte for ``RUNG_SERVE_BODY_TIMEOUT``
+  seconds (``[serve] body_timeout``, default 10) while the server is ready to read it — the
+  idle bound of nginx's ``client_body_timeout`` — or whose body takes longer than that
+  timeout plus one second per :data:`MIN_RATE` (500) bytes received — the total bound of
+  Apache's ``mod_reqtimeout`` (``body=20,MinRate=500``), which a body sent a byte a second
+  cannot meet — is answered **408** Request Timeout (if no answer was started) and closed.
+  Time the server itself does not read (its flow control paused) is not counted;
+* **a head size limit**: a request head over :data:`HEAD_LIMIT` bytes (64 KiB) is answered
+  **431** Request Header Fields Too Large (RFC 6585 §5) and closed, counted as the bytes
+  arrive, before the parser buffers them.
+
+uvicorn has no such bounds: its ``timeout_keep_alive`` timer starts only after a response
 and is cancelled by the first byte received (``data_received`` in both its h11 and
-httptools protocols), so a client that opens a connection and sends nothing, or a partial
-head a byte at a time (Slowloris), holds it open forever (uvicorn issues #1192 and its
-discussion; servers such as cowboy, Go's ``ReadHeaderTimeout`` and nginx's
-``client_header_timeout`` bound the head for this reason). ASGI middleware cannot help: it
-runs only once the head is parsed.
+httptools protocols), so a client that opens a connection and sends nothing, a partial
+head a byte at a time (Slowloris), or a body a byte now and then, holds it open forever
+(uvicorn issues #1192 and its discussion; servers such as cowboy, Go's
+``ReadHeaderTimeout``/``ReadTimeout`` and nginx's ``client_header_timeout``/
+``client_body_timeout`` bound them for this reason). httptools, uvicorn's default parser,
+has no head size limit at all (a 40 MiB header was accepted with 200 and raised memory by
+92 MiB); h11's ``max_incomplete_event_size`` answers 400, not 431. ASGI middleware cannot
+help: it runs only once the head is parsed.
 
 Both protocols create their request/response ``cycle`` when the head is complete, so the
-timer is disarmed when ``self.cycle`` changes. The classes are importable by name (uvicorn's
-``http=`` option, ``"rung.serving.connections:HeaderTimeoutH11"``) so every worker process
-gets them.
+head's timer is disarmed when ``self.cycle`` changes; the body is pending while that cycle's
+``more_body`` is true and its response is not complete. The classes are importable by name
+(uvicorn's ``http=`` option, ``"rung.serving.connections:HeaderTimeoutH11"``) so every
+worker process gets them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 DEFAULT = 10.0
+HEAD_LIMIT = 64 * 1024
+"""Bytes a request head (request line, headers and their line ends) may take: 64 KiB, as
+Go's ``net/http`` counts a head against ``MaxHeaderBytes`` and four times nginx's default
+``large_client_header_buffers 4 8k`` (32 KiB); far above what browsers and HTTP clients
+send (cookies are bounded at 4 KiB each by RFC 6265 §6.1's minimums)."""
+MIN_RATE = 500
+"""Bytes per second a body must average (beyond its first ``body_timeout`` seconds): the
+default ``MinRate`` of Apache's ``mod_reqtimeout``."""
+H11_LIMIT = 2 * HEAD_LIMIT
+"""h11's ``max_incomplete_event_size`` (uvicorn's ``h11_max_incomplete_event_size``): above
+:data:`HEAD_LIMIT`, so the 431 of this module answers first and h11's 400 never does."""
 
 
-def header_timeout() -> float:
-    """Seconds from ``RUNG_SERVE_HEADER_TIMEOUT`` (set by ``rung serve``), else 10."""
+def _seconds(name: str) -> float:
     try:
-        value = float(os.environ.get("RUNG_SERVE_HEADER_TIMEOUT", DEFAULT))
+        value = float(os.environ.get(name, DEFAULT))
     except ValueError:
         return DEFAULT
     return value if 0 < value <= 3600 else DEFAULT
 
 
+def header_timeout() -> float:
+    """Seconds from ``RUNG_SERVE_HEADER_TIMEOUT`` (set by ``rung serve``), else 10."""
+    return _seconds("RUNG_SERVE_HEADER_TIMEOUT")
+
+
+def body_timeout() -> float:
+    """Seconds from ``RUNG_SERVE_BODY_TIMEOUT`` (set by ``rung serve``), else 10."""
+    return _seconds("RUNG_SERVE_BODY_TIMEOUT")
+
+
+def _answer(status: int, reason: str, kind: str, message: str, hint: str) -> bytes:
+    """A whole ``Connection: close`` response in rung's canonical error body."""
+    body = json.dumps(
+        {"error": {"type": kind, "message": message, "hint": hint, "fields": []}}
+    ).encode()
+    return (
+        f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode() + body
+
+
+TOO_LARGE = _answer(
+    431,
+    "Request Header Fields Too Large",
+    "RequestHeaderFieldsTooLarge",
+    f"the request's head is over {HEAD_LIMIT} bytes",
+    "send fewer or shorter headers (cookies, tokens); the request line and headers together"
+    f" must stay under {HEAD_LIMIT // 1024} KiB",
+)
+
+
+def _body_too_slow(seconds: float) -> bytes:
+    return _answer(
+        408,
+        "Request Timeout",
+        "RequestTimeout",
+        f"the request's body sent nothing for {seconds:g} s, or under {MIN_RATE} bytes/s",
+        "send the body without pauses, or raise [serve] body_timeout (rung serve --body-timeout)",
+    )
+
+
 class _HeaderTimeout:
-    """The mixin: arm at connection and after each response, disarm once a head is read."""
+    """The mixin: arm the head's timer at connection and after each response, disarm it once
+    a head is read; count the head's bytes meanwhile; then time the body's progress."""
 
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
     cycle: Any
+    flow: Any
 
     def _arm(self) -> None:
         self._disarm()
         self._head_cycle = self.cycle
+        self._head_size = 0
+        self._head_tail = b""
         self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(
             header_timeout(), self._head_expired
         )
@@ -65,26 +137,106 @@ class _HeaderTimeout:
         if not self.transport.is_closing():
             self.transport.close()
 
+    def _head_too_large(self, data: bytes) -> bool:
+        """Count ``data`` into the pending head (up to its blank line): over the limit?"""
+        if getattr(self, "_head_timer", None) is None:
+            return False
+        seen = self._head_tail + data
+        end = seen.find(b"\r\n\r\n")
+        if end >= 0:
+            return self._head_size + end + 4 - len(self._head_tail) > HEAD_LIMIT
+        self._head_size += len(data)
+        self._head_tail = seen[-3:]
+        return self._head_size > HEAD_LIMIT
+
+    # -- the body ------------------------------------------------------------------------
+
+    def _body_pending(self) -> bool:
+        cycle = self.cycle
+        return (
+            getattr(self, "_head_timer", None) is None
+            and cycle is not None
+            and cycle.more_body
+            and not cycle.response_complete
+            and not cycle.disconnected
+        )
+
+    def _body_progress(self, received: int) -> None:
+        """``received`` bytes arrived: start the body's clocks, or note the progress."""
+        if not self._body_pending():
+            return
+        now = self.loop.time()
+        if getattr(self, "_body_timer", None) is None:
+            self._body_wait = body_timeout()
+            self._body_start = self._body_checked = now
+            self._body_bytes = 0
+            self._body_timer: asyncio.TimerHandle | None = self.loop.call_later(
+                self._body_wait, self._body_check
+            )
+        self._body_seen = now
+        self._body_bytes += received
+
+    def _body_check(self) -> None:
+        self._body_timer = None
+        if not self._body_pending() or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        # the server is not reading (flow control), or has not yet said "100 Continue" to a
+        # client that waits for it (RFC 9110 §10.1.1): the client is not to blame
+        if self.flow.read_paused or getattr(self.cycle, "waiting_for_100_continue", False):
+            self._body_seen = now
+            self._body_start += now - self._body_checked
+        self._body_checked = now
+        end = min(
+            self._body_seen + self._body_wait,  # idle: nginx's client_body_timeout
+            self._body_start + self._body_wait + self._body_bytes / MIN_RATE,  # mod_reqtimeout
+        )
+        if now < end:
+            self._body_timer = self.loop.call_later(end - now, self._body_check)
+            return
+        cycle = self.cycle
+        if not cycle.response_started:
+            self.transport.write(_body_too_slow(self._body_wait))
+        cycle.disconnected = True  # the application's receive() gets http.disconnect
+        cycle.message_event.set()
+        self.transport.close()
+
+    def _body_stop(self) -> None:
+        timer = getattr(self, "_body_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._body_timer = None
+
+    # -- uvicorn's protocol interface ----------------------------------------------------
+
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if self._head_too_large(data):
+            self._disarm()
+            self.transport.write(TOO_LARGE)
+            self.transport.close()
+            return
         super().data_received(data)  # type: ignore[misc]
         self._head_read()
+        self._body_progress(len(data))
 
     def on_response_complete(self) -> None:
+        self._body_stop()
         self._arm()
         super().on_response_complete()  # type: ignore[misc]
         self._head_read()  # a pipelined request whose head was already buffered
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._body_stop()
         super().connection_lost(exc)  # type: ignore[misc]
 
 
 class HeaderTimeoutH11(_HeaderTimeout, H11Protocol):
-    """uvicorn's h11 protocol with the header timeout."""
+    """uvicorn's h11 protocol with the header and body timeouts and the head limit."""
 
 
 try:
@@ -92,9 +244,25 @@ try:
 
     class HeaderTimeoutHttpTools(_HeaderTimeout, HttpToolsProtocol):
         """uvicorn's httptools protocol (its default when httptools is installed) with the
-        header timeout."""
+        header and body timeouts and the head limit; and the authority of an absolute-form
+        target (``GET http://name/path``) as the request's ``Host`` (RFC 9112 §3.2.2: the
+        server MUST use it and ignore the ``Host`` field), so the ``Host`` allowlist
+        (:class:`rung.serving.guards.Guard`) checks the name the request is really for.
+        With several ``Host`` fields nothing is replaced: the guard answers 400."""
+
+        url: bytes
+        headers: list[tuple[bytes, bytes]]
+
+        def on_headers_complete(self) -> None:
+            scheme, sep, rest = self.url.partition(b"://")
+            if sep and scheme.lower() in (b"http", b"https"):
+                authority = rest.split(b"/", 1)[0].split(b"?", 1)[0].rpartition(b"@")[2]
+                at = [i for i, (name, _) in enumerate(self.headers) if name == b"host"]
+                if len(at) == 1:
+                    self.headers[at[0]] = (b"host", authority)
+            super().on_headers_complete()
 
     PROTOCOL = "rung.serving.connections:HeaderTimeoutHttpTools"
 except ImportError:  # httptools is optional: uvicorn then uses h11
     PROTOCOL = "rung.serving.connections:HeaderTimeoutH11"
-"""What ``rung serve`` gives uvicorn's ``http=``: the protocol uvicorn would pick, timed."""
+"""What ``rung serve`` gives uvicorn's ``http=``: the protocol uvicorn would pick, bounded."""

@@ -7,7 +7,10 @@ protection; :class:`Protection` holds their settings and carries them to every w
   make the browser send requests to a loopback service, with ``Host: attacker.example``. The
   ``Host`` header (its name, without the port) must be in the allowlist, which defaults to
   the bound address, ``localhost``, ``127.0.0.1`` and ``::1``; otherwise **400**
-  ``UnknownHost``. ``*`` allows any; ``*.example.com`` any subdomain.
+  ``UnknownHost``. ``*`` allows any; ``*.example.com`` any subdomain. A request with more
+  than one ``Host`` field is **400** ``UnknownHost`` too (RFC 9112 §3.2: a server MUST
+  answer 400 to it): otherwise only one of them is checked, and a proxy or application
+  behind may read the other.
 * **Cross-site request forgery**: a page can send a POST to another site without the CORS
   preflight only with a "simple" content type (``text/plain``, form encodings) or none, and
   no custom header (Fetch standard, "CORS-safelisted request-header"), and only with GET,
@@ -153,12 +156,15 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers: dict[bytes, bytes] = {}
-        for key, value in scope["headers"]:
-            headers.setdefault(key, value)
-        host = headers.get(b"host")
-        shown = host.decode("latin-1") if host is not None else None
-        if not host_allowed(shown, self.allowed):
+        hosts = [value for key, value in scope["headers"] if key == b"host"]
+        shown = hosts[0].decode("latin-1") if hosts else None
+        exc: UnknownHost | None = None
+        if len(hosts) > 1:
+            exc = UnknownHost(
+                f"the request has {len(hosts)} Host headers; one is allowed (RFC 9112 §3.2)",
+                "send exactly one Host header",
+            )
+        elif not host_allowed(shown, self.allowed):
             exc = UnknownHost(
                 f"Host {shown[:100]!r} is not a name of this server"
                 if shown is not None
@@ -166,6 +172,7 @@ class Guard:
                 "call it by an allowed name, or allow this one: rung serve --allow-host NAME"
                 " ([serve] allowed_hosts)",
             )
+        if exc is not None:
             await refusal(exc, scope["path"], self.metrics)(scope, receive, send)
             return
         await self.app(scope, receive, send)
