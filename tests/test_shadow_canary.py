@@ -111,7 +111,9 @@ def test_several_models_are_each_served_under_their_own_name(fleet) -> None:  # 
     ):
         missing = httpx.request(method, f"{url}{path}", json=row)
         assert missing.status_code == 404, path
-        assert "'trend'" in missing.json()["error"]["message"], path
+        body = missing.json()  # /v2: the protocol's shape, rung's object in "detail"
+        error = body["detail"] if path.startswith("/v2/") else body["error"]
+        assert "'trend'" in error["message"], path
     metrics = httpx.get(f"{url}/metrics").text
     assert 'rung_model_version{model="trend"} 1.0' in metrics
     assert 'rung_model_version{model="other"} 1.0' in metrics

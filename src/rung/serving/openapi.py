@@ -253,7 +253,7 @@ def document(
     from rung.serving.openapi_v2 import request_schema, v2_schemas
 
     schemas.update(v2_schemas())
-    schemas["V2InferenceRequest"] = request_schema(signature)
+    schemas["V2InferenceRequest"] = request_schema(signature, name, version)
     doc["components"] = {**doc.get("components", {}), "schemas": schemas}
     if scope_of is not None:
         doc["components"]["securitySchemes"] = {
@@ -264,7 +264,7 @@ def document(
             }
         }
     paths = doc.setdefault("paths", {})
-    _predict(paths, signature)
+    _predict(paths, signature, name)
     _feedback(paths)
     from rung.serving.openapi_v2 import v2_paths
 
@@ -349,11 +349,21 @@ UNAVAILABLE = {
 }
 
 
-def _predict(paths: dict[str, Any], signature: dict[str, Any]) -> None:
-    if "/predict" not in paths:
-        return
+def _predict(paths: dict[str, Any], signature: dict[str, Any], name: str = "") -> None:
+    """``/predict`` and ``/predict/{name}`` (the same body: the served model's), the
+    second's ``name`` documented as the model served (another is a 404)."""
+    for path in ("/predict", "/predict/{name}"):
+        if path in paths:
+            _predict_path(paths, path, signature, name)
+
+
+def _predict_path(paths: dict[str, Any], path: str, signature: dict[str, Any], name: str) -> None:
     example = example_record(signature)
-    predict = paths["/predict"].setdefault("post", {})
+    predict = paths[path].setdefault("post", {})
+    if path != "/predict":
+        for param in predict.get("parameters", []):
+            if param.get("in") == "path" and param.get("name") == "name":
+                param["schema"] = {"type": "string", "enum": [name]}
     predict["requestBody"] = {
         "required": True,
         "content": {
@@ -388,6 +398,11 @@ def _predict(paths: dict[str, Any], signature: dict[str, Any]) -> None:
         },
         "422": {"description": "the input does not match the signature", "content": error()},
         "503": {**UNAVAILABLE, "content": error()},
+        **(
+            {"404": {"description": "no served model has this name", "content": error()}}
+            if path != "/predict"
+            else {"409": {"description": "several models are served: name one", "content": error()}}
+        ),
     }
 
 

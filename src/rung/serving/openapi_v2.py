@@ -276,7 +276,9 @@ def tensor_values(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def request_schema(signature: dict[str, Any]) -> dict[str, Any]:
+def request_schema(
+    signature: dict[str, Any], name: str | None = None, version: int | None = None
+) -> dict[str, Any]:
     """``$inference_request`` for the served model, in JSON (the binary tensor data extension
     is described, not schematised): one input per feature, each named once, in a datatype
     that holds the feature's values (:func:`tensor_values`), one value per row, the shape
@@ -331,8 +333,16 @@ def request_schema(signature: dict[str, Any]) -> dict[str, Any]:
         " header",
         "properties": {
             "id": {"type": "string", "description": "echoed in the response"},
-            "model_name": {"description": "not read (KServe's SDK sends it): the path names"},
-            "model_version": {"description": "not read (KServe's SDK sends it)"},
+            "model_name": {
+                "type": ["string", "null"],
+                **({"enum": [name, "", None]} if name is not None else {}),
+                "description": "KServe's SDK sends it: when given, the path's model",
+            },
+            "model_version": {
+                "type": ["string", "null"],
+                **({"enum": [str(version), "", None]} if version is not None else {}),
+                "description": "KServe's SDK sends it: when given, the version served",
+            },
             "parameters": {
                 "type": ["object", "null"],
                 "properties": {
