@@ -23,7 +23,7 @@ def map_case(context: Any, case: Any) -> Any:
     if meta is None or meta.generation.mode != GenerationMode.POSITIVE:
         return case
     body = case.body
-    if case.operation.path == "/predict" and isinstance(body, dict):
+    if case.operation.path in ("/predict", "/predict/{name}") and isinstance(body, dict):
         raw = case.operation.schema.raw_schema
         features = raw["components"]["schemas"]["Record"]["required"]
         columns = body.get("columns")
