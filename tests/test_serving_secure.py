@@ -360,11 +360,17 @@ def test_cors_only_for_listed_origins(secured) -> None:  # type: ignore[no-untyp
         evil = http.options("/predict", headers={"Origin": "https://evil.example", **ask})
         assert evil.headers.get("access-control-allow-origin") != "https://evil.example"
         assert "access-control-allow-origin" not in evil.headers
+        error = _refused(evil, 400, "CorsRefused")  # rung's one body, not Starlette's text
+        assert "'https://evil.example'" in error["message"] and "cors_origins" in error["hint"]
         r = http.post(
             "/predict", json=ROW, headers={"Origin": "https://app.example", **_auth(tokens["pred"])}
         )
         assert r.status_code == 200
         assert r.headers["access-control-allow-origin"] == "https://app.example"
+        exposed = r.headers["access-control-expose-headers"].lower()
+        assert {"x-request-id", "x-correlation-id", "x-model-version"} <= set(
+            h.strip() for h in exposed.split(",")
+        )
 
 
 # -- 4. DNS rebinding: the Host allowlist --------------------------------------------------

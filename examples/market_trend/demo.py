@@ -489,13 +489,17 @@ def continuous_training() -> None:
     truth = features.build_windows(prices, 20, 20).set_index("date")[["trend", "label_date"]]
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    print(f"$ rung serve {MODEL}@shadow --port {port} --poll 0.5   (in the background)")
+    print(
+        f"$ rung serve {MODEL}@shadow --port {port} --poll 0.5 --no-access-log"
+        "   (in the background)"
+    )
     print(
         f"At the end of every month from {FIRST_TICK}: `rung automate tick` (as cron would run"
         " it); before, the monitoring window of 63 rows would still reach into the 2008 replay."
     )
+    quiet = ["--poll", "0.5", "--no-access-log"]  # a line per request would bury the output
     server = subprocess.Popen(
-        [str(RUNG), "serve", f"{MODEL}@shadow", "--port", str(port), "--poll", "0.5"], cwd=WS
+        [str(RUNG), "serve", f"{MODEL}@shadow", "--port", str(port), *quiet], cwd=WS
     )
     served: list[dict] = []  # one per purchase check: day, request id, version, warning
     waiting: list[dict] = []  # checks whose label is not known yet

@@ -103,14 +103,14 @@ def create_app(
     # Measure → RequestIds → Guard (Host, content type) → CORS → Authorize → routes
     app.add_middleware(Authorize, tokens=protection.tokens, metrics=fleet.metrics)
     if protection.cors_origins:
-        from starlette.middleware.cors import CORSMiddleware
+        from rung.serving.guards import cors_middleware
 
         app.add_middleware(
-            CORSMiddleware,
+            cors_middleware(fleet.metrics),
             allow_origins=list(protection.cors_origins),
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-Canary-Key"],
+            expose_headers=["X-Request-ID", "X-Correlation-ID", "X-Model-Version"],
         )
     app.add_middleware(Guard, allowed_hosts=protection.allowed_hosts, metrics=fleet.metrics)
     app.add_middleware(RequestIds)

@@ -208,3 +208,43 @@ def _json_or_exempt(headers: Mapping[str, str], path: str) -> bool:
     # the protocol's binary type (tritonclient's aio client sends it for JSON bodies too);
     # not a CORS-safelisted type, so a page cannot send it without a preflight
     return given.split(";", 1)[0].strip().lower() == "application/octet-stream"
+
+
+class CorsRefused(RungError):
+    """A browser's CORS preflight from an origin (or for a method or header) not allowed
+    (HTTP 400)."""
+
+    status = 400
+
+
+def cors_middleware(metrics: Metrics | None) -> Any:
+    """Starlette's ``CORSMiddleware`` whose refused preflight answers in the canonical
+    error body (Starlette's own is ``400 text/plain "Disallowed CORS origin"``), counted in
+    ``rung_errors_total``; add it with ``app.add_middleware(cors_middleware(m), ...)``."""
+    from starlette.datastructures import Headers
+    from starlette.middleware.cors import CORSMiddleware
+
+    class Cors(CORSMiddleware):
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            headers = Headers(scope=scope) if scope["type"] == "http" else None
+            preflight = (
+                headers is not None
+                and scope["method"] == "OPTIONS"
+                and "origin" in headers
+                and "access-control-request-method" in headers
+            )
+            if not preflight or headers is None:
+                await super().__call__(scope, receive, send)
+                return
+            response = self.preflight_response(request_headers=headers)
+            if response.status_code == 400:
+                why = bytes(response.body).decode("latin-1").removeprefix("Disallowed CORS ")
+                exc = CorsRefused(
+                    f"a browser page of origin {headers['origin'][:100]!r} may not call this"
+                    f" service (CORS: {why} not allowed)",
+                    "list the page's origin in [serve] cors_origins, if it should",
+                )
+                response = refusal(exc, scope["path"], metrics)
+            await response(scope, receive, send)
+
+    return Cors
