@@ -733,26 +733,9 @@ def test_the_h11_protocol_has_the_same_bounds(open_local, tmp_path: Path) -> Non
     ws, _, _ = open_local
     script = tmp_path / "h11_server.py"
     script.write_text(H11_SERVER)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "RUNG_SERVE_BODY_TIMEOUT": "2"}
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(ws.root), str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc, port = _run_app(script, ws.root, {**os.environ, "RUNG_SERVE_BODY_TIMEOUT": "2"})
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{url}/v2/health/live", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
             try:
                 for piece in _big_head("one long header", 4 * 2**20):
@@ -810,24 +793,9 @@ def test_a_500_carries_the_request_id_and_the_traceback_goes_to_the_log(  # type
     ws, _, _ = open_local
     script = tmp_path / "buggy.py"
     script.write_text(BUGGY)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, str(script), str(ws.root), str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, port = _run_app(script, ws.root)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"{url}/v2/health/live", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         r = httpx.get(f"{url}/v2/boom")
         error = _refused(r, 500, "InternalError")
         rid = r.headers["x-request-id"]
@@ -863,3 +831,28 @@ def test_a_bad_allowed_host_is_one_line(tmp_path: Path, value: str) -> None:
     (root / "rung.toml").write_text(f"[serve]\nallowed_hosts = [{value!r}]\n".replace("'", '"'))
     done = rung_cli("serve", "m@champion", cwd=root)
     assert done.returncode != 0 and "serve.allowed_hosts[0]" in done.stderr, done.stderr
+
+
+def _run_app(
+    script: Path, root: Path, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], int]:
+    """``script`` (an app under uvicorn, taking the workspace and a port) started on a free
+    port of 127.0.0.1 and waited for (its /v2/health/live) up to 60 s: the process and port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(root), str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/v2/health/live", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return proc, port
