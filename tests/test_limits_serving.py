@@ -124,6 +124,50 @@ def test_a_refused_record_fails_only_its_own_request_in_a_group_commit(ws) -> No
     assert _row(ws, "SELECT COUNT(*) FROM predictions") == len(kept) > 100
 
 
+def test_event_loop_waiters_settle_as_thread_waiters_do(ws) -> None:  # type: ignore[no-untyped-def]
+    """``PredictionLog.logged`` (an event loop's future, woken once per batch) settles each
+    record exactly as ``submit`` (a thread's future) does, mixed in the same group commits:
+    committed records succeed, a refused one fails alone, fire-and-forget records (``add``)
+    are committed too."""
+    import asyncio
+
+    from rung.serving.log import PredictionLog
+
+    def record(i: int) -> dict[str, Any]:
+        return {
+            "request_id": "x" * (REQUEST_ID + 1) if i % 7 == 3 else f"ok-{i}",
+            "model": "trend",
+            "version": 1,
+            "rows": 1,
+            "inputs": {"a": [1.0]},
+            "outputs": {"predictions": ["yes"]},
+            "latency_ms": 1.0,
+        }
+
+    log = PredictionLog(ws.store)
+
+    async def main() -> list[BaseException | None]:
+        waits = [log.logged(record(i)) for i in range(0, 300, 2)]
+        threads = [log.submit(record(i)) for i in range(1, 300, 2)]
+        for i in range(300, 320):
+            log.add(record(i))
+        got = await asyncio.gather(*waits, return_exceptions=True)
+        return [*got, *(f.exception(timeout=60) for f in threads)]
+
+    try:
+        outcomes = asyncio.run(main())
+    finally:
+        log.close()
+    ids = [*range(0, 300, 2), *range(1, 300, 2)]
+    for i, outcome in zip(ids, outcomes, strict=True):
+        if i % 7 == 3:
+            assert isinstance(outcome, InvalidInput), (i, outcome)
+        else:
+            assert outcome is None, (i, outcome)
+    committed = [i for i in range(320) if i % 7 != 3]
+    assert _row(ws, "SELECT COUNT(*) FROM predictions") == len(committed)
+
+
 @pytest.mark.parametrize("poll", [float("nan"), float("inf"), 0.0, -1.0, 1e9])
 def test_the_alias_poll_interval_is_range_checked(sqlite_ws, poll: float) -> None:  # type: ignore[no-untyped-def]
     from rung.serving.service import Service

@@ -9,6 +9,10 @@ the service idle is predicted at once, on the event loop; requests arriving whil
 being predicted (in one predicting thread) form the next batch. So a lone request waits for
 nothing, and under load the model is called once per batch instead of once per request.
 
+A batcher off the request path (a shadow's: nobody waits for its answers) may instead wait
+``window`` seconds for rows to gather before each prediction: a scikit-learn pipeline predicts
+512 rows for about the price of 32, so its shadow predictions cost the served traffic little.
+
 Every request of a batch is answered by the same version (the holder is read once per batch).
 If predicting a batch fails, its requests are predicted one by one, so that one request the
 model cannot handle fails alone.
@@ -37,10 +41,13 @@ class Batcher:
         predict: Callable[[Columns], Answer],
         max_rows: int = MAX_ROWS,
         inline_rows: int = INLINE_ROWS,
+        window: float = 0.0,
     ) -> None:
         self._predict = predict  # columns of one or more requests -> (version, outputs)
         self._max_rows = max_rows
         self._inline_rows = inline_rows
+        self._window = window  # seconds to gather rows before a prediction (0: none)
+        self._gathered = 0  # rows waiting
         self._waiting: list[tuple[Columns, int, asyncio.Future[Answer]]] = []
         self._busy = False
         self._drainer: asyncio.Task[None] | None = None
@@ -57,6 +64,7 @@ class Batcher:
             return self._predict(columns)
         done: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiting.append((columns, rows, done))
+        self._gathered += rows
         if not self._busy:
             self._busy = True
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
@@ -69,12 +77,15 @@ class Batcher:
         loop = asyncio.get_running_loop()
         try:
             while self._waiting:
+                if self._window and self._gathered < self._max_rows:
+                    await asyncio.sleep(self._window)  # let a shadow's rows gather
                 batch: list[tuple[Columns, int, asyncio.Future[Answer]]] = []
                 rows = 0
                 while self._waiting and (not batch or rows + self._waiting[0][1] <= self._max_rows):
                     item = self._waiting.pop(0)
                     batch.append(item)
                     rows += item[1]
+                self._gathered -= rows
                 answers: list[Answer | None]
                 try:
                     answers = list(await loop.run_in_executor(self._thread, self._batch, batch))

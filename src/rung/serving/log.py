@@ -11,10 +11,13 @@ database refuses fails only its own request.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import queue
 import threading
 import time
+from collections import defaultdict
 from concurrent.futures import Future
 from typing import Any
 
@@ -29,28 +32,38 @@ from rung.store.metadata import MetadataStore
 
 BATCH = 512
 
+# who waits for a record: a thread's Future, an event loop's future, or nobody
+Waiter = Future[None] | asyncio.Future[None] | None
+
 
 class PredictionLog:
     """A writer thread that inserts prediction records in batches."""
 
     def __init__(self, store: MetadataStore) -> None:
         self._store = store
-        self._queue: queue.Queue[tuple[dict[str, Any], Future[None]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[dict[str, Any], Waiter] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="rung-prediction-log", daemon=True)
         self._thread.start()
 
     def submit(self, record: dict[str, Any]) -> Future[None]:
         """Queue one record; the future completes when it is committed."""
         done: Future[None] = Future()
-        row = {
-            **record,
-            "inputs": _json(record["inputs"]),
-            "outputs": _json(record["outputs"]),
-            "at": record.get("at", time.time()),
-            "status": record.get("status", 200),
-        }
-        self._queue.put((row, done))
+        self._queue.put((_row(record), done))
         return done
+
+    def logged(self, record: dict[str, Any]) -> asyncio.Future[None]:
+        """Queue one record from an event loop; await the result to know it is committed.
+
+        The writer wakes each loop once per committed batch, not once per record (a
+        thread-safe wake-up writes to the loop's self-pipe: per record it cost more than the
+        insert)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put((_row(record), done))
+        return done
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Queue one record nobody waits for (an error answer, a shadow prediction)."""
+        self._queue.put((_row(record), None))
 
     def close(self) -> None:
         self._queue.put(None)
@@ -75,7 +88,7 @@ class PredictionLog:
                 batch.append(item)
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[dict[str, Any], Future[None]]]) -> None:
+    def _commit(self, batch: list[tuple[dict[str, Any], Waiter]]) -> None:
         """Commit a batch in one transaction; if the database refuses it for what a record
         holds, commit its records one by one, so that a bad record fails its own request
         only, never another's. If the database itself is failing (unreachable, locked, full),
@@ -85,14 +98,50 @@ class PredictionLog:
                 tx.insert_many("predictions", [row for row, _ in batch])
         except Exception as exc:  # the requests fail rather than answer unlogged
             if len(batch) == 1 or _systemic(exc):
-                for _, done in batch:
-                    done.set_exception(exc)
+                _settle(batch, exc)
                 return
             for item in batch:
                 self._commit([item])
             return
-        for _, done in batch:
-            done.set_result(None)
+        _settle(batch, None)
+
+
+def _settle(batch: list[tuple[dict[str, Any], Waiter]], exc: BaseException | None) -> None:
+    """Complete every waiter of ``batch``: a thread's future at once, an event loop's futures
+    with one wake-up of each loop."""
+    loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = defaultdict(list)
+    for _, done in batch:
+        if isinstance(done, asyncio.Future):
+            loops[done.get_loop()].append(done)
+        elif done is not None:
+            _finish(done, exc)
+    for loop, waiting in loops.items():
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(_complete, waiting, exc)
+
+
+def _complete(waiting: list[asyncio.Future[None]], exc: BaseException | None) -> None:
+    for done in waiting:
+        if not done.done():
+            _finish(done, exc)
+
+
+def _finish(done: Future[None] | asyncio.Future[None], exc: BaseException | None) -> None:
+    if exc is None:
+        done.set_result(None)
+    else:
+        done.set_exception(exc)
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    """The stored row of a prediction record: inputs and outputs as JSON text."""
+    return {
+        **record,
+        "inputs": _json(record["inputs"]),
+        "outputs": _json(record["outputs"]),
+        "at": record.get("at", time.time()),
+        "status": record.get("status", 200),
+    }
 
 
 def _systemic(exc: BaseException) -> bool:

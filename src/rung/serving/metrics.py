@@ -102,6 +102,8 @@ class Measure:
         self.app = app
         self.metrics = metrics
         self.access = access
+        self._counted: dict[tuple[str, int], Any] = {}  # (route, status) -> its counter
+        self._timed: dict[str, Any] = {}  # route -> its histogram (labels() costs a lock)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -127,8 +129,16 @@ class Measure:
         finally:
             path = path_label(scope["path"])
             seconds = time.perf_counter() - started
-            self.metrics.requests.labels(path, str(status)).inc()
-            self.metrics.latency.labels(path).observe(seconds)
+            counter = self._counted.get((path, status))
+            if counter is None:  # bounded: routes x statuses
+                counter = self._counted[path, status] = self.metrics.requests.labels(
+                    path, str(status)
+                )
+            counter.inc()
+            timer = self._timed.get(path)
+            if timer is None:
+                timer = self._timed[path] = self.metrics.latency.labels(path)
+            timer.observe(seconds)
             if self.access and access_log.isEnabledFor(logging.INFO):
                 route = path if path != "other" else _printable(scope["path"])
                 line = (

@@ -229,6 +229,7 @@ def frame_of(data: dict[str, list[Any]], signature: dict[str, Any]) -> pd.DataFr
             for f in features
         },
         columns=features,
+        copy=False,
     )
 
 

@@ -57,8 +57,10 @@ from rung.serving.predictor import Loaded, compute, ready
 _log = logging.getLogger("rung.serve")
 MAX_BACKOFF = 600.0  # seconds between two attempts to load a version that failed, at most
 
-SHADOW_BACKLOG = 256
+SHADOW_BACKLOG = 1024
 """Shadow predictions waiting at most; beyond, new ones are dropped (and counted)."""
+SHADOW_WINDOW = 0.05
+"""Seconds a shadow gathers rows before predicting them in one batch."""
 
 
 def picked(key: str, share: float, salt: str) -> bool:
@@ -121,7 +123,8 @@ class Service:
             target=self._follow, name="rung-alias-follower", daemon=True
         )
         self._pruner = threading.Thread(target=self._prune, name="rung-retention", daemon=True)
-        self.batcher = Batcher(self.predict)
+        # a shadow's predictions wait for nobody: gathered into larger, cheaper batches
+        self.batcher = Batcher(self.predict, window=SHADOW_WINDOW if role == "shadow" else 0.0)
         self.active = 0  # prediction requests being served (on the event loop: no lock)
         self.metrics = Metrics() if metrics is None else metrics
         if role == "answer":
@@ -222,7 +225,7 @@ class Service:
             out = {"error": type(exc).__name__}
             status = exc.status if isinstance(exc, RungError) else 500
         try:
-            self.log.submit(
+            self.log.add(
                 predlog.record(
                     request_id=request_id,
                     model=held.name,
