@@ -92,26 +92,25 @@ class Fleet:
                 self.services[ref.partition("@")[0]] = Service(
                     ws, ref, poll_seconds, log=self.log, metrics=self.metrics
                 )
-            for text in shadows:
-                c = Challenger.parse(text, "--shadow", required=False)
-                primary = self._primary(c.ref, "--shadow")
-                if primary.shadow is not None:
-                    raise InvalidInput(f"{primary.name} has two --shadow", "give one per model")
-                primary.shadow = self._challenger(ws, c.ref, poll_seconds, "shadow")
-                primary.shadow_share = c.share
-            for text in canaries:
-                c = Challenger.parse(text, "--canary", required=True)
-                primary = self._primary(c.ref, "--canary")
-                if primary.canary is not None:
-                    raise InvalidInput(f"{primary.name} has two --canary", "give one per model")
-                primary.canary = self._challenger(ws, c.ref, poll_seconds, "canary")
-                primary.canary_share = c.share
+            for option, texts in (("--shadow", shadows), ("--canary", canaries)):
+                for text in texts:
+                    self._add_challenger(ws, poll_seconds, option, text)
         except BaseException:
             self.stop()
             raise
 
-    def _challenger(self, ws: Any, ref: str, poll: float, role: str) -> Service:
-        return Service(ws, ref, poll, role=role, log=self.log, metrics=self.metrics)
+    def _add_challenger(self, ws: Any, poll: float, option: str, text: str) -> None:
+        """Serve challenger ``text`` (``NAME@ALIAS[=SHARE%]`` of ``option``, ``--shadow`` or
+        ``--canary``) beside the served model of its name; one of each per model."""
+        role = option.removeprefix("--")
+        c = Challenger.parse(text, option, required=role == "canary")
+        primary = self._primary(c.ref, option)
+        if getattr(primary, role) is not None:
+            raise InvalidInput(f"{primary.name} has two {option}", "give one per model")
+        setattr(
+            primary, role, Service(ws, c.ref, poll, role=role, log=self.log, metrics=self.metrics)
+        )
+        setattr(primary, f"{role}_share", c.share)
 
     def _primary(self, ref: str, option: str) -> Service:
         """The served model a challenger ``ref`` stands beside: the one of its name, or the
