@@ -84,6 +84,31 @@ def test_long_digit_bodies_are_still_json_only() -> None:
     }
 
 
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()  # any size: 19 digits and more are the case that needs the exact parser
+    | st.integers(min_value=10**17, max_value=10**25)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet='0123456789 .-eE"ab', max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@given(JSON_VALUES)
+@settings(max_examples=300, deadline=None)
+def test_a_body_reads_as_the_standard_parser_reads_it(value: Any) -> None:
+    """Whatever the body holds — integers of any length, anywhere, digits in strings and in
+    floats — :func:`loads` gives exactly what Python's own parser gives (every integer exact),
+    through whichever parser it picks."""
+    for raw in (json.dumps(value).encode(), json.dumps(value, indent=1).encode()):
+        assert loads(raw) == json.loads(raw)
+        assert type(loads(raw)) is type(json.loads(raw))
+
+
 TRAIN = textwrap.dedent(
     """
     import rung

@@ -209,3 +209,40 @@ def test_numbers_against_string_labels_and_non_finite_are_named() -> None:
         check_against_labels(np.array(["a"], dtype=object), np.array([1.0]), "d", "y")
     check_against_labels(np.array(["a"]), np.array(["a"], dtype=object), "d", "y")
     check_against_labels(np.array([1, 0]), np.array([1, 1]), "d", "y")
+
+
+def _to_json_per_value(values: Any) -> list[Any]:
+    """The JSON form value by value: what :func:`to_json`'s fast paths must equal."""
+    out: list[Any] = []
+    for v in values.tolist():
+        if isinstance(v, float) and not math.isfinite(v):
+            out.append("nan" if math.isnan(v) else "inf" if v > 0 else "-inf")
+        else:
+            out.append(v.item() if hasattr(v, "item") else v)
+    return out
+
+
+ARRAYS = st.one_of(
+    st.lists(st.integers(-(2**63), 2**63 - 1), max_size=6).map(
+        lambda v: np.array(v, dtype=np.int64)
+    ),
+    st.lists(st.integers(0, 255), max_size=6).map(lambda v: np.array(v, dtype=np.uint8)),
+    st.lists(st.floats(width=32), max_size=6).map(lambda v: np.array(v, dtype=np.float32)),
+    st.lists(st.floats(), max_size=6).map(lambda v: np.array(v, dtype=np.float64)),
+    st.lists(st.booleans(), max_size=6).map(np.array),
+    st.lists(st.text(max_size=4), min_size=1, max_size=6).map(np.array),
+    st.lists(
+        st.one_of(st.text(max_size=4), st.integers(-5, 5), st.floats(), st.none(), st.booleans()),
+        max_size=6,
+    ).map(lambda v: np.array([*v, object()], dtype=object)[:-1]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ARRAYS)
+def test_the_json_form_is_the_same_by_every_path(arr: Any) -> None:
+    """Every dtype a model may predict: the fast paths of :func:`to_json` (whole arrays)
+    give what converting value by value gives, non-finite floats as their strings."""
+    got, want = to_json(arr), _to_json_per_value(arr)
+    assert json.dumps(got) == json.dumps(want)
+    assert [type(v) for v in got] == [type(v) for v in want]

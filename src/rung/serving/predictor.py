@@ -84,7 +84,9 @@ def _compute(held: Loaded, frame: Any) -> dict[str, Any]:
     if hasattr(held.final, "predict_proba"):
         proba = held.final.predict_proba(x)
         classes = [str(c) for c in held.final.classes_]
-        out["probabilities"] = [dict(zip(classes, map(float, row), strict=True)) for row in proba]
+        # Python floats, in C: a tenth of float() per value
+        rows = proba.tolist() if hasattr(proba, "tolist") else [list(map(float, r)) for r in proba]
+        out["probabilities"] = [dict(zip(classes, row, strict=True)) for row in rows]
     return out
 
 

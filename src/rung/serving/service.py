@@ -59,7 +59,7 @@ MAX_BACKOFF = 600.0  # seconds between two attempts to load a version that faile
 
 SHADOW_BACKLOG = 1024
 """Shadow predictions waiting at most; beyond, new ones are dropped (and counted)."""
-SHADOW_WINDOW = 0.05
+SHADOW_WINDOW = 0.25
 """Seconds a shadow gathers rows before predicting them in one batch."""
 
 
