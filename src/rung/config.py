@@ -731,7 +731,7 @@ class Settings(_Table):
             triggers = section.get("triggers") or []
             # a loop whose triggers are all live judges served challengers: it trains
             # nothing and reads labels from the feedback, not from a label column
-            retrains = any(t.get("kind") != "live" for t in triggers)
+            retrains = not triggers or any(t.get("kind") != "live" for t in triggers)
             for i, trigger in enumerate(triggers):
                 if trigger.get("kind") == "live" and trigger.get("challenger") == section.get(
                     "alias", "champion"
@@ -742,7 +742,7 @@ class Settings(_Table):
                         f"the challenger alias is the alias the loop promotes to; name the"
                         f" alias `rung serve --shadow/--canary {name}@ALIAS` serves",
                     )
-            if retrains and not section.get("label") and not self.eval.label:
+            if triggers and retrains and not section.get("label") and not self.eval.label:
                 also = "[automate] or [eval]" if own is not None else "[eval]"
                 raise _Bad(  # a loop that can fire evaluates: known before anything runs
                     f"{table}.label",
