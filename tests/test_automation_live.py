@@ -221,3 +221,37 @@ def test_a_real_shadow_server_with_labels_fed_back_gets_its_challenger_promoted(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        "tick.checked",
+        "tick.state-saved",
+        "tick.job-created",
+        "tick.decided",
+        "tick.promoting",
+        "tick.promoted",
+    ],
+)
+def test_a_tick_killed_anywhere_in_a_live_job_promotes_once_when_resumed(ws, point: str) -> None:  # type: ignore[no-untyped-def]
+    """The real `rung automate tick` ended by the fault hook (as by kill -9) at each point a
+    live job passes; the next tick resumes or redoes it: one promotion, one done job."""
+    import os
+
+    from rung.core.faults import EXIT_CODE
+
+    w = setup(ws)
+    serve_log(w, 300, 0.6, 0.9, shadow=True)
+    killed = rung_cli("automate", "tick", cwd=w.root, env={**os.environ, "RUNG_FAULT_AT": point})
+    assert killed.returncode == EXIT_CODE, killed.stderr
+    with w.store.write() as tx:  # the killed tick's lease: expired, as after its ttl
+        tx.execute("UPDATE leases SET expires_at = 0")
+    again = rung_cli("automate", "tick", cwd=w.root)
+    assert again.returncode == 0, again.stderr
+    assert champion(w) == 2
+    moves = [e for e in w.models.history("trend") if e["alias"] == "champion"]
+    assert [(e["from_version"], e["to_version"]) for e in moves] == [(None, 1), (1, 2)]
+    jobs = w.automation.history()
+    assert [(j["state"], j["decision"]) for j in jobs] == [("done", "promote")]
+    assert w.automation.tick()["status"] == "idle"
