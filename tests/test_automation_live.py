@@ -80,7 +80,7 @@ def test_better_live_evidence_promotes_through_the_gate(ws) -> None:  # type: ig
     assert w.automation.tick()["status"] == "idle"  # the challenger is the champion now
     history = rung_cli("automate", "history", cwd=w.root)
     assert history.returncode == 0, history.stderr
-    assert "live traffic: trend@2 is better than trend@1" in history.stdout
+    assert "live traffic: trend@2 vs trend@1, paired, 300 labelled pairs: better" in history.stdout
     assert "accuracy on live traffic" in history.stdout  # the test with its CI
 
 
@@ -89,6 +89,7 @@ def test_worse_live_evidence_keeps_the_champion(ws) -> None:  # type: ignore[no-
     serve_log(w, 300, 0.9, 0.6, shadow=True)
     out = rung_cli("automate", "tick", cwd=w.root)
     assert out.returncode == 0, out.stderr
+    assert "job 1: started, judging the live evidence" in out.stdout
     assert "live paired evidence, REJECTED version 2" in out.stdout
     assert "significantly worse: accuracy on live traffic" in out.stdout
     job = w.automation.history()[-1]
@@ -137,6 +138,7 @@ def test_manual_policy_waits_for_approval(ws) -> None:  # type: ignore[no-untype
     status = rung_cli("automate", "status", cwd=w.root)
     assert "waiting for approval: version 2" in status.stdout
     assert "live evidence, compared with version 1" in status.stdout
+    assert "quiet: live (live): a job judged version 2 (trend@challenger)" in status.stdout
     ok = rung_cli("model", "approve", "trend", "2", cwd=w.root)
     assert ok.returncode == 0, ok.stderr
     assert champion(w) == 2

@@ -54,6 +54,11 @@ def quiet_reason(
         return _performance(stores, model, champion, o)
     if trigger.kind == "live":
         seen = state.get("live") or {}
+        if "judged" in state and state.get("fired_at", 0) >= seen.get("at", 0):
+            return (
+                f"a job judged version {state['judged']} ({model}@{o['challenger']}): judged"
+                " again when that alias moves to another version"
+            )
         note = seen.get("note")
         return str(note) if note else f"{model}@{o['challenger']} is judged at the next tick"
     return None

@@ -233,6 +233,17 @@ def compare_aliases(
     )
 
 
+def counted(labelled: dict[str, int]) -> str:
+    """A comparison's ``labelled`` counts in words: ``300 labelled pairs`` (paired) or ``150
+    labelled answers of the champion, 148 of the canary`` (two-sample)."""
+    if "pairs" in labelled:
+        return f"{labelled['pairs']} labelled pairs"
+    return (
+        f"{labelled.get('champion', 0)} labelled answers of the champion,"
+        f" {labelled.get('challenger', 0)} of the canary"
+    )
+
+
 def _plain(value: Any) -> Any:
     """``value`` with numpy scalars and arrays as JSON's numbers and lists."""
     if isinstance(value, dict):

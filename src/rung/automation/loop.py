@@ -52,6 +52,7 @@ from typing import Any
 
 from rung.automation.explain import quiet_reason
 from rung.automation.jobs import approved_before, awaiting, next_job_wait
+from rung.automation.live import counted
 from rung.automation.pending import UNSEEN as _UNSEEN
 from rung.automation.pending import observe, release, settle
 from rung.automation.triggers import Trigger, cron_due, parse_duration, parse_triggers
@@ -440,7 +441,7 @@ class Automation:
         self._settles[trigger.name] = {"judged": challenger.version}
         return (
             f"live {result['mode']} comparison of {challenger.ref} ({o['challenger']}) with"
-            f" {champion.ref} on {_counted(result['labelled'])}: {result['verdict']}"
+            f" {champion.ref} on {counted(result['labelled'])}: {result['verdict']}"
         )
 
     def _compare_live(self, options: dict[str, Any]) -> dict[str, Any]:
@@ -1069,16 +1070,6 @@ def _live_of(job: dict[str, Any]) -> dict[str, Any] | None:
     return live.get("options", live)  # after the judgement, kept under "options"
 
 
-def _counted(labelled: dict[str, int]) -> str:
-    """``250 labelled pairs`` or ``120 labelled answers of the champion, 118 of the canary``."""
-    if "pairs" in labelled:
-        return f"{labelled['pairs']} labelled pairs"
-    return (
-        f"{labelled.get('champion', 0)} labelled answers of the champion,"
-        f" {labelled.get('challenger', 0)} of the canary"
-    )
-
-
 def _judged_on(job: dict[str, Any]) -> str:
     """What passed, for the alias event's why: the evaluation, or the live comparison."""
     live = (job.get("evidence") or {}).get("live")
@@ -1086,7 +1077,7 @@ def _judged_on(job: dict[str, Any]) -> str:
         return f"evaluation {job['evaluation_id']} passed"
     return (
         f"{live['challenger']} better than {live['champion']} on live traffic"
-        f" ({live['mode']}, {_counted(live['labelled'])})"
+        f" ({live['mode']}, {counted(live['labelled'])})"
     )
 
 

@@ -77,7 +77,8 @@ def _event_lines(event: dict[str, Any]) -> list[str]:
     lines += [_held_line(h) for h in event.get("held", [])]
     job: dict[str, Any] = event.get("job") or {}
     if event["event"] == "started":
-        lines.append(f"job {job['id']}: started, running the pipeline")
+        doing = "judging the live evidence" if _is_live(job) else "running the pipeline"
+        lines.append(f"job {job['id']}: started, {doing}")
     elif event["event"] == "resuming":
         lines.append(f"job {job['id']}: resuming an unfinished job (state {job['state']})")
     return lines
@@ -175,8 +176,13 @@ def _why_parts(job: dict[str, Any]) -> list[str]:
     reasons = list(evidence.get("reasons") or [])
     parts = list(reasons)
     live = evidence.get("live") or {}
-    if "mode" in live:  # judged on live traffic: what was compared, on how many rows
-        parts.append(f"live traffic: {live['summary']}")
+    if "mode" in live:  # judged on live traffic: how, on how many rows (the tests follow)
+        from rung.automation.live import counted
+
+        parts.append(
+            f"live traffic: {live['challenger']} vs {live['champion']}, {live['mode']},"
+            f" {counted(live['labelled'])}: {live['verdict']}"
+        )
     elif not reasons:
         parts.append(f"evaluation {job['evaluation_id']} passed")
     decided_by = evidence.get("decided_by")
