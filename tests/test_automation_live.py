@@ -26,20 +26,23 @@ criteria = ["accuracy >= 0.3"]
 [automate]
 model = "trend"
 policy = "{policy}"
-
+{extra}
 [[automate.triggers]]
 kind = "live"
 {trigger}
 """
 
 
-def setup(ws: Any, policy: str = "auto", trigger: str = "", gate: bool = True) -> Any:
+def setup(
+    ws: Any, policy: str = "auto", trigger: str = "", gate: bool = True, extra: str = ""
+) -> Any:
     """trend@1 the champion, trend@2 the challenger (both evaluated against the declared
     criteria, so the gate passes them, unless ``gate`` is False for version 2), a live
-    trigger configured and no other; the workspace reopened to read it."""
+    trigger configured (``trigger``: its keys, and any further trigger) with ``extra`` keys
+    under [automate]; the workspace reopened to read it."""
     from rung import Workspace
 
-    (ws.root / "rung.toml").write_text(CONFIG.format(policy=policy, trigger=trigger))
+    (ws.root / "rung.toml").write_text(CONFIG.format(policy=policy, trigger=trigger, extra=extra))
     w = Workspace.open(ws.root)
     (w.root / "train.py").write_text(TRAIN)
     w.data.add(frame(300, 1), name="train")
@@ -175,7 +178,9 @@ def test_the_gate_refuses_a_challenger_that_never_passed_its_criteria(ws) -> Non
     ],
 )
 def test_a_bad_live_trigger_is_one_clear_line(sqlite_ws, trigger: str, message: str) -> None:  # type: ignore[no-untyped-def]
-    (sqlite_ws.root / "rung.toml").write_text(CONFIG.format(policy="auto", trigger=trigger))
+    (sqlite_ws.root / "rung.toml").write_text(
+        CONFIG.format(policy="auto", trigger=trigger, extra="")
+    )
     out = rung_cli("automate", "status", cwd=sqlite_ws.root)
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert message in out.stderr, out.stderr
@@ -257,3 +262,36 @@ def test_a_tick_killed_anywhere_in_a_live_job_promotes_once_when_resumed(ws, poi
     jobs = w.automation.history()
     assert [(j["state"], j["decision"]) for j in jobs] == [("done", "promote")]
     assert w.automation.tick()["status"] == "idle"
+
+
+def test_a_live_job_goes_first_and_a_retraining_trigger_waits_for_the_next(ws) -> None:  # type: ignore[no-untyped-def]
+    """One loop, two kinds of job: a live trigger and a dataset trigger fire in one tick;
+    the live job acts first, the dataset trigger stays pending and the next tick retrains."""
+    w = setup(
+        ws,
+        trigger='\n[[automate.triggers]]\nkind = "dataset"\ndataset = "train"',
+        extra='pipeline = "train.py:train"\ndatasets = ["holdout@1"]',
+    )
+    serve_log(w, 300, 0.6, 0.9, shadow=True)
+    w.data.add(frame(400, 5), name="train")
+    first = w.automation.tick()
+    assert {f["trigger"] for f in first["fired"]} == {"live", "dataset"}
+    assert first["job"]["trigger"] == "live" and first["job"]["run_id"] is None
+    pending = {p["trigger"]: p for p in first["pending"]}
+    assert pending["live"]["job"] == first["job"]["id"] and "job" not in pending["dataset"]
+    assert champion(w) == 2
+    second = w.automation.tick()
+    assert second["job"]["trigger"] == "dataset" and second["job"]["run_id"] is not None
+    assert second["job"]["champion"] == 2  # judged against the champion the live job made
+    assert [p["trigger"] for p in second["pending"]] == ["dataset"]  # the job acting on it
+    assert w.automation.tick()["status"] == "idle"
+
+
+def test_a_loop_of_live_triggers_needs_no_pipeline_nor_label_column(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    (sqlite_ws.root / "rung.toml").write_text(
+        '[eval]\ncriteria = ["accuracy >= 0.3"]\n'
+        '[automate.models.trend]\n[[automate.models.trend.triggers]]\nkind = "live"\n'
+    )
+    out = rung_cli("automate", "status", cwd=sqlite_ws.root)
+    assert out.returncode == 0, out.stderr
+    assert "quiet: live (live): no trend@champion to watch yet" in out.stdout
