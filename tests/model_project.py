@@ -77,3 +77,52 @@ def log_served(
 def in_fifties(rows: pd.DataFrame) -> list[pd.DataFrame]:
     """``rows`` in requests of 50."""
     return [rows.iloc[i : i + 50] for i in range(0, len(rows), 50)]
+
+
+def serve_log(
+    ws: Any, n: int, old_right: float, new_right: float, shadow: bool, start: int = 0
+) -> None:
+    """``n`` one-row requests, answered by version 1 (and, in shadow, predicted by version
+    2; else each answered by one of them, the canary every other request), each right with
+    the given rates, and their labels sent back through the feedback rules. The request ids
+    are ``req-{start}``, ``req-{start + 1}``, …"""
+    from rung.core import predlog
+    from rung.serving.feedback import record
+    from rung.serving.log import PredictionLog
+
+    rng = np.random.default_rng(5)
+    truth = rng.choice(["yes", "no"], n)
+    log = PredictionLog(ws.store)
+    done = []
+
+    def said(right: float, label: str) -> str:
+        return label if rng.random() < right else ("no" if label == "yes" else "yes")
+
+    try:
+        for i, label in enumerate(truth):
+            rid = f"req-{start + i}"
+            arms = [(1, "answer", old_right), (2, "shadow", new_right)] if shadow else []
+            if not shadow:
+                arms = [(2, "canary", new_right)] if i % 2 else [(1, "answer", old_right)]
+            for version, role, right in arms:
+                done.append(
+                    log.submit(
+                        predlog.record(
+                            request_id=rid,
+                            model="trend",
+                            version=version,
+                            inputs={"a": [0.1], "color": ["red"]} if role != "shadow" else {},
+                            outputs={"predictions": [said(right, label)]},
+                            latency_ms=1.0,
+                            role=role,
+                        )
+                    )
+                )
+        for d in done:
+            d.result()
+    finally:
+        log.close()
+    body = {
+        "feedback": [{"request_id": f"req-{start + i}", "label": y} for i, y in enumerate(truth)]
+    }
+    assert record(ws.store, body)["accepted"] == n  # shadow records are never labelled

@@ -88,6 +88,7 @@ TRIGGER_BASE = {
     "dataset": {"kind": "dataset", "dataset": "d"},
     "drift": {"kind": "drift"},
     "performance": {"kind": "performance", "below": 0.5},
+    "live": {"kind": "live"},
 }
 TRIGGER_FIELDS = [
     (t.__struct_config__.tag, f.name, f.type)

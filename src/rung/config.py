@@ -522,7 +522,17 @@ class PerformanceTrigger(_Trigger, tag="performance"):
             raise _Bad(bound, value, f"a {self.metric} bound is at least 0")
 
 
-Trigger = ScheduleTrigger | DatasetTrigger | DriftTrigger | PerformanceTrigger
+class LiveTrigger(_Trigger, tag="live"):
+    """A challenger served beside the champion (``rung serve --shadow`` or ``--canary``),
+    judged on the live traffic whose labels came back (:mod:`rung.automation.live`): better
+    promotes it through the registry's gate, worse rejects it, too few labels wait."""
+
+    challenger: Alias = "challenger"
+    mode: Literal["auto", "paired", "two-sample"] = "auto"
+    min_labelled: Positive = 30
+
+
+Trigger = ScheduleTrigger | DatasetTrigger | DriftTrigger | PerformanceTrigger | LiveTrigger
 
 
 def _model_table(base: type[_Table], name: str, **types_: Any) -> Any:
@@ -718,7 +728,21 @@ class Settings(_Table):
                     else f"automate.{key}"
                 )
 
-            if section.get("triggers") and not section.get("label") and not self.eval.label:
+            triggers = section.get("triggers") or []
+            # a loop whose triggers are all live judges served challengers: it trains
+            # nothing and reads labels from the feedback, not from a label column
+            retrains = not triggers or any(t.get("kind") != "live" for t in triggers)
+            for i, trigger in enumerate(triggers):
+                if trigger.get("kind") == "live" and trigger.get("challenger") == section.get(
+                    "alias", "champion"
+                ):
+                    raise _Bad(
+                        f"{table}.triggers[{i}].challenger",
+                        trigger.get("challenger"),
+                        f"the challenger alias is the alias the loop promotes to; name the"
+                        f" alias `rung serve --shadow/--canary {name}@ALIAS` serves",
+                    )
+            if triggers and retrains and not section.get("label") and not self.eval.label:
                 also = "[automate] or [eval]" if own is not None else "[eval]"
                 raise _Bad(  # a loop that can fire evaluates: known before anything runs
                     f"{table}.label",
@@ -747,7 +771,7 @@ class Settings(_Table):
             named += _margin_metrics(section.get("guardrails") or {}, at("guardrails"))
             _one_task(named)
             inherit = " (or [automate], for every model)" if own is not None else ""
-            if not section.get("pipeline"):  # what a tick needs, known before one fires
+            if retrains and not section.get("pipeline"):  # known before a trigger fires
                 raise _Bad(
                     f"{table}.pipeline",
                     "",

@@ -12,7 +12,9 @@ writing anything:
   trigger judged, or that new predictions wait for the next tick;
 * performance: how many labelled rows of the champion there are of the number needed
   (only rows the champion itself served count), or that they are enough and its live metric
-  is within its bound.
+  is within its bound;
+* live: what the last tick's live comparison said — not enough evidence yet (how many
+  labelled rows of the number needed), no challenger set, or a job already judged it.
 """
 
 from __future__ import annotations
@@ -50,6 +52,15 @@ def quiet_reason(
         return _drift(stores, model, state)
     if trigger.kind == "performance":
         return _performance(stores, model, champion, o)
+    if trigger.kind == "live":
+        seen = state.get("live") or {}
+        if "judged" in state and state.get("fired_at", 0) >= seen.get("at", 0):
+            return (
+                f"a job judged version {state['judged']} ({model}@{o['challenger']}): judged"
+                " again when that alias moves to another version"
+            )
+        note = seen.get("note")
+        return str(note) if note else f"{model}@{o['challenger']} is judged at the next tick"
     return None
 
 

@@ -64,7 +64,9 @@ def compare_live(
     metric and margin.
 
     Returns ``{"champion", "challenger", "mode", "labelled", "verdict", "summary",
-    "decision", "alpha", "notes"}``: ``verdict`` is ``better``, ``worse`` or ``not enough
+    "decision", "deltas", "alpha", "notes"}`` (``deltas``: each metric's ``new``, ``old``,
+    ``delta`` and its 95% interval ``low``, ``high``, with its p-values; empty when nothing
+    was tested): ``verdict`` is ``better``, ``worse`` or ``not enough
     evidence`` (of the challenger). Raises :class:`InvalidInput` for an unknown ``mode``, a
     challenger that is the champion's version, or two models with different tasks."""
     if mode not in MODES:
@@ -124,6 +126,7 @@ def compare_live(
             summary=f"not enough evidence: {fewest} labelled {where}, fewer than"
             f" {min_labelled}; send labels back (POST /feedback) and compare again",
             decision=None,
+            deltas={},
             notes=notes,
         )
         return out
@@ -176,8 +179,80 @@ def compare_live(
             + "; ".join(t.line for t in decision.tests if t.kind == "gain")
         )
     notes += decision.notes
-    out.update(verdict=verdict, summary=summary, decision=decision.to_dict(), notes=notes)
+    out.update(
+        verdict=verdict,
+        summary=summary,
+        decision=decision.to_dict(),
+        deltas={m: _plain(d) for m, d in deltas.items()},
+        notes=notes,
+    )
     return out
+
+
+def compare_aliases(
+    store: MetadataStore,
+    registry: Any,
+    policy: Policy,
+    criteria: Sequence[Any],
+    model: str,
+    champion_alias: str,
+    challenger_alias: str,
+    mode: str = "auto",
+    min_labelled: int = MIN_LABELLED,
+) -> dict[str, Any]:
+    """:func:`compare_live` of ``model@challenger_alias`` with ``model@champion_alias``, each
+    resolved now to its version, on the traffic they served as they are now: the requests
+    logged since the later of the two aliases' moves to their current versions (the
+    champion's answers from before its challenger was set beside it, or answered by another
+    version, are not its evidence). Raises NotFound when an alias is not set."""
+    champion = registry.get(f"{model}@{champion_alias}")
+    challenger = registry.get(f"{model}@{challenger_alias}")
+    with store.read() as tx:
+        moved = [
+            tx.scalar(
+                "SELECT MAX(at) FROM alias_events WHERE name = :m AND alias = :a"
+                " AND to_version = :v",
+                {"m": model, "a": alias, "v": version},
+            )
+            for alias, version in (
+                (champion_alias, champion.version),
+                (challenger_alias, challenger.version),
+            )
+        ]
+    known = [float(t) for t in moved if t is not None]
+    return compare_live(
+        store,
+        registry,
+        policy,
+        criteria,
+        champion.ref,
+        challenger.ref,
+        since=max(known) if known else None,
+        mode=mode,
+        min_labelled=min_labelled,
+    )
+
+
+def counted(labelled: dict[str, int]) -> str:
+    """A comparison's ``labelled`` counts in words: ``300 labelled pairs`` (paired) or ``150
+    labelled answers of the champion, 148 of the canary`` (two-sample)."""
+    if "pairs" in labelled:
+        return f"{labelled['pairs']} labelled pairs"
+    return (
+        f"{labelled.get('champion', 0)} labelled answers of the champion,"
+        f" {labelled.get('challenger', 0)} of the canary"
+    )
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays as JSON's numbers and lists."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _known(name: str) -> bool:

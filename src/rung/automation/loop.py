@@ -20,6 +20,16 @@ A tick, under a lease in the metadata store (so two ticks never work at once):
 6. promotes (the registry's gate checks the evaluation again), and the service follows its
    alias.
 
+A **live** trigger's job (``kind = "live"``: a challenger served beside the champion by
+``rung serve --shadow`` or ``--canary``) trains nothing: its one step before the promotion
+judges the challenger alias's version against the champion on the live traffic whose labels
+came back (:func:`rung.automation.live.compare_aliases`, the same policy), and records the
+comparison as the job's evidence (state ``decided``). Better: ``promote`` (``await`` under
+``manual``), through the same gate and approval as a retrained challenger; worse:
+``reject``; not enough evidence by then: the job is ``skipped`` and the trigger judges
+again at the next tick. A live trigger with a verdict gets a job of its own: other pending
+triggers wait for the next job.
+
 Each step's result is committed before the next starts (``state``: fired, trained,
 evaluated, decided, done or failed), so a tick killed anywhere leaves a job the next tick
 resumes: a run is re-run (its finished steps come from the cache), a version registered
@@ -42,6 +52,7 @@ from typing import Any
 
 from rung.automation.explain import quiet_reason
 from rung.automation.jobs import approved_before, awaiting, next_job_wait
+from rung.automation.live import counted
 from rung.automation.pending import UNSEEN as _UNSEEN
 from rung.automation.pending import observe, release, settle
 from rung.automation.triggers import Trigger, cron_due, parse_duration, parse_triggers
@@ -244,6 +255,9 @@ class Automation:
                         reason = reason.replace(_WINDOW, str(number))
                 self._observe(trigger, state, reason, now, seen)
             pending = [(t, s) for t, s, _ in observed if s.get("pending")]
+            live = [(t, s) for t, s in pending if t.kind == "live"]
+            if live:  # judging a served challenger is a job of its own: the others wait
+                pending = live[:1]
             if pending and next_job_wait(tx, self.model, self.cooldown, now) is None:
                 job_id = tx.insert("automation_jobs", self._job_row(pending, champion, now))
                 for _, state in pending:
@@ -295,6 +309,8 @@ class Automation:
             waited = f" (pending since {_iso(entry['since'])})" if entry["since"] < now else ""
             retry = f" (a retry: {entry['failed']})" if entry.get("failed") else ""
             reasons.append(f"{trigger.name}: {entry['reason']}{waited}{retry}")
+        first = pending[0][0]
+        live = {"trigger": first.name, **first.options} if first.kind == "live" else None
         return {
             "model": self.model,
             "alias": self.alias,
@@ -303,6 +319,8 @@ class Automation:
             "state": "fired",
             "decision": None,
             "champion": champion.version if champion else None,
+            # a live job's options, kept with it: a resumed job judges as its trigger did
+            "evidence": canonical_json({"live": live}) if live else None,
             "created_at": now,
             "updated_at": now,
         }
@@ -385,7 +403,61 @@ class Automation:
                 self._s.metadata, self.model, champion, o, state, f"trigger {trigger.name!r}"
             )
             return reason if judged else _UNSEEN  # no new label, or too few: nothing judged
+        if trigger.kind == "live":
+            return self._live_condition(trigger, state, champion, now)
         return None
+
+    def _live_condition(
+        self, trigger: Trigger, state: dict[str, Any], champion: Any, now: float
+    ) -> str | None:
+        """A live trigger holds when the challenger alias's version, not yet judged by a
+        job, is shown better or worse than the champion on live traffic; what it saw is
+        kept in ``state["live"]`` (``rung automate status`` says it)."""
+        o = trigger.options
+        try:
+            challenger = self._registry.get(f"{self.model}@{o['challenger']}")
+        except NotFound:
+            state["live"] = {"at": now, "note": f"no {self.model}@{o['challenger']} is set"}
+            return None
+        if challenger.version == champion.version:
+            state["live"] = {"at": now, "note": f"{challenger.ref} is the {self.alias} itself"}
+            return None
+        if state.get("judged") == challenger.version:
+            state["live"] = {"at": now, "note": f"a job already judged {challenger.ref}"}
+            return None
+        try:
+            result = self._compare_live(o)
+        except RungError as exc:  # two tasks, say: nothing to judge, said in the status
+            state["live"] = {"at": now, "note": exc.message}
+            return None
+        state["live"] = {
+            "at": now,
+            "verdict": result["verdict"],
+            "labelled": result["labelled"],
+            "note": result["summary"],
+        }
+        if result["verdict"] == "not enough evidence":
+            return None
+        self._settles[trigger.name] = {"judged": challenger.version}
+        return (
+            f"live {result['mode']} comparison of {challenger.ref} ({o['challenger']}) with"
+            f" {champion.ref} on {counted(result['labelled'])}: {result['verdict']}"
+        )
+
+    def _compare_live(self, options: dict[str, Any]) -> dict[str, Any]:
+        from rung.automation.live import compare_aliases
+
+        return compare_aliases(
+            self._s.metadata,
+            self._registry,
+            self.rules,
+            parse_criteria(self.criteria),
+            self.model,
+            self.alias,
+            str(options["challenger"]),
+            mode=str(options.get("mode", "auto")),
+            min_labelled=int(options.get("min_labelled", 30)),
+        )
 
     # -- jobs --------------------------------------------------------------------------
 
@@ -393,12 +465,15 @@ class Automation:
         """Move a job through its remaining steps, committing after each; every commit is
         fenced by the lease, and the lease is checked before each step (and each pipeline
         step), so a tick that lost it stops (:class:`LeaseLost`) instead of going on."""
-        steps = (
+        Step = tuple[str, Callable[[dict[str, Any]], dict[str, Any]], str | None]
+        steps: tuple[Step, ...] = (
             ("fired", self._train, "tick.trained"),
             ("trained", self._evaluate, "tick.evaluated"),
             ("evaluated", self._decide, "tick.decided"),
             ("decided", self._act, None),
         )
+        if _live_of(job) is not None:  # a served challenger: judged, nothing trained
+            steps = (("fired", self._judge_live, "tick.decided"), ("decided", self._act, None))
         try:
             for state, step, crash in steps:
                 if job["state"] == state:
@@ -552,6 +627,52 @@ class Automation:
             job, state="decided", decision=decision.decision, evidence=canonical_json(evidence)
         )
 
+    def _judge_live(self, job: dict[str, Any]) -> dict[str, Any]:
+        """A live job's judgement: the challenger alias's version against the job's
+        champion on live traffic (:func:`rung.automation.live.compare_aliases`), recorded
+        as the evidence with the policy's decision — or, when the evidence is not enough
+        any more (the champion moved, the labels changed), the job skipped: its trigger
+        judges again at the next tick."""
+        options = _live_of(job) or {}
+        champion = self._champion()
+        if champion is None or champion.version != job["champion"]:
+            now = _version_text(champion.version if champion else None)
+            return self._update(
+                job,
+                state="skipped",
+                error=f"{self.model}@{self.alias} is now {now}, not the version"
+                f" {job['champion']} the trigger compared: judged again at the next tick",
+            )
+        result = self._compare_live(options)
+        challenger = int(result["challenger"].rpartition("@")[2])
+        live = {
+            **{k: v for k, v in result.items() if k not in ("decision", "notes")},
+            "options": options,
+        }
+        if result["verdict"] == "not enough evidence":
+            evidence = {"live": live, "notes": result["notes"], "policy": self.policy}
+            return self._update(
+                job,
+                state="skipped",
+                challenger=challenger,
+                evidence=canonical_json(evidence),
+                error=f"{result['summary']} (judged again at the next tick)",
+            )
+        evidence = {
+            **result["decision"],
+            "notes": result["notes"],
+            "live": live,
+            "alpha": self.rules.alpha,
+            "policy": self.policy,
+        }
+        return self._update(
+            job,
+            state="decided",
+            challenger=challenger,
+            decision=result["decision"]["decision"],
+            evidence=canonical_json(evidence),
+        )
+
     def _act(self, job: dict[str, Any]) -> dict[str, Any]:
         if job["decision"] != "promote":
             return self._update(job, state="done")
@@ -562,8 +683,7 @@ class Automation:
                 self.model,
                 job["challenger"],
                 self.alias,
-                reason=f"automate job {job['id']} ({job['trigger']}): evaluation"
-                f" {job['evaluation_id']} passed"
+                reason=f"automate job {job['id']} ({job['trigger']}): {_judged_on(job)}"
                 + (f"; decided by {'; '.join(decided_by)}" if decided_by else ""),
                 fence=self._fence_move,
                 # the evidence compared with the job's champion: moved since (a person, while
@@ -634,8 +754,13 @@ class Automation:
                 f"compared with {_version_text(job['champion'])}, not the serving"
                 f" {_version_text(serving)}"
             )
+        on = (
+            f"evaluation {job['evaluation_id']}"
+            if _live_of(job) is None
+            else f"{(job['evidence'].get('live') or {}).get('mode')} live evidence"
+        )
         why = (
-            f"approved by {user} (automate job {job['id']}, evaluation {job['evaluation_id']}"
+            f"approved by {user} (automate job {job['id']}, {on}"
             + (f", {', '.join(overrides)}: forced" if forced else ", the policy would promote")
             + ")"
             + (f": {reason}" if reason else "")
@@ -830,12 +955,13 @@ class Automation:
             tx.execute(
                 f"UPDATE automation_jobs SET {sets} WHERE id = :id", {**changes, "id": job["id"]}
             )
-            if changes.get("state") in ("done", "failed"):
+            if changes.get("state") in ("done", "failed", "skipped"):
                 self._end_triggers(tx, job["id"], changes["state"], changes.get("error"))
         return self.job(job["id"])
 
     def _end_triggers(self, tx: Tx, job_id: int, state: str, error: str | None) -> None:
-        """Settle (``done``) or release (``failed``) every trigger job ``job_id`` acted on."""
+        """Settle (``done``), release (``failed``) or drop the pending entry of (``skipped``:
+        its trigger judges afresh) every trigger job ``job_id`` acted on."""
         now = time.time()
         for trigger in self.triggers:
             current = self._state_in(tx, trigger)
@@ -843,6 +969,8 @@ class Automation:
                 continue
             if state == "done":
                 settle(current, now)
+            elif state == "skipped":
+                current.pop("pending")
             else:
                 release(current, job_id, error or "unknown error")
             tx.upsert(
@@ -930,6 +1058,26 @@ def _stale(job: dict[str, Any], serving: int | None, by: str = "approve") -> Ref
         f"refusing to {'promote' if by == 'loop' else by} {name}@{version}: the evidence is"
         f" stale — automate job {job['id']} {compared}, but {name}@{alias} is now {now}",
         f"{fresh}, or let the next `rung automate tick` judge a new challenger{override}",
+    )
+
+
+def _live_of(job: dict[str, Any]) -> dict[str, Any] | None:
+    """A live job's trigger options (``trigger``, ``challenger``, ``mode``,
+    ``min_labelled``); None for a job that retrains."""
+    live = (job.get("evidence") or {}).get("live")
+    if not isinstance(live, dict):
+        return None
+    return live.get("options", live)  # after the judgement, kept under "options"
+
+
+def _judged_on(job: dict[str, Any]) -> str:
+    """What passed, for the alias event's why: the evaluation, or the live comparison."""
+    live = (job.get("evidence") or {}).get("live")
+    if _live_of(job) is None or not isinstance(live, dict) or "mode" not in live:
+        return f"evaluation {job['evaluation_id']} passed"
+    return (
+        f"{live['challenger']} better than {live['champion']} on live traffic"
+        f" ({live['mode']}, {counted(live['labelled'])})"
     )
 
 

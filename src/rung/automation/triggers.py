@@ -20,6 +20,12 @@
     below = 0.55               # regressor: mae, rmse (above), r2 (below)
     labelled = 100             # on its newest N labelled rows
 
+    [[automate.triggers]]
+    kind = "live"              # a challenger served in shadow or as a canary, judged on
+    challenger = "challenger"  # live labelled traffic: the alias it is served under
+    mode = "auto"              # auto, paired (shadow) or two-sample (canary)
+    min_labelled = 30          # labelled rows (pairs, or rows of each arm) before a test
+
 Each trigger is checked once per tick and keeps what it saw (its state) in the metadata
 store: the last cron time checked, the dataset version it fired for, how many ticks in a row
 its condition held (the debounce). Parsing checks everything up front, so a bad cron
@@ -40,7 +46,10 @@ KINDS = {
     "dataset": {"dataset"},
     "drift": {"window", "min_features", "predictions"},
     "performance": {"metric", "below", "above", "labelled"},
+    "live": {"challenger", "mode", "min_labelled"},
 }
+RETRAINS = ("schedule", "dataset", "drift", "performance")
+"""The kinds whose job retrains the model; a ``live`` trigger's job judges a served one."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,8 @@ def parse_triggers(raw: Any) -> list[Trigger]:
             raise InvalidInput(f'{where} needs dataset = "NAME"', 'e.g. dataset = "sp500"')
         elif kind == "performance":
             check_performance(options, where)
+        elif kind == "live":
+            check_live(options, where)
         name = str(
             entry.get("name")
             or (kind if sum(e.get("kind") == kind for e in raw) == 1 else f"{kind}{i}")
@@ -108,6 +119,24 @@ def check_performance(options: dict[str, Any], where: str) -> None:
         )
     if not isinstance(options.get(worse), int | float) or isinstance(options.get(worse), bool):
         raise InvalidInput(f"{where}: metric {metric!r} needs {worse} = N", f"e.g. {worse} = 0.55")
+
+
+def check_live(options: dict[str, Any], where: str) -> None:
+    """A live trigger's options with their defaults filled in: ``challenger`` (an alias,
+    default ``challenger``), ``mode`` (one of :data:`rung.automation.live.MODES`, default
+    ``auto``) and ``min_labelled`` (an integer >= 1, default 30)."""
+    from rung.automation.live import MIN_LABELLED, MODES
+    from rung.core.refs import check_alias
+
+    options.setdefault("challenger", "challenger")
+    options.setdefault("mode", "auto")
+    options.setdefault("min_labelled", MIN_LABELLED)
+    check_alias(str(options["challenger"]))
+    if options["mode"] not in MODES:
+        raise InvalidInput(f"{where} has mode {options['mode']!r}", f"use one of {MODES}")
+    n = options["min_labelled"]
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise InvalidInput(f"{where} has min_labelled = {n!r}", "give an integer >= 1, e.g. 30")
 
 
 def check_cron(expr: Any, where: str = "cron") -> None:

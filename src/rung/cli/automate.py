@@ -77,7 +77,8 @@ def _event_lines(event: dict[str, Any]) -> list[str]:
     lines += [_held_line(h) for h in event.get("held", [])]
     job: dict[str, Any] = event.get("job") or {}
     if event["event"] == "started":
-        lines.append(f"job {job['id']}: started, running the pipeline")
+        doing = "judging the live evidence" if _is_live(job) else "running the pipeline"
+        lines.append(f"job {job['id']}: started, {doing}")
     elif event["event"] == "resuming":
         lines.append(f"job {job['id']}: resuming an unfinished job (state {job['state']})")
     return lines
@@ -148,7 +149,7 @@ def _run_line(o: dict[str, Any]) -> str:
 def _job_line(job: dict[str, Any], resumed: bool = False) -> str:
     head = f"job {job['id']}{' (resumed)' if resumed else ''}: "
     if job["state"] == "skipped":
-        return head + f"skipped: {job['reason']}"
+        return head + f"skipped: {job.get('error') or job['reason']}"
     if job["state"] == "failed":
         return head + f"FAILED: {job['error']} — the alias was not moved"
     what = {
@@ -158,7 +159,9 @@ def _job_line(job: dict[str, Any], resumed: bool = False) -> str:
         f" {job['model']} {job['challenger']}`",
         "reject": f"REJECTED version {job['challenger']}",
     }.get(job["decision"] or "", job["state"])
-    return head + f"run {job['run_id']}, {what}: {_why(job)}"
+    live = (job.get("evidence") or {}).get("live") or {}
+    source = f"live {live['mode']} evidence" if "mode" in live else f"run {job['run_id']}"
+    return head + f"{source}, {what}: {_why(job)}"
 
 
 def _why(job: dict[str, Any]) -> str:
@@ -172,7 +175,15 @@ def _why_parts(job: dict[str, Any]) -> list[str]:
     evidence = job.get("evidence") or {}
     reasons = list(evidence.get("reasons") or [])
     parts = list(reasons)
-    if not reasons:
+    live = evidence.get("live") or {}
+    if "mode" in live:  # judged on live traffic: how, on how many rows (the tests follow)
+        from rung.automation.live import counted
+
+        parts.append(
+            f"live traffic: {live['challenger']} vs {live['champion']}, {live['mode']},"
+            f" {counted(live['labelled'])}: {live['verdict']}"
+        )
+    elif not reasons:
         parts.append(f"evaluation {job['evaluation_id']} passed")
     decided_by = evidence.get("decided_by")
     if decided_by is None:  # a job decided before the policy recorded its tests
@@ -305,7 +316,7 @@ def automate_history(
                 *([j["model"]] if several else []),
                 time.strftime("%m-%d %H:%M", time.gmtime(j["created_at"])),
                 j["trigger"],
-                j["run_id"],
+                "live" if j["run_id"] is None and _is_live(j) else j["run_id"],
                 f"{j['champion'] or '-'}→{j['challenger'] or '-'}",
                 j["evaluation_id"],
                 j["decision"] or j["state"],
@@ -319,7 +330,9 @@ def automate_history(
         render.line(f"job {j['id']} fired: {j['reason']}")
         if j["state"] == "failed":
             render.line(f"  failed: {j['error']}; no alias moved")
-        elif j["evidence"]:
+        elif j["state"] == "skipped":
+            render.line(f"  skipped: {j['error']}")
+        elif j["evidence"] and j["decision"]:
             render.line(f"  {j['decision']}:")
             for part in _why_parts(j):
                 render.line(f"    {part}")
@@ -332,6 +345,11 @@ def automate_history(
                     + _pending_line(t)
                     + ("" if t.get("job") is not None else " — no job yet" + _waits_for(status))
                 )
+
+
+def _is_live(job: dict[str, Any]) -> bool:
+    """A live trigger's job: it judged a served challenger, no run."""
+    return bool((job.get("evidence") or {}).get("live"))
 
 
 def _waits_for(status: dict[str, Any]) -> str:
@@ -395,8 +413,12 @@ def _print_status(status: dict[str, Any]) -> None:
             render.line(f"quiet: {t['trigger']} ({t['kind']}){why}")
     for job in status.get("awaiting") or []:
         render.line(
-            f"waiting for approval: version {job['challenger']} (job {job['id']}, evaluation"
-            f" {job['evaluation_id']}"
+            f"waiting for approval: version {job['challenger']} (job {job['id']}, "
+            + (
+                f"evaluation {job['evaluation_id']}"
+                if job["evaluation_id"] is not None
+                else "live evidence"
+            )
             + (f", compared with version {job['champion']}" if job["champion"] else "")
             + f", decided {render.when(job['updated_at'])}): `rung model approve"
             f" {status['model']} {job['challenger']}`"
