@@ -340,3 +340,22 @@ def test_a_model_reading_a_boolean_as_a_number_warms_up_and_predicts() -> None:
     frame, _ = parse({"records": [{"a": 1.0, "flag": True}, {"a": -1.0, "flag": False}]}, signature)
     assert str(frame["flag"].dtype) == "bool"
     assert len(compute(held, frame)["predictions"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("sent", "said"),
+    [
+        ("Zu\u0308rich", "another Unicode form"),  # decomposed: looks the same, is not
+        ("oslo", "did you mean 'Oslo'?"),
+        ("Zürich ", "did you mean 'Zürich'?"),
+        ("  BERN", "did you mean 'Bern'?"),
+        ("Berm", "did you mean 'Bern'?"),
+        ("x" * 5000, "allowed Oslo, Zürich, Bern"),
+    ],
+)
+def test_an_unknown_category_names_the_one_meant(sent: str, said: str) -> None:
+    """A category that differs from a known one by Unicode form, case, spaces or one letter
+    is answered with that one; the message stays one short line whatever was sent."""
+    spec = ColumnKind("categorical", "str", False, categories=("Oslo", "Zürich", "Bern"))
+    message = problem(sent, spec)
+    assert message is not None and said in message and len(message) < 300, message

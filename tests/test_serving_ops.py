@@ -4,6 +4,7 @@ failures logged, counted, reported and retried, and a busy port refused in one l
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -16,7 +17,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import Served, rung_cli, start_server
+from conftest import RUNG, Served, rung_cli, start_server
 from model_project import TRAIN, frame
 
 ACCESS = re.compile(
@@ -29,6 +30,7 @@ ACCESS = re.compile(
 SETTINGS = """
 [serve]
 log_sample_rows = 10      # a request of more rows stores a sample of 10
+max_body = 262144         # 256 KiB: a larger body is a 413
 retention = "30d"
 prune_interval = "1s"     # the service applies retention every second
 
@@ -390,3 +392,113 @@ def test_a_client_gone_before_its_body_is_499_not_a_500(server) -> None:  # type
         time.sleep(0.1)
     assert [r["status"] for r in logged] == [499]
     assert "Traceback" not in proc.err() and "ClientDisconnect" not in proc.err()
+
+
+def test_an_answer_stays_small_whatever_the_request_held(server) -> None:  # type: ignore[no-untyped-def]
+    """Values, names and numbers a client sent are quoted bounded in every error: a 200 KB
+    category, feature name or v2 input name, a 5,000-digit integer, thousands of bad rows."""
+    _, url, _ = server
+    huge = "z" * 200_000
+    bodies: list[tuple[str, bytes]] = [
+        ("/predict", json.dumps({"records": [{"a": 1.0, "color": huge}]}).encode()),
+        ("/predict", json.dumps({"records": [{"a": huge, "color": "red"}]}).encode()),
+        ("/predict", json.dumps({"records": [{"a": 1.0, huge: "red"}]}).encode()),
+        ("/predict", b'{"records": [{"a": ' + b"7" * 5000 + b', "color": "red"}]}'),
+        ("/predict", json.dumps({"records": [{"a": "x", "color": 5}] * 3000}).encode()),
+        (
+            "/v2/models/trend/infer",
+            json.dumps(
+                {
+                    "inputs": [
+                        {"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]},
+                        {"name": "color", "shape": [1], "datatype": "BYTES", "data": [huge]},
+                    ]
+                }
+            ).encode(),
+        ),
+        (
+            "/v2/models/trend/infer",
+            json.dumps(
+                {"inputs": [{"name": huge, "shape": [1], "datatype": "FP64", "data": [1.0]}]}
+            ).encode(),
+        ),
+    ]
+    for path, raw in bodies:
+        started = time.monotonic()
+        r = httpx.post(
+            f"{url}{path}", content=raw, headers={"content-type": "application/json"}, timeout=60
+        )
+        assert r.status_code in (400, 422), (path, r.status_code, r.text[:300])
+        assert len(r.content) < 60_000, (path, len(r.content))
+        assert "set_int_max_str_digits" not in r.text
+        assert time.monotonic() - started < 10
+    r = httpx.post(
+        f"{url}/predict", content=bodies[3][1], headers={"content-type": "application/json"}
+    )
+    assert "an integer of more than 4300 digits" in r.text, r.text[:400]
+
+
+def test_head_is_answered_wherever_get_is(server) -> None:  # type: ignore[no-untyped-def]
+    """RFC 9110: HEAD gets GET's status and headers, no body; a trailing slash is a 404, not
+    a redirect to an address the service may not be reached by; no Server header."""
+    _, url, _ = server
+    for path in (
+        "/health",
+        "/v2",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/trend",
+        "/v2/models/trend/ready",
+        "/metrics",
+        "/openapi.json",
+        "/docs",
+    ):
+        get, head = httpx.get(f"{url}{path}"), httpx.head(f"{url}{path}")
+        assert (head.status_code, head.content) == (get.status_code, b""), path
+        assert head.headers.get("content-type") == get.headers.get("content-type"), path
+        assert "server" not in head.headers and "server" not in get.headers
+    assert httpx.head(f"{url}/predict").status_code == 405
+    for path in ("/v2/health/ready/", "/health/"):
+        r = httpx.get(f"{url}{path}")
+        assert r.status_code == 404 and "location" not in r.headers, (path, r.status_code)
+
+
+def test_the_body_limit_is_configured(server) -> None:  # type: ignore[no-untyped-def]
+    """``[serve] max_body`` (here 256 KiB): a larger body is a 413 naming the limit, counted
+    while it streams and after decoding; a smaller one is answered."""
+    import gzip
+
+    _, url, _ = server
+    rows = [{"a": 0.5, "color": "red"}] * 5000  # ~150 KB
+    ok = httpx.post(f"{url}/predict", json={"records": rows}, timeout=60)
+    assert ok.status_code == 200, ok.text[:300]
+    big = json.dumps({"records": rows * 2}).encode()  # ~300 KB
+    for raw, headers in (
+        (big, {"content-type": "application/json"}),
+        (gzip.compress(big), {"content-type": "application/json", "content-encoding": "gzip"}),
+    ):
+        r = httpx.post(f"{url}/predict", content=raw, headers=headers, timeout=60)
+        assert r.status_code == 413 and "262144" in r.text, (r.status_code, r.text[:300])
+
+
+def test_several_workers_announce_only_once_a_worker_answers(tmp_path: Path, server) -> None:  # type: ignore[no-untyped-def]
+    """With several workers uvicorn binds the port long before a worker has loaded its model:
+    the "serving … on" line comes once one answers, so a client that waits for it succeeds."""
+    ws, _, _ = server
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = Served(
+        [RUNG, "serve", "trend@champion", "--port", str(port), "--workers", "2"],
+        cwd=ws.root,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "serving trend@champion" not in proc.err():
+            assert proc.poll() is None, proc.err()
+            time.sleep(0.05)
+        assert "serving trend@champion" in proc.err()
+        assert httpx.get(f"http://127.0.0.1:{port}/v2/health/ready", timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -98,6 +98,17 @@ def test_several_models_are_each_served_under_their_own_name(fleet) -> None:  # 
         )
         assert infer.status_code == 200 and infer.json()["model_name"] == name
         assert infer.headers["X-Model-Version"] == f"{name}@{infer.json()['model_version']}"
+    # rung.Client names the model per call or once (and refuses a route given as the service)
+    import rung
+    from rung.core.errors import InvalidInput
+
+    with rung.Client(url) as client:
+        assert client.predict(row, model="other")["model"] == "other"
+    with rung.Client(url, model="trend") as client:
+        assert client.predict([row, row])["model"] == "trend"
+    for route in (f"{url}/predict", f"{url}/predict/other", f"{url}/v2/models/other/infer"):
+        with pytest.raises(InvalidInput, match="is a route of the service"):
+            rung.Client(route)
     # plain /predict with two models does not say which: one line naming the choices
     plain = httpx.post(f"{url}/predict", json=row)
     assert plain.status_code == 409

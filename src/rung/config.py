@@ -696,6 +696,8 @@ class ServeSettings(_Table):
     # seconds a request's body may send nothing before it is answered 408 and closed
     body_timeout: Annotated[float | str, _Seconds(3600, zero=False)] = 10.0
 
+    # bytes a request body may hold (after gzip/deflate decoding); past it: 413
+    max_body: Annotated[int, msgspec.Meta(ge=1024, le=1 << 30)] = 8 << 20
     retention: Duration | None = None  # records older than this go (e.g. "30d"); None: kept
     max_log_rows: Positive | None = None  # at most this many records (the oldest go first)
     log_sample_rows: Positive = 1000  # a request of more rows stores a sample of this many

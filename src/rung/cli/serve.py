@@ -155,6 +155,7 @@ def serve(
                     log_level="warning",
                     http=PROTOCOL,
                     h11_max_incomplete_event_size=H11_LIMIT,
+                    server_header=False,  # no "server: uvicorn": nothing to fingerprint
                 ),
                 announce,
             ).run()
@@ -167,7 +168,7 @@ def serve(
                     v, model = ws.models.load(each)
                     ready(v.name, v.version, model, require_signature(v))
             _check_port(host, port)  # a busy port: one line, and no "serving" line before it
-            render.line(announce.format(port=port), sys.stderr)
+            _announce_when_answering(host, port, announce.format(port=port))
             uvicorn.run(
                 "rung.cli.serve_app:app_from_env",
                 factory=True,
@@ -177,6 +178,7 @@ def serve(
                 log_level="warning",
                 http=PROTOCOL,
                 h11_max_incomplete_event_size=H11_LIMIT,
+                server_header=False,
             )
     finally:
         if shared:
@@ -327,6 +329,33 @@ def _check_port(host: str, port: int) -> None:
                 "give an address of this machine and a port you may bind (above 1023 unless"
                 " root), or --port 0",
             ) from None
+
+
+def _announce_when_answering(host: str, port: int, line: str, wait: float = 600.0) -> None:
+    """Print ``line`` once a worker answers HTTP on the port, from a thread (several workers:
+    uvicorn's supervisor binds the port long before a worker has loaded its models, and a
+    connection is then accepted by nobody). Any HTTP answer counts, a 401 included; nothing
+    is printed if none comes within ``wait`` seconds or the process ends first."""
+    import socket
+    import threading
+    import time
+
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+
+    def probe() -> None:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((target, port), timeout=2) as conn:
+                    conn.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    if conn.recv(5) == b"HTTP/":
+                        render.line(line, sys.stderr)
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+
+    threading.Thread(target=probe, name="rung-announce", daemon=True).start()
 
 
 def _announcing_server() -> Any:

@@ -56,6 +56,7 @@ def app_from_env() -> Any:
             ws,
             refs,
             float(os.environ.get("RUNG_SERVE_POLL", "1.0")),
+            max_body=int(ws.config.settings.serve.max_body),
             protection=Protection.from_env(),
             access_log=access,
             shadows=json.loads(os.environ.get("RUNG_SERVE_SHADOW") or "[]"),

@@ -34,6 +34,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from rung.core.limits import quoted
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -264,7 +266,7 @@ def problem(value: Any, spec: ColumnKind) -> str | None:
     kind = spec.kind
     if kind in _NUMBERS:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            return f"expected a number, got {type(value).__name__} {value!r}"
+            return f"expected a number, got {type(value).__name__} {quoted(value)}"
         try:
             finite = math.isfinite(value)
         except OverflowError:  # an integer too large for a float
@@ -277,26 +279,40 @@ def problem(value: Any, spec: ColumnKind) -> str | None:
             return out_of_range(float(value), spec.dtype)
         if kind == "integer":
             if isinstance(value, float) and not value.is_integer():
-                return f"expected an integer, got {value!r}"
+                return f"expected an integer, got {quoted(value)}"
             lo, hi = integer_range(spec)
             if not lo <= value <= hi:
-                return f"{value!r} is outside the range of {spec.dtype} [{lo}, {hi}]"
+                return f"{quoted(value)} is outside the range of {spec.dtype} [{lo}, {hi}]"
         return None
     if kind == "boolean":
-        return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
+        return None if isinstance(value, bool) else f"expected true or false, got {quoted(value)}"
     if kind == "categorical":
         if not isinstance(value, str | int | float | bool):
             return f"expected a category, got {type(value).__name__}"
         allowed = spec.categories
         if allowed is not None and spec.dtype != "bool" and str(value) not in set(allowed):
+            import unicodedata
+
+            from rung.core.suggest import did_you_mean
+
+            text = str(value)
+            if unicodedata.normalize("NFC", text) in set(allowed):
+                return (
+                    f"unknown category {quoted(value)}: the same letters as a known category,"
+                    " written in another Unicode form — send text in NFC (composed) form"
+                )
             shown = ", ".join(allowed[:10]) + (" …" if len(allowed) > 10 else "")
-            return f"unknown category {value!r}: allowed {shown}"
+            near = did_you_mean(str(value)[:200], allowed)
+            return (
+                f"unknown category {quoted(value)}: {f'{near} (' if near else ''}allowed {shown}"
+                + (")" if near else "")
+            )
         return None
     if kind == "datetime":
         if not isinstance(value, str):
-            return f"expected a date string, got {value!r}"
+            return f"expected a date string, got {quoted(value)}"
         if not ISO_TIME.fullmatch(value):
-            return f"expected an ISO 8601 date or time, got {value!r}"
+            return f"expected an ISO 8601 date or time, got {quoted(value)}"
         try:
             datetimes([value], spec)
         except (ValueError, TypeError, OverflowError) as exc:
@@ -304,10 +320,10 @@ def problem(value: Any, spec: ColumnKind) -> str | None:
             # to_datetime's arguments, which a caller of the API cannot act on
             reason = next((line for line in str(exc).splitlines() if line.strip()), "")
             reason = reason.split(" You might want to try:")[0].strip()
-            return f"cannot read {value!r} as a date ({reason})"
+            return f"cannot read {quoted(value)} as a date ({reason})"
         return None
     if kind == "text":
-        return None if isinstance(value, str) else f"expected a string, got {value!r}"
+        return None if isinstance(value, str) else f"expected a string, got {quoted(value)}"
     return None
 
 

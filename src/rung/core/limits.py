@@ -16,6 +16,7 @@ characters (Unicode code points), as PostgreSQL does. The user-facing table is i
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from rung.core.errors import InvalidInput
 
@@ -127,6 +128,27 @@ _SHOWN = 40  # characters of a refused value shown in a message
 def shown(value: str) -> str:
     """``value`` quoted for a one-line message, cut to 40 characters with an ellipsis."""
     return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
+
+
+def quoted(value: Any, limit: int = _SHOWN) -> str:
+    """A value a client sent, quoted for a one-line message and bounded whatever its size:
+    a string cut to ``limit`` characters with an ellipsis (:func:`shown`), an integer of more
+    than 128 bits named by its number of digits (printing it may even be refused: Python's
+    limit of 4,300 digits), any other value's ``repr`` cut the same way."""
+    if isinstance(value, str):
+        return repr(value if len(value) <= limit else value[:limit] + "…")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of {int(value.bit_length() * 0.30103) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def bounded(text: str, limit: int = 500) -> str:
+    """``text`` (a message, a field's path) at most ``limit`` characters: what is cut is
+    counted, so a huge value quoted anywhere never makes a huge answer."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
 def not_utf8(name: str) -> InvalidInput:

@@ -6,7 +6,9 @@ command, option) builds its hint here, so that a typo anywhere gets the same kin
 
 Closeness is :func:`difflib.get_close_matches` (Ratcliff/Obershelp similarity, ratio ≥ 0.6 by
 default): one deleted, inserted, replaced or transposed character of a name of three or more
-characters is always within it. Names are compared case-insensitively.
+characters is always within it. Names are compared case-insensitively, and a candidate that
+is the same text but for Unicode normalization, letter case or surrounding spaces (``Zürich``
+typed decomposed, ``oslo``, ``"Oslo "``) is the one suggested.
 """
 
 from __future__ import annotations
@@ -27,11 +29,15 @@ def closest(word: str, candidates: Iterable[str], n: int = 3, cutoff: float = CU
     those with a similarity of at least ``cutoff`` and within ``MARGIN`` (0.1) of the best,
     so that a clear winner is suggested alone ('cancer', not 'cancer' or 'challenger').
 
-    A candidate equal to ``word`` but for letter case ranks first.
+    A candidate equal to ``word`` but for Unicode normalization (NFC), letter case and
+    surrounding spaces is the only one returned.
     """
     pool = sorted({c for c in candidates if c and c != word})
     if not word or not pool:
         return []
+    same = [c for c in pool if _folded(c) == _folded(word)]
+    if same:
+        return same[:n]
     lowered: dict[str, list[str]] = {}
     for c in pool:
         lowered.setdefault(c.lower(), []).append(c)
@@ -42,6 +48,13 @@ def closest(word: str, candidates: Iterable[str], n: int = 3, cutoff: float = CU
     best = difflib.SequenceMatcher(None, found[0], typed).ratio()
     near = [f for f in found if difflib.SequenceMatcher(None, f, typed).ratio() >= best - MARGIN]
     return [c for low in near for c in lowered[low]][:n]
+
+
+def _folded(text: str) -> str:
+    """``text`` as a reader sees it: NFC, no surrounding spaces, case-folded."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", text).strip().casefold()
 
 
 def did_you_mean(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rung.core.columns import check_unique_names
-from rung.core.errors import RungError
+from rung.core.errors import InvalidInput, RungError
 
 
 def encode(body: Any) -> bytes:
@@ -73,18 +73,35 @@ class Client:
     ``Authorization: Bearer <token>`` on every call; a service with tokens answers 401
     without one and 403 for a token lacking the route's scope (:class:`ServiceError`)."""
 
-    def __init__(self, url: str, timeout: float = 10.0, token: str | None = None) -> None:
+    def __init__(
+        self, url: str, timeout: float = 10.0, token: str | None = None, model: str | None = None
+    ) -> None:
         import os
+        from urllib.parse import urlsplit
 
         import httpx
 
         self.url = url.rstrip("/")
+        path = urlsplit(self.url).path
+        if path.endswith("/predict") or "/predict/" in path or path.startswith("/v2"):
+            raise InvalidInput(
+                f"{url!r} is a route of the service, not the service",
+                "give the service's address, e.g. Client('http://127.0.0.1:8000'), and the"
+                " model of a service serving several with model='NAME'",
+            )
+        self.model = model  # the served model to ask (/predict/NAME); None: the only one
         token = token if token is not None else os.environ.get("RUNG_TOKEN") or None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
 
-    def predict(self, rows: Any) -> dict[str, Any]:
-        """One record (dict), several (list of dicts) or a DataFrame; returns the answer."""
+    def predict(self, rows: Any, model: str | None = None) -> dict[str, Any]:
+        """One record (dict), several (list of dicts) or a DataFrame; returns the answer.
+
+        ``model`` (default: the client's ``model``) names the served model when the service
+        serves several (``POST /predict/{model}``); without it, ``POST /predict``, which a
+        service of several models answers 409."""
+        from urllib.parse import quote
+
         if hasattr(rows, "to_dict"):
             check_unique_names(getattr(rows, "columns", ()), "the DataFrame to predict")
             body: Any = {"records": rows.to_dict("records")}
@@ -92,6 +109,9 @@ class Client:
             body = {"records": rows}
         else:
             body = rows
+        name = model if model is not None else self.model
+        if name is not None:
+            return self._post(f"/predict/{quote(name, safe='')}", body)
         return self._post("/predict", body)
 
     def feedback(

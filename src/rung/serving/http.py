@@ -33,7 +33,7 @@ from starlette.requests import ClientDisconnect
 
 from rung.core import predlog
 from rung.core.errors import InvalidInput, RungError
-from rung.core.limits import REQUEST_ID, check_length, is_digits
+from rung.core.limits import REQUEST_ID, bounded, check_length, is_digits
 from rung.serving.metrics import Metrics, path_label
 from rung.serving.payload import HINT as PREDICT_HINT
 from rung.serving.payload import check, not_json
@@ -131,14 +131,25 @@ class PayloadTooLarge(RungError):
     status = 413
 
 
+MAX_FIELDS = 100  # bad fields listed in one error body at most
+
+
 def error_body(exc: RungError) -> dict[str, Any]:
-    """The one canonical JSON error body of the API."""
-    fields = [e.to_dict() for e in getattr(exc, "errors", [])]
+    """The one canonical JSON error body of the API. Whatever a client sent, it stays small:
+    each text at most 500 characters and each path element 100 (:func:`bounded`: what is
+    cut is counted), at most :data:`MAX_FIELDS` fields."""
+    fields = [
+        {
+            "loc": [p if isinstance(p, int) else bounded(str(p), 100) for p in f["loc"]],
+            "msg": bounded(f["msg"]),
+        }
+        for f in (e.to_dict() for e in getattr(exc, "errors", [])[:MAX_FIELDS])
+    ]
     return {
         "error": {
             "type": type(exc).__name__,
-            "message": exc.message,
-            "hint": exc.hint,
+            "message": bounded(exc.message),
+            "hint": None if exc.hint is None else bounded(exc.hint),
             "fields": fields,
         }
     }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +145,11 @@ def loads(raw: bytes) -> Any:
         return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except RecursionError as exc:  # orjson stops at 1024 levels with a JSONDecodeError
         raise ValueError("nested too deeply") from exc
+    except ValueError as exc:  # Python's own words name its setting, not the client's fix
+        if "int_max_str_digits" not in str(exc):
+            raise
+        limit = sys.get_int_max_str_digits()
+        raise ValueError(f"it holds an integer of more than {limit} digits") from None
 
 
 def columns_of(body: Any, features: list[str]) -> tuple[dict[str, list[Any]], int, str]:
