@@ -61,7 +61,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
         fleet.start()
+        protection.tokens.start()  # a token file is followed while serving
         yield
+        protection.tokens.stop()
         fleet.stop()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rung.core.errors import RungError
-from rung.core.tokens import TokenSet, parse
+from rung.core.tokens import TokenFile, TokenSet, parse
 from rung.serving.http import refusal
 from rung.serving.metrics import Metrics
 
@@ -64,9 +64,11 @@ class UnsupportedMediaType(RungError):
 
 @dataclass(frozen=True)
 class Protection:
-    """The protection settings of one service: its ``tokens`` (none: no authentication),
-    the ``allowed_hosts`` of the ``Host`` header and the CORS ``cors_origins`` (none: no
-    CORS). Carried to uvicorn's workers in the environment (:meth:`to_env`)."""
+    """The protection settings of one service: its ``tokens`` (none: no authentication; a
+    :class:`~rung.core.tokens.TokenFile` when they come from a file, followed while the
+    service runs), the ``allowed_hosts`` of the ``Host`` header and the CORS ``cors_origins``
+    (none: no CORS). Carried to uvicorn's workers in the environment (:meth:`to_env`): a
+    token file by its path, so each worker follows the file itself."""
 
     tokens: TokenSet = field(default_factory=TokenSet)
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
@@ -76,18 +78,33 @@ class Protection:
         """The environment that :meth:`from_env` reads back in a worker process."""
         from rung.core.tokens import render
 
+        if isinstance(self.tokens, TokenFile):
+            file, text = str(self.tokens.path), ""
+        else:
+            file, text = "", render(self.tokens.tokens)
         return {
-            "RUNG_SERVE_TOKENS": render(self.tokens.tokens),
+            "RUNG_SERVE_TOKENS_FILE": file,
+            "RUNG_SERVE_TOKENS": text,
             "RUNG_SERVE_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             "RUNG_SERVE_CORS_ORIGINS": ",".join(self.cors_origins),
         }
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Protection:
-        """The settings :meth:`to_env` wrote (defaults for what is not set)."""
+        """The settings :meth:`to_env` wrote (defaults for what is not set); raises
+        :class:`~rung.core.tokens.BadTokenFile` for tokens that cannot be used."""
+        import logging
+        from pathlib import Path
+
         hosts = env.get("RUNG_SERVE_ALLOWED_HOSTS")
+        file = env.get("RUNG_SERVE_TOKENS_FILE")
+        tokens = (
+            TokenFile(Path(file), log=logging.getLogger("rung.serve"))
+            if file
+            else TokenSet(parse(env.get("RUNG_SERVE_TOKENS", ""), "RUNG_SERVE_TOKENS"))
+        )
         return cls(
-            TokenSet(parse(env.get("RUNG_SERVE_TOKENS", ""), "RUNG_SERVE_TOKENS")),
+            tokens,
             tuple(h for h in hosts.split(",") if h) if hosts else LOCAL_HOSTS,
             tuple(o for o in env.get("RUNG_SERVE_CORS_ORIGINS", "").split(",") if o),
         )
