@@ -174,3 +174,63 @@ def test_a_token_file_that_cannot_be_used_at_start_is_one_error(tmp_path: Path) 
         with pytest.raises(BadTokenFile, match=message):
             TokenFile(tmp_path / name)
     assert not TokenFile(tmp_path / "missing").tokens  # none yet: every token refused
+
+
+_URL_PIECES = st.sampled_from(
+    [
+        "127.0.0.1",
+        "localhost",
+        "evil.example",
+        "[::1]",
+        "[",
+        "]",
+        "@",
+        ":",
+        ":80",
+        "%2f",
+        ";",
+        ".",
+        "user",
+        "#",
+        "/",
+        "?",
+        "\\",
+        "x",
+        "::1",
+        "0x7f000001",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(["http", "HTTPS", "ftp", "ws", "file", "h2c", ""]),
+    st.lists(_URL_PIECES, max_size=6).map("".join),
+    st.sampled_from(["", "/", "/predict", "/v2/health/ready", "/a@b", "/x#y"]),
+)
+def test_the_host_of_an_absolute_target_is_the_one_a_url_parser_sees(
+    scheme: str, authority: str, path: str
+) -> None:
+    """:func:`absolute_target` accepts only http(s) URLs without user information, and the
+    host it returns (the one the allowlist checks) is the host Python's own URL parser
+    (``urllib.parse.urlsplit``, RFC 3986) finds in the same target."""
+    from urllib.parse import urlsplit
+
+    import pytest
+
+    from rung.core.errors import RungError
+    from rung.serving.guards import BadTarget, absolute_target
+
+    target = f"{scheme}://{authority}{path}"
+    try:
+        host, given, rest = absolute_target(target)
+    except BadTarget as exc:
+        assert isinstance(exc, RungError) and exc.status == 400
+        return
+    assert scheme.lower() in ("http", "https") and "@" not in given and host
+    assert rest.startswith("/") and given in target
+    try:
+        seen = urlsplit(target).hostname
+    except ValueError:  # a literal Python's parser refuses: ours must not be laxer there
+        pytest.fail(f"{target!r} accepted, but urlsplit refuses it")
+    assert seen is not None and seen.rstrip(".") == host, (target, seen, host)
