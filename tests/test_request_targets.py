@@ -114,6 +114,7 @@ HEALTH = "/v2/health/ready"
 # server's. 200s: the target names this server, whatever Host says.
 CASES: list[tuple[str, str, str | None, int, str | None]] = [
     ("GET", HEALTH, "127.0.0.1", 200, None),  # the control: origin-form
+    ("GET", HEALTH, "localhost:", 200, None),  # an empty port is valid (RFC 3986 §3.2.3)
     ("GET", f"http://127.0.0.1{HEALTH}", "127.0.0.1", 200, None),
     ("GET", f"http://127.0.0.1:{{port}}{HEALTH}", "evil.example", 200, None),  # target wins
     ("GET", f"HTTPS://LOCALHOST{HEALTH}", "evil.example", 200, None),

@@ -79,6 +79,8 @@ def test_the_host_allowlist_matches_names_not_prefixes_or_suffixes(
 ) -> None:
     names = (allowed, "127.0.0.1", "::1")
     assert host_allowed(allowed, names) and host_allowed(f"{allowed}:{port}", names)
+    assert host_allowed(f"{allowed}:", names) and host_allowed("[::1]:", names)  # empty port
+    assert not host_allowed("::", names) and not host_allowed(f"{allowed}:x", names)
     assert host_allowed(f"{allowed.upper()}.", names) and host_allowed(f"[::1]:{port}", names)
     for attack in (f"{allowed}.{other}", f"{other}.{allowed}", f"{allowed}{other}", f"{allowed}@x"):
         assert not host_allowed(attack, names), attack

@@ -145,13 +145,13 @@ def default_hosts(bound: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
 
 
 def host_name(header: str) -> str:
-    """The host of a ``Host`` header, without its port or IPv6 brackets, lower case, without
-    a trailing dot."""
+    """The host of a ``Host`` header, without its port (which may be empty: RFC 3986 §3.2.3)
+    or IPv6 brackets, lower case, without a trailing dot."""
     value = header.strip().lower()
     if value.startswith("["):
         return value[1:].partition("]")[0]
     name, colon, port = value.rpartition(":")
-    if colon and port.isdigit() and ":" not in name:
+    if colon and (port.isdigit() or not port) and ":" not in name:
         value = name
     return value.rstrip(".")
 
