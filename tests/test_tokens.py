@@ -5,6 +5,7 @@ server in test_serving_secure.py."""
 from __future__ import annotations
 
 import string
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -78,6 +79,8 @@ def test_the_host_allowlist_matches_names_not_prefixes_or_suffixes(
 ) -> None:
     names = (allowed, "127.0.0.1", "::1")
     assert host_allowed(allowed, names) and host_allowed(f"{allowed}:{port}", names)
+    assert host_allowed(f"{allowed}:", names) and host_allowed("[::1]:", names)  # empty port
+    assert not host_allowed("::", names) and not host_allowed(f"{allowed}:x", names)
     assert host_allowed(f"{allowed.upper()}.", names) and host_allowed(f"[::1]:{port}", names)
     for attack in (f"{allowed}.{other}", f"{other}.{allowed}", f"{allowed}{other}", f"{allowed}@x"):
         assert not host_allowed(attack, names), attack
@@ -115,3 +118,121 @@ def test_the_default_host_allowlist() -> None:
     resolved = {str(i[4][0]) for i in socket.getaddrinfo(socket.gethostname(), None)}
     assert resolved <= set(wildcard)
     assert default_hosts("::1") == ("::1", "localhost", "127.0.0.1")
+
+
+# a token file's successive states: which of three tokens it holds, or a fault
+_FAULTS = ("missing", "malformed", "not utf-8", "a folder")
+FILE_STATES = st.lists(
+    st.one_of(st.sets(st.sampled_from(range(3))), st.sampled_from(_FAULTS)), max_size=12
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(FILE_STATES)
+def test_a_followed_token_file_accepts_what_it_holds_now_and_fails_closed(
+    states: list[set[int] | str],
+) -> None:
+    """:class:`TokenFile` after each change of its file (and one read): a token is accepted
+    exactly when the file now holds it; a file missing, malformed, not UTF-8 or not a file
+    accepts none, and authentication stays on (``bool()``)."""
+    import shutil
+    import tempfile
+
+    from rung.core.tokens import TokenFile, write_file
+
+    made = [make(f"t{i}", ["predict"]) for i in range(3)]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "tokens"
+        write_file(path, [t for _, t in made])
+        followed = TokenFile(path)
+        for state in [{0, 1, 2}, *states]:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+            if isinstance(state, set):
+                write_file(path, [made[i][1] for i in sorted(state)])
+            elif state == "malformed":
+                path.write_text(made[0][1].line() + "\nbroken line\n")
+            elif state == "not utf-8":
+                path.write_bytes(b"\xff" + made[0][1].line().encode())
+            elif state == "a folder":
+                path.mkdir()
+            followed.refresh()
+            held = state if isinstance(state, set) else set()
+            assert followed and len(followed.tokens) == len(held)
+            for i, (secret, token) in enumerate(made):
+                assert followed.verify(secret) == (token if i in held else None), (state, i)
+
+
+def test_a_token_file_that_cannot_be_used_at_start_is_one_error(tmp_path: Path) -> None:
+    import pytest
+
+    from rung.core.tokens import BadTokenFile, TokenFile
+
+    (tmp_path / "bad").write_text("x predict\n")
+    (tmp_path / "dir").mkdir()
+    for name, message in (("bad", "has 2 fields"), ("dir", "cannot read the token file")):
+        with pytest.raises(BadTokenFile, match=message):
+            TokenFile(tmp_path / name)
+    assert not TokenFile(tmp_path / "missing").tokens  # none yet: every token refused
+
+
+_URL_PIECES = st.sampled_from(
+    [
+        "127.0.0.1",
+        "localhost",
+        "evil.example",
+        "[::1]",
+        "[",
+        "]",
+        "@",
+        ":",
+        ":80",
+        "%2f",
+        ";",
+        ".",
+        "user",
+        "#",
+        "/",
+        "?",
+        "\\",
+        "x",
+        "::1",
+        "0x7f000001",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(["http", "HTTPS", "ftp", "ws", "file", "h2c", ""]),
+    st.lists(_URL_PIECES, max_size=6).map("".join),
+    st.sampled_from(["", "/", "/predict", "/v2/health/ready", "/a@b", "/x#y"]),
+)
+def test_the_host_of_an_absolute_target_is_the_one_a_url_parser_sees(
+    scheme: str, authority: str, path: str
+) -> None:
+    """:func:`absolute_target` accepts only http(s) URLs without user information, and the
+    host it returns (the one the allowlist checks) is the host Python's own URL parser
+    (``urllib.parse.urlsplit``, RFC 3986) finds in the same target."""
+    from urllib.parse import urlsplit
+
+    import pytest
+
+    from rung.core.errors import RungError
+    from rung.serving.guards import BadTarget, absolute_target
+
+    target = f"{scheme}://{authority}{path}"
+    try:
+        host, given, rest = absolute_target(target)
+    except BadTarget as exc:
+        assert isinstance(exc, RungError) and exc.status == 400
+        return
+    assert scheme.lower() in ("http", "https") and "@" not in given and host
+    assert rest.startswith("/") and given in target
+    try:
+        seen = urlsplit(target).hostname
+    except ValueError:  # a literal Python's parser refuses: ours must not be laxer there
+        pytest.fail(f"{target!r} accepted, but urlsplit refuses it")
+    assert seen is not None and seen.rstrip(".") == host, (target, seen, host)

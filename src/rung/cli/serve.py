@@ -34,7 +34,8 @@ def serve(
         Path | None,
         typer.Option(
             "--tokens",
-            help="Token file to accept (default: $RUNG_SERVE_TOKENS, else the workspace's).",
+            help="Token file to accept, re-read every second while serving (default:"
+            " $RUNG_SERVE_TOKENS, else the workspace's).",
         ),
     ] = None,
     allow_host: Annotated[
@@ -189,26 +190,31 @@ def _protection(
     ws: Any, host: str, tokens_file: Path | None, allow_host: list[str], insecure: bool
 ) -> Any:
     """The service's tokens (``--tokens FILE``, else ``RUNG_SERVE_TOKENS``, else the
-    workspace's token file), ``Host`` allowlist and CORS origins; refuses a non-loopback
-    ``host`` without tokens unless ``insecure``."""
+    workspace's token file; a file is followed while serving, see
+    :class:`rung.core.tokens.TokenFile`), ``Host`` allowlist and CORS origins; refuses a
+    non-loopback ``host`` without tokens unless ``insecure``. Whether tokens are required is
+    decided here, once: a server started without any stays open (on loopback)."""
     import ipaddress
     import os
 
     from rung.core.errors import InvalidInput
     from rung.core.refs import check_host
-    from rung.core.tokens import FILE, TokenSet, parse, read_file
+    from rung.core.tokens import FILE, TokenFile, TokenSet, parse
     from rung.serving.guards import Protection, default_hosts
 
+    found: TokenSet
     if tokens_file is not None:
         if not tokens_file.is_file():
             raise InvalidInput(
                 f"no token file {tokens_file}", "make one with rung token create --file PATH"
             )
-        found = read_file(tokens_file)
+        found = TokenFile(tokens_file.absolute())  # followed while serving
     elif os.environ.get("RUNG_SERVE_TOKENS"):
-        found = parse(os.environ["RUNG_SERVE_TOKENS"], "RUNG_SERVE_TOKENS")
+        found = TokenSet(parse(os.environ["RUNG_SERVE_TOKENS"], "RUNG_SERVE_TOKENS"))
     else:
-        found = read_file(ws.config.state_dir / FILE)
+        found = TokenFile((ws.config.state_dir / FILE).absolute())
+    if not found.tokens:  # none at start: no authentication, loopback only (below)
+        found = TokenSet()
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -224,7 +230,7 @@ def _protection(
         check_host(name, "--allow-host")
     settings = ws.config.settings.serve
     return Protection(
-        TokenSet(found),
+        found,
         default_hosts(host, [*settings.allowed_hosts, *allow_host]),
         tuple(settings.cors_origins),
     )

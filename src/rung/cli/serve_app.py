@@ -36,8 +36,9 @@ def app_from_env() -> Any:
     """``RUNG_SERVE_ROOT``, ``RUNG_SERVE_REFS`` (a JSON list; else ``RUNG_SERVE_REF``),
     ``RUNG_SERVE_SHADOW``, ``RUNG_SERVE_CANARY`` (JSON lists), ``RUNG_SERVE_POLL`` and
     ``RUNG_SERVE_ACCESS_LOG`` (``1``/``0``) say what to serve and how;
-    ``RUNG_SERVE_TOKENS``, ``RUNG_SERVE_ALLOWED_HOSTS`` and ``RUNG_SERVE_CORS_ORIGINS`` how
-    to protect it (set by ``rung serve``: :meth:`rung.serving.guards.Protection.to_env`)."""
+    ``RUNG_SERVE_TOKENS_FILE`` (a token file followed while serving) or ``RUNG_SERVE_TOKENS``
+    (fixed tokens), ``RUNG_SERVE_ALLOWED_HOSTS`` and ``RUNG_SERVE_CORS_ORIGINS`` how to
+    protect it (set by ``rung serve``: :meth:`rung.serving.guards.Protection.to_env`)."""
     import json
 
     from rung.core.errors import RungError

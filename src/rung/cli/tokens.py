@@ -40,7 +40,8 @@ def create(
     ] = None,
 ) -> None:
     """Make a random token with the given scopes, print it on stdout (it is not shown again)
-    and store only its SHA-256 in the token file, which `rung serve` reads."""
+    and store only its SHA-256 in the token file, which `rung serve` follows: a server
+    started with tokens from that file accepts the new one within a second."""
     from rung.core.errors import InvalidInput
     from rung.core.tokens import make, read_file, write_file
 
@@ -84,9 +85,10 @@ def revoke(
         str | None, typer.Option("--file", help="This token file (default: the workspace's).")
     ] = None,
 ) -> None:
-    """Remove the token named NAME; servers refuse it from their next start."""
+    """Remove the token named NAME; servers that read this token file refuse it within a
+    second, without a restart (servers given RUNG_SERVE_TOKENS keep theirs until restarted)."""
     from rung.core.errors import NotFound
-    from rung.core.tokens import read_file, write_file
+    from rung.core.tokens import REFRESH_SECONDS, read_file, write_file
 
     path = _path(file)
     tokens = read_file(path)
@@ -97,4 +99,6 @@ def revoke(
             "rung token list shows the names",
         )
     write_file(path, kept)
-    render.line(f"token {name!r} revoked (restart rung serve for running servers to refuse it)")
+    render.line(
+        f"token {name!r} revoked: servers reading {path} refuse it within {REFRESH_SECONDS:g} s"
+    )

@@ -26,14 +26,23 @@ text of ``RUNG_SERVE_TOKENS``) holds one token per line::
 
 Blank lines and lines starting with ``#`` are ignored. Names are 1-64 characters of
 ``A-Za-z0-9._-``; each name appears once.
+
+**A running server follows its token file** (:class:`TokenFile`): the accepted tokens are
+held in memory (a request reads no file), and a background thread reads the file again every
+:data:`REFRESH_SECONDS` (1 s), so a token revoked (``rung token revoke``, or its line
+removed by hand) is refused, and a token created is accepted, at most that long after the
+file changed, without a restart. Tokens given as text (``RUNG_SERVE_TOKENS``) are a fixed
+:class:`TokenSet`: a process's environment cannot change while it runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,13 +162,21 @@ def render(tokens: Iterable[Token]) -> str:
 
 
 class TokenSet:
-    """The tokens a server accepts; empty means none configured (no authentication)."""
+    """The tokens a server accepts, fixed for its life; empty means none configured (no
+    authentication). :meth:`start` and :meth:`stop` (call them when serving begins and ends)
+    do nothing here; a :class:`TokenFile`'s follow its file."""
 
     def __init__(self, tokens: Iterable[Token] = ()) -> None:
         self.tokens = tuple(tokens)
 
     def __bool__(self) -> bool:
         return bool(self.tokens)
+
+    def start(self) -> None:
+        """Nothing to follow: the tokens are fixed."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
 
     def verify(self, presented: str) -> Token | None:
         """The token whose digest matches ``presented``, or None. Every stored digest is
@@ -215,3 +232,115 @@ def write_file(path: Path, tokens: Iterable[Token]) -> None:
             f"cannot write the token file {path}: {exc.strerror or exc}",
             "give a path in a folder that exists and that you may write",
         ) from None
+
+
+REFRESH_SECONDS = 1.0
+"""How often a :class:`TokenFile` reads its file again: a token revoked or created is refused
+or accepted at most this long (and one read of the file) after the file changed."""
+
+
+class TokenFile(TokenSet):
+    """The tokens of a token file as a running server accepts them: a :class:`TokenSet` whose
+    ``tokens`` (one tuple, replaced in one assignment) a thread (:meth:`start`) reads again
+    from the file every ``every`` seconds (:data:`REFRESH_SECONDS`), parsing it when its
+    bytes differ from the last read. :meth:`verify` is ``TokenSet``'s: it reads no file and
+    costs the same. The path is read again each time, never resolved once, so a file
+    replaced atomically (``rung token create|revoke``, a Kubernetes secret's symlink swap) or
+    edited in place is seen alike.
+
+    Authentication stays on whatever the file becomes (``bool()`` is always true): a file
+    emptied or deleted refuses every token; one that is unreadable, not UTF-8 or malformed
+    refuses every token too (fail closed, rather than keep accepting a token whose revocation
+    broke a line) until it is fixed. Each change is one line on ``log`` (INFO: the names
+    added, revoked and changed; WARNING: a file that cannot be used), once per change, not at
+    every read.
+
+    Raises :class:`BadTokenFile` when the file cannot be used at construction (a server then
+    does not start), like :func:`read_file`."""
+
+    def __init__(
+        self, path: Path, every: float = REFRESH_SECONDS, log: logging.Logger | None = None
+    ) -> None:
+        self.path = path
+        self.every = every
+        self.log = log if log is not None else logging.getLogger("rung.tokens")
+        self._seen: bytes | str | None = self._read()  # the bytes, an error's text, or missing
+        if isinstance(self._seen, str):
+            raise BadTokenFile(self._seen, "give a token file, as rung token create writes it")
+        super().__init__(self._parse(self._seen))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __bool__(self) -> bool:
+        return True  # authentication is on for the server's life, whatever the file becomes
+
+    def _read(self) -> bytes | str | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return f"cannot read the token file {self.path}: {exc.strerror or exc}"
+
+    def _parse(self, raw: bytes | None) -> list[Token]:
+        if raw is None:
+            return []
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadTokenFile(
+                f"{self.path} is not UTF-8 text", "it is not a rung token file"
+            ) from None
+        return parse(text, str(self.path))
+
+    def refresh(self) -> None:
+        """Read the file now; if its bytes changed since the last read, accept what it holds
+        (none, fail closed, if it cannot be used) and log the change."""
+        raw = self._read()
+        if raw == self._seen:
+            return
+        self._seen = raw
+        try:
+            if isinstance(raw, str):
+                raise BadTokenFile(raw, "make it readable by the server")
+            tokens = self._parse(raw)
+        except BadTokenFile as exc:
+            self.tokens = ()
+            self.log.warning("%s — every token is refused until it is fixed", exc.message)
+            return
+        before = {t.name: t for t in self.tokens}
+        self.tokens = tuple(tokens)  # one assignment: verify() iterates the old or the new
+        after = {t.name: t for t in tokens}
+        changes = [
+            (kind, sorted(names))
+            for kind, names in (
+                ("added", after.keys() - before.keys()),
+                ("revoked", before.keys() - after.keys()),
+                ("changed", {n for n in after.keys() & before.keys() if after[n] != before[n]}),
+            )
+            if names
+        ]
+        self.log.info(
+            "token file %s changed: %s%s",
+            self.path,
+            "missing, every token is refused" if raw is None else f"{len(tokens)} token(s)",
+            "".join(f"; {kind}: {', '.join(names)}" for kind, names in changes),
+        )
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.refresh()
+            except Exception as exc:  # never end the thread: the next read tries again
+                self.log.warning("reading the token file %s failed: %s", self.path, exc)
+
+    def start(self) -> None:
+        """Follow the file in a daemon thread until :meth:`stop` (once; later calls do
+        nothing)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._follow, name="rung-tokens", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop following the file (the tokens accepted now stay)."""
+        self._stop.set()

@@ -125,10 +125,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
         fleet.start()
+        protection.tokens.start()  # a token file is followed while serving
         # the models, libraries and app are loaded: the collector need not walk them again
         # (a full collection walked ~190,000 objects; frozen, it walks what requests made)
         gc.freeze()
         yield
+        protection.tokens.stop()
         fleet.stop()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             from prometheus_client import multiprocess

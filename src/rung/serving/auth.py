@@ -10,9 +10,11 @@ the model or the log):
 * a known token without the route's scope: **403**, ``WWW-Authenticate: Bearer
   error="insufficient_scope", scope="<needed>"``;
 
-both in the canonical error body. With no tokens configured the middleware is not installed
+both in the canonical error body. With no tokens configured it lets every request through
 (and ``rung serve`` then binds loopback only). Which scope each route needs is
-:func:`route_scope`.
+:func:`route_scope`. The tokens are a :class:`rung.core.tokens.TokenFile` when they come from
+a file: a token revoked or created there is refused or accepted within
+:data:`rung.core.tokens.REFRESH_SECONDS`, without a restart.
 """
 
 from __future__ import annotations
@@ -84,11 +86,12 @@ class Authorize:
 
     def __init__(self, app: Any, tokens: TokenSet, metrics: Metrics | None = None) -> None:
         self.app = app
-        self.tokens = tokens
+        self.tokens = tokens  # a TokenFile's change while serving
+        self.required = bool(tokens)  # on or off for the server's life
         self.metrics = metrics
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not self.tokens:
+        if scope["type"] != "http" or not self.required:
             await self.app(scope, receive, send)
             return
         path = scope["path"]

@@ -244,23 +244,30 @@ try:
 
     class HeaderTimeoutHttpTools(_HeaderTimeout, HttpToolsProtocol):
         """uvicorn's httptools protocol (its default when httptools is installed) with the
-        header and body timeouts and the head limit; and the authority of an absolute-form
-        target (``GET http://name/path``) as the request's ``Host`` (RFC 9112 §3.2.2: the
-        server MUST use it and ignore the ``Host`` field), so the ``Host`` allowlist
-        (:class:`rung.serving.guards.Guard`) checks the name the request is really for.
-        With several ``Host`` fields nothing is replaced: the guard answers 400."""
+        header and body timeouts and the head limit; and a request target that is not a
+        path (``GET http://name/path``, ``GET ftp://name/path``) handed over whole, as
+        uvicorn's h11 protocol does (``path`` and ``raw_path`` are the target before its
+        ``?``), where httptools would keep only its path — dropping the host it names — or
+        refuse it in plain text: the ``Host`` guard (:class:`rung.serving.guards.Guard`)
+        reads it the same under both parsers (RFC 9112 §3.2.2)."""
 
         url: bytes
-        headers: list[tuple[bytes, bytes]]
+        parser: Any
+        scope: Any
 
         def on_headers_complete(self) -> None:
-            scheme, sep, rest = self.url.partition(b"://")
-            if sep and scheme.lower() in (b"http", b"https"):
-                authority = rest.split(b"/", 1)[0].split(b"?", 1)[0].rpartition(b"@")[2]
-                at = [i for i, (name, _) in enumerate(self.headers) if name == b"host"]
-                if len(at) == 1:
-                    self.headers[at[0]] = (b"host", authority)
+            target = self.url
+            whole = target[:1] != b"/" and not self.parser.should_upgrade()
+            if whole:  # httptools parses only the query; the guard reads the rest
+                head, mark, query = target.partition(b"?")
+                self.url = b"/" + mark + query
             super().on_headers_complete()
+            if whole:
+                from urllib.parse import unquote
+
+                self.url = target
+                self.scope["raw_path"] = head
+                self.scope["path"] = unquote(head.decode("latin-1"))
 
     PROTOCOL = "rung.serving.connections:HeaderTimeoutHttpTools"
 except ImportError:  # httptools is optional: uvicorn then uses h11

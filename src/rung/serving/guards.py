@@ -11,6 +11,16 @@ protection; :class:`Protection` holds their settings and carries them to every w
   than one ``Host`` field is **400** ``UnknownHost`` too (RFC 9112 §3.2: a server MUST
   answer 400 to it): otherwise only one of them is checked, and a proxy or application
   behind may read the other.
+* **The request target** (RFC 9112 §3.2) is a path (origin-form, ``/…``), or ``*`` for
+  ``OPTIONS``, or an absolute URL (absolute-form, ``GET http://name:port/path``): then its
+  authority, not ``Host``, names the host the request is for (§3.2.2: the server MUST ignore
+  ``Host``), and it is that name the allowlist checks (**400** ``UnknownHost``); an allowed
+  one is served as its path, with that authority as ``Host``. A URL of another scheme than
+  ``http``/``https``, with user information (``user@``, an error by RFC 9110 §4.2.4: it
+  hides the real host), without a valid host, or a target of no form is **400**
+  ``BadTarget``. Both of uvicorn's parsers hand the whole target over
+  (:mod:`rung.serving.connections` keeps what httptools would drop), so this is the one
+  place a target is read.
 * **Cross-site request forgery**: a page can send a POST to another site without the CORS
   preflight only with a "simple" content type (``text/plain``, form encodings) or none, and
   no custom header (Fetch standard, "CORS-safelisted request-header"), and only with GET,
@@ -39,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rung.core.errors import RungError
-from rung.core.tokens import TokenSet, parse
+from rung.core.tokens import TokenFile, TokenSet, parse
 from rung.serving.http import refusal
 from rung.serving.metrics import Metrics
 
@@ -56,6 +66,13 @@ class UnknownHost(RungError):
     status = 400
 
 
+class BadTarget(RungError):
+    """A request target that is neither a path nor an absolute ``http(s)`` URL of a host
+    (HTTP 400)."""
+
+    status = 400
+
+
 class UnsupportedMediaType(RungError):
     """A body that is not declared JSON (HTTP 415)."""
 
@@ -64,9 +81,11 @@ class UnsupportedMediaType(RungError):
 
 @dataclass(frozen=True)
 class Protection:
-    """The protection settings of one service: its ``tokens`` (none: no authentication),
-    the ``allowed_hosts`` of the ``Host`` header and the CORS ``cors_origins`` (none: no
-    CORS). Carried to uvicorn's workers in the environment (:meth:`to_env`)."""
+    """The protection settings of one service: its ``tokens`` (none: no authentication; a
+    :class:`~rung.core.tokens.TokenFile` when they come from a file, followed while the
+    service runs), the ``allowed_hosts`` of the ``Host`` header and the CORS ``cors_origins``
+    (none: no CORS). Carried to uvicorn's workers in the environment (:meth:`to_env`): a
+    token file by its path, so each worker follows the file itself."""
 
     tokens: TokenSet = field(default_factory=TokenSet)
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
@@ -76,18 +95,33 @@ class Protection:
         """The environment that :meth:`from_env` reads back in a worker process."""
         from rung.core.tokens import render
 
+        if isinstance(self.tokens, TokenFile):
+            file, text = str(self.tokens.path), ""
+        else:
+            file, text = "", render(self.tokens.tokens)
         return {
-            "RUNG_SERVE_TOKENS": render(self.tokens.tokens),
+            "RUNG_SERVE_TOKENS_FILE": file,
+            "RUNG_SERVE_TOKENS": text,
             "RUNG_SERVE_ALLOWED_HOSTS": ",".join(self.allowed_hosts),
             "RUNG_SERVE_CORS_ORIGINS": ",".join(self.cors_origins),
         }
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Protection:
-        """The settings :meth:`to_env` wrote (defaults for what is not set)."""
+        """The settings :meth:`to_env` wrote (defaults for what is not set); raises
+        :class:`~rung.core.tokens.BadTokenFile` for tokens that cannot be used."""
+        import logging
+        from pathlib import Path
+
         hosts = env.get("RUNG_SERVE_ALLOWED_HOSTS")
+        file = env.get("RUNG_SERVE_TOKENS_FILE")
+        tokens = (
+            TokenFile(Path(file), log=logging.getLogger("rung.serve"))
+            if file
+            else TokenSet(parse(env.get("RUNG_SERVE_TOKENS", ""), "RUNG_SERVE_TOKENS"))
+        )
         return cls(
-            TokenSet(parse(env.get("RUNG_SERVE_TOKENS", ""), "RUNG_SERVE_TOKENS")),
+            tokens,
             tuple(h for h in hosts.split(",") if h) if hosts else LOCAL_HOSTS,
             tuple(o for o in env.get("RUNG_SERVE_CORS_ORIGINS", "").split(",") if o),
         )
@@ -111,13 +145,13 @@ def default_hosts(bound: str, extra: Iterable[str] = ()) -> tuple[str, ...]:
 
 
 def host_name(header: str) -> str:
-    """The host of a ``Host`` header, without its port or IPv6 brackets, lower case, without
-    a trailing dot."""
+    """The host of a ``Host`` header, without its port (which may be empty: RFC 3986 §3.2.3)
+    or IPv6 brackets, lower case, without a trailing dot."""
     value = header.strip().lower()
     if value.startswith("["):
         return value[1:].partition("]")[0]
     name, colon, port = value.rpartition(":")
-    if colon and port.isdigit() and ":" not in name:
+    if colon and (port.isdigit() or not port) and ":" not in name:
         value = name
     return value.rstrip(".")
 
@@ -135,6 +169,56 @@ def host_allowed(header: str | None, allowed: Iterable[str]) -> bool:
     return False
 
 
+_ABSOLUTE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)", re.DOTALL)
+_AUTHORITY = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:@]+)(:[0-9]*)?")
+_TARGET_HINT = "send the path alone, e.g. GET /v2/health/ready (RFC 9112 §3.2)"
+
+
+def _ipv6(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def absolute_target(target: str) -> tuple[str, str, str]:
+    """The host (as :func:`host_name` reads it), authority (``host[:port]``) and path (``/``
+    if empty) of an absolute-form request target ``target`` (RFC 9112 §3.2.2; the query
+    already split off); raises
+    :class:`BadTarget` naming the target for one of another form, of another scheme than
+    ``http``/``https``, with user information (RFC 9110 §4.2.4) or without a valid host
+    (RFC 9110 §4.2.1: an empty host is invalid)."""
+    shown = repr(target[:100])
+    found = _ABSOLUTE.fullmatch(target)
+    if found is None:
+        raise BadTarget(
+            f"the request target {shown} is neither a path (/…) nor an absolute http URL",
+            _TARGET_HINT,
+        )
+    scheme, authority, path = found.groups()
+    if scheme.lower() not in ("http", "https"):
+        raise BadTarget(
+            f"the request target {shown} is a {scheme[:20]}: URL; this server answers http",
+            _TARGET_HINT,
+        )
+    if "@" in authority:
+        raise BadTarget(
+            f"the request target {shown} carries user information before '@' (RFC 9110"
+            " §4.2.4: it hides which host is meant)",
+            "send the target without 'user@', or the path alone (GET /v2/health/ready)",
+        )
+    found_host = _AUTHORITY.fullmatch(authority)
+    host = host_name(found_host.group(1)) if found_host else ""
+    if found_host and found_host.group(1).startswith("[") and not _ipv6(host):
+        host = ""  # brackets hold an IPv6 address only (RFC 3986 §3.2.2)
+    if not host or path[:1] not in ("", "/"):  # a fragment ("#") is no part of a target
+        raise BadTarget(f"the request target {shown} names no valid host", _TARGET_HINT)
+    return host, authority, path or "/"
+
+
 def is_json(content_type: str | None) -> bool:
     """True for ``application/json``, with or without parameters (``; charset=utf-8``)."""
     return bool(content_type) and (
@@ -142,9 +226,18 @@ def is_json(content_type: str | None) -> bool:
     )
 
 
+_ALLOW_HINT = (
+    "call it by an allowed name, or allow this one: rung serve --allow-host NAME"
+    " ([serve] allowed_hosts)"
+)
+
+
 class Guard:
-    """The ASGI middleware checking ``Host`` (see the module's docstring); refusals in the
-    canonical error body. The content type of a body is checked by the body reader
+    """The ASGI middleware checking the request target and ``Host`` (see the module's
+    docstring); refusals in the canonical error body. An allowed absolute-form target is
+    rewritten in ``scope`` as its path (``path``, ``raw_path``) with its authority as the
+    ``Host`` header, so what follows (tokens, routes, the access log) sees an ordinary
+    request. The content type of a body is checked by the body reader
     (:func:`require_json_body`), once a route has matched."""
 
     def __init__(self, app: Any, allowed_hosts: tuple[str, ...], metrics: Metrics | None) -> None:
@@ -158,24 +251,51 @@ class Guard:
             return
         hosts = [value for key, value in scope["headers"] if key == b"host"]
         shown = hosts[0].decode("latin-1") if hosts else None
-        exc: UnknownHost | None = None
+        raw = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+        path = scope["path"]
+        exc: RungError | None = None
         if len(hosts) > 1:
             exc = UnknownHost(
                 f"the request has {len(hosts)} Host headers; one is allowed (RFC 9112 §3.2)",
                 "send exactly one Host header",
             )
+        elif raw[:1] != b"/" and not (raw == b"*" and scope["method"] == "OPTIONS"):
+            exc = self._absolute(scope, raw.decode("latin-1"), shown is None)
+            path = scope["path"]
         elif not host_allowed(shown, self.allowed):
             exc = UnknownHost(
                 f"Host {shown[:100]!r} is not a name of this server"
                 if shown is not None
                 else "the request has no Host header",
-                "call it by an allowed name, or allow this one: rung serve --allow-host NAME"
-                " ([serve] allowed_hosts)",
+                _ALLOW_HINT,
             )
         if exc is not None:
-            await refusal(exc, scope["path"], self.metrics)(scope, receive, send)
+            await refusal(exc, path, self.metrics)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def _absolute(self, scope: Any, target: str, no_host: bool) -> RungError | None:
+        """Check an absolute-form ``target`` (RFC 9112 §3.2.2) and rewrite ``scope`` as its
+        path and authority; the refusal, or None."""
+        from urllib.parse import unquote
+
+        try:
+            host, authority, path = absolute_target(target)
+        except BadTarget as exc:
+            return exc
+        scope["path"] = unquote(path)  # as uvicorn decodes a path
+        if no_host and scope.get("http_version") != "1.0":
+            return UnknownHost("the request has no Host header (RFC 9112 §3.2)", _ALLOW_HINT)
+        if not host_allowed(host, self.allowed):
+            return UnknownHost(
+                f"the request target names {host[:100]!r}, not a name of this server"
+                " (RFC 9112 §3.2.2: the target's host counts, not the Host header)",
+                _ALLOW_HINT,
+            )
+        scope["raw_path"] = path.encode("latin-1")
+        others = [(k, v) for k, v in scope["headers"] if k != b"host"]
+        scope["headers"] = [(b"host", authority.encode("latin-1")), *others]
+        return None
 
 
 def require_json_body(method: str, path: str, headers: Mapping[str, str]) -> None:
