@@ -479,3 +479,61 @@ def test_a_shadow_that_cannot_predict_never_fails_the_answer(sqlite_ws) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_canary_with_other_inputs_is_checked_and_described_as_itself(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    """The canary takes a feature the champion does not (``b``): a v2 request the split or a
+    pinned version sends to the canary is checked against the canary's inputs (not refused
+    for the champion's), each version's metadata describes its own inputs, and a request
+    pinned to a version is refused for that version's inputs only."""
+    ws = sqlite_ws
+    (ws.root / "train.py").write_text(TRAIN)
+    (ws.root / "train_b.py").write_text(
+        TRAIN.replace('frame[["a", "color"]]', 'frame[["a", "color", "b"]]').replace(
+            'rung.dataset("train")', 'rung.dataset("train_b")'
+        )
+    )
+    data = frame(200, 3)
+    ws.data.add(data, name="train")
+    ws.data.add(data.assign(b=data["a"] * 2), name="train_b")
+    ws.models.register(str(ws.run("train.py:train").id), "trend")
+    ws.models.register(str(ws.run("train_b.py:train").id), "trend")
+    ws.models.promote("trend", 1, force=True, reason="test")
+    ws.models.promote("trend", 2, "challenger", force=True, reason="test")
+    proc, url = start_server(ws.root, "trend@champion", "--canary", "trend@challenger=50%")
+    b = {"name": "b", "shape": [1], "datatype": "FP64", "data": [4.0]}
+    with_b = v2_request()
+    with_b["inputs"].append(b)
+    try:
+        with httpx.Client() as client:
+            meta = {
+                v: [
+                    i["name"]
+                    for i in client.get(f"{url}/v2/models/trend/versions/{v}").json()["inputs"]
+                ]
+                for v in ("1", "2")
+            }
+            assert meta == {"1": ["a", "color"], "2": ["a", "color", "b"]}
+            for version, body in (("1", v2_request()), ("2", with_b)):
+                got = client.post(f"{url}/v2/models/trend/versions/{version}/infer", json=body)
+                assert got.status_code == 200 and got.json()["model_version"] == version, got.text
+            wrong = client.post(f"{url}/v2/models/trend/versions/1/infer", json=with_b)
+            assert wrong.status_code == 400 and "'b'" in wrong.json()["error"], wrong.text
+            wrong = client.post(f"{url}/v2/models/trend/versions/2/infer", json=v2_request())
+            assert wrong.status_code == 400 and "'b' is missing" in wrong.json()["error"]
+            # unversioned: each key's arm checks the request against its own inputs
+            for i in range(40):
+                key = {"X-Canary-Key": f"inputs-{i}"}
+                version = client.post(
+                    f"{url}/predict/trend", json={"a": 1.0, "color": "red", "b": 2.0}, headers=key
+                ).json()["version"]
+                got = client.post(
+                    f"{url}/v2/models/trend/infer",
+                    json=with_b if version == 2 else v2_request(),
+                    headers=key,
+                )
+                assert got.status_code == 200, got.text
+                assert got.json()["model_version"] == str(version)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
