@@ -138,7 +138,7 @@ def test_open_inference_protocol_v2_and_metrics(served) -> None:  # type: ignore
     assert infer["outputs"][1]["shape"] == [2, 2]
     assert infer["outputs"][0]["datatype"] == meta["outputs"][0]["datatype"] == "BYTES"
     metrics = httpx.get(f"{url}/metrics").text
-    assert 'rung_model_version{model="trend"} 1.0' in metrics
+    assert 'rung_model_version{model="trend",role="answer"} 1.0' in metrics
     assert "rung_request_seconds_bucket" in metrics and "rung_rows_predicted_total 2.0" in metrics
 
 

@@ -353,7 +353,9 @@ def test_a_version_that_cannot_load_is_logged_counted_reported_and_retried(serve
     assert len(attempts) >= 2 and attempts == list(range(attempts[0], attempts[-1] + 1)), seen
     for k in attempts[1:]:
         assert seen[k] - seen[k - 1] >= 0.2 * 8 * 2 ** (k - 2) - 0.05, seen
-    counted = samples(url, "rung_alias_follow_failures_total")[(("model", "trend"),)]
+    counted = samples(url, "rung_alias_follow_failures_total")[
+        (("model", "trend"), ("role", "answer"))
+    ]
     assert counted >= attempts[-1]
     path.write_bytes(good)  # restored: the next retry loads it
     deadline = time.monotonic() + 15

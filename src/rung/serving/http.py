@@ -421,6 +421,17 @@ async def read_body(request: Request, hint: str, max_body: int = MAX_BODY) -> An
         raise not_json(exc, hint) from exc
 
 
+def pick(service: Service, request: Request, version: str | None) -> Service:
+    """The arm of ``service`` that answers ``request`` (:meth:`Service.arm`: by its client key,
+    the ``X-Canary-Key`` header else the request id; by ``version`` when it names one), kept
+    with the version in ``request.state`` (``arm``, ``pin``) for :func:`answer`. Raises
+    :class:`~rung.core.errors.NotFound` (404) for a version no arm serves."""
+    key = request.headers.get("x-canary-key") or request_id_of(request)
+    arm = request.state.arm = service.arm(key, version)
+    request.state.pin = version
+    return arm
+
+
 async def answer(
     service: Service,
     request: Request,
@@ -428,6 +439,7 @@ async def answer(
     hint: str = PREDICT_HINT,
     max_body: int = MAX_BODY,
     read: Callable[[Request], Awaitable[Any]] | None = None,
+    version: str | None = None,
 ) -> tuple[Loaded, dict[str, Any], str]:
     """Check, predict and log one request: the version that answered, its outputs and the
     request id. A failed request is logged too, with its status and no inputs (the error rate
@@ -437,12 +449,15 @@ async def answer(
     ``/predict``'s form.
 
     With a canary, the request is answered by the arm its client key picks
-    (:meth:`Service.arm`: the ``X-Canary-Key`` header, else the request id); with a shadow,
-    the shadow is handed the request once its answer is durable (:meth:`Service.after`)."""
+    (:meth:`Service.arm`: the ``X-Canary-Key`` header, else the request id), or, when it
+    names a ``version`` (or ``read`` finds one in the body: :func:`pick`), by the arm serving
+    that version (else a 404); with a shadow, the shadow is handed the request once its
+    answer is durable (:meth:`Service.after`). Each is counted for its arm
+    (:meth:`Service.counted`)."""
     started = time.perf_counter()
     request_id = request_id_of(request)
     correlation: str | None = None
-    arm = service.arm(request.headers.get("x-canary-key") or request_id)
+    arm = pick(service, request, version)
 
     def record(held: Loaded, inputs: Any, outputs: Any, status: int) -> dict[str, Any]:
         return predlog.record(
@@ -463,9 +478,12 @@ async def answer(
         try:
             correlation = correlation_id(request)  # refused: logged without it
             got = await (read(request) if read else read_body(request, hint, max_body))
+            arm, version = request.state.arm, request.state.pin  # read may pin a version
             body = to_body(got)
             columns, rows = check(body, arm.current.signature)
             held, out = await arm.batcher.predict(columns, rows, alone=service.active == 1)
+            if version is not None and str(held.version) != version:  # swapped meanwhile
+                raise service.not_served(version)
         except Exception as exc:
             # not awaited: an error answer does not wait for the disk
             status = (
@@ -479,8 +497,10 @@ async def answer(
             failed = arm.current
             request.state.held = failed  # named by the error answer's header
             service.log.add(record(failed, {}, {"error": type(exc).__name__}, status))
+            arm.counted(failed.version, status, 0.0)
             raise
         await service.log.logged(record(held, columns, out, 200))  # durable before we answer
+        arm.counted(held.version, 200, time.perf_counter() - started)
         if arm is service:
             service.after(body, columns, request_id, held.signature)  # the shadow's turn
     finally:

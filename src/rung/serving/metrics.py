@@ -3,9 +3,13 @@ writes the access log.
 
 ``rung_requests_total{path,status}``, ``rung_request_seconds{path}``,
 ``rung_errors_total{path,type}`` (every 4xx and 5xx answer), ``rung_rows_predicted_total``,
-``rung_model_calls_total``, ``rung_shadow_total{outcome}``, ``rung_model_version{model}`` and
-``rung_alias_follow_failures_total{model}``; route labels come from a bounded set
-(:func:`path_label`).
+``rung_model_calls_total``, ``rung_shadow_total{outcome}``; per arm of a served model (``role``:
+``answer`` the champion, ``canary``, ``shadow``) ``rung_model_version{model,role}``,
+``rung_alias_follow_failures_total{model,role}``,
+``rung_predictions_total{model,version,role,status}`` (each prediction request an arm answered
+or refused, and each shadow prediction) and ``rung_prediction_seconds{model,role}`` (answered
+ones, from arrival to durable record). Route labels come from a bounded set
+(:func:`path_label`); ``version`` takes the versions an arm served since the start.
 
 The access log is one line per request on the ``rung.access`` logger (INFO)::
 
@@ -69,15 +73,27 @@ class Metrics:
         )
         self.version = Gauge(
             "rung_model_version",
-            "Model version being served",
-            ["model"],
+            "Model version being served, per arm (role: answer, canary, shadow)",
+            ["model", "role"],
             registry=self.registry,
             multiprocess_mode="liveall",  # with several workers: each worker's version
         )
         self.follow_failures = Counter(
             "rung_alias_follow_failures_total",
-            "Versions the alias moved to that could not be loaded (each attempt)",
-            ["model"],
+            "Versions the alias moved to that could not be loaded (each attempt), per arm",
+            ["model", "role"],
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "rung_predictions_total",
+            "Prediction requests per arm (role: answer, canary, shadow), version and status",
+            ["model", "version", "role", "status"],
+            registry=self.registry,
+        )
+        self.prediction_latency = Histogram(
+            "rung_prediction_seconds",
+            "Latency of the answered predictions per arm, from arrival to durable record",
+            ["model", "role"],
             registry=self.registry,
         )
 

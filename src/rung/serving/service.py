@@ -12,9 +12,9 @@ keeps answering with the version it holds, and:
 
 * logs one line (``rung.serve``, WARNING) naming both versions and the reason — once per
   version and reason, not at every retry;
-* counts every failed attempt in ``rung_alias_follow_failures_total{model}``;
+* counts every failed attempt in ``rung_alias_follow_failures_total{model,role}``;
 * reports it in :meth:`Service.health` (``GET /health``): the alias's target, the version
-  served and the last error;
+  served and the last error (a challenger's in its own entry, ``challengers``);
 * tries that version again with an exponential backoff: after ``8 × poll`` seconds, then
   twice as long each time, at most :data:`MAX_BACKOFF` (a restored object is picked up
   without a restart, and a broken one is not reloaded at every poll). A move of the alias
@@ -34,6 +34,15 @@ alias, sharing the log and the metrics):
 * a **canary** (``--canary NAME@challenger=10%``) answers the share of requests that
   :func:`picked` chooses by a stable hash of the client's key (the ``X-Canary-Key`` header,
   else the request id), logged in the role ``canary``.
+
+**A request that names a version** (``/v2/models/{name}/versions/{v}/infer``, or a v2 body's
+``model_version``) is answered by the arm that serves that version — the champion or the
+canary; a shadow answers nobody — else it is a 404 naming the versions served
+(:meth:`Service.arm`). Every answering version is listed by :meth:`Service.versions`.
+
+**Each arm is visible to operators**: ``rung_model_version{model,role}`` per arm,
+``rung_predictions_total{model,version,role,status}`` and ``rung_prediction_seconds{model,role}``
+per answered (or shadowed) prediction, and each challenger in ``/health``.
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from rung.core import predlog
-from rung.core.errors import InvalidInput, RungError
+from rung.core.errors import InvalidInput, NotFound, RungError
 from rung.serving.batching import Batcher
 from rung.serving.log import PredictionLog
 from rung.serving.metrics import Metrics
@@ -127,8 +136,9 @@ class Service:
         self.batcher = Batcher(self.predict, window=SHADOW_WINDOW if role == "shadow" else 0.0)
         self.active = 0  # prediction requests being served (on the event loop: no lock)
         self.metrics = Metrics() if metrics is None else metrics
-        if role == "answer":
-            self.metrics.version.labels(self.name).set(self.current.version)
+        self.metrics.version.labels(self.name, role).set(self.current.version)
+        self._counted: dict[tuple[int, int], Any] = {}  # (version, status) -> its counter
+        self._timed = self.metrics.prediction_latency.labels(self.name, role)
         self.target = self.current.version  # where the alias points, as last read
         self.follow_error: FollowError | None = None
         self.shadow: Service | None = None  # a challenger predicting beside this one
@@ -178,12 +188,52 @@ class Service:
         if self._owns_log:
             self.log.close()
 
-    def arm(self, key: str) -> Service:
+    def arms(self) -> list[Service]:
+        """The services that answer requests: this one, then its canary if any (a shadow
+        answers nobody)."""
+        return [self] if self.canary is None else [self, self.canary]
+
+    def versions(self) -> list[int]:
+        """The versions that answer requests, each once, in :meth:`arms`' order."""
+        return list(dict.fromkeys(s.current.version for s in self.arms()))
+
+    def arm(self, key: str, version: str | None = None) -> Service:
         """The service that answers the request of client key ``key``: the canary for its
-        share of keys (:func:`picked`), else this one."""
+        share of keys (:func:`picked`), else this one. A request naming ``version`` is
+        answered by the arm serving it (the split's, when both serve it); raises
+        :class:`NotFound` (404) naming the served versions when none does."""
+        split = self
         if self.canary is not None and picked(key, self.canary_share, "canary"):
-            return self.canary
-        return self
+            split = self.canary
+        if version is None or str(split.current.version) == version:
+            return split
+        for other in self.arms():
+            if str(other.current.version) == version:
+                return other
+        raise self.not_served(version)
+
+    def not_served(self, version: str) -> NotFound:
+        """The 404 of a request naming a ``version`` no arm serves, naming those served."""
+        served = ", ".join(map(str, self.versions()))
+        return NotFound(
+            f"model {self.name!r} version {version[:40]!r} is not served here: this service"
+            f" serves version(s) {served}",
+            f"use /v2/models/{self.name}/versions/V with V one of {served},"
+            f" or /v2/models/{self.name}",
+        )
+
+    def counted(self, version: int, status: int, seconds: float) -> None:
+        """Count one prediction of this arm: ``rung_predictions_total{model,version,role,
+        status}`` and, when answered (status < 400), ``rung_prediction_seconds{model,role}``
+        (``seconds`` from its arrival to its durable record)."""
+        counter = self._counted.get((version, status))
+        if counter is None:  # bounded: the versions this arm served x statuses
+            counter = self._counted[version, status] = self.metrics.predictions.labels(
+                self.name, str(version), self.role, str(status)
+            )
+        counter.inc()
+        if status < 400:
+            self._timed.observe(seconds)
 
     def after(self, body: Any, columns: dict[str, Any], request_id: str, answered: Any) -> None:
         """The shadow hook, called once a request's answer is durable: the shadow, if any and
@@ -241,6 +291,7 @@ class Service:
         except Exception:  # a bug of the shadow's outputs: counted, the answer is unaffected
             status = 500
         self.metrics.shadow.labels("logged" if status < 400 else "failed").inc()
+        self.counted(held.version, status, time.perf_counter() - started)
 
     def _load(self, version: int) -> Loaded:
         from rung.registry.models import require_signature
@@ -252,11 +303,24 @@ class Service:
         """Readiness with its details: ``{"ready", "model", "version" (served), "alias",
         "alias_target" (the version the alias points to), "last_error"}`` — ``last_error``
         None, or the version the follower cannot load, why, how many attempts and when the
-        next one is (UNIX seconds)."""
+        next one is (UNIX seconds). With challengers, ``"challengers"``: one entry each,
+        ``{"role" (shadow or canary), "share" (of requests, 0..1], "version", "alias",
+        "alias_target", "last_error"}`` (a challenger's failure is never the champion's:
+        ``ready`` stays true, the champion's ``last_error`` its own)."""
+        out: dict[str, Any] = {"ready": True, "model": self.name, **self._state()}
+        challengers = [
+            {"role": s.role, "share": share, **s._state()}
+            for s, share in ((self.shadow, self.shadow_share), (self.canary, self.canary_share))
+            if s is not None
+        ]
+        if challengers:
+            out["challengers"] = challengers
+        return out
+
+    def _state(self) -> dict[str, Any]:
+        """The version served, the alias, where it points and the follower's last error."""
         error = self.follow_error
         return {
-            "ready": True,
-            "model": self.name,
             "version": self.current.version,
             "alias": self.ref,
             "alias_target": self.target,
@@ -290,8 +354,7 @@ class Service:
         before = self.current.version
         self.current = fresh  # the swap: one assignment
         self.follow_error = None
-        if self.role == "answer":
-            self.metrics.version.labels(self.name).set(fresh.version)
+        self.metrics.version.labels(self.name, self.role).set(fresh.version)
         _log.info("version %s → %s of %s", before, fresh.version, self.ref)
 
     def _failed(self, target: int, exc: Exception) -> None:
@@ -304,7 +367,7 @@ class Service:
         self.follow_error = FollowError(
             target, reason, attempts, now, now + backoff(self.poll_seconds, attempts)
         )
-        self.metrics.follow_failures.labels(self.name).inc()
+        self.metrics.follow_failures.labels(self.name, self.role).inc()
         if not same or (error is not None and error.error != reason):
             _log.warning(
                 "%s moved to version %s, which cannot be served (%s); still serving version %s,"

@@ -41,7 +41,8 @@ def router(fleet: Fleet, max_body: int = MAX_BODY) -> APIRouter:
     @routes.get("/health")
     async def health() -> dict[str, Any]:
         """Readiness with details: ``{"ready", "model", "version", "alias", "alias_target",
-        "last_error"}`` of the served model; with several, ``{"ready", "models": [...]}``."""
+        "last_error"}`` of the served model, and ``"challengers"`` (its shadow and canary, each
+        with its role and share) when it has any; with several, ``{"ready", "models": [...]}``."""
         if len(fleet.services) == 1:
             return fleet.first.health()
         return {"ready": True, "models": [s.health() for s in fleet.services.values()]}

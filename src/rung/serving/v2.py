@@ -22,10 +22,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from rung.core.columns import ColumnKind
-from rung.core.errors import NotFound
 from rung.serving import tensors
 from rung.serving.fleet import Fleet
-from rung.serving.http import MAX_BODY, answer, json_response, read_raw, served_headers
+from rung.serving.http import MAX_BODY, answer, json_response, pick, read_raw, served_headers
 from rung.serving.payload import PayloadError, expect_object, not_json, unknown_fields
 from rung.serving.payload import loads as payload_loads
 from rung.serving.predictor import Loaded
@@ -47,17 +46,18 @@ def router(fleet: Fleet, max_body: int = MAX_BODY) -> APIRouter:
     routes = APIRouter()
 
     def named(name: str, version: str | None = None) -> Loaded:
-        """The served version of model ``name`` (of ``version`` when the path names one), or
+        """The served version of model ``name`` (the champion's; of ``version`` when the path
+        names one: the champion's or the canary's), or
         :class:`~rung.core.errors.NotFound` (404) naming what is served (the one lookup by
-        name: :meth:`rung.serving.fleet.Fleet.named`)."""
-        held = fleet.named(name).current
-        if version is not None and version != str(held.version):
-            raise NotFound(
-                f"model {name!r} version {version!r} is not served here: this service serves"
-                f" version {held.version}",
-                f"use /v2/models/{name}/versions/{held.version}, or /v2/models/{name}",
-            )
-        return held
+        name: :meth:`rung.serving.fleet.Fleet.named`; by version: :meth:`Service.arm`)."""
+        service = fleet.named(name)
+        if version is None:
+            return service.current
+        for arm in service.arms():
+            held = arm.current  # one read: the follower may swap it meanwhile
+            if str(held.version) == version:
+                return held
+        raise service.not_served(version)
 
     @routes.get("/v2")
     async def server_metadata() -> dict[str, Any]:
@@ -75,11 +75,11 @@ def router(fleet: Fleet, max_body: int = MAX_BODY) -> APIRouter:
 
     @routes.get("/v2/models/{name}")
     async def model_metadata(name: str) -> dict[str, Any]:
-        return metadata(named(name))
+        return metadata(named(name), fleet.named(name).versions())
 
     @routes.get("/v2/models/{name}/versions/{version}")
     async def version_metadata(name: str, version: str) -> dict[str, Any]:
-        return metadata(named(name, version))
+        return metadata(named(name, version), fleet.named(name).versions())
 
     @routes.get("/v2/models/{name}/ready")
     async def model_ready(name: str) -> dict[str, Any]:
@@ -100,18 +100,23 @@ def router(fleet: Fleet, max_body: int = MAX_BODY) -> APIRouter:
         return await _infer(name, version, request)
 
     async def _infer(name: str, version: str | None, request: Request) -> Response:
-        named(name, version)
-        service = fleet.named(name)  # with a canary, its arm may answer (http.answer)
+        service = fleet.named(name)  # the arm that answers: http.answer (pick)
         sent: dict[str, Any] = {}
 
         async def read(req: Request) -> Any:
             raw = await read_raw(req, max_body)
             sent.update(parse(raw, req.headers.get("inference-header-content-length")))
-            _same_model(sent["request"], name, version or str(service.current.version))
-            sent["binary"] = requested(sent["request"], outputs_of(service.current))
-            return {"columns": _inputs(sent["columns"], service.current)}
+            given = str(sent["request"].get("model_version"))
+            if version is None and given in map(str, service.versions()):  # the body's pin
+                pick(service, req, given)  # (one not served: _same_model's 400)
+            held = req.state.arm.current  # checked against the version that answers
+            _same_model(sent["request"], name, version or str(held.version))
+            sent["binary"] = requested(sent["request"], outputs_of(held))
+            return {"columns": _inputs(sent["columns"], held)}
 
-        held, out, request_id = await answer(service, request, _same, INFER_HINT, max_body, read)
+        held, out, request_id = await answer(
+            service, request, _same, INFER_HINT, max_body, read, version=version
+        )
         body: dict[str, Any] = {
             "model_name": held.name,
             "model_version": str(held.version),
@@ -200,13 +205,14 @@ def _inputs(columns: dict[str, list[Any]], held: Loaded) -> dict[str, list[Any]]
     return columns
 
 
-def metadata(held: Loaded) -> dict[str, Any]:
-    """The model metadata response: each feature's datatype from its column kind in the
-    signature, each output's from the model (see :func:`outputs_of`)."""
+def metadata(held: Loaded, versions: list[int]) -> dict[str, Any]:
+    """The model metadata response of version ``held``: each feature's datatype from its
+    column kind in the signature, each output's from the model (see :func:`outputs_of`);
+    ``versions``: every version that answers requests (the champion's, a canary's)."""
     cols = held.signature.get("columns") or {}
     return {
         "name": held.name,
-        "versions": [str(held.version)],
+        "versions": [str(v) for v in versions],
         "platform": "rung_sklearn",
         "inputs": [
             {
