@@ -147,6 +147,13 @@ def test_every_route_needs_its_scope(secured) -> None:  # type: ignore[no-untype
         # the scheme's name is case-insensitive (RFC 7235)
         r = http.post("/predict", json=ROW, headers={"Authorization": f"bearer {tokens['pred']}"})
         assert r.status_code == 200
+        # two Authorization headers, in either order, valid or not: refused (which one a
+        # proxy or a server reads differs)
+        good, bad = f"Bearer {tokens['pred']}", "Bearer rung_not-a-token"
+        for pair in ((good, bad), (bad, good), (good, good)):
+            r = http.post("/predict", json=ROW, headers=[("Authorization", h) for h in pair])
+            assert r.status_code == 401, (pair, r.status_code)
+            assert "2 Authorization headers" in r.json()["error"]["message"]
         metrics = http.get("/metrics", headers=_auth(tokens["root"])).text
         assert 'rung_errors_total{path="/predict",type="Unauthorized"}' in metrics
         assert 'rung_errors_total{path="/feedback",type="Forbidden"}' in metrics

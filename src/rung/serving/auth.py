@@ -99,11 +99,16 @@ class Authorize:
         if need is None:
             await self.app(scope, receive, send)
             return
-        header = None
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                header = value.decode("latin-1")
-                break
+        given = [v for k, v in scope["headers"] if k == b"authorization"]
+        if len(given) > 1:  # which one counts differs between proxies: none does (RFC 9110 §5.3)
+            exc = Unauthorized(
+                f"the request has {len(given)} Authorization headers",
+                "send one: Authorization: Bearer <token>",
+            )
+            response = refusal(exc, path, self.metrics, {"WWW-Authenticate": 'Bearer realm="rung"'})
+            await response(scope, receive, send)
+            return
+        header = given[0].decode("latin-1") if given else None
         presented = bearer(header)
         token = self.tokens.verify(presented) if presented else None
         exc: RungError
