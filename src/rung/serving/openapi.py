@@ -434,13 +434,22 @@ def _feedback_schemas(classes: list[Any] | None) -> dict[str, Any]:
     entry = {
         "type": "object",
         "title": "FeedbackEntry",
-        "description": "'label' for a one-row request or with 'row'; 'labels': one per"
+        "description": "the request by 'request_id' (the server's) or 'correlation_id' (the"
+        " client's own); 'label' for a one-row request or with 'row'; 'labels': one per"
         " predicted row (null: not known yet), or from 'row' on; one of the two",
         "properties": {
             "request_id": {
                 "type": "string",
                 "maxLength": REQUEST_ID,
-                "description": "from the prediction's answer",
+                "description": "from the prediction's answer (its X-Request-ID header)",
+            },
+            "correlation_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": REQUEST_ID,
+                "description": "in place of request_id: your own id of the request (its"
+                " X-Request-ID header, or a v2 request's id); it must name exactly one"
+                " request (404 for none, 409 for several)",
             },
             "row": {"type": ["integer", "null"], "minimum": 0},
             "label": label,
@@ -454,9 +463,11 @@ def _feedback_schemas(classes: list[Any] | None) -> dict[str, Any]:
                 ),
             },
         },
-        "required": ["request_id"],
         "additionalProperties": False,
-        "oneOf": [{"required": ["label"]}, {"required": ["labels"]}],
+        "allOf": [
+            {"oneOf": [{"required": ["request_id"]}, {"required": ["correlation_id"]}]},
+            {"oneOf": [{"required": ["label"]}, {"required": ["labels"]}]},
+        ],
     }
     return {
         "FeedbackEntry": entry,
@@ -509,7 +520,11 @@ def _feedback(paths: dict[str, Any]) -> None:
             "description": "the labels stored, all of them",
             "content": {"application/json": {"schema": {"$ref": REF + "FeedbackAnswer"}}},
         },
-        "404": {"description": "an unknown request id", "content": error()},
+        "404": {"description": "an unknown request id or correlation id", "content": error()},
+        "409": {
+            "description": "a correlation id sent with several requests: send the request id",
+            "content": error(),
+        },
         "422": {
             "description": "a label that does not fit the model, a missing or extra row, a"
             " malformed entry: every field named, nothing stored",
