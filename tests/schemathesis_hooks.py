@@ -28,9 +28,15 @@ def map_case(context: Any, case: Any) -> Any:
     if meta is None or meta.generation.mode != GenerationMode.POSITIVE:
         return case
     body = case.body
-    if case.operation.path in ("/predict", "/predict/{name}") and isinstance(body, dict):
+    if case.operation.path.startswith("/predict") and isinstance(body, dict):
+        # /predict, /predict/{name}, or /predict/NAME of one of several models: the features
+        # of the columns form its body refers to, their lists cut to the shortest
         raw = case.operation.schema.raw_schema
-        features = raw["components"]["schemas"]["Record"]["required"]
+        post = raw["paths"][case.operation.path]["post"]
+        forms = post["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+        own = next(f["$ref"] for f in forms if f["$ref"].split("/")[-1].startswith("Columns"))
+        columns = raw["components"]["schemas"][own.split("/")[-1]]["properties"]["columns"]
+        features = columns["required"]
         columns = body.get("columns")
         if isinstance(columns, dict) and all(isinstance(columns.get(f), list) for f in features):
             n = min(len(columns[f]) for f in features)
