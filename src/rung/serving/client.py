@@ -121,7 +121,8 @@ class Client:
 
     def feedback_many(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         """Labels for many requests in one call: ``[{"request_id", "label" or "labels"}]``
-        (and ``"row"``), stored all or none."""
+        (and ``"row"``; ``"correlation_id"`` in place of ``"request_id"``), stored all or
+        none."""
         return self._post("/feedback", {"feedback": items})
 
     def ready(self) -> bool:

@@ -13,7 +13,10 @@ Bodies over the size limit get 413, compressed ones (``Content-Encoding: gzip``/
 ``X-Request-ID`` (at most :data:`rung.core.limits.REQUEST_ID` characters of UTF-8) is kept
 as its *correlation id*: stored with the record (``correlation_id``) and echoed in
 ``X-Correlation-ID``; it is never the log's key, so two clients sending the same value
-cannot make feedback ambiguous.
+cannot make feedback ambiguous. An Open Inference Protocol request's own ``id`` is kept the
+same way when no header gave one (:func:`bounded_correlation`, the one rule for both);
+``/feedback`` finds a request by it only when it names exactly one
+(:mod:`rung.serving.feedback`).
 """
 
 from __future__ import annotations
