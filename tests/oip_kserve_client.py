@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -88,6 +89,17 @@ async def main(url: str) -> dict[str, list[str]]:
         }
         check(await client.infer(url, body, model_name="clf"))
 
+    async def feedback_by_own_id() -> None:
+        """The request's own id (InferRequest(request_id=...)) keys its labels later."""
+        own = f"kserve-{uuid.uuid4().hex}"
+        response = await client.infer(url, request(request_id=own), model_name="clf")
+        assert response.id == own, response.id
+        async with httpx.AsyncClient() as http:
+            r = await http.post(
+                f"{url}/feedback", json={"correlation_id": own, "labels": [0, 1, 0]}
+            )
+        assert r.status_code == 200 and r.json()["accepted"] == 3, r.text
+
     async def headers_back() -> None:
         got: dict[str, str] = {}
         await client.infer(url, request(), model_name="clf", response_headers=got)
@@ -101,6 +113,7 @@ async def main(url: str) -> dict[str, list[str]]:
     await run("infer (JSON)", lambda: infer(request(binary=False)))
     await run("infer(request_id)", lambda: infer(request(request_id="kserve-42")))
     await run("infer(dict)", as_dict)
+    await run("infer(request_id) then feedback by that id", feedback_by_own_id)
     await run("infer(response_headers)", headers_back)
     for binary in (True, False):
         await run(

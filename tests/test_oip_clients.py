@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import textwrap
 import zlib
@@ -22,6 +23,8 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import start_server
 
@@ -450,3 +453,146 @@ def test_an_unsupported_coding_says_which_are(server: str) -> None:
         headers={"Content-Encoding": "br", "Content-Type": "application/json"},
     )
     assert r.status_code == 415 and r.headers["accept-encoding"] == "gzip, deflate"
+
+
+# the words of rung's own /predict bodies, which a v2 client never sent
+V1_WORDS = re.compile(r"\b(columns?|records?|features?)\b|/predict", re.IGNORECASE)
+
+
+def _speaks_tensors(r: httpx.Response, case: Any) -> None:
+    """A refused v2 request's answer names inputs, data, shape and datatype: no word of
+    /predict's bodies in its message, its hint or its fields' locations."""
+    assert r.status_code in (400, 404, 413, 415), (case, r.status_code, r.text)
+    got = r.json()
+    text = json.dumps(got)
+    assert not V1_WORDS.search(text), (case, got)
+
+
+def _bad_v2_requests() -> list[tuple[str, Any]]:
+    """A family of bad requests: every input given each kind of bad value (of its datatype's
+    type but not the feature's, not of its datatype, null, too large), several bad values at
+    once, rows that differ between inputs, no rows, and each malformed part of a request."""
+    cases: list[tuple[str, Any]] = []
+    wrong = {
+        "a": [("FP64", [1e300, 2.0, 3.0]), ("BYTES", ["x", "y", "z"]), ("FP64", [None, 1, 2])],
+        "n": [("INT64", [1, 2**63, 3]), ("FP64", [1.5, 2.5, 3.5]), ("BOOL", [True, False, True])],
+        "ok": [("INT64", [1, 0, 1]), ("BYTES", ["yes", "no", "yes"]), ("BOOL", [1, 0, 1])],
+        "color": [("BYTES", ["green", "pink", "red"]), ("FP64", [1.0, 2.0, 3.0])],
+    }
+    for k, (name, _) in enumerate(ROWS.items()):
+        for datatype, data in wrong[name]:
+            body = _request()
+            body["inputs"][k].update(datatype=datatype, data=data)
+            cases.append((f"{name} as {datatype} {data}", body))
+        body = _request()
+        body["inputs"][k].update(shape=[2], data=body["inputs"][k]["data"][:2])
+        cases.append((f"{name} with 2 rows of 3", body))
+        for key, value in (("shape", [3, 2]), ("shape", [-1]), ("datatype", "FP99"), ("data", 3)):
+            body = _request()
+            body["inputs"][k][key] = value
+            cases.append((f"{name} {key}={value}", body))
+        body = _request()
+        body["inputs"][k]["name"] = name + "x"
+        cases.append((f"{name} misnamed", body))
+        body = _request()
+        del body["inputs"][k]
+        cases.append((f"{name} missing", body))
+    empty = _request()
+    for i in empty["inputs"]:
+        i.update(shape=[0], data=[])
+    cases += [
+        ("no rows", empty),
+        ("no inputs", _request(inputs=[])),
+        ("inputs not a list", _request(inputs={"a": [1]})),
+        ("an unknown field", _request(recordz=[])),
+        ("id too long", _request(id="x" * 65)),
+        ("id not text", _request(id=7)),
+        ("id with a newline", _request(id="a\nb")),
+        ("unknown output", _request(outputs=[{"name": "proba"}])),
+        ("outputs not a list", _request(outputs="predict")),
+        ("bad parameters", _request(parameters=[1])),
+        ("another model", _request(model_name="other")),
+        ("a list", []),
+        ("not an object", "columns"),
+    ]
+    return cases
+
+
+def test_v2_errors_speak_tensor_terms(server: str) -> None:
+    for case, body in _bad_v2_requests():
+        _speaks_tensors(_post(server, body), case)
+    # several bad values: each named, as the protocol names them
+    body = _request()
+    body["inputs"][3]["data"] = ["green", "pink", "red"]
+    body["inputs"][0]["data"] = [1e300, 1.0, 1e301]
+    error = _post(server, body).json()["error"]
+    assert error.startswith("input 'a' index 0: 1e+300 is outside the range"), error
+    assert "(and 3 more: input 'a' index 2, input 'color' index 0, input 'color' index 1)" in (
+        error
+    ), error
+    uneven = _request()
+    uneven["inputs"][2].update(shape=[2], data=[True, False])
+    error = _post(server, uneven).json()["error"]
+    assert "the inputs hold different numbers of rows [2, 3]" in error, error
+    # /predict keeps its own words, and names every further bad field too
+    r = httpx.post(
+        f"{server}/predict",
+        json={"records": [{**_record(), "a": "x"}, {**_record(), "a": "y", "color": "pink"}]},
+    )
+    assert r.status_code == 422
+    message = r.json()["error"]["message"]
+    assert message.startswith("invalid input at records.0.a: expected a number"), message
+    assert "(and 2 more: records.1.a, records.1.color)" in message, message
+
+
+def _record() -> dict[str, Any]:
+    return {name: values.tolist()[0] for name, values in ROWS.items()}
+
+
+def tensors_datatypes() -> list[str]:
+    from rung.serving.tensors import DTYPES
+
+    return list(DTYPES)
+
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=4),
+)
+DATATYPE = st.sampled_from([*tensors_datatypes(), "FP99", ""])
+
+
+@st.composite
+def v2_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    """Requests of the model's inputs (some dropped, renamed or sent twice), each of any
+    datatype, shape and values."""
+    inputs = []
+    for name in draw(st.lists(st.sampled_from([*ROWS, "colr"]), min_size=1, max_size=5)):
+        data = draw(st.lists(SCALARS, max_size=4))
+        if draw(st.booleans()):
+            data = [[v] for v in data]
+        shape = draw(
+            st.one_of(
+                st.just([len(data)]),
+                st.just([len(data), 1]),
+                st.lists(st.integers(min_value=-1, max_value=5), max_size=3),
+            )
+        )
+        inputs.append({"name": name, "datatype": draw(DATATYPE), "shape": shape, "data": data})
+    return {"inputs": inputs}
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(body=v2_bodies())
+def test_any_v2_request_is_answered_or_refused_in_tensor_terms(server: str, body: Any) -> None:
+    r = _post(server, body)
+    if r.status_code != 200:
+        _speaks_tensors(r, body)

@@ -80,12 +80,69 @@ def server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped
             proc.wait(timeout=30)
 
 
-def test_schemathesis_with_all_checks_finds_nothing(server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Every documented operation, positive and negative cases, every check. Deterministic
-    (no seed, no example database) and bounded (20 examples an operation). The stateful
-    phase is left out: a label must name a row of the request it is for and the number of
-    rows is the prediction's, a rule of the server's state no schema can state."""
-    _, url = server
+TRAIN_CHURN = textwrap.dedent(
+    """
+    import rung
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    @rung.step
+    def fit(frame):
+        prep = make_column_transformer((OneHotEncoder(), ["plan"]), remainder="passthrough")
+        x = frame[["hours", "plan", "flag"]]
+        return make_pipeline(prep, LogisticRegression()).fit(x, frame["y"])
+
+    @rung.pipeline
+    def train():
+        return fit(rung.dataset("churn"))
+    """
+)
+
+
+def churn_frame(n: int, seed: int) -> pd.DataFrame:
+    r = np.random.default_rng(seed)
+    hours = r.uniform(0, 50, n)
+    plan = r.choice(["basic", "pro"], n)
+    flag = r.random(n) > 0.5
+    y = np.where(hours / 25 + (plan == "pro") + flag > 1.5, "yes", "no")
+    return pd.DataFrame({"hours": hours, "plan": plan, "flag": flag, "y": y})
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """`rung serve trend@champion churn@champion`: two models of different features (the
+    same classes: a label's fit depends on its request's model, which no schema can say)."""
+    from rung import Workspace
+
+    with Workspace.init(tmp_path_factory.mktemp("openapi2") / "ws") as ws:
+        (ws.root / "train.py").write_text(TRAIN)
+        (ws.root / "churn.py").write_text(TRAIN_CHURN)
+        ws.data.add(frame(200, 1), name="train")
+        ws.data.add(churn_frame(200, 2), name="churn")
+        for script, name in (("train.py:train", "trend"), ("churn.py:train", "churn")):
+            run = ws.run(script)
+            ws.models.register(str(run.id), name)
+            ws.models.promote(name, 1, force=True, reason="test")
+        proc, url = start_server(ws.root, "trend@champion", "churn@champion")
+        try:
+            yield ws, url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("served", ["server", "two_models"])
+def test_schemathesis_with_all_checks_finds_nothing(
+    served: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Every documented operation, positive and negative cases, every check, against one
+    model and against two in one process. Deterministic (no seed, no example database) and
+    bounded (20 examples an operation). The stateful phase is left out: a label must name a
+    row of the request it is for and the number of rows is the prediction's, a rule of the
+    server's state no schema can state."""
+    _, url = request.getfixturevalue(served)
     v2_error = httpx.get(f"{url}/v2/models/not-served").json().get("error")
     protocol_errors = isinstance(v2_error, str)  # the v2 routes' {"error": "<message>"}
     command = [
@@ -359,3 +416,124 @@ def _boolean_schemas(node: Any, where: str = "") -> Any:
     elif isinstance(node, list):
         for i, v in enumerate(node):
             yield from _boolean_schemas(v, f"{where}/{i}")
+
+
+TREND_ROW = {"age": 31.5, "color": "red", "n": 2}
+CHURN_ROW = {"hours": 12.0, "plan": "pro", "flag": True}
+
+
+def _tensors(row: dict[str, Any], datatypes: dict[str, str]) -> dict[str, Any]:
+    return {
+        "inputs": [
+            {"name": k, "shape": [1], "datatype": datatypes[k], "data": [v]} for k, v in row.items()
+        ]
+    }
+
+
+def test_several_models_each_have_their_own_documented_body(two_models) -> None:  # type: ignore[no-untyped-def]
+    """With two models, each model's routes are paths of their own whose bodies are that
+    model's: what the document allows at /predict/trend (and /v2/models/trend/infer) the
+    server takes there, and another model's body it refuses, as the document says."""
+    _, url = two_models
+    doc = httpx.get(f"{url}/openapi.json").json()
+    paths = doc["paths"]
+    assert "/predict/{name}" not in paths and "/v2/models/{name}/infer" not in paths
+    for name in ("trend", "churn"):
+        for path in (
+            f"/predict/{name}",
+            f"/v2/models/{name}",
+            f"/v2/models/{name}/ready",
+            f"/v2/models/{name}/infer",
+            f"/v2/models/{name}/versions/{{version}}/infer",
+        ):
+            assert path in paths, (path, list(paths))
+    ids = [op["operationId"] for item in paths.values() for op in item.values()]
+    assert len(ids) == len(set(ids)), ids
+    v2_types = {
+        "age": "FP64",
+        "color": "BYTES",
+        "n": "INT64",
+        "hours": "FP64",
+        "plan": "BYTES",
+        "flag": "BOOL",
+    }
+    rows = {"trend": TREND_ROW, "churn": CHURN_ROW}
+    bad = {"trend": {**TREND_ROW, "color": "green"}, "churn": {**CHURN_ROW, "plan": "gold"}}
+    for name in ("trend", "churn"):
+        predict = paths[f"/predict/{name}"]["post"]["requestBody"]["content"]["application/json"]
+        infer = paths[f"/v2/models/{name}/infer"]["post"]["requestBody"]["content"]
+        for given, row in rows.items():
+            for body, fits in ((row, True), ({"records": [row, row]}, True), (bad[given], False)):
+                documented = _valid(doc, predict["schema"], body)
+                answer = httpx.post(f"{url}/predict/{name}", json=body)
+                assert documented == (answer.status_code == 200), (name, body, answer.text)
+                assert documented == (fits and given == name), (name, body)
+            tensors = _tensors(row, v2_types)
+            documented = _valid(doc, infer["application/json"]["schema"], tensors)
+            answer = httpx.post(f"{url}/v2/models/{name}/infer", json=tensors)
+            assert documented == (answer.status_code == 200) == (given == name), (
+                name,
+                given,
+                answer.text,
+            )
+        version = paths[f"/v2/models/{name}/versions/{{version}}/infer"]["post"]["parameters"]
+        assert [p["schema"]["enum"] for p in version] == [["1"]]
+    # plain /predict says which to use
+    r = httpx.post(f"{url}/predict", json=TREND_ROW)
+    assert r.status_code == 409 and "/predict/trend" in r.json()["error"]["hint"]
+
+
+@pytest.mark.parametrize("served", ["server", "two_models"])
+def test_a_generated_client_calls_each_model(
+    served: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """openapi-python-client generates a client from the document (one model, and two)
+    with no warning (no endpoint or schema skipped), and each model's own predict function
+    of that client, given that model's generated body class, is answered by that model."""
+    import importlib
+
+    _, url = request.getfixturevalue(served)
+    spec = tmp_path / "openapi.json"
+    spec.write_text(httpx.get(f"{url}/openapi.json").text)
+    package = f"rung_generated_{served}"
+    bin_dir = str(Path(sys.executable).parent)  # its post-generation hook runs ruff
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("openapi-python-client")),
+            "generate",
+            "--path",
+            str(spec),
+            "--output-path",
+            str(tmp_path / package),
+            "--meta",
+            "none",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")])},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0 and "Warning" not in output, output[-8000:]
+    sys.path.insert(0, str(tmp_path))
+    try:
+        client = importlib.import_module(package).Client(base_url=url)
+        rows = {"trend": TREND_ROW, "churn": CHURN_ROW}
+        names = ["trend", "churn"] if served == "two_models" else ["trend"]
+        for name in names:
+            op = f"predict_named_predict_name_post{'_' + name if len(names) > 1 else ''}"
+            predict = importlib.import_module(f"{package}.api.default.{op}")
+            suffix = name.capitalize() if len(names) > 1 else ""
+            records = getattr(importlib.import_module(f"{package}.models"), f"Records{suffix}")
+            body = records.from_dict({"records": [rows[name], rows[name]]})
+            answer = predict.sync_detailed(client=client, body=body, **_name_arg(len(names), name))
+            assert answer.status_code == 200, answer.content
+            assert answer.parsed.model == name and len(answer.parsed.predictions) == 2
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+def _name_arg(served: int, name: str) -> dict[str, Any]:
+    """One model keeps the templated /predict/{name}: its function takes the name."""
+    return {"name": name} if served == 1 else {}

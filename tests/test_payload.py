@@ -51,7 +51,8 @@ def test_every_bad_field_is_named() -> None:
         (["records", 1, "a"], "field required"),
         (["records", 2, "a"], "null is not allowed (the training data had none)"),
     ]
-    assert "records.0.a" in err.message and "(and 3 more)" in err.message
+    assert "records.0.a" in err.message
+    assert "(and 3 more: records.0.color, records.1.a, records.2.a)" in err.message
 
 
 @pytest.mark.parametrize(
@@ -188,3 +189,25 @@ def test_a_feature_named_like_a_form_is_a_bare_record() -> None:
     }
     with pytest.raises(PayloadError, match="mixes forms"):
         validate({"columns": {"records": [1.0], "a": [2.0]}, "a": 1.0}, signature)
+
+
+def test_further_problems_are_named_not_counted() -> None:
+    """After its first problem a message names each further one (five, then …), in
+    /predict, /feedback and `rung predict`'s file check alike."""
+    import pandas as pd
+
+    from rung.core.columns import check_frame
+    from rung.core.errors import InvalidInput
+    from rung.core.text import and_more
+
+    assert and_more([]) == ""
+    assert and_more(["records.1.a"]) == " (and 1 more: records.1.a)"
+    many = [f"x{i}" for i in range(7)]
+    assert and_more(many) == " (and 7 more: x0, x1, x2, x3, x4, …)"
+    assert and_more(many[:2], total=9) == " (and 9 more: x0, x1, …)"
+    frame = pd.DataFrame({"a": ["p", "q", "r"], "color": ["red", "red", "green"]})
+    with pytest.raises(InvalidInput) as info:
+        check_frame(frame, SIGNATURE["columns"], "scoring.csv")
+    assert info.value.message.endswith(
+        "(and 3 more: column 'a' row 1, column 'a' row 2, column 'color' row 2)"
+    ), info.value.message

@@ -114,7 +114,8 @@ def test_feedback_errors_carry_their_own_hints(service) -> None:  # type: ignore
 
     error = _error(http.post("/feedback", json={"feedback": [[1, 2], 3]}))
     assert error["message"] == (
-        "invalid feedback at feedback.0: each entry must be an object, got a list (and 1 more)"
+        "invalid feedback at feedback.0: each entry must be an object, got a list"
+        " (and 1 more: feedback.1)"
     )
     assert [f["loc"] for f in error["fields"]] == [["feedback", 0], ["feedback", 1]]
 

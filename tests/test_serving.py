@@ -162,7 +162,9 @@ def test_openapi_documents_predict_from_the_signature(served) -> None:  # type: 
     assert doc["info"]["version"] == "trend version 1"
     assert "swagger-ui" in httpx.get(f"{url}/docs").text
     feedback = doc["paths"]["/feedback"]["post"]
-    assert set(feedback["responses"]) == {"200", "400", "404", "413", "415", "422", "500", "503"}
+    assert set(feedback["responses"]) == {
+        *("200", "400", "404", "409", "413", "415", "422", "500", "503")
+    }
     assert schemas["FeedbackAnswer"]["required"] == ["accepted", "replaced"]
     assert schemas["FeedbackEntry"]["properties"]["label"]["example"] == "yes"
 

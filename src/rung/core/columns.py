@@ -384,8 +384,10 @@ def check_frame(frame: pd.DataFrame, specs: dict[str, Any], where: str) -> None:
             if why:
                 bad.append((str(name), i, why))
     if bad:
+        from rung.core.text import and_more
+
         column, row, why = bad[0]
-        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        more = and_more([f"column {c!r} row {r}" for c, r, _ in bad[1:7]], total=len(bad) - 1)
         raise InvalidInput(
             f"{where} column {column!r} row {row}: {why}{more}",
             "give the model values like its training data's (rung predict and the service"

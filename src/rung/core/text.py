@@ -33,3 +33,20 @@ def printable(text: str) -> str:
     if not any(is_control(c) for c in text):
         return text
     return "".join(c.encode("unicode_escape").decode("ascii") if is_control(c) else c for c in text)
+
+
+SHOWN_MORE = 5
+"""How many of the further problems an error message names after its first one."""
+
+
+def and_more(others: list[str], noun: str = "", total: int | None = None) -> str:
+    """What an error message says after its first problem about the ``others``: ``""`` for
+    none, else ``" (and 2 more: records.1.n, records.2.color)"`` — each named (at most
+    :data:`SHOWN_MORE` of them, then ``…``), never a bare count the reader cannot act on.
+    ``noun``, when given, says what they are (``"and 2 more bad values: …"``); ``total``: how
+    many there are when ``others`` names only the first few (default: ``len(others)``)."""
+    count = len(others) if total is None else total
+    if count <= 0:
+        return ""
+    shown = ", ".join(others[:SHOWN_MORE]) + (", …" if count > min(len(others), SHOWN_MORE) else "")
+    return f" (and {count} more{' ' + noun if noun else ''}: {shown})"

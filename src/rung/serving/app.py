@@ -12,7 +12,7 @@ or as a canary (:mod:`rung.serving.fleet`). The app is composed here from:
 * the protection every request passes first: the ``Host`` allowlist and the JSON content
   type (:mod:`rung.serving.guards`), CORS for configured origins only, and tokens with
   scopes (:mod:`rung.serving.auth`);
-* ``/openapi.json`` with ``/predict`` described by the served version's signature
+* ``/openapi.json`` with each model's routes described by its served version's signature
   (:mod:`rung.serving.openapi`), and ``/docs`` and ``/redoc`` served from the package
   (:mod:`rung.serving.docs`).
 
@@ -120,7 +120,7 @@ def create_app(
     protection = protection or Protection()
     refs = [ref] if isinstance(ref, str) else list(ref)
     fleet = Fleet(ws, refs, poll_seconds, shadows or [], canaries or [])
-    service = fleet.first  # the OpenAPI document describes the first model's /predict
+    service = fleet.first
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> Any:
@@ -147,25 +147,28 @@ def create_app(
     )
     app.state.service = service
     app.state.fleet = fleet
-    documented: dict[int, dict[str, Any]] = {}
+    documented: dict[tuple[int, ...], dict[str, Any]] = {}
 
     def openapi() -> dict[str, Any]:
-        """FastAPI's document with /predict described by the served version's signature."""
+        """FastAPI's document with each served model's routes described by its served
+        version's signature (rebuilt when one of them moves)."""
         from fastapi.openapi.utils import get_openapi
 
         from rung.serving.openapi import document
 
-        held = service.current
-        if held.version not in documented:
+        held = [s.current for s in fleet.services.values()]
+        key = tuple(h.version for h in held)
+        if key not in documented:
             base = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             documented.clear()
             scope_of = route_scope if protection.tokens else None
-            documented[held.version] = document(
-                base, held.signature, held.name, held.version, scope_of
+            first, others = held[0], [(h.signature, h.name, h.version) for h in held[1:]]
+            documented[key] = document(
+                base, first.signature, first.name, first.version, scope_of, others
             )
-        return documented[held.version]
+        return documented[key]
 
     app.openapi = openapi  # type: ignore[method-assign]
     install_error_handlers(app, fleet.metrics)

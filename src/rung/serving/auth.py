@@ -101,11 +101,12 @@ class Authorize:
             return
         given = [v for k, v in scope["headers"] if k == b"authorization"]
         if len(given) > 1:  # which one counts differs between proxies: none does (RFC 9110 §5.3)
-            exc = Unauthorized(
+            twice = Unauthorized(
                 f"the request has {len(given)} Authorization headers",
                 "send one: Authorization: Bearer <token>",
             )
-            response = refusal(exc, path, self.metrics, {"WWW-Authenticate": 'Bearer realm="rung"'})
+            challenge = 'Bearer realm="rung"'
+            response = refusal(twice, path, self.metrics, {"WWW-Authenticate": challenge})
             await response(scope, receive, send)
             return
         header = given[0].decode("latin-1") if given else None

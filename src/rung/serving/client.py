@@ -116,19 +116,24 @@ class Client:
 
     def feedback(
         self,
-        request_id: str,
+        request_id: str | None = None,
         label: Any = None,
         labels: list[Any] | None = None,
         row: int | None = None,
+        correlation_id: str | None = None,
     ) -> dict[str, Any]:
         """The label of a one-row request, of row ``row`` of any request, or ``labels``: one
         per row of the request (or of its rows from ``row`` on); for batch predictions, the
-        ``request_id`` and ``request_row`` of `rung predict`'s output. Returns
-        ``{"accepted": n, "replaced": m}`` (``m`` labels replaced an earlier, different one);
-        a label that is not a class of the model (or a number, for a regressor) raises
-        :class:`ServiceError` (422) naming it."""
+        ``request_id`` and ``request_row`` of `rung predict`'s output. ``correlation_id`` in
+        place of ``request_id``: the request named by your own id of it (its ``X-Request-ID``
+        header, or a v2 request's ``id``). Returns ``{"accepted": n, "replaced": m}`` (``m``
+        labels replaced an earlier, different one); a label that is not a class of the model
+        (or a number, for a regressor) raises :class:`ServiceError` (422) naming it; a
+        correlation id of several requests, :class:`ServiceError` (409)."""
+        ids: dict[str, Any] = {"request_id": request_id, "correlation_id": correlation_id}
+        key = {k: v for k, v in ids.items() if v is not None} or {"request_id": None}
         body = {
-            "request_id": request_id,
+            **key,
             **({"labels": labels} if labels is not None else {"label": label}),
             **({"row": row} if row is not None else {}),
         }
@@ -136,7 +141,8 @@ class Client:
 
     def feedback_many(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         """Labels for many requests in one call: ``[{"request_id", "label" or "labels"}]``
-        (and ``"row"``), stored all or none."""
+        (and ``"row"``; ``"correlation_id"`` in place of ``"request_id"``), stored all or
+        none."""
         return self._post("/feedback", {"feedback": items})
 
     def ready(self) -> bool:

@@ -9,6 +9,13 @@ Shapes (``POST /feedback``; ``rung feedback FILE`` builds the same entries):
 * ``{"request_id", "row", "labels": [...]}`` — the labels of rows ``row``, ``row + 1``, …;
 * ``{"feedback": [...]}`` of them, stored all or none.
 
+**A client's own id keys feedback too**: ``"correlation_id"`` in place of ``"request_id"``
+names the request by the id the client gave it — its ``X-Request-ID`` header, or the ``id``
+of an Open Inference Protocol request (:mod:`rung.serving.v2`), kept as the record's
+correlation id (:func:`rung.serving.http.bounded_correlation`). It must name exactly one
+logged request: none is a 404, several (two requests sent with one id) a 409 naming how many,
+whose fix is the request id (the ``X-Request-ID`` of each answer), which is always unique.
+
 Checks, every failure a 422 naming the field (``feedback.0.labels.2``) in the one error body,
 nothing stored:
 
@@ -41,7 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rung.core.errors import InvalidInput, NotFound
+from rung.core.errors import InvalidInput, NotFound, RungError
 from rung.core.hashing import canonical_json
 from rung.core.limits import REQUEST_ID, shown
 from rung.serving.labels import Target, target
@@ -55,13 +62,22 @@ from rung.serving.payload import (
 )
 from rung.store.metadata import MetadataStore, Tx
 
-HINT = 'send {"request_id": "...", "label": ...}, or "labels": [one per row]'
+HINT = (
+    'send {"request_id": "...", "label": ...} (or "correlation_id": your own id of the'
+    ' request), or "labels": [one per row]'
+)
 """What ``/feedback`` takes (the hint of its errors about the body's shape)."""
-FIELDS = ["label", "labels", "request_id", "row"]
+FIELDS = ["correlation_id", "label", "labels", "request_id", "row"]
 """The fields of one feedback entry; any other key is refused with the nearest of them."""
 ROWS_HINT = (
     'give "row" (from 0) below the rows the request predicted, or "labels" with one label per row'
 )
+
+
+class AmbiguousCorrelation(RungError):
+    """A feedback entry's ``correlation_id`` names several logged requests (HTTP 409)."""
+
+    status = 409
 
 
 @dataclass(frozen=True)
@@ -69,10 +85,18 @@ class Item:
     """One entry of a feedback body, its shape checked (not yet against the request)."""
 
     index: int  # its place in the body's ``feedback`` list (0 for a bare entry)
-    request_id: str
+    request_id: str  # "" until its correlation id is resolved (:func:`_resolved`)
     row: int | None  # as given; None when the entry names no row
     field: str  # "label" or "labels"
     labels: list[Any]
+    correlation: str | None = None  # the client's id of the request, when it named it so
+
+    @property
+    def named(self) -> str:
+        """The request as messages name it: ``request '…'``, with the client's own id when
+        the entry gave that."""
+        c = f" (correlation id {shown(self.correlation)!r})" if self.correlation else ""
+        return f"request {self.request_id!r}{c}"
 
 
 @dataclass(frozen=True)
@@ -125,12 +149,20 @@ def _item(i: int, entry: Any, errors: list[FieldError]) -> Item | None:
     if stray:  # a misspelt key: its fix, not the "field required" it leads to
         errors.extend(stray)
         return None
-    if not isinstance(entry.get("request_id"), str):
-        return bad(["request_id"], "field required (a string)")
-    request_id: str = entry["request_id"]
+    if "request_id" in entry and "correlation_id" in entry:
+        return bad(
+            ["correlation_id"],
+            "give 'request_id' (the server's id) or 'correlation_id' (yours), not both",
+        )
+    key = "correlation_id" if "correlation_id" in entry else "request_id"
+    if not isinstance(entry.get(key), str) or not entry[key]:
+        if key == "request_id":
+            return bad([key], "field required (a string; or 'correlation_id': your id of it)")
+        return bad([key], "expected a non-empty string: the id your request was sent with")
+    request_id: str = entry[key]
     if len(request_id) > REQUEST_ID:
         return bad(
-            ["request_id"],
+            [key],
             f"{shown(request_id)} has {len(request_id)} characters, over the limit of {REQUEST_ID}",
         )
     row = entry.get("row")
@@ -161,6 +193,8 @@ def _item(i: int, entry: Any, errors: list[FieldError]) -> Item | None:
             f"expected one scalar label (a string, number, boolean or null) per row,"
             f" got {type(labels[odd]).__name__} {shown(str(labels[odd]))}",
         )
+    if key == "correlation_id":
+        return Item(i, "", row, field, labels, correlation=request_id)
     return Item(i, request_id, row, field, labels)
 
 
@@ -175,11 +209,13 @@ def record(store: MetadataStore, body: Any, *, text: bool = False) -> dict[str, 
     not keep (a sampled record, :mod:`rung.core.predlog`): they are checked like the others,
     then left out, since no prediction of theirs is stored to compare them with. Raises
     :class:`PayloadError` (422) naming every bad field, :class:`NotFound` (404) for an unknown
-    request id, :class:`InvalidInput` (422) for a request that failed."""
+    request id or correlation id, :class:`AmbiguousCorrelation` (409) for a correlation id
+    of several requests, :class:`InvalidInput` (422) for a request that failed."""
     items = items_of(body)
     now = time.time()
     with store.write() as tx:
         tx.lock("feedback")  # one writer at a time: each answer counts what it replaced
+        items = _resolved(tx, items)
         served = _served(tx, sorted({i.request_id for i in items}))
         labels = _checked(items, served, text)
         unstored = {k: v for k, v in labels.items() if not _kept(served[k[0]], k[1])}
@@ -207,6 +243,49 @@ def unstored_note(unstored: dict[tuple[str, int], Any], served: dict[str, Served
         f" request {rid!r}, whose log record kept a sample of {len(s.stored or ())} of its"
         f" {s.rows} rows; [serve] log_sample_rows)"
     )
+
+
+def _resolved(tx: Tx, items: list[Item]) -> list[Item]:
+    """``items`` with each correlation id replaced by the one request id it names (answers
+    and canary answers; a shadow prediction shares its request's id). Raises
+    :class:`NotFound` (404) for a correlation id of no request, :class:`AmbiguousCorrelation`
+    (409) for one of several."""
+    from dataclasses import replace
+
+    found: dict[str, str] = {}
+    for item in items:
+        c = item.correlation
+        if c is None or c in found:
+            continue
+        count = int(
+            tx.scalar(
+                "SELECT COUNT(DISTINCT request_id) FROM predictions"
+                " WHERE correlation_id = :c AND role <> 'shadow'",
+                {"c": c},
+            )
+            or 0
+        )
+        if count == 0:
+            raise NotFound(
+                f"no prediction with correlation id {shown(c)!r}",
+                "use the id your request was sent with (its X-Request-ID header, or a v2"
+                " request's 'id'), or the request_id its answer gave",
+            )
+        if count > 1:
+            raise AmbiguousCorrelation(
+                f"correlation id {shown(c)!r} names {count} logged requests: a label for it"
+                " could be for any of them",
+                'send "request_id" instead: the server\'s id of the one you mean (the'
+                " X-Request-ID header of its answer), unique to each request",
+            )
+        found[c] = str(
+            tx.scalar(
+                "SELECT request_id FROM predictions"
+                " WHERE correlation_id = :c AND role <> 'shadow' LIMIT 1",
+                {"c": c},
+            )
+        )
+    return [replace(i, request_id=found[i.correlation]) if i.correlation else i for i in items]
 
 
 def _served(tx: Tx, request_ids: list[str]) -> dict[str, Served]:
@@ -279,7 +358,7 @@ def _checked(
             errors.append(
                 FieldError(
                     loc,
-                    f"request {rid!r} predicted {s.rows} rows: one label without a row is"
+                    f"{item.named} predicted {s.rows} rows: one label without a row is"
                     ' ambiguous; send "labels" (one per row) or "row" with the label',
                     ROWS_HINT,
                 )
@@ -289,7 +368,7 @@ def _checked(
             errors.append(
                 FieldError(
                     loc,
-                    f"{n} label(s) for request {rid!r}, which predicted {s.rows} row(s):"
+                    f"{n} label(s) for {item.named}, which predicted {s.rows} row(s):"
                     ' send one per row (null for a row not known yet), or give "row"',
                     ROWS_HINT,
                 )
@@ -300,7 +379,7 @@ def _checked(
             errors.append(
                 FieldError(
                     ["feedback", item.index, "row"],
-                    f"request {rid!r} predicted {s.rows} row(s), got a label for row"
+                    f"{item.named} predicted {s.rows} row(s), got a label for row"
                     f" {start + n - 1} (rows count from 0)",
                     ROWS_HINT,
                 )
@@ -321,7 +400,7 @@ def _checked(
                 errors.append(
                     FieldError(
                         at,
-                        f"row {start + j} of request {rid!r} is labelled twice in one body"
+                        f"row {start + j} of {item.named} is labelled twice in one body"
                         f" (also at {first})",
                         "send each row's label once",
                     )
@@ -386,9 +465,11 @@ def _raise(errors: list[FieldError]) -> None:
     """The one 422 of a feedback body: the first error located, its own hint (a label's: the
     model's classes; a row's: the request's rows) or the route's :data:`HINT`."""
     if errors:
+        from rung.core.text import and_more
+
         raise PayloadError(
             f"invalid feedback at {'.'.join(map(str, errors[0].loc))}: {errors[0].msg}"
-            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""),
+            + and_more([".".join(map(str, e.loc)) for e in errors[1:]]),
             errors[0].hint or HINT,
             errors[:MAX_ERRORS],
         )
@@ -457,7 +538,15 @@ def _on_line(exc: PayloadError, source: Path, index: list[int]) -> InvalidInput:
     loc, msg = exc.errors[0].loc, exc.errors[0].msg
     if len(loc) < 2 or not isinstance(loc[1], int):
         return InvalidInput(exc.message, exc.hint)
-    more = f" (and {len(exc.errors) - 1} more)" if len(exc.errors) > 1 else ""
+    from rung.core.text import and_more
+
+    lines = [
+        f"line {index[e.loc[1]] + 2}"
+        if len(e.loc) >= 2 and isinstance(e.loc[1], int)
+        else ".".join(map(str, e.loc))
+        for e in exc.errors[1:]
+    ]
+    more = and_more(lines)
     return InvalidInput(f"{str(source)!r} line {index[loc[1]] + 2}: {msg}{more}", exc.hint)
 
 

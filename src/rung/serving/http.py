@@ -13,7 +13,10 @@ Bodies over the size limit get 413, compressed ones (``Content-Encoding: gzip``/
 ``X-Request-ID`` (at most :data:`rung.core.limits.REQUEST_ID` characters of UTF-8) is kept
 as its *correlation id*: stored with the record (``correlation_id``) and echoed in
 ``X-Correlation-ID``; it is never the log's key, so two clients sending the same value
-cannot make feedback ambiguous.
+cannot make feedback ambiguous. An Open Inference Protocol request's own ``id`` is kept the
+same way when no header gave one (:func:`bounded_correlation`, the one rule for both);
+``/feedback`` finds a request by it only when it names exactly one
+(:mod:`rung.serving.feedback`).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from rung.core.errors import InvalidInput, RungError
 from rung.core.limits import REQUEST_ID, bounded, check_length, is_digits
 from rung.serving.metrics import Metrics, path_label
 from rung.serving.payload import HINT as PREDICT_HINT
-from rung.serving.payload import check, not_json
+from rung.serving.payload import RECORDS, Terms, check, not_json
 from rung.serving.payload import loads as payload_loads
 from rung.serving.predictor import Loaded
 from rung.serving.service import Service
@@ -116,13 +119,20 @@ def _correlation(given: str | None) -> str | None:
             f"X-Request-ID header {given!r} is not UTF-8 text",
             "send the id as UTF-8 (or ASCII), or none",
         ) from None
-    check_length(
-        text,
-        REQUEST_ID,
-        "X-Request-ID header",
-        f"send an id of at most {REQUEST_ID} characters, or none",
+    return bounded_correlation(text, "X-Request-ID header")
+
+
+def bounded_correlation(text: str | None, what: str) -> str | None:
+    """A client's own id for its request (``what`` names where it came from: the
+    ``X-Request-ID`` header, a v2 body's ``id``) as the correlation id it is kept as: None for
+    none or ``""``; raises :class:`InvalidInput` (422; 400 on ``/v2``) for one over
+    :data:`REQUEST_ID` characters or holding a control character (the one rule for every
+    source, :func:`rung.core.limits.check_length`)."""
+    if not text:
+        return None
+    return check_length(
+        text, REQUEST_ID, what, f"send an id of at most {REQUEST_ID} characters, or none"
     )
-    return text
 
 
 class PayloadTooLarge(RungError):
@@ -440,13 +450,18 @@ async def answer(
     max_body: int = MAX_BODY,
     read: Callable[[Request], Awaitable[Any]] | None = None,
     version: str | None = None,
+    body_id: Callable[[], str | None] | None = None,
+    terms: Terms = RECORDS,
 ) -> tuple[Loaded, dict[str, Any], str]:
     """Check, predict and log one request: the version that answered, its outputs and the
     request id. A failed request is logged too, with its status and no inputs (the error rate
     of monitoring comes from the same log). The request counts as load (``service.active``)
     from its arrival until its record is durable, and is answered only once it is. ``read``
     reads the body (default: :func:`read_body`, JSON) before ``to_body`` turns it into
-    ``/predict``'s form.
+    ``/predict``'s form; ``body_id``, called once the body is read, gives the client's own id
+    for the request found in it (a v2 body's ``id``, checked by :func:`bounded_correlation`),
+    kept as the correlation id when no ``X-Request-ID`` header gave one; ``terms``: the words
+    of the route's protocol in the signature check's errors (:class:`~rung.serving.payload.Terms`).
 
     With a canary, the request is answered by the arm its client key picks
     (:meth:`Service.arm`: the ``X-Canary-Key`` header, else the request id), or, when it
@@ -479,8 +494,10 @@ async def answer(
             correlation = correlation_id(request)  # refused: logged without it
             got = await (read(request) if read else read_body(request, hint, max_body))
             arm, version = request.state.arm, request.state.pin  # read may pin a version
+            if correlation is None and body_id is not None:
+                correlation = body_id()
             body = to_body(got)
-            columns, rows = check(body, arm.current.signature)
+            columns, rows = check(body, arm.current.signature, terms)
             held, out = await arm.batcher.predict(columns, rows, alone=service.active == 1)
             if version is not None and str(held.version) != version:  # swapped meanwhile
                 raise service.not_served(version)

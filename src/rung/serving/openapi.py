@@ -19,6 +19,14 @@ served version's signature, and rebuilt whenever the served version changes:
   type), the protocol's on ``/v2`` routes. FastAPI's ``422 HTTPValidationError``, which no
   route returns, is removed.
 
+**Several models** (``rung serve a@champion b@champion``): a body depends on the model its
+path names, which one templated path (``/predict/{name}``) cannot say, so each model's routes
+get a path of their own — ``/predict/a``, ``/v2/models/a/infer``, ``/v2/models/a``, … — each
+with that model's request body (its schemas suffixed by its name: ``Records_a``,
+``V2InferenceRequest_a``) and operation id (:func:`per_model`). One model keeps the templated
+paths, its name the only value of ``{name}``. ``/feedback`` takes the labels of every served
+model (the union of their classes).
+
 One rule JSON Schema cannot state: the columns of the columns form (and the tensors of a v2
 request) hold one value per row, the same number in each. It is said in the descriptions.
 
@@ -31,7 +39,8 @@ Prometheus' text exposition format 0.0.4.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rung.core.limits import REQUEST_ID
@@ -102,9 +111,21 @@ def record_schema(signature: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def components(signature: dict[str, Any], name: str) -> dict[str, Any]:
-    """The schemas of ``/predict``'s request and response for this signature, and the
-    canonical error body."""
+@dataclass(frozen=True)
+class Model:
+    """One served model as the document describes it: its version's signature, its name and
+    version, and the suffix of its schemas' names (``""`` when it is the only model served,
+    ``"_NAME"`` beside others)."""
+
+    signature: dict[str, Any]
+    name: str
+    version: int
+    suffix: str = ""
+
+
+def components(signature: dict[str, Any], name: str, suffix: str = "") -> dict[str, Any]:
+    """The schemas of ``/predict``'s request and response for this signature (their names
+    ending in ``suffix``: one set per served model), and the canonical error body."""
     record = record_schema(signature)
     features = record["required"]
     forms = [k for k in ("records", "columns") if k not in features]
@@ -145,34 +166,34 @@ def components(signature: dict[str, Any], name: str) -> dict[str, Any]:
     bare: dict[str, Any] = {
         "title": "RecordBody",
         "description": "one bare record (one row)",
-        "allOf": [{"$ref": REF + "Record"}],
+        "allOf": [{"$ref": REF + "Record" + suffix}],
     }
     if forms:  # a bare record beside "records" or "columns" mixes forms: refused
         bare["not"] = {"anyOf": [{"required": [k]} for k in forms]}
     return {
-        "Record": record,
-        "Records": {
+        "Record" + suffix: record,
+        "Records" + suffix: {
             "type": "object",
             "title": "Records",
             "properties": {
                 "records": {
                     "type": "array",
                     "minItems": 1,
-                    "items": {"$ref": REF + "Record"},
+                    "items": {"$ref": REF + "Record" + suffix},
                 }
             },
             "required": ["records"],
             "additionalProperties": False,
         },
-        "Columns": {
+        "Columns" + suffix: {
             "type": "object",
             "title": "ColumnsBody",
             "properties": {"columns": columns},
             "required": ["columns"],
             "additionalProperties": False,
         },
-        "RecordBody": bare,
-        "Prediction": response,
+        "RecordBody" + suffix: bare,
+        "Prediction" + suffix: response,
         **error_schemas(),
     }
 
@@ -234,26 +255,40 @@ def document(
     name: str,
     version: int,
     scope_of: Scope | None = None,
+    others: Sequence[tuple[dict[str, Any], str, int]] = (),
 ) -> dict[str, Any]:
     """``base`` (FastAPI's own document of the app's routes) completed: ``/predict`` described
     by the signature, every route's request body and every status it can answer.
 
     ``scope_of``: when the server checks tokens, the scope each route needs (a bearer token
     is then documented, with 401 and 403, on every route that needs one); None without tokens.
+    ``others``: the (signature, name, version) of each further model served: every model's
+    routes then get paths of their own (see the module's docstring).
     """
+    models = [Model(signature, name, version), *(Model(*o) for o in others)]
+    if len(models) > 1:
+        models = [replace(m, suffix=f"_{m.name}") for m in models]
     doc = copy.deepcopy(base)
-    doc["info"] = {**doc.get("info", {}), "version": f"{name} version {version}"}
+    served = ", ".join(f"{m.name} version {m.version}" for m in models)
+    doc["info"] = {**doc.get("info", {}), "version": served}
     schemas = {
         k: v
         for k, v in doc.get("components", {}).get("schemas", {}).items()
         if k not in ("HTTPValidationError", "ValidationError")  # FastAPI's, never returned
     }
-    schemas.update(components(signature, name))
-    schemas.update(_feedback_schemas(signature.get("classes")))
     from rung.serving.openapi_v2 import request_schema, v2_schemas
 
+    for m in models:
+        own = {
+            **components(m.signature, m.name, m.suffix),
+            "V2InferenceRequest" + m.suffix: request_schema(m.signature, m.name, m.version),
+        }
+        for key, schema in own.items():
+            if m.suffix and key.endswith(m.suffix):
+                _titled(schema, m.suffix)
+        schemas.update(own)
+    schemas.update(_feedback_schemas(_classes(models)))
     schemas.update(v2_schemas())
-    schemas["V2InferenceRequest"] = request_schema(signature, name, version)
     doc["components"] = {**doc.get("components", {}), "schemas": schemas}
     if scope_of is not None:
         doc["components"]["securitySchemes"] = {
@@ -264,11 +299,11 @@ def document(
             }
         }
     paths = doc.setdefault("paths", {})
-    _predict(paths, signature, name)
+    _predict(paths, models)
     _feedback(paths)
     from rung.serving.openapi_v2 import v2_paths
 
-    v2_paths(paths, name, version)
+    v2_paths(paths, models)
     if "/metrics" in paths and "get" in paths["/metrics"]:
         paths["/metrics"]["get"]["responses"] = {
             "200": {
@@ -349,30 +384,116 @@ UNAVAILABLE = {
 }
 
 
-def _predict(paths: dict[str, Any], signature: dict[str, Any], name: str = "") -> None:
-    """``/predict`` and ``/predict/{name}`` (the same body: the served model's), the
-    second's ``name`` documented as the model served (another is a 404)."""
-    for path in ("/predict", "/predict/{name}"):
-        if path in paths:
-            _predict_path(paths, path, signature, name)
+def _classes(models: list[Model]) -> list[Any] | None:
+    """The labels ``/feedback`` takes as classes: those of every served model (each once, by
+    its JSON value: ``1`` and ``true`` are two), or None when one of them records none (a
+    regressor: any scalar)."""
+    import json
+
+    out: dict[str, Any] = {}
+    for m in models:
+        classes = m.signature.get("classes")
+        if not classes:
+            return None
+        for c in classes:
+            out.setdefault(json.dumps(c), c)
+    return list(out.values())
 
 
-def _predict_path(paths: dict[str, Any], path: str, signature: dict[str, Any], name: str) -> None:
+def _titled(schema: Any, suffix: str, parent: str = "") -> None:
+    """Every ``title`` of ``schema`` (and of the schemas inside it) ending in ``suffix``: a
+    client generator names its classes by title (openapi-python-client refuses two of one
+    name), and each served model has its own."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "title" and parent != "properties" and isinstance(value, str):
+                schema[key] = value + suffix
+            else:
+                _titled(value, suffix, key)
+    elif isinstance(schema, list):
+        for value in schema:
+            _titled(value, suffix, parent)
+
+
+def per_model(
+    paths: dict[str, Any],
+    template: str,
+    models: list[Model],
+    complete: Callable[[dict[str, Any], str, Model], None],
+) -> None:
+    """The path item ``template``, whose first path parameter names the served model,
+    completed by ``complete(item, path, model)``: as it is for one model (its name the only
+    value of the parameter); replaced, for several, by one literal path per model (the
+    parameter gone, each operation id suffixed by the model's name), since a body that
+    depends on the model a path names cannot be said of one templated path."""
+    import re
+
+    if template not in paths:
+        return
+    if len(models) == 1:
+        complete(paths[template], template, models[0])
+        return
+    item = paths.pop(template)
+    param = re.findall(r"\{([^}/]+)\}", template)[0]
+    for m in models:
+        path = template.replace("{" + param + "}", m.name, 1)
+        own = copy.deepcopy(item)
+        for op in own.values():
+            if not isinstance(op, dict):
+                continue
+            op["parameters"] = [
+                p
+                for p in op.get("parameters", [])
+                if not (p.get("in") == "path" and p.get("name") == param)
+            ]
+            if not op["parameters"]:
+                del op["parameters"]
+            if "operationId" in op:
+                op["operationId"] = f"{op['operationId']}_{m.name}"
+        paths[path] = own
+        complete(own, path, m)
+
+
+def _predict(paths: dict[str, Any], models: list[Model]) -> None:
+    """``/predict`` (the first model's body; with several models it is a 409) and
+    ``/predict/{name}`` (each model's own body, :func:`per_model`: ``name`` documented as the
+    model served, another being a 404; with several, ``/predict/NAME`` for each)."""
+    if "/predict" in paths:
+        _predict_path(paths["/predict"], "/predict", models[0], several=len(models) > 1)
+    per_model(
+        paths,
+        "/predict/{name}",
+        models,
+        lambda item, path, m: _predict_path(item, path, m, named=path == "/predict/{name}"),
+    )
+
+
+def _predict_path(
+    item: dict[str, Any], path: str, model: Model, named: bool = False, several: bool = False
+) -> None:
+    """One ``/predict`` path's operation for ``model``: its body, answers and statuses;
+    ``named``: the templated ``/predict/{name}`` (a name not served is a 404); ``several``:
+    plain ``/predict`` while several models are served (always a 409)."""
+    signature, name, suffix = model.signature, model.name, model.suffix
     example = example_record(signature)
-    predict = paths[path].setdefault("post", {})
-    if path != "/predict":
+    predict = item.setdefault("post", {})
+    if named:
         for param in predict.get("parameters", []):
             if param.get("in") == "path" and param.get("name") == "name":
                 param["schema"] = {"type": "string", "enum": [name]}
+    if several:
+        predict["description"] = (
+            "several models are served: this route answers 409; use /predict/NAME"
+        )
     predict["requestBody"] = {
         "required": True,
         "content": {
             "application/json": {
                 "schema": {
                     "oneOf": [
-                        {"$ref": REF + "Records"},
-                        {"$ref": REF + "Columns"},
-                        {"$ref": REF + "RecordBody"},
+                        {"$ref": REF + "Records" + suffix},
+                        {"$ref": REF + "Columns" + suffix},
+                        {"$ref": REF + "RecordBody" + suffix},
                     ]
                 },
                 "example": {"records": [example]},
@@ -382,7 +503,7 @@ def _predict_path(paths: dict[str, Any], path: str, signature: dict[str, Any], n
     predict["responses"] = {
         "200": {
             "description": "predictions from the version named in the answer",
-            "content": {"application/json": {"schema": {"$ref": REF + "Prediction"}}},
+            "content": {"application/json": {"schema": {"$ref": REF + "Prediction" + suffix}}},
             "links": {
                 "feedback": {
                     "operationRef": "#/paths/~1feedback/post",
@@ -398,12 +519,17 @@ def _predict_path(paths: dict[str, Any], path: str, signature: dict[str, Any], n
         },
         "422": {"description": "the input does not match the signature", "content": error()},
         "503": {**UNAVAILABLE, "content": error()},
-        **(
-            {"404": {"description": "no served model has this name", "content": error()}}
-            if path != "/predict"
-            else {"409": {"description": "several models are served: name one", "content": error()}}
-        ),
     }
+    if named:
+        predict["responses"]["404"] = {
+            "description": "no served model has this name",
+            "content": error(),
+        }
+    if path == "/predict":
+        predict["responses"]["409"] = {
+            "description": "several models are served: name one",
+            "content": error(),
+        }
 
 
 def example_record(signature: dict[str, Any]) -> dict[str, Any]:
@@ -434,13 +560,22 @@ def _feedback_schemas(classes: list[Any] | None) -> dict[str, Any]:
     entry = {
         "type": "object",
         "title": "FeedbackEntry",
-        "description": "'label' for a one-row request or with 'row'; 'labels': one per"
+        "description": "the request by 'request_id' (the server's) or 'correlation_id' (the"
+        " client's own); 'label' for a one-row request or with 'row'; 'labels': one per"
         " predicted row (null: not known yet), or from 'row' on; one of the two",
         "properties": {
             "request_id": {
                 "type": "string",
                 "maxLength": REQUEST_ID,
-                "description": "from the prediction's answer",
+                "description": "from the prediction's answer (its X-Request-ID header)",
+            },
+            "correlation_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": REQUEST_ID,
+                "description": "in place of request_id: your own id of the request (its"
+                " X-Request-ID header, or a v2 request's id); it must name exactly one"
+                " request (404 for none, 409 for several)",
             },
             "row": {"type": ["integer", "null"], "minimum": 0},
             "label": label,
@@ -454,9 +589,11 @@ def _feedback_schemas(classes: list[Any] | None) -> dict[str, Any]:
                 ),
             },
         },
-        "required": ["request_id"],
         "additionalProperties": False,
-        "oneOf": [{"required": ["label"]}, {"required": ["labels"]}],
+        "allOf": [
+            {"oneOf": [{"required": ["request_id"]}, {"required": ["correlation_id"]}]},
+            {"oneOf": [{"required": ["label"]}, {"required": ["labels"]}]},
+        ],
     }
     return {
         "FeedbackEntry": entry,
@@ -509,7 +646,11 @@ def _feedback(paths: dict[str, Any]) -> None:
             "description": "the labels stored, all of them",
             "content": {"application/json": {"schema": {"$ref": REF + "FeedbackAnswer"}}},
         },
-        "404": {"description": "an unknown request id", "content": error()},
+        "404": {"description": "an unknown request id or correlation id", "content": error()},
+        "409": {
+            "description": "a correlation id sent with several requests: send the request id",
+            "content": error(),
+        },
         "422": {
             "description": "a label that does not fit the model, a missing or extra row, a"
             " malformed entry: every field named, nothing stored",

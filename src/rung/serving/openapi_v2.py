@@ -14,7 +14,10 @@ https://github.com/kserve/open-inference-protocol (``specification/protocol/infe
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rung.serving.openapi import Model
 
 REF = "#/components/schemas/"
 DATATYPES = [
@@ -43,6 +46,7 @@ def v2_schemas() -> dict[str, Any]:
     parameters = {"type": "object", "description": "the protocol's parameters object"}
     data = {
         "type": "array",
+        "items": {"description": "a value of the tensor's datatype, or a list of them (nested)"},
         "description": "the tensor's values in row-major order, flat or nested; as many as"
         " its shape says",
     }
@@ -129,85 +133,92 @@ def _json(name: str, description: str) -> dict[str, Any]:
     }
 
 
-def v2_paths(paths: dict[str, Any], name: str, version: int) -> None:
-    """Complete every ``/v2`` operation of ``paths`` (FastAPI's) in place: the model's name
-    (and version) path parameters take the one served (any other is a 404)."""
-    from rung.serving.openapi import UNAVAILABLE, error
+def v2_paths(paths: dict[str, Any], models: list[Model]) -> None:
+    """Complete every ``/v2`` operation of ``paths`` (FastAPI's) in place. A model's routes
+    (:func:`rung.serving.openapi.per_model`): its name (and version) path parameters take the
+    one served (any other is a 404); with several models, each model's routes have literal
+    paths of their own, its inference request its own body."""
+    from rung.serving.openapi import per_model
 
-    v2_error = error(v2=True)
-    unknown = {"description": "no model of this name (or version) is served", "content": v2_error}
-    for path, item in paths.items():
+    for path, item in list(paths.items()):
         if path == "/v2" and "get" in item:
             item["get"]["responses"] = {"200": _json("V2ServerMetadata", "the server")}
         elif path == "/v2/health/live" and "get" in item:
             item["get"]["responses"] = {"200": _json("V2Live", "the server is live")}
         elif path == "/v2/health/ready" and "get" in item:
             item["get"]["responses"] = {"200": _json("V2Ready", "the server is ready")}
-        elif (match := _MODEL.fullmatch(path)) is not None:
-            rest = match["rest"]
-            for op in item.values():
-                _served_only(op, path, name, version)
-            if rest == "" and "get" in item:
-                item["get"]["responses"] = {
-                    "200": _json("V2ModelMetadata", "the model's inputs and outputs"),
-                    "404": unknown,
-                }
-            elif rest == "/ready" and "get" in item:
-                item["get"]["responses"] = {
-                    "200": _json("V2ModelReady", "the model is ready"),
-                    "404": unknown,
-                }
-            elif rest == "/infer" and "post" in item:
-                post = item["post"]
-                post["requestBody"] = {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": REF + "V2InferenceRequest"}},
-                    },
-                }
-                canonical = error()["application/json"]["schema"]
-                post["responses"] = {
-                    "200": {
-                        "description": "the outputs, from the version named; as binary"
-                        " tensor data when asked (the JSON header, then the tensors)",
-                        "content": {
-                            "application/json": {"schema": {"$ref": REF + "V2InferenceResponse"}},
-                            "application/octet-stream": {
-                                "schema": {"type": "string", "format": "binary"}
-                            },
-                        },
-                        "headers": {
-                            "Inference-Header-Content-Length": {
-                                "schema": {"type": "integer"},
-                                "description": "with binary data: the JSON header's length",
-                            }
-                        },
-                    },
-                    "400": {
-                        "description": "a request the protocol refuses (malformed, a shape or"
-                        " datatype that does not fit its data or the model, an unknown input"
-                        " or output); or the Host header is not one this server answers to"
-                        " (rung's canonical body)",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "anyOf": [v2_error["application/json"]["schema"], canonical]
-                                }
-                            }
-                        },
-                    },
-                    "404": unknown,
-                    "503": {**UNAVAILABLE, "content": v2_error},
-                }
+        elif _MODEL.fullmatch(path) is not None:
+            per_model(paths, path, models, _model_route)
+
+
+def _model_route(item: dict[str, Any], path: str, model: Model) -> None:
+    """One model route's operations for ``model`` (``path``: templated or literal)."""
+    from rung.serving.openapi import UNAVAILABLE, error
+
+    v2_error = error(v2=True)
+    unknown = {"description": "no model of this name (or version) is served", "content": v2_error}
+    rest = "/ready" if path.endswith("/ready") else "/infer" if path.endswith("/infer") else ""
+    for op in item.values():
+        _served_only(op, path, model.name, model.version)
+    if rest == "" and "get" in item:
+        item["get"]["responses"] = {
+            "200": _json("V2ModelMetadata", "the model's inputs and outputs"),
+            "404": unknown,
+        }
+    elif rest == "/ready" and "get" in item:
+        item["get"]["responses"] = {
+            "200": _json("V2ModelReady", "the model is ready"),
+            "404": unknown,
+        }
+    elif rest == "/infer" and "post" in item:
+        post = item["post"]
+        post["requestBody"] = {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": REF + "V2InferenceRequest" + model.suffix}},
+            },
+        }
+        canonical = error()["application/json"]["schema"]
+        post["responses"] = {
+            "200": {
+                "description": "the outputs, from the version named; as binary"
+                " tensor data when asked (the JSON header, then the tensors)",
+                "content": {
+                    "application/json": {"schema": {"$ref": REF + "V2InferenceResponse"}},
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                },
+                "headers": {
+                    "Inference-Header-Content-Length": {
+                        "schema": {"type": "integer"},
+                        "description": "with binary data: the JSON header's length",
+                    }
+                },
+            },
+            "400": {
+                "description": "a request the protocol refuses (malformed, a shape or"
+                " datatype that does not fit its data or the model, an unknown input"
+                " or output); or the Host header is not one this server answers to"
+                " (rung's canonical body)",
+                "content": {
+                    "application/json": {
+                        "schema": {"anyOf": [v2_error["application/json"]["schema"], canonical]}
+                    }
+                },
+            },
+            "404": unknown,
+            "503": {**UNAVAILABLE, "content": v2_error},
+        }
 
 
 def _served_only(op: dict[str, Any], path: str, name: str, version: int) -> None:
-    """The path parameters of a model route: its first names the model, the one after
-    ``/versions/`` its version; each documented as the value served."""
+    """The path parameters of a model route (templated, or literal for one of several
+    models): the one after ``/models/`` names the model, the one after ``/versions/`` its
+    version; each documented as the value served."""
     if not isinstance(op, dict):
         return
-    params = re.findall(r"\{([^}/]+)\}", path)
-    served = {params[0]: name, **({params[1]: str(version)} if len(params) > 1 else {})}
+    served: dict[str, str] = {}
+    for kind, param in re.findall(r"/(models|versions)/\{([^}/]+)\}", path):
+        served[param] = name if kind == "models" else str(version)
     for param in op.get("parameters", []):
         if param.get("in") == "path" and param.get("name") in served:
             param["schema"] = {

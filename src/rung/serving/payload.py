@@ -116,6 +116,92 @@ _MISSING: Any = object()  # a feature absent from a record
 HINT = 'send {"records": [{"feature": value}]} or {"columns": {"feature": [values]}}'
 """What ``/predict`` takes (the hint of its errors about the body's shape)."""
 
+
+@dataclass(frozen=True)
+class Terms:
+    """The words of a protocol's bodies in :func:`check`'s errors, so that a client reads
+    about what it sent: rung's own records, columns and features (:data:`RECORDS`, ``/predict``
+    and ``rung predict``), or the Open Inference Protocol's inputs, their data and shape
+    (:data:`TENSORS`, ``/v2/.../infer``, whose inputs arrive here as columns).
+
+    ``tensors``: the second. Each method gives one piece of an error: where a value is
+    (its ``loc`` and how a message names it), the hint naming the model's features, and the
+    two errors about rows (none; a different number in each column)."""
+
+    tensors: bool = False
+
+    def loc(self, form: str, name: str, i: int) -> list[str | int]:
+        """Where value ``i`` of feature ``name`` is in a body of ``form``: ``records.3.age``,
+        ``columns.age.3``, ``age`` (a bare record); an input's ``inputs.age.3``."""
+        if self.tensors:
+            return ["inputs", name, i]
+        return (
+            [name]
+            if form == "record"
+            else [form, i, name]
+            if form == "records"
+            else [form, name, i]
+        )
+
+    def place(self, loc: list[str | int]) -> str:
+        """How a message names ``loc``: ``records.3.age``; an input's ``input 'age' index 3``
+        (index: the place in its data, row-major)."""
+        if self.tensors and len(loc) >= 2 and loc[0] == "inputs":
+            return f"input {loc[1]!r}" + (f" index {loc[2]}" if len(loc) > 2 else "")
+        return ".".join(str(p) for p in loc)
+
+    def invalid(self, loc: list[str | int], msg: str) -> str:
+        """The message of the first bad value: ``invalid input at records.0.age: …``;
+        ``input 'age' index 0: …``."""
+        return (
+            f"{self.place(loc)}: {msg}"
+            if self.tensors
+            else f"invalid input at {self.place(loc)}: {msg}"
+        )
+
+    def features_hint(self, features: list[str]) -> str:
+        """How to fix values that do not fit the signature."""
+        if self.tensors:
+            return (
+                f"send the model's inputs ({', '.join(features)}) with values like its"
+                " training data's (GET /v2/models/NAME lists each input's datatype)"
+            )
+        return f"send the model's features: {', '.join(features)}"
+
+    def no_rows(self) -> PayloadError:
+        """A body of no rows."""
+        if self.tensors:
+            return PayloadError(
+                "the inputs hold no values (shape [0])", "send shape [n] with n >= 1 for n rows"
+            )
+        return PayloadError("the request holds no rows", "send at least one record")
+
+    def uneven(self, lengths: dict[str, int]) -> PayloadError:
+        """Columns (inputs) of different numbers of rows."""
+        if self.tensors:
+            return PayloadError(
+                f"the inputs hold different numbers of rows {sorted(set(lengths.values()))}",
+                "send one value per row in every input: the same shape [n] for each",
+                [FieldError(["inputs", k], f"shape [{n}]") for k, n in lengths.items()],
+            )
+        return PayloadError(
+            f"the columns have different lengths {sorted(set(lengths.values()))}",
+            "send one value per row in every column",
+            [FieldError(["columns", k], f"has {n} values") for k, n in lengths.items()],
+        )
+
+    def missing(self, name: str) -> FieldError:
+        """A feature the body does not hold at all (the columns form; an input not sent)."""
+        if self.tensors:
+            return FieldError(["inputs", name], f"input {name!r} is missing")
+        return FieldError(["columns", name], "field required")
+
+
+RECORDS = Terms()
+"""rung's own body words: records, columns, features (``/predict``, ``rung predict``)."""
+TENSORS = Terms(tensors=True)
+"""The Open Inference Protocol's: inputs, their data, shape and datatype (``/v2``)."""
+
 # an integer literal of 19 or more digits may lie outside 64 bits, which orjson reads as the
 # nearest float (-9223372036854775809 became -9.223372036854776e18, a valid int64): such a
 # body is read by the standard library's parser, whose integers are exact. Found as a run
@@ -152,9 +238,12 @@ def loads(raw: bytes) -> Any:
         raise ValueError(f"it holds an integer of more than {limit} digits") from None
 
 
-def columns_of(body: Any, features: list[str]) -> tuple[dict[str, list[Any]], int, str]:
+def columns_of(
+    body: Any, features: list[str], terms: Terms = RECORDS
+) -> tuple[dict[str, list[Any]], int, str]:
     """The payload as one list per feature (``_MISSING`` where a record lacks it), the number
-    of rows, and the form it came in (``records``, ``columns`` or ``record``)."""
+    of rows, and the form it came in (``records``, ``columns`` or ``record``); ``terms``: the
+    words of the errors (:class:`Terms`)."""
     body = expect_object(body, HINT)
     forms = [k for k in ("records", "columns") if k in body and k not in features]
     bare = [f for f in features if f in body and f not in ("records", "columns")]
@@ -199,11 +288,7 @@ def columns_of(body: Any, features: list[str]) -> tuple[dict[str, list[Any]], in
             )
         lengths = {len(v) for v in named.values()}
         if len(lengths) > 1:
-            raise PayloadError(
-                f"the columns have different lengths {sorted(lengths)}",
-                "send one value per row in every column",
-                [FieldError(["columns", k], f"has {len(v)} values") for k, v in named.items()],
-            )
+            raise terms.uneven({k: len(v) for k, v in named.items()})
         # no feature at all: as many rows as the other lists say, so each feature is named
         others = (len(v) for v in columns.values() if isinstance(v, list))
         n = lengths.pop() if lengths else max(others, default=0)
@@ -241,9 +326,13 @@ def frame_of(data: dict[str, list[Any]], signature: dict[str, Any]) -> pd.DataFr
     )
 
 
-def check(body: Any, signature: dict[str, Any]) -> tuple[dict[str, list[Any]], int]:
+def check(
+    body: Any, signature: dict[str, Any], terms: Terms = RECORDS
+) -> tuple[dict[str, list[Any]], int]:
     """The features as plain columns, in the model's order, and the number of rows; or
-    :class:`PayloadError` with every field that is wrong.
+    :class:`PayloadError` with every field that is wrong, in the words of ``terms`` (the
+    route's protocol: :class:`Terms`). Its message names the first bad field and each of the
+    others (:func:`rung.core.text.and_more`).
 
     Each column is first checked as a whole (its value types, categories and finiteness, with
     numpy): a valid batch costs a few passes in C per feature. Only a column that fails goes
@@ -251,9 +340,9 @@ def check(body: Any, signature: dict[str, Any]) -> tuple[dict[str, list[Any]], i
     """
     features: list[str] = signature.get("features") or []
     specs: dict[str, Any] = signature.get("columns") or {}
-    data, n, form = columns_of(body, features)
+    data, n, form = columns_of(body, features, terms)
     if n == 0:
-        raise PayloadError("the request holds no rows", "send at least one record")
+        raise terms.no_rows()
     errors: list[FieldError] = []
     for name in features:
         column, spec = data[name], specs.get(name, {})
@@ -261,18 +350,13 @@ def check(body: Any, signature: dict[str, Any]) -> tuple[dict[str, list[Any]], i
             continue
         kind = ColumnKind.from_dict(spec) if spec else None
         for i, value in enumerate(column):
-            loc: list[str | int] = (
-                [name]
-                if form == "record"
-                else [form, i, name]
-                if form == "records"
-                else [form, name, i]
-            )
+            loc = terms.loc(form, name, i)
             if value is _MISSING:
-                errors.append(FieldError(loc, "field required" + _sent_as(body, form, i, name)))
                 if form == "columns":  # the whole column is absent: say it once
-                    errors[-1] = FieldError(["columns", name], errors[-1].msg)
+                    gone = terms.missing(name)
+                    errors.append(FieldError(gone.loc, gone.msg + _sent_as(body, form, i, name)))
                     break
+                errors.append(FieldError(loc, "field required" + _sent_as(body, form, i, name)))
                 continue
             wrong = problem(value, kind) if kind is not None else _not_scalar(value)
             if wrong:
@@ -285,12 +369,13 @@ def check(body: Any, signature: dict[str, Any]) -> tuple[dict[str, list[Any]], i
         if form == "records":  # reported row by row, as the client wrote them
             order = {f: k for k, f in enumerate(features)}
             errors.sort(key=lambda e: (e.loc[1], order.get(str(e.loc[2]), 0)))
+        from rung.core.text import and_more
+
         first = errors[0]
-        where = ".".join(str(p) for p in first.loc)
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        more = and_more([terms.place(e.loc) for e in errors[1:]])
         raise PayloadError(
-            f"invalid input at {where}: {first.msg}{more}",
-            f"send the model's features: {', '.join(features)}",
+            f"{terms.invalid(first.loc, first.msg)}{more}",
+            terms.features_hint(features),
             errors[:MAX_ERRORS],
         )
     return data, n

@@ -196,7 +196,7 @@ def _shape(tensor: dict[str, Any], name: str) -> list[int]:
     shape = [int(d) for d in shape]
     if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
         raise TensorError(
-            f"input {name!r} has shape {shape}: each input is one feature, one value per row",
+            f"input {name!r} has shape {shape}: each input holds one value per row",
             "send shape [n] or [n, 1] for n rows",
         )
     return list(shape)

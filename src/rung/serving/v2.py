@@ -2,6 +2,13 @@
 ``/v2``, ``/v2/health/live``, ``/v2/health/ready``, and per model ``/v2/models/{name}``,
 ``.../ready`` and ``.../infer``, each also under ``/v2/models/{name}/versions/{version}``.
 
+**The request's ``id``** is echoed in the response and kept as the request's correlation id
+(at most :data:`~rung.core.limits.REQUEST_ID` characters, as a client's ``X-Request-ID``
+header, which wins when both are sent): ``POST /feedback`` takes it as ``correlation_id``
+(:mod:`rung.serving.feedback`), so a client labels its predictions by its own ids. Errors
+name inputs, their data, shape and datatype (:data:`rung.serving.payload.TENSORS`), never
+``/predict``'s records or columns.
+
 Requests may carry their tensors as JSON (flat or nested, row-major) or in the binary tensor
 data extension, and may be compressed (``Content-Encoding: gzip`` or ``deflate``, decoded by
 :func:`rung.serving.http.read_raw`). Errors answer ``{"error": "<message> — <hint>"}`` with
@@ -22,17 +29,26 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from rung.core.columns import ColumnKind
+from rung.core.limits import REQUEST_ID
 from rung.serving import tensors
 from rung.serving.fleet import Fleet
-from rung.serving.http import MAX_BODY, answer, json_response, pick, read_raw, served_headers
-from rung.serving.payload import PayloadError, expect_object, not_json, unknown_fields
+from rung.serving.http import (
+    MAX_BODY,
+    answer,
+    bounded_correlation,
+    json_response,
+    pick,
+    read_raw,
+    served_headers,
+)
+from rung.serving.payload import TENSORS, PayloadError, expect_object, not_json, unknown_fields
 from rung.serving.payload import loads as payload_loads
 from rung.serving.predictor import Loaded
 from rung.serving.tensors import TensorError
 
 INFER_HINT = (
-    'send {"inputs": [{"name": "feature", "shape": [n], "datatype": "FP64", "data": [...]}]}'
-    " (the Open Inference Protocol v2)"
+    'send {"inputs": [{"name": "NAME", "shape": [n], "datatype": "FP64", "data": [...]}]},'
+    " one per input of the model's metadata (the Open Inference Protocol v2)"
 )
 # an inference request's fields (KServe's SDK also sends the model's name)
 INFER_FIELDS = ["id", "inputs", "outputs", "parameters", "model_name", "model_version"]
@@ -115,7 +131,15 @@ def router(fleet: Fleet, max_body: int = MAX_BODY) -> APIRouter:
             return {"columns": _inputs(sent["columns"], held)}
 
         held, out, request_id = await answer(
-            service, request, _same, INFER_HINT, max_body, read, version=version
+            service,
+            request,
+            _same,
+            INFER_HINT,
+            max_body,
+            read,
+            body_id=lambda: sent["request"].get("id") or None,
+            terms=TENSORS,
+            version=version,
         )
         body: dict[str, Any] = {
             "model_name": held.name,
@@ -182,7 +206,11 @@ def parse(raw: bytes, header_length: str | None) -> dict[str, Any]:
         where = ".".join(map(str, stray[0].loc))
         raise PayloadError(f"invalid input at {where}: {stray[0].msg}", INFER_HINT, stray)
     if "id" in body and not isinstance(body["id"], str):
-        raise TensorError(f"'id' must be a string, got {str(body['id'])[:40]}", None)
+        raise TensorError(
+            f"'id' must be a string, got {str(body['id'])[:40]}",
+            f"send a string of at most {REQUEST_ID} characters as the request's id, or none",
+        )
+    bounded_correlation(body.get("id"), "the request's 'id'")  # kept as its correlation id
     return {"request": body, "columns": tensors.decode(body, binary)}
 
 
