@@ -47,16 +47,6 @@ HOT = frozenset(
 )
 
 
-def allow_head(route: Any) -> None:
-    """Answer ``HEAD`` wherever ``GET`` is answered (RFC 9110 §9.3.2: the same status and
-    headers, no body; uvicorn sends none): FastAPI's routes take only the methods they name,
-    so a probe that checks with ``HEAD`` got 405."""
-    from fastapi.routing import APIRoute
-
-    if isinstance(route, APIRoute) and route.methods and "GET" in route.methods:
-        route.methods.add("HEAD")
-
-
 def direct(app: FastAPI, routes: list[Any], hot: frozenset[tuple[str, str]]) -> None:
     """Serve the ``hot`` routes (method, path) of ``routes`` as plain Starlette routes, tried
     before FastAPI's own, which stay for the OpenAPI document.
@@ -189,8 +179,6 @@ def create_app(
     app.add_middleware(RequestIds)
     app.add_middleware(Measure, metrics=fleet.metrics, access=access_log)
     own, oip = v1.router(fleet, max_body), v2.router(fleet, max_body)
-    for route in [*own.routes, *oip.routes]:
-        allow_head(route)
     app.include_router(own)
     app.include_router(oip)
     direct(app, [*own.routes, *oip.routes], HOT)
@@ -199,8 +187,5 @@ def create_app(
     @app.get("/metrics")
     async def metrics() -> Response:
         return Response(fleet.metrics.exposition(), media_type="text/plain; version=0.0.4")
-
-    for route in app.router.routes:
-        allow_head(route)
 
     return app

@@ -110,7 +110,7 @@ class Metrics:
 
 class Measure:
     """Request count and latency per route, and the access log line (``access``), as a plain
-    ASGI middleware (Starlette's ``@app.middleware("http")`` costs a task and a stream per
+    ASGI middleware (the outermost of rung's: it also routes ``HEAD`` as ``GET``) (Starlette's ``@app.middleware("http")`` costs a task and a stream per
     request). It knows nothing of the routes: what answered is read from the response's
     headers."""
 
@@ -140,8 +140,12 @@ class Measure:
                         request_id = value
             await send(message)
 
+        # HEAD is answered as GET is (RFC 9110 §9.3.2): routed as a GET, while uvicorn, which
+        # keeps the request's own scope, sends no body. FastAPI's routes take only the methods
+        # they name (a probe with HEAD got 405), and the OpenAPI document lists no HEAD
+        inner = {**scope, "method": "GET"} if scope["method"] == "HEAD" else scope
         try:
-            await self.app(scope, receive, sending)
+            await self.app(inner, receive, sending)
         finally:
             path = path_label(scope["path"])
             seconds = time.perf_counter() - started
