@@ -69,8 +69,9 @@ WRONG_VALUES = {
     "INT8": [128, -129, 1.5],
     "UINT8": [-1, 256],
     "UINT64": [-1, 2**64],
-    "FP64": ["1.5", True, None],
-    "FP32": ["x", False],
+    "FP64": ["1.5", True, None, 10**309],
+    "FP32": ["x", False, 3.5e38, -(10**39)],
+    "FP16": [65520.0, -70000, 1e300],  # past binary16's largest finite value, 65504
 }
 
 

@@ -504,3 +504,29 @@ def test_several_workers_announce_only_once_a_worker_answers(tmp_path: Path, ser
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_large_request_whose_client_left_is_logged_as_499_not_answered(server) -> None:  # type: ignore[no-untyped-def]
+    """A client that sends a large batch and closes at once: nobody receives the answer, so
+    the request is recorded as 499 (client closed), never as answered rows."""
+    ws, url, _ = server
+    host, port = url.removeprefix("http://").split(":")
+    body = json.dumps({"records": [{"a": 0.5, "color": "red"}] * 6000}).encode()
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with ws.store.read() as tx:
+        before = tx.scalar("SELECT COUNT(*) FROM predictions WHERE status = 499")
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(head + body)
+    deadline = time.monotonic() + 20
+    closed = before
+    while time.monotonic() < deadline and closed == before:
+        time.sleep(0.2)
+        with ws.store.read() as tx:
+            closed = tx.scalar("SELECT COUNT(*) FROM predictions WHERE status = 499")
+    assert closed == before + 1
+    with ws.store.read() as tx:
+        last = tx.one("SELECT status, rows FROM predictions ORDER BY id DESC LIMIT 1")
+    assert last is not None and last["status"] == 499, last

@@ -45,6 +45,10 @@ from rung.serving.predictor import Loaded
 from rung.serving.service import Service
 
 MAX_BODY = 8 * 1024 * 1024
+DISCONNECT_ROWS = 1000
+"""A request of more rows is checked for a client that has gone before and after its
+prediction (then logged as 499, not answered): a check costs a receive call, worth it only
+where the prediction is long."""
 _log = logging.getLogger("rung")
 
 
@@ -498,9 +502,15 @@ async def answer(
                 correlation = body_id()
             body = to_body(got)
             columns, rows = check(body, arm.current.signature, terms)
+            # a large request whose client has gone is neither predicted nor logged as answered
+            watch = rows > DISCONNECT_ROWS
+            if watch and await request.is_disconnected():
+                raise ClientDisconnect()
             held, out = await arm.batcher.predict(columns, rows, alone=service.active == 1)
             if version is not None and str(held.version) != version:  # swapped meanwhile
                 raise service.not_served(version)
+            if watch and await request.is_disconnected():
+                raise ClientDisconnect()
         except Exception as exc:
             # not awaited: an error answer does not wait for the disk
             status = (
