@@ -126,8 +126,9 @@ def _print_window(report: dict[str, Any]) -> None:
     h = report["health"]
     lat = h["latency_ms"]
     render.line(
-        f"health: {h['requests']} requests, {h['errors']} failed"
-        f" ({_pct(h['error_rate'])}), latency p50 {_num(lat['p50'])} ms,"
+        f"health: {h['requests']} requests, {h['errors']} server errors (5xx,"
+        f" {_pct(h['error_rate'])}), {h.get('client_errors', 0)} client errors (4xx,"
+        f" {_pct(h.get('client_error_rate'))}), latency p50 {_num(lat['p50'])} ms,"
         f" p95 {_num(lat['p95'])} ms, p99 {_num(lat['p99'])} ms"
     )
     skipped = report.get("skipped") or {}
