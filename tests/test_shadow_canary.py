@@ -236,7 +236,12 @@ def test_the_canary_answers_its_share_by_a_stable_key_and_names_its_version(flee
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["mode"] == "two-sample"
-    assert result["labelled"]["champion"] + result["labelled"]["challenger"] == 400
+    # every labelled answer is judged, or counted as left out: the champion's answers before
+    # the canary's first are outside its period
+    left = result["excluded"]["rows"]
+    assert result["labelled"]["champion"] + result["labelled"]["challenger"] + left == 400
+    assert set(result["excluded"]["reasons"]) <= {"answered outside the canary's period"}
+    assert left < 40, result["excluded"]
     assert result["verdict"] == "better", result["summary"]
     gains = [t for t in result["decision"]["tests"] if t["kind"] == "gain"]
     assert gains and gains[0]["metric"] == "accuracy" and gains[0]["significant"]

@@ -126,8 +126,9 @@ def _print_window(report: dict[str, Any]) -> None:
     h = report["health"]
     lat = h["latency_ms"]
     render.line(
-        f"health: {h['requests']} requests, {h['errors']} failed"
-        f" ({_pct(h['error_rate'])}), latency p50 {_num(lat['p50'])} ms,"
+        f"health: {h['requests']} requests, {h['errors']} server errors (5xx,"
+        f" {_pct(h['error_rate'])}), {h.get('client_errors', 0)} client errors (4xx,"
+        f" {_pct(h.get('client_error_rate'))}), latency p50 {_num(lat['p50'])} ms,"
         f" p95 {_num(lat['p95'])} ms, p99 {_num(lat['p99'])} ms"
     )
     skipped = report.get("skipped") or {}
@@ -320,7 +321,11 @@ def monitor_compare(
     ],
     since: Annotated[
         str | None,
-        typer.Option("--since", help="Only requests of the last period (1d, 6h) or since a date."),
+        typer.Option(
+            "--since",
+            help="Only requests of the last period (1d, 6h) or since a date"
+            " [default: since both refs reached their current versions].",
+        ),
     ] = None,
     mode: Annotated[
         str, typer.Option("--mode", help="auto, paired (shadow) or two-sample (canary).")
@@ -334,8 +339,9 @@ def monitor_compare(
     """The challenger against the champion on the requests they served whose labels came
     back: paired on the same requests (shadow), or two-sample (canary), judged by the
     automation's policy (decisive metric, margins, Holm's error control). Says which is
-    better, or that there is not enough evidence."""
-    from rung.automation.live import compare_live
+    better, or that there is not enough evidence, on which period, and how many labelled
+    answers of the champion it leaves out (and why)."""
+    from rung.automation.live import compare_current
     from rung.core.criteria import parse_criteria
     from rung.core.policy import Policy
 
@@ -345,7 +351,7 @@ def monitor_compare(
         loop = loops.get(champion.partition("@")[0])
         policy = loop.rules if loop is not None else Policy()
         criteria = loop.criteria if loop is not None else list(ws.config.settings.eval.criteria)
-        result = compare_live(
+        result = compare_current(
             ws.store,
             ws.models,
             policy,
@@ -378,11 +384,50 @@ def monitor_compare(
         + (", ".join(f"{m} (margin {v})" for m, v in result["guardrails"].items()) or "none")
         + f"; Holm at alpha {result['alpha']:g}"
     )
+    render.line(_period(result))
+    excluded = result["excluded"]
+    if excluded["rows"]:
+        render.line(
+            f"left out: {excluded['rows']} labelled answers of the champion"
+            f" ({excluded['share']:.1%}): "
+            + "; ".join(f"{why}: {n}" for why, n in excluded["reasons"].items())
+        )
+    for warning in result["warnings"]:
+        render.line(f"warning: {warning}")
     for test in (result["decision"] or {}).get("tests", []):
         render.line(f"  {test['kind']} ({test['role']}): {test['line']}")
     for note in result["notes"]:
         render.line(f"note: {note}")
     render.line(f"verdict: {result['summary']}")
+
+
+def _period(result: dict[str, Any]) -> str:
+    """The period a comparison judged, in words: since when, and why that time."""
+    period = result["period"]
+    if period["since"] is None:
+        line = "period: all the logged traffic of these versions"
+    else:
+        when = _utc(period["since"])
+        why = (
+            f"when {' and '.join(result['refs'])} reached {result['champion']} and"
+            f" {result['challenger']}"
+            if period["by"] == "aliases"
+            else "--since"
+        )
+        line = f"period: since {when} ({why})"
+    canary = result.get("canary_period")
+    if canary:
+        line += (
+            f"; the champion's answers from the canary's period only, {_utc(canary[0])} to"
+            f" {_utc(canary[1])}"
+        )
+    return line
+
+
+def _utc(seconds: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _since(text: str) -> float:

@@ -14,7 +14,7 @@ data drift (one drifted feature) and prediction drift, which are on by default::
     max_rmse = 40            # regressor: live RMSE above this
     min_r2 = 0.3             # regressor: live R² below this
     min_labelled = 30
-    max_error_rate = 0.05    # failed requests / requests
+    max_error_rate = 0.05    # server errors (5xx) / requests; client errors (4xx) never alert
     max_p99_ms = 500         # 99th percentile latency of answered requests
 
 A webhook gets each alert as one JSON document. Delivery never loses the alert: it is stored
@@ -174,8 +174,8 @@ def breaches(report: dict[str, Any], rules: dict[str, Any]) -> list[dict[str, An
         out.append(
             {
                 "kind": "errors",
-                "message": f"{model}: {health['errors']} of {health['requests']} requests failed"
-                f" ({health['error_rate']:.1%} > {bound:.1%})",
+                "message": f"{model}: {health['errors']} of {health['requests']} requests failed on"
+                f" the server (5xx, {health['error_rate']:.1%} > {bound:.1%})",
                 "details": health,
             }
         )

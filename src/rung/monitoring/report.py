@@ -423,7 +423,7 @@ def _windows_table(windows: Sequence[dict[str, Any]], undelivered: set[Any]) -> 
     head = (
         "<tr><th>window</th><th>time (UTC)</th><th>served</th><th>rows</th><th>drifted</th>"
         "<th>predictions</th><th>accuracy</th><th>labelled</th><th>p99 ms</th>"
-        "<th>errors</th><th>alerts</th><th>notes</th></tr>"
+        "<th>5xx</th><th>4xx</th><th>alerts</th><th>notes</th></tr>"
     )
     body = ""
     for w in windows:
@@ -444,6 +444,7 @@ def _windows_table(windows: Sequence[dict[str, Any]], undelivered: set[Any]) -> 
             f"<td>{_e(perf.get('labelled', 0))}/{_e(perf.get('rows', 0))}</td>"
             f"<td>{_num((health.get('latency_ms') or {}).get('p99'))}</td>"
             f"<td>{_pct(health.get('error_rate'))}</td>"
+            f"<td>{_pct(health.get('client_error_rate'))}</td>"
             f"<td class='left'>{_e(', '.join(kinds) or '-')}</td>"
             f"<td class='left'>{_notes(w)}</td></tr>"
         )

@@ -9,7 +9,10 @@ memory:
 * live performance — predictions joined with the labels that came back (``POST /feedback``)
   by request id and row, with how many are still missing;
 * service health — requests, failed requests (the service logs those too, with their
-  status) and latency percentiles from a fixed logarithmic histogram.
+  status) and latency percentiles from a fixed logarithmic histogram. A failure is the
+  server's (a 5xx status: ``errors``, ``error_rate``, what the ``max_error_rate`` alert
+  judges) or the client's (a 4xx status: a bad request, ``client_errors`` and
+  ``client_error_rate``, reported apart and never alerted on), as RFC 9110 §15 classes them.
 
 A record of the log that is not in the one format (:mod:`rung.core.predlog`) is left out of
 all four and counted under ``skipped`` with its id and the first reason: one bad row never
@@ -103,13 +106,15 @@ def _prediction_reference(
 @dataclass
 class _Health:
     requests: int = 0
-    errors: int = 0
+    errors: int = 0  # the server's failures: status >= 500
+    client_errors: int = 0  # the client's: 400 <= status < 500 (a bad request, not ours)
     counts: np.ndarray = field(default_factory=lambda: np.zeros(_EDGES.size + 1, dtype=np.int64))
 
     def add(self, status: list[int], latency: list[float]) -> None:
         ok = [ms for s, ms in zip(status, latency, strict=True) if s < 400]
         self.requests += len(status)
-        self.errors += len(status) - len(ok)
+        self.errors += sum(s >= 500 for s in status)
+        self.client_errors += sum(400 <= s < 500 for s in status)
         if ok:
             self.counts += np.bincount(
                 np.searchsorted(_EDGES, np.asarray(ok, dtype=float)), minlength=_EDGES.size + 1
@@ -120,6 +125,8 @@ class _Health:
             "requests": self.requests,
             "errors": self.errors,
             "error_rate": self.errors / self.requests if self.requests else None,
+            "client_errors": self.client_errors,
+            "client_error_rate": self.client_errors / self.requests if self.requests else None,
             "latency_ms": {f"p{q}": self._quantile(q / 100) for q in (50, 95, 99)},
         }
 
