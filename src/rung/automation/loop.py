@@ -21,14 +21,9 @@ A tick, under a lease in the metadata store (so two ticks never work at once):
    alias.
 
 A **live** trigger's job (``kind = "live"``: a challenger served beside the champion by
-``rung serve --shadow`` or ``--canary``) trains nothing: its one step before the promotion
-judges the challenger alias's version against the champion on the live traffic whose labels
-came back (:func:`rung.automation.live.compare_aliases`, the same policy), and records the
-comparison as the job's evidence (state ``decided``). Better: ``promote`` (``await`` under
-``manual``), through the same gate and approval as a retrained challenger; worse:
-``reject``; not enough evidence by then: the job is ``skipped`` and the trigger judges
-again at the next tick. A live trigger with a verdict gets a job of its own: other pending
-triggers wait for the next job.
+``rung serve --shadow`` or ``--canary``) trains nothing: its one step judges the challenger
+on the labelled live traffic, by the same policy, before the same promotion
+(:mod:`rung.automation.live_job`).
 
 Each step's result is committed before the next starts (``state``: fired, trained,
 evaluated, decided, done or failed), so a tick killed anywhere leaves a job the next tick
@@ -51,8 +46,8 @@ from collections.abc import Callable
 from typing import Any
 
 from rung.automation.explain import quiet_reason
-from rung.automation.jobs import approved_before, awaiting, next_job_wait
-from rung.automation.live import counted
+from rung.automation.jobs import approved_before, awaiting, next_job_wait, version_text
+from rung.automation.live_job import LiveJudge, job_options, judged_on, live_of
 from rung.automation.pending import UNSEEN as _UNSEEN
 from rung.automation.pending import observe, release, settle
 from rung.automation.triggers import Trigger, cron_due, parse_duration, parse_triggers
@@ -138,6 +133,15 @@ class Automation:
         self.label = label
         self.criteria = list(config.get("criteria", criteria))
         self._lease: Lease | None = None  # held while a tick runs
+        self._live = LiveJudge(
+            stores.metadata,
+            registry,
+            self.rules,
+            self.criteria,
+            self.policy,
+            self.model,
+            self.alias,
+        )
 
     # -- the tick ----------------------------------------------------------------------
 
@@ -309,8 +313,7 @@ class Automation:
             waited = f" (pending since {_iso(entry['since'])})" if entry["since"] < now else ""
             retry = f" (a retry: {entry['failed']})" if entry.get("failed") else ""
             reasons.append(f"{trigger.name}: {entry['reason']}{waited}{retry}")
-        first = pending[0][0]
-        live = {"trigger": first.name, **first.options} if first.kind == "live" else None
+        live = job_options(pending[0][0])
         return {
             "model": self.model,
             "alias": self.alias,
@@ -404,60 +407,11 @@ class Automation:
             )
             return reason if judged else _UNSEEN  # no new label, or too few: nothing judged
         if trigger.kind == "live":
-            return self._live_condition(trigger, state, champion, now)
+            reason, settles = self._live.condition(trigger, state, champion, now)
+            if settles is not None:
+                self._settles[trigger.name] = settles
+            return reason
         return None
-
-    def _live_condition(
-        self, trigger: Trigger, state: dict[str, Any], champion: Any, now: float
-    ) -> str | None:
-        """A live trigger holds when the challenger alias's version, not yet judged by a
-        job, is shown better or worse than the champion on live traffic; what it saw is
-        kept in ``state["live"]`` (``rung automate status`` says it)."""
-        o = trigger.options
-        try:
-            challenger = self._registry.get(f"{self.model}@{o['challenger']}")
-        except NotFound:
-            state["live"] = {"at": now, "note": f"no {self.model}@{o['challenger']} is set"}
-            return None
-        if challenger.version == champion.version:
-            state["live"] = {"at": now, "note": f"{challenger.ref} is the {self.alias} itself"}
-            return None
-        if state.get("judged") == challenger.version:
-            state["live"] = {"at": now, "note": f"a job already judged {challenger.ref}"}
-            return None
-        try:
-            result = self._compare_live(o)
-        except RungError as exc:  # two tasks, say: nothing to judge, said in the status
-            state["live"] = {"at": now, "note": exc.message}
-            return None
-        state["live"] = {
-            "at": now,
-            "verdict": result["verdict"],
-            "labelled": result["labelled"],
-            "note": result["summary"],
-        }
-        if result["verdict"] == "not enough evidence":
-            return None
-        self._settles[trigger.name] = {"judged": challenger.version}
-        return (
-            f"live {result['mode']} comparison of {challenger.ref} ({o['challenger']}) with"
-            f" {champion.ref} on {counted(result['labelled'])}: {result['verdict']}"
-        )
-
-    def _compare_live(self, options: dict[str, Any]) -> dict[str, Any]:
-        from rung.automation.live import compare_aliases
-
-        return compare_aliases(
-            self._s.metadata,
-            self._registry,
-            self.rules,
-            parse_criteria(self.criteria),
-            self.model,
-            self.alias,
-            str(options["challenger"]),
-            mode=str(options.get("mode", "auto")),
-            min_labelled=int(options.get("min_labelled", 30)),
-        )
 
     # -- jobs --------------------------------------------------------------------------
 
@@ -472,7 +426,7 @@ class Automation:
             ("evaluated", self._decide, "tick.decided"),
             ("decided", self._act, None),
         )
-        if _live_of(job) is not None:  # a served challenger: judged, nothing trained
+        if live_of(job) is not None:  # a served challenger: judged, nothing trained
             steps = (("fired", self._judge_live, "tick.decided"), ("decided", self._act, None))
         try:
             for state, step, crash in steps:
@@ -628,50 +582,8 @@ class Automation:
         )
 
     def _judge_live(self, job: dict[str, Any]) -> dict[str, Any]:
-        """A live job's judgement: the challenger alias's version against the job's
-        champion on live traffic (:func:`rung.automation.live.compare_aliases`), recorded
-        as the evidence with the policy's decision — or, when the evidence is not enough
-        any more (the champion moved, the labels changed), the job skipped: its trigger
-        judges again at the next tick."""
-        options = _live_of(job) or {}
-        champion = self._champion()
-        if champion is None or champion.version != job["champion"]:
-            now = _version_text(champion.version if champion else None)
-            return self._update(
-                job,
-                state="skipped",
-                error=f"{self.model}@{self.alias} is now {now}, not the version"
-                f" {job['champion']} the trigger compared: judged again at the next tick",
-            )
-        result = self._compare_live(options)
-        challenger = int(result["challenger"].rpartition("@")[2])
-        live = {
-            **{k: v for k, v in result.items() if k not in ("decision", "notes")},
-            "options": options,
-        }
-        if result["verdict"] == "not enough evidence":
-            evidence = {"live": live, "notes": result["notes"], "policy": self.policy}
-            return self._update(
-                job,
-                state="skipped",
-                challenger=challenger,
-                evidence=canonical_json(evidence),
-                error=f"{result['summary']} (judged again at the next tick)",
-            )
-        evidence = {
-            **result["decision"],
-            "notes": result["notes"],
-            "live": live,
-            "alpha": self.rules.alpha,
-            "policy": self.policy,
-        }
-        return self._update(
-            job,
-            state="decided",
-            challenger=challenger,
-            decision=result["decision"]["decision"],
-            evidence=canonical_json(evidence),
-        )
+        """A live job's one step (:meth:`rung.automation.live_job.LiveJudge.judge`)."""
+        return self._update(job, **self._live.judge(job, self._champion()))
 
     def _act(self, job: dict[str, Any]) -> dict[str, Any]:
         if job["decision"] != "promote":
@@ -683,7 +595,7 @@ class Automation:
                 self.model,
                 job["challenger"],
                 self.alias,
-                reason=f"automate job {job['id']} ({job['trigger']}): {_judged_on(job)}"
+                reason=f"automate job {job['id']} ({job['trigger']}): {judged_on(job)}"
                 + (f"; decided by {'; '.join(decided_by)}" if decided_by else ""),
                 fence=self._fence_move,
                 # the evidence compared with the job's champion: moved since (a person, while
@@ -751,12 +663,12 @@ class Automation:
             overrides.append("rejected by the policy")
         if stale:
             overrides.append(
-                f"compared with {_version_text(job['champion'])}, not the serving"
-                f" {_version_text(serving)}"
+                f"compared with {version_text(job['champion'])}, not the serving"
+                f" {version_text(serving)}"
             )
         on = (
             f"evaluation {job['evaluation_id']}"
-            if _live_of(job) is None
+            if live_of(job) is None
             else f"{(job['evidence'].get('live') or {}).get('mode')} live evidence"
         )
         why = (
@@ -1028,10 +940,6 @@ class _Fenced:
         self._check()
 
 
-def _version_text(version: int | None) -> str:
-    return "no version" if version is None else f"version {version}"
-
-
 def _stale(job: dict[str, Any], serving: int | None, by: str = "approve") -> RefusedPromotion:
     """The refusal of an approval (``by`` the loop: of the job's own promotion) whose
     evidence compared the challenger with another version than the one the alias points at
@@ -1058,26 +966,6 @@ def _stale(job: dict[str, Any], serving: int | None, by: str = "approve") -> Ref
         f"refusing to {'promote' if by == 'loop' else by} {name}@{version}: the evidence is"
         f" stale — automate job {job['id']} {compared}, but {name}@{alias} is now {now}",
         f"{fresh}, or let the next `rung automate tick` judge a new challenger{override}",
-    )
-
-
-def _live_of(job: dict[str, Any]) -> dict[str, Any] | None:
-    """A live job's trigger options (``trigger``, ``challenger``, ``mode``,
-    ``min_labelled``); None for a job that retrains."""
-    live = (job.get("evidence") or {}).get("live")
-    if not isinstance(live, dict):
-        return None
-    return live.get("options", live)  # after the judgement, kept under "options"
-
-
-def _judged_on(job: dict[str, Any]) -> str:
-    """What passed, for the alias event's why: the evaluation, or the live comparison."""
-    live = (job.get("evidence") or {}).get("live")
-    if _live_of(job) is None or not isinstance(live, dict) or "mode" not in live:
-        return f"evaluation {job['evaluation_id']} passed"
-    return (
-        f"{live['challenger']} better than {live['champion']} on live traffic"
-        f" ({live['mode']}, {counted(live['labelled'])})"
     )
 
 
