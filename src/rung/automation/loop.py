@@ -45,8 +45,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rung.automation.approval import approve, stale
 from rung.automation.explain import quiet_reason
-from rung.automation.jobs import approved_before, awaiting, next_job_wait, version_text
+from rung.automation.jobs import awaiting, iso, next_job_wait
 from rung.automation.live_job import LiveJudge, job_options, judged_on, live_of
 from rung.automation.pending import UNSEEN as _UNSEEN
 from rung.automation.pending import observe, release, settle
@@ -62,7 +63,7 @@ from rung.monitoring.monitor import Monitor
 from rung.monitoring.performance import labelled_rows, performance_trigger
 from rung.pipelines.loader import pipeline_file
 from rung.pipelines.runner import Stores
-from rung.registry.models import RefusedPromotion, Registry, current_user
+from rung.registry.models import Registry
 from rung.store.lease import Lease
 from rung.store.metadata import Tx
 
@@ -88,8 +89,6 @@ _KEYS = {
     "triggers",
 }
 FINAL = ("done", "failed", "skipped")
-# a job whose run reproduced the serving version judged nothing about it (approve skips it)
-_JUDGED = "(champion IS NULL OR champion <> challenger)"
 _WINDOW = "\x00window\x00"  # the drift reason's window number, known once it is stored
 
 
@@ -197,7 +196,7 @@ class Automation:
                     "job": None,
                     "until": until,
                     "message": f"{len(seen['pending'])} trigger(s) pending: deferred by {why}"
-                    f" until {_iso(until)}",
+                    f" until {iso(until)}",
                 }
             job = self._carry(job)
             outcome = {"status": job["state"], "resumed": resumed, **seen, "job": job}
@@ -310,7 +309,7 @@ class Automation:
         reasons = []
         for trigger, state in pending:
             entry = state["pending"]
-            waited = f" (pending since {_iso(entry['since'])})" if entry["since"] < now else ""
+            waited = f" (pending since {iso(entry['since'])})" if entry["since"] < now else ""
             retry = f" (a retry: {entry['failed']})" if entry.get("failed") else ""
             reasons.append(f"{trigger.name}: {entry['reason']}{waited}{retry}")
         live = job_options(pending[0][0])
@@ -342,7 +341,7 @@ class Automation:
             if state.get("due") is None:
                 return None
             self._settles[trigger.name] = {"due": None}
-            return f"schedule {o['cron']!r} was due at {_iso(state['due'])}"
+            return f"schedule {o['cron']!r} was due at {iso(state['due'])}"
         champion = self._champion()
         if trigger.kind == "dataset":  # holds while no job acted on the newest version
             try:
@@ -600,7 +599,7 @@ class Automation:
                 fence=self._fence_move,
                 # the evidence compared with the job's champion: moved since (a person, while
                 # this job was decided and a crash left it to resume), it is stale
-                check=lambda now: None if now == job["champion"] else _stale(job, now, "loop"),
+                check=lambda now: None if now == job["champion"] else stale(job, now, "loop"),
             )
             faults.point("tick.promoted")
         return self._update(job, state="done")
@@ -608,116 +607,18 @@ class Automation:
     def approve(
         self, name: str, version: int, *, force: bool = False, reason: str | None = None
     ) -> dict[str, Any]:
-        """Promote a challenger the manual policy left waiting (decision ``await``), or —
-        with ``force`` and a ``reason`` — one the policy rejected; records who approved,
-        why, and whether it was forced, in the job's evidence and the alias event.
-
-        The job's evidence compared the challenger with the version the alias pointed at
-        when the job was created (its ``champion``). When the alias has moved since (a
-        person's promote or rollback, another job's promotion) that evidence is stale: the
-        approval is refused with :class:`~rung.registry.models.RefusedPromotion` naming
-        both versions and how to compare them afresh, unless ``force`` and a ``reason``
-        are given (then recorded as forced over stale evidence). The alias is checked in
-        the move's own transaction (:meth:`Registry.promote`'s ``check``), so a move
-        between the check and the approval cannot slip through.
-
-        Raises NotFound when no such challenger waits (or, with ``force``, was decided on),
-        and InvalidInput for ``force`` without a reason."""
-        reason = (reason or "").strip() or None
-        if force and reason is None:
-            raise InvalidInput(
-                "--force needs a reason", 'add --reason "why this challenger ships anyway"'
-            )
-        decisions = "('await', 'reject')" if force else "('await')"
-        with self._s.metadata.read() as tx:
-            row = tx.one(
-                "SELECT id FROM automation_jobs WHERE model = :m AND challenger = :v"
-                f" AND decision IN {decisions} AND state = 'done' AND {_JUDGED}"
-                " ORDER BY id DESC LIMIT 1",
-                {"m": name, "v": version},
-            )
-            rejected = tx.scalar(
-                "SELECT MAX(id) FROM automation_jobs WHERE model = :m AND challenger = :v"
-                f" AND decision = 'reject' AND {_JUDGED}",
-                {"m": name, "v": version},
-            )
-        if row is None:
-            self._already_approved(name, version)
-            hint = "see `rung automate history`; only a passed challenger under policy"
-            hint += ' = "manual" waits'
-            if rejected is not None:
-                hint = (
-                    f"job {rejected} rejected it: approve it anyway with"
-                    f' `rung model approve {name} {version} --force --reason "..."`'
-                )
-            raise NotFound(f"no challenger {name}@{version} is waiting for approval", hint)
-        job = self.job(row["id"])
-        user = current_user()
-        serving = self._registry.alias_version(name, job["alias"])
-        stale = serving != job["champion"]
-        if stale and not force:
-            raise _stale(job, serving)
-        forced = job["decision"] == "reject" or stale
-        overrides = []
-        if job["decision"] == "reject":
-            overrides.append("rejected by the policy")
-        if stale:
-            overrides.append(
-                f"compared with {version_text(job['champion'])}, not the serving"
-                f" {version_text(serving)}"
-            )
-        on = (
-            f"evaluation {job['evaluation_id']}"
-            if live_of(job) is None
-            else f"{(job['evidence'].get('live') or {}).get('mode')} live evidence"
-        )
-        why = (
-            f"approved by {user} (automate job {job['id']}, {on}"
-            + (f", {', '.join(overrides)}: forced" if forced else ", the policy would promote")
-            + ")"
-            + (f": {reason}" if reason else "")
-        )
-
-        def fresh(current: int | None) -> RefusedPromotion | None:
-            # read again in the move's transaction: moved since it was read above, the
-            # approval (and what its why says) is refused whatever force says
-            if current != serving:
-                raise _stale(job, current)
-            return _stale(job, current) if stale else None  # stale: forced, recorded so
-
-        self._registry.promote(name, version, job["alias"], force=forced, reason=why, check=fresh)
-        evidence = dict(job.get("evidence") or {})
-        evidence["approval"] = {
-            "by": user,
-            "reason": reason,
-            "forced": forced,
-            "was": job["decision"],
-            "at": time.time(),
-        }
-        if stale:
-            evidence["approval"]["stale"] = {"compared_with": job["champion"], "serving": serving}
-        return self._update(job, decision="approved", evidence=canonical_json(evidence))
-
-    def _already_approved(self, name: str, version: int) -> None:
-        """Raise the InvalidInput that says ``name@version`` was approved already — by whom,
-        in which job, and whether it is the champion since (or was replaced) — when a job
-        of it was approved; return otherwise."""
-        with self._s.metadata.read() as tx:
-            before = approved_before(tx, name, version)
-        if before is None:
-            return
-        by = f" by {before['by']}" if before["by"] else ""
-        alias, current = before["alias"], self._registry.alias_version(name, before["alias"])
-        if current == version:
-            since = f" since {_iso(before['since'])}" if before["since"] else ""
-            state = f"it is {alias}{since}"
-            hint = f"nothing to do; see `rung model history {name}`"
-        else:
-            state = f"{alias} is now version {current}" if current else f"no version is {alias}"
-            hint = f"to serve it again: `rung model promote {name} {version}`"
-        raise InvalidInput(
-            f"{name}@{version} was already approved{by} (automate job {before['id']}): {state}",
-            hint,
+        """Promote a challenger the manual policy left waiting, or — with ``force`` and a
+        ``reason`` — one the policy rejected or judged on stale evidence; returns the job
+        (:func:`rung.automation.approval.approve`, which says what it raises)."""
+        return approve(
+            self._s.metadata,
+            self._registry,
+            self.job,
+            self._update,
+            name,
+            version,
+            force=force,
+            reason=reason,
         )
 
     # -- reading -------------------------------------------------------------------------
@@ -940,43 +841,10 @@ class _Fenced:
         self._check()
 
 
-def _stale(job: dict[str, Any], serving: int | None, by: str = "approve") -> RefusedPromotion:
-    """The refusal of an approval (``by`` the loop: of the job's own promotion) whose
-    evidence compared the challenger with another version than the one the alias points at
-    now (``serving``; None: the alias is unset)."""
-    name, version, alias = job["model"], job["challenger"], job["alias"]
-    compared = (
-        f"compared it with {name}@{job['champion']}"
-        if job["champion"] is not None
-        else "compared it with no champion"
-    )
-    now = f"version {serving}" if serving is not None else "no version"
-    fresh = (
-        f"compare them afresh with `rung eval {name}@{version} --baseline {name}@{serving}`"
-        f" and then `rung model promote {name} {version}`"
-        if serving is not None
-        else f"promote it with `rung model promote {name} {version}`"
-    )
-    override = (
-        f'; or approve anyway with `rung model approve {name} {version} --force --reason "..."`'
-        if by == "approve"
-        else ""
-    )
-    return RefusedPromotion(
-        f"refusing to {'promote' if by == 'loop' else by} {name}@{version}: the evidence is"
-        f" stale — automate job {job['id']} {compared}, but {name}@{alias} is now {now}",
-        f"{fresh}, or let the next `rung automate tick` judge a new challenger{override}",
-    )
-
-
 def _with_evidence(job: dict[str, Any]) -> dict[str, Any]:
     """A job row with its evidence parsed from JSON."""
     job["evidence"] = json.loads(job["evidence"]) if job["evidence"] else None
     return job
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
 
 
 def tick_each(
