@@ -16,7 +16,8 @@ A tick, under a lease in the metadata store (so two ticks never work at once):
    included;
 5. decides by the policy (:mod:`rung.core.policy`: decisive and guardrail metrics with
    margins, Holm-corrected paired bootstrap tests) — ``auto`` promotes, ``manual`` waits for
-   ``rung model approve`` — and records the decision with its evidence;
+   ``rung model approve`` (:mod:`rung.automation.approval`) — and records the decision
+   with its evidence (steps 3 to 5: :mod:`rung.automation.retrain_job`);
 6. promotes (the registry's gate checks the evaluation again), and the service follows its
    alias.
 
@@ -51,16 +52,16 @@ from rung.automation.jobs import awaiting, iso, next_job_wait
 from rung.automation.live_job import LiveJudge, job_options, judged_on, live_of
 from rung.automation.pending import UNSEEN as _UNSEEN
 from rung.automation.pending import observe, release, settle
+from rung.automation.retrain_job import Fenced, Retrain
 from rung.automation.triggers import Trigger, cron_due, parse_duration, parse_triggers
 from rung.core import faults
-from rung.core.criteria import parse_criteria
 from rung.core.errors import InvalidInput, LeaseLost, NotFound, RungError
 from rung.core.hashing import canonical_json
 from rung.core.limits import ALIAS, NAME, check_int, check_length
-from rung.core.policy import Comparison, Policy, decide
+from rung.core.policy import Policy
 from rung.evaluation.evaluator import Evaluator
 from rung.monitoring.monitor import Monitor
-from rung.monitoring.performance import labelled_rows, performance_trigger
+from rung.monitoring.performance import performance_trigger
 from rung.pipelines.loader import pipeline_file
 from rung.pipelines.runner import Stores
 from rung.registry.models import Registry
@@ -111,8 +112,7 @@ class Automation:
             raise InvalidInput(
                 f"unknown key(s) {unknown} in [automate] of rung.toml", f"use {sorted(_KEYS)}"
             )
-        self._s, self._registry, self._evaluator = stores, registry, evaluator
-        self._monitor, self._run = monitor, run
+        self._s, self._registry, self._monitor = stores, registry, monitor
         self.config = config
         self.triggers = parse_triggers(config.get("triggers"))
         self.model = str(config.get("model") or "")
@@ -132,6 +132,18 @@ class Automation:
         self.label = label
         self.criteria = list(config.get("criteria", criteria))
         self._lease: Lease | None = None  # held while a tick runs
+        self._retrain = Retrain(
+            stores,
+            registry,
+            evaluator,
+            run,
+            config,
+            model=self.model,
+            label=label,
+            criteria=self.criteria,
+            rules=self.rules,
+            policy=self.policy,
+        )
         self._live = LiveJudge(
             stores.metadata,
             registry,
@@ -415,23 +427,28 @@ class Automation:
     # -- jobs --------------------------------------------------------------------------
 
     def _carry(self, job: dict[str, Any]) -> dict[str, Any]:
-        """Move a job through its remaining steps, committing after each; every commit is
-        fenced by the lease, and the lease is checked before each step (and each pipeline
-        step), so a tick that lost it stops (:class:`LeaseLost`) instead of going on."""
+        """Move a job through its remaining steps (a retrained challenger's:
+        :mod:`rung.automation.retrain_job`; a served one's: :mod:`rung.automation.live_job`),
+        committing the changes each returns before the next; every commit is fenced by the
+        lease, and the lease is checked before each step (and each pipeline step), so a
+        tick that lost it stops (:class:`LeaseLost`) instead of going on."""
         Step = tuple[str, Callable[[dict[str, Any]], dict[str, Any]], str | None]
-        steps: tuple[Step, ...] = (
-            ("fired", self._train, "tick.trained"),
-            ("trained", self._evaluate, "tick.evaluated"),
-            ("evaluated", self._decide, "tick.decided"),
+        steps: tuple[Step, ...] = (  # each returns the changes to the job's row
+            ("fired", lambda j: self._retrain.train(j, Fenced(self._check_lease)), "tick.trained"),
+            ("trained", self._retrain.evaluate, "tick.evaluated"),
+            ("evaluated", self._retrain.decide, "tick.decided"),
             ("decided", self._act, None),
         )
         if live_of(job) is not None:  # a served challenger: judged, nothing trained
-            steps = (("fired", self._judge_live, "tick.decided"), ("decided", self._act, None))
+            steps = (
+                ("fired", lambda j: self._live.judge(j, self._champion()), "tick.decided"),
+                ("decided", self._act, None),
+            )
         try:
             for state, step, crash in steps:
                 if job["state"] == state:
                     self._check_lease()
-                    job = step(job)
+                    job = self._update(job, **step(job))
                     if crash:
                         faults.point(crash)
         except LeaseLost:
@@ -452,141 +469,11 @@ class Automation:
             return self._update(job, state="done", error=f"after the promotion: {error}")
         return self._update(job, state="failed", error=error)
 
-    def _train(self, job: dict[str, Any]) -> dict[str, Any]:
-        pipeline = self.config.get("pipeline")
-        if not pipeline:
-            raise InvalidInput(
-                "no pipeline to run", 'set pipeline = "file.py:function" under [automate]'
-            )
-        trigger = f"automate job {job['id']}: {job['trigger']}"
-        run_id = self._finished_run(trigger)  # a killed tick's run that finished: adopted
-        if run_id is None:
-            result = self._run(
-                str(pipeline),
-                dict(self.config.get("params", {})),
-                trigger=trigger,
-                progress=_Fenced(self._check_lease),
-            )
-            run_id = result.id
-            faults.point("tick.ran")
-        version = self._registry.register(str(run_id), self.model)
-        faults.point("tick.registered")
-        return self._update(job, state="trained", run_id=run_id, challenger=version.version)
-
-    def _finished_run(self, trigger: str) -> int | None:
-        """The newest succeeded run recorded with ``trigger`` (the job's), if a tick killed
-        after its run finished left one: resuming adopts it rather than recording a second
-        run of the job."""
-        with self._s.metadata.read() as tx:
-            run_id = tx.scalar(
-                "SELECT MAX(id) FROM runs WHERE trigger = :t AND status = 'succeeded'",
-                {"t": trigger},
-            )
-        return None if run_id is None else int(run_id)
-
-    def _evaluate(self, job: dict[str, Any]) -> dict[str, Any]:
-        on = [str(d) for d in self.config.get("datasets", [])]
-        acceptance, served_refs = list(on), []
-        fresh = int(self.config.get("fresh", 0))
-        label = self.label
-        if fresh and job["champion"] is not None:
-            if not label:
-                raise InvalidInput(
-                    "no label column for fresh data",
-                    "set label in [automate], its [automate.models.NAME] or [eval]",
-                )
-            frame = labelled_rows(self._s.metadata, self.model, fresh, label)
-            if len(frame):
-                served = self._s.data.add(
-                    frame.drop(columns=["prediction", "version"]), name=f"{self.model}-served"
-                )
-                on.append(served.ref)
-                served_refs.append(served.ref)
-        if not on:
-            raise InvalidInput(
-                "nothing to evaluate the challenger on",
-                "set datasets = [...] or fresh = N (labelled served rows) under [automate]",
-            )
-        challenger = f"{self.model}@{job['challenger']}"
-        baseline = f"{self.model}@{job['champion']}" if job["champion"] is not None else None
-        if baseline == challenger:
-            baseline = None
-        ev = self._evaluator.evaluate(  # the policy's margins; criteria where they gate
-            challenger,
-            on,
-            label=label,
-            baseline=baseline,
-            criteria=self.criteria,
-            margins=self.rules.margins(parse_criteria(self.criteria)),
-            judge_on=self.rules.gating(acceptance, served_refs),
-            # the run reproduced the serving version: judging it again never changes its
-            # verdict (rung.registry.gate)
-            informs_only=job["champion"] == job["challenger"],
-        )
-        return self._update(job, state="evaluated", evaluation_id=ev.id)
-
-    def _decide(self, job: dict[str, Any]) -> dict[str, Any]:
-        """Judge the evaluation by the policy (:mod:`rung.core.policy`); store the decision
-        with its evidence: every test with its p-values, the metrics that decided."""
-        ev = self._evaluator.get(job["evaluation_id"])
-        verdict = ev.verdict
-        criteria = parse_criteria(self.criteria)
-        regression = "accuracy" not in ev.columns and "mae" in ev.columns
-        decisive, guardrails = self.rules.resolve(criteria, regression)
-        refs = [d["ref"] for d in ev.datasets]
-        served = [r for r in refs if r.partition("@")[0] == f"{self.model}-served"]
-        acceptance = [r for r in refs if r not in served]
-        deciding = self.rules.deciding(acceptance, served)
-        comparisons = [
-            c
-            for dataset in deciding
-            for metric, d in ((ev.details.get(dataset) or {}).get("deltas") or {}).items()
-            if metric in decisive or metric in guardrails
-            if (c := Comparison.from_delta(dataset, metric, d)) is not None
-        ]
-        has_champion = job["champion"] is not None and job["champion"] != job["challenger"]
-        decision = decide(
-            self.rules,
-            decisive=decisive,
-            guardrails=guardrails,
-            deciding=deciding,
-            comparisons=comparisons,
-            verdict=verdict.get("status"),
-            failed_checks=verdict.get("reasons", []),
-            champion=has_champion and ev.baseline is not None,
-            same_version=job["champion"] if job["champion"] == job["challenger"] else None,
-        )
-        shown = sorted({c.metric for c in criteria} | set(decisive) | {"accuracy"})
-        compared: dict[str, dict[str, Any]] = {}  # the gate's metrics, challenger and serving
-        for dataset, row in ev.rows.items():
-            base = ev.details.get(dataset, {}).get("baseline_metrics") or {}
-            compared[dataset] = {
-                m: {"challenger": row[m], "serving": base.get(m)} for m in shown if m in row
-            }
-        evidence = {
-            "evaluation": ev.id,
-            "compared": compared,
-            "datasets": refs,
-            "deciding": deciding,
-            "gating": verdict.get("judged_on", refs),
-            "verdict": verdict.get("status"),
-            "checks": verdict.get("checks", []),
-            "challenger": ev.rows,
-            **decision.to_dict(),
-            "alpha": self.rules.alpha,
-            "policy": self.policy,
-        }
-        return self._update(
-            job, state="decided", decision=decision.decision, evidence=canonical_json(evidence)
-        )
-
-    def _judge_live(self, job: dict[str, Any]) -> dict[str, Any]:
-        """A live job's one step (:meth:`rung.automation.live_job.LiveJudge.judge`)."""
-        return self._update(job, **self._live.judge(job, self._champion()))
-
     def _act(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Promote the challenger of a job decided ``promote`` (unless a killed tick did),
+        the move fenced by the lease; then the job is ``done``."""
         if job["decision"] != "promote":
-            return self._update(job, state="done")
+            return {"state": "done"}
         current = self._champion()
         if current is None or current.version != job["challenger"]:  # not done before a crash
             decided_by = (job.get("evidence") or {}).get("decided_by") or []
@@ -602,7 +489,7 @@ class Automation:
                 check=lambda now: None if now == job["champion"] else stale(job, now, "loop"),
             )
             faults.point("tick.promoted")
-        return self._update(job, state="done")
+        return {"state": "done"}
 
     def approve(
         self, name: str, version: int, *, force: bool = False, reason: str | None = None
@@ -823,22 +710,6 @@ class Automation:
 
     def _key(self, trigger: Trigger) -> str:
         return f"{self.model}/{trigger.name}"
-
-
-class _Fenced:
-    """The progress hook of a job's pipeline run: checks the lease as each step starts and
-    ends, so that a tick that lost its lease fails its run there (a step already executing
-    finishes first) instead of carrying it to the end."""
-
-    def __init__(self, check: Callable[[], None]) -> None:
-        self._check = check
-
-    def step_started(self, name: str) -> None:
-        self._check()
-        faults.point("tick.step")
-
-    def step_finished(self, name: str, outcome: str, seconds: float) -> None:
-        self._check()
 
 
 def _with_evidence(job: dict[str, Any]) -> dict[str, Any]:
