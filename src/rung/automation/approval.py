@@ -1,7 +1,7 @@
 """Approving a challenger by hand: ``rung model approve``
 (:meth:`rung.automation.loop.Automation.approve`) promotes a challenger the manual policy
 left waiting or — forced, with a reason — one the policy rejected or judged on stale
-evidence; and the refusal a promotion on stale evidence gets (:func:`stale`), which the
+evidence; and the refusal a promotion on stale evidence gets (:func:`stale_refusal`), which the
 loop's own promotion gets too.
 
 Writes go through the loop's fenced update of the job (no lease is held outside a tick:
@@ -84,7 +84,7 @@ def approve(
     serving = registry.alias_version(name, job["alias"])
     stale = serving != job["champion"]
     if stale and not force:
-        raise stale(job, serving)
+        raise stale_refusal(job, serving)
     forced = job["decision"] == "reject" or stale
     overrides = []
     if job["decision"] == "reject":
@@ -110,8 +110,8 @@ def approve(
         # read again in the move's transaction: moved since it was read above, the
         # approval (and what its why says) is refused whatever force says
         if current != serving:
-            raise stale(job, current)
-        return stale(job, current) if stale else None  # stale: forced, recorded so
+            raise stale_refusal(job, current)
+        return stale_refusal(job, current) if stale else None  # stale: forced, recorded so
 
     registry.promote(name, version, job["alias"], force=forced, reason=why, check=fresh)
     evidence = dict(job.get("evidence") or {})
@@ -150,7 +150,9 @@ def _already_approved(store: MetadataStore, registry: Registry, name: str, versi
     )
 
 
-def stale(job: dict[str, Any], serving: int | None, by: str = "approve") -> RefusedPromotion:
+def stale_refusal(
+    job: dict[str, Any], serving: int | None, by: str = "approve"
+) -> RefusedPromotion:
     """The refusal of an approval (``by`` the loop: of the job's own promotion) whose
     evidence compared the challenger with another version than the one the alias points at
     now (``serving``; None: the alias is unset)."""

@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rung.automation.approval import approve, stale
+from rung.automation.approval import approve, stale_refusal
 from rung.automation.explain import quiet_reason
 from rung.automation.jobs import awaiting, iso, next_job_wait
 from rung.automation.live_job import LiveJudge, job_options, judged_on, live_of
@@ -486,7 +486,9 @@ class Automation:
                 fence=self._fence_move,
                 # the evidence compared with the job's champion: moved since (a person, while
                 # this job was decided and a crash left it to resume), it is stale
-                check=lambda now: None if now == job["champion"] else stale(job, now, "loop"),
+                check=lambda now: (
+                    None if now == job["champion"] else stale_refusal(job, now, "loop")
+                ),
             )
             faults.point("tick.promoted")
         return {"state": "done"}
