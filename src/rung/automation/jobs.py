@@ -1,10 +1,12 @@
 """Queries over a model's automation jobs, each in a given transaction (no writes): when the
 next job may start (the cooldown, the backoff after failed jobs), the challengers waiting for
-``rung model approve``, and the approval of a version approved before."""
+``rung model approve``, and the approval of a version approved before; and how a job's
+messages name a version and a time."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from rung.automation.pending import retry_backoff
@@ -66,3 +68,13 @@ def approved_before(tx: Tx, name: str, version: int) -> dict[str, Any] | None:
     )
     approval = (json.loads(row["evidence"]) if row["evidence"] else {}).get("approval") or {}
     return {"id": row["id"], "alias": row["alias"], "by": approval.get("by"), "since": since}
+
+
+def version_text(version: int | None) -> str:
+    """``version N``, or ``no version`` for None (an unset alias)."""
+    return "no version" if version is None else f"version {version}"
+
+
+def iso(t: float) -> str:
+    """``t`` (epoch seconds) as ``YYYY-MM-DD HH:MM:SS UTC``."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))

@@ -16,19 +16,15 @@ A tick, under a lease in the metadata store (so two ticks never work at once):
    included;
 5. decides by the policy (:mod:`rung.core.policy`: decisive and guardrail metrics with
    margins, Holm-corrected paired bootstrap tests) — ``auto`` promotes, ``manual`` waits for
-   ``rung model approve`` — and records the decision with its evidence;
+   ``rung model approve`` (:mod:`rung.automation.approval`) — and records the decision
+   with its evidence (steps 3 to 5: :mod:`rung.automation.retrain_job`);
 6. promotes (the registry's gate checks the evaluation again), and the service follows its
    alias.
 
 A **live** trigger's job (``kind = "live"``: a challenger served beside the champion by
-``rung serve --shadow`` or ``--canary``) trains nothing: its one step before the promotion
-judges the challenger alias's version against the champion on the live traffic whose labels
-came back (:func:`rung.automation.live.compare_aliases`, the same policy), and records the
-comparison as the job's evidence (state ``decided``). Better: ``promote`` (``await`` under
-``manual``), through the same gate and approval as a retrained challenger; worse:
-``reject``; not enough evidence by then: the job is ``skipped`` and the trigger judges
-again at the next tick. A live trigger with a verdict gets a job of its own: other pending
-triggers wait for the next job.
+``rung serve --shadow`` or ``--canary``) trains nothing: its one step judges the challenger
+on the labelled live traffic, by the same policy, before the same promotion
+(:mod:`rung.automation.live_job`).
 
 Each step's result is committed before the next starts (``state``: fired, trained,
 evaluated, decided, done or failed), so a tick killed anywhere leaves a job the next tick
@@ -50,24 +46,25 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rung.automation.approval import approve, stale_refusal
 from rung.automation.explain import quiet_reason
-from rung.automation.jobs import approved_before, awaiting, next_job_wait
-from rung.automation.live import counted
+from rung.automation.jobs import awaiting, iso, next_job_wait
+from rung.automation.live_job import LiveJudge, job_options, judged_on, live_of
 from rung.automation.pending import UNSEEN as _UNSEEN
 from rung.automation.pending import observe, release, settle
+from rung.automation.retrain_job import Fenced, Retrain
 from rung.automation.triggers import Trigger, cron_due, parse_duration, parse_triggers
 from rung.core import faults
-from rung.core.criteria import parse_criteria
 from rung.core.errors import InvalidInput, LeaseLost, NotFound, RungError
 from rung.core.hashing import canonical_json
 from rung.core.limits import ALIAS, NAME, check_int, check_length
-from rung.core.policy import Comparison, Policy, decide
+from rung.core.policy import Policy
 from rung.evaluation.evaluator import Evaluator
 from rung.monitoring.monitor import Monitor
-from rung.monitoring.performance import labelled_rows, performance_trigger
+from rung.monitoring.performance import performance_trigger
 from rung.pipelines.loader import pipeline_file
 from rung.pipelines.runner import Stores
-from rung.registry.models import RefusedPromotion, Registry, current_user
+from rung.registry.models import Registry
 from rung.store.lease import Lease
 from rung.store.metadata import Tx
 
@@ -93,8 +90,6 @@ _KEYS = {
     "triggers",
 }
 FINAL = ("done", "failed", "skipped")
-# a job whose run reproduced the serving version judged nothing about it (approve skips it)
-_JUDGED = "(champion IS NULL OR champion <> challenger)"
 _WINDOW = "\x00window\x00"  # the drift reason's window number, known once it is stored
 
 
@@ -117,8 +112,7 @@ class Automation:
             raise InvalidInput(
                 f"unknown key(s) {unknown} in [automate] of rung.toml", f"use {sorted(_KEYS)}"
             )
-        self._s, self._registry, self._evaluator = stores, registry, evaluator
-        self._monitor, self._run = monitor, run
+        self._s, self._registry, self._monitor = stores, registry, monitor
         self.config = config
         self.triggers = parse_triggers(config.get("triggers"))
         self.model = str(config.get("model") or "")
@@ -138,6 +132,27 @@ class Automation:
         self.label = label
         self.criteria = list(config.get("criteria", criteria))
         self._lease: Lease | None = None  # held while a tick runs
+        self._retrain = Retrain(
+            stores,
+            registry,
+            evaluator,
+            run,
+            config,
+            model=self.model,
+            label=label,
+            criteria=self.criteria,
+            rules=self.rules,
+            policy=self.policy,
+        )
+        self._live = LiveJudge(
+            stores.metadata,
+            registry,
+            self.rules,
+            self.criteria,
+            self.policy,
+            self.model,
+            self.alias,
+        )
 
     # -- the tick ----------------------------------------------------------------------
 
@@ -193,7 +208,7 @@ class Automation:
                     "job": None,
                     "until": until,
                     "message": f"{len(seen['pending'])} trigger(s) pending: deferred by {why}"
-                    f" until {_iso(until)}",
+                    f" until {iso(until)}",
                 }
             job = self._carry(job)
             outcome = {"status": job["state"], "resumed": resumed, **seen, "job": job}
@@ -306,11 +321,10 @@ class Automation:
         reasons = []
         for trigger, state in pending:
             entry = state["pending"]
-            waited = f" (pending since {_iso(entry['since'])})" if entry["since"] < now else ""
+            waited = f" (pending since {iso(entry['since'])})" if entry["since"] < now else ""
             retry = f" (a retry: {entry['failed']})" if entry.get("failed") else ""
             reasons.append(f"{trigger.name}: {entry['reason']}{waited}{retry}")
-        first = pending[0][0]
-        live = {"trigger": first.name, **first.options} if first.kind == "live" else None
+        live = job_options(pending[0][0])
         return {
             "model": self.model,
             "alias": self.alias,
@@ -339,7 +353,7 @@ class Automation:
             if state.get("due") is None:
                 return None
             self._settles[trigger.name] = {"due": None}
-            return f"schedule {o['cron']!r} was due at {_iso(state['due'])}"
+            return f"schedule {o['cron']!r} was due at {iso(state['due'])}"
         champion = self._champion()
         if trigger.kind == "dataset":  # holds while no job acted on the newest version
             try:
@@ -404,81 +418,37 @@ class Automation:
             )
             return reason if judged else _UNSEEN  # no new label, or too few: nothing judged
         if trigger.kind == "live":
-            return self._live_condition(trigger, state, champion, now)
+            reason, settles = self._live.condition(trigger, state, champion, now)
+            if settles is not None:
+                self._settles[trigger.name] = settles
+            return reason
         return None
-
-    def _live_condition(
-        self, trigger: Trigger, state: dict[str, Any], champion: Any, now: float
-    ) -> str | None:
-        """A live trigger holds when the challenger alias's version, not yet judged by a
-        job, is shown better or worse than the champion on live traffic; what it saw is
-        kept in ``state["live"]`` (``rung automate status`` says it)."""
-        o = trigger.options
-        try:
-            challenger = self._registry.get(f"{self.model}@{o['challenger']}")
-        except NotFound:
-            state["live"] = {"at": now, "note": f"no {self.model}@{o['challenger']} is set"}
-            return None
-        if challenger.version == champion.version:
-            state["live"] = {"at": now, "note": f"{challenger.ref} is the {self.alias} itself"}
-            return None
-        if state.get("judged") == challenger.version:
-            state["live"] = {"at": now, "note": f"a job already judged {challenger.ref}"}
-            return None
-        try:
-            result = self._compare_live(o)
-        except RungError as exc:  # two tasks, say: nothing to judge, said in the status
-            state["live"] = {"at": now, "note": exc.message}
-            return None
-        state["live"] = {
-            "at": now,
-            "verdict": result["verdict"],
-            "labelled": result["labelled"],
-            "note": result["summary"],
-        }
-        if result["verdict"] == "not enough evidence":
-            return None
-        self._settles[trigger.name] = {"judged": challenger.version}
-        return (
-            f"live {result['mode']} comparison of {challenger.ref} ({o['challenger']}) with"
-            f" {champion.ref} on {counted(result['labelled'])}: {result['verdict']}"
-        )
-
-    def _compare_live(self, options: dict[str, Any]) -> dict[str, Any]:
-        from rung.automation.live import compare_aliases
-
-        return compare_aliases(
-            self._s.metadata,
-            self._registry,
-            self.rules,
-            parse_criteria(self.criteria),
-            self.model,
-            self.alias,
-            str(options["challenger"]),
-            mode=str(options.get("mode", "auto")),
-            min_labelled=int(options.get("min_labelled", 30)),
-        )
 
     # -- jobs --------------------------------------------------------------------------
 
     def _carry(self, job: dict[str, Any]) -> dict[str, Any]:
-        """Move a job through its remaining steps, committing after each; every commit is
-        fenced by the lease, and the lease is checked before each step (and each pipeline
-        step), so a tick that lost it stops (:class:`LeaseLost`) instead of going on."""
+        """Move a job through its remaining steps (a retrained challenger's:
+        :mod:`rung.automation.retrain_job`; a served one's: :mod:`rung.automation.live_job`),
+        committing the changes each returns before the next; every commit is fenced by the
+        lease, and the lease is checked before each step (and each pipeline step), so a
+        tick that lost it stops (:class:`LeaseLost`) instead of going on."""
         Step = tuple[str, Callable[[dict[str, Any]], dict[str, Any]], str | None]
-        steps: tuple[Step, ...] = (
-            ("fired", self._train, "tick.trained"),
-            ("trained", self._evaluate, "tick.evaluated"),
-            ("evaluated", self._decide, "tick.decided"),
+        steps: tuple[Step, ...] = (  # each returns the changes to the job's row
+            ("fired", lambda j: self._retrain.train(j, Fenced(self._check_lease)), "tick.trained"),
+            ("trained", self._retrain.evaluate, "tick.evaluated"),
+            ("evaluated", self._retrain.decide, "tick.decided"),
             ("decided", self._act, None),
         )
-        if _live_of(job) is not None:  # a served challenger: judged, nothing trained
-            steps = (("fired", self._judge_live, "tick.decided"), ("decided", self._act, None))
+        if live_of(job) is not None:  # a served challenger: judged, nothing trained
+            steps = (
+                ("fired", lambda j: self._live.judge(j, self._champion()), "tick.decided"),
+                ("decided", self._act, None),
+            )
         try:
             for state, step, crash in steps:
                 if job["state"] == state:
                     self._check_lease()
-                    job = step(job)
+                    job = self._update(job, **step(job))
                     if crash:
                         faults.point(crash)
         except LeaseLost:
@@ -499,183 +469,11 @@ class Automation:
             return self._update(job, state="done", error=f"after the promotion: {error}")
         return self._update(job, state="failed", error=error)
 
-    def _train(self, job: dict[str, Any]) -> dict[str, Any]:
-        pipeline = self.config.get("pipeline")
-        if not pipeline:
-            raise InvalidInput(
-                "no pipeline to run", 'set pipeline = "file.py:function" under [automate]'
-            )
-        trigger = f"automate job {job['id']}: {job['trigger']}"
-        run_id = self._finished_run(trigger)  # a killed tick's run that finished: adopted
-        if run_id is None:
-            result = self._run(
-                str(pipeline),
-                dict(self.config.get("params", {})),
-                trigger=trigger,
-                progress=_Fenced(self._check_lease),
-            )
-            run_id = result.id
-            faults.point("tick.ran")
-        version = self._registry.register(str(run_id), self.model)
-        faults.point("tick.registered")
-        return self._update(job, state="trained", run_id=run_id, challenger=version.version)
-
-    def _finished_run(self, trigger: str) -> int | None:
-        """The newest succeeded run recorded with ``trigger`` (the job's), if a tick killed
-        after its run finished left one: resuming adopts it rather than recording a second
-        run of the job."""
-        with self._s.metadata.read() as tx:
-            run_id = tx.scalar(
-                "SELECT MAX(id) FROM runs WHERE trigger = :t AND status = 'succeeded'",
-                {"t": trigger},
-            )
-        return None if run_id is None else int(run_id)
-
-    def _evaluate(self, job: dict[str, Any]) -> dict[str, Any]:
-        on = [str(d) for d in self.config.get("datasets", [])]
-        acceptance, served_refs = list(on), []
-        fresh = int(self.config.get("fresh", 0))
-        label = self.label
-        if fresh and job["champion"] is not None:
-            if not label:
-                raise InvalidInput(
-                    "no label column for fresh data",
-                    "set label in [automate], its [automate.models.NAME] or [eval]",
-                )
-            frame = labelled_rows(self._s.metadata, self.model, fresh, label)
-            if len(frame):
-                served = self._s.data.add(
-                    frame.drop(columns=["prediction", "version"]), name=f"{self.model}-served"
-                )
-                on.append(served.ref)
-                served_refs.append(served.ref)
-        if not on:
-            raise InvalidInput(
-                "nothing to evaluate the challenger on",
-                "set datasets = [...] or fresh = N (labelled served rows) under [automate]",
-            )
-        challenger = f"{self.model}@{job['challenger']}"
-        baseline = f"{self.model}@{job['champion']}" if job["champion"] is not None else None
-        if baseline == challenger:
-            baseline = None
-        ev = self._evaluator.evaluate(  # the policy's margins; criteria where they gate
-            challenger,
-            on,
-            label=label,
-            baseline=baseline,
-            criteria=self.criteria,
-            margins=self.rules.margins(parse_criteria(self.criteria)),
-            judge_on=self.rules.gating(acceptance, served_refs),
-            # the run reproduced the serving version: judging it again never changes its
-            # verdict (rung.registry.gate)
-            informs_only=job["champion"] == job["challenger"],
-        )
-        return self._update(job, state="evaluated", evaluation_id=ev.id)
-
-    def _decide(self, job: dict[str, Any]) -> dict[str, Any]:
-        """Judge the evaluation by the policy (:mod:`rung.core.policy`); store the decision
-        with its evidence: every test with its p-values, the metrics that decided."""
-        ev = self._evaluator.get(job["evaluation_id"])
-        verdict = ev.verdict
-        criteria = parse_criteria(self.criteria)
-        regression = "accuracy" not in ev.columns and "mae" in ev.columns
-        decisive, guardrails = self.rules.resolve(criteria, regression)
-        refs = [d["ref"] for d in ev.datasets]
-        served = [r for r in refs if r.partition("@")[0] == f"{self.model}-served"]
-        acceptance = [r for r in refs if r not in served]
-        deciding = self.rules.deciding(acceptance, served)
-        comparisons = [
-            c
-            for dataset in deciding
-            for metric, d in ((ev.details.get(dataset) or {}).get("deltas") or {}).items()
-            if metric in decisive or metric in guardrails
-            if (c := Comparison.from_delta(dataset, metric, d)) is not None
-        ]
-        has_champion = job["champion"] is not None and job["champion"] != job["challenger"]
-        decision = decide(
-            self.rules,
-            decisive=decisive,
-            guardrails=guardrails,
-            deciding=deciding,
-            comparisons=comparisons,
-            verdict=verdict.get("status"),
-            failed_checks=verdict.get("reasons", []),
-            champion=has_champion and ev.baseline is not None,
-            same_version=job["champion"] if job["champion"] == job["challenger"] else None,
-        )
-        shown = sorted({c.metric for c in criteria} | set(decisive) | {"accuracy"})
-        compared: dict[str, dict[str, Any]] = {}  # the gate's metrics, challenger and serving
-        for dataset, row in ev.rows.items():
-            base = ev.details.get(dataset, {}).get("baseline_metrics") or {}
-            compared[dataset] = {
-                m: {"challenger": row[m], "serving": base.get(m)} for m in shown if m in row
-            }
-        evidence = {
-            "evaluation": ev.id,
-            "compared": compared,
-            "datasets": refs,
-            "deciding": deciding,
-            "gating": verdict.get("judged_on", refs),
-            "verdict": verdict.get("status"),
-            "checks": verdict.get("checks", []),
-            "challenger": ev.rows,
-            **decision.to_dict(),
-            "alpha": self.rules.alpha,
-            "policy": self.policy,
-        }
-        return self._update(
-            job, state="decided", decision=decision.decision, evidence=canonical_json(evidence)
-        )
-
-    def _judge_live(self, job: dict[str, Any]) -> dict[str, Any]:
-        """A live job's judgement: the challenger alias's version against the job's
-        champion on live traffic (:func:`rung.automation.live.compare_aliases`), recorded
-        as the evidence with the policy's decision — or, when the evidence is not enough
-        any more (the champion moved, the labels changed), the job skipped: its trigger
-        judges again at the next tick."""
-        options = _live_of(job) or {}
-        champion = self._champion()
-        if champion is None or champion.version != job["champion"]:
-            now = _version_text(champion.version if champion else None)
-            return self._update(
-                job,
-                state="skipped",
-                error=f"{self.model}@{self.alias} is now {now}, not the version"
-                f" {job['champion']} the trigger compared: judged again at the next tick",
-            )
-        result = self._compare_live(options)
-        challenger = int(result["challenger"].rpartition("@")[2])
-        live = {
-            **{k: v for k, v in result.items() if k not in ("decision", "notes")},
-            "options": options,
-        }
-        if result["verdict"] == "not enough evidence":
-            evidence = {"live": live, "notes": result["notes"], "policy": self.policy}
-            return self._update(
-                job,
-                state="skipped",
-                challenger=challenger,
-                evidence=canonical_json(evidence),
-                error=f"{result['summary']} (judged again at the next tick)",
-            )
-        evidence = {
-            **result["decision"],
-            "notes": result["notes"],
-            "live": live,
-            "alpha": self.rules.alpha,
-            "policy": self.policy,
-        }
-        return self._update(
-            job,
-            state="decided",
-            challenger=challenger,
-            decision=result["decision"]["decision"],
-            evidence=canonical_json(evidence),
-        )
-
     def _act(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Promote the challenger of a job decided ``promote`` (unless a killed tick did),
+        the move fenced by the lease; then the job is ``done``."""
         if job["decision"] != "promote":
-            return self._update(job, state="done")
+            return {"state": "done"}
         current = self._champion()
         if current is None or current.version != job["challenger"]:  # not done before a crash
             decided_by = (job.get("evidence") or {}).get("decided_by") or []
@@ -683,129 +481,33 @@ class Automation:
                 self.model,
                 job["challenger"],
                 self.alias,
-                reason=f"automate job {job['id']} ({job['trigger']}): {_judged_on(job)}"
+                reason=f"automate job {job['id']} ({job['trigger']}): {judged_on(job)}"
                 + (f"; decided by {'; '.join(decided_by)}" if decided_by else ""),
                 fence=self._fence_move,
                 # the evidence compared with the job's champion: moved since (a person, while
                 # this job was decided and a crash left it to resume), it is stale
-                check=lambda now: None if now == job["champion"] else _stale(job, now, "loop"),
+                check=lambda now: (
+                    None if now == job["champion"] else stale_refusal(job, now, "loop")
+                ),
             )
             faults.point("tick.promoted")
-        return self._update(job, state="done")
+        return {"state": "done"}
 
     def approve(
         self, name: str, version: int, *, force: bool = False, reason: str | None = None
     ) -> dict[str, Any]:
-        """Promote a challenger the manual policy left waiting (decision ``await``), or —
-        with ``force`` and a ``reason`` — one the policy rejected; records who approved,
-        why, and whether it was forced, in the job's evidence and the alias event.
-
-        The job's evidence compared the challenger with the version the alias pointed at
-        when the job was created (its ``champion``). When the alias has moved since (a
-        person's promote or rollback, another job's promotion) that evidence is stale: the
-        approval is refused with :class:`~rung.registry.models.RefusedPromotion` naming
-        both versions and how to compare them afresh, unless ``force`` and a ``reason``
-        are given (then recorded as forced over stale evidence). The alias is checked in
-        the move's own transaction (:meth:`Registry.promote`'s ``check``), so a move
-        between the check and the approval cannot slip through.
-
-        Raises NotFound when no such challenger waits (or, with ``force``, was decided on),
-        and InvalidInput for ``force`` without a reason."""
-        reason = (reason or "").strip() or None
-        if force and reason is None:
-            raise InvalidInput(
-                "--force needs a reason", 'add --reason "why this challenger ships anyway"'
-            )
-        decisions = "('await', 'reject')" if force else "('await')"
-        with self._s.metadata.read() as tx:
-            row = tx.one(
-                "SELECT id FROM automation_jobs WHERE model = :m AND challenger = :v"
-                f" AND decision IN {decisions} AND state = 'done' AND {_JUDGED}"
-                " ORDER BY id DESC LIMIT 1",
-                {"m": name, "v": version},
-            )
-            rejected = tx.scalar(
-                "SELECT MAX(id) FROM automation_jobs WHERE model = :m AND challenger = :v"
-                f" AND decision = 'reject' AND {_JUDGED}",
-                {"m": name, "v": version},
-            )
-        if row is None:
-            self._already_approved(name, version)
-            hint = "see `rung automate history`; only a passed challenger under policy"
-            hint += ' = "manual" waits'
-            if rejected is not None:
-                hint = (
-                    f"job {rejected} rejected it: approve it anyway with"
-                    f' `rung model approve {name} {version} --force --reason "..."`'
-                )
-            raise NotFound(f"no challenger {name}@{version} is waiting for approval", hint)
-        job = self.job(row["id"])
-        user = current_user()
-        serving = self._registry.alias_version(name, job["alias"])
-        stale = serving != job["champion"]
-        if stale and not force:
-            raise _stale(job, serving)
-        forced = job["decision"] == "reject" or stale
-        overrides = []
-        if job["decision"] == "reject":
-            overrides.append("rejected by the policy")
-        if stale:
-            overrides.append(
-                f"compared with {_version_text(job['champion'])}, not the serving"
-                f" {_version_text(serving)}"
-            )
-        on = (
-            f"evaluation {job['evaluation_id']}"
-            if _live_of(job) is None
-            else f"{(job['evidence'].get('live') or {}).get('mode')} live evidence"
-        )
-        why = (
-            f"approved by {user} (automate job {job['id']}, {on}"
-            + (f", {', '.join(overrides)}: forced" if forced else ", the policy would promote")
-            + ")"
-            + (f": {reason}" if reason else "")
-        )
-
-        def fresh(current: int | None) -> RefusedPromotion | None:
-            # read again in the move's transaction: moved since it was read above, the
-            # approval (and what its why says) is refused whatever force says
-            if current != serving:
-                raise _stale(job, current)
-            return _stale(job, current) if stale else None  # stale: forced, recorded so
-
-        self._registry.promote(name, version, job["alias"], force=forced, reason=why, check=fresh)
-        evidence = dict(job.get("evidence") or {})
-        evidence["approval"] = {
-            "by": user,
-            "reason": reason,
-            "forced": forced,
-            "was": job["decision"],
-            "at": time.time(),
-        }
-        if stale:
-            evidence["approval"]["stale"] = {"compared_with": job["champion"], "serving": serving}
-        return self._update(job, decision="approved", evidence=canonical_json(evidence))
-
-    def _already_approved(self, name: str, version: int) -> None:
-        """Raise the InvalidInput that says ``name@version`` was approved already — by whom,
-        in which job, and whether it is the champion since (or was replaced) — when a job
-        of it was approved; return otherwise."""
-        with self._s.metadata.read() as tx:
-            before = approved_before(tx, name, version)
-        if before is None:
-            return
-        by = f" by {before['by']}" if before["by"] else ""
-        alias, current = before["alias"], self._registry.alias_version(name, before["alias"])
-        if current == version:
-            since = f" since {_iso(before['since'])}" if before["since"] else ""
-            state = f"it is {alias}{since}"
-            hint = f"nothing to do; see `rung model history {name}`"
-        else:
-            state = f"{alias} is now version {current}" if current else f"no version is {alias}"
-            hint = f"to serve it again: `rung model promote {name} {version}`"
-        raise InvalidInput(
-            f"{name}@{version} was already approved{by} (automate job {before['id']}): {state}",
-            hint,
+        """Promote a challenger the manual policy left waiting, or — with ``force`` and a
+        ``reason`` — one the policy rejected or judged on stale evidence; returns the job
+        (:func:`rung.automation.approval.approve`, which says what it raises)."""
+        return approve(
+            self._s.metadata,
+            self._registry,
+            self.job,
+            self._update,
+            name,
+            version,
+            force=force,
+            reason=reason,
         )
 
     # -- reading -------------------------------------------------------------------------
@@ -1012,83 +714,10 @@ class Automation:
         return f"{self.model}/{trigger.name}"
 
 
-class _Fenced:
-    """The progress hook of a job's pipeline run: checks the lease as each step starts and
-    ends, so that a tick that lost its lease fails its run there (a step already executing
-    finishes first) instead of carrying it to the end."""
-
-    def __init__(self, check: Callable[[], None]) -> None:
-        self._check = check
-
-    def step_started(self, name: str) -> None:
-        self._check()
-        faults.point("tick.step")
-
-    def step_finished(self, name: str, outcome: str, seconds: float) -> None:
-        self._check()
-
-
-def _version_text(version: int | None) -> str:
-    return "no version" if version is None else f"version {version}"
-
-
-def _stale(job: dict[str, Any], serving: int | None, by: str = "approve") -> RefusedPromotion:
-    """The refusal of an approval (``by`` the loop: of the job's own promotion) whose
-    evidence compared the challenger with another version than the one the alias points at
-    now (``serving``; None: the alias is unset)."""
-    name, version, alias = job["model"], job["challenger"], job["alias"]
-    compared = (
-        f"compared it with {name}@{job['champion']}"
-        if job["champion"] is not None
-        else "compared it with no champion"
-    )
-    now = f"version {serving}" if serving is not None else "no version"
-    fresh = (
-        f"compare them afresh with `rung eval {name}@{version} --baseline {name}@{serving}`"
-        f" and then `rung model promote {name} {version}`"
-        if serving is not None
-        else f"promote it with `rung model promote {name} {version}`"
-    )
-    override = (
-        f'; or approve anyway with `rung model approve {name} {version} --force --reason "..."`'
-        if by == "approve"
-        else ""
-    )
-    return RefusedPromotion(
-        f"refusing to {'promote' if by == 'loop' else by} {name}@{version}: the evidence is"
-        f" stale — automate job {job['id']} {compared}, but {name}@{alias} is now {now}",
-        f"{fresh}, or let the next `rung automate tick` judge a new challenger{override}",
-    )
-
-
-def _live_of(job: dict[str, Any]) -> dict[str, Any] | None:
-    """A live job's trigger options (``trigger``, ``challenger``, ``mode``,
-    ``min_labelled``); None for a job that retrains."""
-    live = (job.get("evidence") or {}).get("live")
-    if not isinstance(live, dict):
-        return None
-    return live.get("options", live)  # after the judgement, kept under "options"
-
-
-def _judged_on(job: dict[str, Any]) -> str:
-    """What passed, for the alias event's why: the evaluation, or the live comparison."""
-    live = (job.get("evidence") or {}).get("live")
-    if _live_of(job) is None or not isinstance(live, dict) or "mode" not in live:
-        return f"evaluation {job['evaluation_id']} passed"
-    return (
-        f"{live['challenger']} better than {live['champion']} on live traffic"
-        f" ({live['mode']}, {counted(live['labelled'])})"
-    )
-
-
 def _with_evidence(job: dict[str, Any]) -> dict[str, Any]:
     """A job row with its evidence parsed from JSON."""
     job["evidence"] = json.loads(job["evidence"]) if job["evidence"] else None
     return job
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
 
 
 def tick_each(
