@@ -169,8 +169,17 @@ def serve(
                     v, model = ws.models.load(each)
                     ready(v.name, v.version, model, require_signature(v))
             _check_port(host, port)  # a busy port: one line, and no "serving" line before it
+            if port == 0:  # the workers bind one port each: pick it here, once
+                from rung.serving.connections import listening
+
+                with listening(host, 0) as probe:
+                    port = int(probe.getsockname()[1])
             _announce_when_answering(host, port, announce.format(port=port))
-            uvicorn.run(
+            from uvicorn.supervisors import Multiprocess
+
+            from rung.serving.connections import OwnSocket
+
+            config = uvicorn.Config(
                 "rung.cli.serve_app:app_from_env",
                 factory=True,
                 host=host,
@@ -181,6 +190,8 @@ def serve(
                 h11_max_incomplete_event_size=H11_LIMIT,
                 server_header=False,
             )
+            # each worker listens on a socket of its own (SO_REUSEPORT): see OwnSocket
+            Multiprocess(config, sockets=[OwnSocket(host, port)]).run()  # type: ignore[list-item]
     finally:
         if shared:
             shutil.rmtree(shared, ignore_errors=True)
