@@ -242,6 +242,18 @@ def _datatype_range(datatype: str) -> tuple[int, int] | None:
     return None
 
 
+def _bounded(datatype: str, value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` (a number's schema) within a float datatype's finite range
+    (:data:`rung.serving.tensors.FLOAT_MAX`): what a request in that datatype may hold."""
+    from rung.serving.tensors import FLOAT_MAX
+
+    top = FLOAT_MAX.get(datatype)
+    if top is None:
+        return value
+    low, high = max(-top, value.get("minimum", -top)), min(top, value.get("maximum", top))
+    return {**value, "minimum": low, "maximum": high}
+
+
 def tensor_values(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """Each datatype a feature (``spec``: its signature entry) can be sent in, with the JSON
     schema of one of its values: the feature's values that the datatype holds. Numbers go in
@@ -265,7 +277,7 @@ def tensor_values(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         for d in numeric:
             held = _datatype_range(d)
             if held is None:
-                out.append((d, value))
+                out.append((d, _bounded(d, value)))
                 continue
             lo, hi = held
             low, high = max(lo, value.get("minimum", lo)), min(hi, value.get("maximum", hi))
@@ -281,7 +293,7 @@ def tensor_values(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
         *(
             (d, {"type": "integer", "minimum": r[0], "maximum": r[1]})
             if (r := _datatype_range(d))
-            else (d, {"type": "number"})
+            else (d, _bounded(d, {"type": "number"}))
             for d in numeric
         ),
     ]

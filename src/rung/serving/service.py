@@ -66,10 +66,12 @@ from rung.serving.predictor import Loaded, compute, ready
 _log = logging.getLogger("rung.serve")
 MAX_BACKOFF = 600.0  # seconds between two attempts to load a version that failed, at most
 
-SHADOW_BACKLOG = 1024
+SHADOW_BACKLOG = 4096
 """Shadow predictions waiting at most; beyond, new ones are dropped (and counted)."""
-SHADOW_WINDOW = 0.25
+SHADOW_WINDOW = 1.0
 """Seconds a shadow gathers rows before predicting them in one batch."""
+SHADOW_ROWS = 4096
+"""Rows a shadow predicts in one call at most."""
 
 
 def picked(key: str, share: float, salt: str) -> bool:
@@ -133,7 +135,11 @@ class Service:
         )
         self._pruner = threading.Thread(target=self._prune, name="rung-retention", daemon=True)
         # a shadow's predictions wait for nobody: gathered into larger, cheaper batches
-        self.batcher = Batcher(self.predict, window=SHADOW_WINDOW if role == "shadow" else 0.0)
+        self.batcher = (
+            Batcher(self.predict, max_rows=SHADOW_ROWS, window=SHADOW_WINDOW)
+            if role == "shadow"
+            else Batcher(self.predict)
+        )
         self.active = 0  # prediction requests being served (on the event loop: no lock)
         self.metrics = Metrics() if metrics is None else metrics
         self.metrics.version.labels(self.name, role).set(self.current.version)
@@ -146,6 +152,8 @@ class Service:
         self.canary: Service | None = None  # a challenger answering a share of requests
         self.canary_share = 0.0
         self._shadowing: set[asyncio.Task[None]] = set()  # held: the loop keeps weak refs
+        self._compared: dict[tuple[int, int], tuple[Any, Any, bool]] = {}  # pairs compared
+        self._outcomes: dict[str, Any] = {}  # rung_shadow_total's children
 
     def start(self) -> None:
         self._follower.start()
@@ -266,7 +274,7 @@ class Service:
         started = time.perf_counter()
         held = self.current
         try:
-            if held.signature != answered:  # another signature: the body checked against it
+            if not self._same_signature(held.signature, answered):  # checked against its own
                 columns, _ = check(body, held.signature)
             rows = len(next(iter(columns.values()))) if columns else 0
             held, out = await self.batcher.predict(columns, rows)  # in its thread, batched
@@ -290,8 +298,25 @@ class Service:
             )
         except Exception:  # a bug of the shadow's outputs: counted, the answer is unaffected
             status = 500
-        self.metrics.shadow.labels("logged" if status < 400 else "failed").inc()
+        self._outcome("logged" if status < 400 else "failed").inc()
         self.counted(held.version, status, time.perf_counter() - started)
+
+    def _same_signature(self, mine: Any, answered: Any) -> bool:
+        """Whether the shadow's signature is the answering version's (compared once per pair
+        of signatures, not per request: they are dicts of every feature's kind)."""
+        key = (id(mine), id(answered))
+        known = self._compared.get(key)
+        if known is None:  # versions changed: forget the old pair (held: no id is reused)
+            self._compared.clear()
+            known = self._compared[key] = (mine, answered, mine == answered)
+        return bool(known[2])
+
+    def _outcome(self, outcome: str) -> Any:
+        """The ``rung_shadow_total`` child of ``outcome`` (labels() takes a lock each call)."""
+        child = self._outcomes.get(outcome)
+        if child is None:
+            child = self._outcomes[outcome] = self.metrics.shadow.labels(outcome)
+        return child
 
     def _load(self, version: int) -> Loaded:
         from rung.registry.models import require_signature

@@ -47,7 +47,7 @@ DTYPES: dict[str, str | None] = {
 }
 _INT_BITS = {"INT8": 8, "INT16": 16, "INT32": 32, "INT64": 64}
 # the largest finite value of each float datatype (IEEE 754 binary16, binary32, binary64)
-_FLOAT_MAX = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": 1.7976931348623157e308}
+FLOAT_MAX = {"FP16": 65504.0, "FP32": 3.4028234663852886e38, "FP64": 1.7976931348623157e308}
 _UINT_BITS = {"UINT8": 8, "UINT16": 16, "UINT32": 32, "UINT64": 64}
 MAX_DIMS = 8  # more dimensions than any feature column could have (its shape is [n] or [n, 1])
 
@@ -272,7 +272,7 @@ def _fits(value: Any, datatype: str) -> bool:
         return _is_int(value) and 0 <= value < 2 ** _UINT_BITS[datatype]
     if not isinstance(value, int | float) or isinstance(value, bool):
         return False
-    return abs(value) <= _FLOAT_MAX[datatype]  # FP16/32/64: within the type's finite range
+    return abs(value) <= FLOAT_MAX[datatype]  # FP16/32/64: within the type's finite range
 
 
 def _expected(datatype: str) -> str:
@@ -282,7 +282,7 @@ def _expected(datatype: str) -> str:
         return "expected a string"
     if datatype.startswith(("INT", "UINT")):
         return f"expected an integer within {datatype}'s range"
-    return f"expected a number within {datatype}'s range (±{_FLOAT_MAX[datatype]:.6g})"
+    return f"expected a number within {datatype}'s range (±{FLOAT_MAX[datatype]:.6g})"
 
 
 def from_binary(raw: bytes, datatype: str, name: str) -> list[Any]:
