@@ -32,6 +32,18 @@ TRAIN = textwrap.dedent(
 )
 
 
+def make_champion(root: Any) -> None:
+    """A workspace at ``root`` with model ``trend`` version 1 (TRAIN on 200 rows of
+    :func:`frame`) promoted to ``champion``."""
+    from rung import Workspace
+
+    with Workspace.init(root) as ws:
+        (ws.root / "train.py").write_text(TRAIN)
+        ws.data.add(frame(200, 1), name="train")
+        ws.models.register(str(ws.run("train.py:train", {"C": 1.0}).id), "trend")
+        ws.models.promote("trend", 1, force=True, reason="test")
+
+
 def frame(n: int, seed: int) -> pd.DataFrame:
     r = np.random.default_rng(seed)
     a = r.normal(0, 1, n)

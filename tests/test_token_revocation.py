@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from conftest import Served, rung_cli, start_server
-from model_project import TRAIN, frame
+from model_project import make_champion
 from rung.core.tokens import REFRESH_SECONDS
 
 ROW = {"a": 2.0, "color": "red"}
@@ -24,14 +24,8 @@ SLACK = 2.0
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from rung import Workspace
-
     root = tmp_path_factory.mktemp("revoke") / "ws"
-    with Workspace.init(root) as ws:
-        (root / "train.py").write_text(TRAIN)
-        ws.data.add(frame(200, 1), name="train")
-        ws.models.register(str(ws.run("train.py:train", {"C": 1.0}).id), "trend")
-        ws.models.promote("trend", 1, force=True, reason="test")
+    make_champion(root)
     yield root
 
 

@@ -10,8 +10,9 @@ being predicted (in one predicting thread) form the next batch. So a lone reques
 nothing, and under load the model is called once per batch instead of once per request.
 
 A batcher off the request path (a shadow's: nobody waits for its answers) may instead wait
-``window`` seconds for rows to gather before each prediction: a scikit-learn pipeline predicts
-512 rows for about the price of 32, so its shadow predictions cost the served traffic little.
+``window`` seconds for rows to gather before each prediction: a scikit-learn pipeline's call
+costs nearly the same for one row as for hundreds, so its shadow predictions cost the served
+traffic little.
 
 Every request of a batch is answered by the same version (the holder is read once per batch).
 If predicting a batch fails, its requests are predicted one by one, so that one request the

@@ -108,18 +108,34 @@ class Metrics:
         return bytes(generate_latest(merged))
 
 
+class Children:
+    """The children of one labelled metric, each made once per label values: prometheus'
+    ``labels()`` takes a lock and checks every value at each call, on the request path.
+    The label values must come from a bounded set (routes, statuses, served versions)."""
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._made: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._made.get(values)
+        if child is None:
+            child = self._made[values] = self._metric.labels(*values)
+        return child
+
+
 class Measure:
     """Request count and latency per route, and the access log line (``access``), as a plain
-    ASGI middleware (the outermost of rung's: it also routes ``HEAD`` as ``GET``) (Starlette's ``@app.middleware("http")`` costs a task and a stream per
+    ASGI middleware (Starlette's ``@app.middleware("http")`` costs a task and a stream per
     request). It knows nothing of the routes: what answered is read from the response's
-    headers."""
+    headers. The outermost of rung's middlewares, it also routes ``HEAD`` as ``GET``."""
 
     def __init__(self, app: Any, metrics: Metrics, access: bool = True) -> None:
         self.app = app
         self.metrics = metrics
         self.access = access
-        self._counted: dict[tuple[str, int], Any] = {}  # (route, status) -> its counter
-        self._timed: dict[str, Any] = {}  # route -> its histogram (labels() costs a lock)
+        self._requests = Children(metrics.requests)  # by route and status
+        self._latency = Children(metrics.latency)  # by route
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -149,16 +165,8 @@ class Measure:
         finally:
             path = path_label(scope["path"])
             seconds = time.perf_counter() - started
-            counter = self._counted.get((path, status))
-            if counter is None:  # bounded: routes x statuses
-                counter = self._counted[path, status] = self.metrics.requests.labels(
-                    path, str(status)
-                )
-            counter.inc()
-            timer = self._timed.get(path)
-            if timer is None:
-                timer = self._timed[path] = self.metrics.latency.labels(path)
-            timer.observe(seconds)
+            self._requests(path, str(status)).inc()
+            self._latency(path).observe(seconds)
             if self.access and access_log.isEnabledFor(logging.INFO):
                 route = path if path != "other" else _printable(scope["path"])
                 line = (

@@ -59,7 +59,7 @@ from rung.core import predlog
 from rung.core.errors import InvalidInput, NotFound, RungError
 from rung.serving.batching import Batcher
 from rung.serving.log import PredictionLog
-from rung.serving.metrics import Metrics
+from rung.serving.metrics import Children, Metrics
 from rung.serving.payload import frame_of
 from rung.serving.predictor import Loaded, compute, ready
 
@@ -143,7 +143,7 @@ class Service:
         self.active = 0  # prediction requests being served (on the event loop: no lock)
         self.metrics = Metrics() if metrics is None else metrics
         self.metrics.version.labels(self.name, role).set(self.current.version)
-        self._counted: dict[tuple[int, int], Any] = {}  # (version, status) -> its counter
+        self._predictions = Children(self.metrics.predictions)  # by version and status
         self._timed = self.metrics.prediction_latency.labels(self.name, role)
         self.target = self.current.version  # where the alias points, as last read
         self.follow_error: FollowError | None = None
@@ -153,7 +153,7 @@ class Service:
         self.canary_share = 0.0
         self._shadowing: set[asyncio.Task[None]] = set()  # held: the loop keeps weak refs
         self._compared: dict[tuple[int, int], tuple[Any, Any, bool]] = {}  # pairs compared
-        self._outcomes: dict[str, Any] = {}  # rung_shadow_total's children
+        self._outcomes = Children(self.metrics.shadow)  # rung_shadow_total by outcome
 
     def start(self) -> None:
         self._follower.start()
@@ -234,12 +234,7 @@ class Service:
         """Count one prediction of this arm: ``rung_predictions_total{model,version,role,
         status}`` and, when answered (status < 400), ``rung_prediction_seconds{model,role}``
         (``seconds`` from its arrival to its durable record)."""
-        counter = self._counted.get((version, status))
-        if counter is None:  # bounded: the versions this arm served x statuses
-            counter = self._counted[version, status] = self.metrics.predictions.labels(
-                self.name, str(version), self.role, str(status)
-            )
-        counter.inc()
+        self._predictions(self.name, str(version), self.role, str(status)).inc()
         if status < 400:
             self._timed.observe(seconds)
 
@@ -298,7 +293,7 @@ class Service:
             )
         except Exception:  # a bug of the shadow's outputs: counted, the answer is unaffected
             status = 500
-        self._outcome("logged" if status < 400 else "failed").inc()
+        self._outcomes("logged" if status < 400 else "failed").inc()
         self.counted(held.version, status, time.perf_counter() - started)
 
     def _same_signature(self, mine: Any, answered: Any) -> bool:
@@ -310,13 +305,6 @@ class Service:
             self._compared.clear()
             known = self._compared[key] = (mine, answered, mine == answered)
         return bool(known[2])
-
-    def _outcome(self, outcome: str) -> Any:
-        """The ``rung_shadow_total`` child of ``outcome`` (labels() takes a lock each call)."""
-        child = self._outcomes.get(outcome)
-        if child is None:
-            child = self._outcomes[outcome] = self.metrics.shadow.labels(outcome)
-        return child
 
     def _load(self, version: int) -> Loaded:
         from rung.registry.models import require_signature
