@@ -125,9 +125,10 @@ COLUMNS: dict[tuple[str, str], tuple[int, str]] = {
 _SHOWN = 40  # characters of a refused value shown in a message
 
 
-def shown(value: str) -> str:
-    """``value`` quoted for a one-line message, cut to 40 characters with an ellipsis."""
-    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "…")
+def shown(value: str, limit: int = _SHOWN) -> str:
+    """``value`` quoted for a one-line message, cut to ``limit`` (40) characters with an
+    ellipsis."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
 
 
 def quoted(value: Any, limit: int = _SHOWN) -> str:
@@ -136,7 +137,7 @@ def quoted(value: Any, limit: int = _SHOWN) -> str:
     than 128 bits named by its number of digits (printing it may even be refused: Python's
     limit of 4,300 digits), any other value's ``repr`` cut the same way."""
     if isinstance(value, str):
-        return repr(value if len(value) <= limit else value[:limit] + "…")
+        return shown(value, limit)
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
         return f"an integer of {int(value.bit_length() * 0.30103) + 1} digits"
     text = repr(value)

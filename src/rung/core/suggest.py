@@ -35,7 +35,8 @@ def closest(word: str, candidates: Iterable[str], n: int = 3, cutoff: float = CU
     pool = sorted({c for c in candidates if c and c != word})
     if not word or not pool:
         return []
-    same = [c for c in pool if _folded(c) == _folded(word)]
+    folded = _folded(word)
+    same = [c for c in pool if _folded(c) == folded]
     if same:
         return same[:n]
     lowered: dict[str, list[str]] = {}
