@@ -385,6 +385,10 @@ def test_each_arm_is_visible_in_health_and_metrics(fleet) -> None:  # type: igno
         assert grown == seen[version], (version, grown, seen)
     assert after[key(2, "canary", 400)] - before.get(key(2, "canary", 400), 0) == 1
     assert samples(url, "rung_prediction_seconds_count")[(("model", "other"), ("role", "canary"))]
+    # a request to the model with a shadow (this test may run alone): the shadow predicts it
+    # within its gathering window
+    trend = httpx.post(f"{url}/predict/trend", json={"a": 0.5, "color": "red"})
+    assert trend.status_code == 200, trend.text
     shadowed = until(
         lambda: counts().get(
             (("model", "trend"), ("role", "shadow"), ("status", "200"), ("version", "2"))

@@ -137,9 +137,7 @@ PATHS = {
 def main() -> None:
     work, reps = Path(sys.argv[1]), int(sys.argv[2])
     scale = 0.25 if "--quick" in sys.argv else 1.0
-    samples: dict[str, dict[str, list[float]]] = {
-        p: {"NORMAL": [], "FULL": []} for p in PATHS
-    }
+    samples: dict[str, dict[str, list[float]]] = {p: {"NORMAL": [], "FULL": []} for p in PATHS}
     for rep in range(reps):
         for mode in ("NORMAL", "FULL") if rep % 2 == 0 else ("FULL", "NORMAL"):
             metadata.SQLITE_SYNCHRONOUS = mode

@@ -22,10 +22,10 @@ same way when no header gave one (:func:`bounded_correlation`, the one rule for 
 from __future__ import annotations
 
 import logging
-import os
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
+from random import getrandbits
 from typing import Any, ClassVar
 
 import orjson
@@ -85,9 +85,17 @@ class RequestIds:
 
 
 def new_id() -> str:
-    """A fresh request id: 128 random bits as 32 hex digits (``uuid4().hex`` holds 122 and
-    costs twice as much)."""
-    return os.urandom(16).hex()
+    """A fresh request id, 32 hex digits: the time in milliseconds since 1970 (12 digits, as in
+    UUIDv7, RFC 9562 §5.7) then 80 random bits from :mod:`random`'s generator (seeded from
+    the OS in each process).
+
+    Time first, so that the ids the prediction log indexes arrive in order: with random ids
+    every insert touched a random page of the ``request_id`` index, and the log's writer
+    wrote a page of the write-ahead log per record. Not a secret, only unique:
+    ``os.urandom`` lets go of the GIL for its system call, and under load the event loop then
+    waited for the predicting thread to hand it back (up to a switch interval, 5 ms) on every
+    request."""
+    return f"{time.time_ns() // 1_000_000:012x}{getrandbits(80):020x}"
 
 
 def _valid_id(raw: bytes) -> bool:

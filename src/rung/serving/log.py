@@ -5,6 +5,8 @@ the database sees one transaction per batch rather than one per request — the 
 arrive while one batch commits form the next — and a response is
 only sent once its record is durable — so after a crash only requests that never got an
 answer can be missing, and under load the log holds exactly one row per 2xx response.
+Records queued on an event loop go to the writer once per turn of the loop, together (one
+wake-up of the writer, not one per request).
 If a batch's transaction fails, its records are committed one by one, so a record the
 database refuses fails only its own request.
 """
@@ -41,14 +43,16 @@ class PredictionLog:
 
     def __init__(self, store: MetadataStore) -> None:
         self._store = store
-        self._queue: queue.Queue[tuple[dict[str, Any], Waiter] | None] = queue.Queue()
+        self._queue: queue.Queue[list[tuple[dict[str, Any], Waiter]] | None] = queue.Queue()
+        # records queued on each event loop during its current turn, sent at its end
+        self._pending: dict[asyncio.AbstractEventLoop, list[tuple[dict[str, Any], Waiter]]] = {}
         self._thread = threading.Thread(target=self._run, name="rung-prediction-log", daemon=True)
         self._thread.start()
 
     def submit(self, record: dict[str, Any]) -> Future[None]:
         """Queue one record; the future completes when it is committed."""
         done: Future[None] = Future()
-        self._queue.put((_row(record), done))
+        self._queue.put([(_row(record), done)])
         return done
 
     def logged(self, record: dict[str, Any]) -> asyncio.Future[None]:
@@ -57,17 +61,46 @@ class PredictionLog:
         The writer wakes each loop once per committed batch, not once per record (a
         thread-safe wake-up writes to the loop's self-pipe: per record it cost more than the
         insert)."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put((_row(record), done))
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._on_loop(loop, (_row(record), done))
         return done
 
     def add(self, record: dict[str, Any]) -> None:
-        """Queue one record nobody waits for (an error answer, a shadow prediction)."""
-        self._queue.put((_row(record), None))
+        """Queue one record nobody waits for (an error answer), on an event loop or not."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a thread without a loop
+            self._queue.put([(_row(record), None)])
+            return
+        self._on_loop(loop, (_row(record), None))
+
+    def add_many(self, records: list[dict[str, Any]]) -> None:
+        """Queue records nobody waits for, from any thread, at once (a shadow's batch)."""
+        if records:
+            self._queue.put([(_row(record), None) for record in records])
 
     def close(self) -> None:
+        """Commit what is queued, then stop the writer (on the loop's thread, or after the
+        loops have stopped)."""
+        for loop in list(self._pending):
+            self._flush(loop)
         self._queue.put(None)
         self._thread.join(timeout=10)
+
+    def _on_loop(
+        self, loop: asyncio.AbstractEventLoop, item: tuple[dict[str, Any], Waiter]
+    ) -> None:
+        pending = self._pending.get(loop)
+        if pending is None:  # the first of this turn: sent to the writer at its end
+            pending = self._pending[loop] = []
+            loop.call_soon(self._flush, loop)
+        pending.append(item)
+
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        pending = self._pending.pop(loop, None)
+        if pending:
+            self._queue.put(pending)
 
     def _run(self) -> None:
         while True:
@@ -76,16 +109,16 @@ class PredictionLog:
                 return
             # group commit without a timer: take what queued up while the last batch was
             # committing, no more waiting — one request alone pays one commit, not a delay
-            batch = [first]
+            batch = list(first)
             while len(batch) < BATCH:
                 try:
-                    item = self._queue.get_nowait()
+                    items = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is None:
+                if items is None:
                     self._commit(batch)
                     return
-                batch.append(item)
+                batch.extend(items)
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[dict[str, Any], Waiter]]) -> None:

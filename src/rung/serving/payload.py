@@ -321,7 +321,7 @@ def frame_of(data: dict[str, list[Any]], signature: dict[str, Any]) -> pd.DataFr
             f: coerce(data[f], ColumnKind.from_dict(specs.get(f) or {"kind": "unknown"}))
             for f in features
         },
-        columns=features,
+        columns=pd.Index(features, dtype=object),
         copy=False,
     )
 

@@ -24,13 +24,13 @@ A served model may have challengers (each a :class:`Service` of its own, followi
 alias, sharing the log and the metrics):
 
 * a **shadow** (``rung serve NAME@champion --shadow NAME@challenger[=SHARE%]``) predicts every
-  request (or the share of them picked by :func:`picked`) once its answer is durable, as a
-  task on the event loop whose model call runs in the shadow's own predicting thread: the
+  request (or the share of them picked by :func:`picked`) once its answer is durable,
+  gathered and predicted in batches in its own thread (:mod:`rung.serving.shadow`): the
   client's answer never waits for it and never fails because of it. Its prediction is logged
   under the answered request's id in the role ``shadow`` (no inputs: they are the answer's).
-  When more than :data:`SHADOW_BACKLOG` shadow predictions wait, new ones are dropped and
-  counted (``rung_shadow_total{outcome="dropped"}``): the shadow never slows the answers down
-  by queueing without bound;
+  When more than :data:`rung.serving.shadow.BACKLOG` requests wait for it, new ones are
+  dropped and counted (``rung_shadow_total{outcome="dropped"}``): the shadow never slows the
+  answers down by queueing without bound;
 * a **canary** (``--canary NAME@challenger=10%``) answers the share of requests that
   :func:`picked` chooses by a stable hash of the client's key (the ``X-Canary-Key`` header,
   else the request id), logged in the role ``canary``.
@@ -41,37 +41,30 @@ canary; a shadow answers nobody — else it is a 404 naming the versions served
 (:meth:`Service.arm`). Every answering version is listed by :meth:`Service.versions`.
 
 **Each arm is visible to operators**: ``rung_model_version{model,role}`` per arm,
-``rung_predictions_total{model,version,role,status}`` and ``rung_prediction_seconds{model,role}``
-per answered (or shadowed) prediction, and each challenger in ``/health``.
+``rung_predictions_total{model,version,role,status}`` per answered (or shadowed) prediction,
+``rung_prediction_seconds{model,role}`` per answered one, and each challenger in ``/health``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rung.core import predlog
-from rung.core.errors import InvalidInput, NotFound, RungError
+from rung.core.errors import InvalidInput, NotFound
 from rung.serving.batching import Batcher
 from rung.serving.log import PredictionLog
 from rung.serving.metrics import Children, Metrics
 from rung.serving.payload import frame_of
 from rung.serving.predictor import Loaded, compute, ready
+from rung.serving.shadow import ShadowQueue
 
 _log = logging.getLogger("rung.serve")
 MAX_BACKOFF = 600.0  # seconds between two attempts to load a version that failed, at most
-
-SHADOW_BACKLOG = 4096
-"""Shadow predictions waiting at most; beyond, new ones are dropped (and counted)."""
-SHADOW_WINDOW = 1.0
-"""Seconds a shadow gathers rows before predicting them in one batch."""
-SHADOW_ROWS = 4096
-"""Rows a shadow predicts in one call at most."""
 
 
 def picked(key: str, share: float, salt: str) -> bool:
@@ -134,12 +127,9 @@ class Service:
             target=self._follow, name="rung-alias-follower", daemon=True
         )
         self._pruner = threading.Thread(target=self._prune, name="rung-retention", daemon=True)
+        self.batcher = Batcher(self.predict)
         # a shadow's predictions wait for nobody: gathered into larger, cheaper batches
-        self.batcher = (
-            Batcher(self.predict, max_rows=SHADOW_ROWS, window=SHADOW_WINDOW)
-            if role == "shadow"
-            else Batcher(self.predict)
-        )
+        self.shadowing = ShadowQueue(self) if role == "shadow" else None
         self.active = 0  # prediction requests being served (on the event loop: no lock)
         self.metrics = Metrics() if metrics is None else metrics
         self.metrics.version.labels(self.name, role).set(self.current.version)
@@ -151,8 +141,6 @@ class Service:
         self.shadow_share = 1.0
         self.canary: Service | None = None  # a challenger answering a share of requests
         self.canary_share = 0.0
-        self._shadowing: set[asyncio.Task[None]] = set()  # held: the loop keeps weak refs
-        self._compared: dict[tuple[int, int], tuple[Any, Any, bool]] = {}  # pairs compared
         self._outcomes = Children(self.metrics.shadow)  # rung_shadow_total by outcome
 
     def start(self) -> None:
@@ -193,6 +181,8 @@ class Service:
             if other is not None:
                 other.stop()
         self.batcher.close()
+        if self.shadowing is not None:
+            self.shadowing.close()
         if self._owns_log:
             self.log.close()
 
@@ -240,71 +230,31 @@ class Service:
 
     def after(self, body: Any, columns: dict[str, Any], request_id: str, answered: Any) -> None:
         """The shadow hook, called once a request's answer is durable: the shadow, if any and
-        if ``request_id`` is in its share, predicts the same request in a task of its own
-        (never awaited by the request). ``body`` is checked again against the shadow's
-        signature unless it is the one ``columns`` were checked against (``answered``)."""
+        if ``request_id`` is in its share, is handed the request
+        (:meth:`~rung.serving.shadow.ShadowQueue.offer`; never awaited by the request).
+        ``body`` is checked again against the shadow's signature unless it is the one
+        ``columns`` were checked against (``answered``)."""
         shadow = self.shadow
-        if shadow is None or not picked(request_id, self.shadow_share, "shadow"):
+        if shadow is None or shadow.shadowing is None:
             return
-        if len(self._shadowing) >= SHADOW_BACKLOG:
-            self.metrics.shadow.labels("dropped").inc()
+        if not picked(request_id, self.shadow_share, "shadow"):
             return
-        try:
-            task = asyncio.get_running_loop().create_task(
-                shadow.predict_shadow(body, columns, request_id, answered)
-            )
-        except Exception:  # never the answer's failure
-            self.metrics.shadow.labels("failed").inc()
-            return
-        self._shadowing.add(task)
-        task.add_done_callback(self._shadowing.discard)
+        if not shadow.shadowing.offer(body, columns, request_id, answered):
+            self.shadow_outcome("dropped")
 
-    async def predict_shadow(
-        self, body: Any, columns: dict[str, Any], request_id: str, answered: Any
-    ) -> None:
-        """Predict one request as the shadow and log it (role ``shadow``); a failure is
-        logged with its status and counted, never raised."""
-        from rung.serving.payload import check
+    def counted_many(self, version: int, statuses: Mapping[int, int]) -> None:
+        """Count a shadow's batch of predictions by version and status (the number of each):
+        ``rung_predictions_total`` and ``rung_shadow_total{outcome="logged"|"failed"}``, one
+        increment of each series. A shadow's time is its gathering window, not a latency
+        anyone waits for: it is not observed in ``rung_prediction_seconds``."""
+        for status, n in statuses.items():
+            self._predictions(self.name, str(version), self.role, str(status)).inc(n)
+            self._outcomes("logged" if status < 400 else "failed").inc(n)
 
-        started = time.perf_counter()
-        held = self.current
-        try:
-            if not self._same_signature(held.signature, answered):  # checked against its own
-                columns, _ = check(body, held.signature)
-            rows = len(next(iter(columns.values()))) if columns else 0
-            held, out = await self.batcher.predict(columns, rows)  # in its thread, batched
-            status = 200
-        except Exception as exc:
-            out = {"error": type(exc).__name__}
-            status = exc.status if isinstance(exc, RungError) else 500
-        try:
-            self.log.add(
-                predlog.record(
-                    request_id=request_id,
-                    model=held.name,
-                    version=held.version,
-                    inputs={},  # the answer's record holds them, under the same request id
-                    outputs=out,
-                    latency_ms=(time.perf_counter() - started) * 1000,
-                    status=status,
-                    role="shadow",
-                    sample_rows=self.sample_rows,  # the answer's sample: the same seed
-                )
-            )
-        except Exception:  # a bug of the shadow's outputs: counted, the answer is unaffected
-            status = 500
-        self._outcomes("logged" if status < 400 else "failed").inc()
-        self.counted(held.version, status, time.perf_counter() - started)
-
-    def _same_signature(self, mine: Any, answered: Any) -> bool:
-        """Whether the shadow's signature is the answering version's (compared once per pair
-        of signatures, not per request: they are dicts of every feature's kind)."""
-        key = (id(mine), id(answered))
-        known = self._compared.get(key)
-        if known is None:  # versions changed: forget the old pair (held: no id is reused)
-            self._compared.clear()
-            known = self._compared[key] = (mine, answered, mine == answered)
-        return bool(known[2])
+    def shadow_outcome(self, outcome: str) -> None:
+        """Count one shadow prediction: ``rung_shadow_total{outcome}`` (logged, failed or
+        dropped)."""
+        self._outcomes(outcome).inc()
 
     def _load(self, version: int) -> Loaded:
         from rung.registry.models import require_signature
