@@ -337,9 +337,9 @@ def create_token(cmd: list[str], cwd: Path, env: dict[str, str]) -> str | None:
     return token if token.isascii() and token.isprintable() else None
 
 
-def settled_count(db: Path, timeout: float = 15.0, quiet: float = 1.5) -> int:
+def settled_count(db: Path, timeout: float = 15.0, quiet: float = 3.0) -> int:
     """Records in rung's prediction log once the count has not moved for ``quiet`` seconds
-    (longer than a shadow's 1 s gathering window: its records are written after the answers,
+    (longer than a shadow's 2 s gathering window: its records are written after the answers,
     and a record landing after this count would be counted for the next run)."""
     n = sb.predictions_logged(db)[0]
     deadline = time.perf_counter() + timeout
@@ -623,6 +623,7 @@ def bench_serve(env: Any, args: argparse.Namespace, run_cmd: Any, error: type[Ex
             "shadow_ok": 0,
             "shadow_sent": 0,
         }
+        counted: int | None = None  # records in the log after the last rung run, settled
         for rep in range(reps):
             for i, (key, _label, model, kind, conc) in enumerate(SCENARIOS):
                 tools: list[str] = list(TOOLS)
@@ -634,10 +635,12 @@ def bench_serve(env: Any, args: argparse.Namespace, run_cmd: Any, error: type[Ex
                 for tool in order:
                     url, h = target(tool, model)
                     src = "rung" if tool == "rung_shadow" else tool
-                    before = settled_count(db) if src == "rung" else 0
+                    if src == "rung" and counted is None:
+                        counted = settled_count(db)  # the harness's own requests' records
                     r = load(url, h, body[src, kind], conc)
                     if src == "rung":
-                        n = settled_count(db) - before
+                        before, counted = counted or 0, settled_count(db)
+                        n = counted - before
                         r["logged_records"] = n
                         pre = "shadow_" if tool == "rung_shadow" else ""
                         logged[f"{pre}records"] += n

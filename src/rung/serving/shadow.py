@@ -51,8 +51,8 @@ BACKLOG = 4 * MAX_ROWS
 
 
 _Item = tuple[Any, dict[str, Any], int, str, Any, float]
-"""A request waiting: its body, checked columns, rows, id, the answer's signature and the
-``perf_counter`` time it was handed over."""
+"""A request waiting: its body (None when the answer's signature is the shadow's), checked
+columns, rows, id, the answer's signature and the ``perf_counter`` time it was handed over."""
 
 
 class ShadowQueue:
@@ -84,6 +84,11 @@ class ShadowQueue:
         if self._rows >= self._backlog:
             return False
         rows = len(next(iter(columns.values()))) if columns else 0
+        # the body is kept only to be checked against the shadow's own signature: what waits
+        # here lives through the window, and the collector walks all of it (a full
+        # collection's cost grows with it)
+        if self._same_signature(self._shadow.current.signature, answered):
+            body = None
         self._waiting.append((body, columns, rows, request_id, answered, time.perf_counter()))
         self._rows += rows
         if self._drainer is None:
@@ -128,7 +133,8 @@ class ShadowQueue:
             outcomes.append(({}, 0))
             try:
                 if not self._same_signature(held.signature, answered):
-                    columns, rows = check(body, held.signature)
+                    # the shadow moved to a version of other inputs since: checked as columns
+                    columns, rows = check(body or {"columns": columns}, held.signature)
             except Exception as exc:
                 outcomes[i] = _failure(exc)
                 continue
@@ -170,7 +176,8 @@ class ShadowQueue:
 
     def _same_signature(self, mine: Any, answered: Any) -> bool:
         """Whether the shadow's signature is the answering version's (compared once per pair
-        of signatures, not per request: they are dicts of every feature's kind)."""
+        of signatures, not per request: they are dicts of every feature's kind; asked on the
+        event loop and in the shadow's thread, each step atomic)."""
         key = (id(mine), id(answered))
         known = self._compared.get(key)
         if known is None:  # versions changed: forget the old pair (held: no id is reused)
