@@ -21,9 +21,9 @@ without bound.
 
 Measured (two workers, concurrency 64, ``benchmarks/README.md``): a task, a future and a
 queued record per request cost the served traffic 11–19 % of its throughput. Gathered this
-way, the shadow's own thread costs about 0.02 ms of CPU per request; a window of 0.1 s cost
-7–15 % of the throughput, 2–4 s about 5 % (each call of the model, and each burst of work
-that holds the GIL against the answering threads, is then rarer).
+way, the shadow's own thread costs about 0.02 ms of CPU per request; in paired runs a window
+of 0.1 s cost 7–15 % of the throughput, 2 s 1–11 %, 4 s 5 % (each call of the model, and
+each burst of work that holds the GIL against the answering threads, is then rarer).
 """
 
 from __future__ import annotations
