@@ -88,17 +88,28 @@ def runs_cmd(
             " and the parameters that vary).",
         ),
     ] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(
+            "--filter",
+            "-f",
+            help='Only the runs this selects, e.g. \'metrics.accuracy > 0.9 and params.C in'
+            ' (0.1, 1) and status = "succeeded"\' (see docs/pipelines.md#filtering-runs).',
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List recent runs with their main metrics and the parameters that vary between them."""
     with _ws() as ws:
-        items = ws.runs.list(limit, name)
+        items = ws.runs.list(limit, name, where)
     if as_json:
         render.print_json([r.to_dict() for r in items])
         return
     if not items:
         render.hint(
-            "no runs yet — run a pipeline with `rung run FILE.py:PIPELINE`"
+            f"no run matches the filter {where!r}"
+            if where is not None
+            else "no runs yet — run a pipeline with `rung run FILE.py:PIPELINE`"
             if name is None
             else f"no runs named {name!r} yet"
         )

@@ -58,6 +58,9 @@ class RunSummary:
         return {**self.__dict__, "seconds": self.seconds}
 
 
+_CHUNK = 500  # run ids bound in one IN (...) at most
+
+
 class Runs:
     """Queries over runs and step runs."""
 
@@ -66,50 +69,60 @@ class Runs:
 
     # -- listing and details -------------------------------------------------------------
 
-    def list(self, limit: int = 50, name: str | None = None) -> builtins.list[RunSummary]:
-        """The latest ``limit`` runs (of pipeline or tracking-run ``name``, if given), newest
-        first, each with its parameters and the last value of each of its metrics.
+    def list(
+        self, limit: int = 50, name: str | None = None, filter: str | None = None
+    ) -> builtins.list[RunSummary]:
+        """The latest ``limit`` runs (of pipeline or tracking-run ``name``, if given; those
+        ``filter`` selects, if given — :mod:`rung.core.query`), newest first, each with its
+        parameters and the last value of each of its metrics.
 
-        Raises :class:`NotFound` (with the nearest names) when no run has ``name``.
+        Raises :class:`NotFound` (with the nearest names) when no run has ``name``, and
+        :class:`~rung.core.errors.InvalidInput` (the position and the fix) for a malformed
+        ``filter``.
         """
         check_int(limit, "limit")
-        where = "WHERE name = :name " if name else ""
+        conditions, args = [], {"name": name, "limit": limit}
+        if name:
+            conditions.append("name = :name")
+        if filter is not None:
+            from rung.core.query import parse
+            from rung.pipelines.run_filter import where
+
+            cond, bound = where(parse(filter), self._s.metadata.dialect)
+            conditions.append(cond)
+            args.update(bound)
+        clause = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         with self._s.metadata.read() as tx:
-            rows = tx.all(
-                f"SELECT * FROM runs {where}ORDER BY id DESC LIMIT :limit",
-                {"name": name, "limit": limit},
-            )
-            if name and not rows:
+            rows = tx.all(f"SELECT * FROM runs {clause}ORDER BY id DESC LIMIT :limit", args)
+            if name and not rows and not tx.all("SELECT 1 FROM runs WHERE name = :n", {"n": name}):
                 names = [r["name"] for r in tx.all("SELECT DISTINCT name FROM runs")]
                 raise unknown("run name", name, names, "see `rung runs`")
             tally: dict[int, builtins.list[int]] = {r["id"]: [0, 0] for r in rows}
             params: dict[int, dict[str, Any]] = {r["id"]: json.loads(r["params"]) for r in rows}
             metrics: dict[int, dict[str, float]] = {r["id"]: {} for r in rows}
-            if rows:
-                span = {"lo": min(tally), "hi": max(tally)}
+            ids = sorted(tally)
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                among = ", ".join(f":r{i}" for i in range(len(chunk)))
+                span = {f"r{i}": run_id for i, run_id in enumerate(chunk)}
                 for p in tx.all(
-                    "SELECT run_id, key, value FROM params WHERE run_id >= :lo AND run_id <= :hi",
-                    span,
+                    f"SELECT run_id, key, value FROM params WHERE run_id IN ({among})", span
                 ):
-                    if p["run_id"] in params:
-                        params[p["run_id"]][p["key"]] = json.loads(p["value"])
+                    params[p["run_id"]][p["key"]] = json.loads(p["value"])
                 for m in tx.all(
                     "SELECT m.run_id, m.key, m.value FROM metrics m JOIN (SELECT MAX(id) AS id"
-                    " FROM metrics WHERE run_id >= :lo AND run_id <= :hi GROUP BY run_id, key)"
+                    f" FROM metrics WHERE run_id IN ({among}) GROUP BY run_id, key)"
                     " last ON last.id = m.id ORDER BY m.id",
                     span,
                 ):
-                    if m["run_id"] in metrics:
-                        metrics[m["run_id"]][m["key"]] = tx.read_real(m["value"])
-                counts = tx.all(
+                    metrics[m["run_id"]][m["key"]] = tx.read_real(m["value"])
+                for c in tx.all(
                     "SELECT run_id, COUNT(*) AS steps,"
                     " SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END) AS cached"
-                    " FROM step_runs WHERE run_id >= :lo AND run_id <= :hi GROUP BY run_id",
-                    {"lo": min(tally), "hi": max(tally)},
-                )
-                for c in counts:
-                    if c["run_id"] in tally:
-                        tally[c["run_id"]] = [int(c["steps"]), int(c["cached"] or 0)]
+                    f" FROM step_runs WHERE run_id IN ({among}) GROUP BY run_id",
+                    span,
+                ):
+                    tally[c["run_id"]] = [int(c["steps"]), int(c["cached"] or 0)]
         reap(self._s.metadata, rows)  # a `running` run whose process is gone is dead
         return [
             RunSummary(

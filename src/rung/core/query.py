@@ -1,0 +1,388 @@
+"""The run filter: one query language for ``rung runs --filter``, the API and the UI.
+
+Written as a user would type it::
+
+    metrics.accuracy > 0.9 and params.C in (0.1, 1) and trigger = "drift"
+    (status = "failed" or metrics.loss >= 0.5) and not name like "%smoke%"
+    metrics.auc between 0.8 and 0.9 and dataset = "sp500@2"
+
+* **Fields**: ``metrics.NAME`` (the run's last logged value of that metric), ``params.NAME``
+  (its parameter: a pipeline parameter, or one logged during the run), and the run's own
+  attributes — :data:`ATTRIBUTES`: ``id``, ``name``, ``status``, ``trigger``, ``kind``,
+  ``started_at``, ``ended_at`` (UNIX seconds), ``code_commit`` and ``dataset`` (a dataset the
+  run read: ``"NAME"`` or ``"NAME@VERSION"``). A name holding other characters than letters,
+  digits, ``_``, ``-`` and ``.`` is written between backticks: ``metrics.`val loss```.
+* **Comparisons**: ``=`` (or ``==``), ``!=`` (or ``<>``), ``<``, ``<=``, ``>``, ``>=``;
+  ``in (V, …)`` and ``not in (V, …)``; ranges ``between LO and HI`` (both ends included) and
+  ``not between``; text match ``like`` / ``ilike`` (case-insensitive) with SQL's wildcards
+  ``%`` (any text) and ``_`` (one character), and ``not like`` / ``not ilike``.
+* **Logic**: ``and``, ``or``, ``not`` and parentheses; ``not`` binds tightest, then ``and``,
+  then ``or`` (as in SQL and Python). Keywords are case-insensitive.
+* **Values**: numbers (``0.9``, ``-1e-3``) and text in double or single quotes (a quote inside
+  is doubled, as in SQL: ``'it''s'``).
+* **Two-valued**: a comparison on a field a run does not have is false, and ``not`` of it true
+  (``not metrics.loss > 1`` holds for a run that never logged ``loss``).
+* **Types**: a metric is compared with numbers; a parameter as a number when both it and the
+  value are numbers, else as text (the parameter's JSON text for lists and mappings,
+  ``true``/``false`` for booleans); ``like`` takes text.
+
+:func:`parse` turns the text into a tree of the dataclasses below (``str()`` of the tree is
+its canonical text, which parses back to the same tree). The grammar is Lark's (LALR); a
+mistake is an :class:`~rung.core.errors.InvalidInput` naming the position and the fix.
+This module only parses; the metadata store's query is built from the tree where runs are
+listed (:mod:`rung.pipelines.run_filter`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from rung.core.errors import InvalidInput
+
+ATTRIBUTES = {
+    "id": "number",
+    "name": "text",
+    "status": "text",
+    "trigger": "text",
+    "kind": "text",
+    "started_at": "number",
+    "ended_at": "number",
+    "code_commit": "text",
+    "dataset": "text",
+}
+"""The run attributes a filter can name, and what they are compared with."""
+
+MAX_FILTER = 4000
+"""Characters of a filter at most (a filter is typed or pasted, not generated)."""
+
+EXAMPLE = 'metrics.accuracy > 0.9 and params.C in (0.1, 1) and status = "succeeded"'
+
+Value = float | int | str
+
+_GRAMMAR = r"""
+?start: or_test
+?or_test: and_test (_OR and_test)*
+?and_test: not_test (_AND not_test)*
+?not_test: NOT not_test -> negation
+         | atom
+?atom: "(" or_test ")"
+     | field COMP value -> compare
+     | field NOT? _IN "(" value ("," value)* ")" -> member
+     | field NOT? _BETWEEN value _AND value -> range
+     | field NOT? LIKE value -> like
+field: NAME ("." key)*
+?key: NAME | QUOTED_NAME
+?value: NUMBER | STRING
+NOT.2: /not\b/i
+_AND.2: /and\b/i
+_OR.2: /or\b/i
+_IN.2: /in\b/i
+_BETWEEN.2: /between\b/i
+LIKE.2: /i?like\b/i
+COMP: "==" | "!=" | "<>" | "<=" | ">=" | "=" | "<" | ">"
+NAME: /[A-Za-z_][A-Za-z0-9_\-]*/
+QUOTED_NAME: /`[^`\n]+`/
+NUMBER: /[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?/
+STRING: /"([^"]|"")*"/ | /'([^']|'')*'/
+%ignore /\s+/
+"""
+
+
+@dataclass(frozen=True)
+class Field:
+    """What a comparison reads: ``space`` is ``metrics``, ``params`` or ``run`` (an
+    attribute of :data:`ATTRIBUTES`), ``key`` the metric's, parameter's or attribute's name."""
+
+    space: str
+    key: str
+
+    def __str__(self) -> str:
+        if self.space == "run":
+            return self.key
+        shown = self.key if _PLAIN_KEY.fullmatch(self.key) else f"`{self.key}`"
+        return f"{self.space}.{shown}"
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``field op value`` with ``op`` one of ``= != < <= > >=``."""
+
+    field: Field
+    op: str
+    value: Value
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.op} {_literal(self.value)}"
+
+
+@dataclass(frozen=True)
+class Member:
+    """``field in (values)``, or ``not in`` when ``negated``."""
+
+    field: Field
+    values: tuple[Value, ...]
+    negated: bool = False
+
+    def __str__(self) -> str:
+        inner = ", ".join(_literal(v) for v in self.values)
+        return f"{self.field} {'not in' if self.negated else 'in'} ({inner})"
+
+
+@dataclass(frozen=True)
+class Range:
+    """``field between low and high`` (both included), or ``not between`` when ``negated``."""
+
+    field: Field
+    low: Value
+    high: Value
+    negated: bool = False
+
+    def __str__(self) -> str:
+        word = "not between" if self.negated else "between"
+        return f"{self.field} {word} {_literal(self.low)} and {_literal(self.high)}"
+
+
+@dataclass(frozen=True)
+class Like:
+    """``field like pattern`` (``%`` any text, ``_`` one character); ``ilike`` ignores the
+    letter case (``case``: False); ``not`` when ``negated``."""
+
+    field: Field
+    pattern: str
+    case: bool = True
+    negated: bool = False
+
+    def __str__(self) -> str:
+        word = ("not " if self.negated else "") + ("like" if self.case else "ilike")
+        return f"{self.field} {word} {_literal(self.pattern)}"
+
+
+@dataclass(frozen=True)
+class Not:
+    part: Expr
+
+    def __str__(self) -> str:
+        return f"not {_wrapped(self.part, Not)}"
+
+
+@dataclass(frozen=True)
+class And:
+    parts: tuple[Expr, ...]
+
+    def __str__(self) -> str:
+        return " and ".join(_wrapped(p, And) for p in self.parts)
+
+
+@dataclass(frozen=True)
+class Or:
+    parts: tuple[Expr, ...]
+
+    def __str__(self) -> str:
+        return " or ".join(_wrapped(p, Or) for p in self.parts)
+
+
+Expr = Compare | Member | Range | Like | Not | And | Or
+
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*")
+_OPS = {"==": "=", "<>": "!="}
+
+
+def _wrapped(part: Expr, inside: type) -> str:
+    """``part`` as text within an ``inside`` node: parenthesised when it binds more loosely."""
+    loose = {Not: (And, Or), And: (Or,), Or: ()}[inside]
+    return f"({part})" if isinstance(part, loose) else str(part)
+
+
+def _literal(value: Value) -> str:
+    if isinstance(value, str):
+        return '"' + value.replace('"', '""') + '"'
+    return repr(value)
+
+
+def parse(text: str) -> Expr:
+    """The filter ``text`` as a tree (see the module's docstring for the language).
+
+    Raises:
+        InvalidInput: a mistake — an unexpected word or character (its position and what
+            could come there), an unknown attribute (the nearest names), a value of the wrong
+            type for its field, a number that is not finite, or a filter longer than
+            :data:`MAX_FILTER` characters.
+    """
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+
+    if not isinstance(text, str):
+        raise InvalidInput(f"a filter is text, not {type(text).__name__}", f"write e.g. {EXAMPLE}")
+    if len(text) > MAX_FILTER:
+        raise InvalidInput(
+            f"filter of {len(text)} characters, over the limit of {MAX_FILTER}",
+            "write a shorter filter",
+        )
+    if not text.strip():
+        raise InvalidInput("empty filter", f"write e.g. {EXAMPLE}")
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedEOF as exc:
+        expected = _expected(getattr(exc, "expected", ()))
+        raise InvalidInput(
+            f"filter {_shown(text)} ends too early, at position {len(text) + 1}",
+            f"complete it{expected}, e.g. {EXAMPLE}",
+        ) from None
+    except UnexpectedCharacters as exc:
+        at = exc.pos_in_stream or 0
+        raise InvalidInput(
+            f"filter {_shown(text)}: unexpected {text[at:][:12]!r} at position {at + 1}",
+            f"write a field, an operator and a value{_expected(exc.allowed)}, e.g. {EXAMPLE}",
+        ) from None
+    except UnexpectedInput as exc:
+        token = getattr(exc, "token", None)
+        pos = getattr(token, "start_pos", None)
+        pos = pos if isinstance(pos, int) else getattr(exc, "pos_in_stream", 0) or 0
+        got = str(token) if token is not None else text[pos:][:12]
+        if not got:  # the end of the text, as a token
+            raise InvalidInput(
+                f"filter {_shown(text)} ends too early, at position {len(text) + 1}",
+                f"complete it{_expected(getattr(exc, 'expected', ()))}, e.g. {EXAMPLE}",
+            ) from None
+        raise InvalidInput(
+            f"filter {_shown(text)}: unexpected {got[:20]!r} at position {pos + 1}",
+            f"check what comes before it{_expected(getattr(exc, 'expected', ()))}, e.g. {EXAMPLE}",
+        ) from None
+    return _build(tree, text)
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+_TERMINALS = {
+    "COMP": "a comparison (=, !=, <, <=, >, >=)",
+    "_IN": "in",
+    "NOT": "not",
+    "_BETWEEN": "between",
+    "LIKE": "like",
+    "NUMBER": "a number",
+    "STRING": "a quoted text",
+    "NAME": "a field",
+    "LPAR": "(",
+    "RPAR": ")",
+    "_AND": "and",
+    "_OR": "or",
+    "COMMA": ",",
+    "DOT": ".",
+    "QUOTED_NAME": "a `quoted` name",
+}
+
+
+def _expected(names: Any) -> str:
+    words = sorted({_TERMINALS.get(n, n.lower()) for n in names or ()})
+    return f" (expected {', '.join(words)})" if words else ""
+
+
+@functools.lru_cache(maxsize=1)
+def _parser() -> Any:
+    from lark import Lark
+
+    return Lark(_GRAMMAR, parser="lalr", maybe_placeholders=False)
+
+
+def _build(tree: Any, text: str) -> Expr:
+    """The dataclass tree of Lark's parse ``tree``, with types checked."""
+    from lark import Token
+
+    kind = tree.data if not isinstance(tree, Token) else None
+    kids = tree.children
+    if kind in ("or_test", "and_test"):  # (a and b) and c is a and b and c: one node
+        node = Or if kind == "or_test" else And
+        parts: list[Expr] = []
+        for k in kids:
+            part = _build(k, text)
+            parts.extend(part.parts if isinstance(part, node) else (part,))
+        return node(tuple(parts))
+    if kind == "negation":
+        return Not(_build(kids[-1], text))
+    field = _field(kids[0], text)
+    if kind == "compare":
+        op = _OPS.get(str(kids[1]), str(kids[1]))
+        value = _value(kids[2])
+        _check_type(field, value, text)
+        return Compare(field, op, value)
+    negated = len(kids) > 1 and isinstance(kids[1], Token) and kids[1].type == "NOT"
+    rest = kids[2:] if negated else kids[1:]
+    if kind == "member":
+        values = tuple(_value(v) for v in rest)
+        for v in values:
+            _check_type(field, v, text)
+        return Member(field, values, negated)
+    if kind == "range":
+        low, high = _value(rest[0]), _value(rest[1])
+        _check_type(field, low, text)
+        _check_type(field, high, text)
+        return Range(field, low, high, negated)
+    if kind == "like":
+        word, pattern = str(rest[0]).lower(), _value(rest[1])
+        if not isinstance(pattern, str) or field.space == "metrics":
+            raise InvalidInput(
+                f"filter {_shown(text)}: {field} {word} needs a text pattern and a field"
+                f" holding text, not {_literal(pattern)}",
+                f'write e.g. name {word} "%train%" (% any text, _ one character)',
+            )
+        return Like(field, pattern, case=word == "like", negated=negated)
+    raise AssertionError(f"unhandled node {kind}")  # the grammar has no other
+
+
+def _field(tree: Any, text: str) -> Field:
+    from rung.core.suggest import unknown
+
+    parts = [str(t)[1:-1] if str(t).startswith("`") else str(t) for t in tree.children]
+    head = parts[0]
+    if head.lower() in ("metrics", "params") and len(parts) > 1:
+        return Field(head.lower(), ".".join(parts[1:]))
+    if head.lower() in ("metrics", "params", "metric", "param"):
+        space = "metrics" if head.lower().startswith("metric") else "params"
+        raise InvalidInput(
+            f"filter {_shown(text)}: {head!r} needs a name after it",
+            f"write {space}.NAME, e.g. {space}.{'accuracy' if space == 'metrics' else 'C'}",
+        )
+    name = ".".join(parts)
+    if name.lower() in ATTRIBUTES:
+        return Field("run", name.lower())
+    error = unknown(
+        "field",
+        name,
+        [*ATTRIBUTES, "metrics.NAME", "params.NAME"],
+        f"a filter reads metrics.NAME, params.NAME or one of {', '.join(ATTRIBUTES)}",
+    )
+    raise InvalidInput(f"filter {_shown(text)}: {error.message}", error.hint) from None
+
+
+def _value(token: Any) -> Value:
+    raw = str(token)
+    if token.type == "STRING":
+        quote = raw[0]
+        return raw[1:-1].replace(quote * 2, quote)
+    number = float(raw)
+    if not math.isfinite(number):
+        raise InvalidInput(f"number {raw[:40]!r} is not finite", "write a number within ±1.8e308")
+    if re.fullmatch(r"[+-]?\d+", raw) and abs(int(raw)) < 2**63:
+        return int(raw)
+    return number
+
+
+def _check_type(field: Field, value: Value, text: str) -> None:
+    wants = "number" if field.space == "metrics" else ATTRIBUTES.get(field.key, "any")
+    if field.space == "params" or wants == "any":
+        return
+    if wants == "number" and isinstance(value, str):
+        raise InvalidInput(
+            f"filter {_shown(text)}: {field} is compared with numbers, not {_literal(value)}",
+            f"write a number, e.g. {field} > 0.5",
+        )
+    if wants == "text" and not isinstance(value, str):
+        raise InvalidInput(
+            f"filter {_shown(text)}: {field} is compared with text, not {_literal(value)}",
+            f'quote it, e.g. {field} = "{value}"',
+        )

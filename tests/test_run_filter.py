@@ -1,0 +1,428 @@
+"""The run filter (rung.core.query, rung.pipelines.run_filter): parsed the same whatever the
+spelling, refused in one line when malformed, and — on SQLite and PostgreSQL — selecting
+exactly the runs a straightforward Python evaluation of the same filter selects."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rung.core.errors import InvalidInput
+from rung.core.query import (
+    ATTRIBUTES,
+    And,
+    Compare,
+    Expr,
+    Field,
+    Like,
+    Member,
+    Not,
+    Or,
+    Range,
+    parse,
+)
+
+TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    max_size=6,
+)
+SMALL_TEXT = st.sampled_from(["a", "b", "ab", "A", "x%", "é", "", "it's", 'say "hi"', "a_b"])
+NUMBER = st.one_of(
+    st.integers(-5, 5),
+    st.sampled_from([0.5, 1.5, -0.25, 2.0, 1e-3, 3.75]),
+)
+KEYS = st.sampled_from(["acc", "loss", "C", "val loss", "eval.auc", "x-y"])
+
+
+def fields() -> st.SearchStrategy[Field]:
+    return st.one_of(
+        st.builds(Field, st.just("metrics"), KEYS),
+        st.builds(Field, st.just("params"), KEYS),
+        st.builds(Field, st.just("run"), st.sampled_from(sorted(set(ATTRIBUTES) - {"dataset"}))),
+    )
+
+
+def _values_for(field: Field) -> st.SearchStrategy[Any]:
+    if field.space == "metrics" or ATTRIBUTES.get(field.key) == "number":
+        return NUMBER
+    if field.space == "run":
+        return SMALL_TEXT
+    return st.one_of(NUMBER, SMALL_TEXT)
+
+
+@st.composite
+def comparisons(draw: Any) -> Expr:
+    field = draw(fields())
+    values = _values_for(field)
+    kind = draw(st.sampled_from(["compare", "member", "range", "like"]))
+    if kind == "like" and field.space != "metrics" and ATTRIBUTES.get(field.key) != "number":
+        pattern = draw(st.sampled_from(["%", "a%", "%b", "_", "a_b", "%\\%%", "A%", "%é%", "\\"]))
+        return Like(field, pattern, draw(st.booleans()), draw(st.booleans()))
+    if kind == "member":
+        return Member(
+            field, tuple(draw(st.lists(values, min_size=1, max_size=3))), draw(st.booleans())
+        )
+    if kind == "range":
+        kind_values = (
+            NUMBER if field.space != "run" or ATTRIBUTES[field.key] == "number" else values
+        )
+        return Range(field, draw(kind_values), draw(kind_values), draw(st.booleans()))
+    op = draw(st.sampled_from(["=", "!=", "<", "<=", ">", ">="]))
+    return Compare(field, op, draw(values))
+
+
+def datasets() -> st.SearchStrategy[Expr]:
+    field = Field("run", "dataset")
+    ref = st.sampled_from(["sp500", "sp500@1", "sp500@2", "other", "other@1", "none@3"])
+    return st.one_of(
+        st.builds(Compare, st.just(field), st.just("="), ref),
+        st.builds(Member, st.just(field), st.lists(ref, min_size=1, max_size=3).map(tuple)),
+        st.builds(Like, st.just(field), st.sampled_from(["sp%", "%@2", "o_her@1"])),
+    )
+
+
+def _flat(node: type, parts: list[Expr]) -> Expr:
+    out: list[Expr] = []
+    for p in parts:
+        out.extend(p.parts if isinstance(p, node) else (p,))  # type: ignore[attr-defined]
+    return node(tuple(out))
+
+
+EXPRS = st.recursive(
+    st.one_of(comparisons(), datasets()),
+    lambda inner: st.one_of(
+        st.builds(Not, inner),
+        st.lists(inner, min_size=2, max_size=3).map(lambda ps: _flat(And, ps)),
+        st.lists(inner, min_size=2, max_size=3).map(lambda ps: _flat(Or, ps)),
+    ),
+    max_leaves=6,
+)
+
+
+@given(EXPRS)
+def test_the_canonical_text_of_any_filter_parses_back_to_it(expr: Expr) -> None:
+    assert parse(str(expr)) == expr
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        ("METRICS.acc>1 AND Params.C IN (1,2)", "metrics.acc > 1 and params.C in (1, 2)"),
+        ("(a_name = 'x')", None),
+        ("not (status = 'ok' or id <> 3)", 'not (status = "ok" or id != 3)'),
+        ("(name = 'a' and id = 1) and kind = 'b'", 'name = "a" and id = 1 and kind = "b"'),
+        ("metrics.`val loss` == 2", "metrics.`val loss` = 2"),
+        ("name ILIKE 'x%' or name not like '_'", 'name ilike "x%" or name not like "_"'),
+    ],
+)
+def test_spellings_of_one_filter_parse_to_one_tree(written: str, canonical: str | None) -> None:
+    if canonical is None:
+        with pytest.raises(InvalidInput, match="unknown field 'a_name'"):
+            parse(written)
+        return
+    assert str(parse(written)) == canonical
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "empty filter"),
+        ("   ", "empty filter"),
+        ("metrics.acc > 0.9 and", "ends too early, at position 22"),
+        ("metrics.acc >> 1", "unexpected '>' at position 14"),
+        ("metrics.acc > 1 )", "unexpected ')' at position 17"),
+        ("(metrics.acc > 1", "ends too early"),
+        ("metrics > 1", "'metrics' needs a name after it"),
+        ("params = 3", "'params' needs a name after it"),
+        ("acuracy > 1", "unknown field 'acuracy'"),
+        ("statuss = 'x'", "did you mean 'status'"),
+        ('metrics.acc > "high"', "compared with numbers"),
+        ("name > 3", "compared with text"),
+        ("metrics.acc like 'x'", "needs a text pattern"),
+        ("id in ()", "unexpected ')'"),
+        ("metrics.acc = 1e999", "not finite"),
+        ("metrics.acc = 'unterminated", "unexpected"),
+        ("metrics.acc ~ 1", "unexpected '~"),
+        ("a" * 5000, "over the limit of 4000"),
+    ],
+)
+def test_a_malformed_filter_is_one_line_naming_where_and_the_fix(text: str, says: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        parse(text)
+    message = str(info.value)
+    assert says in message
+    assert "\n" not in message and info.value.hint
+
+
+@given(
+    st.text(
+        alphabet="metrics.acc params.C name id and or not in between like ()=<>!,\"'`0.9-_%",
+        max_size=40,
+    )
+)
+def test_any_text_is_a_filter_or_a_one_line_refusal(text: str) -> None:
+    try:
+        expr = parse(text)
+    except InvalidInput as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert parse(str(expr)) == expr
+
+
+# -- the database's selection against a straightforward evaluation ------------------------
+
+RUNS = 36
+
+
+def _like_regex(pattern: str, case: bool) -> re.Pattern[str]:
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif ch == "%":
+            out.append(".*")
+        elif ch == "_":
+            out.append(".")
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _ascii_lower(text: str) -> str:
+    return text.translate(str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"))
+
+
+def _holds(op: str, a: Any, b: Any) -> bool:
+    return {
+        "=": a == b,
+        "!=": a != b,
+        "<": a < b,
+        "<=": a <= b,
+        ">": a > b,
+        ">=": a >= b,
+    }[op]
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _test(expr: Expr, value: Any, kind: str) -> bool:
+    """``expr``'s comparison on a present ``value`` of ``kind`` (number or text)."""
+
+    def fits(v: Any) -> bool:
+        return _number(v) if kind == "number" else isinstance(v, str)
+
+    if isinstance(expr, Compare):
+        return fits(expr.value) and _holds(expr.op, value, expr.value)
+    if isinstance(expr, Member):
+        hit = any(fits(v) and value == v for v in expr.values)
+        mine = [v for v in expr.values if fits(v)]
+        return (bool(mine) and not hit) if expr.negated else hit
+    if isinstance(expr, Range):
+        if not (fits(expr.low) and fits(expr.high)):
+            return False
+        inside = expr.low <= value <= expr.high
+        return not inside if expr.negated else inside
+    if isinstance(expr, Like):
+        if kind != "text":
+            return False
+        subject, pattern = (
+            (value, expr.pattern)
+            if expr.case
+            else (_ascii_lower(value), _ascii_lower(expr.pattern))
+        )
+        hit = _like_regex(pattern, expr.case).fullmatch(subject) is not None
+        return not hit if expr.negated else hit
+    raise AssertionError(expr)
+
+
+def evaluate(expr: Expr, run: dict[str, Any]) -> bool:
+    if isinstance(expr, And):
+        return all(evaluate(p, run) for p in expr.parts)
+    if isinstance(expr, Or):
+        return any(evaluate(p, run) for p in expr.parts)
+    if isinstance(expr, Not):
+        return not evaluate(expr.part, run)
+    field = expr.field  # type: ignore[union-attr]
+    if field.space == "metrics":
+        value = run["metrics"].get(field.key)
+        if value is None or math.isnan(value):
+            return False
+        return _test(expr, value, "number")
+    if field.space == "params":
+        if field.key not in run["params"]:
+            return False
+        value = run["params"][field.key]
+        if _number(value):
+            return _test(expr, value, "number")
+        if isinstance(value, str):
+            return _test(expr, value, "text")
+        return False
+    if field.key == "dataset":
+        reads = run["reads"]
+        if isinstance(expr, Like):
+            return any(_test(expr, r, "text") for r in reads)
+        wanted = (expr.value,) if isinstance(expr, Compare) else expr.values  # type: ignore[union-attr]
+        return any(r == w if "@" in w else r.split("@")[0] == w for r in reads for w in wanted)
+    value = run[field.key]
+    if value is None:
+        return False
+    return _test(expr, value, ATTRIBUTES[field.key])
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def population(tmp_path_factory, request) -> Any:  # type: ignore[no-untyped-def]
+    """A store holding RUNS runs with varied metrics (some NaN, some logged twice), params
+    (pipeline ones, logged ones overriding them, of every JSON kind) and attributes."""
+    import random
+
+    from conftest import _pg_database
+    from rung.store.metadata import MetadataStore
+
+    root = tmp_path_factory.mktemp(f"runs-{request.param}")
+    urls = _pg_database() if request.param == "postgres" else iter([f"sqlite:///{root / 'm.db'}"])
+    url = next(urls)
+    store = MetadataStore(url)
+    rnd = random.Random(7)
+    runs = []
+    names = ["train", "Train", "smoke-test", "é-run", "a_b", "x%"]
+    kinds: list[Any] = [1, 2, 0.5, 1.5, "a", "b", "ab", "A", True, None, [1], {"k": 1}, ""]
+    with store.write() as tx:
+        for i in range(RUNS):
+            pipeline = {k: rnd.choice(kinds) for k in rnd.sample(["C", "acc", "x-y"], 2)}
+            logged = {k: rnd.choice(kinds) for k in rnd.sample(["C", "loss", "val loss"], 1)}
+            reads = rnd.sample(["sp500@1", "sp500@2", "other@1"], rnd.randint(0, 2))
+            row = {
+                "name": rnd.choice(names),
+                "kind": rnd.choice(["pipeline", "tracking"]),
+                "status": rnd.choice(["succeeded", "failed", "running"]),
+                "trigger": rnd.choice(["manual", "drift", "schedule"]),
+                "params": json.dumps(pipeline),
+                "started_at": float(1000 + i),
+                "ended_at": None if i % 5 == 0 else float(1000 + i) + 0.5,
+                "code_commit": rnd.choice([None, "abc", "b"]),
+                "data_reads": (
+                    json.dumps([{"ref": r, "dataset": r, "step": None} for r in reads])
+                    if reads
+                    else None
+                ),
+            }
+            run_id = tx.insert("runs", row)
+            for k, v in logged.items():
+                tx.insert("params", {"run_id": run_id, "key": k, "value": json.dumps(v)}, None)
+            metrics: dict[str, float] = {}
+            for k in rnd.sample(["acc", "loss", "eval.auc", "val loss"], rnd.randint(0, 3)):
+                for step in range(rnd.randint(1, 2)):
+                    v = rnd.choice([0.5, 1.5, -0.25, 2.0, float("nan"), 1.0, 3.75])
+                    tx.insert(
+                        "metrics",
+                        {
+                            "run_id": run_id,
+                            "key": k,
+                            "value": tx.real(v),
+                            "step": step,
+                            "timestamp": 0.0,
+                        },
+                    )
+                    metrics[k] = v
+            kept = ("name", "kind", "status", "trigger", "started_at", "ended_at", "code_commit")
+            runs.append(
+                {
+                    "id": run_id,
+                    **{k: row[k] for k in kept},
+                    "params": {**pipeline, **logged},
+                    "metrics": metrics,
+                    "reads": reads,
+                }
+            )
+    yield store, runs
+    store.close()
+    for _ in urls:  # the database is dropped
+        pass
+
+
+def _selected(store: Any, expr: Expr) -> list[int]:
+    from rung.pipelines.run_filter import where
+
+    cond, params = where(expr, store.dialect)
+    with store.read() as tx:
+        return [r["id"] for r in tx.all(f"SELECT id FROM runs WHERE {cond} ORDER BY id", params)]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(expr=EXPRS)
+def test_the_database_selects_exactly_what_the_filter_means(population: Any, expr: Expr) -> None:
+    store, runs = population
+    want = [r["id"] for r in runs if evaluate(expr, r)]
+    assert _selected(store, expr) == want, str(expr)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "metrics.acc > 1",
+        "not metrics.acc > 1",
+        "metrics.acc != 1.5",
+        "params.C = 1",
+        'params.C = "a"',
+        'params.C in (1, "a")',
+        'params.C not in (1, "a")',
+        "params.C between 0.5 and 1.5",
+        'name like "%a%"',
+        'name ilike "t%"',
+        'name like "x\\%"',
+        'dataset = "sp500"',
+        'dataset in ("sp500@2", "other")',
+        'not dataset = "sp500"',
+        "ended_at > 1010",
+        "not ended_at > 1010",
+        'code_commit = "b" or code_commit < "b"',
+    ],
+)
+def test_named_filters_select_what_they_mean(population: Any, text: str) -> None:
+    store, runs = population
+    expr = parse(text)
+    assert _selected(store, expr) == [r["id"] for r in runs if evaluate(expr, r)]
+
+
+def test_rung_runs_filter_through_the_cli_and_the_workspace(ws) -> None:  # type: ignore[no-untyped-def]
+    """Runs logged through the tracking API, filtered by ``ws.runs.list(filter=…)`` and by
+    ``rung runs --filter`` (the real CLI, on the same store); a malformed filter is one
+    line and a non-zero exit, nothing listed."""
+    import os
+
+    import rung
+    from conftest import rung_cli
+
+    for c, acc in ((0.1, 0.95), (1.0, 0.85), (10.0, 0.97)):
+        with ws.start_run("sweep", params={"C": c}):
+            rung.log_metric("accuracy", acc)
+    with ws.start_run("<script>alert(1)</script>", params={"C": 0.1}):
+        rung.log_metric("accuracy", 0.5)
+    wanted = "metrics.accuracy > 0.9 and params.C in (0.1, 1)"
+    got = ws.runs.list(filter=wanted)
+    assert [(r.params["C"], r.metrics["accuracy"]) for r in got] == [(0.1, 0.95)]
+    env = {"RUNG_STORE_URL": os.environ["RUNG_STORE_URL"]}
+    listed = rung_cli("runs", "--filter", wanted, "--json", cwd=ws.root, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert [r["metrics"]["accuracy"] for r in json.loads(listed.stdout)] == [0.95]
+    table = rung_cli("runs", "-f", 'name like "<script>%"', cwd=ws.root, env=env)
+    assert table.returncode == 0 and "alert(1)" in table.stdout, table.stderr
+    none = rung_cli("runs", "-f", "metrics.accuracy > 2", cwd=ws.root, env=env)
+    assert none.returncode == 0 and "no run matches the filter" in none.stdout + none.stderr
+    bad = rung_cli("runs", "--filter", "metrics.accuracy >> 0.9", cwd=ws.root, env=env)
+    assert bad.returncode != 0 and bad.stdout == ""
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "at position 19" in lines[0] and "Traceback" not in bad.stderr
