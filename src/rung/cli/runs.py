@@ -93,7 +93,7 @@ def runs_cmd(
         typer.Option(
             "--filter",
             "-f",
-            help='Only the runs this selects, e.g. \'metrics.accuracy > 0.9 and params.C in'
+            help="Only the runs this selects, e.g. 'metrics.accuracy > 0.9 and params.C in"
             ' (0.1, 1) and status = "succeeded"\' (see docs/pipelines.md#filtering-runs).',
         ),
     ] = None,
