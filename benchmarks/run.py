@@ -8,7 +8,7 @@ Run it with rung's own venv python (``make bench``, ``bash benchmarks/run.sh`` o
 
     python benchmarks/run.py                 # everything, 5 repetitions, full sizes
     python benchmarks/run.py --quick         # smoke test: small sizes, 3 repetitions
-    python benchmarks/run.py --only b        # a | b | c | d | e | serve | f | fa | cli | sync (or a,b)
+    python benchmarks/run.py --only b        # a | b | c | d | e | serve | f | fa | cli | sync | runs (or a,b)
     python benchmarks/run.py --only serve    # serving: rung vs MLServer and MLflow (~10 min)
 
 Comparisons (see benchmarks/README.md):
@@ -1379,6 +1379,84 @@ def rows_cli(r: dict[str, Any]) -> list[list[str]]:
 HEADER_CLI = ["measure", "value", "goal", "met"]
 
 
+# -- (runs) the run filter: rung runs --filter vs MLflow's search_runs ------------------------
+
+RUNS_GOAL = 10.0  # issue 13: rung's filter at least 10x faster than MLflow's search
+
+
+def bench_runs(env: Env, args: argparse.Namespace) -> dict[str, Any]:
+    """N runs of 10 parameters and 20 metrics each on each side (SQLite), the same filters of
+    increasing selectivity; medians of ``--reps`` (at least 5)."""
+    sys.path.insert(0, str(SCRIPTS))
+    from runs_filter_data import FILTERS, expected
+
+    n = 10_000 if args.quick else 100_000
+    reps = max(5, args.reps)
+    log(f"  {n:,} runs x (10 params + 20 metrics) per tool, {len(FILTERS)} filters, {reps} reps")
+    outs = {}
+    for tool, python, script in (
+        ("mlflow", env.peer_python, "runs_filter_mlflow.py"),
+        ("rung", str(env.rung_python), "runs_filter_rung.py"),
+    ):
+        wd = env.fresh_dir(f"runs-{tool}")
+        cmd = [python, str(SCRIPTS / script), "--workdir", str(wd), "--runs", str(n)]
+        _, out = run_cmd([*cmd, "--reps", str(reps)], wd, env.env, 3600)
+        outs[tool] = json_in(out)
+        log(f"  {tool}: filled in {outs[tool]['fill_s']:.1f} s")
+    want = expected(n)
+    res: dict[str, Any] = {"runs": n, "reps": reps, "filters": {}}
+    for name in FILTERS:
+        m, g = outs["mlflow"]["filters"][name], outs["rung"]["filters"][name]
+        found = min(want[name], 1000)
+        row = {
+            "mlflow_s": median(m["seconds"]),
+            "rung_s": median(g["seconds"]),
+            "rung_cli_s": median(g["cli_seconds"]),
+            "matching": want[name],
+            "returned": {"mlflow": m["found"], "rung": g["found"], "rung_cli": g["cli_found"]},
+            "same": m["found"] == g["found"] == g["cli_found"] == found,
+            "mlflow_filter": m["filter"],
+            "rung_filter": g["filter"],
+        }
+        row["speedup"] = row["mlflow_s"] / row["rung_s"] if row["rung_s"] else None
+        row["cli_speedup"] = row["mlflow_s"] / row["rung_cli_s"] if row["rung_cli_s"] else None
+        row["goal_met"] = bool(row["same"] and row["speedup"] and row["speedup"] >= RUNS_GOAL)
+        res["filters"][name] = row
+        log(
+            f"  {name}: MLflow {fmt_s(row['mlflow_s'])}, rung {fmt_s(row['rung_s'])}"
+            f" (CLI {fmt_s(row['rung_cli_s'])}), {fmt_ratio(row['speedup'])};"
+            f" {want[name]:,} match, returned {row['returned']}"
+        )
+    res["versions"] = {k: v["version"] for k, v in outs.items()}
+    return res
+
+
+def rows_runs(r: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            f"{name} ({row['matching']:,} of {r['runs']:,} runs)",
+            fmt_s(row["mlflow_s"]),
+            fmt_s(row["rung_s"]),
+            fmt_s(row["rung_cli_s"]),
+            fmt_ratio(row["speedup"]),
+            f"≥{RUNS_GOAL:g}×",
+            "yes" if row["goal_met"] else ("NO" if row["same"] else "NO (results differ)"),
+        ]
+        for name, row in r["filters"].items()
+    ]
+
+
+HEADER_RUNS = [
+    "filter (up to 1,000 runs returned, newest first)",
+    "MLflow search_runs",
+    "rung, ws.runs.list",
+    "rung runs --filter (whole process)",
+    "rung faster by (in process)",
+    "goal",
+    "met",
+]
+
+
 # -- (sync) the cost of durable SQLite commits ------------------------------------------------
 
 SYNC_PATHS = {
@@ -1509,6 +1587,12 @@ BENCHES = {
         HEADER_FA,
     ),
     "cli": ("CLI start-up and import weight", bench_cli, rows_cli, HEADER_CLI),
+    "runs": (
+        "(runs) Filtering runs, issue 13: rung runs --filter vs MLflow's search_runs",
+        bench_runs,
+        rows_runs,
+        HEADER_RUNS,
+    ),
     "sync": (
         "(sync) Durable SQLite commits: synchronous = NORMAL vs FULL",
         bench_sync,
