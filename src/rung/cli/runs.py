@@ -214,6 +214,51 @@ def show(
         o.print(f"\n[red]error:[/] {d['error']}", markup=True)
 
 
+@app.command(short_help="Runs side by side: what differs between them.")
+def compare(
+    run_ids: Annotated[
+        list[str], typer.Argument(metavar="RUN RUN...", help="Two or more run ids.")
+    ],
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Every field, not only those that differ.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare runs: parameters, metrics, code, data read, environment and steps' cache, one
+    column per run — by default only the fields whose values differ."""
+    with _ws() as ws:
+        got = ws.runs.compare(run_ids, only_differences=not show_all)
+    if as_json:
+        render.print_json(got)
+        return
+    rows = got["rows"]
+    runs = got["runs"]
+    if not rows:
+        render.line(f"runs {', '.join(map(str, runs))}: no field differs")
+        return
+
+    def shown(key: str, v: object) -> str:
+        if v is None:
+            return "—"
+        if key == "started_at" and isinstance(v, int | float):
+            return render.when(float(v))
+        if key == "hash" and isinstance(v, str):
+            return v[:12]
+        return _fmt(v) if isinstance(v, float) else str(v)
+
+    render.table(
+        f"runs {', '.join(map(str, runs))}" + ("" if show_all else " — fields that differ"),
+        ["field", *[f"run {r}" for r in runs]],
+        [
+            [
+                f"{r['section']}.{r['key']}" if r["section"] != "run" else r["key"],
+                *(shown(r["key"], v) for v in r["values"]),
+            ]
+            for r in rows
+        ],
+    )
+
+
 @app.command(short_help="Trace a run or artifact back to data and code.")
 def lineage(
     what: Annotated[str, typer.Argument(metavar="RUN|ARTIFACT|DATASET@V")],

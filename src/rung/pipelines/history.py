@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +141,32 @@ class Runs:
             )
             for r in rows
         ]
+
+    def compare(
+        self, run_ids: Sequence[int | str], only_differences: bool = False
+    ) -> dict[str, Any]:
+        """Two or more runs side by side (:mod:`rung.pipelines.compare`): ``{"runs": [ids],
+        "rows": [{"section", "key", "values", "differs"}]}``, only the rows that differ if
+        ``only_differences``.
+
+        Raises :class:`~rung.core.errors.InvalidInput` for fewer than two runs or one named
+        twice, :class:`NotFound` for an unknown run."""
+        from rung.core.errors import InvalidInput
+        from rung.pipelines.compare import compare
+
+        ids = [self._run_id(r) for r in run_ids]
+        if len(ids) < 2:
+            raise InvalidInput(
+                f"compare needs two runs or more, got {len(ids)}", "name them: rung compare 3 7"
+            )
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise InvalidInput(
+                f"run {twice[0]} is named twice", "name each run once: rung compare 3 7"
+            )
+        runs = [self.get(i) for i in ids]
+        rows = compare(runs, only_differences)
+        return {"runs": ids, "rows": [r.to_dict() for r in rows]}
 
     def get(self, run_id: int | str) -> dict[str, Any]:
         """Everything recorded about one run."""

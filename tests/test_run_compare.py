@@ -1,0 +1,139 @@
+"""Runs side by side (rung.pipelines.compare, ws.runs.compare, ``rung compare``): every field
+of every run gets a row, a row differs exactly when its values are not all equal, and "only
+differences" keeps exactly those rows."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rung.pipelines.compare import compare
+
+VALUE = st.one_of(
+    st.integers(-3, 3),
+    st.sampled_from([0.5, 1.5, math.nan, True, False, "a", "b", None]),
+)
+KEYS = st.sampled_from(["C", "depth", "lr", "seed"])
+RUN = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(["train", "sweep"]),
+        "status": st.sampled_from(["succeeded", "failed"]),
+        "params": st.dictionaries(KEYS, VALUE, max_size=4),
+        "metrics": st.dictionaries(
+            st.sampled_from(["acc", "loss"]), st.sampled_from([0.5, 0.75, math.nan]), max_size=2
+        ),
+        "steps": st.lists(
+            st.fixed_dictionaries(
+                {"name": st.sampled_from(["prep", "fit"]), "cache_hit": st.booleans()}
+            ),
+            max_size=2,
+            unique_by=lambda s: s["name"],
+        ),
+    }
+)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return (
+        bool(a == b)
+        if type(a) is type(b) or (isinstance(a, int | float) and isinstance(b, int | float))
+        else False
+    )
+
+
+@given(st.lists(RUN, min_size=2, max_size=4))
+def test_every_field_has_a_row_and_only_differences_keeps_exactly_those_that_differ(
+    runs: list[dict[str, Any]],
+) -> None:
+    rows = compare(runs)
+    keyed = {(r.section, r.key): r for r in rows}
+    for i, run in enumerate(runs):
+        for key, value in run["params"].items():
+            assert _equal(keyed[("params", key)].values[i], value)
+        for key, value in run["metrics"].items():
+            assert _equal(keyed[("metrics", key)].values[i], value)
+        for step in run["steps"]:
+            assert keyed[("steps", step["name"])].values[i] == (
+                "hit" if step["cache_hit"] else "miss"
+            )
+    for row in rows:
+        assert len(row.values) == len(runs)
+        all_equal = all(_equal(row.values[0], v) for v in row.values[1:])
+        assert row.differs == (not all_equal), row
+    differing = compare(runs, only_differences=True)
+    assert differing == [r for r in rows if r.differs]
+
+
+def test_true_is_not_one_and_nan_is_nan() -> None:
+    rows = {
+        r.key: r
+        for r in compare(
+            [
+                {"params": {"flag": True, "n": 1.0}, "metrics": {"x": math.nan}},
+                {"params": {"flag": 1, "n": 1}, "metrics": {"x": math.nan}},
+            ]
+        )
+    }
+    assert rows["flag"].differs and not rows["n"].differs and not rows["x"].differs
+
+
+def test_rung_compare_through_the_cli_and_the_workspace(ws) -> None:  # type: ignore[no-untyped-def]
+    import rung
+    from conftest import rung_cli
+
+    ids = []
+    for c, acc in ((0.1, 0.9), (1.0, 0.8), (1.0, 0.8)):
+        with ws.start_run("sweep", params={"C": c, "seed": 7}) as run:
+            rung.log_metric("accuracy", acc)
+        ids.append(str(run.id))
+    got = ws.runs.compare(ids[:2], only_differences=True)
+    keys = {(r["section"], r["key"]) for r in got["rows"]}
+    assert ("params", "C") in keys and ("metrics", "accuracy") in keys
+    assert ("params", "seed") not in keys
+    env = {"RUNG_STORE_URL": os.environ["RUNG_STORE_URL"]}
+    table = rung_cli("compare", *ids, cwd=ws.root, env=env)
+    assert table.returncode == 0, table.stderr
+    assert "params.C" in table.stdout and "metrics.accuracy" in table.stdout
+    assert "params.seed" not in table.stdout
+    full = rung_cli("compare", *ids, "--all", cwd=ws.root, env=env)
+    assert full.returncode == 0 and "params.seed" in full.stdout
+    as_json = json.loads(rung_cli("compare", ids[1], ids[2], "--json", cwd=ws.root, env=env).stdout)
+    assert as_json["runs"] == [int(ids[1]), int(ids[2])]
+    assert {(r["section"], r["key"]) for r in as_json["rows"]} <= {
+        ("run", "started_at"),
+        ("run", "seconds"),
+    }
+    for args, says in (
+        ((ids[0],), "compare needs two runs or more, got 1"),
+        ((ids[0], ids[0]), f"run {ids[0]} is named twice"),
+        ((ids[0], "999"), "unknown run 999"),
+        ((ids[0], "x"), "run id 'x' is not a whole number"),
+    ):
+        bad = rung_cli("compare", *args, cwd=ws.root, env=env)
+        assert bad.returncode != 0 and bad.stdout == "", (args, bad.stdout)
+        lines = bad.stderr.strip().splitlines()
+        assert len(lines) == 1 and says in lines[0] and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("n", [2, 5])
+def test_many_runs_each_get_a_column(sqlite_ws, n: int) -> None:  # type: ignore[no-untyped-def]
+    import rung
+
+    ids = []
+    for i in range(n):
+        with sqlite_ws.start_run("sweep", params={"i": i}) as run:
+            rung.log_metric("m", float(i))
+        ids.append(run.id)
+    got = sqlite_ws.runs.compare(ids, only_differences=True)
+    row = next(r for r in got["rows"] if r["key"] == "i")
+    assert row["values"] == list(range(n)) and row["differs"]
