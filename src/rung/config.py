@@ -170,7 +170,7 @@ class _Bad(ValueError):
 
 
 def _statistic(value: Any, key: str) -> str:
-    from rung.core.drift import _DIRECTION
+    from rung.core.drift_rules import _DIRECTION
 
     if value not in _DIRECTION:
         from rung.core.suggest import closest
@@ -416,7 +416,7 @@ class DriftRule(_Table):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from rung.core.drift import threshold_range
+        from rung.core.drift_rules import threshold_range
 
         low, high = threshold_range(self.statistic)
         if self.threshold is not None and not low <= self.threshold <= high:
