@@ -383,6 +383,7 @@ def test_the_database_selects_exactly_what_the_filter_means(population: Any, exp
         'name like "%a%"',
         'name ilike "t%"',
         'name like "x\\%"',
+        'name like "\\"',  # a lone backslash at its end stands for itself (PostgreSQL refused it)
         'dataset = "sp500"',
         'dataset in ("sp500@2", "other")',
         'not dataset = "sp500"',
@@ -426,3 +427,41 @@ def test_rung_runs_filter_through_the_cli_and_the_workspace(ws) -> None:  # type
     assert bad.returncode != 0 and bad.stdout == ""
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and "at position 19" in lines[0] and "Traceback" not in bad.stderr
+
+
+def _nested(kind: str, depth: int) -> str:
+    """A filter nesting ``depth`` levels: ``not`` in ``not``, or ``and`` inside ``or``
+    inside ``and`` …"""
+    if kind == "not":
+        return "not " * depth + "id = 1"
+    text = "id = 0"
+    for level in range(depth):
+        word = "and" if level % 2 == 0 else "or"
+        text = f"id = {level + 1} {word} ({text})"
+    return text
+
+
+@pytest.mark.parametrize("kind", ["not", "and-or"])
+def test_nesting_is_bounded_in_one_line_and_what_is_allowed_runs_on_the_database(
+    population: Any, kind: str
+) -> None:
+    """60 nested ``not`` overflowed SQLite's parser stack and ~1,000 Python's recursion
+    (a traceback): nesting is bounded; at the bound, the filter runs on both databases."""
+    from rung.core.query import MAX_DEPTH
+
+    store, runs = population
+    allowed = parse(_nested(kind, MAX_DEPTH))
+    assert _selected(store, allowed) == [r["id"] for r in runs if evaluate(allowed, r)]
+    for depth in (MAX_DEPTH + 1, 60, 990 if kind == "not" else 200):
+        with pytest.raises(InvalidInput, match=f"nests {depth} levels deep, over the limit"):
+            parse(_nested(kind, depth))
+    deep_parentheses = "(" * 1500 + "id = 1" + ")" * 1500  # no nesting of its own
+    assert _selected(store, parse(deep_parentheses)) == [r["id"] for r in runs if r["id"] == 1]
+
+
+@pytest.mark.parametrize(
+    "text", ['id like "1%"', 'started_at ilike "17%"', 'ended_at not like "%"']
+)
+def test_like_is_refused_on_numbers_as_on_metrics(text: str) -> None:
+    with pytest.raises(InvalidInput, match="needs a text pattern and a field holding text"):
+        parse(text)

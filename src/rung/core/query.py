@@ -59,6 +59,10 @@ ATTRIBUTES = {
 MAX_FILTER = 4000
 """Characters of a filter at most (a filter is typed or pasted, not generated)."""
 
+MAX_DEPTH = 24
+"""Levels of nesting at most (``not``, parentheses, ``and`` within ``or``): a deeper tree
+overflowed SQLite's parser stack (60 nested ``not``) and Python's recursion limit."""
+
 EXAMPLE = 'metrics.accuracy > 0.9 and params.C in (0.1, 1) and status = "succeeded"'
 
 Value = float | int | str
@@ -251,7 +255,26 @@ def parse(text: str) -> Expr:
             f"filter {_shown(text)}: unexpected {got[:20]!r} at position {pos + 1}",
             f"check what comes before it{_expected(getattr(exc, 'expected', ()))}, e.g. {EXAMPLE}",
         ) from None
+    depth = _depth(tree)
+    if depth > MAX_DEPTH:
+        raise InvalidInput(
+            f"filter {_shown(text)} nests {depth} levels deep, over the limit of {MAX_DEPTH}",
+            "write it flatter: drop doubled `not`s and parentheses around a single condition",
+        )
     return _build(tree, text)
+
+
+def _depth(tree: Any) -> int:
+    """The nesting depth of Lark's parse ``tree`` (counted without recursion)."""
+    from lark import Tree
+
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        if node.data in ("or_test", "and_test", "negation"):
+            deepest = max(deepest, level)
+            stack.extend((k, level + 1) for k in node.children if isinstance(k, Tree))
+    return deepest
 
 
 def _shown(text: str) -> str:
@@ -324,7 +347,8 @@ def _build(tree: Any, text: str) -> Expr:
         return Range(field, low, high, negated)
     if kind == "like":
         word, pattern = str(rest[0]).lower(), _value(rest[1])
-        if not isinstance(pattern, str) or field.space == "metrics":
+        numeric = field.space == "metrics" or ATTRIBUTES.get(field.key) == "number"
+        if not isinstance(pattern, str) or numeric:
             raise InvalidInput(
                 f"filter {_shown(text)}: {field} {word} needs a text pattern and a field"
                 f" holding text, not {_literal(pattern)}",
@@ -377,9 +401,10 @@ def _check_type(field: Field, value: Value, text: str) -> None:
     if field.space == "params" or wants == "any":
         return
     if wants == "number" and isinstance(value, str):
+        example = "1767225600 (UNIX seconds)" if field.key.endswith("_at") else "0.5"
         raise InvalidInput(
             f"filter {_shown(text)}: {field} is compared with numbers, not {_literal(value)}",
-            f"write a number, e.g. {field} > 0.5",
+            f"write a number, e.g. {field} > {example}",
         )
     if wants == "text" and not isinstance(value, str):
         raise InvalidInput(

@@ -93,15 +93,22 @@ def _condition(expr: Expr, column: str, sql: _Sql, *, text: bool) -> str:
     raise AssertionError(f"not a comparison: {expr!r}")
 
 
+def _escaped(pattern: str) -> str:
+    """``pattern`` with a lone backslash at its end standing for itself (PostgreSQL refuses a
+    pattern that ends with its escape character)."""
+    trailing = len(pattern) - len(pattern.rstrip("\\"))
+    return pattern + "\\" if trailing % 2 else pattern
+
+
 def _like(column: str, expr: Like, sql: _Sql) -> str:
     negate = "NOT " if expr.negated else ""
     if expr.case:
         if sql.pg:
-            return f"{column} {negate}LIKE {sql.bind(expr.pattern)}"
+            return f"{column} {negate}LIKE {sql.bind(_escaped(expr.pattern))}"
         # SQLite's LIKE ignores the case of ASCII letters: GLOB, with the pattern translated
         return f"{column} {negate}GLOB {sql.bind(_glob(expr.pattern))}"
     folded = f"translate({column}, '{_UPPER}', '{_LOWER}')" if sql.pg else f"lower({column})"
-    pattern = expr.pattern.translate(str.maketrans(_UPPER, _LOWER))
+    pattern = _escaped(expr.pattern).translate(str.maketrans(_UPPER, _LOWER))
     escape = "" if sql.pg else " ESCAPE '\\'"
     return f"{folded} {negate}LIKE {sql.bind(pattern)}{escape}"
 
