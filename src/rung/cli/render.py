@@ -98,18 +98,29 @@ def hint(text: str) -> None:
 
 
 def table(
-    title: str | None, columns: list[str], rows: list[list[Any]], *, empty: str | None = None
+    title: str | None,
+    columns: list[str],
+    rows: list[list[Any]],
+    *,
+    empty: str | None = None,
+    keep_first: bool = False,
 ) -> None:
     """A table of ``rows``; with no rows and an ``empty`` hint, that hint line instead (every
-    listing command passes one: "no datasets yet — add one with `rung data add …`")."""
+    listing command passes one: "no datasets yet — add one with `rung data add …`").
+    ``keep_first``: the first column (what each row is) is never cut short (up to 48
+    characters) when the table is wider than the terminal; the others give way."""
     if not rows and empty is not None:
         hint(empty)
         return
     from rich.table import Table
 
     t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
-    for c in columns:
-        t.add_column(c)
+    for i, c in enumerate(columns):
+        if i == 0 and keep_first:
+            widest = max([len(c), *(len(str(r[0])) for r in rows if r)])
+            t.add_column(c, no_wrap=True, min_width=min(widest, 48))
+        else:
+            t.add_column(c)
     from rich.markup import escape
 
     from rung.core.text import printable

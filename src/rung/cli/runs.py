@@ -256,6 +256,7 @@ def compare(
             ]
             for r in rows
         ],
+        keep_first=True,
     )
 
 
