@@ -465,3 +465,20 @@ def test_nesting_is_bounded_in_one_line_and_what_is_allowed_runs_on_the_database
 def test_like_is_refused_on_numbers_as_on_metrics(text: str) -> None:
     with pytest.raises(InvalidInput, match="needs a text pattern and a field holding text"):
         parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "fix"),
+    [
+        ('name = "abc', 'close the text with a second "'),
+        ("name = 'abc", "close the text with a second '"),
+        ("name = \u201cabc\u201d", "write straight quotes"),
+        ("name = \u2018abc\u2019", "write straight quotes"),
+        ("id = 1 id", "(expected `)`, `,`, `and`, `or`)"),
+        ("id = 1 )", "(expected the end)"),
+    ],
+)
+def test_quoting_mistakes_and_stray_words_get_their_own_fix(text: str, fix: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        parse(text)
+    assert fix in str(info.value) and "$end" not in str(info.value).lower()

@@ -237,9 +237,15 @@ def parse(text: str) -> Expr:
         ) from None
     except UnexpectedCharacters as exc:
         at = exc.pos_in_stream or 0
+        char = text[at : at + 1]
+        if char in ('"', "'"):
+            fix = f"close the text with a second {char} (a {char} inside it is doubled: {char * 2})"
+        elif char in "\u201c\u201d\u2018\u2019":
+            fix = "write straight quotes, \" or ' (a word processor curls them)"
+        else:
+            fix = f"write a field, an operator and a value{_expected(exc.allowed)}, e.g. {EXAMPLE}"
         raise InvalidInput(
-            f"filter {_shown(text)}: unexpected {text[at:][:12]!r} at position {at + 1}",
-            f"write a field, an operator and a value{_expected(exc.allowed)}, e.g. {EXAMPLE}",
+            f"filter {_shown(text)}: unexpected {text[at:][:12]!r} at position {at + 1}", fix
         ) from None
     except UnexpectedInput as exc:
         token = getattr(exc, "token", None)
@@ -297,12 +303,18 @@ _TERMINALS = {
     "COMMA": ",",
     "DOT": ".",
     "QUOTED_NAME": "a `quoted` name",
+    "$END": "the end",
 }
 
 
 def _expected(names: Any) -> str:
-    words = sorted({_TERMINALS.get(n, n.lower()) for n in names or ()})
-    return f" (expected {', '.join(words)})" if words else ""
+    """What the grammar could take there, in words: literal tokens quoted (`and`, `)`)."""
+    words = set()
+    for n in names or ():
+        word = _TERMINALS.get(n, n.lower())
+        literal = word in ("(", ")", ",", ".", "and", "or", "not", "in", "between", "like")
+        words.add(f"`{word}`" if literal else word)
+    return f" (expected {', '.join(sorted(words))})" if words else ""
 
 
 @functools.lru_cache(maxsize=1)
