@@ -482,3 +482,24 @@ def test_quoting_mistakes_and_stray_words_get_their_own_fix(text: str, fix: str)
     with pytest.raises(InvalidInput) as info:
         parse(text)
     assert fix in str(info.value) and "$end" not in str(info.value).lower()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'dataset != "sp500"',
+        'dataset < "sp500@2"',
+        'dataset >= "a"',
+        'dataset not in ("sp500")',
+        'dataset not like "sp%"',
+        'dataset between "a" and "b"',
+        'dataset not between "a" and "b"',
+        'name = "x" and (dataset <> "y" or id = 1)',
+    ],
+)
+def test_dataset_takes_only_what_a_set_of_reads_can_mean_refused_when_parsed(text: str) -> None:
+    """``dataset`` holds the versions a run read: ``=``, ``in`` and ``like`` (by any read);
+    their negations and orders are refused by the parser, before any query."""
+    with pytest.raises(InvalidInput, match="dataset takes =, in and like") as info:
+        parse(text)
+    assert 'not dataset = "NAME"' in (info.value.hint or "")

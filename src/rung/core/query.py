@@ -325,11 +325,9 @@ def _parser() -> Any:
 
 
 def _build(tree: Any, text: str) -> Expr:
-    """The dataclass tree of Lark's parse ``tree``, with types checked."""
-    from lark import Token
-
-    kind = tree.data if not isinstance(tree, Token) else None
-    kids = tree.children
+    """The dataclass tree of Lark's parse ``tree`` (every node a ``lark.Tree``: the grammar
+    inlines no bare token), with types checked."""
+    kind, kids = str(tree.data), tree.children
     if kind in ("or_test", "and_test"):  # (a and b) and c is a and b and c: one node
         node = Or if kind == "or_test" else And
         parts: list[Expr] = []
@@ -340,6 +338,28 @@ def _build(tree: Any, text: str) -> Expr:
     if kind == "negation":
         return Not(_build(kids[-1], text))
     field = _field(kids[0], text)
+    made = _comparison(kind, field, kids, text)
+    if field.key == "dataset" and field.space == "run" and not _dataset_form(made):
+        raise InvalidInput(
+            f"filter {_shown(text)}: dataset takes =, in and like, not {made}",
+            'write dataset = "NAME@VERSION", dataset in ("NAME", …) or dataset like "NAME@%";'
+            ' for the runs that did not read it, not dataset = "NAME"',
+        )
+    return made
+
+
+def _dataset_form(node: Expr) -> bool:
+    """Whether ``node`` is a comparison ``dataset`` takes: a set of reads holds ``=``, ``in``
+    and ``like`` (read by any), not their negations or an order."""
+    if isinstance(node, Compare):
+        return node.op == "="
+    return isinstance(node, Member | Like) and not node.negated
+
+
+def _comparison(kind: str, field: Field, kids: list[Any], text: str) -> Expr:
+    """The comparison node ``kind`` (compare, member, range, like) on ``field``."""
+    from lark import Token
+
     if kind == "compare":
         op = _OPS.get(str(kids[1]), str(kids[1]))
         value = _value(kids[2])

@@ -22,13 +22,24 @@ Every comparison is false on a run without the field, including ``!=``, ``not in
 
 from __future__ import annotations
 
+import string
 from typing import Any
 
-from rung.core.errors import InvalidInput
-from rung.core.query import And, Compare, Expr, Field, Like, Member, Not, Or, Range, Value
+from rung.core.query import (
+    ATTRIBUTES,
+    And,
+    Compare,
+    Expr,
+    Field,
+    Like,
+    Member,
+    Not,
+    Or,
+    Range,
+    Value,
+)
 
-_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_LOWER = "abcdefghijklmnopqrstuvwxyz"
+_UPPER, _LOWER = string.ascii_uppercase, string.ascii_lowercase
 _OPS = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -70,8 +81,6 @@ def _expr(expr: Expr, sql: _Sql) -> str:
 
 
 def _is_text(field: Field) -> bool:
-    from rung.core.query import ATTRIBUTES
-
     return ATTRIBUTES.get(field.key) == "text"
 
 
@@ -197,19 +206,8 @@ def _split(expr: Expr) -> list[Expr]:
 
 
 def _dataset(expr: Expr, sql: _Sql) -> str:
-    if (isinstance(expr, Like) and expr.negated) or not isinstance(expr, Compare | Member | Like):
-        raise InvalidInput(
-            f"dataset takes =, in and like, not {expr}",
-            'write e.g. dataset = "sp500@2", or not dataset = "sp500" for the runs that did'
-            " not read it",
-        )
-    if (isinstance(expr, Compare) and expr.op != "=") or (
-        isinstance(expr, Member) and expr.negated
-    ):
-        raise InvalidInput(
-            f"dataset takes =, in and like, not {expr}",
-            'write e.g. not dataset = "sp500" for the runs that did not read it',
-        )
+    """``dataset``'s comparisons, of the forms :func:`rung.core.query.parse` lets through
+    (``=``, ``in``, ``like``; their negations are written with ``not`` in front)."""
     if sql.pg:
         read = "(r.e ->> 'dataset')"
         source = "jsonb_array_elements(COALESCE(runs.data_reads, '[]')::jsonb) AS r(e)"
@@ -225,7 +223,7 @@ def _dataset(expr: Expr, sql: _Sql) -> str:
     if isinstance(expr, Like):
         cond = _like(read, expr, sql)
     else:
-        values = (expr.value,) if isinstance(expr, Compare) else expr.values
+        values = (expr.value,) if isinstance(expr, Compare) else expr.values  # type: ignore[union-attr]
         parts = []
         for v in values:
             bound = sql.bind(v)
