@@ -6,6 +6,7 @@ seeded generator. Each filter is written once per tool, with the same meaning (M
 parameters as text, rung as JSON numbers; MLflow's search has no OR), and the number of runs
 it selects is computed here, straight from the generator."""
 
+import argparse
 import random
 
 N_PARAMS, N_METRICS = 10, 20
@@ -56,3 +57,12 @@ def expected(n):
         for name, (_, _, holds) in FILTERS.items():
             counts[name] += bool(holds(run))
     return counts
+
+
+def arguments():
+    """The command line both sides take: ``--workdir DIR --runs N [--reps K]``."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--runs", type=int, required=True)
+    ap.add_argument("--reps", type=int, default=5)
+    return ap.parse_args()

@@ -13,7 +13,6 @@ rung lists), K times; the number of runs found is checked against the generator'
 count (printed, compared by the harness with rung's).
 """
 
-import argparse
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
-from runs_filter_data import FILTERS, generate
+from runs_filter_data import FILTERS, arguments, generate
 
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -98,11 +97,7 @@ def fill(db, client, exp_id, n):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--runs", type=int, required=True)
-    ap.add_argument("--reps", type=int, default=5)
-    args = ap.parse_args()
+    args = arguments()
     os.makedirs(args.workdir, exist_ok=True)
     db = os.path.join(args.workdir, "mlflow.db")
     uri = "sqlite:///" + db

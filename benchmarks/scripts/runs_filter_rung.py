@@ -12,7 +12,6 @@ measured; logging is benchmark (c)). Then each filter is timed K times:
 * the CLI: ``rung runs --filter F -n 1000 --json``, a whole process (start-up included).
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -20,7 +19,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from runs_filter_data import FILTERS, generate
+from runs_filter_data import FILTERS, arguments, generate
 
 import rung
 
@@ -51,11 +50,7 @@ def fill(ws, n):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--runs", type=int, required=True)
-    ap.add_argument("--reps", type=int, default=5)
-    args = ap.parse_args()
+    args = arguments()
     root = os.path.join(args.workdir, "ws")
     ws = rung.Workspace.init(root)
     t0 = time.perf_counter()
