@@ -377,6 +377,20 @@ class Server:
         self._log.close()
 
 
+def logging_checked(logged: dict[str, int], notes: dict[str, str]) -> dict[str, Any]:
+    """``logged`` (records, ok_responses, sent: summed over rung's load runs) with
+    ``complete``: every 2xx response read has its record, and there are no more records than
+    requests sent (a request in flight when the generator stopped is answered and logged, its
+    response never read). A mismatch is also a line of ``notes``."""
+    complete = logged["ok_responses"] <= logged["records"] <= logged["sent"]
+    if not complete:
+        notes["logging"] = (
+            f"rung logged {logged['records']} records for {logged['ok_responses']} 2xx"
+            f" responses of {logged['sent']} requests sent"
+        )
+    return {**logged, "complete": complete}
+
+
 def predictions_logged(db: Path) -> tuple[int, int]:
     """(records, rows) in rung's prediction log."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
@@ -679,7 +693,7 @@ def bench_e(env: Any, args: argparse.Namespace, run_cmd: Any, error: type[Except
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {
             key: {"rung": [], "mlflow": []} for key, *_ in SCENARIOS
         }
-        logged = {"records": 0, "rows": 0, "ok_responses": 0, "ok_rows": 0}
+        logged = {"records": 0, "rows": 0, "ok_responses": 0, "ok_rows": 0, "sent": 0}
         for rep in range(reps):
             order = ("rung", "mlflow") if rep % 2 == 0 else ("mlflow", "rung")
             for key, _label, kind, conc in SCENARIOS:
@@ -695,7 +709,7 @@ def bench_e(env: Any, args: argparse.Namespace, run_cmd: Any, error: type[Except
                         logged["records"] += r["logged_records"]
                         logged["rows"] += r["logged_rows"]
                         logged["ok_responses"] += r["ok_total"]
-                        logged["sent"] = logged.get("sent", 0) + r["sent_total"]
+                        logged["sent"] += r["sent_total"]
                         logged["ok_rows"] += r["ok_total"] * rows
                     runs[key][tool].append(r)
                     p99 = r["p99_ms"]
@@ -704,15 +718,7 @@ def bench_e(env: Any, args: argparse.Namespace, run_cmd: Any, error: type[Except
                         f" p99 {p99 or 0:7.2f} ms err {r['errors']}"
                     )
                 log(f"    rep {rep + 1}/{reps} {key:10s}: " + " | ".join(line))
-        # every 2xx is logged; a request in flight when the generator stopped may be logged
-        # without its response being read (never more records than requests sent)
-        complete = logged["ok_responses"] <= logged["records"] <= logged.get("sent", 0)
-        res["logging"] = {**logged, "complete": complete}
-        if not complete:
-            notes["logging"] = (
-                f"rung logged {logged['records']} records for {logged['ok_responses']} 2xx"
-                f" responses of {logged.get('sent', 0)} requests sent"
-            )
+        res["logging"] = logging_checked(logged, notes)
     finally:
         for s in servers.values():
             s.stop()

@@ -652,16 +652,7 @@ def bench_serve(env: Any, args: argparse.Namespace, run_cmd: Any, error: type[Ex
                         f" p99 {r['p99_ms'] or 0:6.1f} err {r['errors']}"
                     )
                 log(f"    rep {rep + 1}/{reps} {key:11s}: " + " | ".join(line))
-        # every 2xx is logged; a request still in flight when the generator stopped may be
-        # logged (answered, durable) without its response being read: at most one per
-        # connection, never more records than requests sent
-        complete = logged["ok_responses"] <= logged["records"] <= logged["sent"]
-        res["logging"] = {**logged, "complete": complete}
-        if not complete:
-            notes["logging"] = (
-                f"rung logged {logged['records']} records for {logged['ok_responses']} 2xx"
-                f" of {logged['sent']} requests sent"
-            )
+        res["logging"] = sb.logging_checked(logged, notes)
     finally:
         for s in servers.values():
             s.stop()
