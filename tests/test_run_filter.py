@@ -180,7 +180,7 @@ def test_any_text_is_a_filter_or_a_one_line_refusal(text: str) -> None:
 RUNS = 36
 
 
-def _like_regex(pattern: str, case: bool) -> re.Pattern[str]:
+def _like_regex(pattern: str) -> re.Pattern[str]:
     out, i = [], 0
     while i < len(pattern):
         ch = pattern[i]
@@ -241,7 +241,7 @@ def _test(expr: Expr, value: Any, kind: str) -> bool:
             if expr.case
             else (_ascii_lower(value), _ascii_lower(expr.pattern))
         )
-        hit = _like_regex(pattern, expr.case).fullmatch(subject) is not None
+        hit = _like_regex(pattern).fullmatch(subject) is not None
         return not hit if expr.negated else hit
     raise AssertionError(expr)
 
