@@ -7,6 +7,7 @@ importing them registers them on ``app``.
 
 import importlib
 import sys
+from typing import NoReturn
 
 from rung.cli import render
 from rung.cli.app import app
@@ -27,13 +28,24 @@ for _module in (
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the app and turn rung's errors into one-line messages."""
+    """Console entry point: run the app and turn rung's errors into one-line messages.
+
+    Called with ``argv`` (in-process, as tests do) it ends by raising :class:`SystemExit`;
+    called as the ``rung`` executable (``argv`` None) it ends the process by :func:`leave`.
+    """
+    code = _run(list(sys.argv[1:] if argv is None else argv))
+    if argv is None:
+        leave(code)
+    sys.exit(code)
+
+
+def _run(args: list[str]) -> int:
+    """The exit code of one command line; a bug (or anything under ``--debug``) raises."""
     import click
 
     from rung.core.errors import RungError
 
     render.line_buffered()  # every line reaches a file or pipe when printed (a kill loses none)
-    args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if debug:  # accepted anywhere on the line, handed to the app as its global option
         args = ["--debug", *[a for a in args if a != "--debug"]]
@@ -44,16 +56,16 @@ def main(argv: list[str] | None = None) -> None:
             raise
         hint = f" — {exc.hint}" if exc.hint else ""
         render.line(f"error: {exc.message}{hint}", sys.stderr)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except click.exceptions.Abort:
         render.err.print("aborted")
-        sys.exit(130)
+        return 130
     except click.exceptions.ClickException as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
         render.err.print("interrupted")
-        sys.exit(130)
+        return 130
     except Exception as exc:
         # a failure of the machine beneath rung (a full disk, a database file that is not
         # one, an optional dependency not installed): one line too. Anything else is a bug
@@ -65,5 +77,38 @@ def main(argv: list[str] | None = None) -> None:
             raise
         hint = f" — {error.hint}" if error.hint else ""
         render.line(f"error: {error.message}{hint}", sys.stderr)
-        sys.exit(error.exit_code)
-    sys.exit(code if isinstance(code, int) else 0)
+        return error.exit_code
+    return code if isinstance(code, int) else 0
+
+
+def leave(code: int) -> NoReturn:
+    """End the ``rung`` process with ``code`` once its work is done and written.
+
+    Python's own exit is followed by the C++ static destructors of the native libraries
+    loaded; Arrow's thread pools, once used to read or write Parquet, can then abort the
+    process with "terminate called without an active exception" (exit -6/134) after the
+    command has succeeded or printed its error (apache/arrow#34314, open; seen here in about
+    one ``rung`` process in 200 under load). When Arrow is loaded, rung therefore does what
+    Python's exit does that matters — waits for non-daemon threads, runs the ``atexit``
+    handlers (the access log's writer, ``logging``'s flush), flushes standard output and
+    error — and ends with :func:`os._exit`, skipping only the native destructors. Committed
+    metadata and published artifacts are durable before this point by construction (the
+    same holds for a ``kill -9``).
+    """
+    if "pyarrow" not in sys.modules:
+        sys.exit(code)
+    import atexit
+    import contextlib
+    import os
+    import threading
+
+    current = threading.current_thread()
+    for thread in threading.enumerate():
+        if thread is not current and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        # a closed pipe (``rung runs | head``): nothing more can be written anyway
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
