@@ -21,6 +21,7 @@ for _module in (
     "monitor",
     "automate",
     "serve",
+    "ui",
     "tokens",
     "maintenance",
 ):

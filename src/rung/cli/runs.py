@@ -50,27 +50,6 @@ def run(
         render.line(f"run {result.id}: {result.executed} executed, {result.cached} cached")
 
 
-_MAX_METRICS, _MAX_PARAMS = 4, 3
-
-
-def _auto_columns(items: list[Any]) -> tuple[list[str], list[str]]:
-    """The metrics and parameters worth a column: the metrics most runs logged (at most 4),
-    then the parameters whose values differ between the listed runs (at most 3; every
-    parameter when one run is listed); metrics in the order of their last values, parameters
-    in the pipeline's order."""
-    metric_count: dict[str, int] = {}
-    for r in items:
-        for k in r.metrics:
-            metric_count[k] = metric_count.get(k, 0) + 1
-    metrics = sorted(metric_count, key=lambda k: -metric_count[k])[:_MAX_METRICS]
-    values: dict[str, set[str]] = {}
-    for r in items:
-        for k, v in r.params.items():
-            values.setdefault(k, set()).add(repr(v))
-    params = [k for k, seen in values.items() if len(items) == 1 or len(seen) > 1]
-    return metrics, params[:_MAX_PARAMS]
-
-
 @app.command("runs")
 def runs_cmd(
     limit: Annotated[
@@ -131,7 +110,9 @@ def runs_cmd(
         metrics = [c for c in wanted if any(c in r.metrics for r in items)]
         params = [c for c in wanted if c not in metrics]
     else:
-        metrics, params = _auto_columns(items)
+        from rung.pipelines.history import worth_columns
+
+        metrics, params = worth_columns(items)
     render.table(
         None,
         ["run", "name", "status", *metrics, *params, "steps", "cached", "started", "took"],

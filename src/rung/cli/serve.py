@@ -198,7 +198,13 @@ def serve(
 
 
 def _protection(
-    ws: Any, host: str, tokens_file: Path | None, allow_host: list[str], insecure: bool
+    ws: Any,
+    host: str,
+    tokens_file: Path | None,
+    allow_host: list[str],
+    insecure: bool,
+    reach: str = "predict and send feedback",
+    scope: str = "predict",
 ) -> Any:
     """The service's tokens (``--tokens FILE``, else ``RUNG_SERVE_TOKENS``, else the
     workspace's token file; a file is followed while serving, see
@@ -232,9 +238,8 @@ def _protection(
         loopback = False
     if not found and not loopback and not insecure:
         raise InvalidInput(
-            f"--host {host} without tokens would let anyone who reaches it predict and send"
-            " feedback",
-            "make a token (rung token create NAME --scope predict), or add --insecure to serve"
+            f"--host {host} without tokens would let anyone who reaches it {reach}",
+            f"make a token (rung token create NAME --scope {scope}), or add --insecure to serve"
             " it open",
         )
     for name in allow_host:

@@ -12,7 +12,7 @@ from rung.cli.app import RungGroup, _ws, app
 
 token_app = typer.Typer(
     cls=RungGroup,
-    help="API tokens with scopes (predict, feedback, admin) for rung serve.",
+    help="API tokens with scopes (read, predict, feedback, admin) for rung serve and rung ui.",
     no_args_is_help=True,
 )
 app.add_typer(token_app, name="token")
@@ -32,7 +32,7 @@ def create(
     name: Annotated[str, typer.Argument(help="A name for who uses it, e.g. ci-bot.")],
     scope: Annotated[
         list[str],
-        typer.Option("--scope", "-s", help="predict, feedback or admin; repeat for several."),
+        typer.Option("--scope", "-s", help="read, predict, feedback or admin; repeat for several."),
     ],
     file: Annotated[
         str | None,

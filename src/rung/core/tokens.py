@@ -1,11 +1,13 @@
-"""API tokens with scopes: the one module every rung server shares (``rung serve`` today; the
-UI and the team server later). Pure logic: scopes, making a token, hashing it, verifying a
+"""API tokens with scopes: the one module every rung server shares (``rung serve`` and
+``rung ui``; the team server later). Pure logic: scopes, making a token, hashing it, verifying a
 presented token in constant time, and the token file's text. The HTTP side (the
 ``Authorization: Bearer`` header, 401/403) is :mod:`rung.serving.auth`.
 
-**Scopes.** ``predict`` (predictions and what describes them), ``feedback`` (labels, which
-drive live accuracy, alerts and automation), ``admin`` (everything, ``/metrics`` included).
-``admin`` implies the other two.
+**Scopes.** ``read`` (``rung ui``'s pages and its ``/api/``: runs, data, evaluations, the
+registry, monitoring, automation — read only), ``predict`` (predictions and what describes
+them), ``feedback`` (labels, which drive live accuracy, alerts and automation), ``admin``
+(everything: ``/metrics``, and ``rung ui``'s actions — approve, promote, roll back).
+``admin`` implies the other three.
 
 **Tokens** are ``rung_`` followed by 43 URL-safe characters: 32 bytes (256 bits) from
 :mod:`secrets`. A token is shown once, when it is made, and only its hash is stored.
@@ -49,7 +51,7 @@ from pathlib import Path
 
 from rung.core.errors import InvalidInput
 
-SCOPES = ("predict", "feedback", "admin")
+SCOPES = ("read", "predict", "feedback", "admin")
 """Every scope, in the order they are listed."""
 PREFIX = "rung_"
 """Every token starts with it, so a leaked one is recognisable (secret scanners)."""

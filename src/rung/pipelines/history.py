@@ -62,6 +62,27 @@ class RunSummary:
 _CHUNK = 500  # run ids bound in one IN (...) at most
 
 
+def worth_columns(
+    items: Sequence[RunSummary], metrics_at_most: int = 4, params_at_most: int = 3
+) -> tuple[builtins.list[str], builtins.list[str]]:
+    """The metrics and parameters of listed runs worth a column (``rung runs``, the UI's
+    runs table before a column is chosen): the metrics most runs logged (at most
+    ``metrics_at_most``), then the parameters whose values differ between the runs (at most
+    ``params_at_most``; every parameter when one run is listed); metrics in the order of
+    their last values, parameters in the pipeline's order."""
+    metric_count: dict[str, int] = {}
+    for r in items:
+        for k in r.metrics:
+            metric_count[k] = metric_count.get(k, 0) + 1
+    metrics = sorted(metric_count, key=lambda k: -metric_count[k])[:metrics_at_most]
+    values: dict[str, set[str]] = {}
+    for r in items:
+        for k, v in r.params.items():
+            values.setdefault(k, set()).add(repr(v))
+    params = [k for k, seen in values.items() if len(items) == 1 or len(seen) > 1]
+    return metrics, params[:params_at_most]
+
+
 class Runs:
     """Queries over runs and step runs."""
 
@@ -71,30 +92,35 @@ class Runs:
     # -- listing and details -------------------------------------------------------------
 
     def list(
-        self, limit: int = 50, name: str | None = None, filter: str | None = None
+        self,
+        limit: int = 50,
+        name: str | None = None,
+        filter: str | None = None,
+        *,
+        offset: int = 0,
+        order: str | None = None,
     ) -> builtins.list[RunSummary]:
         """The latest ``limit`` runs (of pipeline or tracking-run ``name``, if given; those
         ``filter`` selects, if given — :mod:`rung.core.query`), newest first, each with its
-        parameters and the last value of each of its metrics.
+        parameters and the last value of each of its metrics; ``offset`` runs skipped first
+        (pages); ``order`` a sort key (:func:`rung.pipelines.run_order.order_by`: an
+        attribute or ``metrics.KEY``, ``-`` before it for descending; ties newest first).
 
         Raises :class:`NotFound` (with the nearest names) when no run has ``name``, and
         :class:`~rung.core.errors.InvalidInput` (the position and the fix) for a malformed
-        ``filter``.
+        ``filter`` or ``order``.
         """
-        check_int(limit, "limit")
-        conditions, args = [], {"name": name, "limit": limit}
-        if name:
-            conditions.append("name = :name")
-        if filter is not None:
-            from rung.core.query import parse
-            from rung.pipelines.run_filter import where
+        from rung.pipelines.run_order import order_by
 
-            cond, bound = where(parse(filter), self._s.metadata.dialect)
-            conditions.append(cond)
-            args.update(bound)
-        clause = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+        check_int(limit, "limit")
+        check_int(offset, "offset", 0)
+        clause, args = self._where(name, filter)
+        sort, sort_args = order_by(order, self._s.metadata.dialect)
+        args.update(sort_args, limit=limit, offset=offset)
         with self._s.metadata.read() as tx:
-            rows = tx.all(f"SELECT * FROM runs {clause}ORDER BY id DESC LIMIT :limit", args)
+            rows = tx.all(
+                f"SELECT * FROM runs {clause}ORDER BY {sort} LIMIT :limit OFFSET :offset", args
+            )
             if name and not rows and not tx.all("SELECT 1 FROM runs WHERE name = :n", {"n": name}):
                 names = [r["name"] for r in tx.all("SELECT DISTINCT name FROM runs")]
                 raise unknown("run name", name, names, "see `rung runs`")
@@ -141,6 +167,29 @@ class Runs:
             )
             for r in rows
         ]
+
+    def count(self, name: str | None = None, filter: str | None = None) -> int:
+        """How many runs :meth:`list` would page through with the same ``name`` and
+        ``filter`` (same errors)."""
+        clause, args = self._where(name, filter)
+        with self._s.metadata.read() as tx:
+            row = tx.one(f"SELECT COUNT(*) AS n FROM runs {clause}", args)
+        return int(row["n"]) if row else 0
+
+    def _where(self, name: str | None, filter: str | None) -> tuple[str, dict[str, Any]]:
+        """The ``WHERE`` clause (with its trailing space, or empty) of a listing and its
+        parameters."""
+        conditions, args = [], {"name": name}
+        if name:
+            conditions.append("name = :name")
+        if filter is not None:
+            from rung.core.query import parse
+            from rung.pipelines.run_filter import where
+
+            cond, bound = where(parse(filter), self._s.metadata.dialect)
+            conditions.append(cond)
+            args.update(bound)
+        return (f"WHERE {' AND '.join(conditions)} " if conditions else ""), args
 
     def compare(
         self, run_ids: Sequence[int | str], only_differences: bool = False

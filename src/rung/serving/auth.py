@@ -20,6 +20,7 @@ a file: a token revoked or created there is refused or accepted within
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from rung.core.errors import RungError
@@ -80,22 +81,44 @@ def bearer(header: str | None) -> str | None:
     return value if scheme.lower() == "bearer" and value and " " not in value else None
 
 
-class Authorize:
-    """The ASGI middleware enforcing :func:`route_scope` with ``tokens``; sets
-    ``scope["state"]["token"]`` to the name of the token that was accepted."""
+Refuse = Callable[[RungError, Any, dict[str, str]], Any]
+"""Answers a refusal: (the error, the ASGI scope, the challenge headers) → an ASGI app."""
 
-    def __init__(self, app: Any, tokens: TokenSet, metrics: Metrics | None = None) -> None:
+
+class Authorize:
+    """The ASGI middleware enforcing ``scope_of`` (default :func:`route_scope`, ``rung
+    serve``'s routes; ``rung ui`` passes its own) with ``tokens``; sets
+    ``scope["state"]["token"]`` to the name of the token that was accepted.
+
+    ``cookie``: also accept the token from this cookie when no ``Authorization`` header is
+    sent (a browser: ``rung ui`` sets it, HttpOnly and SameSite=Strict, at its login page).
+    ``refuse``: answers a refusal (default: the canonical JSON body at its status)."""
+
+    def __init__(
+        self,
+        app: Any,
+        tokens: TokenSet,
+        metrics: Metrics | None = None,
+        scope_of: Callable[[str, str], str | None] = route_scope,
+        cookie: str | None = None,
+        refuse: Refuse | None = None,
+    ) -> None:
         self.app = app
         self.tokens = tokens  # a TokenFile's change while serving
         self.required = bool(tokens)  # on or off for the server's life
         self.metrics = metrics
+        self.scope_of = scope_of
+        self.cookie = cookie
+        self.refuse: Refuse = refuse or (
+            lambda exc, scope, headers: refusal(exc, scope["path"], self.metrics, headers)
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not self.required:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        need = route_scope(scope["method"], path)
+        need = self.scope_of(scope["method"], path)
         if need is None:
             await self.app(scope, receive, send)
             return
@@ -106,11 +129,12 @@ class Authorize:
                 "send one: Authorization: Bearer <token>",
             )
             challenge = 'Bearer realm="rung"'
-            response = refusal(twice, path, self.metrics, {"WWW-Authenticate": challenge})
-            await response(scope, receive, send)
+            await self.refuse(twice, scope, {"WWW-Authenticate": challenge})(scope, receive, send)
             return
         header = given[0].decode("latin-1") if given else None
         presented = bearer(header)
+        if presented is None and not given and self.cookie:
+            presented = cookie_of(scope, self.cookie)
         token = self.tokens.verify(presented) if presented else None
         exc: RungError
         if token is None:
@@ -126,8 +150,7 @@ class Authorize:
                     "check the token, or make one with rung token create",
                 )
                 challenge = 'Bearer realm="rung", error="invalid_token"'
-            response = refusal(exc, path, self.metrics, {"WWW-Authenticate": challenge})
-            await response(scope, receive, send)
+            await self.refuse(exc, scope, {"WWW-Authenticate": challenge})(scope, receive, send)
             return
         if need != ANY and not token.allows(need):
             exc = Forbidden(
@@ -135,8 +158,26 @@ class Authorize:
                 f"use a token with --scope {need} (rung token create NAME --scope {need})",
             )
             challenge = f'Bearer realm="rung", error="insufficient_scope", scope="{need}"'
-            response = refusal(exc, path, self.metrics, {"WWW-Authenticate": challenge})
-            await response(scope, receive, send)
+            await self.refuse(exc, scope, {"WWW-Authenticate": challenge})(scope, receive, send)
             return
-        scope.setdefault("state", {})["token"] = token.name
+        state = scope.setdefault("state", {})
+        state["token"], state["scopes"] = token.name, token.scopes
         await self.app(scope, receive, send)
+
+
+def cookie_of(scope: Any, name: str) -> str | None:
+    """The value of cookie ``name`` in the request's ``Cookie`` headers (RFC 6265 §5.4), or
+    None; read with the standard library's parser."""
+    from http.cookies import CookieError, SimpleCookie
+
+    for key, value in scope["headers"]:
+        if key != b"cookie":
+            continue
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(value.decode("latin-1"))
+        except CookieError:
+            continue
+        if name in jar:
+            return jar[name].value or None
+    return None

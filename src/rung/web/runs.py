@@ -1,0 +1,134 @@
+"""The runs table: ``GET /api/runs`` and the page ``/runs``.
+
+One query language for the UI, ``rung runs --filter`` and the API (:mod:`rung.core.query`),
+compiled to one SQL condition (:mod:`rung.pipelines.run_filter`): the database filters,
+sorts (:mod:`rung.pipelines.run_order`) and pages; a page reads only its own runs' details.
+The columns a person chose (``columns=metrics.acc,params.C``) are kept in the URL and, by the
+page's script, in the browser's local storage, so the table opens with them next time.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from rung.core.query import EXAMPLE
+from rung.web.render import ApiJSON, bad_query, page, workspace
+
+router = APIRouter()
+
+MAX_LIMIT = 500
+"""Runs on one page at most."""
+
+FilterQ = Annotated[
+    str | None,
+    Query(
+        description="A run filter, e.g. " + EXAMPLE + " (docs/pipelines.md#filtering-runs).",
+        max_length=4000,
+    ),
+]
+OrderQ = Annotated[
+    str | None,
+    Query(description="Sort key: an attribute or metrics.NAME, - before it for descending."),
+]
+LimitQ = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Runs per page.")]
+OffsetQ = Annotated[int, Query(ge=0, le=2**62, description="Runs skipped (pages).")]
+ColumnsQ = Annotated[
+    str | None,
+    Query(
+        description="Comma-separated metrics.NAME / params.NAME columns (default: chosen"
+        " from the listed runs).",
+        max_length=4000,
+    ),
+]
+
+
+def runs_table(
+    ws: Any,
+    filter: str | None = None,
+    order: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    columns: str | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """One page of runs: ``{"total", "offset", "limit", "order", "filter", "columns":
+    [{"key", "kind"}], "runs": [RunSummary dict]}``; ``columns`` as chosen, else those
+    :func:`rung.pipelines.history.worth_columns` picks from the page's runs.
+
+    Raises :class:`~rung.web.render.BadQuery` (400) for a malformed filter or sort key,
+    with the position and the fix."""
+    from rung.pipelines.history import worth_columns
+
+    filter = filter.strip() if filter and filter.strip() else None
+    with bad_query():
+        runs = ws.runs.list(limit, name=name, filter=filter, offset=offset, order=order)
+        total = ws.runs.count(name=name, filter=filter)
+    if columns and columns.strip():
+        chosen = [c.strip() for c in columns.split(",") if c.strip()]
+    else:
+        metrics, params = worth_columns(runs, 6, 4)
+        chosen = [f"metrics.{m}" for m in metrics] + [f"params.{p}" for p in params]
+    return {
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "order": order or "-id",
+        "filter": filter,
+        "columns": [_column(c) for c in chosen],
+        "runs": [r.to_dict() for r in runs],
+    }
+
+
+def _column(text: str) -> dict[str, str]:
+    kind, _, key = text.partition(".")
+    if kind not in ("metrics", "params") or not key:
+        kind, key = "metrics", text
+    return {"key": key, "kind": kind, "name": f"{kind}.{key}"}
+
+
+@router.get("/api/runs", response_class=ApiJSON, tags=["runs"])
+def api_runs(
+    request: Request,
+    filter: FilterQ = None,
+    order: OrderQ = None,
+    limit: LimitQ = 50,
+    offset: OffsetQ = 0,
+    columns: ColumnsQ = None,
+    name: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Any:
+    """Runs selected by ``filter``, sorted by ``order``, one page of ``limit`` from
+    ``offset``; ``total`` counts every selected run. A malformed filter is a 400 naming the
+    position and the fix."""
+    return ApiJSON(runs_table(workspace(request), filter, order, limit, offset, columns, name))
+
+
+@router.get("/runs", response_class=HTMLResponse, include_in_schema=False)
+def runs_page(
+    request: Request,
+    filter: FilterQ = None,
+    order: OrderQ = None,
+    limit: LimitQ = 50,
+    offset: OffsetQ = 0,
+    columns: ColumnsQ = None,
+) -> HTMLResponse:
+    from rung.core.errors import InvalidInput
+
+    try:
+        table = runs_table(workspace(request), filter, order, limit, offset, columns)
+        error = None
+    except InvalidInput as exc:  # shown above the table, the filter kept for correcting
+        table = {"total": 0, "offset": 0, "limit": limit, "order": order or "-id",
+                 "filter": filter, "columns": [], "runs": []}  # fmt: skip
+        error = exc
+    return page(
+        request,
+        "runs.html",
+        status=400 if error else 200,
+        title="Runs",
+        table=table,
+        error=error,
+        example=EXAMPLE,
+    )
