@@ -19,7 +19,7 @@ from rung.web.render import ApiJSON, bad_query, page, workspace
 
 router = APIRouter()
 
-MAX_LIMIT = 500
+MAX_LIMIT = 1000
 """Runs on one page at most."""
 
 FilterQ = Annotated[
