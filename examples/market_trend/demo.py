@@ -572,6 +572,10 @@ def continuous_training() -> None:
         f"HTML monitoring report: {WS / 'monitoring.html'} (its time axis is the replay's"
         " wall-clock time: one monitoring window per replayed month from 2007-04)"
     )
+    print(
+        "\n# The whole story in a browser: why each version is serving, and the evidence"
+        f"\n  cd {WS} && {RUNG} ui        # then open http://127.0.0.1:8080"
+    )
 
 
 def summarize_ct(served: list[dict], truth: Any) -> None:
