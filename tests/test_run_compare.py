@@ -137,3 +137,91 @@ def test_many_runs_each_get_a_column(sqlite_ws, n: int) -> None:  # type: ignore
     got = sqlite_ws.runs.compare(ids, only_differences=True)
     row = next(r for r in got["rows"] if r["key"] == "i")
     assert row["values"] == list(range(n)) and row["differs"]
+
+
+CODE_PIPE = """
+import rung
+import stages
+
+@rung.step
+def load(fail_at: str):
+    if fail_at == "load":
+        raise ValueError("load failed")
+    return [1.0, 2.0, 3.0]
+
+@rung.step
+def fit(values, fail_at: str):
+    if fail_at == "fit":
+        raise ValueError("fit failed")
+    return sum(values)
+
+@rung.step
+def extra(total):
+    return total * 2
+
+def _evaluated(total, fail_at):
+    return stages.evaluate(total, fail_at)
+
+@rung.pipeline
+def pipe(fail_at: str = "none", more: bool = False):
+    total = fit(load(fail_at), fail_at)
+    if more:
+        total = extra(total)
+    return _evaluated(total, fail_at)
+"""
+CODE_STAGES = """
+import rung
+
+@rung.step
+def evaluate(total, fail_at: str):
+    if fail_at == "evaluate":
+        raise ValueError("evaluate failed")
+    return total / 2
+"""
+
+
+def test_the_same_code_has_the_same_hash_however_far_a_run_got(ws) -> None:  # type: ignore[no-untyped-def]
+    """A run's ``code.hash`` covers the pipeline and every step its code names — directly,
+    through a helper, in another project module, behind a branch not taken — not only the
+    steps the run reached: runs failing at each step, and the succeeded ones, agree; an edit to
+    a step no run reached changes it."""
+    import sys
+
+    from rung.core.errors import StepFailed
+
+    (ws.root / "pipe.py").write_text(CODE_PIPE)
+    (ws.root / "stages.py").write_text(CODE_STAGES)
+
+    def run_fresh(**params: Any) -> int:
+        for name in [m for m in sys.modules if m == "stages" or m.startswith("rung_pipeline_")]:
+            del sys.modules[name]  # as a new `rung run` process would import them
+        try:
+            return int(ws.run("pipe.py:pipe", params).id)
+        except StepFailed:
+            return int(ws.runs.list(limit=1)[0].id)
+
+    def code_hash(run_id: int) -> str:
+        return str(ws.runs.get(run_id)["code"]["hash"])
+
+    try:
+        ids = [run_fresh(fail_at=f) for f in ("load", "fit", "evaluate", "none")]
+        ids.append(run_fresh(more=True))
+        ids.append(run_fresh(fail_at="fit", more=True))
+        statuses = [ws.runs.get(i)["status"] for i in ids]
+        assert statuses == ["failed"] * 3 + ["succeeded"] * 2 + ["failed"]
+        hashes = {code_hash(i) for i in ids}
+        assert len(hashes) == 1, hashes
+        got = ws.runs.compare(ids, only_differences=True)
+        assert ("code", "hash") not in {(r["section"], r["key"]) for r in got["rows"]}
+        for path, text, old, new in (
+            ("stages.py", CODE_STAGES, "total / 2", "total / 3"),  # a step never reached
+            ("pipe.py", CODE_PIPE, "total * 2", "total * 4"),  # behind a branch not taken
+        ):
+            (ws.root / path).write_text(text.replace(old, new))
+            changed = run_fresh(fail_at="load")
+            assert code_hash(changed) not in hashes, path
+            (ws.root / path).write_text(text)
+        assert code_hash(run_fresh(fail_at="load")) in hashes
+    finally:
+        sys.path[:] = [p for p in sys.path if p != str(ws.root)]
+        sys.modules.pop("stages", None)

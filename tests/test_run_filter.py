@@ -503,3 +503,36 @@ def test_dataset_takes_only_what_a_set_of_reads_can_mean_refused_when_parsed(tex
     with pytest.raises(InvalidInput, match="dataset takes =, in and like") as info:
         parse(text)
     assert 'not dataset = "NAME"' in (info.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["runs", "-f", "status", "=", "failed"], "the shell split the filter into words"),
+        (["runs", "--filter", "name", "like", "x%"], "('like x%' left over)"),
+        (["runs", "--filter=id", ">", "3"], "('> 3' left over)"),
+        (["runs", "-f", "name = wine"], "a text value must be quoted, not 'wine'"),
+        (["runs", "-f", "status in (failed, dead)"], "must be quoted, not 'failed'"),
+        (["runs", "-f", 'name = "a" or params.model = tree'], "must be quoted, not 'tree'"),
+        (["compare", "1", "-3"], "No such option '-3'"),
+        (["runs", "-n", "0"], "0 is not in the range"),
+        (["runs", "--jsno"], "Did you mean '--json'"),
+        (["runs", "extra"], "Got unexpected extra argument (extra) — see `rung runs --help`"),
+        (["show"], "Missing argument 'RUN' — see `rung show --help`"),
+    ],
+)
+def test_usage_and_shell_quoting_mistakes_are_one_line(
+    args: list[str], says: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """click's usage mistakes and the filters a shell took the quotes out of are rung's one
+    line (``error: … — fix``), the latter with the fix of quoting the whole filter."""
+    from conftest import rung_cli
+    from rung.core.query import SHELL_QUOTING
+
+    assert rung_cli("init", cwd=tmp_path).returncode == 0
+    got = rung_cli(*args, cwd=tmp_path)
+    lines = got.stderr.strip().splitlines()
+    assert got.returncode != 0 and got.stdout == "", got
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], got.stderr
+    if args[0] == "runs" and args[1].startswith(("-f", "--filter")):
+        assert lines[0].endswith(SHELL_QUOTING)

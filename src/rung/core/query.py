@@ -65,6 +65,9 @@ overflowed SQLite's parser stack (60 nested ``not``) and Python's recursion limi
 
 EXAMPLE = 'metrics.accuracy > 0.9 and params.C in (0.1, 1) and status = "succeeded"'
 
+SHELL_QUOTING = "put the whole filter in single quotes: -f 'name = \"wine\"'"
+"""The fix for a filter whose quotes the shell removed (``-f "name = "wine""``)."""
+
 Value = float | int | str
 
 _GRAMMAR = r"""
@@ -257,9 +260,16 @@ def parse(text: str) -> Expr:
                 f"filter {_shown(text)} ends too early, at position {len(text) + 1}",
                 f"complete it{_expected(getattr(exc, 'expected', ()))}, e.g. {EXAMPLE}",
             ) from None
+        allowed: Any = getattr(exc, "expected", None) or ()
+        if getattr(token, "type", None) == "NAME" and "STRING" in allowed:
+            raise InvalidInput(  # `name = wine`: quotes left out, or eaten by the shell
+                f"filter {_shown(text)}: a text value must be quoted, not {got[:20]!r}"
+                f" (position {pos + 1})",
+                f'write "{got[:20]}"; in a shell, {SHELL_QUOTING}',
+            ) from None
         raise InvalidInput(
             f"filter {_shown(text)}: unexpected {got[:20]!r} at position {pos + 1}",
-            f"check what comes before it{_expected(getattr(exc, 'expected', ()))}, e.g. {EXAMPLE}",
+            f"check what comes before it{_expected(allowed)}, e.g. {EXAMPLE}",
         ) from None
     depth = _depth(tree)
     if depth > MAX_DEPTH:
