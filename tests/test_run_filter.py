@@ -536,3 +536,79 @@ def test_usage_and_shell_quoting_mistakes_are_one_line(
     assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], got.stderr
     if args[0] == "runs" and args[1].startswith(("-f", "--filter")):
         assert lines[0].endswith(SHELL_QUOTING)
+
+
+def _typos(word: str) -> list[str]:
+    """One-edit misspellings of ``word``: a letter dropped, one added, two swapped, another
+    case — each within :func:`rung.core.suggest.closest`'s reach of it."""
+    typos = [
+        word[:2] + word[3:],
+        word[:3] + "x" + word[3:],
+        word[:1] + word[2] + word[1] + word[3:],
+        word[:-2] + word[-1] + word[-2],
+        word.upper(),
+    ]
+    return [t for t in typos if t != word]
+
+
+def test_names_no_run_holds_are_refused_or_hinted_with_the_nearest(ws) -> None:  # type: ignore[no-untyped-def]
+    """A status or kind value outside its closed set and a dataset that does not exist are
+    refused in one line with the nearest name; a metric or parameter key, a run name or a
+    trigger no run holds gets a hint naming the nearest one when nothing matched (the
+    workspace's ``filter_hints`` and ``rung runs``); every name that exists gets neither."""
+    import os
+
+    import pandas as pd
+
+    import rung
+    from conftest import rung_cli
+    from rung.core.errors import InvalidInput
+    from rung.pipelines.filter_names import CLOSED
+
+    ws.data.add(pd.DataFrame({"x": [1, 2]}), name="wines")
+    with ws.start_run("sweep-alpha", params={"alpha": 0.5, "solver": "lbfgs"}):
+        rung.log_metric("accuracy", 0.9)
+        rung.log_metric("val_loss", 0.3)
+    for attribute, values in CLOSED.items():
+        for value in values:
+            ws.runs.list(filter=f'{attribute} = "{value}"')  # allowed
+            for typo in _typos(value):
+                for written in (f'{attribute} = "{typo}"', f'{attribute} not in ("{typo}")'):
+                    with pytest.raises(InvalidInput) as info:
+                        ws.runs.list(filter=f"id > 0 and {written}")
+                    assert f"{attribute} is never {typo!r}" in info.value.message
+                    assert f"did you mean {value!r}" in (info.value.hint or ""), written
+    for ref in ("wines", "wines@1"):
+        assert ws.runs.list(filter=f'dataset = "{ref}"') == []  # exists: no refusal
+        for typo in _typos(ref):
+            with pytest.raises(InvalidInput, match=f"no dataset {typo!r}") as info:
+                ws.runs.list(filter=f'dataset in ("{typo}")')
+            assert "did you mean 'wines" in (info.value.hint or "")
+    named = {
+        "metrics.{}": ["accuracy", "val_loss"],
+        "params.{}": ["alpha", "solver"],
+        "name": ["sweep-alpha"],
+        "trigger": ["manual"],
+    }
+    for template, words in named.items():
+        for word in words:
+            if template.startswith(("metrics", "params")):
+                right, written = template.format(word) + " < 0", template.format("{}") + " < 0"
+            else:
+                right, written = f'{template} = "{word}"', f'{template} = "{{}}"'
+            assert ws.runs.filter_hints(right) == []
+            for typo in _typos(word):
+                hints = ws.runs.filter_hints(["id > 0", written.format(typo)])
+                assert len(hints) == 1 and f"did you mean {word!r}?" in hints[0], hints
+                assert repr(typo) in hints[0]
+    env = {"RUNG_STORE_URL": os.environ["RUNG_STORE_URL"]}
+    empty = rung_cli("runs", "-f", "metrics.acuracy > 0.5", "-f", "id > 0", cwd=ws.root, env=env)
+    assert empty.returncode == 0 and empty.stdout.splitlines() == [
+        "no run matches the filters 'metrics.acuracy > 0.5' and 'id > 0'",
+        "no run has a metric 'acuracy' — did you mean 'accuracy'?",
+    ], empty
+    refused = rung_cli("runs", "-f", 'status = "sucess"', cwd=ws.root, env=env)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
+        "error: filter 'status = \"sucess\"': status is never 'sucess' — did you mean"
+        " 'succeeded'? (status is one of running, succeeded, failed, dead)"
+    ]

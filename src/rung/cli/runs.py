@@ -89,30 +89,35 @@ def runs_cmd(
         ),
     ] = None,
     where: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--filter",
             "-f",
             help="Only the runs this selects, e.g. 'metrics.accuracy > 0.9 and params.C in"
-            ' (0.1, 1) and status = "succeeded"\' (see docs/pipelines.md#filtering-runs).',
+            ' (0.1, 1) and status = "succeeded"\' (see docs/pipelines.md#filtering-runs);'
+            " repeated, the runs every one selects.",
         ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List recent runs with their main metrics and the parameters that vary between them."""
     with _ws() as ws:
-        items = ws.runs.list(limit, name, where)
+        items = ws.runs.list(limit, name, where or None)
+        hints = ws.runs.filter_hints(where) if where and not items and not as_json else []
     if as_json:
         render.print_json([r.to_dict() for r in items])
         return
     if not items:
+        shown = " and ".join(map(repr, where or []))
         render.hint(
-            f"no run matches the filter {where!r}"
-            if where is not None
+            f"no run matches the filter{'s' if len(where or []) > 1 else ''} {shown}"
+            if where
             else "no runs yet — run a pipeline with `rung run FILE.py:PIPELINE`"
             if name is None
             else f"no runs named {name!r} yet"
         )
+        for line in hints:
+            render.hint(line)
         return
     if columns is not None:
         wanted = [c.strip() for c in columns.split(",") if c.strip()]

@@ -71,29 +71,42 @@ class Runs:
     # -- listing and details -------------------------------------------------------------
 
     def list(
-        self, limit: int = 50, name: str | None = None, filter: str | None = None
+        self,
+        limit: int = 50,
+        name: str | None = None,
+        filter: str | Sequence[str] | None = None,
     ) -> builtins.list[RunSummary]:
         """The latest ``limit`` runs (of pipeline or tracking-run ``name``, if given; those
-        ``filter`` selects, if given — :mod:`rung.core.query`), newest first, each with its
-        parameters and the last value of each of its metrics.
+        ``filter`` selects, if given — :mod:`rung.core.query`; several filters select the
+        runs every one of them selects), newest first, each with its parameters and the last
+        value of each of its metrics. ``rung runs`` lists 20 by default; this, 50.
 
         Raises :class:`NotFound` (with the nearest names) when no run has ``name``, and
-        :class:`~rung.core.errors.InvalidInput` (the position and the fix) for a malformed
-        ``filter``.
+        :class:`~rung.core.errors.InvalidInput` for a malformed ``filter`` (the position and
+        the fix) or one that names a ``status``/``kind`` value that never occurs or a dataset
+        that does not exist (the nearest names: :mod:`rung.pipelines.filter_names`). Why a
+        filter selected nothing: :meth:`filter_hints`.
         """
         check_int(limit, "limit")
         conditions, args = [], {"name": name, "limit": limit}
         if name:
             conditions.append("name = :name")
-        if filter is not None:
-            from rung.core.query import parse
+        exprs = self._filters(filter)
+        if exprs:
+            from rung.core.query import And
             from rung.pipelines.run_filter import where
 
-            cond, bound = where(parse(filter), self._s.metadata.dialect)
+            met = exprs[0][0] if len(exprs) == 1 else And(tuple(e for e, _ in exprs))
+            cond, bound = where(met, self._s.metadata.dialect)
             conditions.append(cond)
             args.update(bound)
         clause = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         with self._s.metadata.read() as tx:
+            if exprs:
+                from rung.pipelines.filter_names import refuse_impossible
+
+                for expr, text in exprs:
+                    refuse_impossible(tx, expr, text)
             rows = tx.all(f"SELECT * FROM runs {clause}ORDER BY id DESC LIMIT :limit", args)
             if name and not rows and not tx.all("SELECT 1 FROM runs WHERE name = :n", {"n": name}):
                 names = [r["name"] for r in tx.all("SELECT DISTINCT name FROM runs")]
@@ -141,6 +154,31 @@ class Runs:
             )
             for r in rows
         ]
+
+    def filter_hints(self, filter: str | Sequence[str]) -> builtins.list[str]:
+        """Why ``filter`` may select no run: one line per metric or parameter key it names
+        that no run has, and per ``name`` or ``trigger`` value no run holds, with the nearest
+        known ones (``no run has a metric 'acuracy' — did you mean 'accuracy'?``); [] when
+        every name is known. Reads every distinct key: meant for an empty result."""
+        from rung.pipelines.filter_names import unknown_names
+
+        lines: builtins.list[str] = []
+        with self._s.metadata.read() as tx:
+            for expr, _ in self._filters(filter):
+                lines.extend(
+                    h for h in unknown_names(tx, expr, self._s.metadata.dialect) if h not in lines
+                )
+        return lines
+
+    @staticmethod
+    def _filters(filter: str | Sequence[str] | None) -> builtins.list[tuple[Any, str]]:
+        """Each filter parsed, with its text (one text, or several to be met together)."""
+        from rung.core.query import parse
+
+        texts = (
+            [] if filter is None else [filter] if isinstance(filter, str) else builtins.list(filter)
+        )
+        return [(parse(t), t) for t in texts]
 
     def compare(
         self, run_ids: Sequence[int | str], only_differences: bool = False
