@@ -97,6 +97,7 @@ def test_rung_compare_through_the_cli_and_the_workspace(ws) -> None:  # type: ig
             rung.log_metric("accuracy", acc)
         ids.append(str(run.id))
     got = ws.runs.compare(ids[:2], only_differences=True)
+    assert ws.runs.compare(ids[:2]) == got  # differences only by default, as `rung compare`
     keys = {(r["section"], r["key"]) for r in got["rows"]}
     assert ("params", "C") in keys and ("metrics", "accuracy") in keys
     assert ("params", "seed") not in keys
@@ -118,6 +119,17 @@ def test_rung_compare_through_the_cli_and_the_workspace(ws) -> None:  # type: ig
         ((ids[0], ids[0]), f"run {ids[0]} is named twice"),
         ((ids[0], "999"), "unknown run 999"),
         ((ids[0], "x"), "run id 'x' is not a whole number"),
+        ((ids[0], "0"), f"unknown run 0 — run ids go from 1 to {ids[-1]}"),
+        ((ids[0], "#0"), f"unknown run 0 — run ids go from 1 to {ids[-1]}"),
+        (
+            ("sweep", ids[0]),
+            f"'sweep' is a run name, not a run id — write the id of a run named"
+            f" so: {', '.join(reversed(ids))}",
+        ),
+        (
+            (ids[0], "swep"),
+            "run id 'swep' is not a whole number — did you mean a run named 'sweep'? its ids:",
+        ),
     ):
         bad = rung_cli("compare", *args, cwd=ws.root, env=env)
         assert bad.returncode != 0 and bad.stdout == "", (args, bad.stdout)
@@ -225,3 +237,15 @@ def test_the_same_code_has_the_same_hash_however_far_a_run_got(ws) -> None:  # t
     finally:
         sys.path[:] = [p for p in sys.path if p != str(ws.root)]
         sys.modules.pop("stages", None)
+
+
+@given(st.floats(0, 2e9), st.floats(0, 2e9))
+def test_started_at_differs_only_when_the_shown_seconds_do(a: float, b: float) -> None:
+    """``started_at`` is compared to the second ``rung compare`` shows: two runs started
+    within one second do not differ (the cells read the same), a second apart they do."""
+    import time
+
+    rows = compare([{"started_at": a}, {"started_at": b}])
+    row = next(r for r in rows if r.key == "started_at")
+    shown = {time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) for t in (a, b)}
+    assert row.differs == (len(shown) == 2)

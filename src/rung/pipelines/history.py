@@ -11,7 +11,7 @@ from typing import Any
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.limits import check_int, is_digits, parse_int
 from rung.core.refs import parse_ref
-from rung.core.suggest import unknown
+from rung.core.suggest import closest, unknown
 from rung.pipelines.liveness import reap, reap_steps
 from rung.pipelines.runner import Progress, Stores
 from rung.store.metadata import Tx
@@ -181,11 +181,11 @@ class Runs:
         return [(parse(t), t) for t in texts]
 
     def compare(
-        self, run_ids: Sequence[int | str], only_differences: bool = False
+        self, run_ids: Sequence[int | str], only_differences: bool = True
     ) -> dict[str, Any]:
         """Two or more runs side by side (:mod:`rung.pipelines.compare`): ``{"runs": [ids],
-        "rows": [{"section", "key", "values", "differs"}]}``, only the rows that differ if
-        ``only_differences``.
+        "rows": [{"section", "key", "values", "differs"}]}``, only the rows that differ
+        unless ``only_differences`` is False (as ``rung compare`` without and with ``--all``).
 
         Raises :class:`~rung.core.errors.InvalidInput` for fewer than two runs or one named
         twice, :class:`NotFound` for an unknown run."""
@@ -212,11 +212,7 @@ class Runs:
         with self._s.metadata.read() as tx:
             row = tx.one("SELECT * FROM runs WHERE id = :id", {"id": rid})
             if row is None:
-                last = tx.scalar("SELECT MAX(id) FROM runs")
-                hint = (
-                    f"run ids go from 1 to {last}" if last else "no runs yet: `rung run PIPELINE`"
-                )
-                raise NotFound(f"unknown run {run_id!r}", hint)
+                raise _unknown_run(tx, run_id)
             steps = tx.all("SELECT * FROM step_runs WHERE run_id = :id ORDER BY id", {"id": rid})
             io = tx.all(
                 "SELECT step_io.*, artifacts.kind, artifacts.size, datasets.name AS dataset_name,"
@@ -348,9 +344,32 @@ class Runs:
         return "none", None
 
     def _run_id(self, run_id: int | str) -> int:
+        """``run_id`` as a run id: :class:`NotFound` for 0 (as for any id no run has); for a
+        text that is not a number, :class:`InvalidInput` naming the ids of the runs of that
+        name, or the nearest run name."""
         if isinstance(run_id, int) and not isinstance(run_id, bool):
+            if run_id == 0:
+                with self._s.metadata.read() as tx:
+                    raise _unknown_run(tx, run_id)
             return check_int(run_id, "run id", hint="run ids are numbers: see `rung runs`")
         text = str(run_id).lstrip("#")
+        if is_digits(text) and text and int(text) == 0:
+            with self._s.metadata.read() as tx:
+                raise _unknown_run(tx, int(text))
+        if not is_digits(text) and text.strip():
+            with self._s.metadata.read() as tx:
+                ids = _ids_named(tx, text)
+                if ids:
+                    raise InvalidInput(
+                        f"{text!r} is a run name, not a run id",
+                        f"write the id of a run named so: {ids}",
+                    )
+                near = closest(text, [r["name"] for r in tx.all("SELECT DISTINCT name FROM runs")])
+                if near:
+                    raise InvalidInput(
+                        f"run id {text!r} is not a whole number",
+                        f"did you mean a run named {near[0]!r}? its ids: {_ids_named(tx, near[0])}",
+                    )
         return parse_int(text, "run id", hint="run ids are numbers: see `rung runs`")
 
     def describe_artifact(self, digest: str) -> str:
@@ -559,6 +578,20 @@ class Runs:
         from rung.pipelines.reproduce import reproduce
 
         return reproduce(self, self._s, run_id, progress)
+
+
+def _ids_named(tx: Tx, name: str) -> str:
+    """The ids of the latest runs named ``name``, newest first (``"9, 7"``; ``""``: none)."""
+    rows = tx.all("SELECT id FROM runs WHERE name = :n ORDER BY id DESC LIMIT 6", {"n": name})
+    ids = [str(r["id"]) for r in rows]
+    return ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+
+
+def _unknown_run(tx: Tx, run_id: int | str) -> NotFound:
+    """The error for an id no run has, naming the range of those that exist."""
+    last = tx.scalar("SELECT MAX(id) FROM runs")
+    hint = f"run ids go from 1 to {last}" if last else "no runs yet: `rung run PIPELINE`"
+    return NotFound(f"unknown run {run_id!r}", hint)
 
 
 def _read_inside(tx: Tx, step_run: int) -> builtins.list[dict[str, Any]]:
