@@ -20,6 +20,7 @@ from rung.core.query import (
     Compare,
     Expr,
     Field,
+    IsNan,
     Like,
     Member,
     Not,
@@ -68,11 +69,14 @@ def comparisons(draw: Any) -> Expr:
         return Member(
             field, tuple(draw(st.lists(values, min_size=1, max_size=3))), draw(st.booleans())
         )
-    if kind == "range":
+    if kind == "range":  # the low end first (the other way round is refused)
         kind_values = (
             NUMBER if field.space != "run" or ATTRIBUTES[field.key] == "number" else values
         )
-        return Range(field, draw(kind_values), draw(kind_values), draw(st.booleans()))
+        low, high = sorted((draw(kind_values), draw(kind_values)))
+        return Range(field, low, high, draw(st.booleans()))
+    if field.space == "metrics" and draw(st.booleans()):
+        return IsNan(field, draw(st.booleans()))
     op = draw(st.sampled_from(["=", "!=", "<", "<=", ">", ">="]))
     return Compare(field, op, draw(values))
 
@@ -149,6 +153,18 @@ def test_spellings_of_one_filter_parse_to_one_tree(written: str, canonical: str 
         ("metrics.acc = 1e999", "not finite"),
         ("metrics.acc = 'unterminated", "unexpected"),
         ("metrics.acc ~ 1", "unexpected '~"),
+        ("metrics.acc = nan", "select NaN with `is nan`: metrics.loss is nan"),
+        ("metrics.acc in (1, nan)", "select NaN with `is nan`"),
+        ("metrics.acc = 'NaN'", "select NaN with metrics.acc is nan"),
+        ("metrics.acc != ' nan'", "select NaN with metrics.acc is nan"),
+        ("params.C is nan", "only a metric can be NaN"),
+        ("id is not nan", "only a metric can be NaN"),
+        ("metrics.acc is null", "unexpected 'null'"),
+        ("id between 5 and 1", "holds for no run: its low end 5 is above its high end 1"),
+        ("metrics.acc between 1 and -0.5", "write the low end first: metrics.acc between -0.5"),
+        ("id not between 2 and 1", "holds for every run with id"),
+        ('name between "b" and "a"', 'write the low end first: name between "a" and "b"'),
+        ("params.C between 1.5 and 1", "holds for no run"),
         ("a" * 5000, "over the limit of 4000"),
     ],
 )
@@ -162,7 +178,7 @@ def test_a_malformed_filter_is_one_line_naming_where_and_the_fix(text: str, says
 
 @given(
     st.text(
-        alphabet="metrics.acc params.C name id and or not in between like ()=<>!,\"'`0.9-_%",
+        alphabet="metrics.acc params.C name id and or not in between like is nan ()=<>!,\"'`0.9-_%",
         max_size=40,
     )
 )
@@ -254,6 +270,9 @@ def evaluate(expr: Expr, run: dict[str, Any]) -> bool:
     if isinstance(expr, Not):
         return not evaluate(expr.part, run)
     field = expr.field  # type: ignore[union-attr]
+    if isinstance(expr, IsNan):  # NaN as IEEE 754 has it: the one value unequal to itself
+        value = run["metrics"].get(field.key)
+        return value is not None and (value != value) != expr.negated
     if field.space == "metrics":
         value = run["metrics"].get(field.key)
         if value is None or math.isnan(value):
@@ -325,7 +344,7 @@ def population(tmp_path_factory, request) -> Any:  # type: ignore[no-untyped-def
             metrics: dict[str, float] = {}
             for k in rnd.sample(["acc", "loss", "eval.auc", "val loss"], rnd.randint(0, 3)):
                 for step in range(rnd.randint(1, 2)):
-                    v = rnd.choice([0.5, 1.5, -0.25, 2.0, float("nan"), 1.0, 3.75])
+                    v = rnd.choice([0.5, 1.5, -0.25, 2.0, float("nan"), 1.0, 3.75, math.inf])
                     tx.insert(
                         "metrics",
                         {
@@ -390,6 +409,10 @@ def test_the_database_selects_exactly_what_the_filter_means(population: Any, exp
         "ended_at > 1010",
         "not ended_at > 1010",
         'code_commit = "b" or code_commit < "b"',
+        "metrics.loss is nan",
+        "metrics.loss IS NOT NaN",
+        "not metrics.acc is nan",
+        "metrics.acc is not nan and metrics.acc > 1",
     ],
 )
 def test_named_filters_select_what_they_mean(population: Any, text: str) -> None:

@@ -13,9 +13,11 @@ Written as a user would type it::
   run read: ``"NAME"`` or ``"NAME@VERSION"``). A name holding other characters than letters,
   digits, ``_``, ``-`` and ``.`` is written between backticks: ``metrics.`val loss```.
 * **Comparisons**: ``=`` (or ``==``), ``!=`` (or ``<>``), ``<``, ``<=``, ``>``, ``>=``;
-  ``in (V, …)`` and ``not in (V, …)``; ranges ``between LO and HI`` (both ends included) and
-  ``not between``; text match ``like`` / ``ilike`` (case-insensitive) with SQL's wildcards
-  ``%`` (any text) and ``_`` (one character), and ``not like`` / ``not ilike``.
+  ``in (V, …)`` and ``not in (V, …)``; ranges ``between LO and HI`` (both ends included; LO
+  above HI is refused) and ``not between``; text match ``like`` / ``ilike``
+  (case-insensitive) with SQL's wildcards ``%`` (any text) and ``_`` (one character), and
+  ``not like`` / ``not ilike``; ``metrics.K is nan`` and ``is not nan`` (NaN equals nothing,
+  itself included, in every other comparison — as in IEEE 754 and SQL).
 * **Logic**: ``and``, ``or``, ``not`` and parentheses; ``not`` binds tightest, then ``and``,
   then ``or`` (as in SQL and Python). Keywords are case-insensitive.
 * **Values**: numbers (``0.9``, ``-1e-3``) and text in double or single quotes (a quote inside
@@ -81,6 +83,7 @@ _GRAMMAR = r"""
      | field NOT? _IN "(" value ("," value)* ")" -> member
      | field NOT? _BETWEEN value _AND value -> range
      | field NOT? LIKE value -> like
+     | field _IS NOT? _NAN -> isnan
 field: NAME ("." key)*
 ?key: NAME | QUOTED_NAME
 ?value: NUMBER | STRING
@@ -90,6 +93,8 @@ _OR.2: /or\b/i
 _IN.2: /in\b/i
 _BETWEEN.2: /between\b/i
 LIKE.2: /i?like\b/i
+_IS.2: /is\b/i
+_NAN.2: /nan\b/i
 COMP: "==" | "!=" | "<>" | "<=" | ">=" | "=" | "<" | ">"
 NAME: /[A-Za-z_][A-Za-z0-9_\-]*/
 QUOTED_NAME: /`[^`\n]+`/
@@ -169,6 +174,18 @@ class Like:
 
 
 @dataclass(frozen=True)
+class IsNan:
+    """``metrics.K is nan``: the run's last ``K`` is NaN; ``is not nan`` (``negated``): it has
+    a ``K`` and the last one is a number (±infinity included). Metrics only."""
+
+    field: Field
+    negated: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.field} is {'not ' if self.negated else ''}nan"
+
+
+@dataclass(frozen=True)
 class Not:
     part: Expr
 
@@ -192,7 +209,7 @@ class Or:
         return " or ".join(_wrapped(p, Or) for p in self.parts)
 
 
-Expr = Compare | Member | Range | Like | Not | And | Or
+Expr = Compare | Member | Range | Like | IsNan | Not | And | Or
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*")
 _OPS = {"==": "=", "<>": "!="}
@@ -261,6 +278,11 @@ def parse(text: str) -> Expr:
                 f"complete it{_expected(getattr(exc, 'expected', ()))}, e.g. {EXAMPLE}",
             ) from None
         allowed: Any = getattr(exc, "expected", None) or ()
+        if str(token).lower() == "nan" and "STRING" in allowed:
+            raise InvalidInput(
+                f"filter {_shown(text)}: nan is not a value to compare with (position {pos + 1})",
+                "select NaN with `is nan`: metrics.loss is nan (and the rest with is not nan)",
+            ) from None
         if getattr(token, "type", None) == "NAME" and "STRING" in allowed:
             raise InvalidInput(  # `name = wine`: quotes left out, or eaten by the shell
                 f"filter {_shown(text)}: a text value must be quoted, not {got[:20]!r}"
@@ -310,6 +332,8 @@ _TERMINALS = {
     "RPAR": ")",
     "_AND": "and",
     "_OR": "or",
+    "_IS": "is",
+    "_NAN": "nan",
     "COMMA": ",",
     "DOT": ".",
     "QUOTED_NAME": "a `quoted` name",
@@ -322,7 +346,20 @@ def _expected(names: Any) -> str:
     words = set()
     for n in names or ():
         word = _TERMINALS.get(n, n.lower())
-        literal = word in ("(", ")", ",", ".", "and", "or", "not", "in", "between", "like")
+        literal = word in (
+            "(",
+            ")",
+            ",",
+            ".",
+            "and",
+            "or",
+            "not",
+            "in",
+            "between",
+            "like",
+            "is",
+            "nan",
+        )
         words.add(f"`{word}`" if literal else word)
     return f" (expected {', '.join(sorted(words))})" if words else ""
 
@@ -386,7 +423,22 @@ def _comparison(kind: str, field: Field, kids: list[Any], text: str) -> Expr:
         low, high = _value(rest[0]), _value(rest[1])
         _check_type(field, low, text)
         _check_type(field, high, text)
+        if isinstance(low, str) == isinstance(high, str) and low > high:  # type: ignore[operator]
+            made = Range(field, low, high, negated)
+            held = f"every run with {field}" if negated else "no run"
+            raise InvalidInput(
+                f"filter {_shown(text)}: {made} holds for {held}: its low end"
+                f" {_literal(low)} is above its high end {_literal(high)}",
+                f"write the low end first: {Range(field, high, low, negated)}",
+            )
         return Range(field, low, high, negated)
+    if kind == "isnan":
+        if field.space != "metrics":
+            raise InvalidInput(
+                f"filter {_shown(text)}: {field} is nan: only a metric can be NaN",
+                "write e.g. metrics.loss is nan, or metrics.loss is not nan",
+            )
+        return IsNan(field, negated)
     if kind == "like":
         word, pattern = str(rest[0]).lower(), _value(rest[1])
         numeric = field.space == "metrics" or ATTRIBUTES.get(field.key) == "number"
@@ -442,6 +494,13 @@ def _check_type(field: Field, value: Value, text: str) -> None:
     wants = "number" if field.space == "metrics" else ATTRIBUTES.get(field.key, "any")
     if field.space == "params" or wants == "any":
         return
+    if wants == "number" and isinstance(value, str) and value.strip().lower() == "nan":
+        raise InvalidInput(
+            f"filter {_shown(text)}: {field} is compared with numbers, not {_literal(value)}",
+            f"select NaN with {field} is nan (and the rest with {field} is not nan)"
+            if field.space == "metrics"
+            else "only a metric can be NaN",
+        )
     if wants == "number" and isinstance(value, str):
         example = "1767225600 (UNIX seconds)" if field.key.endswith("_at") else "0.5"
         raise InvalidInput(

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rung.core.errors import InvalidInput
-from rung.core.query import And, Compare, Expr, Like, Member, Not, Or, Range
+from rung.core.query import And, Compare, Expr, IsNan, Like, Member, Not, Or, Range
 from rung.core.suggest import closest, did_you_mean
 
 CLOSED = {
@@ -30,7 +30,7 @@ CLOSED = {
 """The values a run's ``status`` and ``kind`` take, all of them (:mod:`rung.pipelines.liveness`
 marks a run whose process is gone ``dead``)."""
 
-Leaf = Compare | Member | Range | Like
+Leaf = Compare | Member | Range | Like | IsNan
 
 
 def leaves(expr: Expr) -> Iterator[Leaf]:
