@@ -249,3 +249,24 @@ def test_started_at_differs_only_when_the_shown_seconds_do(a: float, b: float) -
     row = next(r for r in rows if r.key == "started_at")
     shown = {time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) for t in (a, b)}
     assert row.differs == (len(shown) == 2)
+
+
+@pytest.mark.parametrize(("n", "columns", "cut"), [(2, 80, False), (9, 80, True), (9, 200, False)])
+def test_a_table_wider_than_the_terminal_says_where_the_values_are_whole(
+    sqlite_ws, n: int, columns: int, cut: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """Every run is a column: past the terminal's width rich cuts the values short, and
+    ``rung compare`` then says so and points at ``--json``; the field column stays whole."""
+    import rung
+    from conftest import rung_cli
+
+    ids = []
+    for i in range(n):
+        with sqlite_ws.start_run("sweep", params={"test_fraction_long_name": i / 7}) as run:
+            rung.log_metric("accuracy_macro_averaged", i / 3)
+        ids.append(str(run.id))
+    got = rung_cli("compare", *ids, cwd=sqlite_ws.root, env={"COLUMNS": str(columns)})
+    assert got.returncode == 0, got.stderr
+    assert "params.test_fraction_long_name" in got.stdout
+    assert ("values are cut short — `--json` holds them whole" in got.stdout) == cut, got.stdout
+    assert all(len(line) <= columns for line in got.stdout.splitlines() if "│" in line)

@@ -165,6 +165,15 @@ def test_spellings_of_one_filter_parse_to_one_tree(written: str, canonical: str 
         ("id not between 2 and 1", "holds for every run with id"),
         ('name between "b" and "a"', 'write the low end first: name between "a" and "b"'),
         ("params.C between 1.5 and 1", "holds for no run"),
+        (
+            'started_at > "2026-11-30"',
+            'write UNIX seconds: "2026-11-30" is 1795996800 (read as UTC)',
+        ),
+        ('ended_at < "2026-11-30 22:24:54"', "is 1796077494 (read as UTC)"),
+        ('started_at >= "2026-11-30T23:24:54+01:00"', '+01:00" is 1796077494'),
+        ('started_at > "last week"', "write UNIX seconds, e.g. started_at > 1767225600"),
+        ('id = "3"', "write the number without quotes: 3"),
+        ('metrics.acc in (" 0.5", 1)', "write the number without quotes: 0.5"),
         ("a" * 5000, "over the limit of 4000"),
     ],
 )
@@ -523,9 +532,13 @@ def test_quoting_mistakes_and_stray_words_get_their_own_fix(text: str, fix: str)
 def test_dataset_takes_only_what_a_set_of_reads_can_mean_refused_when_parsed(text: str) -> None:
     """``dataset`` holds the versions a run read: ``=``, ``in`` and ``like`` (by any read);
     their negations and orders are refused by the parser, before any query."""
-    with pytest.raises(InvalidInput, match="dataset takes =, in and like") as info:
+    with pytest.raises(InvalidInput, match="dataset takes `=`, `in` and `like`") as info:
         parse(text)
-    assert 'not dataset = "NAME"' in (info.value.hint or "")
+    hint = info.value.hint or ""
+    value = re.findall(r'"[^"]*"', text.split("dataset", 1)[1])[0]  # the user's own value
+    negative = "!=" in text or "<>" in text or "dataset not" in text
+    assert ("`not dataset" in hint) == negative and value in hint, hint
+    assert "sp500" not in hint or "sp500" in text  # no made-up name
 
 
 @pytest.mark.parametrize(
@@ -635,3 +648,33 @@ def test_names_no_run_holds_are_refused_or_hinted_with_the_nearest(ws) -> None: 
         "error: filter 'status = \"sucess\"': status is never 'sucess' — did you mean"
         " 'succeeded'? (status is one of running, succeeded, failed, dead)"
     ]
+
+
+PAIRS = [
+    ("id >= 2", "id <= 3"),
+    ("params.C < 5", "metrics.acc is not nan"),
+    ('name = "a"', "not id = 1"),
+    ("metrics.acc > 0.5 or id = 1", "params.C in (1, 10)"),
+    ("id = 1", "id = 2"),
+]
+
+
+def test_repeated_filters_select_what_every_one_selects(ws) -> None:  # type: ignore[no-untyped-def]
+    """``-f A -f B`` (a list of filters) is ``(A) and (B)``, in the workspace and the CLI."""
+    import os
+
+    import rung
+    from conftest import rung_cli
+
+    for i, (name, c, acc) in enumerate(
+        [("a", 1, 0.9), ("b", 10, 0.4), ("a", 3, math.nan), ("a", 10, 0.7)]
+    ):
+        with ws.start_run(name, params={"C": c, "i": i}):
+            rung.log_metric("acc", acc)
+    env = {"RUNG_STORE_URL": os.environ["RUNG_STORE_URL"]}
+    for a, b in PAIRS:
+        both = [r.id for r in ws.runs.list(filter=f"({a}) and ({b})")]
+        assert [r.id for r in ws.runs.list(filter=[a, b])] == both, (a, b)
+        listed = rung_cli("runs", "-f", a, "-f", b, "--json", cwd=ws.root, env=env)
+        assert [r["id"] for r in json.loads(listed.stdout)] == both, listed.stderr
+    assert [r.id for r in ws.runs.list(filter=[])] == [r.id for r in ws.runs.list()]

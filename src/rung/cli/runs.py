@@ -251,18 +251,29 @@ def compare(
             return v[:12]
         return _fmt(v) if isinstance(v, float) else str(v)
 
+    header = ["field", *[f"run {r}" for r in runs]]
+    cells = [
+        [
+            f"{r['section']}.{r['key']}" if r["section"] != "run" else r["key"],
+            *(shown(r["key"], v) for v in r["values"]),
+        ]
+        for r in rows
+    ]
     render.table(
         f"runs {', '.join(map(str, runs))}" + ("" if show_all else " — fields that differ"),
-        ["field", *[f"run {r}" for r in runs]],
-        [
-            [
-                f"{r['section']}.{r['key']}" if r["section"] != "run" else r["key"],
-                *(shown(r["key"], v) for v in r["values"]),
-            ]
-            for r in rows
-        ],
+        header,
+        cells,
         keep_first=True,
     )
+    # a column per run: past the terminal's width, values are cut short — say where they
+    # are whole (rich pads each column with a space either side and draws one rule between)
+    needed = sum(max(len(c) for c in column) + 3 for column in zip(header, *cells, strict=True))
+    width = render.out.width
+    if needed > width:
+        render.hint(
+            f"{len(runs)} runs need {needed} columns, the terminal has {width}: values are cut"
+            " short — `--json` holds them whole, or compare fewer runs"
+        )
 
 
 @app.command(short_help="Trace a run or artifact back to data and code.")

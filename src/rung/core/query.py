@@ -41,6 +41,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from rung.core.errors import InvalidInput
@@ -387,12 +388,45 @@ def _build(tree: Any, text: str) -> Expr:
     field = _field(kids[0], text)
     made = _comparison(kind, field, kids, text)
     if field.key == "dataset" and field.space == "run" and not _dataset_form(made):
+        values = [v for v in _dataset_values(made) if isinstance(v, str)] or ["NAME"]
+        read = (
+            f"dataset like {_literal(values[0])}"
+            if isinstance(made, Like)
+            else f"dataset = {_literal(values[0])}"
+            if len(values) == 1
+            else f"dataset in ({', '.join(map(_literal, values))})"
+        )
         raise InvalidInput(
-            f"filter {_shown(text)}: dataset takes =, in and like, not {made}",
-            'write dataset = "NAME@VERSION", dataset in ("NAME", …) or dataset like "NAME@%";'
-            ' for the runs that did not read it, not dataset = "NAME"',
+            f"filter {_shown(text)}: dataset takes `=`, `in` and `like` (which runs read it),"
+            f" not `{_operator(made)}`",
+            f"for the runs that did not read it write `not {read}`"
+            if _negative(made)
+            else f'write `{read}` (NAME or NAME@VERSION) or `dataset like "NAME@%"`',
         )
     return made
+
+
+def _dataset_values(node: Expr) -> list[Value]:
+    if isinstance(node, Compare):
+        return [node.value]
+    if isinstance(node, Member):
+        return list(node.values)
+    if isinstance(node, Range):
+        return [node.low, node.high]
+    return [node.pattern] if isinstance(node, Like) else []
+
+
+def _operator(node: Expr) -> str:
+    """The comparison word of ``node``: ``!=``, ``not in``, ``between`` …"""
+    if isinstance(node, Compare):
+        return node.op
+    word = {Member: "in", Range: "between", Like: "like"}.get(type(node), "")
+    return ("not " if getattr(node, "negated", False) else "") + word
+
+
+def _negative(node: Expr) -> bool:
+    """``!=`` and the ``not`` forms: meant as "did not read it"."""
+    return (isinstance(node, Compare) and node.op == "!=") or bool(getattr(node, "negated", False))
 
 
 def _dataset_form(node: Expr) -> bool:
@@ -502,13 +536,44 @@ def _check_type(field: Field, value: Value, text: str) -> None:
             else "only a metric can be NaN",
         )
     if wants == "number" and isinstance(value, str):
-        example = "1767225600 (UNIX seconds)" if field.key.endswith("_at") else "0.5"
+        fix = f"write a number, e.g. {field} > 0.5"
+        if _is_number(value):
+            fix = f"write the number without quotes: {value.strip()}"
+        elif field.key.endswith("_at"):
+            fix = f"write UNIX seconds, e.g. {field} > 1767225600 (2026-01-01 00:00:00 UTC)"
+            seconds = _iso_seconds(value)
+            if seconds is not None:
+                naive = _iso_seconds(value + "+00:00") is not None
+                fix = f"write UNIX seconds: {_literal(value)} is {seconds}" + (
+                    " (read as UTC)" if naive else ""
+                )
         raise InvalidInput(
             f"filter {_shown(text)}: {field} is compared with numbers, not {_literal(value)}",
-            f"write a number, e.g. {field} > {example}",
+            fix,
         )
     if wants == "text" and not isinstance(value, str):
         raise InvalidInput(
             f"filter {_shown(text)}: {field} is compared with text, not {_literal(value)}",
             f'quote it, e.g. {field} = "{value}"',
         )
+
+
+def _iso_seconds(text: str) -> int | None:
+    """The UNIX seconds of an ISO 8601 date or time (``2026-11-30``, ``2026-11-30 22:24:54``,
+    read as UTC unless it names its offset), or None for any other text."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text.strip().removesuffix(" UTC"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
