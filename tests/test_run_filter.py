@@ -508,6 +508,12 @@ def test_like_is_refused_on_numbers_as_on_metrics(text: str) -> None:
         ("name = \u2018abc\u2019", "write straight quotes"),
         ("id = 1 id", "(expected `)`, `,`, `and`, `or`)"),
         ("id = 1 )", "(expected the end)"),
+        ('name = "wine" and and id = 1', "'and' then 'and' at position 19: drop one of them"),
+        ("id = 1 OR and id = 2", "'OR' then 'and' at position 11"),
+        ("not or id = 1", "'not' then 'or' at position 5"),
+        ('name = "a and or" and id = 1 )', "unexpected ')' at position 30"),  # quoted: a value
+        ('name = "unterminated text', "unexpected '\"unterminated' at position 8"),
+        ("id = 1 ~" + "x" * 30, "unexpected '~" + "x" * 18 + "…' at position 8"),
     ],
 )
 def test_quoting_mistakes_and_stray_words_get_their_own_fix(text: str, fix: str) -> None:

@@ -266,9 +266,16 @@ def parse(text: str) -> Expr:
         else:
             fix = f"write a field, an operator and a value{_expected(exc.allowed)}, e.g. {EXAMPLE}"
         raise InvalidInput(
-            f"filter {_shown(text)}: unexpected {text[at:][:12]!r} at position {at + 1}", fix
+            f"filter {_shown(text)}: unexpected {_word(text, at)!r} at position {at + 1}", fix
         ) from None
     except UnexpectedInput as exc:
+        doubled = _DOUBLED.search(_QUOTED.sub(lambda m: "x" * len(m.group()), text))
+        if doubled:  # `a and and b`: the second `and` was read as a field's name
+            raise InvalidInput(
+                f"filter {_shown(text)}: {doubled.group(1)!r} then {doubled.group(2)!r} at"
+                f" position {doubled.start(2) + 1}",
+                "drop one of them, or write the condition between them",
+            ) from None
         token = getattr(exc, "token", None)
         pos = getattr(token, "start_pos", None)
         pos = pos if isinstance(pos, int) else getattr(exc, "pos_in_stream", 0) or 0
@@ -314,6 +321,16 @@ def _depth(tree: Any) -> int:
             deepest = max(deepest, level)
             stack.extend((k, level + 1) for k in node.children if isinstance(k, Tree))
     return deepest
+
+
+_QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|`[^`]*`')
+_DOUBLED = re.compile(r"\b(and|or|not)\s+(and|or)\b", re.IGNORECASE)
+
+
+def _word(text: str, at: int) -> str:
+    """The word of ``text`` from ``at`` on (to the next space), at most 20 characters."""
+    word = text[at:].split(None, 1)[0] if text[at:].strip() else text[at:]
+    return word if len(word) <= 20 else word[:19] + "…"
 
 
 def _shown(text: str) -> str:
