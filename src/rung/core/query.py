@@ -2,7 +2,7 @@
 
 Written as a user would type it::
 
-    metrics.accuracy > 0.9 and params.C in (0.1, 1) and trigger = "drift"
+    metrics.accuracy > 0.9 and params.C in (0.1, 1) and trigger like "automate job %"
     (status = "failed" or metrics.loss >= 0.5) and not name like "%smoke%"
     metrics.auc between 0.8 and 0.9 and dataset = "sp500@2"
 
