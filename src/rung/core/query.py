@@ -251,10 +251,9 @@ def parse(text: str) -> Expr:
     try:
         tree = _parser().parse(text)
     except UnexpectedEOF as exc:
-        expected = _expected(getattr(exc, "expected", ()))
         raise InvalidInput(
             f"filter {_shown(text)} ends too early, at position {len(text) + 1}",
-            f"complete it{expected}, e.g. {EXAMPLE}",
+            _fix("complete it", getattr(exc, "expected", ())),
         ) from None
     except UnexpectedCharacters as exc:
         at = exc.pos_in_stream or 0
@@ -264,7 +263,7 @@ def parse(text: str) -> Expr:
         elif char in "\u201c\u201d\u2018\u2019":
             fix = "write straight quotes, \" or ' (a word processor curls them)"
         else:
-            fix = f"write a field, an operator and a value{_expected(exc.allowed)}, e.g. {EXAMPLE}"
+            fix = _fix("write a field, an operator and a value", exc.allowed)
         raise InvalidInput(
             f"filter {_shown(text)}: unexpected {_word(text, at)!r} at position {at + 1}", fix
         ) from None
@@ -283,7 +282,7 @@ def parse(text: str) -> Expr:
         if not got:  # the end of the text, as a token
             raise InvalidInput(
                 f"filter {_shown(text)} ends too early, at position {len(text) + 1}",
-                f"complete it{_expected(getattr(exc, 'expected', ()))}, e.g. {EXAMPLE}",
+                _fix("complete it", getattr(exc, "expected", ())),
             ) from None
         allowed: Any = getattr(exc, "expected", None) or ()
         if str(token).lower() == "nan" and "STRING" in allowed:
@@ -299,7 +298,7 @@ def parse(text: str) -> Expr:
             ) from None
         raise InvalidInput(
             f"filter {_shown(text)}: unexpected {got[:20]!r} at position {pos + 1}",
-            f"check what comes before it{_expected(allowed)}, e.g. {EXAMPLE}",
+            _fix("check what comes before it", allowed),
         ) from None
     depth = _depth(tree)
     if depth > MAX_DEPTH:
@@ -357,6 +356,13 @@ _TERMINALS = {
     "QUOTED_NAME": "a `quoted` name",
     "$END": "the end",
 }
+
+
+def _fix(what: str, names: Any) -> str:
+    """``what`` to do, then what the grammar could take there — or, when that is unknown, an
+    example of a whole filter."""
+    expected = _expected(names)
+    return f"{what}{expected}" if expected else f"{what}, e.g. {EXAMPLE}"
 
 
 def _expected(names: Any) -> str:
