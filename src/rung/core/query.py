@@ -99,7 +99,7 @@ _NAN.2: /nan\b/i
 COMP: "==" | "!=" | "<>" | "<=" | ">=" | "=" | "<" | ">"
 NAME: /[A-Za-z_][A-Za-z0-9_\-]*/
 QUOTED_NAME: /`[^`\n]+`/
-NUMBER: /[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?/
+NUMBER: /[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?(?![A-Za-z_0-9.])/
 STRING: /"([^"]|"")*"/ | /'([^']|'')*'/
 %ignore /\s+/
 """
@@ -260,6 +260,8 @@ def parse(text: str) -> Expr:
         char = text[at : at + 1]
         if char in ('"', "'"):
             fix = f"close the text with a second {char} (a {char} inside it is doubled: {char * 2})"
+        elif _GLUED.match(text, at):
+            fix = "put a space between the number and the word after it"
         elif char in "\u201c\u201d\u2018\u2019":
             fix = "write straight quotes, \" or ' (a word processor curls them)"
         else:
@@ -322,6 +324,7 @@ def _depth(tree: Any) -> int:
     return deepest
 
 
+_GLUED = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?[A-Za-z_]")
 _QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|`[^`]*`')
 _DOUBLED = re.compile(r"\b(and|or|not)\s+(and|or)\b", re.IGNORECASE)
 
