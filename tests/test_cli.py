@@ -160,7 +160,7 @@ def test_usage_mistakes_are_one_line_without_traceback(project: Path) -> None:
         result = rung_cli(*args, cwd=project)
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr
-        assert "Error:" in result.stderr
+        assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1
 
 
 def test_version(tmp_path: Path) -> None:

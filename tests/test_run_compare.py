@@ -97,6 +97,7 @@ def test_rung_compare_through_the_cli_and_the_workspace(ws) -> None:  # type: ig
             rung.log_metric("accuracy", acc)
         ids.append(str(run.id))
     got = ws.runs.compare(ids[:2], only_differences=True)
+    assert ws.runs.compare(ids[:2]) == got  # differences only by default, as `rung compare`
     keys = {(r["section"], r["key"]) for r in got["rows"]}
     assert ("params", "C") in keys and ("metrics", "accuracy") in keys
     assert ("params", "seed") not in keys
@@ -118,6 +119,17 @@ def test_rung_compare_through_the_cli_and_the_workspace(ws) -> None:  # type: ig
         ((ids[0], ids[0]), f"run {ids[0]} is named twice"),
         ((ids[0], "999"), "unknown run 999"),
         ((ids[0], "x"), "run id 'x' is not a whole number"),
+        ((ids[0], "0"), f"unknown run 0 — run ids go from 1 to {ids[-1]}"),
+        ((ids[0], "#0"), f"unknown run 0 — run ids go from 1 to {ids[-1]}"),
+        (
+            ("sweep", ids[0]),
+            f"'sweep' is a run name, not a run id — write the id of a run named"
+            f" so: {', '.join(reversed(ids))}",
+        ),
+        (
+            (ids[0], "swep"),
+            "run id 'swep' is not a whole number — did you mean a run named 'sweep'? its ids:",
+        ),
     ):
         bad = rung_cli("compare", *args, cwd=ws.root, env=env)
         assert bad.returncode != 0 and bad.stdout == "", (args, bad.stdout)
@@ -137,3 +149,124 @@ def test_many_runs_each_get_a_column(sqlite_ws, n: int) -> None:  # type: ignore
     got = sqlite_ws.runs.compare(ids, only_differences=True)
     row = next(r for r in got["rows"] if r["key"] == "i")
     assert row["values"] == list(range(n)) and row["differs"]
+
+
+CODE_PIPE = """
+import rung
+import stages
+
+@rung.step
+def load(fail_at: str):
+    if fail_at == "load":
+        raise ValueError("load failed")
+    return [1.0, 2.0, 3.0]
+
+@rung.step
+def fit(values, fail_at: str):
+    if fail_at == "fit":
+        raise ValueError("fit failed")
+    return sum(values)
+
+@rung.step
+def extra(total):
+    return total * 2
+
+def _evaluated(total, fail_at):
+    return stages.evaluate(total, fail_at)
+
+@rung.pipeline
+def pipe(fail_at: str = "none", more: bool = False):
+    total = fit(load(fail_at), fail_at)
+    if more:
+        total = extra(total)
+    return _evaluated(total, fail_at)
+"""
+CODE_STAGES = """
+import rung
+
+@rung.step
+def evaluate(total, fail_at: str):
+    if fail_at == "evaluate":
+        raise ValueError("evaluate failed")
+    return total / 2
+"""
+
+
+def test_the_same_code_has_the_same_hash_however_far_a_run_got(ws) -> None:  # type: ignore[no-untyped-def]
+    """A run's ``code.hash`` covers the pipeline and every step its code names — directly,
+    through a helper, in another project module, behind a branch not taken — not only the
+    steps the run reached: runs failing at each step, and the succeeded ones, agree; an edit to
+    a step no run reached changes it."""
+    import sys
+
+    from rung.core.errors import StepFailed
+
+    (ws.root / "pipe.py").write_text(CODE_PIPE)
+    (ws.root / "stages.py").write_text(CODE_STAGES)
+
+    def run_fresh(**params: Any) -> int:
+        for name in [m for m in sys.modules if m == "stages" or m.startswith("rung_pipeline_")]:
+            del sys.modules[name]  # as a new `rung run` process would import them
+        try:
+            return int(ws.run("pipe.py:pipe", params).id)
+        except StepFailed:
+            return int(ws.runs.list(limit=1)[0].id)
+
+    def code_hash(run_id: int) -> str:
+        return str(ws.runs.get(run_id)["code"]["hash"])
+
+    try:
+        ids = [run_fresh(fail_at=f) for f in ("load", "fit", "evaluate", "none")]
+        ids.append(run_fresh(more=True))
+        ids.append(run_fresh(fail_at="fit", more=True))
+        statuses = [ws.runs.get(i)["status"] for i in ids]
+        assert statuses == ["failed"] * 3 + ["succeeded"] * 2 + ["failed"]
+        hashes = {code_hash(i) for i in ids}
+        assert len(hashes) == 1, hashes
+        got = ws.runs.compare(ids, only_differences=True)
+        assert ("code", "hash") not in {(r["section"], r["key"]) for r in got["rows"]}
+        for path, text, old, new in (
+            ("stages.py", CODE_STAGES, "total / 2", "total / 3"),  # a step never reached
+            ("pipe.py", CODE_PIPE, "total * 2", "total * 4"),  # behind a branch not taken
+        ):
+            (ws.root / path).write_text(text.replace(old, new))
+            changed = run_fresh(fail_at="load")
+            assert code_hash(changed) not in hashes, path
+            (ws.root / path).write_text(text)
+        assert code_hash(run_fresh(fail_at="load")) in hashes
+    finally:
+        sys.path[:] = [p for p in sys.path if p != str(ws.root)]
+        sys.modules.pop("stages", None)
+
+
+@given(st.floats(0, 2e9), st.floats(0, 2e9))
+def test_started_at_differs_only_when_the_shown_seconds_do(a: float, b: float) -> None:
+    """``started_at`` is compared to the second ``rung compare`` shows: two runs started
+    within one second do not differ (the cells read the same), a second apart they do."""
+    import time
+
+    rows = compare([{"started_at": a}, {"started_at": b}])
+    row = next(r for r in rows if r.key == "started_at")
+    shown = {time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) for t in (a, b)}
+    assert row.differs == (len(shown) == 2)
+
+
+@pytest.mark.parametrize(("n", "columns", "cut"), [(2, 80, False), (9, 80, True), (9, 200, False)])
+def test_a_table_wider_than_the_terminal_says_where_the_values_are_whole(
+    sqlite_ws, n: int, columns: int, cut: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """Every run is a column: past the terminal's width rich cuts the values short, and
+    ``rung compare`` then says so and points at ``--json``; the field column stays whole."""
+    import rung
+    from conftest import rung_cli
+
+    ids = []
+    for i in range(n):
+        with sqlite_ws.start_run("sweep", params={"test_fraction_long_name": i / 7}) as run:
+            rung.log_metric("accuracy_macro_averaged", i / 3)
+        ids.append(str(run.id))
+    got = rung_cli("compare", *ids, cwd=sqlite_ws.root, env={"COLUMNS": str(columns)})
+    assert got.returncode == 0, got.stderr
+    assert "params.test_fraction_long_name" in got.stdout
+    assert ("values are cut short — `--json` holds them whole" in got.stdout) == cut, got.stdout
+    assert all(len(line) <= columns for line in got.stdout.splitlines() if "│" in line)

@@ -20,6 +20,7 @@ from rung.core.query import (
     Compare,
     Expr,
     Field,
+    IsNan,
     Like,
     Member,
     Not,
@@ -68,11 +69,14 @@ def comparisons(draw: Any) -> Expr:
         return Member(
             field, tuple(draw(st.lists(values, min_size=1, max_size=3))), draw(st.booleans())
         )
-    if kind == "range":
+    if kind == "range":  # the low end first (the other way round is refused)
         kind_values = (
             NUMBER if field.space != "run" or ATTRIBUTES[field.key] == "number" else values
         )
-        return Range(field, draw(kind_values), draw(kind_values), draw(st.booleans()))
+        low, high = sorted((draw(kind_values), draw(kind_values)))
+        return Range(field, low, high, draw(st.booleans()))
+    if field.space == "metrics" and draw(st.booleans()):
+        return IsNan(field, draw(st.booleans()))
     op = draw(st.sampled_from(["=", "!=", "<", "<=", ">", ">="]))
     return Compare(field, op, draw(values))
 
@@ -149,6 +153,30 @@ def test_spellings_of_one_filter_parse_to_one_tree(written: str, canonical: str 
         ("metrics.acc = 1e999", "not finite"),
         ("metrics.acc = 'unterminated", "unexpected"),
         ("metrics.acc ~ 1", "unexpected '~"),
+        ("params.C<1or id=3", "unexpected '1or' at position 10: put a space between the number"),
+        ("metrics.acc > 1.5e-3and id = 1", "unexpected '1.5e-3and' at position 15: put a space"),
+        ("id in (1,2x)", "unexpected '2x)' at position 10: put a space"),
+        ("metrics.acc = nan", "select NaN with `is nan`: metrics.loss is nan"),
+        ("metrics.acc in (1, nan)", "select NaN with `is nan`"),
+        ("metrics.acc = 'NaN'", "select NaN with metrics.acc is nan"),
+        ("metrics.acc != ' nan'", "select NaN with metrics.acc is nan"),
+        ("params.C is nan", "only a metric can be NaN"),
+        ("id is not nan", "only a metric can be NaN"),
+        ("metrics.acc is null", "unexpected 'null'"),
+        ("id between 5 and 1", "holds for no run: its low end 5 is above its high end 1"),
+        ("metrics.acc between 1 and -0.5", "write the low end first: metrics.acc between -0.5"),
+        ("id not between 2 and 1", "holds for every run with id"),
+        ('name between "b" and "a"', 'write the low end first: name between "a" and "b"'),
+        ("params.C between 1.5 and 1", "holds for no run"),
+        (
+            'started_at > "2026-11-30"',
+            'write UNIX seconds: "2026-11-30" is 1795996800 (read as UTC)',
+        ),
+        ('ended_at < "2026-11-30 22:24:54"', "is 1796077494 (read as UTC)"),
+        ('started_at >= "2026-11-30T23:24:54+01:00"', '+01:00" is 1796077494'),
+        ('started_at > "last week"', "write UNIX seconds, e.g. started_at > 1767225600"),
+        ('id = "3"', "write the number without quotes: 3"),
+        ('metrics.acc in (" 0.5", 1)', "write the number without quotes: 0.5"),
         ("a" * 5000, "over the limit of 4000"),
     ],
 )
@@ -162,7 +190,7 @@ def test_a_malformed_filter_is_one_line_naming_where_and_the_fix(text: str, says
 
 @given(
     st.text(
-        alphabet="metrics.acc params.C name id and or not in between like ()=<>!,\"'`0.9-_%",
+        alphabet="metrics.acc params.C name id and or not in between like is nan ()=<>!,\"'`0.9-_%",
         max_size=40,
     )
 )
@@ -254,6 +282,9 @@ def evaluate(expr: Expr, run: dict[str, Any]) -> bool:
     if isinstance(expr, Not):
         return not evaluate(expr.part, run)
     field = expr.field  # type: ignore[union-attr]
+    if isinstance(expr, IsNan):  # NaN as IEEE 754 has it: the one value unequal to itself
+        value = run["metrics"].get(field.key)
+        return value is not None and (value != value) != expr.negated
     if field.space == "metrics":
         value = run["metrics"].get(field.key)
         if value is None or math.isnan(value):
@@ -325,7 +356,7 @@ def population(tmp_path_factory, request) -> Any:  # type: ignore[no-untyped-def
             metrics: dict[str, float] = {}
             for k in rnd.sample(["acc", "loss", "eval.auc", "val loss"], rnd.randint(0, 3)):
                 for step in range(rnd.randint(1, 2)):
-                    v = rnd.choice([0.5, 1.5, -0.25, 2.0, float("nan"), 1.0, 3.75])
+                    v = rnd.choice([0.5, 1.5, -0.25, 2.0, float("nan"), 1.0, 3.75, math.inf])
                     tx.insert(
                         "metrics",
                         {
@@ -390,6 +421,10 @@ def test_the_database_selects_exactly_what_the_filter_means(population: Any, exp
         "ended_at > 1010",
         "not ended_at > 1010",
         'code_commit = "b" or code_commit < "b"',
+        "metrics.loss is nan",
+        "metrics.loss IS NOT NaN",
+        "not metrics.acc is nan",
+        "metrics.acc is not nan and metrics.acc > 1",
     ],
 )
 def test_named_filters_select_what_they_mean(population: Any, text: str) -> None:
@@ -476,6 +511,12 @@ def test_like_is_refused_on_numbers_as_on_metrics(text: str) -> None:
         ("name = \u2018abc\u2019", "write straight quotes"),
         ("id = 1 id", "(expected `)`, `,`, `and`, `or`)"),
         ("id = 1 )", "(expected the end)"),
+        ('name = "wine" and and id = 1', "'and' then 'and' at position 19: drop one of them"),
+        ("id = 1 OR and id = 2", "'OR' then 'and' at position 11"),
+        ("not or id = 1", "'not' then 'or' at position 5"),
+        ('name = "a and or" and id = 1 )', "unexpected ')' at position 30"),  # quoted: a value
+        ('name = "unterminated text', "unexpected '\"unterminated' at position 8"),
+        ("id = 1 ~" + "x" * 30, "unexpected '~" + "x" * 18 + "…' at position 8"),
     ],
 )
 def test_quoting_mistakes_and_stray_words_get_their_own_fix(text: str, fix: str) -> None:
@@ -500,6 +541,149 @@ def test_quoting_mistakes_and_stray_words_get_their_own_fix(text: str, fix: str)
 def test_dataset_takes_only_what_a_set_of_reads_can_mean_refused_when_parsed(text: str) -> None:
     """``dataset`` holds the versions a run read: ``=``, ``in`` and ``like`` (by any read);
     their negations and orders are refused by the parser, before any query."""
-    with pytest.raises(InvalidInput, match="dataset takes =, in and like") as info:
+    with pytest.raises(InvalidInput, match="dataset takes `=`, `in` and `like`") as info:
         parse(text)
-    assert 'not dataset = "NAME"' in (info.value.hint or "")
+    hint = info.value.hint or ""
+    value = re.findall(r'"[^"]*"', text.split("dataset", 1)[1])[0]  # the user's own value
+    negative = "!=" in text or "<>" in text or "dataset not" in text
+    assert ("`not dataset" in hint) == negative and value in hint, hint
+    assert "sp500" not in hint or "sp500" in text  # no made-up name
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["runs", "-f", "status", "=", "failed"], "the shell split the filter into words"),
+        (["runs", "--filter", "name", "like", "x%"], "('like x%' left over)"),
+        (["runs", "--filter=id", ">", "3"], "('> 3' left over)"),
+        (["runs", "-f", "name = wine"], "a text value must be quoted, not 'wine'"),
+        (["runs", "-f", "status in (failed, dead)"], "must be quoted, not 'failed'"),
+        (["runs", "-f", 'name = "a" or params.model = tree'], "must be quoted, not 'tree'"),
+        (["compare", "1", "-3"], "No such option '-3'"),
+        (["runs", "-n", "0"], "0 is not in the range"),
+        (["runs", "--jsno"], "Did you mean '--json'"),
+        (["runs", "extra"], "Got unexpected extra argument (extra) — see `rung runs --help`"),
+        (["show"], "Missing argument 'RUN' — see `rung show --help`"),
+    ],
+)
+def test_usage_and_shell_quoting_mistakes_are_one_line(
+    args: list[str], says: str, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """click's usage mistakes and the filters a shell took the quotes out of are rung's one
+    line (``error: … — fix``), the latter with the fix of quoting the whole filter."""
+    from conftest import rung_cli
+    from rung.core.query import SHELL_QUOTING
+
+    assert rung_cli("init", cwd=tmp_path).returncode == 0
+    got = rung_cli(*args, cwd=tmp_path)
+    lines = got.stderr.strip().splitlines()
+    assert got.returncode != 0 and got.stdout == "", got
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], got.stderr
+    if args[0] == "runs" and args[1].startswith(("-f", "--filter")):
+        assert lines[0].endswith(SHELL_QUOTING)
+
+
+def _typos(word: str) -> list[str]:
+    """One-edit misspellings of ``word``: a letter dropped, one added, two swapped, another
+    case — each within :func:`rung.core.suggest.closest`'s reach of it."""
+    typos = [
+        word[:2] + word[3:],
+        word[:3] + "x" + word[3:],
+        word[:1] + word[2] + word[1] + word[3:],
+        word[:-2] + word[-1] + word[-2],
+        word.upper(),
+    ]
+    return [t for t in typos if t != word]
+
+
+def test_names_no_run_holds_are_refused_or_hinted_with_the_nearest(ws) -> None:  # type: ignore[no-untyped-def]
+    """A status or kind value outside its closed set and a dataset that does not exist are
+    refused in one line with the nearest name; a metric or parameter key, a run name or a
+    trigger no run holds gets a hint naming the nearest one when nothing matched (the
+    workspace's ``filter_hints`` and ``rung runs``); every name that exists gets neither."""
+    import os
+
+    import pandas as pd
+
+    import rung
+    from conftest import rung_cli
+    from rung.core.errors import InvalidInput
+    from rung.pipelines.filter_names import CLOSED
+
+    ws.data.add(pd.DataFrame({"x": [1, 2]}), name="wines")
+    with ws.start_run("sweep-alpha", params={"alpha": 0.5, "solver": "lbfgs"}):
+        rung.log_metric("accuracy", 0.9)
+        rung.log_metric("val_loss", 0.3)
+    for attribute, values in CLOSED.items():
+        for value in values:
+            ws.runs.list(filter=f'{attribute} = "{value}"')  # allowed
+            for typo in _typos(value):
+                for written in (f'{attribute} = "{typo}"', f'{attribute} not in ("{typo}")'):
+                    with pytest.raises(InvalidInput) as info:
+                        ws.runs.list(filter=f"id > 0 and {written}")
+                    assert f"{attribute} is never {typo!r}" in info.value.message
+                    assert f"did you mean {value!r}" in (info.value.hint or ""), written
+    for ref in ("wines", "wines@1"):
+        assert ws.runs.list(filter=f'dataset = "{ref}"') == []  # exists: no refusal
+        for typo in _typos(ref):
+            with pytest.raises(InvalidInput, match=f"no dataset {typo!r}") as info:
+                ws.runs.list(filter=f'dataset in ("{typo}")')
+            assert "did you mean 'wines" in (info.value.hint or "")
+    named = {
+        "metrics.{}": ["accuracy", "val_loss"],
+        "params.{}": ["alpha", "solver"],
+        "name": ["sweep-alpha"],
+        "trigger": ["manual"],
+    }
+    for template, words in named.items():
+        for word in words:
+            if template.startswith(("metrics", "params")):
+                right, written = template.format(word) + " < 0", template.format("{}") + " < 0"
+            else:
+                right, written = f'{template} = "{word}"', f'{template} = "{{}}"'
+            assert ws.runs.filter_hints(right) == []
+            for typo in _typos(word):
+                hints = ws.runs.filter_hints(["id > 0", written.format(typo)])
+                assert len(hints) == 1 and f"did you mean {word!r}?" in hints[0], hints
+                assert repr(typo) in hints[0]
+    env = {"RUNG_STORE_URL": os.environ["RUNG_STORE_URL"]}
+    empty = rung_cli("runs", "-f", "metrics.acuracy > 0.5", "-f", "id > 0", cwd=ws.root, env=env)
+    assert empty.returncode == 0 and empty.stdout.splitlines() == [
+        "no run matches the filters 'metrics.acuracy > 0.5' and 'id > 0'",
+        "no run has a metric 'acuracy' — did you mean 'accuracy'?",
+    ], empty
+    refused = rung_cli("runs", "-f", 'status = "sucess"', cwd=ws.root, env=env)
+    assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
+        "error: filter 'status = \"sucess\"': status is never 'sucess' — did you mean"
+        " 'succeeded'? (status is one of running, succeeded, failed, dead)"
+    ]
+
+
+PAIRS = [
+    ("id >= 2", "id <= 3"),
+    ("params.C < 5", "metrics.acc is not nan"),
+    ('name = "a"', "not id = 1"),
+    ("metrics.acc > 0.5 or id = 1", "params.C in (1, 10)"),
+    ("id = 1", "id = 2"),
+]
+
+
+def test_repeated_filters_select_what_every_one_selects(ws) -> None:  # type: ignore[no-untyped-def]
+    """``-f A -f B`` (a list of filters) is ``(A) and (B)``, in the workspace and the CLI."""
+    import os
+
+    import rung
+    from conftest import rung_cli
+
+    for i, (name, c, acc) in enumerate(
+        [("a", 1, 0.9), ("b", 10, 0.4), ("a", 3, math.nan), ("a", 10, 0.7)]
+    ):
+        with ws.start_run(name, params={"C": c, "i": i}):
+            rung.log_metric("acc", acc)
+    env = {"RUNG_STORE_URL": os.environ["RUNG_STORE_URL"]}
+    for a, b in PAIRS:
+        both = [r.id for r in ws.runs.list(filter=f"({a}) and ({b})")]
+        assert [r.id for r in ws.runs.list(filter=[a, b])] == both, (a, b)
+        listed = rung_cli("runs", "-f", a, "-f", b, "--json", cwd=ws.root, env=env)
+        assert [r["id"] for r in json.loads(listed.stdout)] == both, listed.stderr
+    assert [r.id for r in ws.runs.list(filter=[])] == [r.id for r in ws.runs.list()]

@@ -7,7 +7,7 @@ importing them registers them on ``app``.
 
 import importlib
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from rung.cli import render
 from rung.cli.app import app
@@ -61,6 +61,14 @@ def _run(args: list[str]) -> int:
     except click.exceptions.Abort:
         render.err.print("aborted")
         return 130
+    except click.exceptions.NoArgsIsHelpError as exc:  # `rung data`: the group's help
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.UsageError as exc:
+        if debug:
+            raise
+        render.line(f"error: {usage_error(exc, args)}", sys.stderr)
+        return exc.exit_code
     except click.exceptions.ClickException as exc:
         exc.show()
         return exc.exit_code
@@ -80,6 +88,23 @@ def _run(args: list[str]) -> int:
         render.line(f"error: {error.message}{hint}", sys.stderr)
         return error.exit_code
     return code if isinstance(code, int) else 0
+
+
+def usage_error(exc: Any, args: list[str]) -> str:
+    """A click usage mistake (an unknown option, an extra argument, a value out of range) as
+    rung's one line, ``<what> — <fix>`` (click's own message, then where to read the usage),
+    instead of click's usage block. Extra arguments after ``-f``/``--filter`` are a filter the
+    shell split at its spaces (``-f status = "failed"``): the fix says to quote it whole."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    ctx = exc.ctx
+    path = ctx.command_path if ctx is not None else "rung"
+    extra = message.startswith("Got unexpected extra argument")
+    if extra and any(a in ("-f", "--filter") or a.startswith("--filter=") for a in args):
+        from rung.core.query import SHELL_QUOTING
+
+        left = message.partition("(")[2].rstrip(")")
+        return f"the shell split the filter into words ({left!r} left over) — {SHELL_QUOTING}"
+    return f"{message} — see `{path} --help`"
 
 
 def leave(code: int) -> NoReturn:

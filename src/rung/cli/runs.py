@@ -68,30 +68,35 @@ def runs_cmd(
         ),
     ] = None,
     where: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--filter",
             "-f",
             help="Only the runs this selects, e.g. 'metrics.accuracy > 0.9 and params.C in"
-            ' (0.1, 1) and status = "succeeded"\' (see docs/pipelines.md#filtering-runs).',
+            ' (0.1, 1) and status = "succeeded"\' (see docs/pipelines.md#filtering-runs);'
+            " repeated, the runs every one selects.",
         ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List recent runs with their main metrics and the parameters that vary between them."""
     with _ws() as ws:
-        items = ws.runs.list(limit, name, where)
+        items = ws.runs.list(limit, name, where or None)
+        hints = ws.runs.filter_hints(where) if where and not items and not as_json else []
     if as_json:
         render.print_json([r.to_dict() for r in items])
         return
     if not items:
+        shown = " and ".join(map(repr, where or []))
         render.hint(
-            f"no run matches the filter {where!r}"
-            if where is not None
+            f"no run matches the filter{'s' if len(where or []) > 1 else ''} {shown}"
+            if where
             else "no runs yet — run a pipeline with `rung run FILE.py:PIPELINE`"
             if name is None
             else f"no runs named {name!r} yet"
         )
+        for line in hints:
+            render.hint(line)
         return
     if columns is not None:
         wanted = [c.strip() for c in columns.split(",") if c.strip()]
@@ -227,18 +232,29 @@ def compare(
             return v[:12]
         return _fmt(v) if isinstance(v, float) else str(v)
 
+    header = ["field", *[f"run {r}" for r in runs]]
+    cells = [
+        [
+            f"{r['section']}.{r['key']}" if r["section"] != "run" else r["key"],
+            *(shown(r["key"], v) for v in r["values"]),
+        ]
+        for r in rows
+    ]
     render.table(
         f"runs {', '.join(map(str, runs))}" + ("" if show_all else " — fields that differ"),
-        ["field", *[f"run {r}" for r in runs]],
-        [
-            [
-                f"{r['section']}.{r['key']}" if r["section"] != "run" else r["key"],
-                *(shown(r["key"], v) for v in r["values"]),
-            ]
-            for r in rows
-        ],
+        header,
+        cells,
         keep_first=True,
     )
+    # a column per run: past the terminal's width, values are cut short — say where they
+    # are whole (rich pads each column with a space either side and draws one rule between)
+    needed = sum(max(len(c) for c in column) + 3 for column in zip(header, *cells, strict=True))
+    width = render.out.width
+    if needed > width:
+        render.hint(
+            f"{len(runs)} runs need {needed} columns, the terminal has {width}: values are cut"
+            " short — `--json` holds them whole, or compare fewer runs"
+        )
 
 
 @app.command(short_help="Trace a run or artifact back to data and code.")

@@ -113,6 +113,32 @@ def code_fingerprint(func: Any) -> tuple[str, list[str]]:
     return found.hash, found.names
 
 
+def referenced(func: Any, wanted: type) -> list[Any]:
+    """The instances of ``wanted`` that ``func``'s code names — directly, through the project
+    functions and classes it reaches (the walk :func:`fingerprint` makes), or through another
+    such instance's wrapped function — each once, in the order found.
+
+    A pipeline's steps, for one: what the code *can* call, whichever calls a run reached.
+    An instance reached only through data (a dict of steps) or ``getattr`` is not found.
+    """
+    found: list[Any] = []
+    seen: set[int] = set()
+    stack = [_unwrap(func)]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, wanted):
+            found.append(obj)
+            obj = _unwrap(obj)
+        if not isinstance(obj, types.FunctionType | type) or not is_project_object(obj):
+            continue
+        refs = [r for r in _references(obj) if not (isinstance(r, tuple) and r[:1] == ("const",))]
+        stack.extend(reversed([r for r in refs if id(r) not in seen]))
+    return found
+
+
 def _unwrap(obj: Any) -> Any:
     return inspect.unwrap(obj) if callable(obj) else obj
 

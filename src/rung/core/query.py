@@ -2,7 +2,7 @@
 
 Written as a user would type it::
 
-    metrics.accuracy > 0.9 and params.C in (0.1, 1) and trigger = "drift"
+    metrics.accuracy > 0.9 and params.C in (0.1, 1) and trigger like "automate job %"
     (status = "failed" or metrics.loss >= 0.5) and not name like "%smoke%"
     metrics.auc between 0.8 and 0.9 and dataset = "sp500@2"
 
@@ -13,9 +13,11 @@ Written as a user would type it::
   run read: ``"NAME"`` or ``"NAME@VERSION"``). A name holding other characters than letters,
   digits, ``_``, ``-`` and ``.`` is written between backticks: ``metrics.`val loss```.
 * **Comparisons**: ``=`` (or ``==``), ``!=`` (or ``<>``), ``<``, ``<=``, ``>``, ``>=``;
-  ``in (V, …)`` and ``not in (V, …)``; ranges ``between LO and HI`` (both ends included) and
-  ``not between``; text match ``like`` / ``ilike`` (case-insensitive) with SQL's wildcards
-  ``%`` (any text) and ``_`` (one character), and ``not like`` / ``not ilike``.
+  ``in (V, …)`` and ``not in (V, …)``; ranges ``between LO and HI`` (both ends included; LO
+  above HI is refused) and ``not between``; text match ``like`` / ``ilike``
+  (case-insensitive) with SQL's wildcards ``%`` (any text) and ``_`` (one character), and
+  ``not like`` / ``not ilike``; ``metrics.K is nan`` and ``is not nan`` (NaN equals nothing,
+  itself included, in every other comparison — as in IEEE 754 and SQL).
 * **Logic**: ``and``, ``or``, ``not`` and parentheses; ``not`` binds tightest, then ``and``,
   then ``or`` (as in SQL and Python). Keywords are case-insensitive.
 * **Values**: numbers (``0.9``, ``-1e-3``) and text in double or single quotes (a quote inside
@@ -39,6 +41,7 @@ import functools
 import math
 import re
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from rung.core.errors import InvalidInput
@@ -65,6 +68,9 @@ overflowed SQLite's parser stack (60 nested ``not``) and Python's recursion limi
 
 EXAMPLE = 'metrics.accuracy > 0.9 and params.C in (0.1, 1) and status = "succeeded"'
 
+SHELL_QUOTING = "put the whole filter in single quotes: -f 'name = \"wine\"'"
+"""The fix for a filter whose quotes the shell removed (``-f "name = "wine""``)."""
+
 Value = float | int | str
 
 _GRAMMAR = r"""
@@ -78,6 +84,7 @@ _GRAMMAR = r"""
      | field NOT? _IN "(" value ("," value)* ")" -> member
      | field NOT? _BETWEEN value _AND value -> range
      | field NOT? LIKE value -> like
+     | field _IS NOT? _NAN -> isnan
 field: NAME ("." key)*
 ?key: NAME | QUOTED_NAME
 ?value: NUMBER | STRING
@@ -87,10 +94,12 @@ _OR.2: /or\b/i
 _IN.2: /in\b/i
 _BETWEEN.2: /between\b/i
 LIKE.2: /i?like\b/i
+_IS.2: /is\b/i
+_NAN.2: /nan\b/i
 COMP: "==" | "!=" | "<>" | "<=" | ">=" | "=" | "<" | ">"
 NAME: /[A-Za-z_][A-Za-z0-9_\-]*/
 QUOTED_NAME: /`[^`\n]+`/
-NUMBER: /[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?/
+NUMBER: /[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?(?![A-Za-z_0-9.])/
 STRING: /"([^"]|"")*"/ | /'([^']|'')*'/
 %ignore /\s+/
 """
@@ -166,6 +175,18 @@ class Like:
 
 
 @dataclass(frozen=True)
+class IsNan:
+    """``metrics.K is nan``: the run's last ``K`` is NaN; ``is not nan`` (``negated``): it has
+    a ``K`` and the last one is a number (±infinity included). Metrics only."""
+
+    field: Field
+    negated: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.field} is {'not ' if self.negated else ''}nan"
+
+
+@dataclass(frozen=True)
 class Not:
     part: Expr
 
@@ -189,7 +210,7 @@ class Or:
         return " or ".join(_wrapped(p, Or) for p in self.parts)
 
 
-Expr = Compare | Member | Range | Like | Not | And | Or
+Expr = Compare | Member | Range | Like | IsNan | Not | And | Or
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*")
 _OPS = {"==": "=", "<>": "!="}
@@ -230,24 +251,32 @@ def parse(text: str) -> Expr:
     try:
         tree = _parser().parse(text)
     except UnexpectedEOF as exc:
-        expected = _expected(getattr(exc, "expected", ()))
         raise InvalidInput(
             f"filter {_shown(text)} ends too early, at position {len(text) + 1}",
-            f"complete it{expected}, e.g. {EXAMPLE}",
+            _fix("complete it", getattr(exc, "expected", ())),
         ) from None
     except UnexpectedCharacters as exc:
         at = exc.pos_in_stream or 0
         char = text[at : at + 1]
         if char in ('"', "'"):
             fix = f"close the text with a second {char} (a {char} inside it is doubled: {char * 2})"
+        elif _GLUED.match(text, at):
+            fix = "put a space between the number and the word after it"
         elif char in "\u201c\u201d\u2018\u2019":
             fix = "write straight quotes, \" or ' (a word processor curls them)"
         else:
-            fix = f"write a field, an operator and a value{_expected(exc.allowed)}, e.g. {EXAMPLE}"
+            fix = _fix("write a field, an operator and a value", exc.allowed)
         raise InvalidInput(
-            f"filter {_shown(text)}: unexpected {text[at:][:12]!r} at position {at + 1}", fix
+            f"filter {_shown(text)}: unexpected {_word(text, at)!r} at position {at + 1}", fix
         ) from None
     except UnexpectedInput as exc:
+        doubled = _DOUBLED.search(_QUOTED.sub(lambda m: "x" * len(m.group()), text))
+        if doubled:  # `a and and b`: the second `and` was read as a field's name
+            raise InvalidInput(
+                f"filter {_shown(text)}: {doubled.group(1)!r} then {doubled.group(2)!r} at"
+                f" position {doubled.start(2) + 1}",
+                "drop one of them, or write the condition between them",
+            ) from None
         token = getattr(exc, "token", None)
         pos = getattr(token, "start_pos", None)
         pos = pos if isinstance(pos, int) else getattr(exc, "pos_in_stream", 0) or 0
@@ -255,11 +284,23 @@ def parse(text: str) -> Expr:
         if not got:  # the end of the text, as a token
             raise InvalidInput(
                 f"filter {_shown(text)} ends too early, at position {len(text) + 1}",
-                f"complete it{_expected(getattr(exc, 'expected', ()))}, e.g. {EXAMPLE}",
+                _fix("complete it", getattr(exc, "expected", ())),
+            ) from None
+        allowed: Any = getattr(exc, "expected", None) or ()
+        if str(token).lower() == "nan" and "STRING" in allowed:
+            raise InvalidInput(
+                f"filter {_shown(text)}: nan is not a value to compare with (position {pos + 1})",
+                "select NaN with `is nan`: metrics.loss is nan (and the rest with is not nan)",
+            ) from None
+        if getattr(token, "type", None) == "NAME" and "STRING" in allowed:
+            raise InvalidInput(  # `name = wine`: quotes left out, or eaten by the shell
+                f"filter {_shown(text)}: a text value must be quoted, not {got[:20]!r}"
+                f" (position {pos + 1})",
+                f'write "{got[:20]}"; in a shell, {SHELL_QUOTING}',
             ) from None
         raise InvalidInput(
             f"filter {_shown(text)}: unexpected {got[:20]!r} at position {pos + 1}",
-            f"check what comes before it{_expected(getattr(exc, 'expected', ()))}, e.g. {EXAMPLE}",
+            _fix("check what comes before it", allowed),
         ) from None
     depth = _depth(tree)
     if depth > MAX_DEPTH:
@@ -283,6 +324,17 @@ def _depth(tree: Any) -> int:
     return deepest
 
 
+_GLUED = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?[A-Za-z_]")
+_QUOTED = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|`[^`]*`')
+_DOUBLED = re.compile(r"\b(and|or|not)\s+(and|or)\b", re.IGNORECASE)
+
+
+def _word(text: str, at: int) -> str:
+    """The word of ``text`` from ``at`` on (to the next space), at most 20 characters."""
+    word = text[at:].split(None, 1)[0] if text[at:].strip() else text[at:]
+    return word if len(word) <= 20 else word[:19] + "…"
+
+
 def _shown(text: str) -> str:
     return repr(text if len(text) <= 80 else text[:77] + "...")
 
@@ -300,6 +352,8 @@ _TERMINALS = {
     "RPAR": ")",
     "_AND": "and",
     "_OR": "or",
+    "_IS": "is",
+    "_NAN": "nan",
     "COMMA": ",",
     "DOT": ".",
     "QUOTED_NAME": "a `quoted` name",
@@ -307,12 +361,32 @@ _TERMINALS = {
 }
 
 
+def _fix(what: str, names: Any) -> str:
+    """``what`` to do, then what the grammar could take there — or, when that is unknown, an
+    example of a whole filter."""
+    expected = _expected(names)
+    return f"{what}{expected}" if expected else f"{what}, e.g. {EXAMPLE}"
+
+
 def _expected(names: Any) -> str:
     """What the grammar could take there, in words: literal tokens quoted (`and`, `)`)."""
     words = set()
     for n in names or ():
         word = _TERMINALS.get(n, n.lower())
-        literal = word in ("(", ")", ",", ".", "and", "or", "not", "in", "between", "like")
+        literal = word in (
+            "(",
+            ")",
+            ",",
+            ".",
+            "and",
+            "or",
+            "not",
+            "in",
+            "between",
+            "like",
+            "is",
+            "nan",
+        )
         words.add(f"`{word}`" if literal else word)
     return f" (expected {', '.join(sorted(words))})" if words else ""
 
@@ -340,12 +414,45 @@ def _build(tree: Any, text: str) -> Expr:
     field = _field(kids[0], text)
     made = _comparison(kind, field, kids, text)
     if field.key == "dataset" and field.space == "run" and not _dataset_form(made):
+        values = [v for v in _dataset_values(made) if isinstance(v, str)] or ["NAME"]
+        read = (
+            f"dataset like {_literal(values[0])}"
+            if isinstance(made, Like)
+            else f"dataset = {_literal(values[0])}"
+            if len(values) == 1
+            else f"dataset in ({', '.join(map(_literal, values))})"
+        )
         raise InvalidInput(
-            f"filter {_shown(text)}: dataset takes =, in and like, not {made}",
-            'write dataset = "NAME@VERSION", dataset in ("NAME", …) or dataset like "NAME@%";'
-            ' for the runs that did not read it, not dataset = "NAME"',
+            f"filter {_shown(text)}: dataset takes `=`, `in` and `like` (which runs read it),"
+            f" not `{_operator(made)}`",
+            f"for the runs that did not read it write `not {read}`"
+            if _negative(made)
+            else f'write `{read}` (NAME or NAME@VERSION) or `dataset like "NAME@%"`',
         )
     return made
+
+
+def _dataset_values(node: Expr) -> list[Value]:
+    if isinstance(node, Compare):
+        return [node.value]
+    if isinstance(node, Member):
+        return list(node.values)
+    if isinstance(node, Range):
+        return [node.low, node.high]
+    return [node.pattern] if isinstance(node, Like) else []
+
+
+def _operator(node: Expr) -> str:
+    """The comparison word of ``node``: ``!=``, ``not in``, ``between`` …"""
+    if isinstance(node, Compare):
+        return node.op
+    word = {Member: "in", Range: "between", Like: "like"}.get(type(node), "")
+    return ("not " if getattr(node, "negated", False) else "") + word
+
+
+def _negative(node: Expr) -> bool:
+    """``!=`` and the ``not`` forms: meant as "did not read it"."""
+    return (isinstance(node, Compare) and node.op == "!=") or bool(getattr(node, "negated", False))
 
 
 def _dataset_form(node: Expr) -> bool:
@@ -376,7 +483,22 @@ def _comparison(kind: str, field: Field, kids: list[Any], text: str) -> Expr:
         low, high = _value(rest[0]), _value(rest[1])
         _check_type(field, low, text)
         _check_type(field, high, text)
+        if isinstance(low, str) == isinstance(high, str) and low > high:  # type: ignore[operator]
+            made = Range(field, low, high, negated)
+            held = f"every run with {field}" if negated else "no run"
+            raise InvalidInput(
+                f"filter {_shown(text)}: {made} holds for {held}: its low end"
+                f" {_literal(low)} is above its high end {_literal(high)}",
+                f"write the low end first: {Range(field, high, low, negated)}",
+            )
         return Range(field, low, high, negated)
+    if kind == "isnan":
+        if field.space != "metrics":
+            raise InvalidInput(
+                f"filter {_shown(text)}: {field} is nan: only a metric can be NaN",
+                "write e.g. metrics.loss is nan, or metrics.loss is not nan",
+            )
+        return IsNan(field, negated)
     if kind == "like":
         word, pattern = str(rest[0]).lower(), _value(rest[1])
         numeric = field.space == "metrics" or ATTRIBUTES.get(field.key) == "number"
@@ -432,14 +554,52 @@ def _check_type(field: Field, value: Value, text: str) -> None:
     wants = "number" if field.space == "metrics" else ATTRIBUTES.get(field.key, "any")
     if field.space == "params" or wants == "any":
         return
-    if wants == "number" and isinstance(value, str):
-        example = "1767225600 (UNIX seconds)" if field.key.endswith("_at") else "0.5"
+    if wants == "number" and isinstance(value, str) and value.strip().lower() == "nan":
         raise InvalidInput(
             f"filter {_shown(text)}: {field} is compared with numbers, not {_literal(value)}",
-            f"write a number, e.g. {field} > {example}",
+            f"select NaN with {field} is nan (and the rest with {field} is not nan)"
+            if field.space == "metrics"
+            else "only a metric can be NaN",
+        )
+    if wants == "number" and isinstance(value, str):
+        fix = f"write a number, e.g. {field} > 0.5"
+        if _is_number(value):
+            fix = f"write the number without quotes: {value.strip()}"
+        elif field.key.endswith("_at"):
+            fix = f"write UNIX seconds, e.g. {field} > 1767225600 (2026-01-01 00:00:00 UTC)"
+            seconds = _iso_seconds(value)
+            if seconds is not None:
+                naive = _iso_seconds(value + "+00:00") is not None
+                fix = f"write UNIX seconds: {_literal(value)} is {seconds}" + (
+                    " (read as UTC)" if naive else ""
+                )
+        raise InvalidInput(
+            f"filter {_shown(text)}: {field} is compared with numbers, not {_literal(value)}",
+            fix,
         )
     if wants == "text" and not isinstance(value, str):
         raise InvalidInput(
             f"filter {_shown(text)}: {field} is compared with text, not {_literal(value)}",
             f'quote it, e.g. {field} = "{value}"',
         )
+
+
+def _iso_seconds(text: str) -> int | None:
+    """The UNIX seconds of an ISO 8601 date or time (``2026-11-30``, ``2026-11-30 22:24:54``,
+    read as UTC unless it names its offset), or None for any other text."""
+    from datetime import datetime
+
+    try:
+        moment = datetime.fromisoformat(text.strip().removesuffix(" UTC"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False

@@ -4,7 +4,8 @@
 Each run (as :meth:`Runs.get <rung.pipelines.history.Runs.get>` records it) becomes one
 column of rows, in sections:
 
-* ``run`` — name, kind, status, trigger, started (UNIX seconds), seconds taken, reproduces;
+* ``run`` — name, kind, status, trigger, started (UNIX seconds, to the whole second as
+  shown), seconds taken (to the millisecond), reproduces;
 * ``params`` — every parameter any of the runs has;
 * ``metrics`` — the last value of every metric any of the runs logged;
 * ``code`` — commit, dirty, source hash;
@@ -19,6 +20,7 @@ of its own, None). ``only_differences`` keeps those rows: the compare view's tog
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +89,8 @@ def _fields(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "kind": run.get("kind"),
             "status": run.get("status"),
             "trigger": run.get("trigger"),
-            "started_at": started,
+            # to the second, as shown: runs started within one second do not differ
+            "started_at": None if started is None else math.floor(started),
             "seconds": None if ended is None or started is None else round(ended - started, 3),
             "reproduces": run.get("reproduces"),
         },

@@ -11,7 +11,7 @@ from typing import Any
 from rung.core.errors import InvalidInput, NotFound
 from rung.core.limits import check_int, is_digits, parse_int
 from rung.core.refs import parse_ref
-from rung.core.suggest import unknown
+from rung.core.suggest import closest, unknown
 from rung.pipelines.liveness import reap, reap_steps
 from rung.pipelines.runner import Progress, Stores
 from rung.store.metadata import Tx
@@ -95,29 +95,33 @@ class Runs:
         self,
         limit: int = 50,
         name: str | None = None,
-        filter: str | None = None,
+        filter: str | Sequence[str] | None = None,
         *,
         offset: int = 0,
         order: str | None = None,
     ) -> builtins.list[RunSummary]:
         """The latest ``limit`` runs (of pipeline or tracking-run ``name``, if given; those
-        ``filter`` selects, if given — :mod:`rung.core.query`), newest first, each with its
-        parameters and the last value of each of its metrics; ``offset`` runs skipped first
-        (pages); ``order`` a sort key (:func:`rung.pipelines.run_order.order_by`: an
-        attribute or ``metrics.KEY``, ``-`` before it for descending; ties newest first).
+        ``filter`` selects, if given — :mod:`rung.core.query`; several filters select the
+        runs every one of them selects), newest first, each with its parameters and the last
+        value of each of its metrics; ``offset`` runs skipped first (pages); ``order`` a sort
+        key (:func:`rung.pipelines.run_order.order_by`: an attribute or ``metrics.KEY``,
+        ``-`` before it for descending; ties newest first). ``rung runs`` lists 20 by
+        default; this, 50.
 
         Raises :class:`NotFound` (with the nearest names) when no run has ``name``, and
-        :class:`~rung.core.errors.InvalidInput` (the position and the fix) for a malformed
-        ``filter`` or ``order``.
+        :class:`~rung.core.errors.InvalidInput` for a malformed ``filter`` (the position and
+        the fix) or one that names a ``status``/``kind`` value that never occurs or a dataset
+        that does not exist (the nearest names: :mod:`rung.pipelines.filter_names`), and for
+        a malformed ``order``. Why a filter selected nothing: :meth:`filter_hints`.
         """
         from rung.pipelines.run_order import order_by
 
         check_int(limit, "limit")
         check_int(offset, "offset", 0)
-        clause, args = self._where(name, filter)
         sort, sort_args = order_by(order, self._s.metadata.dialect)
-        args.update(sort_args, limit=limit, offset=offset)
         with self._s.metadata.read() as tx:
+            clause, args = self._where(tx, name, filter)
+            args.update(sort_args, limit=limit, offset=offset)
             rows = tx.all(
                 f"SELECT * FROM runs {clause}ORDER BY {sort} LIMIT :limit OFFSET :offset", args
             )
@@ -168,35 +172,68 @@ class Runs:
             for r in rows
         ]
 
-    def count(self, name: str | None = None, filter: str | None = None) -> int:
+    def count(self, name: str | None = None, filter: str | Sequence[str] | None = None) -> int:
         """How many runs :meth:`list` would page through with the same ``name`` and
         ``filter`` (same errors)."""
-        clause, args = self._where(name, filter)
         with self._s.metadata.read() as tx:
+            clause, args = self._where(tx, name, filter)
             row = tx.one(f"SELECT COUNT(*) AS n FROM runs {clause}", args)
         return int(row["n"]) if row else 0
 
-    def _where(self, name: str | None, filter: str | None) -> tuple[str, dict[str, Any]]:
+    def _where(
+        self, tx: Tx, name: str | None, filter: str | Sequence[str] | None
+    ) -> tuple[str, dict[str, Any]]:
         """The ``WHERE`` clause (with its trailing space, or empty) of a listing and its
-        parameters."""
+        parameters; refuses a filter naming what can never occur
+        (:func:`rung.pipelines.filter_names.refuse_impossible`)."""
         conditions, args = [], {"name": name}
         if name:
             conditions.append("name = :name")
-        if filter is not None:
-            from rung.core.query import parse
+        exprs = self._filters(filter)
+        if exprs:
+            from rung.core.query import And
+            from rung.pipelines.filter_names import refuse_impossible
             from rung.pipelines.run_filter import where
 
-            cond, bound = where(parse(filter), self._s.metadata.dialect)
+            for expr, text in exprs:
+                refuse_impossible(tx, expr, text)
+            met = exprs[0][0] if len(exprs) == 1 else And(tuple(e for e, _ in exprs))
+            cond, bound = where(met, self._s.metadata.dialect)
             conditions.append(cond)
             args.update(bound)
         return (f"WHERE {' AND '.join(conditions)} " if conditions else ""), args
 
+    def filter_hints(self, filter: str | Sequence[str]) -> builtins.list[str]:
+        """Why ``filter`` may select no run: one line per metric or parameter key it names
+        that no run has, and per ``name`` or ``trigger`` value no run holds, with the nearest
+        known ones (``no run has a metric 'acuracy' — did you mean 'accuracy'?``); [] when
+        every name is known. Reads every distinct key: meant for an empty result."""
+        from rung.pipelines.filter_names import unknown_names
+
+        lines: builtins.list[str] = []
+        with self._s.metadata.read() as tx:
+            for expr, _ in self._filters(filter):
+                lines.extend(
+                    h for h in unknown_names(tx, expr, self._s.metadata.dialect) if h not in lines
+                )
+        return lines
+
+    @staticmethod
+    def _filters(filter: str | Sequence[str] | None) -> builtins.list[tuple[Any, str]]:
+        """Each filter parsed, with its text (one text, or several to be met together)."""
+        from rung.core.query import parse
+
+        texts = (
+            [] if filter is None else [filter] if isinstance(filter, str) else builtins.list(filter)
+        )
+        return [(parse(t), t) for t in texts]
+
     def compare(
-        self, run_ids: Sequence[int | str], only_differences: bool = False
+        self, run_ids: Sequence[int | str], only_differences: bool = True
     ) -> dict[str, Any]:
         """Two or more runs side by side (:mod:`rung.pipelines.compare`): ``{"runs": [ids],
-        "rows": [{"section", "key", "values", "differs"}]}``, only the rows that differ if
-        ``only_differences``.
+        "rows": [{"section", "key", "values", "differs"}]}``, only the rows that differ
+        unless ``only_differences`` is False (as ``rung compare`` without and with ``--all``).
 
         Raises :class:`~rung.core.errors.InvalidInput` for fewer than two runs or one named
         twice, :class:`NotFound` for an unknown run."""
@@ -223,11 +260,7 @@ class Runs:
         with self._s.metadata.read() as tx:
             row = tx.one("SELECT * FROM runs WHERE id = :id", {"id": rid})
             if row is None:
-                last = tx.scalar("SELECT MAX(id) FROM runs")
-                hint = (
-                    f"run ids go from 1 to {last}" if last else "no runs yet: `rung run PIPELINE`"
-                )
-                raise NotFound(f"unknown run {run_id!r}", hint)
+                raise _unknown_run(tx, run_id)
             steps = tx.all("SELECT * FROM step_runs WHERE run_id = :id ORDER BY id", {"id": rid})
             io = tx.all(
                 "SELECT step_io.*, artifacts.kind, artifacts.size, datasets.name AS dataset_name,"
@@ -359,9 +392,32 @@ class Runs:
         return "none", None
 
     def _run_id(self, run_id: int | str) -> int:
+        """``run_id`` as a run id: :class:`NotFound` for 0 (as for any id no run has); for a
+        text that is not a number, :class:`InvalidInput` naming the ids of the runs of that
+        name, or the nearest run name."""
         if isinstance(run_id, int) and not isinstance(run_id, bool):
+            if run_id == 0:
+                with self._s.metadata.read() as tx:
+                    raise _unknown_run(tx, run_id)
             return check_int(run_id, "run id", hint="run ids are numbers: see `rung runs`")
         text = str(run_id).lstrip("#")
+        if is_digits(text) and text and int(text) == 0:
+            with self._s.metadata.read() as tx:
+                raise _unknown_run(tx, int(text))
+        if not is_digits(text) and text.strip():
+            with self._s.metadata.read() as tx:
+                ids = _ids_named(tx, text)
+                if ids:
+                    raise InvalidInput(
+                        f"{text!r} is a run name, not a run id",
+                        f"write the id of a run named so: {ids}",
+                    )
+                near = closest(text, [r["name"] for r in tx.all("SELECT DISTINCT name FROM runs")])
+                if near:
+                    raise InvalidInput(
+                        f"run id {text!r} is not a whole number",
+                        f"did you mean a run named {near[0]!r}? its ids: {_ids_named(tx, near[0])}",
+                    )
         return parse_int(text, "run id", hint="run ids are numbers: see `rung runs`")
 
     def describe_artifact(self, digest: str) -> str:
@@ -570,6 +626,20 @@ class Runs:
         from rung.pipelines.reproduce import reproduce
 
         return reproduce(self, self._s, run_id, progress)
+
+
+def _ids_named(tx: Tx, name: str) -> str:
+    """The ids of the latest runs named ``name``, newest first (``"9, 7"``; ``""``: none)."""
+    rows = tx.all("SELECT id FROM runs WHERE name = :n ORDER BY id DESC LIMIT 6", {"n": name})
+    ids = [str(r["id"]) for r in rows]
+    return ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+
+
+def _unknown_run(tx: Tx, run_id: int | str) -> NotFound:
+    """The error for an id no run has, naming the range of those that exist."""
+    last = tx.scalar("SELECT MAX(id) FROM runs")
+    hint = f"run ids go from 1 to {last}" if last else "no runs yet: `rung run PIPELINE`"
+    return NotFound(f"unknown run {run_id!r}", hint)
 
 
 def _read_inside(tx: Tx, step_run: int) -> builtins.list[dict[str, Any]]:

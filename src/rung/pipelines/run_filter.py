@@ -12,6 +12,7 @@ What each field reads:
 * ``dataset`` — the dataset versions the run read (``runs.data_reads``): ``dataset = "x@2"``
   holds if it read version 2 of ``x``, ``dataset = "x"`` if it read any version of ``x``;
   ``in`` likewise, ``like`` on ``NAME@VERSION``.
+* ``metrics.K is nan`` — the run's last ``K`` is NaN; ``is not nan``: it is a number.
 * the other attributes — the ``runs`` column of that name.
 
 Every comparison is false on a run without the field, including ``!=``, ``not in``,
@@ -31,6 +32,7 @@ from rung.core.query import (
     Compare,
     Expr,
     Field,
+    IsNan,
     Like,
     Member,
     Not,
@@ -70,6 +72,8 @@ def _expr(expr: Expr, sql: _Sql) -> str:
         return "(" + " OR ".join(_expr(p, sql) for p in expr.parts) + ")"
     if isinstance(expr, Not):
         return f"(NOT {_expr(expr.part, sql)})"
+    if isinstance(expr, IsNan):
+        return _is_nan(expr, sql)
     field = expr.field
     if field.space == "metrics":
         return _metric(expr, sql)
@@ -149,6 +153,17 @@ def _metric(expr: Expr, sql: _Sql) -> str:
     return (
         "EXISTS (SELECT 1 FROM metrics m WHERE m.id = (SELECT MAX(l.id) FROM metrics l"
         f" WHERE l.run_id = runs.id AND l.key = {key}) AND {finite} AND {cond})"
+    )
+
+
+def _is_nan(expr: IsNan, sql: _Sql) -> str:
+    """``metrics.K is [not] nan`` on the run's last ``K`` (NaN: PostgreSQL's own, which equals
+    itself there; SQLite's text ``'NaN'``, as :meth:`~rung.store.metadata.Tx.real` writes it)."""
+    key = sql.bind(expr.field.key)
+    nan = "m.value = 'NaN'::float8" if sql.pg else "typeof(m.value) = 'text'"
+    return (
+        "EXISTS (SELECT 1 FROM metrics m WHERE m.id = (SELECT MAX(l.id) FROM metrics l"
+        f" WHERE l.run_id = runs.id AND l.key = {key}) AND {'NOT ' if expr.negated else ''}{nan})"
     )
 
 

@@ -24,7 +24,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from rung.core.codehash import Fingerprint, code_fingerprint, fingerprint
+from rung.core.codehash import Fingerprint, code_fingerprint, fingerprint, referenced
 from rung.core.errors import InvalidInput, RungError, StepFailed, UnsupportedType
 from rung.core.hashing import canonical_json, hash_json, is_jsonable, ordered_json
 from rung.data import reads as data_reads
@@ -246,6 +246,10 @@ class Executor:
         self.records.append(StepRecord(step.name, outcome, seconds))
         self.progress.step_finished(step.name, outcome, seconds)
         return outs[0] if len(step.outputs) == 1 else tuple(outs)
+
+    def step_hash(self, step: Step) -> str:
+        """The fingerprint hash of ``step``'s code (computed once per run)."""
+        return self._fingerprint(step).hash
 
     def _fingerprint(self, step: Step) -> Fingerprint:
         if id(step) not in self._fingerprints:
@@ -615,6 +619,17 @@ def _named_outputs(returned: Any) -> dict[str, str]:
     return {}
 
 
+def run_code_hash(pipe: Pipeline, executor: Executor) -> str:
+    """The run's ``code.hash``: the pipeline function's fingerprint and that of every step
+    its code names (:func:`rung.core.codehash.referenced`), plus any other step the run
+    called — so that the same code has the same hash however far a run got (a run failing
+    in its first step once hashed only the steps it had reached)."""
+    pipe_hash, _ = code_fingerprint(pipe.func)
+    steps = {s.name: executor.step_hash(s) for s in referenced(pipe.func, Step)}
+    steps.update(executor.code_hashes)
+    return hash_json({"pipeline": pipe_hash, "steps": steps})
+
+
 def _finish(
     stores: Stores,
     run_id: int,
@@ -624,8 +639,7 @@ def _finish(
     outputs: dict[str, str] | None,
     error: str | None,
 ) -> None:
-    pipe_hash, _ = code_fingerprint(pipe.func)
-    code_hash = hash_json({"pipeline": pipe_hash, "steps": executor.code_hashes})
+    code_hash = run_code_hash(pipe, executor)
     env = with_packages(environment(), executor.packages)
     with stores.metadata.write() as tx:
         tx.execute(

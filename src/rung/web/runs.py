@@ -55,7 +55,8 @@ def runs_table(
     name: str | None = None,
 ) -> dict[str, Any]:
     """One page of runs: ``{"total", "offset", "limit", "order", "filter", "columns":
-    [{"key", "kind"}], "runs": [RunSummary dict]}``; ``columns`` as chosen, else those
+    [{"key", "kind", "name"}], "runs": [RunSummary dict], "hints": [str]}`` (``hints``: why
+    a filter selected nothing, :meth:`rung.pipelines.history.Runs.filter_hints`); ``columns`` as chosen, else those
     :func:`rung.pipelines.history.worth_columns` picks from the page's runs.
 
     Raises :class:`~rung.web.render.BadQuery` (400) for a malformed filter or sort key,
@@ -79,6 +80,8 @@ def runs_table(
         "filter": filter,
         "columns": [_column(c) for c in chosen],
         "runs": [r.to_dict() for r in runs],
+        # why nothing matched: a metric, parameter, name or trigger no run has, the nearest
+        "hints": ws.runs.filter_hints(filter) if filter and not runs and not offset else [],
     }
 
 
@@ -121,7 +124,7 @@ def runs_page(
         error = None
     except InvalidInput as exc:  # shown above the table, the filter kept for correcting
         table = {"total": 0, "offset": 0, "limit": limit, "order": order or "-id",
-                 "filter": filter, "columns": [], "runs": []}  # fmt: skip
+                 "filter": filter, "columns": [], "runs": [], "hints": []}  # fmt: skip
         error = exc
     return page(
         request,
