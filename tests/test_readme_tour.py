@@ -1,7 +1,8 @@
 """The README's tour runs as written: every shell command of its "A short tour" section, in
 order, in one bash session, from a folder holding the repository's examples/ (as a checkout
 does), with the installed ``rung`` first on PATH. Only the install line is skipped (the test
-runs in an installed environment) and the service's port is a free one instead of 8000."""
+runs in an installed environment) and the ports of the service and the UI are free ones
+instead of 8000 and 8080."""
 
 from __future__ import annotations
 
@@ -47,19 +48,27 @@ def test_the_tour_installs_everything_it_uses() -> None:
     included_extras = re.findall(r"\[(.*)\]", included)[0].split(",")
     commands = " ".join(tour_commands())
     # the extra each part of the tour needs, and the command that uses it
-    needs = {"sklearn": "rung run", "serve": "rung serve", "reports": "monitor report"}
+    needs = {
+        "sklearn": "rung run",
+        "serve": "rung serve",
+        "reports": "monitor report",
+        "ui": "rung ui",
+    }
     for name, used_by in needs.items():
         assert used_by in commands and name in included_extras
 
 
 @pytest.mark.slow
 def test_the_tour_runs_as_written(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = str(s.getsockname()[1])
+    ports = []
+    for _ in range(2):  # the service's and the UI's
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(str(s.getsockname()[1]))
     shutil.copytree(REPO / "examples" / "tour", tmp_path / "examples" / "tour")
     stop = "trap 'kill $(jobs -p) 2>/dev/null || true' EXIT"  # the service, if a step failed
-    script = "\n".join(["set -euo pipefail", stop, *tour_commands()]).replace("8000", port)
+    script = "\n".join(["set -euo pipefail", stop, *tour_commands()])
+    script = script.replace("8000", ports[0]).replace("8080", ports[1])
     env = {**os.environ, "PATH": f"{Path(RUNG).parent}{os.pathsep}{os.environ['PATH']}"}
     for var in ("RUNG_STORE_URL", "RUNG_ARTIFACT_ROOT", "RUNG_WORKSPACE"):
         env.pop(var, None)
@@ -78,6 +87,10 @@ def test_the_tour_runs_as_written(tmp_path: Path) -> None:
     assert "an append: the first 700 rows are unchanged" in out
     assert "all 3 steps cached — nothing executed" in out
     assert "reproduced exactly" in out
+    import json
+
+    listed = json.loads((tmp_path / "myproject" / "runs.json").read_text())
+    assert listed["total"] >= 1 and all(r["metrics"]["precision_down"] > 0 for r in listed["runs"])
     assert "verdict: PASSED" in out
     assert "trend@champion → version 1" in out
     assert '"predictions":[' in out
