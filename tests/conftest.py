@@ -115,24 +115,31 @@ class Served(subprocess.Popen[str]):
 def start_server(root: Path, ref: str, *options: str, timeout: float = 120) -> tuple[Served, str]:
     """`rung serve REF` on a free port of 127.0.0.1, once it answers /v2/health/ready."""
     import socket
-    import time
-
-    import httpx
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     proc = Served([RUNG, "serve", ref, "--port", str(port), *options], cwd=root)
     url = f"http://127.0.0.1:{port}"
+    return proc, answering(proc, url, "/v2/health/ready", timeout)
+
+
+def answering(proc: Served, url: str, probe: str, timeout: float) -> str:
+    """``url`` once ``proc`` answers 200 at ``url + probe``; kills it and fails (with what it
+    wrote) if it ends or ``timeout`` seconds pass first."""
+    import time
+
+    import httpx
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
-                return proc, url
+            if httpx.get(f"{url}{probe}", timeout=1).status_code == 200:
+                return url
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
-    raise AssertionError(f"rung serve did not start: {proc.err()}")
+    raise AssertionError(f"{proc.args[1:3]} did not start: {proc.err()}")
 
 
 def rung_cli(

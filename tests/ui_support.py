@@ -12,14 +12,13 @@ import os
 import re
 import shutil
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import RUNG, Served
+from conftest import RUNG, Served, answering
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = Path(os.environ.get("RUNG_SCREENSHOTS", ROOT / "test-artifacts" / "screenshots"))
@@ -37,8 +36,6 @@ def start_ui(
 ) -> tuple[Served, str]:
     """``rung ui`` for the workspace at ``root`` on a free port of 127.0.0.1, once it answers
     ``/healthz``: the process and its base URL. Stop it with ``proc.terminate()``."""
-    import httpx
-
     port = free_port()
     saved = dict(os.environ)
     os.environ.update(env or {})
@@ -47,16 +44,7 @@ def start_ui(
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError(f"rung ui did not start: {proc.err()}")
+    return proc, answering(proc, f"http://127.0.0.1:{port}", "/healthz", timeout)
 
 
 @pytest.fixture

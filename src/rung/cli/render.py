@@ -12,6 +12,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from rung.core.units import seconds, size  # noqa: F401 (the CLI formats with render.size)
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.tree import Tree
@@ -71,25 +73,8 @@ def print_json(value: Any) -> None:
     sys.stdout.write(text + "\n")
 
 
-def size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
-
-
 def when(ts: float | None) -> str:
     return "-" if ts is None else time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(ts))
-
-
-def seconds(s: float | None) -> str:
-    if s is None:
-        return "-"
-    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.1f} s"
 
 
 def hint(text: str) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from rung.core import units
 from rung.core.errors import InvalidInput
 from rung.core.hashing import ordered_json
 
@@ -137,18 +138,9 @@ def number(value: Any, digits: int = 4) -> str:
 
 def duration(seconds: float | None) -> str:
     """Seconds as ``120 ms`` or ``3.4 s``; ``—`` for none."""
-    if seconds is None:
-        return "—"
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+    return units.seconds(seconds, "—")
 
 
 def size(n: int | None) -> str:
     """Bytes as ``512 B``, ``1.5 KB`` …; ``—`` for none."""
-    if n is None:
-        return "—"
-    value = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"
+    return units.size(n, "—")

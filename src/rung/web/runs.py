@@ -9,9 +9,10 @@ page's script, in the browser's local storage, so the table opens with them next
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from rung.core.query import EXAMPLE
@@ -92,39 +93,42 @@ def _column(text: str) -> dict[str, str]:
     return {"key": key, "kind": kind, "name": f"{kind}.{key}"}
 
 
+@dataclass
+class TableQuery:
+    """The query parameters of a runs listing, shared by the API and the page."""
+
+    filter: FilterQ = None
+    order: OrderQ = None
+    limit: LimitQ = 50
+    offset: OffsetQ = 0
+    columns: ColumnsQ = None
+
+
 @router.get("/api/runs", response_class=ApiJSON, tags=["runs"])
 def api_runs(
     request: Request,
-    filter: FilterQ = None,
-    order: OrderQ = None,
-    limit: LimitQ = 50,
-    offset: OffsetQ = 0,
-    columns: ColumnsQ = None,
-    name: Annotated[str | None, Query(max_length=1000)] = None,
+    q: Annotated[TableQuery, Depends()],
+    name: Annotated[
+        str | None, Query(max_length=1000, description="Only runs of this name.")
+    ] = None,
 ) -> Any:
     """Runs selected by ``filter``, sorted by ``order``, one page of ``limit`` from
     ``offset``; ``total`` counts every selected run. A malformed filter is a 400 naming the
     position and the fix."""
-    return ApiJSON(runs_table(workspace(request), filter, order, limit, offset, columns, name))
+    ws = workspace(request)
+    return ApiJSON(runs_table(ws, q.filter, q.order, q.limit, q.offset, q.columns, name))
 
 
 @router.get("/runs", response_class=HTMLResponse, include_in_schema=False)
-def runs_page(
-    request: Request,
-    filter: FilterQ = None,
-    order: OrderQ = None,
-    limit: LimitQ = 50,
-    offset: OffsetQ = 0,
-    columns: ColumnsQ = None,
-) -> HTMLResponse:
+def runs_page(request: Request, q: Annotated[TableQuery, Depends()]) -> HTMLResponse:
     from rung.core.errors import InvalidInput
 
     try:
-        table = runs_table(workspace(request), filter, order, limit, offset, columns)
+        table = runs_table(workspace(request), q.filter, q.order, q.limit, q.offset, q.columns)
         error = None
     except InvalidInput as exc:  # shown above the table, the filter kept for correcting
-        table = {"total": 0, "offset": 0, "limit": limit, "order": order or "-id",
-                 "filter": filter, "columns": [], "runs": [], "hints": []}  # fmt: skip
+        table = {"total": 0, "offset": 0, "limit": q.limit, "order": q.order or "-id",
+                 "filter": q.filter, "columns": [], "runs": [], "hints": []}  # fmt: skip
         error = exc
     return page(
         request,
