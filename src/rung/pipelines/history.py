@@ -364,6 +364,29 @@ class Runs:
         text = str(run_id).lstrip("#")
         return parse_int(text, "run id", hint="run ids are numbers: see `rung runs`")
 
+    def artifact(self, digest: str) -> dict[str, Any]:
+        """The recorded artifact with the full hash ``digest`` (64 hex digits, case-insensitive):
+        ``{"hash", "kind", "size" (bytes), "media_type"}`` — kinds as
+        :func:`rung.pipelines.materialize.dump` stores them, or ``dataset``.
+
+        Raises :class:`~rung.core.errors.InvalidInput` when ``digest`` is not 64 hex digits,
+        :class:`NotFound` when no artifact has it (its bytes are not read here)."""
+        text = digest.strip().lower()
+        if len(text) != 64 or not all(c in _HEX for c in text):
+            raise InvalidInput(
+                f"artifact hash {digest[:80]!r} is not 64 hex digits",
+                "use the full hash that `rung show RUN --json` lists for an output",
+            )
+        with self._s.metadata.read() as tx:
+            row = tx.one(
+                "SELECT hash, kind, size, media_type FROM artifacts WHERE hash = :h", {"h": text}
+            )
+        if row is None:
+            raise NotFound(
+                f"unknown artifact {text[:12]}", "`rung show RUN` lists each step's outputs"
+            )
+        return {k: row[k] for k in ("hash", "kind", "size", "media_type")}
+
     def describe_artifact(self, digest: str) -> str:
         """'artifact <hash> (output X of step Y in run Z)' for error messages."""
         try:

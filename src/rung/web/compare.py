@@ -1,0 +1,150 @@
+"""Runs side by side: ``GET /api/compare?run=3&run=7`` and the page ``/compare``.
+
+The rows are :meth:`Runs.compare <rung.pipelines.history.Runs.compare>`'s (what ``rung
+compare`` prints), only those that differ unless ``all=true``. With them:
+
+* each metric's history for every compared run that logged it (one chart per metric,
+  thinned as on the run page: :func:`rung.web.run._thin`);
+* the parallel coordinates of the runs: one axis per parameter whose values differ between
+  the runs (every parameter when none differs) and per final metric; an axis is numeric when
+  all its values are numbers (booleans are categories), else categorical with the values as
+  text in their first-seen order.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from rung.core.errors import InvalidInput
+from rung.web.render import ApiJSON, page, workspace
+from rung.web.run import _thin
+
+router = APIRouter()
+
+MAX_RUNS = 50
+"""Runs compared at once at most."""
+
+RunsQ = Annotated[
+    list[str],
+    Query(description="Two or more run ids (repeat the parameter: run=3&run=7), at most 50."),
+]
+AllQ = Annotated[
+    bool, Query(description="Every field, not only those that differ (rung compare --all).")
+]
+
+
+def compare_view(ws: Any, run_ids: list[str], all: bool = False) -> dict[str, Any]:
+    """``{"runs": [ids], "all", "rows": Runs.compare(ids, only_differences=not all)["rows"],
+    "details": [{"id", "name", "status", "started_at"}], "metric_history": {key: {run id:
+    [[step, value|None]]}}, "parallel": {"axes": [{"name", "section", "key", "type",
+    "data"?}], "lines": [{"run", "values"}]}}``.
+
+    Raises :class:`~rung.core.errors.InvalidInput` (422) for fewer than two runs, more than
+    :data:`MAX_RUNS`, a run named twice or an id that is not a whole number, and
+    :class:`~rung.core.errors.NotFound` (404) for an unknown run."""
+    ids = [r.strip() for r in run_ids if r.strip()]
+    if len(ids) > MAX_RUNS:
+        raise InvalidInput(
+            f"{len(ids)} runs to compare: at most {MAX_RUNS}", "narrow the runs table's filter"
+        )
+    got = ws.runs.compare(ids, only_differences=not all)
+    runs = [ws.runs.get(i) for i in got["runs"]]
+    keys: dict[str, None] = {}
+    for r in runs:
+        keys.update(dict.fromkeys(r["metrics"]))
+    history = {
+        key: {
+            str(r["id"]): _thin(ws.runs.metric_history(r["id"], key))
+            for r in runs
+            if key in r["metrics"]
+        }
+        for key in keys
+    }
+    return {
+        "runs": got["runs"],
+        "all": all,
+        "rows": got["rows"],
+        "details": [
+            {k: r[k] for k in ("id", "name", "status", "started_at", "ended_at")} for r in runs
+        ],
+        "metric_history": history,
+        "parallel": parallel(runs),
+    }
+
+
+def parallel(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parallel coordinates of ``runs`` (:meth:`Runs.get` records), as the module says:
+    ``{"axes": [{"name": "params.C", "section", "key", "type": "value"|"category", "data":
+    [text] (categories only)}], "lines": [{"run": id, "values": [one per axis]}]}``; a run
+    without the field has None (a non-finite metric too)."""
+    params: dict[str, None] = {}
+    metrics: dict[str, None] = {}
+    for r in runs:
+        params.update(dict.fromkeys(r["params"]))
+        metrics.update(dict.fromkeys(r["metrics"]))
+    differing = [k for k in params if len({repr(r["params"].get(k)) for r in runs}) > 1] or list(
+        params
+    )
+    fields = [("params", k) for k in differing] + [("metrics", k) for k in metrics]
+    axes: list[dict[str, Any]] = []
+    columns: list[list[Any]] = []
+    for section, key in fields:
+        values = [r[section].get(key) for r in runs]
+        numeric = all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values
+        )
+        axis: dict[str, Any] = {"name": f"{section}.{key}", "section": section, "key": key}
+        if numeric:
+            axis["type"] = "value"
+            column = [v if v is not None and math.isfinite(v) else None for v in values]
+        else:
+            axis["type"] = "category"
+            column = [None if v is None else _text(v) for v in values]
+            axis["data"] = list(dict.fromkeys(c for c in column if c is not None))
+        axes.append(axis)
+        columns.append(column)
+    lines = [
+        {"run": r["id"], "values": [column[i] for column in columns]} for i, r in enumerate(runs)
+    ]
+    return {"axes": axes, "lines": lines}
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return value if isinstance(value, str) else repr(value)
+
+
+@router.get("/api/compare", response_class=ApiJSON, tags=["runs"])
+def api_compare(request: Request, run: RunsQ = [], all: AllQ = False) -> Any:  # noqa: B006
+    """Two or more runs side by side: ``rows`` (section, key, one value per run, whether
+    they differ) — only those that differ unless ``all=true`` — each metric's history per
+    run, and the parallel coordinates of parameters and final metrics. 422 for fewer than two
+    runs, more than 50, one named twice or an id that is not a whole number; 404 for an
+    unknown run."""
+    return ApiJSON(compare_view(workspace(request), run, all))
+
+
+@router.get("/compare", response_class=HTMLResponse, include_in_schema=False)
+def compare_page(request: Request, run: RunsQ = [], all: AllQ = False) -> HTMLResponse:  # noqa: B006
+    view = compare_view(workspace(request), run, all)
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for row in view["rows"]:
+        sections.setdefault(row["section"], []).append(row)
+    charts = {
+        "history": view["metric_history"],
+        "parallel": view["parallel"],
+        "runs": view["runs"],
+    }
+    return page(
+        request,
+        "compare.html",
+        title="Compare runs " + ", ".join(map(str, view["runs"])),
+        view=view,
+        sections=sections,
+        charts=charts,
+    )
