@@ -84,6 +84,7 @@ def _record(ws: Any) -> dict[str, int]:
     ids["failed"] = ws.runs.list(1)[0].id
     with ws.start_run(SCRIPTS[0], params={SCRIPTS[1]: SCRIPTS[0], "n": 3}) as run:
         rung.log_metric(SCRIPTS[1], 0.5)
+        rung.log_metric(SCRIPTS[1], 0.25)
         rung.log_metric("total", math.nan)
     ids["tracked"] = run.id
     return ids
@@ -317,6 +318,7 @@ def test_the_pages_in_a_browser(sqlite_ws, ui_server, watched, tmp_path) -> None
     for chart in page.query_selector_all(".metric-chart"):
         assert chart.query_selector("canvas") is not None
     _drawn(page, ".metric-chart[data-metric='loss']")
+    assert page.locator(".metric-chart[data-metric='total']").count() == 0  # logged once
     assert page.locator(f"a[href='/lineage?from=run:{ids['first']}']").count() == 1
     preview = page.locator("table.preview").first
     assert preview.locator("td", has_text=SCRIPTS[0]).count() == 5  # the cells, as text
@@ -338,6 +340,7 @@ def test_the_pages_in_a_browser(sqlite_ws, ui_server, watched, tmp_path) -> None
     # script-carrying run name, parameter key and value, metric name: text, never run
     watched.visit(f"{url}/runs/{ids['tracked']}")
     _drawn(page, ".metric-chart")
+    assert page.locator("#metric-charts h3").inner_text() == SCRIPTS[1]
     assert page.locator("h1").inner_text().count(SCRIPTS[0]) == 1
     assert page.locator("#params th", has_text=SCRIPTS[1]).count() == 1
     assert page.locator("#params td", has_text=SCRIPTS[0]).count() == 1

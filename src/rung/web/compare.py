@@ -146,5 +146,10 @@ def compare_page(request: Request, run: RunsQ = [], all: AllQ = False) -> HTMLRe
         title="Compare runs " + ", ".join(map(str, view["runs"])),
         view=view,
         sections=sections,
+        histories=[
+            k
+            for k, by_run in view["metric_history"].items()
+            if any(len(points) > 1 for points in by_run.values())
+        ],
         charts=charts,
     )

@@ -322,6 +322,7 @@ def run_page(request: Request, run_id: RunId) -> HTMLResponse:
         run=run,
         outputs=_distinct(view["outputs"]),
         params={k: _shown(v) for k, v in run["params"].items()},
+        histories=[k for k, points in view["metric_history"].items() if len(points) > 1],
         same_name='name = "' + run["name"].replace('"', '""') + '"',
         charts=charts,
     )

@@ -48,19 +48,23 @@
   function stepGraph(graph) {
     var el = document.getElementById("step-graph");
     if (!el || !graph || !graph.nodes.length) { return; }
-    var layers = 0, rows = 0;
-    graph.nodes.forEach(function (n) { layers = Math.max(layers, n.layer); rows = Math.max(rows, n.row); });
-    el.style.height = Math.max(160, 90 * (rows + 1) + 60) + "px";
+    var rows = 0, layerOf = {};
+    graph.nodes.forEach(function (n) { rows = Math.max(rows, n.row); layerOf[n.id] = n.layer; });
+    el.style.height = Math.max(200, 90 * (rows + 1) + 100) + "px";
     var nodes = graph.nodes.map(function (n) {
       var state = n.kind === "dataset" ? "dataset" : n.status === "failed" ? "failed" : n.status === "running" ? "running" : n.cache_hit ? "cached" : "executed";
       return {
-        id: n.id, name: n.id, value: n.name, x: n.layer * 220, y: n.row * 90,
+        id: n.id, name: n.id, value: n.name, x: n.layer * 320, y: n.row * 90,
         symbol: n.kind === "dataset" ? "rect" : "roundRect", symbolSize: [150, 40],
         itemStyle: { color: COLORS[state] },
         label: { show: true, color: "#fff", formatter: function () { return n.name.length > 22 ? n.name.slice(0, 21) + "…" : n.name; } },
         tip: n.kind === "dataset" ? "dataset " + n.name
           : n.name + " · " + n.status + " · cache " + (n.cache_hit ? "hit" : "miss") + (n.seconds == null ? "" : " · " + (n.seconds < 1 ? Math.round(n.seconds * 1000) + " ms" : n.seconds.toFixed(1) + " s"))
       };
+    });
+    // two invisible points above and below the steps leave room for the bent edges
+    [["_above", -100], ["_below", rows * 90 + 70]].forEach(function (a) {
+      nodes.push({ id: a[0], name: a[0], x: 0, y: a[1], symbolSize: 0, label: { show: false }, tooltip: { show: false }, tip: "" });
     });
     chart(el, {
       animation: false,
@@ -70,7 +74,11 @@
         edgeSymbol: ["none", "arrow"], edgeSymbolSize: 9,
         lineStyle: { color: "#8a94a0", width: 1.5, curveness: 0 },
         edgeLabel: { show: true, fontSize: 11, formatter: function (p) { return p.data.name; } },
-        links: graph.edges.map(function (e) { return { source: e.source, target: e.target, name: e.name, tip: e.name }; })
+        links: graph.edges.map(function (e) {
+          // an edge that skips a layer bends, so that it does not run through the steps between
+          var skips = layerOf[e.target] - layerOf[e.source] > 1;
+          return { source: e.source, target: e.target, name: e.name, tip: e.name, lineStyle: { curveness: skips ? 0.35 : 0 } };
+        })
       }]
     });
   }
