@@ -23,7 +23,7 @@ import rung
 from rung import pipeline, step
 from rung.core.errors import InvalidInput, NotFound, StepFailed
 from rung.core.hashing import ordered_json
-from rung.web.compare import parallel
+from rung.web.compare import _cell, parallel
 from rung.web.run import HISTORY_POINTS, _thin, step_graph
 from ui_support import browser, ui_server, watched  # noqa: F401
 
@@ -188,6 +188,27 @@ def test_parallel_axes_are_numeric_only_when_every_value_is_a_number() -> None:
         [1, "b", "false", None],
         [10, "3", None, None],
     ]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "shown"),
+    [
+        ("C", None, "—"),
+        ("C", 0.1234567891, "0.123457"),
+        ("C", math.nan, "nan"),
+        ("C", True, "true"),
+        ("C", 3, "3"),
+        ("C", SCRIPTS[0], SCRIPTS[0]),  # as text: the template escapes it
+        ("C", [1, "a"], '[1, "a"]'),
+        ("C", {"k": SCRIPTS[1]}, '{"k": "' + SCRIPTS[1].replace('"', '\\"') + '"}'),
+        ("started_at", 0.0, "1970-01-01 00:00:00"),
+        ("hash", "ab" * 32, "ab" * 6),
+    ],
+)
+def test_a_compared_value_is_shown_as_rung_compare_shows_it(
+    key: str, value: Any, shown: str
+) -> None:
+    assert _cell(key, value) == shown
 
 
 # -- the API against the Workspace, on both backends --------------------------------------

@@ -113,6 +113,30 @@ def parallel(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"axes": axes, "lines": lines}
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _cell(key: str, value: Any) -> str:
+    """A compared value as the table shows it (as ``rung compare`` does): times in UTC, a hash
+    to 12 digits, floats to 6 significant digits, lists and mappings as JSON, none as ``—``."""
+    import json
+
+    from rung.web.render import number, when
+
+    if value is None:
+        return "—"
+    if key in ("started_at", "ended_at") and _is_number(value):
+        return when(float(value))
+    if key == "hash" and isinstance(value, str):
+        return value[:12]
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return number(value, 6)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
@@ -134,7 +158,8 @@ def compare_page(request: Request, run: RunsQ = [], all: AllQ = False) -> HTMLRe
     view = compare_view(workspace(request), run, all)
     sections: dict[str, list[dict[str, Any]]] = {}
     for row in view["rows"]:
-        sections.setdefault(row["section"], []).append(row)
+        cells = [(_cell(row["key"], v), _is_number(v)) for v in row["values"]]
+        sections.setdefault(row["section"], []).append({**row, "cells": cells})
     charts = {
         "history": view["metric_history"],
         "parallel": view["parallel"],

@@ -284,7 +284,12 @@ def api_run(
     return ApiJSON(run_view(workspace(request), run_id, previews))
 
 
-@router.get("/api/artifacts/{digest}", tags=["runs"])
+@router.get(
+    "/api/artifacts/{digest}",
+    tags=["runs"],
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The bytes."}},
+)
 def api_artifact(
     request: Request,
     digest: Annotated[str, Path(description="The artifact's full hash (64 hex digits).")],
