@@ -211,6 +211,53 @@ def test_a_compared_value_is_shown_as_rung_compare_shows_it(
     assert _cell(key, value) == shown
 
 
+@step(pickle=True)
+def opaque(frame: pd.DataFrame):
+    return Opaque()
+
+
+class Opaque:
+    pass
+
+
+@pipeline
+def with_pickle():
+    frame = make()
+    return opaque(frame), total(double(frame))
+
+
+def test_previews_stop_at_their_limits_and_never_load_a_pickle(ws, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from rung.web import run as page
+
+    rid = ws.run(with_pickle).id
+    outputs = page.run_view(ws, rid)["outputs"]
+    kinds = {o["kind"]: o["hash"] for o in outputs}
+    assert set(kinds) == {"parquet", "json", "pickle"}, outputs
+    previews = page.run_view(ws, rid)["previews"]
+    assert previews[kinds["pickle"]] == {
+        "type": "none",
+        "reason": "a pickle object: loading it can run code",
+    }
+    assert (
+        previews[kinds["parquet"]]["type"] == "table" and previews[kinds["json"]]["type"] == "text"
+    )
+    smallest = min(o["size"] for o in outputs if o["kind"] != "pickle")
+    monkeypatch.setattr(page, "PREVIEW_MAX_BYTES", smallest - 1)
+    assert {
+        p["reason"] for h, p in page.run_view(ws, rid)["previews"].items() if h != kinds["pickle"]
+    } == {"too large to preview"}
+    monkeypatch.undo()
+    first = next(o for o in outputs if o["kind"] != "pickle")
+    monkeypatch.setattr(page, "PREVIEW_BUDGET", first["size"])  # room for the first only
+    capped = page.run_view(ws, rid)["previews"]
+    assert capped[first["hash"]]["type"] in ("table", "text")
+    rest = [o["hash"] for o in outputs if o["kind"] != "pickle" and o["hash"] != first["hash"]]
+    assert rest and all("MB at most" in capped[h]["reason"] for h in rest)
+    monkeypatch.setattr(page, "PREVIEW_MAX_OUTPUTS", 1)
+    assert len(page.run_view(ws, rid)["previews"]) == 1
+    assert page.run_view(ws, rid, previews=False)["previews"] == {}
+
+
 # -- the API against the Workspace, on both backends --------------------------------------
 
 

@@ -9,7 +9,8 @@ same record ``rung show RUN --json`` prints), plus:
 * the step graph: one node per step run and per dataset version a step read, an edge from
   the step (or dataset) that produced an input to the step that read it, each node in the
   layer after the deepest of its inputs (:func:`step_graph`);
-* a preview of each distinct output (:func:`preview`): a DataFrame's first
+* a preview of each distinct output (:func:`preview`; at most :data:`PREVIEW_MAX_OUTPUTS`
+  of them and :data:`PREVIEW_BUDGET` bytes read in all): a DataFrame's first
   :data:`PREVIEW_ROWS` rows, JSON pretty-printed, an array's text — from bytes read through
   the artifact store, so verified against their hash as every read is. Pickle and skops
   objects are never loaded for a preview (loading them can run code).
@@ -39,6 +40,8 @@ PREVIEW_MAX_BYTES = 32 * 2**20
 """An artifact larger than this (bytes) is not read for a preview: download it."""
 PREVIEW_MAX_OUTPUTS = 50
 """Distinct outputs previewed per run at most."""
+PREVIEW_BUDGET = 64 * 2**20
+"""Bytes read for the previews of one run at most: the outputs beyond are not previewed."""
 HISTORY_POINTS = 5_000
 """Points of one metric's history at most in a chart."""
 _CELL_CHARS = 200
@@ -77,10 +80,19 @@ def run_view(ws: Any, run_id: str | int, previews: bool = True) -> dict[str, Any
         for o in s["outputs"]
     ]
     shown: dict[str, dict[str, Any]] = {}
+    budget = PREVIEW_BUDGET
     if previews:
         for o in outputs:
-            if o["hash"] not in shown and len(shown) < PREVIEW_MAX_OUTPUTS:
-                shown[o["hash"]] = preview(ws, o["hash"], o.get("kind"), o.get("size"))
+            if o["hash"] in shown or len(shown) >= PREVIEW_MAX_OUTPUTS:
+                continue
+            size = o.get("size") or 0
+            if size > budget:
+                reason = f"a page reads {PREVIEW_BUDGET // 2**20} MB at most for previews"
+                shown[o["hash"]] = {"type": "none", "reason": reason}
+                continue
+            shown[o["hash"]] = preview(ws, o["hash"], o.get("kind"), o.get("size"))
+            if shown[o["hash"]]["type"] != "none":
+                budget -= size
     datasets = sorted(
         {str(r["dataset"]) for r in run.get("data_reads") or [] if r.get("dataset")}
         | {str(i["dataset"]) for s in run["steps"] for i in s["inputs"] if i.get("dataset")}

@@ -50,7 +50,7 @@
     if (!el || !graph || !graph.nodes.length) { return; }
     var rows = 0, layerOf = {};
     graph.nodes.forEach(function (n) { rows = Math.max(rows, n.row); layerOf[n.id] = n.layer; });
-    el.style.height = Math.max(200, 90 * (rows + 1) + 100) + "px";
+    el.style.height = Math.min(900, Math.max(200, 90 * (rows + 1) + 100)) + "px";  // wider: zoom and pan
     var nodes = graph.nodes.map(function (n) {
       var state = n.kind === "dataset" ? "dataset" : n.status === "failed" ? "failed" : n.status === "running" ? "running" : n.cache_hit ? "cached" : "executed";
       return {
