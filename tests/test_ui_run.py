@@ -148,6 +148,24 @@ def test_each_step_sits_one_layer_after_the_deepest_step_it_reads_from(
     assert {(e["source"], e["target"]) for e in graph["edges"]} == expected
 
 
+def test_a_long_chain_of_steps_is_laid_out_without_recursion() -> None:
+    n = 5000
+    steps = [
+        {
+            "id": i,
+            "name": f"s{i}",
+            "status": "succeeded",
+            "cache_hit": True,
+            "seconds": None,
+            "inputs": [{"name": "x", "hash": f"h{i - 1}"}] if i else [],
+            "outputs": [{"name": "output", "hash": f"h{i}"}],
+        }
+        for i in range(n)
+    ]
+    graph = step_graph(steps)
+    assert [node["layer"] for node in graph["nodes"]] == list(range(n))
+
+
 @given(
     st.lists(
         st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5)),

@@ -159,23 +159,36 @@ def step_graph(steps: list[dict[str, Any]]) -> dict[str, Any]:
                 continue
             if source != target:
                 edges.append({"source": source, "target": target, "name": i["name"]})
-    layer: dict[str, int] = {}
-    incoming: dict[str, list[str]] = {}
-    for e in edges:
-        incoming.setdefault(e["target"], []).append(e["source"])
-
-    def depth(nid: str, seen: frozenset[str]) -> int:
-        if nid not in layer:
-            sources = [s for s in incoming.get(nid, []) if s not in seen]
-            layer[nid] = 1 + max((depth(s, seen | {nid}) for s in sources), default=-1)
-        return layer[nid]
-
+    layer = _layers(list(nodes), edges)
     rows: dict[int, int] = {}
     for nid, node in nodes.items():
-        node["layer"] = depth(nid, frozenset())
+        node["layer"] = layer[nid]
         node["row"] = rows.get(node["layer"], 0)
         rows[node["layer"]] = node["row"] + 1
     return {"nodes": list(nodes.values()), "edges": edges}
+
+
+def _layers(ids: list[str], edges: list[dict[str, Any]]) -> dict[str, int]:
+    """Each node's layer: the length of the longest path of ``edges`` ending at it (Kahn's
+    topological order, so a chain of thousands of steps needs no recursion). Nodes on a
+    cycle — a run's steps cannot form one — stay in layer 0 rather than failing the page."""
+    from collections import deque
+
+    outgoing: dict[str, list[str]] = {}
+    waiting = dict.fromkeys(ids, 0)
+    for e in edges:
+        outgoing.setdefault(e["source"], []).append(e["target"])
+        waiting[e["target"]] += 1
+    layer = dict.fromkeys(ids, 0)
+    ready = deque(n for n in ids if waiting[n] == 0)
+    while ready:
+        nid = ready.popleft()
+        for target in outgoing.get(nid, []):
+            layer[target] = max(layer[target], layer[nid] + 1)
+            waiting[target] -= 1
+            if waiting[target] == 0:
+                ready.append(target)
+    return layer
 
 
 def preview(ws: Any, digest: str, kind: str | None, size: int | None) -> dict[str, Any]:
