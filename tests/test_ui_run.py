@@ -70,6 +70,11 @@ def fragile(frame: pd.DataFrame):
 
 
 @pipeline
+def reads_data():
+    return double(rung.dataset("prices"))
+
+
+@pipeline
 def breaks():
     return fragile(make())
 
@@ -281,6 +286,8 @@ def test_previews_stop_at_their_limits_and_never_load_a_pickle(ws, monkeypatch) 
 
 def test_the_api_answers_what_the_workspace_recorded(ws, ui_server) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     ids = _record(ws)
+    data = ws.data.add(pd.DataFrame({"x": [1.0, 2.0]}), name="prices")
+    ids["reads"] = ws.run(reads_data).id
     url = ui_server(ws.root)
     with httpx.Client(base_url=url, timeout=30) as http:
         for rid in ids.values():
@@ -294,6 +301,14 @@ def test_the_api_answers_what_the_workspace_recorded(ws, ui_server) -> None:  # 
                     for s, v in ws.runs.metric_history(rid, key)
                 ]
                 assert got["metric_history"][key] == expected
+        reads = http.get(f"/api/runs/{ids['reads']}").json()
+        assert reads["datasets"] == ["prices@1"]
+        assert {(e["source"], e["name"]) for e in reads["graph"]["edges"]} == {
+            ("dataset:prices@1", "frame")
+        }
+        stored = http.get(f"/api/artifacts/{data.hash}")  # a dataset version's bytes
+        assert stored.content == ws.artifacts.get_bytes(data.hash)
+        assert stored.headers["content-type"].startswith(ws.runs.artifact(data.hash)["media_type"])
         first = http.get(f"/api/runs/{ids['first']}").json()
         names = {n["name"]: n for n in first["graph"]["nodes"]}
         assert {n: names[n]["layer"] for n in names} == {
