@@ -121,6 +121,23 @@ def test_an_artifact_is_found_by_its_full_hash_and_anything_else_is_refused(ws) 
         ws.runs.artifact("0" * 64)
 
 
+def test_all_histories_at_once_are_each_metrics_history(ws) -> None:  # type: ignore[no-untyped-def]
+    ids = []
+    for r in range(3):
+        with ws.start_run("sweep", params={"r": r}) as run:
+            for s in range(r * 3):
+                rung.log_metrics({"a": s / (r + 1), "b": math.nan if s == 1 else -s}, step=s)
+            if r == 2:
+                rung.log_metric("a", math.inf, step=0)  # logged again at an earlier step
+        ids.append(run.id)
+    got = ws.runs.metric_histories([*ids, ids[0]])
+    assert set(got) == set(ids) and got[ids[0]] == {}
+    for rid in ids:
+        for key in ("a", "b"):
+            one = ws.runs.metric_history(rid, key)
+            assert _json(got[rid].get(key, [])) == _json(one)
+
+
 # -- the pure parts: graph layers, thinned histories, parallel axes ------------------------
 
 
@@ -175,14 +192,17 @@ def test_a_long_chain_of_steps_is_laid_out_without_recursion() -> None:
     st.lists(
         st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5)),
         max_size=3 * HISTORY_POINTS,
-    )
+    ),
+    st.sampled_from([1, 7, 100, HISTORY_POINTS]),
 )
 def test_a_history_keeps_at_most_its_limit_the_last_point_and_gaps_for_non_finite(
-    values: list[float],
+    values: list[float], limit: int
 ) -> None:
     points = [(i, v) for i, v in enumerate(values)]
-    thin = _thin(points)
-    assert len(thin) <= HISTORY_POINTS + 1
+    thin = _thin(points, limit)
+    assert len(thin) <= limit + 1
+    if len(points) <= limit:
+        assert len(thin) == len(points)
     if points:
         assert thin[-1][0] == points[-1][0]
     for step_, value in thin:
@@ -330,6 +350,9 @@ def test_the_api_answers_what_the_workspace_recorded(ws, ui_server) -> None:  # 
             assert got["runs"] == want["runs"] and got["rows"] == _json(want["rows"])
             assert got["all"] is everything
         assert got["metric_history"]["loss"].keys() == {str(ids["first"]), str(ids["second"])}
+        for rid in (ids["first"], ids["second"]):
+            logged = ws.runs.metric_history(rid, "loss")
+            assert got["metric_history"]["loss"][str(rid)] == [[s, v] for s, v in logged]
         axes = [a["name"] for a in got["parallel"]["axes"]]
         assert axes[:2] == ["params.n", f"params.{SCRIPTS[1]}"] and "metrics.loss" in axes
 

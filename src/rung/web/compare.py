@@ -3,8 +3,9 @@
 The rows are :meth:`Runs.compare <rung.pipelines.history.Runs.compare>`'s (what ``rung
 compare`` prints), only those that differ unless ``all=true``. With them:
 
-* each metric's history for every compared run that logged it (one chart per metric,
-  thinned as on the run page: :func:`rung.web.run._thin`);
+* each metric's history for every compared run that logged it (one chart per metric, each
+  run's line thinned to ``HISTORY_POINTS / runs`` points, at least :data:`MIN_POINTS`:
+  :func:`rung.web.run._thin`);
 * the parallel coordinates of the runs: one axis per parameter whose values differ between
   the runs (every parameter when none differs) and per final metric; an axis is numeric when
   all its values are numbers (booleans are categories), else categorical with the values as
@@ -21,12 +22,15 @@ from fastapi.responses import HTMLResponse
 
 from rung.core.errors import InvalidInput
 from rung.web.render import ApiJSON, page, workspace
-from rung.web.run import _thin
+from rung.web.run import HISTORY_POINTS, _thin
 
 router = APIRouter()
 
 MAX_RUNS = 50
 """Runs compared at once at most."""
+MIN_POINTS = 200
+"""Points of one run's line in a metric's chart at least (before thinning): a chart holds
+:data:`~rung.web.run.HISTORY_POINTS` points shared by its runs, or this many a run."""
 
 RunsQ = Annotated[
     list[str],
@@ -51,29 +55,46 @@ def compare_view(ws: Any, run_ids: list[str], all: bool = False) -> dict[str, An
         raise InvalidInput(
             f"{len(ids)} runs to compare: at most {MAX_RUNS}", "narrow the runs table's filter"
         )
-    got = ws.runs.compare(ids, only_differences=not all)
-    runs = [ws.runs.get(i) for i in got["runs"]]
+    # one comparison of every field: the rows that differ are those compare(…, True) keeps
+    full = ws.runs.compare(ids, only_differences=False)
+    runs = _records(full)
+    histories = ws.runs.metric_histories(full["runs"])
+    limit = max(MIN_POINTS, HISTORY_POINTS // len(runs))  # a chart's points shared by its runs
     keys: dict[str, None] = {}
     for r in runs:
         keys.update(dict.fromkeys(r["metrics"]))
     history = {
         key: {
-            str(r["id"]): _thin(ws.runs.metric_history(r["id"], key))
+            str(r["id"]): _thin(histories[r["id"]][key], limit)
             for r in runs
-            if key in r["metrics"]
+            if key in histories[r["id"]]
         }
         for key in keys
     }
     return {
-        "runs": got["runs"],
+        "runs": full["runs"],
         "all": all,
-        "rows": got["rows"],
-        "details": [
-            {k: r[k] for k in ("id", "name", "status", "started_at", "ended_at")} for r in runs
-        ],
+        "rows": full["rows"] if all else [r for r in full["rows"] if r["differs"]],
+        "details": [{k: r[k] for k in ("id", "name", "status", "started_at")} for r in runs],
         "metric_history": history,
         "parallel": parallel(runs),
     }
+
+
+def _records(compared: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each compared run's ``id``, ``name``, ``status``, ``started_at``, ``params`` and
+    ``metrics`` (last values), read back from the rows of a comparison of every field (a
+    field a run lacks is absent, not None)."""
+    runs: list[dict[str, Any]] = [
+        {"id": rid, "params": {}, "metrics": {}} for rid in compared["runs"]
+    ]
+    for row in compared["rows"]:
+        for run, value in zip(runs, row["values"], strict=True):
+            if row["section"] == "run" and row["key"] in ("name", "status", "started_at"):
+                run[row["key"]] = value
+            elif row["section"] in ("params", "metrics") and value is not None:
+                run[row["section"]][row["key"]] = value
+    return runs
 
 
 def parallel(runs: list[dict[str, Any]]) -> dict[str, Any]:

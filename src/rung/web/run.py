@@ -4,7 +4,7 @@ artifact, ``GET /api/artifacts/{hash}``.
 What a run shows is what :meth:`Runs.get <rung.pipelines.history.Runs.get>` recorded (the
 same record ``rung show RUN --json`` prints), plus:
 
-* each metric's history (:meth:`Runs.metric_history`), at most :data:`HISTORY_POINTS` points
+* each metric's history (:meth:`Runs.metric_histories`), at most :data:`HISTORY_POINTS` points
   a metric (evenly thinned beyond, the last point always kept);
 * the step graph: one node per step run and per dataset version a step read, an edge from
   the step (or dataset) that produced an input to the step that read it, each node in the
@@ -72,7 +72,8 @@ def run_view(ws: Any, run_id: str | int, previews: bool = True) -> dict[str, Any
     and :class:`~rung.core.errors.NotFound` (404) for an unknown run."""
     run = ws.runs.get(run_id)
     rid = run["id"]
-    history = {key: _thin(ws.runs.metric_history(rid, key)) for key in run["metrics"]}
+    logged = ws.runs.metric_histories([rid])[rid]
+    history = {key: _thin(logged.get(key, [])) for key in run["metrics"]}
     results = set((run.get("outputs") or {}).values())
     outputs = [
         {**o, "step": s["name"], "result": o["hash"] in results}
@@ -108,10 +109,10 @@ def run_view(ws: Any, run_id: str | int, previews: bool = True) -> dict[str, Any
     }
 
 
-def _thin(points: list[tuple[int, float]]) -> list[list[Any]]:
-    """``points`` as ``[step, value]`` pairs (non-finite values None), at most
-    :data:`HISTORY_POINTS` of them: every k-th point and the last one."""
-    stride = max(1, math.ceil(len(points) / HISTORY_POINTS))
+def _thin(points: list[tuple[int, float]], limit: int = HISTORY_POINTS) -> list[list[Any]]:
+    """``points`` as ``[step, value]`` pairs (non-finite values None), at most ``limit`` + 1
+    of them: every k-th point and the last one."""
+    stride = max(1, math.ceil(len(points) / limit))
     kept = points[::stride]
     if points and kept[-1] is not points[-1]:
         kept.append(points[-1])
