@@ -357,6 +357,29 @@ class Runs:
             )
         return [(r["step"], Tx.read_real(r["value"])) for r in rows]
 
+    def metric_histories(
+        self, run_ids: Sequence[int]
+    ) -> dict[int, dict[str, builtins.list[tuple[int, float]]]]:
+        """Every metric's history of each run in ``run_ids``, in one query per 500 runs:
+        ``{run id: {key: [(step, value)]}}`` in the order logged (as :meth:`metric_history`
+        answers for one run and key); a run that logged nothing maps to ``{}``."""
+        ids = sorted({int(i) for i in run_ids})
+        out: dict[int, dict[str, builtins.list[tuple[int, float]]]] = {i: {} for i in ids}
+        with self._s.metadata.read() as tx:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                among = ", ".join(f":r{i}" for i in range(len(chunk)))
+                span = {f"r{i}": run_id for i, run_id in enumerate(chunk)}
+                for m in tx.all(
+                    f"SELECT run_id, key, step, value FROM metrics WHERE run_id IN ({among})"
+                    " ORDER BY id",
+                    span,
+                ):
+                    out[m["run_id"]].setdefault(m["key"], []).append(
+                        (m["step"], Tx.read_real(m["value"]))
+                    )
+        return out
+
     def resolve(self, text: str) -> tuple[str, Any]:
         """What a user's ``text`` names: ``("run", id)`` or ``("artifact", row)``.
 
@@ -419,6 +442,29 @@ class Runs:
                         f"did you mean a run named {near[0]!r}? its ids: {_ids_named(tx, near[0])}",
                     )
         return parse_int(text, "run id", hint="run ids are numbers: see `rung runs`")
+
+    def artifact(self, digest: str) -> dict[str, Any]:
+        """The recorded artifact with the full hash ``digest`` (64 hex digits, case-insensitive):
+        ``{"hash", "kind", "size" (bytes), "media_type"}`` — kinds as
+        :func:`rung.pipelines.materialize.dump` stores them, or ``dataset``.
+
+        Raises :class:`~rung.core.errors.InvalidInput` when ``digest`` is not 64 hex digits,
+        :class:`NotFound` when no artifact has it (its bytes are not read here)."""
+        text = digest.strip().lower()
+        if len(text) != 64 or not all(c in _HEX for c in text):
+            raise InvalidInput(
+                f"artifact hash {digest[:80]!r} is not 64 hex digits",
+                "use the full hash that `rung show RUN --json` lists for an output",
+            )
+        with self._s.metadata.read() as tx:
+            row = tx.one(
+                "SELECT hash, kind, size, media_type FROM artifacts WHERE hash = :h", {"h": text}
+            )
+        if row is None:
+            raise NotFound(
+                f"unknown artifact {text[:12]}", "`rung show RUN` lists each step's outputs"
+            )
+        return {k: row[k] for k in ("hash", "kind", "size", "media_type")}
 
     def describe_artifact(self, digest: str) -> str:
         """'artifact <hash> (output X of step Y in run Z)' for error messages."""

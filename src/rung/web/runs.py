@@ -1,4 +1,5 @@
-"""The runs table: ``GET /api/runs`` and the page ``/runs``.
+"""The runs table: ``GET /api/runs`` and the page ``/runs`` (with one run's page,
+:mod:`rung.web.run`, and the compare view, :mod:`rung.web.compare`).
 
 One query language for the UI, ``rung runs --filter`` and the API (:mod:`rung.core.query`),
 compiled to one SQL condition (:mod:`rung.pipelines.run_filter`): the database filters,
@@ -16,6 +17,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
 from rung.core.query import EXAMPLE
+from rung.web import compare, run
 from rung.web.render import ApiJSON, bad_query, page, workspace
 
 router = APIRouter()
@@ -139,3 +141,8 @@ def runs_page(request: Request, q: Annotated[TableQuery, Depends()]) -> HTMLResp
         error=error,
         example=EXAMPLE,
     )
+
+
+# one run's page and the compare view live in their own modules, behind the runs table
+router.include_router(run.router)
+router.include_router(compare.router)
