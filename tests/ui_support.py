@@ -92,7 +92,7 @@ class Watched:
         self.expected: set[int] = set()
         page.on("console", self._console)
         page.on("pageerror", lambda exc: self.problems.append(f"uncaught: {exc}"))
-        page.on("requestfailed", lambda r: self.problems.append(f"failed: {r.url} {r.failure}"))
+        page.on("requestfailed", self._failed)
         page.on("response", self._response)
 
     def _console(self, message: Any) -> None:
@@ -102,6 +102,13 @@ class Watched:
             if any(f"status of {s}" in text for s in self.expected):
                 return
             self.problems.append(f"console: {text}")
+
+    def _failed(self, request: Any) -> None:
+        # a page the script replaced at once (the runs table reopened with its remembered
+        # columns) is a navigation, not a failure
+        if request.resource_type == "document" and request.failure == "net::ERR_ABORTED":
+            return
+        self.problems.append(f"failed: {request.url} {request.failure}")
 
     def _response(self, response: Any) -> None:
         if response.status >= 400 and response.status not in self.expected:

@@ -10,23 +10,26 @@ Written as a user would type it::
   (its parameter: a pipeline parameter, or one logged during the run), and the run's own
   attributes — :data:`ATTRIBUTES`: ``id``, ``name``, ``status``, ``trigger``, ``kind``,
   ``started_at``, ``ended_at`` (UNIX seconds), ``code_commit`` and ``dataset`` (a dataset the
-  run read: ``"NAME"`` or ``"NAME@VERSION"``). A name holding other characters than letters,
-  digits, ``_``, ``-`` and ``.`` is written between backticks: ``metrics.`val loss```.
+  run read: ``"NAME"`` or ``"NAME@VERSION"``). A name holding other characters than letters
+  (any alphabet), digits, ``_``, ``-`` and ``.``, or starting with a digit, is written between
+  backticks: ``metrics.`val loss```.
 * **Comparisons**: ``=`` (or ``==``), ``!=`` (or ``<>``), ``<``, ``<=``, ``>``, ``>=``;
   ``in (V, …)`` and ``not in (V, …)``; ranges ``between LO and HI`` (both ends included; LO
   above HI is refused) and ``not between``; text match ``like`` / ``ilike``
   (case-insensitive) with SQL's wildcards ``%`` (any text) and ``_`` (one character), and
-  ``not like`` / ``not ilike``; ``metrics.K is nan`` and ``is not nan`` (NaN equals nothing,
-  itself included, in every other comparison — as in IEEE 754 and SQL).
+  ``not like`` / ``not ilike``; ``metrics.K is nan`` and ``is not nan``. NaN is in no other
+  comparison, ``!=`` included: a choice, since IEEE 754 makes ``NaN != x`` true and
+  PostgreSQL makes NaN equal itself; a filter selects NaN only with ``is nan``.
 * **Logic**: ``and``, ``or``, ``not`` and parentheses; ``not`` binds tightest, then ``and``,
   then ``or`` (as in SQL and Python). Keywords are case-insensitive.
-* **Values**: numbers (``0.9``, ``-1e-3``) and text in double or single quotes (a quote inside
-  is doubled, as in SQL: ``'it''s'``).
+* **Values**: numbers (``0.9``, ``-1e-3``; an integer beyond ±2**53 is refused: values are
+  compared as 64-bit floats, which hold integers exactly only up to there) and text in double
+  or single quotes (a quote inside is doubled, as in SQL: ``'it''s'``).
 * **Two-valued**: a comparison on a field a run does not have is false, and ``not`` of it true
   (``not metrics.loss > 1`` holds for a run that never logged ``loss``).
 * **Types**: a metric is compared with numbers; a parameter as a number when both it and the
-  value are numbers, else as text (the parameter's JSON text for lists and mappings,
-  ``true``/``false`` for booleans); ``like`` takes text.
+  value are numbers, as text when both are texts (a boolean, null, a list or a mapping
+  matches neither); ``like`` takes text.
 
 :func:`parse` turns the text into a tree of the dataclasses below (``str()`` of the tree is
 its canonical text, which parses back to the same tree). The grammar is Lark's (LALR); a
@@ -73,6 +76,9 @@ SHELL_QUOTING = "put the whole filter in single quotes: -f 'name = \"wine\"'"
 
 Value = float | int | str
 
+EXACT = 2**53
+"""The largest integer a filter compares exactly: values are compared as 64-bit floats."""
+
 _GRAMMAR = r"""
 ?start: or_test
 ?or_test: and_test (_OR and_test)*
@@ -97,7 +103,7 @@ LIKE.2: /i?like\b/i
 _IS.2: /is\b/i
 _NAN.2: /nan\b/i
 COMP: "==" | "!=" | "<>" | "<=" | ">=" | "=" | "<" | ">"
-NAME: /[A-Za-z_][A-Za-z0-9_\-]*/
+NAME: /[^\W\d][\w\-]*/
 QUOTED_NAME: /`[^`\n]+`/
 NUMBER: /[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?(?![A-Za-z_0-9.])/
 STRING: /"([^"]|"")*"/ | /'([^']|'')*'/
@@ -212,7 +218,7 @@ class Or:
 
 Expr = Compare | Member | Range | Like | IsNan | Not | And | Or
 
-_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*")
+_PLAIN_KEY = re.compile(r"[^\W\d][\w\-]*(\.[^\W\d][\w\-]*)*")
 _OPS = {"==": "=", "<>": "!="}
 
 
@@ -249,7 +255,7 @@ def parse(text: str) -> Expr:
     if not text.strip():
         raise InvalidInput("empty filter", f"write e.g. {EXAMPLE}")
     try:
-        tree = _parser().parse(text)
+        tree = _parser().parse(text, start="start")
     except UnexpectedEOF as exc:
         raise InvalidInput(
             f"filter {_shown(text)} ends too early, at position {len(text) + 1}",
@@ -265,7 +271,9 @@ def parse(text: str) -> Expr:
         elif char in "\u201c\u201d\u2018\u2019":
             fix = "write straight quotes, \" or ' (a word processor curls them)"
         else:
-            fix = _fix("write a field, an operator and a value", exc.allowed)
+            fix = _backticks(text, at) or _fix(
+                "write a field, an operator and a value", exc.allowed
+            )
         raise InvalidInput(
             f"filter {_shown(text)}: unexpected {_word(text, at)!r} at position {at + 1}", fix
         ) from None
@@ -292,6 +300,21 @@ def parse(text: str) -> Expr:
                 f"filter {_shown(text)}: nan is not a value to compare with (position {pos + 1})",
                 "select NaN with `is nan`: metrics.loss is nan (and the rest with is not nan)",
             ) from None
+        word = got.lower().lstrip("+-")
+        if getattr(token, "type", None) == "NAME" and word in ("inf", "infinity"):
+            raise InvalidInput(
+                f"filter {_shown(text)}: {got!r} is not a value to compare with (position"
+                f" {pos + 1})",
+                "an infinite metric is beyond every finite number: metrics.loss > 1e308 selects"
+                " +inf, metrics.loss < -1e308 selects -inf",
+            ) from None
+        if getattr(token, "type", None) == "NAME" and word in ("true", "false", "null", "none"):
+            raise InvalidInput(
+                f"filter {_shown(text)}: {got!r} is not a value a filter compares (position"
+                f" {pos + 1})",
+                "a filter compares numbers and texts; a boolean or null parameter matches"
+                " neither (see its value with rung show RUN)",
+            ) from None
         if getattr(token, "type", None) == "NAME" and "STRING" in allowed:
             raise InvalidInput(  # `name = wine`: quotes left out, or eaten by the shell
                 f"filter {_shown(text)}: a text value must be quoted, not {got[:20]!r}"
@@ -300,7 +323,7 @@ def parse(text: str) -> Expr:
             ) from None
         raise InvalidInput(
             f"filter {_shown(text)}: unexpected {got[:20]!r} at position {pos + 1}",
-            _fix("check what comes before it", allowed),
+            _backticks(text, pos) or _fix("check what comes before it", allowed),
         ) from None
     depth = _depth(tree)
     if depth > MAX_DEPTH:
@@ -309,6 +332,57 @@ def parse(text: str) -> Expr:
             "write it flatter: drop doubled `not`s and parentheses around a single condition",
         )
     return _build(tree, text)
+
+
+_NAME_SO_FAR = re.compile(r"\b((?:metrics|params)\.)(\S[^=<>!()\"']*?)\s*$", re.IGNORECASE)
+_OPERATOR = re.compile(r"\s*(==|!=|<>|<=|>=|=|<|>|\b(?:not|in|between|i?like|is)\b)", re.IGNORECASE)
+
+
+def _backticks(text: str, at: int) -> str | None:
+    """The fix for a metric or parameter name cut short at ``at`` by a character a bare name
+    cannot hold (``metrics.val loss > 1``, ``params.lr/2 = 1``): the whole name between
+    backticks, or None when the text there is not such a name."""
+    before = _NAME_SO_FAR.search(text[:at])
+    if before is None:
+        return None
+    rest = text[before.start(2) :]
+    end = _OPERATOR.search(rest)
+    name = (rest[: end.start()] if end else rest).strip()
+    if not name or "`" in name:
+        return None
+    return (
+        f"a name with spaces or other characters goes between backticks: {before.group(1)}`{name}`"
+    )
+
+
+def parse_field(text: str, what: str) -> Field:
+    """A field's name alone — ``metrics.NAME``, ``params.NAME`` (between backticks when it
+    holds other characters, as in a filter) or an attribute — for a sort key or a column;
+    ``what`` names it in the error (``sort key``).
+
+    Raises :class:`InvalidInput` naming the text and the forms it may take, with the nearest
+    attribute for an unknown one."""
+    from lark.exceptions import UnexpectedInput
+
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_FILTER:
+        raise InvalidInput(
+            f"{what} {_shown(str(text))} is not a field's name",
+            "write metrics.NAME, params.NAME or a run attribute",
+        )
+    try:
+        tree = _parser().parse(text.strip(), start="field")
+    except UnexpectedInput:
+        hint = _backticks(text + " =", len(text)) or (
+            "write metrics.NAME, params.NAME (a name with spaces or other characters between"
+            " backticks: metrics.`val loss`) or a run attribute"
+        )
+        raise InvalidInput(f"{what} {_shown(text)} is not a field's name", hint) from None
+    try:
+        return _field(tree, text)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            exc.message.replace(f"filter {_shown(text)}", f"{what} {_shown(text)}", 1), exc.hint
+        ) from None
 
 
 def _depth(tree: Any) -> int:
@@ -395,7 +469,7 @@ def _expected(names: Any) -> str:
 def _parser() -> Any:
     from lark import Lark
 
-    return Lark(_GRAMMAR, parser="lalr", maybe_placeholders=False)
+    return Lark(_GRAMMAR, parser="lalr", maybe_placeholders=False, start=["start", "field"])
 
 
 def _build(tree: Any, text: str) -> Expr:
@@ -545,7 +619,13 @@ def _value(token: Any) -> Value:
     number = float(raw)
     if not math.isfinite(number):
         raise InvalidInput(f"number {raw[:40]!r} is not finite", "write a number within ±1.8e308")
-    if re.fullmatch(r"[+-]?\d+", raw) and abs(int(raw)) < 2**63:
+    if re.fullmatch(r"[+-]?\d+", raw):
+        if abs(int(raw)) > EXACT:
+            raise InvalidInput(
+                f"integer {raw[:40]} is beyond ±2**53 ({EXACT}), where 64-bit floats stop"
+                " holding every integer: the comparison would not be exact",
+                "compare with a value within ±9007199254740992, or log such an id as text",
+            )
         return int(raw)
     return number
 

@@ -99,14 +99,16 @@ class Runs:
         *,
         offset: int = 0,
         order: str | None = None,
+        upto: int | None = None,
     ) -> builtins.list[RunSummary]:
         """The latest ``limit`` runs (of pipeline or tracking-run ``name``, if given; those
         ``filter`` selects, if given — :mod:`rung.core.query`; several filters select the
         runs every one of them selects), newest first, each with its parameters and the last
         value of each of its metrics; ``offset`` runs skipped first (pages); ``order`` a sort
         key (:func:`rung.pipelines.run_order.order_by`: an attribute or ``metrics.KEY``,
-        ``-`` before it for descending; ties newest first). ``rung runs`` lists 20 by
-        default; this, 50.
+        ``-`` before it for descending; ties newest first); ``upto`` the newest run id
+        listed (a listing's pages stay the same while runs are added: :meth:`newest`).
+        ``rung runs`` lists 20 by default; this, 50.
 
         Raises :class:`NotFound` (with the nearest names) when no run has ``name``, and
         :class:`~rung.core.errors.InvalidInput` for a malformed ``filter`` (the position and
@@ -120,7 +122,9 @@ class Runs:
         check_int(offset, "offset", 0)
         sort, sort_args = order_by(order, self._s.metadata.dialect)
         with self._s.metadata.read() as tx:
-            clause, args = self._where(tx, name, filter)
+            clause, args = self._where(tx, name, filter, upto)
+            if "o1" in sort_args:  # a metric no run logged sorts nothing: say so
+                self._check_metric(tx, sort_args["o1"])
             args.update(sort_args, limit=limit, offset=offset)
             rows = tx.all(
                 f"SELECT * FROM runs {clause}ORDER BY {sort} LIMIT :limit OFFSET :offset", args
@@ -172,23 +176,53 @@ class Runs:
             for r in rows
         ]
 
-    def count(self, name: str | None = None, filter: str | Sequence[str] | None = None) -> int:
-        """How many runs :meth:`list` would page through with the same ``name`` and
-        ``filter`` (same errors)."""
+    def count(
+        self,
+        name: str | None = None,
+        filter: str | Sequence[str] | None = None,
+        upto: int | None = None,
+    ) -> int:
+        """How many runs :meth:`list` would page through with the same ``name``, ``filter``
+        and ``upto`` (same errors)."""
         with self._s.metadata.read() as tx:
-            clause, args = self._where(tx, name, filter)
+            clause, args = self._where(tx, name, filter, upto)
             row = tx.one(f"SELECT COUNT(*) AS n FROM runs {clause}", args)
         return int(row["n"]) if row else 0
 
+    def newest(self) -> int:
+        """The id of the newest run (0 with none): a listing's ``upto``."""
+        with self._s.metadata.read() as tx:
+            return int(tx.scalar("SELECT MAX(id) FROM runs") or 0)
+
+    def _check_metric(self, tx: Tx, key: str) -> None:
+        """Refuse sorting by a metric no run logged, naming the nearest logged ones."""
+        if tx.one("SELECT 1 AS x FROM metrics WHERE key = :k LIMIT 1", {"k": key}):
+            return
+        from rung.core.query import Field
+        from rung.core.suggest import closest
+
+        known = [r["key"] for r in tx.all("SELECT DISTINCT key FROM metrics")]
+        near = " or ".join(repr(str(Field("metrics", k))) for k in closest(key, known))
+        raise InvalidInput(
+            f"cannot sort runs by {Field('metrics', key)}: no run logged a metric {key!r}",
+            f"did you mean {near}?" if near else "sort by a metric some run logged",
+        )
+
     def _where(
-        self, tx: Tx, name: str | None, filter: str | Sequence[str] | None
+        self,
+        tx: Tx,
+        name: str | None,
+        filter: str | Sequence[str] | None,
+        upto: int | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """The ``WHERE`` clause (with its trailing space, or empty) of a listing and its
         parameters; refuses a filter naming what can never occur
         (:func:`rung.pipelines.filter_names.refuse_impossible`)."""
-        conditions, args = [], {"name": name}
+        conditions, args = [], {"name": name, "upto": upto}
         if name:
             conditions.append("name = :name")
+        if upto is not None:
+            conditions.append("id <= :upto")
         exprs = self._filters(filter)
         if exprs:
             from rung.core.query import And

@@ -3,8 +3,8 @@
 
 A sort key is a run attribute (``id``, ``name``, ``status``, ``trigger``, ``kind``,
 ``started_at``, ``ended_at``, ``code_commit``, ``seconds``) or ``metrics.KEY`` (the run's last
-logged value of ``KEY``, as :mod:`rung.pipelines.run_filter` reads it), with ``-`` before it
-for descending. Runs without the value (no such metric, NaN, a run still running for
+logged value of ``KEY``, as :mod:`rung.pipelines.run_filter` reads it; the name written as in
+a filter), with ``-`` before it for descending. Runs without the value (no such metric, NaN, a run still running for
 ``seconds``/``ended_at``) come last either way; ties are broken newest first, so a page
 boundary never moves between two requests of the same listing.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from rung.core.errors import InvalidInput
-from rung.core.query import ATTRIBUTES
+from rung.core.query import ATTRIBUTES, Field, parse_field
 from rung.core.suggest import did_you_mean
 
 DEFAULT = "-id"
@@ -22,19 +22,45 @@ DEFAULT = "-id"
 SORTABLE = tuple(sorted((set(ATTRIBUTES) - {"dataset"}) | {"seconds"}))
 """The attributes a listing can be sorted by."""
 _HINT = "sort by an attribute ({}) or metrics.NAME, with - before it for descending"
+_LISTED = ", ".join(SORTABLE)
 
 
-def order_by(order: str | None, dialect: str = "sqlite") -> tuple[str, dict[str, Any]]:
-    """The ``ORDER BY`` expression (without the keywords) for ``order`` (None: :data:`DEFAULT`)
-    and its parameters (``:o1``).
+def sort_key(order: str | None) -> tuple[Field | None, bool]:
+    """``order`` (None: :data:`DEFAULT`) as (the field, descending); the field is None for
+    ``seconds``. Names are written as in a filter (:func:`rung.core.query.parse_field`:
+    ``metrics.`val loss```).
 
-    Raises :class:`InvalidInput` naming the key and the nearest sortable one for anything
-    else (a parameter key included: parameters are listed, not sorted, for now)."""
+    Raises :class:`InvalidInput` for anything but a sortable attribute or ``metrics.NAME``,
+    naming the nearest (parameters are listed, not sorted, for now)."""
     text = (order or DEFAULT).strip()
     descending = text.startswith("-")
     key = text[1:].strip() if descending else text
+    if key == "seconds":
+        return None, descending
+    try:
+        field = parse_field(key, "sort key")
+    except InvalidInput as exc:
+        if "backticks" in (exc.hint or ""):  # metrics.val loss: the name's own fix
+            raise
+        raise InvalidInput(
+            f"cannot sort runs by {key!r}",
+            did_you_mean(key, [*SORTABLE, "metrics.NAME"], _HINT.format(_LISTED)),
+        ) from None
+    if field.space == "params" or (field.space == "run" and field.key not in SORTABLE):
+        raise InvalidInput(f"cannot sort runs by {key!r}", _HINT.format(_LISTED))
+    return field, descending
+
+
+def order_by(order: str | None, dialect: str = "sqlite") -> tuple[str, dict[str, Any]]:
+    """The ``ORDER BY`` expression (without the keywords) for ``order`` (:func:`sort_key`)
+    and its parameters (``:o1``). Texts are ordered by code point on both backends
+    (``COLLATE "C"`` on PostgreSQL, whose default follows the database's locale), as the
+    filter compares them."""
+    field, descending = sort_key(order)
     direction = "DESC" if descending else "ASC"
-    if key.startswith("metrics.") and len(key) > len("metrics."):
+    if field is None:
+        return _ordered("(runs.ended_at - runs.started_at)", direction), {}
+    if field.space == "metrics":
         finite = (
             "NULLIF(m.value, 'NaN'::float8)"
             if dialect == "postgresql"
@@ -44,15 +70,11 @@ def order_by(order: str | None, dialect: str = "sqlite") -> tuple[str, dict[str,
             f"(SELECT {finite} FROM metrics m WHERE m.id = (SELECT MAX(l.id) FROM metrics l"
             " WHERE l.run_id = runs.id AND l.key = :o1))"
         )
-        return _ordered(value, direction), {"o1": key[len("metrics.") :]}
-    if key == "seconds":
-        return _ordered("(runs.ended_at - runs.started_at)", direction), {}
-    if key in SORTABLE:
-        return _ordered(f"runs.{key}", direction), {}
-    raise InvalidInput(
-        f"cannot sort runs by {key!r}",
-        did_you_mean(key, [*SORTABLE, "metrics.NAME"], _HINT.format(", ".join(SORTABLE))),
-    )
+        return _ordered(value, direction), {"o1": field.key}
+    column = f"runs.{field.key}"
+    if dialect == "postgresql" and ATTRIBUTES[field.key] == "text":
+        column += ' COLLATE "C"'
+    return _ordered(column, direction), {}
 
 
 def _ordered(value: str, direction: str) -> str:

@@ -14,6 +14,7 @@ go through Jinja2's ``tojson`` filter, which escapes ``<``, ``>``, ``&`` and quo
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,7 +91,7 @@ def environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=when, number=number, duration=duration, size=size)
+    env.filters.update(when=when, number=number, value=value, duration=duration, size=size)
     env.globals.update(nav=NAV)
     return env
 
@@ -134,6 +135,25 @@ def number(value: Any, digits: int = 4) -> str:
             return "inf" if value > 0 else "-inf"
         return f"{value:.{digits}g}"
     return str(value)
+
+
+_LOOKS_TYPED = re.compile(
+    r"\s*([+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|true|false|null|nan|inf)\s*", re.I
+)
+
+
+def value(v: Any) -> str:
+    """A parameter as shown in a table: numbers as :func:`number`, booleans and null as JSON
+    writes them, lists and mappings as JSON, and a text as it is — in quotes when it would
+    read as a number, a boolean or null (``"10"`` is not ``10``: a filter compares it as
+    text)."""
+    if v is None or isinstance(v, bool | list | dict):
+        import json
+
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, str):
+        return f'"{v}"' if _LOOKS_TYPED.fullmatch(v) or v == "" else v
+    return number(v)
 
 
 def duration(seconds: float | None) -> str:

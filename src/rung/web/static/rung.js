@@ -1,40 +1,47 @@
-// rung ui: the little script every page loads (no framework, no build step).
-// The runs table's chosen columns are remembered in this browser (localStorage) and put
-// back in the URL when the table is opened without any.
+// rung ui: the little script every page loads (no framework, no build step). Every page
+// works without it; it only remembers the runs table's chosen columns in this browser
+// (localStorage), putting them back in the URL when the table is opened without any, and
+// keeps the filter box showing the filter of the table shown after Back/Forward.
 (function () {
   "use strict";
   var KEY = "rung.runs.columns";
-  function go(columns) {
-    var url = new URL(window.location.href);
-    if (columns) { url.searchParams.set("columns", columns); } else { url.searchParams.delete("columns"); }
-    url.searchParams.delete("offset");
-    window.location.assign(url.toString());
+  function saved() {
+    try { return window.localStorage.getItem(KEY); } catch (e) { return null; }
   }
-  if (window.location.pathname === "/runs") {
-    var params = new URLSearchParams(window.location.search);
-    var saved = null;
-    try { saved = window.localStorage.getItem(KEY); } catch (e) { saved = null; }
-    if (!params.get("columns") && saved) {
-      var url = new URL(window.location.href);
-      url.searchParams.set("columns", saved);
-      window.location.replace(url.toString());
-      return;
-    }
-    var apply = document.getElementById("columns-apply");
-    var reset = document.getElementById("columns-reset");
-    var input = document.getElementById("columns-input");
-    if (apply && input) {
-      apply.addEventListener("click", function () {
-        var value = input.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean).join(",");
-        try { window.localStorage.setItem(KEY, value); } catch (e) { /* private mode: URL only */ }
-        go(value);
-      });
-    }
-    if (reset) {
-      reset.addEventListener("click", function () {
-        try { window.localStorage.removeItem(KEY); } catch (e) { /* nothing saved */ }
-        go("");
-      });
-    }
+  function save(value) {
+    try {
+      if (value) { window.localStorage.setItem(KEY, value); } else { window.localStorage.removeItem(KEY); }
+    } catch (e) { /* private mode: the URL alone keeps the choice */ }
   }
+  if (window.location.pathname !== "/runs") { return; }
+  var state = document.getElementById("runs-state");
+  var refused = state && state.getAttribute("data-columns-refused") === "1";
+  if (refused) {
+    save("");  // a remembered choice the server refused is never replayed
+  }
+  var params = new URLSearchParams(window.location.search);
+  var remembered = saved();
+  if (!refused && !params.has("columns") && remembered) {
+    params.set("columns", remembered);
+    window.location.replace(window.location.pathname + "?" + params.toString());
+    return;
+  }
+  var form = document.getElementById("columns-form");
+  var input = document.getElementById("columns-input");
+  if (form && input) {
+    form.addEventListener("submit", function () {
+      save(input.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean).join(","));
+    });
+  }
+  var reset = document.getElementById("columns-reset");
+  if (reset) {
+    reset.addEventListener("click", function () { save(""); });
+  }
+  // Back/Forward may restore what was typed in the box before leaving; show the filter of
+  // the table on screen instead (its server-rendered value)
+  window.addEventListener("pageshow", function () {
+    var box = document.getElementById("filter");
+    if (box) { box.value = box.defaultValue; }
+    if (input) { input.value = input.defaultValue; }
+  });
 })();
