@@ -1,0 +1,103 @@
+"""The home page of ``rung ui`` — why is each model serving? — through a real ``rung ui``:
+its API against the Workspace's own answers on both backends, and the page in Chromium on
+the story's workspace (every text a person or a stored row wrote shown as text, never run)
+and on an empty one (what to do first)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from rung.core.hashing import ordered_json
+from ui_story import SCRIPTS, build
+
+pytest.importorskip("sklearn")
+
+
+def plain(value: Any) -> Any:
+    """``value`` as the API's JSON reads back (NaN as a string, tuples as lists)."""
+    return json.loads(ordered_json(value))
+
+
+def test_home_api_is_the_workspace_s_evidence(ws, ui_server) -> None:  # type: ignore[no-untyped-def]
+    from rung.automation.jobs import why_parts
+
+    w = build(ws)
+    url = ui_server(w.root)
+    home = httpx.get(f"{url}/api/home", timeout=30).json()
+    assert home["first_steps"] == [] and [m["name"] for m in home["models"]] == ["trend"]
+    model = home["models"][0]
+    assert (model["versions"], model["latest"]) == (2, 2)
+    events = w.models.history("trend")
+    for alias in ("champion", "stable"):
+        shown = next(a for a in model["aliases"] if a["alias"] == alias)
+        version = w.models.get(f"trend@{alias}")
+        assert shown["ref"] == version.ref
+        assert (shown["verdict"], shown["evaluation_id"]) == ("passed", version.evaluation_id)
+        assert shown["evaluation_id"] is not None
+        assert shown["criteria"] == list(version.gate["criteria"])
+        assert shown["last_move"] == plain([e for e in events if e["alias"] == alias][-1])
+        assert shown["links"]["evaluation"] == f"/evaluations/{version.evaluation_id}"
+        assert shown["links"]["version"] == f"/models/trend/{version.version}"
+        assert shown["links"]["run"] == f"/runs/{version.run_id}"
+        assert shown["links"]["lineage"] == f"/lineage?from=model:{version.ref}"
+    assert [a["alias"] for a in model["aliases"]] == ["champion", "stable"]
+    newest = w.monitor.windows("trend")[-1]
+    live = model["monitoring"]
+    assert live["id"] == newest["id"] and live["drifted"] == newest["drifted"] == ["a"]
+    assert live["served"] == newest["model"] == "trend@1"
+    assert live["health"]["requests"] == newest["health"]["requests"]
+    assert live["performance"]["labelled"] == newest["performance"]["labelled"]
+    assert model["alerts"] == plain(w.monitor.alerts("trend", 3))
+    job = w.automation.history()[-1]
+    decided = model["automation"]
+    assert (decided["id"], decided["decision"]) == (job["id"], "approved")
+    assert decided["why"] == why_parts(job) and any(SCRIPTS[1] in p for p in decided["why"])
+    assert decided["links"]["evaluation"] == f"/evaluations/{job['evaluation_id']}"
+
+
+def test_home_page_shows_the_chain_of_evidence_as_text(sqlite_ws, ui_server, watched) -> None:  # type: ignore[no-untyped-def]
+    w = build(sqlite_ws)
+    url = ui_server(w.root)
+    dialogs: list[str] = []
+    watched.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    watched.visit(url + "/", shot="home")
+    page = watched.page
+    text = page.inner_text("main")
+    for script in SCRIPTS:  # a promotion's reason, an alert, an approval: shown as text
+        assert script in text
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.locator("script", has_text="alert(1)").count() == 0
+    assert "trend@2" in text and "passed" in text and "approved" in text
+    hrefs = set(page.eval_on_selector_all("main a", "els => els.map(e => e.getAttribute('href'))"))
+    champion = w.models.get("trend@champion")
+    job = w.automation.history()[-1]
+    for href in (
+        f"/evaluations/{champion.evaluation_id}",
+        "/models/trend/2",
+        f"/runs/{champion.run_id}",
+        "/monitoring/trend",
+        f"/automation/{job['id']}",
+        "/lineage?from=model:trend@2",
+    ):
+        assert href in hrefs, (href, hrefs)
+    assert dialogs == []
+
+
+def test_an_empty_workspace_says_what_to_do_first(sqlite_ws, ui_server, watched) -> None:  # type: ignore[no-untyped-def]
+    url = ui_server(sqlite_ws.root)
+    answer = httpx.get(f"{url}/api/home", timeout=30).json()
+    assert answer["models"] == [] and answer["first_steps"]
+    watched.visit(url + "/", shot="home-empty")
+    steps = watched.page.inner_text("#first-steps")
+    for step in answer["first_steps"]:
+        assert step["command"] in steps
+    for path, hint in (
+        ("/monitoring", "No model is registered"),
+        ("/automation", "No automation job"),
+    ):
+        watched.visit(url + path, shot=f"{path.strip('/')}-empty")
+        assert hint in watched.page.inner_text("main")
