@@ -5,6 +5,7 @@ automation decisions marked, every stored or written text shown as text."""
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
@@ -134,3 +135,40 @@ def test_monitoring_pages_draw_the_series_with_moves_and_decisions(
         assert page.locator("a.back").get_attribute("href") == "/"
     assert page.locator("script", has_text="alert(1)").count() == 0
     assert dialogs == []
+
+
+def test_a_model_with_nothing_yet_and_a_failed_job_render(sqlite_ws, ui_server) -> None:  # type: ignore[no-untyped-def]
+    """The other states each page shows: a version no alias points at, no window stored,
+    a job whose run failed (its error shown, nothing decided) — every page answers."""
+    from model_project import TRAIN, frame
+    from rung import Workspace
+
+    (sqlite_ws.root / "train.py").write_text(TRAIN)
+    sqlite_ws.data.add(frame(300, 1), name="train")
+    sqlite_ws.models.register(str(sqlite_ws.run("train.py:train", {"C": 1.0}).id), "trend")
+    (sqlite_ws.root / "rung.toml").write_text(
+        '[automate]\nmodel = "trend"\nlabel = "y"\npipeline = "train.py:train"\nparams = { C = -1.0 }\n'
+        '[[automate.triggers]]\nkind = "dataset"\ndataset = "train"\n'
+    )
+    w = Workspace.open(sqlite_ws.root)
+    w.data.add(frame(300, 2), name="train")
+    job = w.automation.tick()["job"]
+    assert job["state"] == "failed" and job["error"]
+    url = ui_server(w.root)
+    get = lambda path: httpx.get(url + path, timeout=30)  # noqa: E731
+
+    home = get("/api/home").json()["models"][0]
+    assert home["aliases"] == [] and home["monitoring"] is None
+    assert home["automation"]["state"] == "failed" and home["automation"]["why"] == []
+    for path, said in (
+        ("/", "No alias points at a version of trend"),
+        ("/monitoring", "no window stored"),
+        ("/monitoring/trend", "No monitoring window of trend"),
+        ("/automation", job["error"][:40]),
+        (f"/automation/{job['id']}", job["error"][:40]),
+    ):
+        answer = get(path)
+        assert answer.status_code == 200, (path, answer.text[:500])
+        assert said in html.unescape(answer.text), path
+    series = get("/api/monitoring/trend").json()
+    assert series["windows"] == [] and series["jobs"][0]["state"] == "failed"
