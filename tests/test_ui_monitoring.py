@@ -70,12 +70,34 @@ def test_monitoring_and_automation_api_are_the_workspace_s(ws, ui_server) -> Non
         2,
     )
 
+    from rung.automation.jobs import job_by_id, recent_jobs
+    from rung.core.errors import NotFound
+
+    with w.store.read() as tx:  # the queries behind the pages, on this backend
+        assert [j["id"] for j in recent_jobs(tx)] == [j["id"] for j in jobs]
+        assert recent_jobs(tx, "trend", 1)[0]["evidence"] == jobs[-1]["evidence"]
+        assert recent_jobs(tx, "other") == []
+        assert job_by_id(tx, jobs[0]["id"])["reason"] == jobs[0]["reason"]
+        with pytest.raises(NotFound, match="no automation job 5"):
+            job_by_id(tx, 5)
+    assert w.monitor.counts() == {
+        "trend": {
+            "windows": len(windows),
+            "alerts": len(w.monitor.alerts("trend")),
+            "last_at": windows[-1]["at"],
+        }
+    }
+
     for path, said in (
         ("/api/monitoring/trnd", "did you mean 'trend'"),
         ("/api/monitoring/" + SCRIPTS[1].replace("/", ""), "see `rung model list`"),
         ("/api/automation/99", "the nearest: 1"),
         ("/api/automation/abc", "a job is named by its number"),
         ("/api/automation/1e3", "a job is named by its number"),
+        ("/api/automation/-1", "a job is named by its number"),
+        ("/api/automation/" + "9" * 40, "a job is named by its number"),
+        ("/api/automation/0", "the nearest: 1"),
+        ("/api/monitoring/" + "m" * 2000, "see `rung model list`"),
     ):
         answer = get(path)
         assert answer.status_code == 404, path

@@ -60,6 +60,7 @@
     }
     chart.setOption({
       animation: false,
+      useUTC: true,
       tooltip: { trigger: "axis", formatter: tooltip },
       legend: { top: 0 },
       grid: { left: 60, right: 60, top: 40, bottom: 40 },
