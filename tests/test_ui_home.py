@@ -57,6 +57,9 @@ def test_home_api_is_the_workspace_s_evidence(ws, ui_server) -> None:  # type: i
     assert (decided["id"], decided["decision"]) == (job["id"], "approved")
     assert decided["why"] == why_parts(job) and any(SCRIPTS[1] in p for p in decided["why"])
     assert decided["links"]["evaluation"] == f"/evaluations/{job['evaluation_id']}"
+    assert [(d["job"], d["decision"], d["challenger"]) for d in model["decisions"]] == [
+        (j["id"], j["decision"] or j["state"], j["challenger"]) for j in w.automation.history()
+    ]
 
 
 def test_home_page_shows_the_chain_of_evidence_as_text(sqlite_ws, ui_server, watched) -> None:  # type: ignore[no-untyped-def]

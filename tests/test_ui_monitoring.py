@@ -168,7 +168,9 @@ def test_a_model_with_nothing_yet_and_a_failed_job_render(sqlite_ws, ui_server) 
     (sqlite_ws.root / "train.py").write_text(TRAIN)
     sqlite_ws.data.add(frame(300, 1), name="train")
     sqlite_ws.models.register(str(sqlite_ws.run("train.py:train", {"C": 1.0}).id), "trend")
+    sqlite_ws.models.register(str(sqlite_ws.run("train.py:train", {"C": 0.5}).id), "other")
     (sqlite_ws.root / "rung.toml").write_text(
+        '[eval]\nlabel = "y"\ncriteria = ["accuracy >= 0.99 on every dataset"]\n'
         '[automate]\nmodel = "trend"\nlabel = "y"\npipeline = "train.py:train"\nparams = { C = -1.0 }\n'
         '[[automate.triggers]]\nkind = "dataset"\ndataset = "train"\n'
     )
@@ -176,14 +178,31 @@ def test_a_model_with_nothing_yet_and_a_failed_job_render(sqlite_ws, ui_server) 
     w.data.add(frame(300, 2), name="train")
     job = w.automation.tick()["job"]
     assert job["state"] == "failed" and job["error"]
+    before = w.evaluate("other@1", ["train@1"])  # under the criteria of then
+    w.models.promote("other", 1, alias="old", force=True, reason="over the failed evaluation")
+    config = (w.root / "rung.toml").read_text()
+    (w.root / "rung.toml").write_text(config.replace("0.99 on", "0.995 on"))
+    w = Workspace.open(w.root)
+    failed = w.evaluate("other@1", ["train@1"])
+    assert before.verdict["status"] == failed.verdict["status"] == "failed"
+    w.models.promote("other", 1, force=True, reason="over the failed evaluation")
     url = ui_server(w.root)
     get = lambda path: httpx.get(url + path, timeout=30)  # noqa: E731
 
-    home = get("/api/home").json()["models"][0]
+    models = {m["name"]: m for m in get("/api/home").json()["models"]}
+    forced, old = models["other"]["aliases"]  # forced over a failed evaluation: said why
+    assert (forced["verdict"], forced["evaluation_id"]) == ("failed", failed.id)
+    assert forced["failing"] == failed.verdict["reasons"][:3] and forced["failing"]
+    assert forced["move_verdict"] is None  # its move named the gate's evaluation
+    assert old["alias"] == "old" and old["last_move"]["evaluation_id"] == before.id
+    assert old["move_verdict"] == {"status": "failed", "reasons": before.verdict["reasons"][:3]}
+    assert old["links"]["move_evaluation"] == f"/evaluations/{before.id}"
+    home = models["trend"]
     assert home["aliases"] == [] and home["monitoring"] is None
     assert home["automation"]["state"] == "failed" and home["automation"]["why"] == []
     for path, said in (
         ("/", "No alias points at a version of trend"),
+        ("/", failed.verdict["reasons"][0]),
         ("/monitoring", "no window stored"),
         ("/monitoring/trend", "No monitoring window of trend"),
         ("/automation", job["error"][:40]),

@@ -23,6 +23,10 @@ router = APIRouter()
 
 ALERTS = 3
 """The latest alerts shown per model."""
+REASONS = 3
+"""The failing checks of an evaluation shown at most."""
+DECISIONS = 12
+"""The latest automation decisions marked per model."""
 
 FIRST_STEPS = (
     ("Version a dataset", "rung data add data.csv --name train"),
@@ -40,11 +44,17 @@ README's tour."""
 def home(ws: Any) -> dict[str, Any]:
     """``{"models": [model], "first_steps": [{"what", "command"}]}``; each model
     ``{"name", "versions", "latest", "aliases": [alias], "monitoring": window summary or
-    None, "alerts": [alert], "automation": job summary or None, "links"}`` and each alias
-    ``{"alias", "version", "ref", "verdict", "evaluation_id", "criteria", "declared_in", "datasets",
-    "evaluated_on", "run_id", "trained_on", "created_at", "last_move", "links"}`` —
+    None, "alerts": [alert], "automation": job summary or None, "decisions": [{"job",
+    "decision", "challenger", "at", "link"}] (its newest jobs, oldest first), "links"}`` and
+    each alias
+    ``{"alias", "version", "ref", "verdict", "evaluation_id", "failing", "criteria",
+    "declared_in", "datasets", "evaluated_on", "run_id", "trained_on", "created_at",
+    "last_move", "move_verdict", "links"}`` —
     ``verdict`` ``passed``/``failed``, or None when no evaluation covers the declared
-    criteria and datasets (or none are declared). Models by name, aliases by name."""
+    criteria and datasets (or none are declared); ``failing`` the failed checks of that
+    evaluation; ``move_verdict`` (``{"status", "reasons"}``) the verdict of the evaluation the
+    alias's last move named when it is another one (a forced move's evidence). Models by name,
+    aliases by name."""
     from rung.automation.jobs import recent_jobs
     from rung.web.automation import job_summary
     from rung.web.monitoring import window_summary
@@ -59,11 +69,11 @@ def home(ws: Any) -> dict[str, Any]:
         for v in mine:
             for alias in v.aliases:
                 moves = [e for e in history if e["alias"] == alias]
-                aliases.append(_alias(v, alias, moves[-1] if moves else None))
+                aliases.append(_alias(ws, v, alias, moves[-1] if moves else None))
         aliases.sort(key=lambda a: a["alias"])
         windows = ws.monitor.windows(name, limit=1)
         with ws.store.read() as tx:
-            jobs = recent_jobs(tx, name, 1)
+            jobs = recent_jobs(tx, name, DECISIONS)
         models.append(
             {
                 "name": name,
@@ -73,6 +83,16 @@ def home(ws: Any) -> dict[str, Any]:
                 "monitoring": window_summary(windows[-1]) if windows else None,
                 "alerts": ws.monitor.alerts(name, ALERTS),
                 "automation": job_summary(jobs[-1]) if jobs else None,
+                "decisions": [
+                    {
+                        "job": j["id"],
+                        "decision": j["decision"] or j["state"],
+                        "challenger": j["challenger"],
+                        "at": j["updated_at"],
+                        "link": f"/automation/{j['id']}",
+                    }
+                    for j in jobs
+                ],
                 "links": {
                     "versions": f"/models/{name}",
                     "monitoring": f"/monitoring/{name}",
@@ -86,7 +106,24 @@ def home(ws: Any) -> dict[str, Any]:
     }
 
 
-def _alias(v: Any, alias: str, move: dict[str, Any] | None) -> dict[str, Any]:
+def _verdict(ws: Any, evaluation_id: int | None) -> dict[str, Any] | None:
+    """``{"status", "reasons"}`` of a recorded evaluation's verdict (its failing checks,
+    the first :data:`REASONS`); None for none."""
+    if evaluation_id is None:
+        return None
+    from rung.core.errors import NotFound
+
+    try:
+        verdict = ws.evals.get(evaluation_id).verdict or {}
+    except NotFound:  # deleted since the move
+        return None
+    return {
+        "status": verdict.get("status"),
+        "reasons": [str(r) for r in (verdict.get("reasons") or [])[:REASONS]],
+    }
+
+
+def _alias(ws: Any, v: Any, alias: str, move: dict[str, Any] | None) -> dict[str, Any]:
     """What an alias points at and the evidence behind it."""
     gate = v.gate or {}
     links: dict[str, str] = {
@@ -97,15 +134,20 @@ def _alias(v: Any, alias: str, move: dict[str, Any] | None) -> dict[str, Any]:
         links["evaluation"] = f"/evaluations/{v.evaluation_id}"
     if v.run_id is not None:
         links["run"] = f"/runs/{v.run_id}"
-    moved_by = move and move.get("evaluation_id")
+    moved_by = move.get("evaluation_id") if move else None
     if moved_by is not None and moved_by != v.evaluation_id:
         links["move_evaluation"] = f"/evaluations/{moved_by}"
+    else:
+        moved_by = None
     return {
         "alias": alias,
         "version": v.version,
         "ref": v.ref,
         "verdict": v.verdict,
         "evaluation_id": v.evaluation_id,
+        "failing": (_verdict(ws, v.evaluation_id) or {}).get("reasons", [])
+        if v.verdict == "failed"
+        else [],
         "criteria": list(gate.get("criteria") or []),
         "declared_in": gate.get("declared_in"),
         "datasets": list(gate.get("datasets") or []),
@@ -114,6 +156,7 @@ def _alias(v: Any, alias: str, move: dict[str, Any] | None) -> dict[str, Any]:
         "trained_on": list(v.datasets),
         "created_at": v.created_at,
         "last_move": move,
+        "move_verdict": _verdict(ws, moved_by),
         "links": links,
     }
 
