@@ -60,7 +60,9 @@ def test_monitoring_and_automation_api_are_the_workspace_s(ws, ui_server) -> Non
     assert [j["id"] for j in listed["jobs"]] == [j["id"] for j in reversed(jobs)]
     assert [lp["model"] for lp in listed["loops"]] == ["trend"]
     assert listed["loops"][0]["status"]["triggers"][0]["trigger"] == "dataset"
-    assert get("/api/automation?model=other").json()["jobs"] == []
+    assert [j["id"] for j in get("/api/automation?model=trend&limit=1").json()["jobs"]] == [
+        jobs[-1]["id"]
+    ]
     one = get(f"/api/automation/{jobs[-1]['id']}").json()
     assert one["evidence"] == plain(jobs[-1]["evidence"])
     assert one["why"] == why_parts(jobs[-1])
@@ -98,6 +100,7 @@ def test_monitoring_and_automation_api_are_the_workspace_s(ws, ui_server) -> Non
         ("/api/automation/" + "9" * 40, "a job is named by its number"),
         ("/api/automation/0", "the nearest: 1"),
         ("/api/monitoring/" + "m" * 2000, "see `rung model list`"),
+        ("/api/automation?model=trnd", "did you mean 'trend'"),
     ):
         answer = get(path)
         assert answer.status_code == 404, path

@@ -81,12 +81,16 @@ def automation_index(ws: Any, model: str | None = None, limit: int = 100) -> dic
     """``{"model", "jobs": [job summary] (newest first), "loops": [{"model", "status" or
     "error"}]}`` — ``loops`` each configured loop's :meth:`~rung.automation.loop.Automation.
     status` (its triggers pending, held or quiet, the cooldown, challengers awaiting
-    approval), or the configuration error that stops it. ``model`` keeps one model's."""
+    approval), or the configuration error that stops it. ``model`` keeps one model's; one
+    that is neither registered nor automated nor has jobs is
+    :class:`~rung.core.errors.NotFound` (naming the nearest)."""
     from rung.automation.jobs import recent_jobs
 
     model = model.strip() if model and model.strip() else None
     with ws.store.read() as tx:
         jobs = recent_jobs(tx, model, limit)
+    if model and not jobs and model not in ws.automations:
+        ws.models.history(model)  # NotFound, naming the nearest, unless it is registered
     loops = []
     for name, loop in sorted(ws.automations.items()):
         if model and name != model:
@@ -118,7 +122,8 @@ def automation_job(ws: Any, job_id: str) -> dict[str, Any]:
 @router.get("/api/automation", response_class=ApiJSON, tags=["automation"])
 def api_automation(request: Request, model: ModelQ = None, limit: LimitQ = 100) -> Any:
     """The automation jobs, newest first — what fired (trigger, reason), what ran (run,
-    challenger), what was decided and every reason — and where each configured loop stands."""
+    challenger), what was decided and every reason — and where each configured loop stands.
+    An unknown ``model`` is a 404 naming the nearest."""
     return ApiJSON(automation_index(workspace(request), model, limit))
 
 
