@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rung.core.hashing import ordered_json
 from ui_story import SCRIPTS, build
@@ -104,3 +106,89 @@ def test_an_empty_workspace_says_what_to_do_first(sqlite_ws, ui_server, watched)
     ):
         watched.visit(url + path, shot=f"{path.strip('/')}-empty")
         assert hint in watched.page.inner_text("main")
+
+
+@pytest.fixture(scope="module")
+def story_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The dicts each page of this area renders from, for the story's workspace (SQLite)."""
+    from rung import Workspace
+    from rung.web.automation import automation_index, automation_job
+    from rung.web.home import home
+    from rung.web.monitoring import monitoring_index, monitoring_of
+
+    with Workspace.init(tmp_path_factory.mktemp("story") / "ws") as ws:
+        w = build(ws)
+        job = w.automation.history()[-1]["id"]
+        return {
+            "home.html": {"home": home(w)},
+            "monitoring.html": {"index": monitoring_index(w)},
+            "monitoring_model.html": {"data": monitoring_of(w, "trend")},
+            "automation.html": {"index": automation_index(w)},
+            "automation_job.html": {"job": automation_job(w, str(job))},
+        }
+
+
+def poisoned(value: Any, text: str) -> Any:
+    """``value`` with every string in it (not the keys) replaced by ``text``."""
+    if isinstance(value, str):
+        return text
+    if isinstance(value, dict):
+        return {k: poisoned(v, text) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [poisoned(v, text) for v in value]
+    return value
+
+
+@given(
+    text=st.one_of(
+        st.sampled_from(SCRIPTS),
+        st.text(alphabet=st.sampled_from("<>&\"'/=;: ascriptimgonerloa()1{}"), min_size=1),
+    )
+)
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_every_text_of_every_page_is_escaped(story_pages: dict[str, Any], text: str) -> None:
+    """Whatever text a stored row holds — in any field the pages show (names, reasons, alert
+    texts, deliveries, criteria, evidence, links) — each page writes it escaped, never as
+    markup: the kind of fault a script-carrying name is one example of."""
+    from markupsafe import escape
+
+    benign = "".join("x" if c in "<>&\"'" else c for c in text)
+    for template, context in story_pages.items():
+        page = render(template, context, text)
+        assert str(escape(text)) in page, template
+        # the same elements and attributes as with a text that holds no markup characters
+        assert markup(page) == markup(render(template, context, benign)), (template, text)
+
+
+def render(template: str, context: dict[str, Any], text: str) -> str:
+    """``template`` rendered from ``context`` with every string replaced by ``text``."""
+    from rung.core.hashing import ordered_json
+    from rung.web.render import environment
+
+    bad = {k: poisoned(v, text) for k, v in context.items()}
+    extra: dict[str, Any] = {}
+    if "data" in bad:
+        extra["chart_json"] = ordered_json(bad["data"])
+    if "job" in bad:
+        extra["evidence_text"] = json.dumps(bad["job"]["evidence"], indent=2)
+    return str(
+        environment()
+        .get_template(template)
+        .render(request=None, path="/", token=None, can_act=False, title="t", **bad, **extra)
+    )
+
+
+def markup(page: str) -> list[tuple[str, ...]]:
+    """The elements of ``page`` in order: each tag with its attributes' names."""
+    from html.parser import HTMLParser
+
+    found: list[tuple[str, ...]] = []
+
+    class Tags(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.append((tag, *sorted(name for name, _ in attrs)))
+
+    Tags().feed(page)
+    return found
