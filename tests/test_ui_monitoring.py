@@ -121,8 +121,18 @@ def test_monitoring_pages_draw_the_series_with_moves_and_decisions(
     assert "trend" in page.inner_text("#models")
 
     watched.visit(url + "/monitoring/trend", shot="monitoring-model")
-    for chart in ("chart-drift", "chart-performance", "chart-health"):
+    for chart in ("chart-drift", "chart-features", "chart-performance", "chart-health"):
         page.wait_for_selector(f"#{chart} canvas")
+    heat = page.evaluate(
+        """() => echarts.getInstanceByDom(document.getElementById('chart-features'))
+                   .getOption().series[0].data"""
+    )
+    verdicts = [  # window by window, feature by feature: drifted or not
+        [i, j, int(x["features"][name]["verdict"]["drift"])]
+        for i, x in enumerate(w.monitor.windows("trend"))
+        for j, name in enumerate(x["features"])
+    ]
+    assert sorted(heat) == sorted(verdicts) and [1, 0, 1] in heat  # window 2 drifted in a
     drawn = page.evaluate(
         """() => ['chart-drift', 'chart-performance', 'chart-health'].map(id => {
              const c = echarts.getInstanceByDom(document.getElementById(id));

@@ -92,4 +92,41 @@
     { name: "p99 ms", data: points(function (w) { return w.health.p99_ms; }) },
     { name: "error rate %", yAxisIndex: 1, data: points(function (w) { var r = num(w.health.error_rate); return r === null ? null : r * 100; }) }
   ], [{ type: "value", name: "latency (ms)" }, { type: "value", name: "errors (%)", min: 0 }]);
+
+  // each feature's verdict per window: drifted (1) or not (0), its statistic in the tooltip
+  var features = [];
+  windows.forEach(function (w) {
+    Object.keys(w.drift || {}).forEach(function (name) {
+      if (features.indexOf(name) < 0) { features.push(name); }
+    });
+  });
+  var cells = [];
+  windows.forEach(function (w, i) {
+    features.forEach(function (name, j) {
+      var v = (w.drift || {})[name];
+      if (v) { cells.push([i, j, v.drift ? 1 : 0]); }
+    });
+  });
+  var heat = document.getElementById("chart-features");
+  if (heat && features.length) {
+    heat.style.height = Math.max(160, 60 + 18 * features.length) + "px";
+    var chart = window.echarts.init(heat);
+    chart.setOption({
+      animation: false,
+      tooltip: {
+        formatter: function (p) {
+          var w = windows[p.value[0]], name = features[p.value[1]], v = w.drift[name];
+          return esc("window " + w.id + " · " + name) + "<br>" +
+            esc(v.statistic + " " + (num(v.value) === null ? v.value : Math.round(v.value * 10000) / 10000) +
+                " (threshold " + v.threshold + "): " + (v.drift ? "drifted" : "no drift"));
+        }
+      },
+      grid: { left: 140, right: 40, top: 10, bottom: 50 },
+      xAxis: { type: "category", name: "window", data: windows.map(function (w) { return String(w.id); }) },
+      yAxis: { type: "category", data: features, inverse: true },
+      visualMap: { show: false, min: 0, max: 1, inRange: { color: ["#e8f3ec", "#b42318"] } },
+      series: [{ name: "drifted", type: "heatmap", data: cells }]
+    });
+    window.addEventListener("resize", function () { chart.resize(); });
+  }
 })();
