@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from rung.core.errors import NotFound, RungError
@@ -46,6 +46,9 @@ _LISTED = (
     "created_at",
     "updated_at",
 )
+
+
+JobP = Annotated[str, Path(description="A job's number (`rung automate history`).")]
 
 
 def job_summary(job: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +131,7 @@ def api_automation(request: Request, model: ModelQ = None, limit: LimitQ = 100) 
 
 
 @router.get("/api/automation/{job_id}", response_class=ApiJSON, tags=["automation"])
-def api_automation_job(request: Request, job_id: str) -> Any:
+def api_automation_job(request: Request, job_id: JobP) -> Any:
     """One job with its full evidence. An unknown id is a 404 naming the nearest."""
     return ApiJSON(automation_job(workspace(request), job_id))
 
@@ -140,7 +143,7 @@ def automation_page(request: Request, model: ModelQ = None, limit: LimitQ = 100)
 
 
 @router.get("/automation/{job_id}", response_class=HTMLResponse, include_in_schema=False)
-def automation_job_page(request: Request, job_id: str) -> HTMLResponse:
+def automation_job_page(request: Request, job_id: JobP) -> HTMLResponse:
     import json
 
     job = automation_job(workspace(request), job_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from rung.web.render import ApiJSON, page, workspace
@@ -25,6 +25,8 @@ MAX_WINDOWS = 1000
 LimitQ = Annotated[
     int, Query(ge=1, le=MAX_WINDOWS, description="The newest windows shown (oldest first).")
 ]
+
+ModelP = Annotated[str, Path(description="A registered model's name.")]
 
 PERFORMANCE = ("accuracy", "log_loss", "mae", "rmse", "r2")
 """The live metrics of :data:`rung.monitoring.performance.METRICS`, in chart order."""
@@ -143,7 +145,7 @@ def api_monitoring(request: Request) -> Any:
 
 
 @router.get("/api/monitoring/{model}", response_class=ApiJSON, tags=["monitoring"])
-def api_monitoring_of(request: Request, model: str, limit: LimitQ = 200) -> Any:
+def api_monitoring_of(request: Request, model: ModelP, limit: LimitQ = 200) -> Any:
     """One model's drift, live performance and health per stored window over time, with its
     alias moves and automation jobs (to mark on the time axis) and its alerts with their
     delivery. An unknown model is a 404 naming the nearest."""
@@ -158,7 +160,7 @@ def monitoring_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/monitoring/{model}", response_class=HTMLResponse, include_in_schema=False)
-def monitoring_model_page(request: Request, model: str, limit: LimitQ = 200) -> HTMLResponse:
+def monitoring_model_page(request: Request, model: ModelP, limit: LimitQ = 200) -> HTMLResponse:
     from rung.core.hashing import ordered_json
 
     data = monitoring_of(workspace(request), model, limit)
