@@ -192,3 +192,32 @@ def markup(page: str) -> list[tuple[str, ...]]:
 
     Tags().feed(page)
     return found
+
+
+def test_the_first_steps_are_rung_s_own_commands() -> None:
+    """Each command an empty workspace is told to run is a command of rung's CLI, with the
+    options it is written with (a renamed command or option fails here, not a newcomer)."""
+    import click
+
+    from rung.cli.main import app
+    from rung.web.home import FIRST_STEPS
+
+    root = typer_main(app)
+    for _, line in FIRST_STEPS:
+        for command in line.split(" · "):
+            words = command.split()
+            assert words[0] == "rung", command
+            found, rest = root, words[1:]
+            while rest and isinstance(found, click.Group) and rest[0] in found.commands:
+                found, rest = found.commands[rest[0]], rest[1:]
+            assert found is not root, command
+            options = {o for p in found.params for o in p.opts}
+            for word in rest:
+                assert not word.startswith("--") or word in options, (command, word)
+
+
+def typer_main(app: Any) -> Any:
+    """The click command behind a typer app."""
+    import typer
+
+    return typer.main.get_command(app)
