@@ -78,3 +78,95 @@ def version_text(version: int | None) -> str:
 def iso(t: float) -> str:
     """``t`` (epoch seconds) as ``YYYY-MM-DD HH:MM:SS UTC``."""
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
+def with_evidence(job: dict[str, Any]) -> dict[str, Any]:
+    """A job row with its ``evidence`` parsed from JSON (None when it has none)."""
+    job["evidence"] = json.loads(job["evidence"]) if job["evidence"] else None
+    return job
+
+
+def recent_jobs(tx: Tx, model: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest ``limit`` jobs of ``model`` (every model's when None), oldest first, their
+    evidence parsed — whatever ``[automate]`` says now (a model automated before, since
+    unconfigured, keeps its history)."""
+    where, params = ("WHERE model = :m", {"m": model}) if model else ("", {})
+    rows = tx.all(
+        f"SELECT * FROM (SELECT * FROM automation_jobs {where}"
+        " ORDER BY id DESC LIMIT :n) t ORDER BY id",
+        {**params, "n": limit},
+    )
+    return [with_evidence(r) for r in rows]
+
+
+def job_by_id(tx: Tx, job_id: int) -> dict[str, Any]:
+    """Job ``job_id``, its evidence parsed; :class:`~rung.core.errors.NotFound` naming the
+    nearest ids (the newest when none is near) otherwise."""
+    from rung.core.errors import NotFound
+    from rung.core.suggest import closest
+
+    row = tx.one("SELECT * FROM automation_jobs WHERE id = :id", {"id": job_id})
+    if row is None:
+        ids = [str(r["id"]) for r in tx.all("SELECT id FROM automation_jobs ORDER BY id DESC")]
+        near = closest(str(job_id), ids) or ids[:3]
+        hint = (
+            f"the nearest: {', '.join(near)} (see `rung automate history`)"
+            if near
+            else "there are no automation jobs yet: see `rung automate history`"
+        )
+        raise NotFound(f"no automation job {job_id}", hint)
+    return with_evidence(row)
+
+
+def why_parts(job: dict[str, Any]) -> list[str]:
+    """Every reason of ``job``'s decision and every metric that decided it, in full: the
+    failed criteria, the decisive and guardrail tests with their p-values, the live
+    comparison, notes and a person's approval — what ``rung automate history`` and the
+    UI's automation pages print under a job."""
+    evidence = job.get("evidence") or {}
+    reasons = list(evidence.get("reasons") or [])
+    parts = list(reasons)
+    live = evidence.get("live") or {}
+    if "mode" in live:  # judged on live traffic: how, on how many rows (the tests follow)
+        from rung.automation.live import counted
+
+        parts.append(
+            f"live traffic: {live['challenger']} vs {live['champion']}, {live['mode']},"
+            f" {counted(live['labelled'])}: {live['verdict']}"
+        )
+    elif not reasons:
+        parts.append(f"evaluation {job['evaluation_id']} passed")
+    decided_by = evidence.get("decided_by")
+    if decided_by is None:  # a job decided before the policy recorded its tests
+        parts += [f"significantly better: {b}" for b in evidence.get("better", [])]
+    else:
+        parts += [
+            f"decided by {line}" for line in decided_by if not any(line in r for r in reasons)
+        ]
+    notes = evidence.get("notes") or []
+    parts += [f"note: {n}" for n in notes]
+    approval = evidence.get("approval")
+    if approval:
+        parts.append(
+            f"approved by {approval['by']}"
+            + forced_over(approval)
+            + (f": {approval['reason']}" if approval.get("reason") else "")
+        )
+    return parts
+
+
+def forced_over(approval: dict[str, Any]) -> str:
+    """`` (forced over …)``: what a forced approval overrode, as recorded (empty: nothing)."""
+    if not approval.get("forced"):
+        return ""
+    over = ["the policy's rejection"] if approval.get("was") == "reject" else []
+    stale = approval.get("stale")
+    if stale:
+        compared = stale.get("compared_with")
+        over.append(
+            f"stale evidence: compared with version {compared}"
+            if compared is not None
+            else "stale evidence: compared with no champion"
+        )
+        over[-1] += f", serving version {stale.get('serving')}"
+    return f" (forced over {' and '.join(over or ['the gate'])})"

@@ -48,7 +48,7 @@ from typing import Any
 
 from rung.automation.approval import approve, stale_refusal
 from rung.automation.explain import quiet_reason
-from rung.automation.jobs import awaiting, iso, next_job_wait
+from rung.automation.jobs import awaiting, iso, next_job_wait, with_evidence
 from rung.automation.live_job import LiveJudge, job_options, judged_on, live_of
 from rung.automation.pending import UNSEEN as _UNSEEN
 from rung.automation.pending import observe, release, settle
@@ -714,10 +714,7 @@ class Automation:
         return f"{self.model}/{trigger.name}"
 
 
-def _with_evidence(job: dict[str, Any]) -> dict[str, Any]:
-    """A job row with its evidence parsed from JSON."""
-    job["evidence"] = json.loads(job["evidence"]) if job["evidence"] else None
-    return job
+_with_evidence = with_evidence
 
 
 def tick_each(

@@ -170,55 +170,10 @@ def _why(job: dict[str, Any]) -> str:
 
 
 def _why_parts(job: dict[str, Any]) -> list[str]:
-    """Every reason of the decision and every metric that decided it, in full: the failed
-    criteria, the decisive and guardrail tests with their p-values, a person's approval."""
-    evidence = job.get("evidence") or {}
-    reasons = list(evidence.get("reasons") or [])
-    parts = list(reasons)
-    live = evidence.get("live") or {}
-    if "mode" in live:  # judged on live traffic: how, on how many rows (the tests follow)
-        from rung.automation.live import counted
+    """Every reason of the decision (:func:`rung.automation.jobs.why_parts`)."""
+    from rung.automation.jobs import why_parts
 
-        parts.append(
-            f"live traffic: {live['challenger']} vs {live['champion']}, {live['mode']},"
-            f" {counted(live['labelled'])}: {live['verdict']}"
-        )
-    elif not reasons:
-        parts.append(f"evaluation {job['evaluation_id']} passed")
-    decided_by = evidence.get("decided_by")
-    if decided_by is None:  # a job decided before the policy recorded its tests
-        parts += [f"significantly better: {b}" for b in evidence.get("better", [])]
-    else:
-        parts += [
-            f"decided by {line}" for line in decided_by if not any(line in r for r in reasons)
-        ]
-    notes = evidence.get("notes") or []
-    parts += [f"note: {n}" for n in notes]
-    approval = evidence.get("approval")
-    if approval:
-        parts.append(
-            f"approved by {approval['by']}"
-            + _forced_over(approval)
-            + (f": {approval['reason']}" if approval.get("reason") else "")
-        )
-    return parts
-
-
-def _forced_over(approval: dict[str, Any]) -> str:
-    """`` (forced over …)``: what a forced approval overrode, as recorded (empty: nothing)."""
-    if not approval.get("forced"):
-        return ""
-    over = ["the policy's rejection"] if approval.get("was") == "reject" else []
-    stale = approval.get("stale")
-    if stale:
-        compared = stale.get("compared_with")
-        over.append(
-            f"stale evidence: compared with version {compared}"
-            if compared is not None
-            else "stale evidence: compared with no champion"
-        )
-        over[-1] += f", serving version {stale.get('serving')}"
-    return f" (forced over {' and '.join(over or ['the gate'])})"
+    return why_parts(job)
 
 
 @automate_app.command("run", short_help="Tick on an interval until stopped.")

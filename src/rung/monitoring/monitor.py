@@ -275,6 +275,26 @@ class Monitor:
             out.append(report)
         return out
 
+    def counts(self) -> dict[str, dict[str, Any]]:
+        """Per model with stored windows: ``{"windows", "alerts", "last_at"}`` — how many
+        windows and alerts are stored and the UNIX time of the newest window (two grouped
+        queries, whatever the number of windows)."""
+        with self._s.metadata.read() as tx:
+            windows = tx.all(
+                "SELECT model, COUNT(*) AS n, MAX(at) AS last_at FROM monitor_windows"
+                " GROUP BY model"
+            )
+            alerts = tx.all("SELECT model, COUNT(*) AS n FROM alerts GROUP BY model")
+        raised = {r["model"]: int(r["n"]) for r in alerts}
+        return {
+            r["model"]: {
+                "windows": int(r["n"]),
+                "alerts": raised.get(r["model"], 0),
+                "last_at": float(r["last_at"]),
+            }
+            for r in windows
+        }
+
     def alerts(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
         check_int(limit, "limit")
         with self._s.metadata.read() as tx:
