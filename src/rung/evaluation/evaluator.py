@@ -478,13 +478,18 @@ class Evaluator:
 
     # -- history ---------------------------------------------------------------------------
 
-    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+    def list(self, limit: int = 50, model_hash: str | None = None) -> list[dict[str, Any]]:
+        """The newest ``limit`` evaluations (of the model whose artifact hash is
+        ``model_hash`` only, when given — a registered version's bytes, however it was
+        named), newest first: ``id``, ``model``, ``model_hash``, ``baseline``, ``label``,
+        ``datasets`` (``NAME@V``), ``verdict``, ``created_at``."""
         check_int(limit, "limit")
+        where = "WHERE model_hash = :h " if model_hash is not None else ""
         with self._s.metadata.read() as tx:
             rows = tx.all(
                 "SELECT id, model, model_hash, baseline, label, datasets, verdict, created_at"
-                " FROM evaluations ORDER BY id DESC LIMIT :n",
-                {"n": limit},
+                f" FROM evaluations {where}ORDER BY id DESC LIMIT :n",
+                {"n": limit, **({"h": model_hash} if model_hash is not None else {})},
             )
         for r in rows:
             r["datasets"] = [d["ref"] for d in json.loads(r["datasets"])]

@@ -545,9 +545,14 @@ class Registry:
                 )
             return self._version(tx, row)
 
-    def list(self) -> list[ModelVersion]:
+    def list(self, name: str | None = None) -> list[ModelVersion]:
+        """Every registered version (of model ``name`` only, when given), by name, newest
+        version first; ``[]`` for a name with no version."""
+        where, params = ("WHERE name = :n", {"n": name}) if name is not None else ("", {})
         with self._s.metadata.read() as tx:
-            rows = tx.all("SELECT * FROM model_versions ORDER BY name, version DESC")
+            rows = tx.all(
+                f"SELECT * FROM model_versions {where} ORDER BY name, version DESC", params
+            )
             return [self._version(tx, r) for r in rows]
 
     def _version(self, tx: Tx, row: dict[str, Any]) -> ModelVersion:
