@@ -206,7 +206,13 @@ def chart_svg(ev: Evaluation, key: str, cols: Sequence[str]) -> str:
 
 
 def _numeric(ev: Evaluation, cols: Sequence[str]) -> list[str]:
-    return [c for c in cols[1:] if all(is_number(ev.rows[d].get(c)) for d in ev.rows)]
+    """The metrics of ``cols`` with a number on every dataset; not the row counts, whose
+    hundreds would flatten the bars of metrics between 0 and 1."""
+    return [
+        c
+        for c in cols
+        if c not in ("examples", "labelled") and all(is_number(ev.rows[d].get(c)) for d in ev.rows)
+    ]
 
 
 def _e(text: Any) -> str:
