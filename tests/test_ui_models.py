@@ -160,6 +160,10 @@ def test_token_scopes_and_the_gate_decide_every_action(ws, ui_server) -> None:  
     admin = bearer(secret["admin"])
     foreign = httpx.post(approve, json=body, headers={**admin, "Origin": "https://evil.test"})
     assert foreign.status_code == 403 and "evil.test" in foreign.json()["error"]["message"]
+    simple = httpx.post(  # what a cross-site form could send: not JSON, refused
+        approve, content=json.dumps(body), headers={**admin, "Content-Type": "text/plain"}
+    )
+    assert simple.status_code == 422, simple.text
     assert w.models.get("trend@champion").version == 1 and len(events(w)) == 1
 
     # the gate: trend@1 has no evaluation against the criteria, so it may not be staging
@@ -303,3 +307,23 @@ def test_an_admin_approves_from_the_page(sqlite_ws, ui_server, watched) -> None:
     assert page.locator("#awaiting").count() == 0
     newest = page.inner_text("#history tbody tr:first-child")
     assert f"ship it {SCRIPT} (rung ui, token admin-bot)" in newest and SCRIPT in newest
+
+
+def test_the_registry_and_evaluations_list_one_model(ws) -> None:  # type: ignore[no-untyped-def]
+    """The queries the pages use: ``Registry.list(name)`` and ``Evaluator.list(model_hash=)``."""
+    (ws.root / "train.py").write_text(TRAIN)
+    ws.data.add(frame(300, 1), name="train")
+    ws.data.add(frame(200, 2), name="holdout")
+    for name, c in (("trend", 1.0), ("other", 0.5), ("trend", 0.1)):
+        ws.models.register(str(ws.run("train.py:train", {"C": c}).id), name)
+    assert [v.ref for v in ws.models.list("trend")] == ["trend@2", "trend@1"]
+    assert [v.ref for v in ws.models.list("other")] == ["other@1"]
+    assert ws.models.list("nothing") == [] and len(ws.models.list()) == 3
+    one, two = ws.models.get("trend@1"), ws.models.get("trend@2")
+    first = ws.evaluate("trend@1", ["holdout@1"], label="y")
+    ws.evaluate("trend@2", ["holdout@1"], label="y", baseline="trend@1")  # 1 only a baseline
+    by_run = ws.evaluate(str(one.run_id), ["holdout@1"], label="y")  # the same bytes, by run
+    assert [e["id"] for e in ws.evals.list(10, model_hash=one.hash)] == [by_run.id, first.id]
+    assert len(ws.evals.list(10, model_hash=two.hash)) == 1
+    assert ws.evals.list(10, model_hash="0" * 64) == []
+    assert len(ws.evals.list(1, model_hash=one.hash)) == 1
