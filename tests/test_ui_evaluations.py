@@ -99,12 +99,20 @@ def test_the_api_answers_what_was_recorded(ws, ui_server) -> None:  # type: igno
     assert [c["key"] for c in got["charts"]] == ["metrics", "calibration", "slices"]
     assert got["version"] == {"name": "trend", "version": 2}
 
+    # evaluated by its alias: linked to the version it was then (by its bytes), not the alias's
+    w.models.promote("trend", 1)
+    three = w.evaluate("trend@champion", ["holdout@1"])
+    w.models.promote("trend", 2, force=True, reason="test")
+    got = httpx.get(f"{url}/api/evaluations/{three.id}").json()
+    assert (got["model"], got["version"]) == ("trend@champion", {"name": "trend", "version": 1})
+    assert httpx.get(f"{url}/api/evaluations/{one.id}").json()["version"]["version"] == 1
+
     missing = httpx.get(f"{url}/api/evaluations/99")
     assert missing.status_code == 404
     assert missing.json()["error"] == {
         "type": "NotFound",
         "message": "unknown evaluation 99",
-        "hint": f"ids go from 1 to {two.id}",
+        "hint": f"ids go from 1 to {three.id}",
         "fields": [],
     }
     assert httpx.get(f"{url}/api/evaluations/0").status_code == 422

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from rung.core.errors import NotFound
+from rung.core.errors import NotFound, RungError
 from rung.web.render import ApiJSON, page, workspace
 
 router = APIRouter()
@@ -77,17 +77,24 @@ def evaluation_detail(ws: Any, eval_id: int) -> dict[str, Any]:
             {"key": key, "title": title, "url": f"/evaluations/{ev.id}/charts/{key}.svg"}
             for key, title in report.charts(ev, cols)
         ],
-        "version": _version_of(ws, ev.model),
+        "version": _version_of(ws, ev.model, ev.model_hash),
     }
 
 
-def _version_of(ws: Any, model: str) -> dict[str, Any] | None:
-    """``{"name", "version"}`` of the registered version an evaluation names (``NAME@V`` or
-    ``NAME@ALIAS`` as given when evaluated), for a link; None for a run or a hash."""
+def _version_of(ws: Any, model: str, digest: str) -> dict[str, Any] | None:
+    """``{"name", "version"}`` of the registered version an evaluation judged, when it was
+    named ``NAME@V`` or ``NAME@ALIAS`` (found by its bytes, ``digest``: an alias may have
+    moved since), for a link; None for a run, a hash or an application."""
     name, at, which = model.partition("@")
-    if not at or not which.isdigit():
+    if not (at and name and which):
         return None
-    return {"name": name, "version": int(which)}
+    if which.isdigit():
+        return {"name": name, "version": int(which)}
+    try:
+        found = [v for v in ws.models.list(name) if v.hash == digest]
+    except RungError:  # not a model name
+        return None
+    return {"name": name, "version": found[0].version} if found else None
 
 
 @router.get("/api/evaluations", response_class=ApiJSON, tags=["evaluations"])
