@@ -184,14 +184,18 @@ def test_token_scopes_and_the_gate_decide_every_action(ws, ui_server) -> None:  
     assert approved.status_code == 200, approved.text
     job = approved.json()["job"]
     assert (job["decision"], job["challenger"]) == ("approved", 2)
-    assert job["evidence"]["approval"]["reason"] == f"looks good {IMG} (rung ui, token admin-bot)"
+    approval = job["evidence"]["approval"]
+    assert (approval["reason"], approval["by"]) == (f"looks good {IMG}", "admin-bot (rung ui)")
     assert w.models.get("trend@champion").version == 2
     last = events(w)[-1]
     # what `rung model approve` records: a promote onto 2, citing the job's evaluation
     assert (last["from_version"], last["to_version"], last["action"]) == (1, 2, "promote")
     assert last["evaluation_id"] == job["evaluation_id"]
-    assert last["why"].startswith(f"approved by {last['who']} (automate job {job['id']}")
-    assert last["why"].endswith(f": looks good {IMG} (rung ui, token admin-bot)")
+    assert last["who"] == "admin-bot (rung ui)"  # the token that acted, not the server's user
+    assert last["why"] == (
+        f"approved by admin-bot (rung ui) (automate job {job['id']}, evaluation"
+        f" {job['evaluation_id']}, the policy would promote): looks good {IMG}"
+    )
     again = httpx.post(approve, json=body, headers=admin)
     assert again.status_code == 422 and "already approved" in again.json()["error"]["message"]
 
@@ -207,6 +211,7 @@ def test_token_scopes_and_the_gate_decide_every_action(ws, ui_server) -> None:  
     assert forced.status_code == 200, forced.text
     event = forced.json()["event"]
     assert (event["to_version"], event["action"]) == (1, "force-rollback")
+    assert (event["who"], event["why"]) == ("admin-bot (rung ui)", "regression in prod")
     assert events(w)[-1]["id"] == event["id"] and w.models.get("trend@champion").version == 1
 
 
@@ -234,7 +239,9 @@ def test_without_tokens_every_action_is_refused(sqlite_ws, ui_server) -> None:  
 # -- the pages in a browser --------------------------------------------------------------------
 
 
-def test_the_pages_read_only_and_empty(sqlite_ws, ui_server, watched, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_pages_read_only_and_empty(
+    sqlite_ws, ui_server, watched, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     from rung import Workspace
 
     empty = Workspace.init(tmp_path / "empty")
@@ -252,15 +259,17 @@ def test_the_pages_read_only_and_empty(sqlite_ws, ui_server, watched, tmp_path) 
     (w.root / "rung.toml").write_text('[eval]\nlabel = "y"\ncriteria = ["accuracy >= 0.6"]\n')
     w = Workspace.open(w.root)
     w.evaluate("trend@1", ["holdout@1"])
+    monkeypatch.setenv("RUNG_USER", SCRIPT)  # who moved it
     w.models.promote("trend", 1, reason=IMG)
-    url = ui_server(w.root, env={"RUNG_USER": SCRIPT})
+    url = ui_server(w.root)
     page = watched.page
     page.on("dialog", lambda d: pytest.fail(f"a dialog opened: {d.message}"))
     watched.visit(f"{url}/models", shot="models")
     assert "champion → 1 (passed)" in page.inner_text("#models")
     watched.visit(f"{url}/models/trend", shot="model")
     history = page.inner_text("#history")
-    assert IMG in history and "passed" in history  # the reason as text, the evaluation's verdict
+    assert IMG in history and SCRIPT in history  # the reason and who, as text
+    assert "passed" in history  # the verdict of the evaluation behind the move
     assert page.locator("form.act").count() == 0  # read-only: no forms
     page.click("#versions a[href='/models/trend/1']")
     page.wait_for_load_state("networkidle")
@@ -275,7 +284,7 @@ def test_the_pages_read_only_and_empty(sqlite_ws, ui_server, watched, tmp_path) 
 def test_an_admin_approves_from_the_page(sqlite_ws, ui_server, watched) -> None:  # type: ignore[no-untyped-def]
     w = waiting(sqlite_ws)
     path, secret = tokens(w.root)
-    url = ui_server(w.root, "--tokens", str(path), env={"RUNG_USER": SCRIPT})
+    url = ui_server(w.root, "--tokens", str(path))
     page = watched.page
     page.on("dialog", lambda d: pytest.fail(f"a dialog opened: {d.message}"))
     watched.visit(f"{url}/models/trend")  # signed out: the sign-in page, then back here
@@ -306,7 +315,7 @@ def test_an_admin_approves_from_the_page(sqlite_ws, ui_server, watched) -> None:
     assert w.models.get("trend@champion").version == 2
     assert page.locator("#awaiting").count() == 0
     newest = page.inner_text("#history tbody tr:first-child")
-    assert f"ship it {SCRIPT} (rung ui, token admin-bot)" in newest and SCRIPT in newest
+    assert f"ship it {SCRIPT}" in newest and "admin-bot (rung ui)" in newest
 
 
 def test_the_registry_and_evaluations_list_one_model(ws) -> None:  # type: ignore[no-untyped-def]

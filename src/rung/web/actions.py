@@ -20,9 +20,9 @@ so without tokens every action is refused here (403): the UI is read-only. Forms
 the app's own pages; :class:`rung.web.app.SameOrigin` and the cookie's SameSite=Strict refuse
 a post from another site.
 
-Every action requires a reason (the CLI asks one only with ``--force``): the alias event
-records it, followed by the token that acted (`` (rung ui, token NAME)``), since the event's
-``who`` is the server's user.
+Every action requires a reason (the CLI asks one only with ``--force``), recorded as given;
+the event's ``who`` (and an approval's ``by``) is the token that acted, ``NAME (rung ui)`` —
+not the server's user, who acts for every token.
 """
 
 from __future__ import annotations
@@ -96,8 +96,9 @@ class Approve(BaseModel):
     force: bool = FORCE
 
 
-def _why(reason: str, token: str) -> str:
-    return f"{reason.strip()} (rung ui, token {token})"
+def _who(token: str) -> str:
+    """Who acts, in the alias event and the job: the token's name."""
+    return f"{token} (rung ui)"
 
 
 @router.post("/api/models/{name}/promote", response_class=ApiJSON, tags=["actions"])
@@ -107,7 +108,12 @@ def promote(request: Request, name: NameP, body: Promote, token: Admin) -> Any:
     project's acceptance criteria passed and the automation did not reject it, or ``force``.
     Admin tokens only. Answers the alias event."""
     event = workspace(request).models.promote(
-        name, body.version, body.alias, force=body.force, reason=_why(body.reason, token)
+        name,
+        body.version,
+        body.alias,
+        force=body.force,
+        reason=body.reason.strip(),
+        who=_who(token),
     )
     return ApiJSON({"event": event})
 
@@ -117,7 +123,7 @@ def rollback(request: Request, name: NameP, body: Rollback, token: Admin) -> Any
     """Move ``alias`` back to the version it pointed at before its last move, as ``rung
     model rollback`` does, through the same gate. Admin tokens only. Answers the event."""
     event = workspace(request).models.rollback(
-        name, body.alias, _why(body.reason, token), force=body.force
+        name, body.alias, body.reason.strip(), force=body.force, who=_who(token)
     )
     return ApiJSON({"event": event})
 
@@ -129,6 +135,6 @@ def approve(request: Request, name: NameP, body: Approve, token: Admin) -> Any:
     challenger waits, 409 when its evidence is stale. Admin tokens only. Answers the job."""
     ws = workspace(request)
     job = ws.automation_of(name).approve(
-        name, body.version, force=body.force, reason=_why(body.reason, token)
+        name, body.version, force=body.force, reason=body.reason.strip(), who=_who(token)
     )
     return ApiJSON({"job": job})
