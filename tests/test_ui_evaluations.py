@@ -98,6 +98,12 @@ def test_the_api_answers_what_was_recorded(ws, ui_server) -> None:  # type: igno
     assert set(got["confusion"]) == {"holdout@1", "train@1"}
     assert [c["key"] for c in got["charts"]] == ["metrics", "calibration", "slices"]
     assert got["version"] == {"name": "trend", "version": 2}
+    assert got["gate"] == {
+        "ref": "trend@2",
+        "counts": True,
+        "evaluation_id": two.id,
+        "verdict": "failed",
+    }
 
     # evaluated by its alias: linked to the version it was then (by its bytes), not the alias's
     w.models.promote("trend", 1)
@@ -105,7 +111,9 @@ def test_the_api_answers_what_was_recorded(ws, ui_server) -> None:  # type: igno
     w.models.promote("trend", 2, force=True, reason="test")
     got = httpx.get(f"{url}/api/evaluations/{three.id}").json()
     assert (got["model"], got["version"]) == ("trend@champion", {"name": "trend", "version": 1})
-    assert httpx.get(f"{url}/api/evaluations/{one.id}").json()["version"]["version"] == 1
+    assert got["gate"]["counts"] and got["gate"]["evaluation_id"] == three.id  # the newest
+    first = httpx.get(f"{url}/api/evaluations/{one.id}").json()["gate"]
+    assert (first["counts"], first["evaluation_id"]) == (False, three.id)  # now informs only
 
     missing = httpx.get(f"{url}/api/evaluations/99")
     assert missing.status_code == 404
@@ -165,6 +173,7 @@ def test_the_pages_in_a_browser(sqlite_ws, ui_server, watched, tmp_path) -> None
     table = [r.split("\t")[0] for r in page.inner_text("#table2 tbody").splitlines()]
     assert table == ["holdout@1", "train@1", "Total", "Mean", "Std"]
     assert "VERDICT: FAILED" in page.inner_text("#verdict").upper()
+    assert "This is the verdict of trend@2 for promotion" in page.inner_text("#gate")
     failing = page.inner_text("#failing")
     assert two.verdict["reasons"] and all(r in failing for r in two.verdict["reasons"])
     assert "accuracy" in page.inner_text("#deltas")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -277,6 +278,11 @@ def test_the_pages_read_only_and_empty(
     assert "holdout@1" in page.inner_text("#evaluations")
     assert page.inner_text("#trained-on") == "train@1"
     assert page.locator("#signature tr").count() == 3  # the header and two features
+    for hostile in (IMG, "<svg onload=alert(1)>"):  # a URL's name, as text on the 404 page
+        watched.visit(f"{url}/models/{quote(hostile, safe='')}", status=404)
+        assert f"unknown model {hostile!r}" in page.inner_text("main")
+        missing = httpx.get(f"{url}/api/models/{quote(hostile, safe='')}")
+        assert missing.status_code == 404 and hostile in missing.json()["error"]["message"]
     watched.visit(f"{url}/models/trend/7", status=404)
     assert "its versions are 1 to 1" in page.inner_text("main")
 

@@ -53,8 +53,10 @@ def evaluation_detail(ws: Any, eval_id: int) -> dict[str, Any]:
     check, from ``verdict.checks``), ``deltas`` (the bootstrap deltas against the baseline
     shown: each metric shown, each whose 95% interval excludes zero, each tested at a
     margin; :func:`rung.evaluation.report.delta_rows`), ``worst_slices`` (15, by the first
-    criterion's metric), ``confusion`` (per dataset) and ``charts`` (``[{"key", "title",
-    "url"}]``). Raises :class:`~rung.core.errors.NotFound` for an unknown id."""
+    criterion's metric), ``confusion`` (per dataset), ``charts`` (``[{"key", "title",
+    "url"}]``), ``version`` (the registered version judged, if any) and ``gate`` (whether
+    this evaluation is that version's verdict for promotion, :func:`_gate`). Raises
+    :class:`~rung.core.errors.NotFound` for an unknown id."""
     from rung.evaluation import report
 
     ev = ws.evals.get(eval_id)
@@ -64,7 +66,7 @@ def evaluation_detail(ws: Any, eval_id: int) -> dict[str, Any]:
         for name, row in ev.table()
     ]
     checks = ev.verdict.get("checks") or []
-    return {
+    detail: dict[str, Any] = {
         **ev.to_dict(),
         "shown": cols,
         "table": table,
@@ -78,6 +80,28 @@ def evaluation_detail(ws: Any, eval_id: int) -> dict[str, Any]:
             for key, title in report.charts(ev, cols)
         ],
         "version": _version_of(ws, ev.model, ev.model_hash),
+    }
+    detail["gate"] = _gate(ws, detail["version"], ev.id)
+    return detail
+
+
+def _gate(ws: Any, version: dict[str, Any] | None, eval_id: int) -> dict[str, Any] | None:
+    """Whether evaluation ``eval_id`` of a registered version is that version's verdict for
+    the registry's gate (its gate evaluation: the project's declared criteria, on the declared
+    datasets, :mod:`rung.registry.gate`) or only informs, as ``rung eval`` says after it:
+    ``{"ref", "counts", "evaluation_id", "verdict"}`` (the version's gate evaluation and
+    verdict now); None for a model that is not a registered version."""
+    if version is None:
+        return None
+    try:
+        v = ws.models.get(f"{version['name']}@{version['version']}")
+    except RungError:
+        return None
+    return {
+        "ref": v.ref,
+        "counts": v.evaluation_id == eval_id,
+        "evaluation_id": v.evaluation_id,
+        "verdict": v.verdict,
     }
 
 
