@@ -156,6 +156,7 @@ def test_the_pages_in_a_browser(sqlite_ws, ui_server, watched, tmp_path) -> None
 
     empty = Workspace.init(tmp_path / "empty")
     url = ui_server(empty.root)
+    assert httpx.get(f"{url}/api/evaluations").json() == {"evaluations": [], "limit": 100}
     watched.visit(f"{url}/evaluations", shot="evaluations-empty")
     assert "No evaluations yet" in watched.page.inner_text("main")
     watched.visit(f"{url}/evaluations/1", shot="evaluation-404", status=404)

@@ -154,6 +154,9 @@ def test_token_scopes_and_the_gate_decide_every_action(ws, ui_server) -> None:  
     assert httpx.get(f"{url}/api/models").status_code == 401
     assert httpx.post(approve, json=body).status_code == 401
     assert httpx.get(f"{url}/api/models", headers=bearer(secret["read"])).status_code == 200
+    for scope, forms in (("read", 0), ("admin", 3)):  # the forms for admin tokens only
+        shown = httpx.get(f"{url}/models/trend", headers=bearer(secret[scope])).text
+        assert shown.count('<form class="act"') == forms, scope
     for scope in ("read", "predict"):  # a predict token cannot approve, nor can a reader
         refused = httpx.post(approve, json=body, headers=bearer(secret[scope]))
         assert refused.status_code == 403, (scope, refused.text)
@@ -247,6 +250,7 @@ def test_the_pages_read_only_and_empty(
 
     empty = Workspace.init(tmp_path / "empty")
     url = ui_server(empty.root)
+    assert httpx.get(f"{url}/api/models").json() == {"models": []}
     watched.visit(f"{url}/models", shot="models-empty")
     assert "No registered models yet" in watched.page.inner_text("main")
     watched.visit(f"{url}/models/trend", shot="models-404", status=404)
