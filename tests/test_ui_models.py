@@ -346,3 +346,7 @@ def test_the_registry_and_evaluations_list_one_model(ws) -> None:  # type: ignor
     assert len(ws.evals.list(10, model_hash=two.hash)) == 1
     assert ws.evals.list(10, model_hash="0" * 64) == []
     assert len(ws.evals.list(1, model_hash=one.hash)) == 1
+    summary = {"id": first.id, "verdict": None, "datasets": ["holdout@1"]}  # no criteria
+    assert ws.evals.summaries([first.id, 10_000]) == {first.id: summary}
+    assert set(ws.evals.summaries(range(1, 1200))) == {first.id, by_run.id, first.id + 1}
+    assert ws.evals.summaries([]) == {}

@@ -495,6 +495,25 @@ class Evaluator:
             r["datasets"] = [d["ref"] for d in json.loads(r["datasets"])]
         return rows
 
+    def summaries(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """``{id: {"id", "verdict", "datasets": [NAME@V]}}`` of the evaluations ``ids`` that
+        exist (unknown ids left out), without reading their results: what a listing of
+        alias moves cites."""
+        wanted = sorted({int(i) for i in ids})
+        found: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join(f":i{n}" for n in range(len(chunk)))
+            with self._s.metadata.read() as tx:
+                rows = tx.all(
+                    f"SELECT id, verdict, datasets FROM evaluations WHERE id IN ({marks})",
+                    {f"i{n}": i for n, i in enumerate(chunk)},
+                )
+            for r in rows:
+                refs = [d["ref"] for d in json.loads(r["datasets"])]
+                found[r["id"]] = {"id": r["id"], "verdict": r["verdict"], "datasets": refs}
+        return found
+
     def get(self, eval_id: int | str) -> Evaluation:
         number = parse_int(str(eval_id), "evaluation id", hint="ids are numbers: see `rung evals`")
         with self._s.metadata.read() as tx:

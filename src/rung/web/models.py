@@ -79,7 +79,7 @@ def model_detail(ws: Any, name: str) -> dict[str, Any]:
     versions = ws.models.list(name)
     aliases = {a: v.version for v in versions for a in v.aliases}
     cited = {e["evaluation_id"] for e in history if e["evaluation_id"] is not None}
-    evaluations = _evaluations(ws, cited)
+    evaluations = ws.evals.summaries(sorted(cited))
     events = [{**e, "evaluation": evaluations.get(e["evaluation_id"])} for e in history]
     return {
         "name": name,
@@ -131,23 +131,6 @@ def awaiting(ws: Any, name: str) -> list[dict[str, Any]]:
 
     with ws.store.read() as tx:
         return list(waiting(tx, name))
-
-
-def _evaluations(ws: Any, ids: set[int]) -> dict[int, dict[str, Any]]:
-    """``{id: {"id", "verdict", "datasets"}}`` of the evaluations ``ids`` (those that
-    still exist)."""
-    found = {}
-    for eval_id in sorted(ids):
-        try:
-            ev = ws.evals.get(eval_id)
-        except NotFound:
-            continue
-        found[eval_id] = {
-            "id": eval_id,
-            "verdict": ev.status,
-            "datasets": [d["ref"] for d in ev.datasets],
-        }
-    return found
 
 
 @router.get("/api/models", response_class=ApiJSON, tags=["models"])
