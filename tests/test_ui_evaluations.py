@@ -169,6 +169,7 @@ def test_the_pages_in_a_browser(sqlite_ws, ui_server, watched, tmp_path) -> None
     watched.visit(f"{url}/evaluations", shot="evaluations")
     rows = page.locator("#evaluations tbody tr")
     assert rows.count() == 2 and "failed" in rows.first.inner_text()
+    assert rows.first.locator("a[href='/models/trend/2']").inner_text() == "trend@2"
     page.click(f"#evaluations a[href='/evaluations/{two.id}']")
     page.wait_for_load_state("networkidle")
     table = [r.split("\t")[0] for r in page.inner_text("#table2 tbody").splitlines()]
