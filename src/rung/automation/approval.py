@@ -35,6 +35,7 @@ def approve(
     *,
     force: bool = False,
     reason: str | None = None,
+    who: str | None = None,
 ) -> dict[str, Any]:
     """Promote a challenger the manual policy left waiting (decision ``await``), or —
     with ``force`` and a ``reason`` — one the policy rejected; records who approved,
@@ -50,7 +51,8 @@ def approve(
     between the check and the approval cannot slip through.
 
     Raises NotFound when no such challenger waits (or, with ``force``, was decided on),
-    and InvalidInput for ``force`` without a reason."""
+    and InvalidInput for ``force`` without a reason. ``who`` approves (default
+    :func:`~rung.registry.models.current_user`; ``rung ui`` names the token that acted)."""
     reason = (reason or "").strip() or None
     if force and reason is None:
         raise InvalidInput(
@@ -80,7 +82,7 @@ def approve(
             )
         raise NotFound(f"no challenger {name}@{version} is waiting for approval", hint)
     job = job_of(row["id"])
-    user = current_user()
+    user = current_user() if who is None else who
     serving = registry.alias_version(name, job["alias"])
     stale = serving != job["champion"]
     if stale and not force:
@@ -113,7 +115,7 @@ def approve(
             raise stale_refusal(job, current)
         return stale_refusal(job, current) if stale else None  # stale: forced, recorded so
 
-    registry.promote(name, version, job["alias"], force=forced, reason=why, check=fresh)
+    registry.promote(name, version, job["alias"], force=forced, reason=why, check=fresh, who=user)
     evidence = dict(job.get("evidence") or {})
     evidence["approval"] = {
         "by": user,

@@ -494,7 +494,13 @@ class Automation:
         return {"state": "done"}
 
     def approve(
-        self, name: str, version: int, *, force: bool = False, reason: str | None = None
+        self,
+        name: str,
+        version: int,
+        *,
+        force: bool = False,
+        reason: str | None = None,
+        who: str | None = None,
     ) -> dict[str, Any]:
         """Promote a challenger the manual policy left waiting, or — with ``force`` and a
         ``reason`` — one the policy rejected or judged on stale evidence; returns the job
@@ -508,6 +514,7 @@ class Automation:
             version,
             force=force,
             reason=reason,
+            who=who,
         )
 
     # -- reading -------------------------------------------------------------------------

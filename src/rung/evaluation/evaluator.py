@@ -478,17 +478,41 @@ class Evaluator:
 
     # -- history ---------------------------------------------------------------------------
 
-    def list(self, limit: int = 50) -> list[dict[str, Any]]:
+    def list(self, limit: int = 50, model_hash: str | None = None) -> list[dict[str, Any]]:
+        """The newest ``limit`` evaluations (of the model whose artifact hash is
+        ``model_hash`` only, when given — a registered version's bytes, however it was
+        named), newest first: ``id``, ``model``, ``model_hash``, ``baseline``, ``label``,
+        ``datasets`` (``NAME@V``), ``verdict``, ``created_at``."""
         check_int(limit, "limit")
+        where = "WHERE model_hash = :h " if model_hash is not None else ""
         with self._s.metadata.read() as tx:
             rows = tx.all(
                 "SELECT id, model, model_hash, baseline, label, datasets, verdict, created_at"
-                " FROM evaluations ORDER BY id DESC LIMIT :n",
-                {"n": limit},
+                f" FROM evaluations {where}ORDER BY id DESC LIMIT :n",
+                {"n": limit, **({"h": model_hash} if model_hash is not None else {})},
             )
         for r in rows:
             r["datasets"] = [d["ref"] for d in json.loads(r["datasets"])]
         return rows
+
+    def summaries(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """``{id: {"id", "verdict", "datasets": [NAME@V]}}`` of the evaluations ``ids`` that
+        exist (unknown ids left out), without reading their results: what a listing of
+        alias moves cites."""
+        wanted = sorted({int(i) for i in ids})
+        found: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join(f":i{n}" for n in range(len(chunk)))
+            with self._s.metadata.read() as tx:
+                rows = tx.all(
+                    f"SELECT id, verdict, datasets FROM evaluations WHERE id IN ({marks})",
+                    {f"i{n}": i for n, i in enumerate(chunk)},
+                )
+            for r in rows:
+                refs = [d["ref"] for d in json.loads(r["datasets"])]
+                found[r["id"]] = {"id": r["id"], "verdict": r["verdict"], "datasets": refs}
+        return found
 
     def get(self, eval_id: int | str) -> Evaluation:
         number = parse_int(str(eval_id), "evaluation id", hint="ids are numbers: see `rung evals`")

@@ -154,26 +154,65 @@ def to_html(ev: Evaluation, wanted: Sequence[str] | None = None) -> str:
         "<h2>Table</h2>",
         _table_html(ev, cols),
     ]
-    numeric = [c for c in cols[1:] if all(is_number(ev.rows[d].get(c)) for d in ev.rows)]
-    if numeric:
-        parts += ["<h2>Metrics per dataset</h2>", _bars_svg(ev, numeric)]
+    titles = dict(charts(ev, cols))
+    if "metrics" in titles:
+        parts += [f"<h2>{titles['metrics']}</h2>", chart_svg(ev, "metrics", cols)]
     confusion = {d: det["confusion"] for d, det in ev.details.items() if det.get("confusion")}
     if confusion:
         parts.append("<h2>Confusion matrices</h2><div class='grid'>")
         for d, cm in confusion.items():
             parts.append(_confusion_html(d, cm))
         parts.append("</div>")
-    calib = {d: det["calibration"] for d, det in ev.details.items() if det.get("calibration")}
-    if calib:
-        parts += ["<h2>Calibration</h2>", _calibration_svg(calib)]
-    worst = ev.worst_slices(limit=15)
-    if worst:
-        parts += [f"<h2>Slices (worst first, by {_e(worst[0]['metric'])})</h2>", _slices_svg(worst)]
+    for key in ("calibration", "slices"):
+        if key in titles:
+            parts += [f"<h2>{_e(titles[key])}</h2>", chart_svg(ev, key, cols)]
     deltas = delta_rows(ev, cols)
     if deltas:
         parts += ["<h2>Against the baseline</h2>", _deltas_html(deltas)]
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def charts(ev: Evaluation, cols: Sequence[str]) -> list[tuple[str, str]]:
+    """The charts evaluation ``ev`` has, as ``(key, title)`` in the report's order, without
+    drawing them: ``metrics`` (bars of the numeric columns ``cols`` per dataset),
+    ``calibration`` (reliability curves, when the datasets recorded them) and ``slices``
+    (the 15 worst slices by the first criterion's metric)."""
+    found = []
+    if _numeric(ev, cols):
+        found.append(("metrics", "Metrics per dataset"))
+    if any(det.get("calibration") for det in ev.details.values()):
+        found.append(("calibration", "Calibration"))
+    worst = ev.worst_slices(limit=15)
+    if worst:
+        found.append(("slices", f"Slices (worst first, by {worst[0]['metric']})"))
+    return found
+
+
+def chart_svg(ev: Evaluation, key: str, cols: Sequence[str]) -> str:
+    """Chart ``key`` (one of :func:`charts`' keys) of ``ev`` as an SVG document drawn by
+    matplotlib, text as ``<text>`` elements whose content matplotlib escapes (a slice value
+    or a class label never becomes markup). Raises :class:`KeyError` for a chart ``ev``
+    does not have. Not thread-safe (pyplot): callers serialise."""
+    if key == "metrics" and _numeric(ev, cols):
+        return _bars_svg(ev, _numeric(ev, cols))
+    calib = {d: det["calibration"] for d, det in ev.details.items() if det.get("calibration")}
+    if key == "calibration" and calib:
+        return _calibration_svg(calib)
+    worst = ev.worst_slices(limit=15)
+    if key == "slices" and worst:
+        return _slices_svg(worst)
+    raise KeyError(key)
+
+
+def _numeric(ev: Evaluation, cols: Sequence[str]) -> list[str]:
+    """The metrics of ``cols`` with a number on every dataset; not the row counts, whose
+    hundreds would flatten the bars of metrics between 0 and 1."""
+    return [
+        c
+        for c in cols
+        if c not in ("examples", "labelled") and all(is_number(ev.rows[d].get(c)) for d in ev.rows)
+    ]
 
 
 def _e(text: Any) -> str:

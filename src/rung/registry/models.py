@@ -545,9 +545,14 @@ class Registry:
                 )
             return self._version(tx, row)
 
-    def list(self) -> list[ModelVersion]:
+    def list(self, name: str | None = None) -> list[ModelVersion]:
+        """Every registered version (of model ``name`` only, when given), by name, newest
+        version first; ``[]`` for a name with no version."""
+        where, params = ("WHERE name = :n", {"n": name}) if name is not None else ("", {})
         with self._s.metadata.read() as tx:
-            rows = tx.all("SELECT * FROM model_versions ORDER BY name, version DESC")
+            rows = tx.all(
+                f"SELECT * FROM model_versions {where} ORDER BY name, version DESC", params
+            )
             return [self._version(tx, r) for r in rows]
 
     def _version(self, tx: Tx, row: dict[str, Any]) -> ModelVersion:
@@ -595,6 +600,7 @@ class Registry:
         reason: str | None = None,
         fence: Callable[[Tx], None] | None = None,
         check: Callable[[int | None], RefusedPromotion | None] | None = None,
+        who: str | None = None,
     ) -> dict[str, Any]:
         """Point ``alias`` at ``version``: the event (a dict of ``alias_events``).
 
@@ -605,7 +611,8 @@ class Registry:
         alias, :class:`NotFound` for an unknown model or version. ``fence`` (the automation's
         lease) is called inside the move's transaction before anything is written; it raises
         to refuse the move (:class:`LeaseLost`); ``check`` is the caller's own condition of
-        the move (see :meth:`_move`)."""
+        the move (see :meth:`_move`); ``who`` is who moves it (default :func:`current_user`;
+        ``rung ui`` names the token that acted)."""
         _check_alias(alias)
         target = self.get(f"{name}@{version}")
         _check_force(force, reason)
@@ -619,6 +626,7 @@ class Registry:
             force=force,
             fence=fence,
             check=check,
+            who=who,
         )
 
     def rollback(
@@ -628,6 +636,7 @@ class Registry:
         reason: str | None = None,
         *,
         force: bool = False,
+        who: str | None = None,
     ) -> dict[str, Any]:
         """Move ``alias`` back to the version it pointed at before its last move.
 
@@ -658,7 +667,9 @@ class Registry:
                 f"{name}@{alias} has no previous version (it was first set to {last['to_version']})",
                 "promote another version instead",
             )
-        return self._move(name, alias, last["from_version"], "rollback", reason, None, force=force)
+        return self._move(
+            name, alias, last["from_version"], "rollback", reason, None, force=force, who=who
+        )
 
     def _move(
         self,
@@ -672,6 +683,7 @@ class Registry:
         force: bool = False,
         fence: Callable[[Tx], None] | None = None,
         check: Callable[[int | None], RefusedPromotion | None] | None = None,
+        who: str | None = None,
     ) -> dict[str, Any]:
         """Move ``alias`` to ``version`` in one transaction, and record the event.
 
@@ -688,7 +700,8 @@ class Registry:
         evaluation the event cites (default: the gate evaluation)."""
         now = time.time()
         declared = self.acceptance.of(name)
-        who = current_user()  # checked before anything is written, like the reason
+        # checked before anything is written, like the reason
+        who = current_user() if who is None else check_length(who, WHO, "who")
         if reason is not None:
             check_text(reason, "reason")
         with self._s.metadata.write() as tx:

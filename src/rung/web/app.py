@@ -37,8 +37,10 @@ AREAS = (
     "models",
     "monitoring",
     "automation",
+    "actions",
 )
-"""The modules of :mod:`rung.web`, one per page of the navigation bar, in its order."""
+"""The modules of :mod:`rung.web`, one per page of the navigation bar, in its order (then
+``actions``: the admin tokens' promote, roll back and approve, which have no page)."""
 COOKIE = "rung_token"
 """The cookie holding a browser's token (HttpOnly, SameSite=Strict)."""
 STATIC = Path(__file__).parent / "static"
