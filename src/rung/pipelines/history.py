@@ -546,6 +546,7 @@ class Runs:
             nodes.append(
                 {
                     "type": "step",
+                    "name": name,
                     "label": f"step {name} (runs {', '.join(map(str, runs_))})",
                     "runs": runs_,
                     "children": [
