@@ -16,6 +16,9 @@ from typing import Any
 
 import pytest
 
+# the fixtures of rung ui's tests: a real `rung ui`, Chromium through Playwright
+pytest_plugins = ("ui_support",)
+
 PG_URL = os.environ.get("RUNG_TEST_PG_URL")
 REQUIRE_PG = os.environ.get("RUNG_REQUIRE_PG") == "1"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

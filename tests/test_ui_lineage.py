@@ -1,0 +1,243 @@
+"""The lineage graph (``ws.models.lineage``, :mod:`rung.registry.lineage`), its API
+(``GET /api/lineage``) and its page (``/lineage``) in a real browser.
+
+The graph is checked against what the workspace recorded: forward from a dataset version
+every run that read it, its output, the model versions registered from it and their
+evaluations; back from a model version its step, code and training data; edges point the
+way data flows, so every edge goes to a later column of the layout."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from model_project import TRAIN, frame
+from rung.core.errors import InvalidInput, NotFound
+from rung.registry.lineage import Graph, parse_from
+
+XSS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
+
+
+def story(ws: Any) -> dict[str, Any]:
+    """train@1 → run 1 → trend@1 (champion), evaluated on test@1; train@2 → run 2 →
+    trend@2; other@1 read by nobody."""
+    (ws.root / "train.py").write_text(TRAIN)
+    ws.data.add(frame(200, 1), name="train")
+    first = ws.run("train.py:train", {"C": 1.0})
+    ws.models.register(str(first.id), "trend")
+    ws.models.promote("trend", 1, force=True, reason="test")
+    ws.data.add(frame(120, 7), name="test")
+    ev = ws.evaluate("trend@1", ["test@1"], label="y", criteria=[])
+    ws.data.add(frame(300, 2), name="train")
+    second = ws.run("train.py:train", {"C": 0.5})
+    ws.models.register(str(second.id), "trend")
+    ws.data.add(frame(10, 3), name="other")
+    return {"runs": [first.id, second.id], "evaluation": ev.id}
+
+
+def by_kind(graph: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [n for n in graph["nodes"] if n["kind"] == kind]
+
+
+def assert_layered(graph: dict[str, Any]) -> None:
+    """Every edge joins two nodes of the graph and goes to a later column; node ids are
+    unique; the roots are nodes."""
+    layer = {n["id"]: n["layer"] for n in graph["nodes"]}
+    assert len(layer) == len(graph["nodes"])
+    for e in graph["edges"]:
+        assert layer[e["source"]] < layer[e["target"]], e
+    assert set(graph["root"]) <= set(layer)
+    assert graph["layers"] == (max(layer.values()) + 1 if layer else 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("dataset:train@2", ("dataset", "train@2")),
+        ("train@2", ("dataset", "train@2")),
+        ("dataset:train", ("dataset", "train")),
+        ("model:trend@champion", ("model", "trend@champion")),
+        ("model:trend@3", ("model", "trend@3")),
+        ("run:12", ("run", "12")),
+        ("12", ("run", "12")),
+        ("#12", ("run", "#12")),
+        ("abcdef12", ("artifact", "abcdef12")),
+        ("artifact:abcdef12", ("artifact", "abcdef12")),
+        ("  model:trend  ", ("model", "trend")),
+    ],
+)
+def test_every_form_of_reference_names_its_kind(text: str, expected: tuple[str, str]) -> None:
+    assert parse_from(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "   ", "model:", "dataset: ", "foo:bar", "<x>:y"])
+def test_a_malformed_reference_is_one_line_with_the_forms(text: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_from(text)
+    assert caught.value.hint
+
+
+def test_forward_from_a_dataset_reaches_runs_outputs_models_and_evaluations(ws) -> None:  # type: ignore[no-untyped-def]
+    s = story(ws)
+    graph = ws.models.lineage("dataset:train@1")
+    assert_layered(graph)
+    assert graph["root"] == ["dataset:train@1"] and not graph["truncated"]
+    steps = by_kind(graph, "step")
+    assert [n["detail"]["runs"] for n in steps] == [[s["runs"][0]]]
+    assert steps[0]["url"] == f"/runs/{s['runs'][0]}"
+    [model] = by_kind(graph, "model")
+    assert model["label"] == "trend@1 (champion)" and model["url"] == "/models/trend/1"
+    [evaluation] = by_kind(graph, "evaluation")
+    assert evaluation["id"] == f"evaluation:{s['evaluation']}"
+    assert {"source": model["id"], "target": evaluation["id"]} in graph["edges"]
+    # the evaluation's own data is shown feeding it
+    assert {"source": "dataset:test@1", "target": evaluation["id"]} in graph["edges"]
+    # nothing of the second version's run
+    assert all("trend@2" not in n["label"] for n in graph["nodes"])
+    # what the workspace recorded: the artifact the run produced is the one registered
+    [artifact] = by_kind(graph, "artifact")
+    assert artifact["detail"]["hash"] == ws.models.get("trend@1").hash
+
+
+def test_back_from_a_model_version_reaches_its_run_code_and_data(ws) -> None:  # type: ignore[no-untyped-def]
+    s = story(ws)
+    for ref, run, data in (
+        ("model:trend@champion", s["runs"][0], "train@1"),
+        ("model:trend", s["runs"][1], "train@2"),
+        ("model:trend@2", s["runs"][1], "train@2"),
+    ):
+        graph = ws.models.lineage(ref)
+        assert_layered(graph)
+        [root] = graph["root"]
+        assert root == f"model:trend@{1 if run == s['runs'][0] else 2}"
+        [step] = by_kind(graph, "step")
+        assert step["detail"]["run"] == run
+        assert next(n["label"] for n in by_kind(graph, "dataset")) == data
+        [code] = by_kind(graph, "code")
+        recorded = ws.runs.get(run)["steps"][0]["code_hash"]
+        assert code["detail"]["hash"] == recorded
+        assert {"source": code["id"], "target": step["id"]} in graph["edges"]
+
+
+def test_back_from_a_run_and_an_artifact(ws) -> None:  # type: ignore[no-untyped-def]
+    s = story(ws)
+    graph = ws.models.lineage(f"run:{s['runs'][1]}")
+    assert_layered(graph)
+    assert [ws_n["detail"]["run"] for ws_n in by_kind(graph, "step")] == [s["runs"][1]]
+    assert graph["root"] == [by_kind(graph, "step")[0]["id"]]
+    assert [n["label"] for n in by_kind(graph, "model")] == ["trend@2"]
+    digest = ws.models.get("trend@1").hash
+    graph = ws.models.lineage(digest[:10])
+    assert graph["root"] == [f"artifact:{digest}"]
+    assert "model:trend@1" in {n["id"] for n in graph["nodes"]}
+
+
+def test_unknown_references_name_the_nearest(ws) -> None:  # type: ignore[no-untyped-def]
+    story(ws)
+    for ref, near in (
+        ("dataset:trian@1", "train"),
+        ("model:trnd@1", "trend"),
+        ("model:trend@champoin", "champion"),
+        ("train@9", "1 to 2"),
+        ("run:999", "1 to 2"),
+        ("abcdef0123", "rung show"),
+    ):
+        with pytest.raises(NotFound) as caught:
+            ws.models.lineage(ref)
+        assert near in (caught.value.hint or ""), (ref, caught.value.hint)
+
+
+def test_a_graph_larger_than_its_limit_is_cut_and_says_so() -> None:
+    for limit in (1, 2, 5):
+        g = Graph(limit)
+        for i in range(limit + 3):
+            g.add(f"n{i}", "artifact", str(i))
+            g.link(f"n{i - 1}", f"n{i}")
+        assert len(g.nodes) == limit and g.truncated
+        assert all(s in g.nodes and t in g.nodes for s, t in g.edges)
+
+
+def test_the_limit_holds_on_a_real_graph(ws) -> None:  # type: ignore[no-untyped-def]
+    story(ws)
+    whole = ws.models.lineage("model:trend@1")
+    cut = ws.models.lineage("model:trend@1", limit=2)
+    assert not whole["truncated"] and len(whole["nodes"]) > 2
+    assert cut["truncated"] and len(cut["nodes"]) == 2
+    assert_layered(cut)
+
+
+def test_api_answers_what_the_workspace_records(ws, ui_server) -> None:  # type: ignore[no-untyped-def]
+    story(ws)
+    url = ui_server(ws.root)
+    for ref in ("dataset:train@1", "model:trend@champion", "run:2"):
+        answer = httpx.get(f"{url}/api/lineage", params={"from": ref}, timeout=30)
+        assert answer.status_code == 200
+        assert answer.json() == ws.models.lineage(ref)
+    # without a reference: the newest model version
+    newest = httpx.get(f"{url}/api/lineage", timeout=30).json()
+    assert newest["from"] == "model:trend@2"
+    cut = httpx.get(f"{url}/api/lineage", params={"from": "model:trend@1", "limit": 2}).json()
+    assert cut["truncated"] and len(cut["nodes"]) == 2
+    missing = httpx.get(f"{url}/api/lineage", params={"from": "dataset:trian@1"})
+    assert missing.status_code == 404
+    error = missing.json()["error"]
+    assert error["type"] == "NotFound" and "train" in error["hint"]
+    bad = httpx.get(f"{url}/api/lineage", params={"from": "foo:bar"})
+    assert bad.status_code == 400 and bad.json()["error"]["message"]
+    assert httpx.get(f"{url}/api/lineage", params={"limit": 0}).status_code == 422
+
+
+def test_the_graph_is_drawn_and_a_click_opens_the_node(sqlite_ws, ui_server, watched) -> None:  # type: ignore[no-untyped-def]
+    story(sqlite_ws)
+    url = ui_server(sqlite_ws.root)
+    page = watched.page
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    watched.visit(f"{url}/lineage", shot="lineage-newest")
+    chart = page.locator("#lineage-chart")
+    chart.locator("svg").first.wait_for()
+    graph = sqlite_ws.models.lineage("model:trend@2")
+    assert chart.get_attribute("data-drawn") == str(len(graph["nodes"]))
+    svg = chart.locator("svg").first.inner_html()
+    for n in graph["nodes"]:
+        assert n["label"] in svg  # every node drawn with its label
+    # the picker offers every model version and dataset version
+    options = page.locator("#lineage-select option").all_inner_texts()
+    assert "trend@1 (champion)" in options and "other@1" in options
+    # forward from train@1, then click the training step → its run's page; the dataset →
+    # its page (a page of this area, so it answers 200 here)
+    watched.visit(f"{url}/lineage?from=dataset:train@1", shot="lineage-forward")
+    chart.locator("svg").first.wait_for()
+    page.locator("#lineage-chart svg text", has_text="train@1").first.click()
+    page.wait_for_url(f"{url}/datasets/train@1")
+    watched.check("lineage-clicked")
+    assert page.locator("h1").inner_text() == "Dataset train@1"
+    assert not dialogs
+
+
+def test_empty_workspace_unknown_and_script_carrying_references(
+    tmp_path, ui_server, watched
+) -> None:  # type: ignore[no-untyped-def]
+    from rung import Workspace
+
+    Workspace.init(tmp_path / "empty").close()
+    url = ui_server(tmp_path / "empty")
+    page = watched.page
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    watched.visit(f"{url}/lineage", shot="lineage-empty")
+    assert "Nothing to trace yet" in page.locator("#lineage-empty").inner_text()
+    assert page.locator("#lineage-chart").count() == 0
+    watched.visit(f"{url}/lineage?from=dataset:nope@1", status=404, shot="lineage-404")
+    assert "nope" in page.locator(".error").inner_text()
+    assert page.locator("a.back").count() == 1
+    for text in XSS:
+        for ref in (text, f"model:{text}", f"dataset:{text}"):
+            answer = watched.visit(f"{url}/lineage?from={quote(ref)}", status=400)
+            assert "alert(1)" in page.locator(".error").inner_text()  # shown as text
+            body = answer.text()
+            assert "<script>alert" not in body and "<img src=x" not in body
+    assert not dialogs
