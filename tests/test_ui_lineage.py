@@ -241,3 +241,31 @@ def test_empty_workspace_unknown_and_script_carrying_references(
             body = answer.text()
             assert "<script>alert" not in body and "<img src=x" not in body
     assert not dialogs
+
+
+READ_INSIDE = """
+import rung
+
+@rung.step
+def read_inside(name: str):
+    return rung.dataset(name).load().assign(b=1.0)
+
+@rung.pipeline
+def inside(name: str = "prices"):
+    return read_inside(name)
+"""
+
+
+def test_forward_reaches_a_step_that_loaded_the_version_inside_its_body(ws) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    (ws.root / "inside.py").write_text(READ_INSIDE)
+    ws.data.add(pd.DataFrame({"a": [1.0, 2.0]}), name="prices")
+    run = ws.run("inside.py:inside")
+    graph = ws.models.lineage("prices@1")
+    assert_layered(graph)
+    [step] = by_kind(graph, "step")
+    assert step["detail"]["run"] == run.id and step["detail"]["step"] == "read_inside"
+    assert {"source": "dataset:prices@1", "target": step["id"]} in graph["edges"]
+    [out] = by_kind(graph, "artifact")
+    assert out["detail"]["hash"] == ws.runs.get(run.id)["steps"][0]["outputs"][0]["hash"]

@@ -133,6 +133,7 @@ def lineage_graph(
         root.append(top)
         tree = runs.lineage(version.ref)
         _forward(graph, tree, top)
+        _read_inside(graph, runs, version.ref, top)
         with stores.metadata.read() as tx:
             used = tx.all(
                 "SELECT id FROM evaluations WHERE datasets LIKE :h ORDER BY id DESC LIMIT :n",
@@ -230,6 +231,33 @@ def _forward(graph: Graph, node: dict[str, Any], parent: str) -> None:
                 continue
             graph.link(parent, key)
             _forward(graph, child, key)
+
+
+def _read_inside(graph: Graph, runs: Any, ref: str, parent: str) -> None:
+    """The steps that loaded dataset version ``ref`` inside their body (recorded in their
+    run's ``data_reads``; the forward tree follows only a step's inputs), with their
+    outputs, under ``parent``."""
+    for reader in runs.read_by(ref, limit=graph.limit):
+        if "inside" not in reader["how"]:
+            continue
+        detail = runs.get(reader["id"])
+        read = {e.get("step_run") for e in detail["data_reads"] or [] if e.get("dataset") == ref}
+        for st in detail["steps"]:
+            if st["id"] not in read:
+                continue
+            key = f"step:{reader['id']}:{st['name']}"
+            label = f"{st['name']} · run {reader['id']}"
+            if not graph.add(
+                key, "step", label, f"/runs/{reader['id']}", step=st["name"], run=reader["id"]
+            ):
+                return
+            graph.link(parent, key)
+            for out in st["outputs"]:
+                akey = f"artifact:{out['hash']}"
+                if graph.add(
+                    akey, "artifact", out["name"], f"/lineage?from={out['hash']}", hash=out["hash"]
+                ):
+                    graph.link(key, akey)
 
 
 def _backward(graph: Graph, node: dict[str, Any]) -> str | None:
