@@ -10,10 +10,13 @@ The graph: ``{"from", "root": [node ids], "nodes": [...], "edges": [...], "layer
 "truncated", "limit", "kinds"}``. A node is ``{"id", "kind", "label", "layer", "order",
 "url", "detail"}`` with ``kind`` one of :data:`KINDS`; an edge ``{"source", "target"}``
 points the way data flows (a dataset to the step that read it, a step to its output, an
-output to the model version registered from it, a model version to its evaluation). Layers
-are the longest path from a node without inputs (a layered drawing left to right, as in
-Sugiyama et al. 1981); within a layer nodes are ordered by the barycentre of their
-neighbours in the previous layer (two sweeps), which keeps edges from crossing where it can.
+output to the model version registered from it, a model version to its evaluation).
+
+Layout (a layered drawing left to right, as in Sugiyama et al. 1981): a node's layer is the
+longest path to it from a node without inputs, and a node without inputs (code, a dataset an
+evaluation used) is then moved just before its earliest reader; within a layer nodes are
+ordered by the barycentre of their inputs in earlier layers (two sweeps), which keeps edges
+from crossing where it can.
 """
 
 from __future__ import annotations
@@ -418,9 +421,10 @@ def _laid_out(graph: Graph, ref: str, root: builtins.list[str]) -> dict[str, Any
 
 
 def _layers(graph: Graph) -> dict[str, int]:
-    """Each node's layer: the longest path to it from a node without inputs (Kahn's order);
-    a node on a cycle (an output equal to its input) takes the layer after its placed
-    inputs."""
+    """Each node's layer: the longest path to it from a node without inputs (Kahn's order),
+    then each node without inputs (code, a dataset an evaluation used) moved to the layer
+    just before its earliest reader, so its edges stay short; a node on a cycle (an output
+    equal to its input) takes the layer after its placed inputs."""
     inputs: dict[str, set[str]] = {k: set() for k in graph.nodes}
     outputs: dict[str, builtins.list[str]] = {k: [] for k in graph.nodes}
     for s, t in graph.edges:
@@ -436,6 +440,9 @@ def _layers(graph: Graph) -> dict[str, int]:
         if key not in placed:
             layer[key] = 1 + max((layer[s] for s in inputs[key] if s in placed), default=-1)
             placed.add(key)
+    for key in graph.nodes:  # a node without inputs sits just before its first reader
+        if not inputs[key] and outputs[key]:
+            layer[key] = max(0, min(layer[t] for t in outputs[key]) - 1)
     return layer
 
 

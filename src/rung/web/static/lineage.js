@@ -28,7 +28,7 @@
   holder.style.height = Math.min(900, Math.max(360, tallest * 56 + 80)) + "px";
   // the series' box in pixels: node positions are given in it, and two invisible corner
   // nodes pin the box, so that ECharts fits it 1:1 (no stretched symbols)
-  var BOX = { top: 50, bottom: 40, left: 70, right: 130 };
+  var BOX = { top: 50, bottom: 40, left: 100, right: 130 };
   var width = Math.max(200, holder.clientWidth - BOX.left - BOX.right);
   var height = Math.max(120, parseInt(holder.style.height, 10) - BOX.top - BOX.bottom);
   var columns = Math.max(1, graph.layers - 1);
@@ -48,7 +48,7 @@
       symbol: look.symbol,
       symbolSize: n.root ? (Array.isArray(look.size) ? [look.size[0] * 1.4, look.size[1] * 1.4] : look.size * 1.5) : look.size,
       itemStyle: n.root ? { borderColor: "#111", borderWidth: 2 } : undefined,
-      label: { show: true, position: "bottom", formatter: n.label.length > 34 ? n.label.slice(0, 33) + "…" : n.label },
+      label: { show: true, position: "bottom", formatter: n.label.length > 30 ? n.label.slice(0, 29) + "…" : n.label },
       node: n
     };
   });
