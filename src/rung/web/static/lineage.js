@@ -33,6 +33,11 @@
   var height = Math.max(120, parseInt(holder.style.height, 10) - BOX.top - BOX.bottom);
   var columns = Math.max(1, graph.layers - 1);
   var gap = Math.min(70, height / Math.max(1, tallest - 1));
+  var roomy = gap >= 30;
+  var shrink = Math.max(0.3, Math.min(1, gap / 30));
+  function sized(size, factor) {
+    return Array.isArray(size) ? [size[0] * factor, size[1] * factor] : size * factor;
+  }
   var esc = echarts.format.encodeHTML;
   function local(url) { return typeof url === "string" && url.charAt(0) === "/" && url.charAt(1) !== "/" && url.charAt(1) !== "\\"; }
   var nodes = graph.nodes.map(function (n) {
@@ -46,9 +51,11 @@
       y: height / 2 + (n.order - (count - 1) / 2) * gap,
       category: kinds.indexOf(n.kind),
       symbol: look.symbol,
-      symbolSize: n.root ? (Array.isArray(look.size) ? [look.size[0] * 1.4, look.size[1] * 1.4] : look.size * 1.5) : look.size,
+      symbolSize: sized(look.size, n.root ? 1.5 : shrink),
       itemStyle: n.root ? { borderColor: "#111", borderWidth: 2 } : undefined,
-      label: { show: true, position: "bottom", formatter: n.label.length > 30 ? n.label.slice(0, 29) + "…" : n.label },
+      // labels only where they fit; a crowded column shows each label on hover
+      label: { show: roomy || n.root, position: "bottom", formatter: n.label.length > 30 ? n.label.slice(0, 29) + "…" : n.label },
+      emphasis: { label: { show: true } },
       node: n
     };
   });
