@@ -38,6 +38,19 @@ def story(ws: Any) -> dict[str, Any]:
     return {"runs": [first.id, second.id], "evaluation": ev.id}
 
 
+TAG = """
+import rung
+
+@rung.step
+def tag(frame, note: str = ""):
+    return frame.assign(note=note)
+
+@rung.pipeline
+def tagged(note: str = ""):
+    return tag(rung.dataset("train"), note=note)
+"""
+
+
 def by_kind(graph: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [n for n in graph["nodes"] if n["kind"] == kind]
 
@@ -215,6 +228,19 @@ def test_the_graph_is_drawn_and_a_click_opens_the_node(sqlite_ws, ui_server, wat
     page.wait_for_url(f"{url}/datasets/train@1")
     watched.check("lineage-clicked")
     assert page.locator("h1").inner_text() == "Dataset train@1"
+    # a parameter's text in a tooltip is text, not markup
+    (sqlite_ws.root / "tag.py").write_text(TAG)
+    tagged = sqlite_ws.run("tag.py:tagged", {"note": XSS[1]})
+    watched.visit(f"{url}/lineage?from=run:{tagged.id}", shot="lineage-run")
+    box = page.locator("#lineage-chart svg text", has_text=f"tag · run {tagged.id}").first
+    where = box.bounding_box()
+    assert where is not None
+    for dy in (4, 10, 14):  # from the label up onto the node's symbol
+        page.mouse.move(where["x"] + where["width"] / 2, where["y"] - dy)
+    tip = page.locator("#lineage-chart > div", has_text="params:").last
+    tip.wait_for()
+    assert "<img src=x onerror=alert(1)>" in tip.inner_text() and tip.locator("img").count() == 0
+    watched.check()
     assert not dialogs
 
 
