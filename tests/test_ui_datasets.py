@@ -128,6 +128,14 @@ def populate(ws: Any) -> None:
     third = awkward(40, 3).drop(columns=["flag"]).assign(extra=1)
     ws.data.add(third, name="prices")
     ws.data.add(pd.DataFrame({"k": [1, 2]}), name="small")
+    folder = ws.root / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("one")
+    (folder / "b.txt").write_text(XSS[1])
+    ws.data.add(folder, name="folder")
+    (folder / "a.txt").write_text("two")
+    (folder / "c.txt").write_text("three")
+    ws.data.add(folder, name="folder")
 
 
 def test_api_answers_what_the_workspace_records(ws, ui_server) -> None:  # type: ignore[no-untyped-def]
@@ -140,8 +148,8 @@ def test_api_answers_what_the_workspace_records(ws, ui_server) -> None:  # type:
         return answer.json()
 
     listing = get("/api/datasets")["datasets"]
-    assert [d["name"] for d in listing] == ["prices", "small"]
-    prices = listing[0]
+    assert [d["name"] for d in listing] == ["folder", "prices", "small"]
+    prices = listing[1]
     latest = ws.data.get("prices")
     assert prices["versions"] == 3 and prices["latest"]["ref"] == latest.ref == "prices@3"
     assert prices["latest"]["rows"] == latest.rows == 40
@@ -168,6 +176,9 @@ def test_api_answers_what_the_workspace_records(ws, ui_server) -> None:  # type:
     assert diff["columns_removed"] == ["flag"] and diff["columns_added"] == ["extra"]
     assert get("/api/datasets/prices/diff")["from"] == "prices@2"  # default: previous → latest
     assert get("/api/datasets/small/diff")["same_content"] is True  # one version: itself
+    folders = get("/api/datasets/folder/diff", a=1, b=2)
+    assert folders["files_changed"] == ["a.txt"] and folders["files_added"] == ["c.txt"]
+    assert get("/api/datasets/folder/2")["preview"] is None
 
 
 BAD = [
@@ -200,7 +211,7 @@ def test_the_pages_in_a_browser(sqlite_ws, ui_server, watched) -> None:  # type:
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
 
     watched.visit(f"{url}/datasets", shot="datasets-list")
-    cells = page.locator("#datasets tbody tr").first.locator("td").all_inner_texts()
+    cells = page.locator("#datasets tbody tr").nth(1).locator("td").all_inner_texts()
     assert cells[:5] == ["prices", "3", "prices@3", "parquet", "40"]
 
     watched.visit(f"{url}/datasets/prices", shot="datasets-versions")
@@ -232,6 +243,11 @@ def test_the_pages_in_a_browser(sqlite_ws, ui_server, watched) -> None:  # type:
     page.locator("#diff-form button").click()
     page.wait_for_url(lambda u: u.endswith("/datasets/prices/diff?a=2&b=3"))
     watched.check()
+
+    watched.visit(f"{url}/datasets/folder@2", shot="datasets-folder")
+    assert "no table to preview" in page.locator("main").inner_text()
+    watched.visit(f"{url}/datasets/folder/diff", shot="datasets-folder-diff")
+    assert "c.txt" in page.locator("main").inner_text()
 
     watched.visit(f"{url}/datasets/prics", status=404, shot="datasets-404")
     assert "prices" in page.locator(".hint").first.inner_text()  # the nearest name

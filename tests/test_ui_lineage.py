@@ -13,10 +13,12 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from model_project import TRAIN, frame
 from rung.core.errors import InvalidInput, NotFound
-from rung.registry.lineage import Graph, parse_from
+from rung.registry.lineage import KINDS, Graph, parse_from
 
 XSS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 
@@ -295,3 +297,56 @@ def test_forward_reaches_a_step_that_loaded_the_version_inside_its_body(ws) -> N
     assert {"source": "dataset:prices@1", "target": step["id"]} in graph["edges"]
     [out] = by_kind(graph, "artifact")
     assert out["detail"]["hash"] == ws.runs.get(run.id)["steps"][0]["outputs"][0]["hash"]
+
+
+@st.composite
+def digraphs(draw: Any, acyclic: bool) -> tuple[int, list[tuple[int, int]]]:
+    """A graph of up to 40 nodes; acyclic: every edge from a lower to a higher number."""
+    n = draw(st.integers(1, 40))
+    pairs = st.tuples(st.integers(0, n - 1), st.integers(0, n - 1))
+    edges = draw(st.lists(pairs, max_size=3 * n))
+    if acyclic:
+        edges = [(min(a, b), max(a, b)) for a, b in edges if a != b]
+    return n, edges
+
+
+def laid_out(n: int, edges: list[tuple[int, int]]) -> dict[str, Any]:
+    from rung.registry.lineage import _laid_out
+
+    g = Graph(1000)
+    for i in range(n):
+        g.add(f"n{i}", KINDS[i % len(KINDS)], f"node {i}")
+    for a, b in edges:
+        g.link(f"n{a}", f"n{b}")
+    return _laid_out(g, "test", ["n0"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(digraphs(acyclic=True))
+def test_every_edge_of_a_dag_goes_to_a_later_column(
+    graph: tuple[int, list[tuple[int, int]]],
+) -> None:
+    out = laid_out(*graph)
+    assert_layered(out)
+    columns: dict[int, list[int]] = {}
+    for node in out["nodes"]:
+        columns.setdefault(node["layer"], []).append(node["order"])
+    for orders in columns.values():  # each column's order is a permutation
+        assert sorted(orders) == list(range(len(orders)))
+    # a node without inputs stands just before its first reader
+    inputs = {t for e in out["edges"] for t in [e["target"]]}
+    layer = {node["id"]: node["layer"] for node in out["nodes"]}
+    for node in out["nodes"]:
+        readers = [layer[e["target"]] for e in out["edges"] if e["source"] == node["id"]]
+        if node["id"] not in inputs and readers:
+            assert node["layer"] == min(readers) - 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(digraphs(acyclic=False))
+def test_a_graph_with_cycles_is_still_laid_out(graph: tuple[int, list[tuple[int, int]]]) -> None:
+    n, _ = graph
+    out = laid_out(*graph)
+    assert len(out["nodes"]) == n
+    assert all(0 <= node["layer"] < out["layers"] for node in out["nodes"])
+    assert all(e["source"] != e["target"] for e in out["edges"])
