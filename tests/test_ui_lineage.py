@@ -152,6 +152,9 @@ def test_back_from_a_run_and_an_artifact(ws) -> None:  # type: ignore[no-untyped
 
 def test_unknown_references_name_the_nearest(ws) -> None:  # type: ignore[no-untyped-def]
     story(ws)
+    # a bare name is the latest version of that dataset, else of that model
+    assert ws.models.lineage("train")["root"] == ["dataset:train@2"]
+    assert ws.models.lineage("trend")["root"] == ["model:trend@2"]
     for ref, near in (
         ("dataset:trian@1", "train"),
         ("model:trnd@1", "trend"),
@@ -159,6 +162,8 @@ def test_unknown_references_name_the_nearest(ws) -> None:  # type: ignore[no-unt
         ("train@9", "1 to 2"),
         ("run:999", "1 to 2"),
         ("abcdef0123", "rung show"),
+        ("trian", "train"),  # a bare word: a dataset or a model name
+        ("trendd", "trend"),
     ):
         with pytest.raises(NotFound) as caught:
             ws.models.lineage(ref)

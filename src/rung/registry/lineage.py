@@ -82,7 +82,8 @@ def parse_from(text: str) -> tuple[str, str]:
     """What a lineage reference names: ``(kind, rest)`` with kind ``dataset`` (``dataset:
     NAME@V``, ``NAME@V``, ``dataset:NAME`` for the latest version), ``run`` (``run:ID``, or an
     id), ``model`` (``model:NAME@V``, ``model:NAME@ALIAS``, ``model:NAME`` for the latest) or
-    ``artifact`` (``artifact:HASH``, or 6+ hex digits of a hash). Raises
+    ``artifact`` (``artifact:HASH``, or any other word: :func:`lineage_graph` reads a bare
+    word that is not a hash prefix as a dataset or model name). Raises
     :class:`~rung.core.errors.InvalidInput` for an empty reference or an unknown prefix."""
     text = text.strip()
     if not text:
@@ -120,6 +121,8 @@ def lineage_graph(
 
     runs = Runs(stores)
     kind, rest = parse_from(ref)
+    if kind == "artifact" and not ref.strip().startswith("artifact:"):
+        kind, rest = _bare_name(stores, registry, rest)
     graph = Graph(max(1, limit))
     root: builtins.list[str] = []
     if kind == "dataset":
@@ -183,6 +186,33 @@ def lineage_graph(
             root.append(found)
     _models_and_evaluations(graph, stores)
     return _laid_out(graph, ref, root)
+
+
+def _bare_name(stores: Stores, registry: Registry, text: str) -> tuple[str, str]:
+    """What a bare word names: an artifact when it is a hash prefix, else the latest version
+    of the dataset (first) or model of that name. Raises :class:`NotFound` with the nearest
+    dataset and model names when it is a valid name of neither."""
+    from rung.core.refs import check_name
+    from rung.core.suggest import unknown
+    from rung.pipelines.history import is_hash_prefix
+
+    if is_hash_prefix(text):
+        return "artifact", text
+    try:
+        check_name(text)
+    except InvalidInput:
+        return "artifact", text  # not a name: Runs.lineage says what the forms are
+    if stores.data.list(text):
+        return "dataset", text
+    if any(v.name == text for v in registry.list()):
+        return "model", text
+    names = {v.name for v in stores.data.list()} | {v.name for v in registry.list()}
+    raise unknown(
+        "dataset or model",
+        text,
+        sorted(names),
+        "write dataset:NAME@V, model:NAME@V, run:ID or 6+ hex digits of an artifact hash",
+    )
 
 
 # -- trees to nodes ----------------------------------------------------------------------
