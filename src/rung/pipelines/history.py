@@ -407,10 +407,9 @@ class Runs:
                 " step_runs.name AS step FROM runs"
                 " JOIN step_runs ON step_runs.run_id = runs.id"
                 " JOIN step_io ON step_io.step_run_id = step_runs.id"
-                " WHERE step_io.direction = 'in'"
-                " AND (step_io.dataset_id = :id OR step_io.artifact_hash = :h)"
+                " WHERE step_io.artifact_hash = :h AND step_io.direction = 'in'"
                 " ORDER BY runs.id DESC, step_runs.id",
-                {"id": version.id, "h": version.hash},
+                {"h": version.hash},  # a dataset input is recorded with its hash (indexed)
             )
             # a LIKE narrows (its '_' matches any character), the JSON decides
             inside = tx.all(
