@@ -355,3 +355,25 @@ def test_a_graph_with_cycles_is_still_laid_out(graph: tuple[int, list[tuple[int,
     assert len(out["nodes"]) == n
     assert all(0 <= node["layer"] < out["layers"] for node in out["nodes"])
     assert all(e["source"] != e["target"] for e in out["edges"])
+
+
+def test_back_from_a_model_names_the_commit_its_run_recorded(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    root = sqlite_ws.root
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (root / "train.py").write_text(TRAIN)
+    subprocess.run([*git, "add", "train.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "train"], check=True)
+    sqlite_ws.data.add(frame(200, 1), name="train")
+    run = sqlite_ws.run("train.py:train", {"C": 1.0})
+    sqlite_ws.models.register(str(run.id), "trend")
+    recorded = sqlite_ws.runs.get(run.id)["code"]
+    assert recorded["commit"]
+    graph = sqlite_ws.models.lineage("model:trend@1")
+    [step] = by_kind(graph, "step")
+    [code] = by_kind(graph, "code")
+    for node in (step, code):
+        assert node["detail"]["commit"] == recorded["commit"]
+        assert node["detail"]["dirty"] == recorded["dirty"]

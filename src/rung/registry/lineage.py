@@ -185,7 +185,30 @@ def lineage_graph(
         if found is not None:
             root.append(found)
     _models_and_evaluations(graph, stores)
+    _code_versions(graph, runs)
     return _laid_out(graph, ref, root)
+
+
+def _code_versions(graph: Graph, runs: Any) -> None:
+    """The git commit (and whether the tree was dirty) of each run of the graph's steps, on
+    the step nodes and their code nodes: the code a model came from, as the run recorded it."""
+    by_run: dict[int, builtins.list[dict[str, Any]]] = {}
+    for node in graph.nodes.values():
+        if node["kind"] == "step" and node["detail"].get("run") is not None:
+            by_run.setdefault(int(node["detail"]["run"]), []).append(node)
+    feeds: dict[str, builtins.list[str]] = {}
+    for s, t in graph.edges:
+        if graph.nodes[s]["kind"] == "code":
+            feeds.setdefault(t, []).append(s)
+    for run_id, nodes in builtins.list(by_run.items())[:100]:
+        code = runs.get(run_id)["code"]
+        if not code.get("commit"):
+            continue
+        detail = {"commit": code["commit"], "dirty": code["dirty"]}
+        for node in nodes:
+            node["detail"].update(detail)
+            for c in feeds.get(node["id"], []):
+                graph.nodes[c]["detail"].update(detail)
 
 
 def _bare_name(stores: Stores, registry: Registry, text: str) -> tuple[str, str]:
