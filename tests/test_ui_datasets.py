@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -179,6 +180,14 @@ def test_api_answers_what_the_workspace_records(ws, ui_server) -> None:  # type:
     folders = get("/api/datasets/folder/diff", a=1, b=2)
     assert folders["files_changed"] == ["a.txt"] and folders["files_added"] == ["c.txt"]
     assert get("/api/datasets/folder/2")["preview"] is None
+    # the stored bytes gone: the version's record, schema and statistics still show
+    small = ws.data.get("small@1")
+    Path(ws.artifacts.path(small.hash)).unlink()
+    gone = get("/api/datasets/small/1")
+    assert gone["preview"] is None and "missing" in gone["preview_error"]
+    assert gone["stats"] == small.stats
+    shown = httpx.get(f"{url}/datasets/small@1", timeout=30)
+    assert shown.status_code == 200 and "No preview" in shown.text
 
 
 BAD = [

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
+from rung.core.errors import IntegrityError
 from rung.web.render import ApiJSON, bad_query, page, workspace
 
 router = APIRouter()
@@ -84,7 +85,8 @@ def dataset_version(ws: Any, name: str, version: str, rows: int = PREVIEW_ROWS) 
     ``columns`` ([{"name", "dtype", "kind", "timezone", "nullable", and the statistics
     ``missing``, ``missing_rate``, ``min``, ``max``, ``mean``, ``std``, ``p25``, ``p50``,
     ``p75``, ``unique``, ``top``}]), ``preview`` (``{"columns", "rows"}``: the first
-    ``rows`` rows, values as JSON; None for a file or folder), ``read_by`` (the runs that
+    ``rows`` rows, values as JSON; None for a file or folder, or when the stored bytes are
+    missing or corrupt: ``preview_error`` says so), ``read_by`` (the runs that
     read it, :meth:`Runs.read_by`), ``versions`` (every version number of the dataset) and
     ``lineage`` (the lineage page's reference). Raises NotFound for an unknown dataset or
     version, BadQuery for a malformed one."""
@@ -107,18 +109,26 @@ def dataset_version(ws: Any, name: str, version: str, rows: int = PREVIEW_ROWS) 
             }
         )
     preview = None
+    preview_error = None
     if v.tabular:
-        frame = v.head(rows)
-        preview = {
-            "columns": [str(c) for c in frame.columns],
-            "rows": [[_cell(x) for x in row] for row in frame.itertuples(index=False, name=None)],
-        }
+        try:
+            frame = v.head(rows)
+        except IntegrityError as exc:  # the record stands; only the bytes are gone
+            preview_error = f"{exc.message}" + (f" — {exc.hint}" if exc.hint else "")
+        else:
+            preview = {
+                "columns": [str(c) for c in frame.columns],
+                "rows": [
+                    [_cell(x) for x in row] for row in frame.itertuples(index=False, name=None)
+                ],
+            }
     return {
         **_summary(v),
         "schema": v.schema,
         "stats": v.stats,
         "columns": columns,
         "preview": preview,
+        "preview_error": preview_error,
         "read_by": ws.runs.read_by(v.ref),
         "versions": [d.version for d in ws.data.list(v.name)],
         "lineage": f"dataset:{v.ref}",
