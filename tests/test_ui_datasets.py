@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from rung.core.errors import InvalidInput, NotFound
-from rung.web.datasets import _cell
+from rung.web.datasets import MAX_CELL, _cell
 
 XSS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 
@@ -100,6 +100,9 @@ def test_cells_are_json_values(ws) -> None:  # type: ignore[no-untyped-def]
     assert _cell(float("inf")) == "inf" and _cell(-math.inf) == "-inf"
     assert _cell(pd.Timestamp("2008-09-15", tz="UTC")) == "2008-09-15T00:00:00+00:00"
     assert _cell(b"x") == "b'x'" and _cell(XSS[0]) == XSS[0]
+    for n in (MAX_CELL - 1, MAX_CELL, MAX_CELL + 1, 10 * MAX_CELL):
+        cut = _cell("é" * n)
+        assert len(cut) == min(n, MAX_CELL) and cut.endswith("…") == (n > MAX_CELL)
 
 
 def test_read_by_names_every_way_a_run_read_a_version(ws) -> None:  # type: ignore[no-untyped-def]

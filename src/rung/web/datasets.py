@@ -27,6 +27,8 @@ router = APIRouter()
 PREVIEW_ROWS = 20
 """Rows shown in a version's preview by default."""
 MAX_PREVIEW = 500
+MAX_CELL = 500
+"""Characters of one preview value at most (a longer text is cut, ending with …)."""
 
 NameP = Annotated[str, Path(description="The dataset's name.", max_length=1000)]
 VersionP = Annotated[str, Path(description="The version number.", max_length=40)]
@@ -137,15 +139,17 @@ def dataset_version(ws: Any, name: str, version: str, rows: int = PREVIEW_ROWS) 
 
 def _cell(value: Any) -> Any:
     """One preview value as JSON: numbers, text, booleans, ISO 8601 times; missing values
-    None; a non-finite float as its text; anything else as its text."""
+    None; a non-finite float as its text; anything else as its text; a text longer than
+    :data:`MAX_CELL` cut."""
     from rung.core.columns import plain
 
     out = plain(value)
     if isinstance(out, float) and not math.isfinite(out):
         return None if math.isnan(out) else repr(out)
-    if out is None or isinstance(out, str | int | float | bool):
+    if out is None or isinstance(out, int | float | bool):
         return out
-    return str(out)
+    text = out if isinstance(out, str) else str(out)
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
 def dataset_diff(ws: Any, name: str, a: str | None, b: str | None) -> dict[str, Any]:
