@@ -131,6 +131,8 @@ def test_back_from_a_model_version_reaches_its_run_code_and_data(ws) -> None:  #
         [step] = by_kind(graph, "step")
         assert step["detail"]["run"] == run
         assert next(n["label"] for n in by_kind(graph, "dataset")) == data
+        [artifact] = by_kind(graph, "artifact")
+        assert artifact["label"] == "fit.output"  # named as the step's output, not its hash
         [code] = by_kind(graph, "code")
         recorded = ws.runs.get(run)["steps"][0]["code_hash"]
         assert code["detail"]["hash"] == recorded

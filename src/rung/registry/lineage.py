@@ -186,7 +186,27 @@ def lineage_graph(
             root.append(found)
     _models_and_evaluations(graph, stores)
     _code_versions(graph, runs)
+    _output_names(graph, stores)
     return _laid_out(graph, ref, root)
+
+
+def _output_names(graph: Graph, stores: Stores) -> None:
+    """An artifact known only by its hash (the root of a model's lineage) named as the output
+    of the step that produced it: ``train_model.output``."""
+    producers = {t: s for s, t in graph.edges if graph.nodes[s]["kind"] == "step"}
+    with stores.metadata.read() as tx:
+        for key, node in graph.nodes.items():
+            digest = node["detail"].get("hash", "")
+            if node["kind"] != "artifact" or node["label"] != digest[:12] or key not in producers:
+                continue
+            step = graph.nodes[producers[key]]["detail"].get("step")
+            name = tx.scalar(
+                "SELECT name FROM step_io WHERE artifact_hash = :h AND direction = 'out'"
+                " ORDER BY id LIMIT 1",
+                {"h": digest},
+            )
+            if step and name:
+                node["label"] = f"{step}.{name}"
 
 
 def _code_versions(graph: Graph, runs: Any) -> None:
