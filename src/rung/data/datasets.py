@@ -78,6 +78,42 @@ class DatasetVersion:
             )
         return read_frame(self._store().get_bytes(self.hash), self.format)
 
+    def head(self, n: int = 20) -> pd.DataFrame:
+        """The first ``n`` rows of a CSV or Parquet version, as :meth:`to_pandas` reads them.
+
+        From a local store only those rows are read (CSV: ``nrows``; Parquet: the first
+        record batch through Arrow given the path), not verified against the hash (a
+        preview; :meth:`to_pandas` verifies); from a remote store the whole version is read.
+        Raises :class:`InvalidInput` for a version that is not a table, or for ``n`` < 0."""
+        import pandas as pd
+
+        if not self.tabular:
+            raise InvalidInput(
+                f"dataset {self.ref} is {self.format}, not a table", "use .path() to read its files"
+            )
+        if n < 0:
+            raise InvalidInput(f"cannot show {n} rows", "ask for 0 rows or more")
+        store = self._store()
+        if not store.local:
+            return self.to_pandas().head(n)
+        path = store.path(self.hash)
+        if not Path(path).exists():
+            return self.to_pandas().head(n)  # raises IntegrityError naming the missing object
+        if self.format == "csv":
+            from rung.data.tables import exact_integers
+
+            return exact_integers(pd.read_csv(path, nrows=n, index_col=False))
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        try:
+            first = next(parquet.iter_batches(batch_size=max(n, 1)), None)
+            table = pa.Table.from_batches([] if first is None else [first], parquet.schema_arrow)
+        finally:
+            parquet.close()
+        return table.to_pandas().head(n)
+
     def path(self) -> Path:
         """A verified read-only copy of the file or folder, checked out under ``.rung/``.
 

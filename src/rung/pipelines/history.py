@@ -527,6 +527,60 @@ class Runs:
             return f"artifact {digest[:12]} (dataset {ds['name']}@{ds['version']})"
         return f"artifact {digest[:12]}"
 
+    def read_by(self, ref: str, limit: int = 200) -> builtins.list[dict[str, Any]]:
+        """The runs that read dataset version ``ref`` (``NAME@V``; ``NAME``: the latest),
+        newest first, at most ``limit``: ``{"id", "name", "status", "trigger",
+        "started_at", "steps": [step names], "how": [...]}`` with ``how`` holding "input"
+        when a step received it (passed to a step, or the same bytes as an input),
+        "pipeline" when the pipeline resolved it (``rung.dataset(...)``) and "inside" when a
+        step's body loaded it — the last two as recorded in the run's ``data_reads``. Raises :class:`NotFound` for an unknown dataset or version."""
+        version = self._s.data.get(ref)
+        check_int(limit, "limit")
+        found: dict[int, dict[str, Any]] = {}
+        with self._s.metadata.read() as tx:
+            rows = tx.all(
+                "SELECT runs.id, runs.name, runs.status, runs.trigger, runs.started_at,"
+                " step_runs.name AS step FROM runs"
+                " JOIN step_runs ON step_runs.run_id = runs.id"
+                " JOIN step_io ON step_io.step_run_id = step_runs.id"
+                " WHERE step_io.artifact_hash = :h AND step_io.direction = 'in'"
+                " ORDER BY runs.id DESC, step_runs.id",
+                {"h": version.hash},  # a dataset input is recorded with its hash (indexed)
+            )
+            # a LIKE narrows (its '_' matches any character), the JSON decides
+            inside = tx.all(
+                "SELECT id, name, status, trigger, started_at, data_reads FROM runs"
+                " WHERE data_reads LIKE :p ORDER BY id DESC",
+                {"p": f'%"dataset":"{version.ref}"%'},
+            )
+            step_names = {
+                r["id"]: r["name"]
+                for r in tx.all(
+                    "SELECT step_runs.id, step_runs.name FROM step_runs"
+                    " WHERE step_runs.run_id IN (SELECT id FROM runs WHERE data_reads LIKE :p)",
+                    {"p": f'%"dataset":"{version.ref}"%'},
+                )
+            }
+        for r in rows:
+            entry = found.setdefault(r["id"], _reader(r))
+            if r["step"] not in entry["steps"]:
+                entry["steps"].append(r["step"])
+            if "input" not in entry["how"]:
+                entry["how"].append("input")
+        for r in inside:
+            entries = [e for e in json.loads(r["data_reads"]) if e.get("dataset") == version.ref]
+            if not entries:
+                continue
+            entry = found.setdefault(r["id"], _reader(r))
+            for e in entries:
+                step = step_names.get(e.get("step_run") or -1)
+                if step and step not in entry["steps"]:
+                    entry["steps"].append(step)
+            for how in ("inside" if e.get("step_run") else "pipeline" for e in entries):
+                if how not in entry["how"]:
+                    entry["how"].append(how)
+        return sorted(found.values(), key=lambda e: -int(e["id"]))[:limit]
+
     # -- lineage ---------------------------------------------------------------------------
 
     def lineage(self, what: str) -> dict[str, Any]:
@@ -682,6 +736,7 @@ class Runs:
             nodes.append(
                 {
                     "type": "step",
+                    "name": name,
                     "label": f"step {name} (runs {', '.join(map(str, runs_))})",
                     "runs": runs_,
                     "children": [
@@ -720,6 +775,18 @@ def _unknown_run(tx: Tx, run_id: int | str) -> NotFound:
     last = tx.scalar("SELECT MAX(id) FROM runs")
     hint = f"run ids go from 1 to {last}" if last else "no runs yet: `rung run PIPELINE`"
     return NotFound(f"unknown run {run_id!r}", hint)
+
+
+def _reader(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "status": row["status"],
+        "trigger": row["trigger"],
+        "started_at": row["started_at"],
+        "steps": [],
+        "how": [],
+    }
 
 
 def _read_inside(tx: Tx, step_run: int) -> builtins.list[dict[str, Any]]:

@@ -588,6 +588,14 @@ class Registry:
             gate=gate,
         )
 
+    def lineage(self, ref: str, limit: int = 500) -> dict[str, Any]:
+        """The lineage graph of ``ref`` — ``dataset:NAME@V`` (or ``NAME@V``), ``run:ID``,
+        ``model:NAME@V|ALIAS`` or an artifact hash prefix — at most ``limit`` nodes: see
+        :func:`rung.registry.lineage.lineage_graph` for its shape and errors."""
+        from rung.registry.lineage import lineage_graph
+
+        return lineage_graph(self._s, self, ref, limit)
+
     # -- aliases -------------------------------------------------------------------------
 
     def promote(
