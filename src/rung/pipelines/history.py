@@ -89,11 +89,13 @@ class Runs:
             from rung.core.query import parse
             from rung.pipelines.run_filter import where
 
-            cond, bound = where(parse(filter), self._s.metadata.dialect)
-            conditions.append(cond)
-            args.update(bound)
-        clause = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+            expr = parse(filter)
         with self._s.metadata.read() as tx:
+            if filter is not None:  # shaped by the sizes of its conditions: run_filter.where
+                cond, bound = where(expr, self._s.metadata.dialect, tx, limit=limit)
+                conditions.append(cond)
+                args.update(bound)
+            clause = f"WHERE {' AND '.join(conditions)} " if conditions else ""
             rows = tx.all(f"SELECT * FROM runs {clause}ORDER BY id DESC LIMIT :limit", args)
             if name and not rows and not tx.all("SELECT 1 FROM runs WHERE name = :n", {"n": name}):
                 names = [r["name"] for r in tx.all("SELECT DISTINCT name FROM runs")]
