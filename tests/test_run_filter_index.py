@@ -165,3 +165,55 @@ def test_the_filter_reads_what_the_write_paths_wrote(ws) -> None:  # type: ignor
     assert ids("params.c = 2 and metrics.loss between 0.79 and 0.81") == [first, again]
     assert ids("params.extra = 1 or params.extra = '[1]'") == []
     assert ids("not params.extra = 1") == [run.id, first, again]
+
+
+def test_sqlite_starts_from_a_selective_condition_and_walks_for_a_wide_one(sqlite_ws) -> None:  # type: ignore[no-untyped-def]
+    """On a store of 4,000 runs: a condition matching a few runs becomes the set the query
+    starts from (its index range), a condition matching half of them is looked up per run
+    while the newest runs are walked; both ways select what the per-run form selects."""
+    from rung.core.query import parse
+    from rung.pipelines.run_filter import where
+
+    n = 4000
+    with sqlite_ws.store.write() as tx:
+        tx.insert_many(
+            "runs",
+            [
+                {
+                    "name": "r",
+                    "kind": "tracking",
+                    "status": "succeeded",
+                    "trigger": "manual",
+                    "params": json.dumps({"p": i % 10}),
+                    "started_at": float(i),
+                }
+                for i in range(n)
+            ],
+        )
+        tx.insert_many(
+            "metrics",
+            [
+                {"run_id": i + 1, "key": "m", "value": i / n, "step": 0, "timestamp": 0.0}
+                for i in range(n)
+            ],
+        )
+    cases = {
+        "metrics.m > 0.5": False,  # half the runs: walk
+        "metrics.m > 0.99 and params.p = 3": True,  # 40 runs, then 4
+        "params.p = 3 and metrics.m < 0.01": True,
+        "metrics.m > 0.5 or params.p = 3": False,
+    }
+    for text, starts in cases.items():
+        expr = parse(text)
+        with sqlite_ws.store.read() as tx:
+            cond, args = where(expr, "sqlite", tx, limit=100)
+            got = [r["id"] for r in tx.all(f"SELECT id FROM runs WHERE {cond} ORDER BY id", args)]
+            plain, plain_args = where(expr, "sqlite", tx, drive=False)
+            want = [
+                r["id"]
+                for r in tx.all(f"SELECT id FROM runs WHERE {plain} ORDER BY id", plain_args)
+            ]
+        assert cond.startswith("(runs.id IN (") is starts, (text, cond)
+        assert got == want and want, text
+    listed = sqlite_ws.runs.list(limit=5, filter="metrics.m > 0.99 and params.p = 3")
+    assert [r.id for r in listed] == [3994, 3984, 3974, 3964]

@@ -112,10 +112,9 @@ class Runs:
                     f"SELECT run_id, key, value FROM params WHERE run_id IN ({among})", span
                 ):
                     params[p["run_id"]][p["key"]] = json.loads(p["value"])
-                for m in tx.all(
-                    "SELECT m.run_id, m.key, m.value FROM metrics m JOIN (SELECT MAX(id) AS id"
-                    f" FROM metrics WHERE run_id IN ({among}) GROUP BY run_id, key)"
-                    " last ON last.id = m.id ORDER BY m.id",
+                for m in tx.all(  # the last value of each (migration 0018), in logged order
+                    "SELECT run_id, key, value FROM latest_metrics"
+                    f" WHERE run_id IN ({among}) ORDER BY metric_id",
                     span,
                 ):
                     metrics[m["run_id"]][m["key"]] = tx.read_real(m["value"])
