@@ -217,3 +217,15 @@ def test_sqlite_starts_from_a_selective_condition_and_walks_for_a_wide_one(sqlit
         assert got == want and want, text
     listed = sqlite_ws.runs.list(limit=5, filter="metrics.m > 0.99 and params.p = 3")
     assert [r.id for r in listed] == [3994, 3984, 3974, 3964]
+
+
+def test_the_attributes_compared_without_coalesce_are_never_null() -> None:
+    from rung.core.query import ATTRIBUTES
+    from rung.pipelines.run_filter import NOT_NULL
+    from rung.store.schema import runs
+
+    assert set(ATTRIBUTES) >= NOT_NULL
+    assert {c for c in NOT_NULL if runs.c[c].nullable} == set()
+    assert {
+        c for c in set(ATTRIBUTES) - NOT_NULL if c in runs.c and not runs.c[c].nullable
+    } == set()
