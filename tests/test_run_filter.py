@@ -33,7 +33,11 @@ TEXT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
     max_size=6,
 )
-SMALL_TEXT = st.sampled_from(["a", "b", "ab", "A", "x%", "é", "", "it's", 'say "hi"', "a_b"])
+# texts longer than the 200 characters the index keeps of a parameter (LONG): equal there
+LONG = ["x" * 250 + "a", "x" * 250 + "b", "x" * 200]
+SMALL_TEXT = st.sampled_from(
+    ["a", "b", "ab", "A", "x%", "é", "", "it's", 'say "hi"', "a_b", LONG[0], LONG[2]]
+)
 NUMBER = st.one_of(
     st.integers(-5, 5),
     st.sampled_from([0.5, 1.5, -0.25, 2.0, 1e-3, 3.75]),
@@ -312,24 +316,34 @@ def evaluate(expr: Expr, run: dict[str, Any]) -> bool:
 
 
 @pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+    scope="module",
+    params=[
+        "sqlite",
+        "sqlite-migrated",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("postgres-migrated", marks=pytest.mark.postgres),
+    ],
 )
 def population(tmp_path_factory, request) -> Any:  # type: ignore[no-untyped-def]
     """A store holding RUNS runs with varied metrics (some NaN, some logged twice), params
-    (pipeline ones, logged ones overriding them, of every JSON kind) and attributes."""
+    (pipeline ones, logged ones overriding them, of every JSON kind) and attributes.
+
+    ``-migrated``: the same rows, then the store taken back to revision 0017 (before the
+    filter's index tables) and up again, so that migration 0018 fills them from the rows."""
     import random
 
     from conftest import _pg_database
     from rung.store.metadata import MetadataStore
 
+    backend = request.param.split("-")[0]
     root = tmp_path_factory.mktemp(f"runs-{request.param}")
-    urls = _pg_database() if request.param == "postgres" else iter([f"sqlite:///{root / 'm.db'}"])
+    urls = _pg_database() if backend == "postgres" else iter([f"sqlite:///{root / 'm.db'}"])
     url = next(urls)
     store = MetadataStore(url)
     rnd = random.Random(7)
     runs = []
     names = ["train", "Train", "smoke-test", "é-run", "a_b", "x%"]
-    kinds: list[Any] = [1, 2, 0.5, 1.5, "a", "b", "ab", "A", True, None, [1], {"k": 1}, ""]
+    kinds: list[Any] = [1, 2, 0.5, 1.5, "a", "b", "ab", "A", True, None, [1], {"k": 1}, "", *LONG]
     with store.write() as tx:
         for i in range(RUNS):
             pipeline = {k: rnd.choice(kinds) for k in rnd.sample(["C", "acc", "x-y"], 2)}
@@ -378,26 +392,56 @@ def population(tmp_path_factory, request) -> Any:  # type: ignore[no-untyped-def
                     "reads": reads,
                 }
             )
+    if request.param.endswith("-migrated"):
+        store.close()
+        _down_and_up(url)
+        store = MetadataStore(url)
     yield store, runs
     store.close()
     for _ in urls:  # the database is dropped
         pass
 
 
-def _selected(store: Any, expr: Expr) -> list[int]:
+def _down_and_up(url: str) -> None:
+    """The store at ``url`` migrated down to 0017 and up to the head again."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg = Config()
+            cfg.set_main_option("script_location", "rung.store:migrations")
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0017")
+            tables = {"latest_metrics", "run_params"} & set(
+                conn.dialect.get_table_names(conn)  # type: ignore[attr-defined]
+            )
+            assert not tables, tables  # really at 0017: nothing left to read
+            command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()
+
+
+def _selected(store: Any, expr: Expr, drive: bool | None = False) -> list[int]:
+    """The runs ``expr`` selects, as ``where`` writes it: each condition looked up per run
+    (``drive=False``) or starting from the set of runs of the most selective one (True)."""
     from rung.pipelines.run_filter import where
 
-    cond, params = where(expr, store.dialect)
     with store.read() as tx:
+        cond, params = where(expr, store.dialect, tx, drive=drive)
         return [r["id"] for r in tx.all(f"SELECT id FROM runs WHERE {cond} ORDER BY id", params)]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(expr=EXPRS)
-def test_the_database_selects_exactly_what_the_filter_means(population: Any, expr: Expr) -> None:
+@given(expr=EXPRS, drive=st.booleans())
+def test_the_database_selects_exactly_what_the_filter_means(
+    population: Any, expr: Expr, drive: bool
+) -> None:
     store, runs = population
     want = [r["id"] for r in runs if evaluate(expr, r)]
-    assert _selected(store, expr) == want, str(expr)
+    assert _selected(store, expr, drive) == want, str(expr)
 
 
 @pytest.mark.parametrize(
@@ -425,12 +469,23 @@ def test_the_database_selects_exactly_what_the_filter_means(population: Any, exp
         "metrics.loss IS NOT NaN",
         "not metrics.acc is nan",
         "metrics.acc is not nan and metrics.acc > 1",
+        'params.C > "a"',
+        'params.C <= "ab" and params.C >= "A"',
+        'params.C between "a" and "b"',
+        'params.C in ("a", "ab", "")',
+        'params.C like "a%"',
+        f'params.C = "{LONG[0]}" or params.loss in ("{LONG[1]}", "a")',
+        f'params.C > "{LONG[2]}" and params.C <= "{LONG[0]}"',
+        'metrics.acc > 1 or params.C = "a"',
+        'metrics.acc >= 0.5 and (params.C = 1 or params.loss = "b") and not params.C = 2',
     ],
 )
 def test_named_filters_select_what_they_mean(population: Any, text: str) -> None:
     store, runs = population
     expr = parse(text)
-    assert _selected(store, expr) == [r["id"] for r in runs if evaluate(expr, r)]
+    want = [r["id"] for r in runs if evaluate(expr, r)]
+    assert _selected(store, expr) == want
+    assert _selected(store, expr, drive=True) == want
 
 
 def test_rung_runs_filter_through_the_cli_and_the_workspace(ws) -> None:  # type: ignore[no-untyped-def]

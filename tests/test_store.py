@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,12 @@ def test_migrations_reach_head_and_match_the_schema(store_url: str) -> None:
         assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
         assert store.current_revision() == HEAD_REVISION
         engine = store.sqlalchemy_engine()
-        with engine.connect() as conn:
+        with engine.connect() as conn, warnings.catch_warnings():
+            # run_params' (key, substr(text, 1, 200)) index: SQLAlchemy does not reflect it
+            warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression")
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        # which the schema leaves to migration 0018 (PostgreSQL reflects it, SQLite does not)
+        diff = [d for d in diff if getattr(d[1], "name", None) != "ix_run_params_key_text"]
         engine.dispose()
         assert diff == []
     finally:

@@ -301,14 +301,15 @@ def parse(text: str) -> Expr:
                 "select NaN with `is nan`: metrics.loss is nan (and the rest with is not nan)",
             ) from None
         word = got.lower().lstrip("+-")
-        if getattr(token, "type", None) == "NAME" and word in ("inf", "infinity"):
+        at_value = getattr(token, "type", None) == "NAME" and "STRING" in allowed
+        if at_value and word in ("inf", "infinity"):
             raise InvalidInput(
                 f"filter {_shown(text)}: {got!r} is not a value to compare with (position"
                 f" {pos + 1})",
                 "an infinite metric is beyond every finite number: metrics.loss > 1e308 selects"
                 " +inf, metrics.loss < -1e308 selects -inf",
             ) from None
-        if getattr(token, "type", None) == "NAME" and word in ("true", "false", "null", "none"):
+        if at_value and word in ("true", "false", "null", "none"):
             raise InvalidInput(
                 f"filter {_shown(text)}: {got!r} is not a value a filter compares (position"
                 f" {pos + 1})",

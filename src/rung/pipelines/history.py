@@ -122,9 +122,12 @@ class Runs:
         check_int(offset, "offset", 0)
         sort, sort_args = order_by(order, self._s.metadata.dialect)
         with self._s.metadata.read() as tx:
-            clause, args = self._where(tx, name, filter, upto)
-            if "o1" in sort_args:  # a metric no run logged sorts nothing: say so
-                self._check_metric(tx, sort_args["o1"])
+            # the filter's shape is chosen for the runs this query reads: the newest `limit`
+            # (after `offset`) in the default order, every selected run in any other
+            reads = limit + offset if (order or "-id") == "-id" else 2**62
+            clause, args = self._where(tx, name, filter, upto, reads)
+            if "o1" in sort_args:  # a metric or parameter no run has sorts nothing: say so
+                self._check_sort_key(tx, order or "", sort_args["o1"])
             args.update(sort_args, limit=limit, offset=offset)
             rows = tx.all(
                 f"SELECT * FROM runs {clause}ORDER BY {sort} LIMIT :limit OFFSET :offset", args
@@ -144,10 +147,9 @@ class Runs:
                     f"SELECT run_id, key, value FROM params WHERE run_id IN ({among})", span
                 ):
                     params[p["run_id"]][p["key"]] = json.loads(p["value"])
-                for m in tx.all(
-                    "SELECT m.run_id, m.key, m.value FROM metrics m JOIN (SELECT MAX(id) AS id"
-                    f" FROM metrics WHERE run_id IN ({among}) GROUP BY run_id, key)"
-                    " last ON last.id = m.id ORDER BY m.id",
+                for m in tx.all(  # the last value of each (migration 0018), in logged order
+                    "SELECT run_id, key, value FROM latest_metrics"
+                    f" WHERE run_id IN ({among}) ORDER BY metric_id",
                     span,
                 ):
                     metrics[m["run_id"]][m["key"]] = tx.read_real(m["value"])
@@ -194,18 +196,21 @@ class Runs:
         with self._s.metadata.read() as tx:
             return int(tx.scalar("SELECT MAX(id) FROM runs") or 0)
 
-    def _check_metric(self, tx: Tx, key: str) -> None:
-        """Refuse sorting by a metric no run logged, naming the nearest logged ones."""
-        if tx.one("SELECT 1 AS x FROM metrics WHERE key = :k LIMIT 1", {"k": key}):
-            return
+    def _check_sort_key(self, tx: Tx, order: str, key: str) -> None:
+        """Refuse sorting by a metric or parameter no run has, naming the nearest."""
         from rung.core.query import Field
         from rung.core.suggest import closest
 
-        known = [r["key"] for r in tx.all("SELECT DISTINCT key FROM metrics")]
-        near = " or ".join(repr(str(Field("metrics", k))) for k in closest(key, known))
+        space = "params" if order.lstrip("-").strip().startswith("params.") else "metrics"
+        table = "run_params" if space == "params" else "latest_metrics"
+        if tx.one(f"SELECT 1 AS x FROM {table} WHERE key = :k LIMIT 1", {"k": key}):
+            return
+        known = [r["key"] for r in tx.all(f"SELECT DISTINCT key FROM {table}")]
+        near = " or ".join(repr(str(Field(space, k))) for k in closest(key, known))
+        noun = "parameter" if space == "params" else "metric"
         raise InvalidInput(
-            f"cannot sort runs by {Field('metrics', key)}: no run logged a metric {key!r}",
-            f"did you mean {near}?" if near else "sort by a metric some run logged",
+            f"cannot sort runs by {Field(space, key)}: no run has a {noun} {key!r}",
+            f"did you mean {near}?" if near else f"sort by a {noun} some run has",
         )
 
     def _where(
@@ -214,6 +219,7 @@ class Runs:
         name: str | None,
         filter: str | Sequence[str] | None,
         upto: int | None = None,
+        reads: int = 2**62,
     ) -> tuple[str, dict[str, Any]]:
         """The ``WHERE`` clause (with its trailing space, or empty) of a listing and its
         parameters; refuses a filter naming what can never occur
@@ -232,7 +238,8 @@ class Runs:
             for expr, text in exprs:
                 refuse_impossible(tx, expr, text)
             met = exprs[0][0] if len(exprs) == 1 else And(tuple(e for e, _ in exprs))
-            cond, bound = where(met, self._s.metadata.dialect)
+            # shaped by the sizes of its conditions (run_filter.where)
+            cond, bound = where(met, self._s.metadata.dialect, tx, limit=reads)
             conditions.append(cond)
             args.update(bound)
         return (f"WHERE {' AND '.join(conditions)} " if conditions else ""), args

@@ -2,11 +2,13 @@
 :meth:`rung.pipelines.history.Runs.list`) as an SQL ``ORDER BY`` on ``runs``.
 
 A sort key is a run attribute (``id``, ``name``, ``status``, ``trigger``, ``kind``,
-``started_at``, ``ended_at``, ``code_commit``, ``seconds``) or ``metrics.KEY`` (the run's last
-logged value of ``KEY``, as :mod:`rung.pipelines.run_filter` reads it; the name written as in
-a filter), with ``-`` before it for descending. Runs without the value (no such metric, NaN, a run still running for
-``seconds``/``ended_at``) come last either way; ties are broken newest first, so a page
-boundary never moves between two requests of the same listing.
+``started_at``, ``ended_at``, ``code_commit``, ``seconds``), ``metrics.KEY`` (the run's last
+logged value of ``KEY``) or ``params.KEY`` (numbers, then texts; as
+:mod:`rung.pipelines.run_filter` reads them, from the same indexed tables; the name written as
+in a filter), with ``-`` before it for descending. Runs without the value (no such metric or
+parameter, NaN, a boolean or list parameter, a run still running for ``seconds``/
+``ended_at``) come last either way; ties are broken newest first, so a page boundary never
+moves between two requests of the same listing.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ DEFAULT = "-id"
 """The listing's order when none is given: newest first."""
 SORTABLE = tuple(sorted((set(ATTRIBUTES) - {"dataset"}) | {"seconds"}))
 """The attributes a listing can be sorted by."""
-_HINT = "sort by an attribute ({}) or metrics.NAME, with - before it for descending"
+_HINT = "sort by an attribute ({}), metrics.NAME or params.NAME, with - before it for descending"
 _LISTED = ", ".join(SORTABLE)
 
 
@@ -30,8 +32,8 @@ def sort_key(order: str | None) -> tuple[Field | None, bool]:
     ``seconds``. Names are written as in a filter (:func:`rung.core.query.parse_field`:
     ``metrics.`val loss```).
 
-    Raises :class:`InvalidInput` for anything but a sortable attribute or ``metrics.NAME``,
-    naming the nearest (parameters are listed, not sorted, for now)."""
+    Raises :class:`InvalidInput` for anything but a sortable attribute, ``metrics.NAME`` or
+    ``params.NAME``, naming the nearest."""
     text = (order or DEFAULT).strip()
     descending = text.startswith("-")
     key = text[1:].strip() if descending else text
@@ -46,7 +48,7 @@ def sort_key(order: str | None) -> tuple[Field | None, bool]:
             f"cannot sort runs by {key!r}",
             did_you_mean(key, [*SORTABLE, "metrics.NAME"], _HINT.format(_LISTED)),
         ) from None
-    if field.space == "params" or (field.space == "run" and field.key not in SORTABLE):
+    if field.space == "run" and field.key not in SORTABLE:
         raise InvalidInput(f"cannot sort runs by {key!r}", _HINT.format(_LISTED))
     return field, descending
 
@@ -62,15 +64,21 @@ def order_by(order: str | None, dialect: str = "sqlite") -> tuple[str, dict[str,
         return _ordered("(runs.ended_at - runs.started_at)", direction), {}
     if field.space == "metrics":
         finite = (
-            "NULLIF(m.value, 'NaN'::float8)"
+            "NULLIF(v.value, 'NaN'::float8)"
             if dialect == "postgresql"
-            else "(CASE WHEN typeof(m.value) = 'text' THEN NULL ELSE m.value END)"
+            else "(CASE WHEN typeof(v.value) = 'text' THEN NULL ELSE v.value END)"
         )
-        value = (
-            f"(SELECT {finite} FROM metrics m WHERE m.id = (SELECT MAX(l.id) FROM metrics l"
-            " WHERE l.run_id = runs.id AND l.key = :o1))"
-        )
+        value = f"(SELECT {finite} FROM latest_metrics v WHERE v.run_id = runs.id AND v.key = :o1)"
         return _ordered(value, direction), {"o1": field.key}
+    if field.space == "params":  # numbers first, then texts; other kinds as missing
+        lookup = "FROM run_params v WHERE v.run_id = runs.id AND v.key = :o1"
+        text = "v.text" + (' COLLATE "C"' if dialect == "postgresql" else "")
+        num, txt = f"(SELECT v.num {lookup})", f"(SELECT {text} {lookup})"
+        kind = f"CASE WHEN {num} IS NOT NULL THEN 0 WHEN {txt} IS NOT NULL THEN 1 ELSE 2 END"
+        return (
+            f"{kind}, {num} {direction}, {txt} {direction}, runs.id DESC",
+            {"o1": field.key},
+        )
     column = f"runs.{field.key}"
     if dialect == "postgresql" and ATTRIBUTES[field.key] == "text":
         column += ' COLLATE "C"'

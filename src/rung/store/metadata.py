@@ -39,7 +39,7 @@ from rung.core.errors import DiskFull, StoreUnavailable
 from rung.core.limits import MAX_ID, check_column, check_int
 from rung.store.sqlite import set_wal
 
-HEAD_REVISION = "0017"
+HEAD_REVISION = "0018"
 # Every commit is durable once it returns, power loss included: the WAL is fsynced at each
 # commit. "NORMAL" only fsyncs at checkpoints (the benchmark flips this to compare).
 SQLITE_SYNCHRONOUS = "FULL"

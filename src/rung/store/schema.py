@@ -150,6 +150,37 @@ params = Table(
     Column("value", Text, nullable=False),
 )
 
+# What the run filter reads (rung.pipelines.run_filter), kept by database triggers (migration
+# 0018): each run's last value of each metric, and its parameters typed as number or text.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("metric_id", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+Index(
+    "ix_latest_metrics_key_value",
+    latest_metrics.c.key,
+    latest_metrics.c.value,
+    postgresql_include=["run_id"],
+)
+
+run_params = Table(
+    "run_params",
+    metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("num", Float, nullable=True),  # a JSON number
+    Column("text", Text().with_variant(Text(collation="C"), "postgresql"), nullable=True),
+    sqlite_with_rowid=False,
+)
+Index("ix_run_params_key_num", run_params.c.key, run_params.c.num, postgresql_include=["run_id"])
+# and ix_run_params_key_text on (key, substr(text, 1, 200)), created by migration 0018 only
+# (Alembic cannot compare an index on an expression)
+
 evaluations = Table(
     "evaluations",
     metadata,
