@@ -25,7 +25,6 @@ from rung.core.errors import InvalidInput, NotFound, StepFailed
 from rung.core.hashing import ordered_json
 from rung.web.compare import _cell, parallel
 from rung.web.run import HISTORY_POINTS, _thin, step_graph
-from ui_support import browser, ui_server, watched  # noqa: F401
 
 SCRIPTS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 """Names that run script if a page writes them unescaped."""
@@ -304,7 +303,7 @@ def test_previews_stop_at_their_limits_and_never_load_a_pickle(ws, monkeypatch) 
 # -- the API against the Workspace, on both backends --------------------------------------
 
 
-def test_the_api_answers_what_the_workspace_recorded(ws, ui_server) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_the_api_answers_what_the_workspace_recorded(ws, ui_server) -> None:  # type: ignore[no-untyped-def]
     ids = _record(ws)
     data = ws.data.add(pd.DataFrame({"x": [1.0, 2.0]}), name="prices")
     ids["reads"] = ws.run(reads_data).id
@@ -396,7 +395,7 @@ def test_the_api_answers_what_the_workspace_recorded(ws, ui_server) -> None:  # 
             assert 'href="/"' in answer.text  # a way back
 
 
-def test_a_corrupted_artifact_is_previewed_as_such_and_never_sent(sqlite_ws, ui_server) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_corrupted_artifact_is_previewed_as_such_and_never_sent(sqlite_ws, ui_server) -> None:  # type: ignore[no-untyped-def]
     rid = sqlite_ws.run(sweep).id
     out = sqlite_ws.runs.get(rid)["steps"][0]["outputs"][0]
     path = Path(sqlite_ws.artifacts.path(out["hash"]))
@@ -429,7 +428,7 @@ def _drawn(page: Any, selector: str) -> None:
     page.wait_for_function(_DRAWN, arg=selector)
 
 
-def test_the_pages_in_a_browser(sqlite_ws, ui_server, watched, tmp_path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_the_pages_in_a_browser(sqlite_ws, ui_server, watched, tmp_path) -> None:  # type: ignore[no-untyped-def]
     ids = _record(sqlite_ws)
     url = ui_server(sqlite_ws.root)
     page = watched.page
@@ -513,7 +512,7 @@ def test_the_pages_in_a_browser(sqlite_ws, ui_server, watched, tmp_path) -> None
     assert dialogs == []
 
 
-def test_an_empty_workspace_in_a_browser(sqlite_ws, ui_server, watched) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_an_empty_workspace_in_a_browser(sqlite_ws, ui_server, watched) -> None:  # type: ignore[no-untyped-def]
     url = ui_server(sqlite_ws.root)
     watched.visit(f"{url}/runs", shot="runs-empty")
     assert "No runs yet" in watched.page.locator("main").inner_text()

@@ -7,7 +7,9 @@ Composed here from:
   pages (the pages call the same functions the API answers with);
 * the token check of ``rung serve`` (:class:`rung.serving.auth.Authorize`) with this app's
   scopes (:func:`ui_scope`) and the token also read from a cookie set at ``/login``;
-* the ``Host`` allowlist (:class:`rung.serving.guards.Guard`) and :class:`SameOrigin`;
+* the ``Host`` allowlist (:class:`rung.serving.guards.Guard`), :class:`SameOrigin` and
+  :class:`Hardened` (``HEAD``, a Content-Security-Policy and the other headers that keep a
+  page from being framed or sniffed);
 * one error shape (:mod:`rung.web.errors`), the vendored assets under ``/static`` and the
   API's ``/docs`` served from the package (no CDN: it works offline).
 """
@@ -62,6 +64,50 @@ def ui_scope(method: str, path: str) -> str | None:
     return "read"
 
 
+POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';"
+    " img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self';"
+    " frame-ancestors 'none'"
+)
+"""The Content-Security-Policy of every answer: scripts only from the package's own files
+(no inline script, no ``eval``), nothing from another site, never framed (clickjacking on
+the admin actions). Inline styles are allowed: ECharts' tooltips carry them."""
+_HARDENING = [
+    (b"content-security-policy", POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class Hardened:
+    """The ASGI middleware that answers ``HEAD`` as ``GET`` without its body (RFC 9110
+    §9.3.2: every page and API route, ``curl -I`` included) and adds :data:`_HARDENING`'s
+    headers to every answer that does not set its own."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        head = scope["method"] == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in _HARDENING if k not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
 class SameOrigin:
     """The ASGI middleware refusing (403) a request that changes something when its
     ``Origin`` header names another site than its ``Host``: with the cookie's SameSite=Strict,
@@ -113,7 +159,8 @@ def create_app(ws: Any, protection: Protection | None = None) -> FastAPI:
     app.state.ws = ws
     app.state.protection = protection
     errors.install(app)
-    # the last added runs first: Guard (Host) → SameOrigin → Authorize → routes
+    # the last added runs first: Hardened (HEAD, headers) → Guard (Host) → SameOrigin →
+    # Authorize → routes
     app.add_middleware(
         Authorize,
         tokens=protection.tokens,
@@ -123,6 +170,7 @@ def create_app(ws: Any, protection: Protection | None = None) -> FastAPI:
     )
     app.add_middleware(SameOrigin)
     app.add_middleware(Guard, allowed_hosts=protection.allowed_hosts, metrics=None)
+    app.add_middleware(Hardened)
     for area in AREAS:
         app.include_router(importlib.import_module(f"rung.web.{area}").router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -135,6 +183,13 @@ def _install_login(app: FastAPI, protection: Protection) -> None:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        """Browsers ask for it on every page (an API route opened in a tab too)."""
+        from fastapi.responses import FileResponse
+
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/login", include_in_schema=False)
     def login_form(request: Request, next: str = "/") -> Response:

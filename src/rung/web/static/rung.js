@@ -13,6 +13,12 @@
       if (value) { window.localStorage.setItem(KEY, value); } else { window.localStorage.removeItem(KEY); }
     } catch (e) { /* private mode: the URL alone keeps the choice */ }
   }
+  // "previous page" on an error page (a link home without the script)
+  Array.prototype.forEach.call(document.querySelectorAll("a[data-back]"), function (a) {
+    if (window.history.length > 1) {
+      a.addEventListener("click", function (e) { e.preventDefault(); window.history.back(); });
+    }
+  });
   if (window.location.pathname !== "/runs") { return; }
   var state = document.getElementById("runs-state");
   var refused = state && state.getAttribute("data-columns-refused") === "1";
