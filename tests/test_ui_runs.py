@@ -253,3 +253,70 @@ def test_the_runs_page_in_a_browser(populated, ui_server, watched) -> None:  # t
     watched.visit(f"{url}/runs?filter=metrics.acc%20%3E", status=400, shot="runs-bad-filter")
     assert "ends too early" in page.inner_text("#filter-error")
     assert not dialogs
+
+
+def test_a_listing_stays_put_while_runs_are_added(populated, ui_server) -> None:  # type: ignore[no-untyped-def]
+    """Pages of one listing (its ``upto``) neither repeat nor skip a run when runs are added
+    between two requests; the default columns are the same on every page and in every
+    order; repeated filters are and-ed, as ``rung runs -f A -f B``."""
+    ws = populated
+    url = ui_server(ws.root)
+    first = httpx.get(f"{url}/api/runs", params={"limit": 10}).json()
+    for i in range(3):
+        with ws.start_run(f"late {i}") as r:
+            r.log_metric("acc", 0.99)
+    second = httpx.get(
+        f"{url}/api/runs", params={"limit": 10, "offset": 10, "upto": first["upto"]}
+    ).json()
+    ids = [r["id"] for r in first["runs"] + second["runs"]]
+    assert ids == list(range(first["upto"], first["upto"] - 20, -1))
+    assert second["total"] == first["total"] == 24
+    pages = [
+        httpx.get(f"{url}/api/runs", params=p).json()["columns"]
+        for p in ({}, {"offset": 20}, {"order": "metrics.loss"}, {"limit": 3})
+    ]
+    assert all(c == pages[0] for c in pages)
+    both = httpx.get(
+        f"{url}/api/runs", params=[("filter", "metrics.acc > 0.6"), ("filter", 'name like "%i%"')]
+    ).json()
+    expected = [r.id for r in ws.runs.list(100, filter=["metrics.acc > 0.6", 'name like "%i%"'])]
+    assert [r["id"] for r in both["runs"]] == expected and 0 < len(expected) < 24
+
+
+def test_columns_and_sort_keys_are_named_as_in_a_filter(sqlite_ws, ui_server) -> None:  # type: ignore[no-untyped-def]
+    with sqlite_ws.start_run("odd", {"learning, rate": 0.1}) as r:
+        r.log_metric("val loss", 0.5)
+    url = ui_server(sqlite_ws.root)
+    body = httpx.get(
+        f"{url}/api/runs",
+        params={
+            "columns": "metrics.`val loss`,params.`learning, rate`",
+            "order": "-metrics.`val loss`",
+        },
+    ).json()
+    assert [c["key"] for c in body["columns"]] == ["val loss", "learning, rate"]
+    for params, says in [
+        ({"columns": "metrics.val loss"}, "metrics.`val loss`"),
+        ({"order": "metrics.`vall loss`"}, "metrics.`val loss`"),
+        ({"columns": "status"}, "always shown"),
+        ({"columns": ",".join(f"metrics.m{i}" for i in range(101))}, "over the limit"),
+    ]:
+        answer = httpx.get(f"{url}/api/runs", params=params)
+        assert answer.status_code == 400 and says in answer.text, (params, answer.text)
+        page = httpx.get(f"{url}/runs", params=params)  # the table, the mistake above it
+        assert page.status_code == 400 and 'id="runs-state"' in page.text
+    for params in ({"limit": "abc"}, {"offset": "-1"}, {"upto": "x"}):
+        page = httpx.get(f"{url}/runs", params=params)
+        assert page.status_code == 400 and 'id="filter-form"' in page.text, params
+
+
+def test_every_answer_is_hardened_and_head_is_get_without_a_body(sqlite_ws, ui_server) -> None:  # type: ignore[no-untyped-def]
+    url = ui_server(sqlite_ws.root)
+    for path in ("/", "/runs", "/api/runs", "/nosuch", "/static/rung.css", "/favicon.ico"):
+        got, head = httpx.get(url + path), httpx.head(url + path)
+        assert head.status_code == got.status_code and head.content == b"", path
+        for answer in (got, head):
+            assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert answer.headers["x-frame-options"] == "DENY"
+    assert httpx.get(url + "/favicon.ico").headers["content-type"].startswith("image/svg+xml")
