@@ -393,7 +393,8 @@ class Runs:
     def metric_history(self, run_id: int, key: str) -> builtins.list[tuple[int, float]]:
         with self._s.metadata.read() as tx:
             rows = tx.all(
-                "SELECT step, value FROM metrics WHERE run_id = :id AND key = :key ORDER BY id",
+                "SELECT step, value FROM metrics WHERE run_id = :id AND key = :key"
+                " ORDER BY step, id",
                 {"id": run_id, "key": key},
             )
         return [(r["step"], Tx.read_real(r["value"])) for r in rows]
@@ -402,8 +403,9 @@ class Runs:
         self, run_ids: Sequence[int]
     ) -> dict[int, dict[str, builtins.list[tuple[int, float]]]]:
         """Every metric's history of each run in ``run_ids``, in one query per 500 runs:
-        ``{run id: {key: [(step, value)]}}`` in the order logged (as :meth:`metric_history`
-        answers for one run and key); a run that logged nothing maps to ``{}``."""
+        ``{run id: {key: [(step, value)]}}`` in step order, values of one step in the order
+        logged (as :meth:`metric_history` answers for one run and key); a run that logged
+        nothing maps to ``{}``."""
         ids = sorted({int(i) for i in run_ids})
         out: dict[int, dict[str, builtins.list[tuple[int, float]]]] = {i: {} for i in ids}
         with self._s.metadata.read() as tx:
@@ -413,7 +415,7 @@ class Runs:
                 span = {f"r{i}": run_id for i, run_id in enumerate(chunk)}
                 for m in tx.all(
                     f"SELECT run_id, key, step, value FROM metrics WHERE run_id IN ({among})"
-                    " ORDER BY id",
+                    " ORDER BY step, id",
                     span,
                 ):
                     out[m["run_id"]].setdefault(m["key"], []).append(
@@ -656,6 +658,9 @@ class Runs:
                 node.update(type="dataset", label=f"dataset {ds['name']}@{ds['version']}")
             else:
                 node["label"] = f"{name} {digest[:12]}"
+            if step is not None:  # deeper than the limit: said, never silently left out
+                node["cut"] = True
+                node["label"] += f" (made {_MAX_DEPTH}+ steps back: not followed further)"
             return node
         origin = step["cached_from"] or step["id"]
         node["label"] = f"{name} {digest[:12]}"
@@ -716,8 +721,16 @@ class Runs:
     def _consumers(
         self, tx: Tx, digest: str, seen: set[str], depth: int
     ) -> builtins.list[dict[str, Any]]:
-        if digest in seen or depth > _MAX_DEPTH:
+        if digest in seen:
             return []
+        if depth > _MAX_DEPTH:  # said, never silently left out
+            return [
+                {
+                    "type": "cut",
+                    "hash": digest,
+                    "label": f"… more than {_MAX_DEPTH} steps on: not followed further",
+                }
+            ]
         seen.add(digest)
         rows = tx.all(
             "SELECT step_runs.id, step_runs.name, step_runs.run_id FROM step_runs"

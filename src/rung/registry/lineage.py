@@ -279,6 +279,9 @@ def _model_node(graph: Graph, name: str, version: int, aliases: builtins.list[st
 def _forward(graph: Graph, node: dict[str, Any], parent: str) -> None:
     """The children of forward tree ``node`` (steps and their outputs) under ``parent``."""
     for child in node.get("children", []):
+        if child.get("type") == "cut":  # the tree stopped at its depth limit
+            graph.truncated = True
+            continue
         if child.get("type") == "step":
             runs_ = child.get("runs") or []
             name = child.get("name") or child.get("label", "step")
@@ -339,6 +342,8 @@ def _read_inside(graph: Graph, runs: Any, ref: str, parent: str) -> None:
 def _backward(graph: Graph, node: dict[str, Any]) -> str | None:
     """Add back tree ``node`` (an artifact or a dataset, with what produced it); its key."""
     kind = node.get("type")
+    if node.get("cut"):  # the tree stopped at its depth limit
+        graph.truncated = True
     if kind == "dataset":
         ref = node.get("dataset") or node.get("label", "dataset ?").split()[1]
         key = f"dataset:{ref}"

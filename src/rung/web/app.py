@@ -122,7 +122,8 @@ class SameOrigin:
             headers = dict(scope["headers"])
             origin = headers.get(b"origin", b"").decode("latin-1")
             host = headers.get(b"host", b"").decode("latin-1")
-            if origin and origin != "null" and urlsplit(origin).netloc != host:
+            # "null": a sandboxed frame, a file:// page or a redirect across sites: never ours
+            if origin and (origin == "null" or urlsplit(origin).netloc != host):
                 exc = Forbidden(
                     f"a request from {origin[:100]!r} may not change anything here",
                     "act from rung ui's own pages",

@@ -110,12 +110,31 @@ def run_view(ws: Any, run_id: str | int, previews: bool = True) -> dict[str, Any
 
 
 def _thin(points: list[tuple[int, float]], limit: int = HISTORY_POINTS) -> list[list[Any]]:
-    """``points`` as ``[step, value]`` pairs (non-finite values None), at most ``limit`` + 1
-    of them: every k-th point and the last one."""
-    stride = max(1, math.ceil(len(points) / limit))
-    kept = points[::stride]
-    if points and kept[-1] is not points[-1]:
-        kept.append(points[-1])
+    """``points`` (in step order) as ``[step, value]`` pairs (non-finite values None), at
+    most about ``limit`` of them: all when they fit; else, of each run of ``k`` consecutive
+    points, the first, the lowest and the highest (in step order), and the last point — a
+    spike or a dip survives thinning (min-max decimation, as chart libraries thin long
+    series: a plain every-k-th point dropped them)."""
+    if len(points) <= limit:
+        kept = list(points)
+    elif limit < 3:  # too few for a bucket's three: every k-th point
+        kept = points[:: math.ceil(len(points) / limit)]
+        if kept[-1] is not points[-1]:
+            kept.append(points[-1])
+    else:
+        k = math.ceil(len(points) / (limit // 3))
+        kept = []
+        for start in range(0, len(points), k):
+            bucket = points[start : start + k]
+            numbers = [p for p in bucket if isinstance(p[1], int | float) and math.isfinite(p[1])]
+            chosen = {id(bucket[0]): bucket[0]}
+            if numbers:
+                low = min(numbers, key=lambda p: p[1])
+                high = max(numbers, key=lambda p: p[1])
+                chosen[id(low)], chosen[id(high)] = low, high
+            kept += [p for p in bucket if id(p) in chosen]
+        if kept[-1] is not points[-1]:
+            kept.append(points[-1])
     out: list[list[Any]] = []
     for i, (step, value) in enumerate(kept):
         finite = isinstance(value, int | float) and math.isfinite(value)
