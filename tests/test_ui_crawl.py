@@ -56,6 +56,7 @@ def crawl(watched: Any, url: str, label: str) -> list[str]:
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     queue = [href for href, _ in NAV]
     seen: list[str] = []
+    api: set[str] = set()  # links to the API (as JSON, downloads): each must answer 200
     while queue and len(seen) < MAX_PAGES:
         path = queue.pop(0)
         if path in seen:
@@ -64,6 +65,8 @@ def crawl(watched: Any, url: str, label: str) -> list[str]:
         watched.visit(url + path, shot=f"{label}{path}" if len(seen) <= 40 else None)
         for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
             parts = urlsplit(href)
+            if parts.netloc == urlsplit(url).netloc and parts.path.startswith("/api/"):
+                api.add(href)
             if parts.netloc != urlsplit(url).netloc or parts.path.startswith(
                 ("/static/", "/docs", "/openapi.json", "/api/")
             ):
@@ -72,7 +75,25 @@ def crawl(watched: Any, url: str, label: str) -> list[str]:
             if target not in seen and target not in queue:
                 queue.append(target)
     assert not dialogs, dialogs
+    for href in sorted(api)[:MAX_PAGES]:
+        answer = page.request.get(href)
+        assert answer.status == 200, (href, answer.status, answer.text()[:300])
     return seen
+
+
+def test_the_api_document_in_a_browser(tmp_path: Path, ui_server, watched) -> None:  # type: ignore[no-untyped-def]
+    """``/docs`` (Swagger UI, served from the package) draws every API route, under the
+    UI's Content-Security-Policy."""
+    from rung import Workspace
+
+    Workspace.init(tmp_path / "ws").close()
+    url = ui_server(tmp_path / "ws", env={"RUNG_STORE_URL": ""})
+    watched.visit(f"{url}/docs")
+    watched.page.wait_for_selector(".opblock", timeout=20_000)
+    shown = watched.page.inner_text("body")
+    for route in ("/api/runs", "/api/home", "/api/lineage", "/api/models"):
+        assert route in shown, route
+    watched.check(shot="docs")
 
 
 def test_every_page_of_the_example_workspace(example_ws: Path, ui_server, watched) -> None:  # type: ignore[no-untyped-def]

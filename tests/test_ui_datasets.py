@@ -200,7 +200,7 @@ BAD = [
     ("/api/datasets/prices/diff?a=1&b=9", 404, "1 to 3"),
     ("/api/datasets/prices/x", 400, "prices@N"),
     ("/api/datasets/prices/diff?a=x", 400, "prices@N"),
-    ("/api/datasets/prices/1?rows=-1", 422, "docs"),
+    ("/api/datasets/prices/1?rows=-1", 422, "rows greater than or equal 0"),
 ]
 
 

@@ -299,6 +299,9 @@ def test_columns_and_sort_keys_are_named_as_in_a_filter(sqlite_ws, ui_server) ->
         ({"columns": "metrics.val loss"}, "metrics.`val loss`"),
         ({"order": "metrics.`vall loss`"}, "metrics.`val loss`"),
         ({"columns": "status"}, "always shown"),
+        ({"columns": "metrics.val loss"}, "metrics.`val loss`"),
+        ({"columns": "metrics.`vall loss`"}, "did you mean 'metrics.`val loss`'"),
+        ({"columns": "params.`learning rate`"}, "did you mean 'params.`learning, rate`'"),
         ({"columns": ",".join(f"metrics.m{i}" for i in range(101))}, "over the limit"),
     ]:
         answer = httpx.get(f"{url}/api/runs", params=params)
@@ -320,3 +323,16 @@ def test_every_answer_is_hardened_and_head_is_get_without_a_body(sqlite_ws, ui_s
             assert answer.headers["x-content-type-options"] == "nosniff"
             assert answer.headers["x-frame-options"] == "DENY"
     assert httpx.get(url + "/favicon.ico").headers["content-type"].startswith("image/svg+xml")
+
+
+def test_past_the_last_page_and_wrong_typed_values_say_so_in_one_line(populated, ui_server) -> None:  # type: ignore[no-untyped-def]
+    url = ui_server(populated.root)
+    page = httpx.get(f"{url}/runs", params={"offset": 9999})
+    assert page.status_code == 200 and "Past the last page: 24 runs" in page.text
+    for path, says in [
+        ("/api/runs?limit=abc", "limit 'abc' is not a whole number"),
+        ("/api/runs?limit=0", "limit '0' is out of range"),
+        ("/api/runs?upto=-1", "upto '-1' is out of range"),
+    ]:
+        answer = httpx.get(url + path)
+        assert answer.status_code == 422 and answer.json()["error"]["message"] == says, path

@@ -104,9 +104,10 @@ class Watched:
             self.problems.append(f"console: {text}")
 
     def _failed(self, request: Any) -> None:
-        # a page the script replaced at once (the runs table reopened with its remembered
-        # columns) is a navigation, not a failure
-        if request.resource_type == "document" and request.failure == "net::ERR_ABORTED":
+        # a request the page left before it finished (the runs table reopened with its
+        # remembered columns, a favicon still loading when a link was followed) is a
+        # navigation, not a failure: a server's failure is an HTTP status (_response)
+        if request.failure == "net::ERR_ABORTED":
             return
         self.problems.append(f"failed: {request.url} {request.failure}")
 

@@ -127,7 +127,9 @@ class Runs:
             reads = limit + offset if (order or "-id") == "-id" else 2**62
             clause, args = self._where(tx, name, filter, upto, reads)
             if "o1" in sort_args:  # a metric or parameter no run has sorts nothing: say so
-                self._check_sort_key(tx, order or "", sort_args["o1"])
+                from rung.pipelines.run_order import sort_key
+
+                self.check_fields([sort_key(order)[0]], "sort runs by", tx)
             args.update(sort_args, limit=limit, offset=offset)
             rows = tx.all(
                 f"SELECT * FROM runs {clause}ORDER BY {sort} LIMIT :limit OFFSET :offset", args
@@ -196,22 +198,31 @@ class Runs:
         with self._s.metadata.read() as tx:
             return int(tx.scalar("SELECT MAX(id) FROM runs") or 0)
 
-    def _check_sort_key(self, tx: Tx, order: str, key: str) -> None:
-        """Refuse sorting by a metric or parameter no run has, naming the nearest."""
+    def check_fields(self, fields: Sequence[Any], doing: str, tx: Tx | None = None) -> None:
+        """Refuse a metric or parameter field (:class:`rung.core.query.Field`) no run has,
+        naming the nearest ones: ``cannot show column params.frc: no run has a parameter
+        'frc' — did you mean 'params.frac'?``. ``doing``: ``sort runs by``, ``show column``.
+        One indexed lookup per field; the nearest names are read only for a refusal."""
+        if tx is None:
+            with self._s.metadata.read() as tx:
+                self.check_fields(fields, doing, tx)
+            return
         from rung.core.query import Field
         from rung.core.suggest import closest
 
-        space = "params" if order.lstrip("-").strip().startswith("params.") else "metrics"
-        table = "run_params" if space == "params" else "latest_metrics"
-        if tx.one(f"SELECT 1 AS x FROM {table} WHERE key = :k LIMIT 1", {"k": key}):
-            return
-        known = [r["key"] for r in tx.all(f"SELECT DISTINCT key FROM {table}")]
-        near = " or ".join(repr(str(Field(space, k))) for k in closest(key, known))
-        noun = "parameter" if space == "params" else "metric"
-        raise InvalidInput(
-            f"cannot sort runs by {Field(space, key)}: no run has a {noun} {key!r}",
-            f"did you mean {near}?" if near else f"sort by a {noun} some run has",
-        )
+        for fld in fields:
+            if fld.space not in ("metrics", "params"):
+                continue
+            table = "run_params" if fld.space == "params" else "latest_metrics"
+            if tx.one(f"SELECT 1 AS x FROM {table} WHERE key = :k LIMIT 1", {"k": fld.key}):
+                continue
+            known = [r["key"] for r in tx.all(f"SELECT DISTINCT key FROM {table}")]
+            near = " or ".join(repr(str(Field(fld.space, k))) for k in closest(fld.key, known))
+            noun = "parameter" if fld.space == "params" else "metric"
+            raise InvalidInput(
+                f"cannot {doing} {fld}: no run has a {noun} {fld.key!r}",
+                f"did you mean {near}?" if near else f"name a {noun} some run has",
+            )
 
     def _where(
         self,

@@ -72,8 +72,10 @@ POLICY = (
 """The Content-Security-Policy of every answer: scripts only from the package's own files
 (no inline script, no ``eval``), nothing from another site, never framed (clickjacking on
 the admin actions). Inline styles are allowed: ECharts' tooltips carry them."""
+DOCS_POLICY = POLICY.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
+"""``/docs`` and ``/redoc``: FastAPI's pages start Swagger UI and ReDoc with an inline script
+(their assets are the package's own, as everywhere)."""
 _HARDENING = [
-    (b"content-security-policy", POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
@@ -96,10 +98,14 @@ class Hardened:
         if head:
             scope = {**scope, "method": "GET"}
 
+        docs = scope["path"] in ("/docs", "/redoc")
+        policy = (DOCS_POLICY if docs else POLICY).encode()
+
         async def sending(message: Any) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in _HARDENING if k not in present]
+                hardening = [(b"content-security-policy", policy), *_HARDENING]
+                extra = [(k, v) for k, v in hardening if k not in present]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             elif head and message["type"] == "http.response.body":
                 message = {**message, "body": b""}

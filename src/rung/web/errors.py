@@ -94,10 +94,7 @@ def install(app: FastAPI) -> None:
         """A query parameter of the wrong type (``?limit=abc``): the canonical 422, naming
         the parameter and what it takes."""
         first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "the request"
-        bad = InvalidInput(
-            f"{where}: {first.get('msg', 'invalid')}", "see /docs for what each parameter takes"
-        )
+        bad = InvalidInput(*_validation_line(first))
         return answer(request.url.path, bad)
 
     @app.exception_handler(StarletteHTTPException)
@@ -112,6 +109,31 @@ def install(app: FastAPI) -> None:
 
         known = explain(exc)
         return _failed(request, known or exc)
+
+
+def _validation_line(error: dict[str, Any]) -> tuple[str, str]:
+    """One of pydantic's validation errors (a path or query parameter, a JSON body's field)
+    as rung says such mistakes: the value, what is wrong with it, the fix."""
+    loc = [str(p) for p in error.get("loc", ())]
+    where = loc[-1] if loc else "the request"
+    if loc[:1] == ["body"] and len(loc) > 1:
+        where = ".".join(loc[1:])
+    given = error.get("input")
+    shown = repr(given)[:60] if isinstance(given, str | int | float) else None
+    kind = error.get("type", "")
+    context = error.get("ctx") or {}
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"{where} {shown} is not a whole number", f"give {where} as a whole number"
+    if kind.startswith(("greater_than", "less_than")):
+        bound = next(iter(context.values()), "?")
+        relation = kind.replace("_equal", " or equal").replace("_", " ")
+        return f"{where} {shown} is out of range", f"give {where} {relation} {bound}"
+    if kind in ("string_pattern_mismatch", "string_too_short") and where == "reason":
+        return "the reason is empty", "say why, in a few words"
+    if kind == "missing":
+        return f"{where} is missing", f"give {where}"
+    message = str(error.get("msg", "invalid")).rstrip(".")
+    return f"{where}{f' {shown}' if shown else ''}: {message}", "see /docs for what it takes"
 
 
 def _failed(request: Request, exc: BaseException) -> Response:

@@ -96,6 +96,8 @@ def runs_table(
     filters = [f.strip() for f in filters if f and f.strip()]
     with bad_query():
         chosen = parse_columns(columns) if columns and columns.strip() else None
+        if chosen:  # a typo'd column would be a column of dashes: the nearest name instead
+            ws.runs.check_fields(chosen, "show column")
         upto = ws.runs.newest() if upto is None else upto
         runs = ws.runs.list(
             limit, name=name, filter=filters or None, offset=offset, order=order, upto=upto
@@ -194,7 +196,7 @@ def runs_page(request: Request) -> HTMLResponse:
         with bad_query():
             if columns and columns.strip():
                 try:
-                    parse_columns(columns)
+                    workspace(request).runs.check_fields(parse_columns(columns), "show column")
                 except InvalidInput:
                     refused = True  # the browser forgets a remembered choice refused here
                     raise
