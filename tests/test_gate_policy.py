@@ -55,6 +55,9 @@ def test_a_rejected_version_needs_force_on_every_path_that_moves_its_alias(ws) -
     assert w.models.get("trend@2").verdict == "passed"
     rejected = f"automate job {job['id']} rejected it"
     why = job["evidence"]["reasons"][0]
+    # what the UI shows beside the version's "passed" (the gate's own rule)
+    standing = w.models.rejections("trend")
+    assert standing == {2: [{"alias": "champion", "job": job["id"], "reason": why}]}
     assert "a tie keeps the champion" in why
     judged_never = version_of(w, 0.5)
     assert w.models.get(f"trend@{judged_never}").verdict == "passed"

@@ -771,6 +771,28 @@ class Registry:
             event["id"] = tx.insert("alias_events", event)
         return event
 
+    def rejections(self, name: str) -> dict[int, builtins.list[dict[str, Any]]]:
+        """The automation's standing rejections of ``name``'s versions, which the gate
+        refuses to move an alias onto without force (:func:`rung.registry.gate.policy_rejection`,
+        the same rule): ``{version: [{"alias", "job", "reason"}]}``; versions without one are
+        absent."""
+        from rung.registry.gate import policy_rejection
+
+        out: dict[int, builtins.list[dict[str, Any]]] = {}
+        with self._s.metadata.read() as tx:
+            judged = tx.all(
+                "SELECT DISTINCT alias, challenger FROM automation_jobs WHERE model = :n"
+                " AND decision IS NOT NULL AND challenger IS NOT NULL",
+                {"n": name},
+            )
+            for row in judged:
+                rejected = policy_rejection(tx, name, row["alias"], int(row["challenger"]))
+                if rejected is not None:
+                    out.setdefault(int(row["challenger"]), []).append(
+                        {"alias": row["alias"], **rejected}
+                    )
+        return out
+
     def history(self, name: str) -> builtins.list[dict[str, Any]]:
         with self._s.metadata.read() as tx:
             rows = tx.all("SELECT * FROM alias_events WHERE name = :n ORDER BY id", {"n": name})

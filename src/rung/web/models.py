@@ -73,7 +73,9 @@ def model_detail(ws: Any, name: str) -> dict[str, Any]:
     ``rung model history``, oldest first, with ``evaluation``: the verdict and datasets of
     the evaluation behind it), ``"awaiting"`` (challengers the manual policy left waiting:
     job ``id``, ``challenger``, ``champion``, ``evaluation_id``, ``updated_at``),
-    ``"automated"}``. Raises :class:`~rung.core.errors.NotFound` (with the nearest names)
+    ``"automated"}``; each version also has ``"rejected"``: the automation's standing
+    rejections of it (``alias``, ``job``, ``reason``), which the gate refuses without force.
+    Raises :class:`~rung.core.errors.NotFound` (with the nearest names)
     for a model with no version."""
     history = ws.models.history(name)  # NotFound with the nearest names for a typo
     versions = ws.models.list(name)
@@ -81,11 +83,12 @@ def model_detail(ws: Any, name: str) -> dict[str, Any]:
     cited = {e["evaluation_id"] for e in history if e["evaluation_id"] is not None}
     evaluations = ws.evals.summaries(sorted(cited))
     events = [{**e, "evaluation": evaluations.get(e["evaluation_id"])} for e in history]
+    rejected = ws.models.rejections(name)
     return {
         "name": name,
         "acceptance": ws.acceptance.of(name).to_dict(),
         "aliases": dict(sorted(aliases.items())),
-        "versions": [v.to_dict() for v in versions],
+        "versions": [{**v.to_dict(), "rejected": rejected.get(v.version, [])} for v in versions],
         "history": events,
         "awaiting": awaiting(ws, name),
         "automated": name in ws.automations,
