@@ -104,7 +104,10 @@ def test_the_api_answers_what_the_registry_holds(ws, ui_server) -> None:  # type
 
     detail = httpx.get(f"{url}/api/models/trend").json()
     assert detail["aliases"] == {"champion": 1}
-    assert detail["versions"] == json.loads(json.dumps([v.to_dict() for v in versions]))
+    rejected = ws.models.rejections("trend")
+    assert detail["versions"] == json.loads(
+        json.dumps([{**v.to_dict(), "rejected": rejected.get(v.version, [])} for v in versions])
+    )
     assert [e["id"] for e in detail["history"]] == [e["id"] for e in events(w)]
     assert detail["history"][0]["why"] == f"first version {SCRIPT}"
     job = w.automation.history()[-1]
