@@ -1397,29 +1397,39 @@ def bench_runs(env: Env, args: argparse.Namespace) -> dict[str, Any]:
     for tool, python, script in (
         ("mlflow", env.peer_python, "runs_filter_mlflow.py"),
         ("rung", str(env.rung_python), "runs_filter_rung.py"),
+        ("rung_ui", str(env.rung_python), "runs_ui_rung.py"),  # /api/runs and the page
     ):
         wd = env.fresh_dir(f"runs-{tool}")
         cmd = [python, str(SCRIPTS / script), "--workdir", str(wd), "--runs", str(n)]
         _, out = run_cmd([*cmd, "--reps", str(reps)], wd, env.env, 3600)
         outs[tool] = json_in(out)
-        log(f"  {tool}: filled in {outs[tool]['fill_s']:.1f} s")
+        if "fill_s" in outs[tool]:
+            log(f"  {tool}: filled in {outs[tool]['fill_s']:.1f} s")
     want = expected(n)
     res: dict[str, Any] = {"runs": n, "reps": reps, "filters": {}}
     for name in FILTERS:
         m, g = outs["mlflow"]["filters"][name], outs["rung"]["filters"][name]
+        api = outs["rung_ui"]["api"][name]
         found = min(want[name], 1000)
         row = {
             "mlflow_s": median(m["seconds"]),
             "rung_s": median(g["seconds"]),
             "rung_cli_s": median(g["cli_seconds"]),
+            "rung_api_s": median(api["seconds"]),
             "matching": want[name],
-            "returned": {"mlflow": m["found"], "rung": g["found"], "rung_cli": g["cli_found"]},
-            "same": m["found"] == g["found"] == g["cli_found"] == found,
+            "returned": {
+                "mlflow": m["found"],
+                "rung": g["found"],
+                "rung_cli": g["cli_found"],
+                "rung_api": api["found"],
+            },
+            "same": m["found"] == g["found"] == g["cli_found"] == api["found"] == found,
             "mlflow_filter": m["filter"],
             "rung_filter": g["filter"],
         }
         row["speedup"] = row["mlflow_s"] / row["rung_s"] if row["rung_s"] else None
         row["cli_speedup"] = row["mlflow_s"] / row["rung_cli_s"] if row["rung_cli_s"] else None
+        row["api_speedup"] = row["mlflow_s"] / row["rung_api_s"] if row["rung_api_s"] else None
         row["goal_met"] = bool(row["same"] and row["speedup"] and row["speedup"] >= RUNS_GOAL)
         res["filters"][name] = row
         log(
@@ -1427,8 +1437,18 @@ def bench_runs(env: Env, args: argparse.Namespace) -> dict[str, Any]:
             f" (CLI {fmt_s(row['rung_cli_s'])}), {fmt_ratio(row['speedup'])};"
             f" {want[name]:,} match, returned {row['returned']}"
         )
+    res["pages"] = outs["rung_ui"]["pages"]
+    for label, p in res["pages"].items():
+        p["goal_met"] = p["statuses"] == [200] and p["ttfb_p95_s"] < PAGE_GOAL_S
+        log(
+            f"  page {label}: TTFB p50 {fmt_s(p['ttfb_p50_s'])}, p95 {fmt_s(p['ttfb_p95_s'])}"
+            f" over {p['loads']} loads (goal p95 < {PAGE_GOAL_S * 1000:.0f} ms)"
+        )
     res["versions"] = {k: v["version"] for k, v in outs.items()}
     return res
+
+
+PAGE_GOAL_S = 0.2  # the runs page's time to first byte, p95, at 100,000 runs (issue 13)
 
 
 def rows_runs(r: dict[str, Any]) -> list[list[str]]:
@@ -1438,11 +1458,24 @@ def rows_runs(r: dict[str, Any]) -> list[list[str]]:
             fmt_s(row["mlflow_s"]),
             fmt_s(row["rung_s"]),
             fmt_s(row["rung_cli_s"]),
+            fmt_s(row.get("rung_api_s")),
             fmt_ratio(row["speedup"]),
             f"≥{RUNS_GOAL:g}×",
             "yes" if row["goal_met"] else ("NO" if row["same"] else "NO (results differ)"),
         ]
         for name, row in r["filters"].items()
+    ] + [
+        [
+            f"runs page {label}: time to first byte, p95 of {p['loads']} (p50)",
+            "",
+            f"{fmt_s(p['ttfb_p95_s'])} ({fmt_s(p['ttfb_p50_s'])})",
+            "",
+            "",
+            "",
+            f"< {PAGE_GOAL_S * 1000:.0f} ms",
+            "yes" if p["goal_met"] else "NO",
+        ]
+        for label, p in r.get("pages", {}).items()
     ]
 
 
@@ -1451,6 +1484,7 @@ HEADER_RUNS = [
     "MLflow search_runs",
     "rung, ws.runs.list",
     "rung runs --filter (whole process)",
+    "rung ui GET /api/runs?filter=",
     "rung faster by (in process)",
     "goal",
     "met",
