@@ -109,6 +109,8 @@ def unknown_names(tx: Any, expr: Expr, dialect: str) -> list[str]:
         else:
             continue
         for word in words:
+            if _held(tx, pool, word):  # one indexed lookup; every name read only when not
+                continue
             if pool not in known:
                 known[pool] = _known(tx, pool, dialect)
             if word in known[pool]:
@@ -120,6 +122,21 @@ def unknown_names(tx: Any, expr: Expr, dialect: str) -> list[str]:
             if line not in found:
                 found.append(line)
     return found
+
+
+_HOLDERS = {
+    "metrics": "SELECT 1 AS x FROM latest_metrics WHERE key = :w LIMIT 1",
+    "params": "SELECT 1 AS x FROM run_params WHERE key = :w LIMIT 1",
+    "name": "SELECT 1 AS x FROM runs WHERE name = :w LIMIT 1",
+    "trigger": "SELECT 1 AS x FROM runs WHERE trigger = :w LIMIT 1",
+}
+
+
+def _held(tx: Any, what: str, word: str) -> bool:
+    """Whether some run holds ``word`` as a metric or parameter key, name or trigger: an
+    index lookup (the filter's tables, migration 0018), where reading every distinct key of
+    100,000 runs took 0.3 s."""
+    return tx.one(_HOLDERS[what], {"w": word}) is not None
 
 
 def _known(tx: Any, what: str, dialect: str) -> list[str]:
