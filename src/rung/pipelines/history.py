@@ -60,6 +60,7 @@ class RunSummary:
 
 
 _CHUNK = 500  # run ids bound in one IN (...) at most
+_EVERY = 2**62  # a query that reads every run a filter selects (a count)
 
 
 def worth_columns(
@@ -124,7 +125,7 @@ class Runs:
         with self._s.metadata.read() as tx:
             # the filter's shape is chosen for the runs this query reads: the newest `limit`
             # (after `offset`) in the default order, every selected run in any other
-            reads = limit + offset if (order or "-id") == "-id" else 2**62
+            reads = limit + offset if (order or "-id") == "-id" else _EVERY - 1
             clause, args = self._where(tx, name, filter, upto, reads)
             if "o1" in sort_args:  # a metric or parameter no run has sorts nothing: say so
                 from rung.pipelines.run_order import sort_key
@@ -230,7 +231,7 @@ class Runs:
         name: str | None,
         filter: str | Sequence[str] | None,
         upto: int | None = None,
-        reads: int = 2**62,
+        reads: int = _EVERY,
     ) -> tuple[str, dict[str, Any]]:
         """The ``WHERE`` clause (with its trailing space, or empty) of a listing and its
         parameters; refuses a filter naming what can never occur
@@ -250,7 +251,9 @@ class Runs:
                 refuse_impossible(tx, expr, text)
             met = exprs[0][0] if len(exprs) == 1 else And(tuple(e for e, _ in exprs))
             # shaped by the sizes of its conditions (run_filter.where)
-            cond, bound = where(met, self._s.metadata.dialect, tx, limit=reads)
+            # counting reads every match: from an indexed condition's set when there is one
+            drive = True if reads == _EVERY else None
+            cond, bound = where(met, self._s.metadata.dialect, tx, limit=reads, drive=drive)
             conditions.append(cond)
             args.update(bound)
         return (f"WHERE {' AND '.join(conditions)} " if conditions else ""), args
