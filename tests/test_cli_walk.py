@@ -223,7 +223,7 @@ PARAMS = [pytest.param(n, a, id=" ".join(a) or "-") for n, a in CASES]
 
 # In a workspace holding a dataset, a run and a registered model, the required arguments get
 # valid values (by their name) and each option a bad one: options are then checked on real
-# objects. `serve` and `automate run` would run for good there, and are left out.
+# objects. `serve`, `ui` and `automate run` would run for good there, and are left out.
 VALID = {
     "data": "d@1",
     "model": "m@1",
@@ -252,7 +252,7 @@ def _valid(path: list[str], param: Any) -> str | None:
 def populated_cases() -> list[tuple[str, list[str]]]:
     out: list[tuple[str, list[str]]] = []
     for path, params in commands():
-        if path in (["serve"], ["automate", "run"], ["init"]):
+        if path in (["serve"], ["ui"], ["automate", "run"], ["init"]):
             continue
         base: list[str] = []
         for p in params:
