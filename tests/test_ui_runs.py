@@ -191,6 +191,26 @@ def test_a_non_loopback_ui_without_tokens_is_refused_in_one_line(sqlite_ws) -> N
     assert "without tokens" in out.stderr and "--scope read" in out.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--port", "abc"], "abc"),
+        (["--port", "-1"], "-1"),
+        (["--port", "70000"], "70000"),
+        (["--tokens", "nosuch"], "no token file nosuch"),
+        (["--host", "no such host"], "no such host"),
+        (["--allow-host", "a b"], "a b"),
+        (["--prot", "1"], "--prot"),
+    ],
+)
+def test_bad_options_of_rung_ui_are_one_line(sqlite_ws, args: list[str], says: str) -> None:  # type: ignore[no-untyped-def]
+    """(Not in test_cli_walk's in-process walk: valid options would serve for good there.)"""
+    out = rung_cli("ui", *args, cwd=sqlite_ws.root)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode in (1, 2) and len(lines) == 1 and lines[0].startswith("error: ")
+    assert says in lines[0] and "Traceback" not in out.stderr
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 @given(name=st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30))
 def test_any_run_name_is_shown_as_text(populated_once: Any, name: str) -> None:
