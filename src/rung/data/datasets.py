@@ -85,7 +85,6 @@ class DatasetVersion:
         record batch through Arrow given the path), not verified against the hash (a
         preview; :meth:`to_pandas` verifies); from a remote store the whole version is read.
         Raises :class:`InvalidInput` for a version that is not a table, or for ``n`` < 0."""
-        import pandas as pd
 
         if not self.tabular:
             raise InvalidInput(
@@ -99,20 +98,9 @@ class DatasetVersion:
         path = store.path(self.hash)
         if not Path(path).exists():
             return self.to_pandas().head(n)  # raises IntegrityError naming the missing object
-        if self.format == "csv":
-            from rung.data.tables import exact_integers
+        from rung.data.tables import read_head
 
-            return exact_integers(pd.read_csv(path, nrows=n, index_col=False))
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        parquet = pq.ParquetFile(path)
-        try:
-            first = next(parquet.iter_batches(batch_size=max(n, 1)), None)
-            table = pa.Table.from_batches([] if first is None else [first], parquet.schema_arrow)
-        finally:
-            parquet.close()
-        return table.to_pandas().head(n)
+        return read_head(Path(path), self.format, n)
 
     def path(self) -> Path:
         """A verified read-only copy of the file or folder, checked out under ``.rung/``.

@@ -88,6 +88,26 @@ def read_frame(source: Path | str | bytes | IO[bytes], fmt: str) -> pd.DataFrame
     return exact_integers(pd.read_csv(source, index_col=False))
 
 
+def read_head(path: Path, fmt: str, n: int) -> pd.DataFrame:
+    """The first ``n`` rows of a stored CSV or Parquet file at ``path``, reading only as much
+    of it as they take (a Parquet file's first row group's batch; CSV's first lines), given
+    to Arrow as a path (see :func:`read_frame`)."""
+    import pandas as pd
+
+    if fmt == "csv":
+        return exact_integers(pd.read_csv(path, nrows=n, index_col=False))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(path)
+    try:
+        first = next(parquet.iter_batches(batch_size=max(n, 1)), None)
+        table = pa.Table.from_batches([] if first is None else [first], parquet.schema_arrow)
+    finally:
+        parquet.close()
+    return table.to_pandas().head(n)
+
+
 def exact_integers(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with each object column whose values are all integer literals (what pandas
     leaves as strings when one is beyond int64 and uint64) as Python ``int`` values."""
