@@ -60,7 +60,7 @@ class RunSummary:
 
 
 _CHUNK = 500  # run ids bound in one IN (...) at most
-_EVERY = 2**62  # a query that reads every run a filter selects (a count)
+_EVERY = 2**62  # a query that reads every run a filter selects (a count, a sorted listing)
 
 
 def worth_columns(
@@ -125,7 +125,7 @@ class Runs:
         with self._s.metadata.read() as tx:
             # the filter's shape is chosen for the runs this query reads: the newest `limit`
             # (after `offset`) in the default order, every selected run in any other
-            reads = limit + offset if (order or "-id") == "-id" else _EVERY - 1
+            reads = limit + offset if (order or "-id") == "-id" else _EVERY
             clause, args = self._where(tx, name, filter, upto, reads)
             if "o1" in sort_args:  # a metric or parameter no run has sorts nothing: say so
                 from rung.pipelines.run_order import sort_key
@@ -190,7 +190,8 @@ class Runs:
         """How many runs :meth:`list` would page through with the same ``name``, ``filter``
         and ``upto`` (same errors)."""
         with self._s.metadata.read() as tx:
-            clause, args = self._where(tx, name, filter, upto)
+            # counting reads every match: from an indexed condition's set when there is one
+            clause, args = self._where(tx, name, filter, upto, _EVERY, drive=True)
             row = tx.one(f"SELECT COUNT(*) AS n FROM runs {clause}", args)
         return int(row["n"]) if row else 0
 
@@ -232,10 +233,12 @@ class Runs:
         filter: str | Sequence[str] | None,
         upto: int | None = None,
         reads: int = _EVERY,
+        drive: bool | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """The ``WHERE`` clause (with its trailing space, or empty) of a listing and its
         parameters; refuses a filter naming what can never occur
-        (:func:`rung.pipelines.filter_names.refuse_impossible`)."""
+        (:func:`rung.pipelines.filter_names.refuse_impossible`). ``reads`` and ``drive``
+        shape the filter's SQL (:func:`rung.pipelines.run_filter.where`)."""
         conditions, args = [], {"name": name, "upto": upto}
         if name:
             conditions.append("name = :name")
@@ -251,8 +254,6 @@ class Runs:
                 refuse_impossible(tx, expr, text)
             met = exprs[0][0] if len(exprs) == 1 else And(tuple(e for e, _ in exprs))
             # shaped by the sizes of its conditions (run_filter.where)
-            # counting reads every match: from an indexed condition's set when there is one
-            drive = True if reads == _EVERY else None
             cond, bound = where(met, self._s.metadata.dialect, tx, limit=reads, drive=drive)
             conditions.append(cond)
             args.update(bound)

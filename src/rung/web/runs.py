@@ -22,7 +22,7 @@ from rung.core.errors import InvalidInput
 from rung.core.limits import parse_int
 from rung.core.query import EXAMPLE, Field, parse_field
 from rung.web import compare, run
-from rung.web.render import ApiJSON, bad_query, page, workspace
+from rung.web.render import ApiJSON, BadQuery, bad_query, page, workspace
 
 router = APIRouter()
 
@@ -94,10 +94,15 @@ def runs_table(
 
     filters = [filter] if isinstance(filter, str) else list(filter or [])
     filters = [f.strip() for f in filters if f and f.strip()]
-    with bad_query():
-        chosen = parse_columns(columns) if columns and columns.strip() else None
-        if chosen:  # a typo'd column would be a column of dashes: the nearest name instead
+    chosen = None
+    if columns and columns.strip():
+        try:
+            chosen = parse_columns(columns)
+            # a typo'd column would be a column of dashes: the nearest name instead
             ws.runs.check_fields(chosen, "show column")
+        except InvalidInput as exc:
+            raise BadColumns(exc.message, exc.hint) from exc
+    with bad_query():
         upto = ws.runs.newest() if upto is None else upto
         runs = ws.runs.list(
             limit, name=name, filter=filters or None, offset=offset, order=order, upto=upto
@@ -124,6 +129,11 @@ def runs_table(
         # why nothing matched: a metric, parameter, name or trigger no run has, the nearest
         "hints": ws.runs.filter_hints(filters) if filters and not runs and not offset else [],
     }
+
+
+class BadColumns(BadQuery):
+    """A column choice refused (malformed, too many, or naming what no run has): 400; the
+    page tells the browser to forget it when it was remembered."""
 
 
 _COLUMN = re.compile(r"(?:[^,`]|`[^`]*`)+")
@@ -194,12 +204,6 @@ def runs_page(request: Request) -> HTMLResponse:
     error, refused = None, False
     try:
         with bad_query():
-            if columns and columns.strip():
-                try:
-                    workspace(request).runs.check_fields(parse_columns(columns), "show column")
-                except InvalidInput:
-                    refused = True  # the browser forgets a remembered choice refused here
-                    raise
             limit = parse_int(query.get("limit") or "50", "limit", 1, MAX_LIMIT)
             offset = parse_int(query.get("offset") or "0", "offset", 0, 2**62)
             upto = parse_int(query["upto"], "upto", 0, 2**62) if query.get("upto") else None
@@ -208,6 +212,7 @@ def runs_page(request: Request) -> HTMLResponse:
             table = runs_table(ws, filters, order, limit, offset, columns, None, upto)
     except InvalidInput as exc:
         error = exc
+        refused = isinstance(exc, BadColumns)  # the browser forgets a remembered choice
     shown = ",".join(c["name"] for c in table["columns"])
 
     def url(**changes: Any) -> str:
